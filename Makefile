@@ -1,0 +1,198 @@
+# knmm: the one, non-recursive Makefile.
+#
+#   make            build the kernel (build/kernel.elf) and the boot ISO
+#   make run        boot it in QEMU (MEM=1G by default; MEM=256G works)
+#   make test       host unit tests + the kernel's tests in QEMU under several configurations
+#   make debug      QEMU halted with its gdb stub, and gdb attached with the kernel's symbols
+#   make bench      benchmark figures in guest TSC ticks (QEMU -icount: they repeat exactly)
+#   make bench-host benchmark figures of the host build of the physical allocator (ns)
+#   make deps       install what is missing (tools/install-deps.sh)
+#   make clean
+#
+# Variables: CROSS=x86_64-elf- (toolchain prefix), CC=clang, CFLAGS=..., DEBUG=0 (no debug
+# checks), MEM=..., CPU=..., ACCEL=kvm (default tcg), GDBPORT=1234, V=1 (show commands).
+
+CROSS ?=
+ifeq ($(origin CC),default)
+CC := $(CROSS)gcc
+endif
+ifeq ($(origin LD),default)
+LD := $(CROSS)ld
+endif
+OBJCOPY ?= $(CROSS)objcopy
+HOSTCC ?= cc
+PYTHON ?= python3
+
+BUILD := build
+DEBUG ?= 1
+MEM ?= 1G
+CPU ?= max
+ACCEL ?= tcg
+GDBPORT ?= 1234
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# What the user may change.
+CFLAGS ?= -O2 -g -Wall -Wextra -Werror
+HOST_CFLAGS ?= -O1 -g -Wall -Wextra -Werror
+
+# What makes it a kernel: appended after CFLAGS, so CFLAGS cannot undo it.
+KERNEL_BASE_CFLAGS := -std=c11 -ffreestanding -fno-pic -fno-pie -mno-red-zone -mcmodel=kernel \
+	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -fno-stack-protector -nostdlib \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-strict-aliasing \
+	-fcf-protection=none -Iinclude -Iarch/x86_64/include -I. -DKNMM_KERNEL -MMD -MP
+# Debug checks (free-page poisoning, extra invariants) unless DEBUG=0; benchmarks never.
+KERNEL_REQUIRED_CFLAGS := $(KERNEL_BASE_CFLAGS) $(if $(filter 1,$(DEBUG)),-DKNMM_DEBUG)
+KERNEL_REQUIRED_ASFLAGS := -D__ASSEMBLER__ -Iinclude -Iarch/x86_64/include -I. -MMD -MP
+KERNEL_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack -T linker.ld
+
+HOST_REQUIRED_CFLAGS := -std=gnu11 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all -DKNMM_HOST -DKNMM_DEBUG -Iinclude -Iarch/x86_64/include -I. \
+	-Itests/host/shim -MMD -MP
+
+# ---------------------------------------------------------------- sources
+
+KERNEL_SRCS := $(sort $(wildcard boot/*.S boot/*.c arch/x86_64/*.S arch/x86_64/*.c kernel/*.c \
+	kernel/lib/*.c mm/*.c tests/kernel/*.c))
+KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(KERNEL_SRCS)))
+RELEASE_OBJS := $(patsubst %,$(BUILD)/release/%.o,$(basename $(KERNEL_SRCS)))
+SELFCHECK_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(wildcard tests/selfcheck/*.c)))
+
+# Pure code that also runs on the host, under ASan and UBSan.
+HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
+	kernel/lib/printf.c kernel/ktest.c
+HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c))
+HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host/%.o,$(basename $(HOST_SHARED_SRCS) $(HOST_TEST_SRCS)))
+HOST_BENCH_SRCS := $(sort $(wildcard tests/host/bench/*.c))
+HOST_BENCH_OBJS := $(patsubst %,$(BUILD)/hostbench/%.o,$(basename $(HOST_BENCH_SRCS)))
+
+KERNEL := $(BUILD)/kernel.elf
+KERNEL_SELFCHECK := $(BUILD)/kernel-selfcheck.elf
+KERNEL_RELEASE := $(BUILD)/kernel-release.elf
+ISO := $(BUILD)/knmm.iso
+TEST_ISO := $(BUILD)/knmm-test.iso
+SELFCHECK_ISO := $(BUILD)/knmm-selfcheck.iso
+BENCH_ISO := $(BUILD)/knmm-bench.iso
+HOST_TESTS := $(BUILD)/host/knmm-host-tests
+HOST_BENCH := $(BUILD)/hostbench/knmm-host-bench
+
+RUN_CMDLINE := aslr=on
+TEST_CMDLINE := test=* aslr=off
+SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
+BENCH_CMDLINE := bench aslr=off
+
+QEMU_PY := $(PYTHON) tools/qemu.py --accel $(ACCEL)
+
+.PHONY: all iso run test debug bench bench-host clean deps check-deps
+.DEFAULT_GOAL := all
+
+all: $(KERNEL) $(ISO)
+iso: $(ISO)
+
+# Every object depends on this Makefile: changed flags rebuild everything.
+$(BUILD)/kernel/%.o: %.c Makefile | check-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(KERNEL_REQUIRED_CFLAGS) -c $< -o $@
+
+$(BUILD)/kernel/%.o: %.S Makefile | check-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) $(KERNEL_REQUIRED_CFLAGS) $(KERNEL_REQUIRED_ASFLAGS) -c $< -o $@
+
+# The benchmark kernel: same sources, no debug checks.
+$(BUILD)/release/%.o: %.c Makefile | check-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $< (release)")
+	$(Q)$(CC) $(CFLAGS) $(KERNEL_BASE_CFLAGS) -c $< -o $@
+
+$(BUILD)/release/%.o: %.S Makefile | check-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AS      $< (release)")
+	$(Q)$(CC) $(KERNEL_BASE_CFLAGS) $(KERNEL_REQUIRED_ASFLAGS) -c $< -o $@
+
+$(KERNEL_RELEASE): $(RELEASE_OBJS) linker.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(RELEASE_OBJS)
+
+$(KERNEL): $(KERNEL_OBJS) linker.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS)
+
+# The runner's self-check: the same kernel plus one test that fails on purpose.
+$(KERNEL_SELFCHECK): $(KERNEL_OBJS) $(SELFCHECK_OBJS) linker.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(SELFCHECK_OBJS)
+
+# ISOs: mkiso.sh needs grub-mkrescue, xorriso and mtools, hence check-deps first.
+$(ISO): $(KERNEL) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(RUN_CMDLINE)"
+$(TEST_ISO): $(KERNEL) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(TEST_CMDLINE)"
+$(SELFCHECK_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_SELFCHECK) "$(SELFCHECK_CMDLINE)"
+$(BENCH_ISO): $(KERNEL_RELEASE) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_CMDLINE)"
+
+# ---------------------------------------------------------------- host build
+
+$(BUILD)/host/%.o: %.c Makefile | check-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  HOSTCC  $<")
+	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(HOST_REQUIRED_CFLAGS) -c $< -o $@
+
+$(HOST_TESTS): $(HOST_TEST_OBJS)
+	@$(if $(Q),echo "  HOSTLD  $@")
+	$(Q)$(HOSTCC) -fsanitize=address,undefined -o $@ $^
+
+# Benchmarks: optimised, no sanitizers, no debug checks.
+$(BUILD)/hostbench/%.o: %.c Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  HOSTCC  $<")
+	$(Q)$(HOSTCC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -DKNMM_HOST -Iinclude -Iarch/x86_64/include \
+		-I. -Itests/host/shim -MMD -MP -c $< -o $@
+
+$(HOST_BENCH): $(HOST_BENCH_OBJS)
+	@$(if $(Q),echo "  HOSTLD  $@")
+	$(Q)$(HOSTCC) -o $@ $^
+
+# ---------------------------------------------------------------- running
+
+check-deps:
+	@tools/install-deps.sh
+
+deps:
+	@tools/install-deps.sh && echo "knmm: all build, run and test tools are present"
+
+run: $(ISO) | check-deps
+	$(Q)$(QEMU_PY) run --iso $(ISO) --mem $(MEM) --cpu $(CPU)
+
+debug: $(ISO) $(KERNEL) | check-deps
+	$(Q)$(QEMU_PY) debug --iso $(ISO) --kernel $(KERNEL) --mem $(MEM) --cpu $(CPU) --gdb-port $(GDBPORT)
+
+test: $(KERNEL) $(TEST_ISO) $(SELFCHECK_ISO) $(HOST_TESTS) | check-deps
+	$(Q)$(PYTHON) tests/run.py --build $(BUILD) --accel $(ACCEL)
+
+bench: $(BENCH_ISO) | check-deps
+	$(Q)$(QEMU_PY) bench --iso $(BENCH_ISO)
+
+ifeq ($(HOST_BENCH_SRCS),)
+bench-host:
+	@echo "knmm: no host benchmarks yet"
+else
+bench-host: $(HOST_BENCH)
+	$(Q)$(HOST_BENCH)
+endif
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -type f -name '*.d' 2>/dev/null)
