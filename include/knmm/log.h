@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel log on the console (COM1): every line carries the time since kernel entry and
+ * a level letter, e.g. "[    0.012345] I memory: 1023 MiB usable". The command line's
+ * loglevel=N hides lines above level N (default 3, info).
+ */
+#ifndef KNMM_LOG_H
+#define KNMM_LOG_H
+
+#include <stdarg.h>
+#include <knmm/compiler.h>
+
+enum log_level {
+	LOG_ERR = 1,
+	LOG_WARN = 2,
+	LOG_INFO = 3,
+	LOG_DEBUG = 4,
+};
+
+extern int log_level;
+
+/* One log line (a trailing newline in fmt is optional; embedded newlines start new lines). */
+void klog(int level, const char *fmt, ...) __printf(2, 3);
+void vklog(int level, const char *fmt, va_list ap);
+
+#define pr_err(...)   klog(LOG_ERR, __VA_ARGS__)
+#define pr_warn(...)  klog(LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  klog(LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) klog(LOG_DEBUG, __VA_ARGS__)
+
+/* Raw console output, no prefix (KTAP lines, user programs' KnDebugWrite). */
+void console_write(const char *s, size_t n);
+void console_printf(const char *fmt, ...) __printf(1, 2);
+/* Used by panic: the console lock is taken without waiting (the holder may be the panicking
+ * context itself). */
+void console_break_lock(void);
+
+/* Nanoseconds since kernel entry (0 until the clock is calibrated). */
+uint64_t clock_ns(void);
+
+#endif
