@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* Segment selectors. The order suits SYSCALL/SYSRET (STAR): kernel CS, kernel SS = CS+8;
+ * SYSRET takes user CS = base+16 and SS = base+8 with base = GDT_USER32_CS. */
+#ifndef ARCH_GDT_H
+#define ARCH_GDT_H
+
+#define GDT_KERNEL_CS 0x08
+#define GDT_KERNEL_DS 0x10
+#define GDT_USER32_CS 0x18 /* placeholder for the SYSRET layout */
+#define GDT_USER_DS   0x20
+#define GDT_USER_CS   0x28
+#define GDT_TSS       0x30
+#define SEL_RPL3      3
+
+#endif

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The page-table layer: the one door to x86-64 page tables (STYLE.md 1 and 2).
+ *
+ * Callers speak arch-neutral MMU_* flags (include/knmm/mmu.h) and never see PTE bits. Page
+ * tables are reached through the direct map. Table frames come from the frame source that
+ * mm registers with pt_set_frame_source() (the boot allocator first, the PMM later); the
+ * layer holds no allocation policy.
+ *
+ * Locking: callers serialise operations on one root (the address-space lock). The layer
+ * invalidates the TLB itself: for the active root and for global (kernel-half) mappings.
+ */
+#ifndef ARCH_PT_H
+#define ARCH_PT_H
+
+#include <arch/pte.h>
+#include <kn/retcode.h>
+
+struct pt_root {
+	uint64_t pml4_pa;
+	bool user; /* a task's root: its lower half is private, its upper half the kernel's */
+};
+
+/* Where table frames come from. alloc returns a zeroed 4 KiB frame, or 0 when out of memory. */
+struct pt_frame_source {
+	uint64_t (*alloc)(void);
+	void (*free)(uint64_t pa);
+};
+void pt_set_frame_source(const struct pt_frame_source *src);
+const struct pt_frame_source *pt_get_frame_source(void);
+
+enum pt_walk_mode {
+	PT_WALK_LOOKUP, /* never changes the tables */
+	PT_WALK_ALLOC,  /* creates missing intermediate tables */
+};
+
+/*
+ * Returns the entry for `va` at level `want`, walking from the root. If a leaf (large page)
+ * sits above `want`, returns that leaf instead; *found tells which level was returned.
+ * LOOKUP: NULL when a table on the way is missing. ALLOC: missing tables are created;
+ * NULL when the frame source is empty.
+ */
+pte_t *pt_walk(const struct pt_root *root, uint64_t va, enum pt_level want, enum pt_walk_mode mode,
+	       enum pt_level *found);
+
+/* A new, empty root. For a user root the kernel half is shared with the kernel's root.
+ * rcOutOfMemory if no frame. */
+Retcode pt_root_create(struct pt_root *root, bool user);
+/* Frees the root and every table below it in the user half. Leaves must already be gone
+ * (mm unmaps every region first); a remaining leaf is a kernel bug (panic). */
+void pt_root_destroy(struct pt_root *root);
+/* Loads the root into CR3. */
+void pt_activate(const struct pt_root *root);
+/* The root whose tables the CPU uses now. */
+bool pt_is_active(const struct pt_root *root);
+
+/* The kernel's root (boot: built by kspace_init, then shared by every address space). */
+extern struct pt_root kernel_pt_root;
+
+/*
+ * Maps [va, va+size) to [pa, pa+size) with `mmu_flags` (MMU_READ required), using pages up
+ * to `max_level` (PT_LEVEL_PT: 4 KiB only; PD: 2 MiB; PDPT: 1 GiB where the CPU has them)
+ * wherever va, pa and the remaining size allow. All or nothing:
+ *   rcInvalidArgument  unaligned va/pa/size, size 0, non-canonical or wrapping range, no MMU_READ
+ *   rcAlreadyExists    part of the range is mapped already (nothing changed)
+ *   rcOutOfMemory      no frame for a table (everything this call mapped is undone)
+ */
+Retcode pt_map(struct pt_root *root, uint64_t va, uint64_t pa, uint64_t size, unsigned mmu_flags,
+	       enum pt_level max_level);
+
+/* Called by pt_unmap for every leaf it removes (4 KiB pages or whole large pages). */
+typedef void (*pt_unmap_fn)(uint64_t va, uint64_t pa, uint64_t size, void *arg);
+
+/*
+ * Removes every mapping in [va, va+size) (holes are fine), calling `fn` (if not NULL) for
+ * each removed leaf, and frees page-table pages that become empty (never the kernel's
+ * PML4-level tables). Large pages straddling an end are split first.
+ *   rcInvalidArgument  unaligned or bad range
+ *   rcOutOfMemory      a straddling large page could not be split (nothing removed)
+ */
+Retcode pt_unmap(struct pt_root *root, uint64_t va, uint64_t size, pt_unmap_fn fn, void *arg);
+
+/*
+ * Sets the permission and cache flags of every present page in [va, va+size) to `mmu_flags`
+ * (holes stay holes). Codes as pt_unmap.
+ */
+Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mmu_flags);
+
+/* What maps `va`: false if nothing. Any output may be NULL. */
+struct pt_mapping {
+	uint64_t va;   /* base of the page that maps the address */
+	uint64_t pa;   /* physical address of the address itself */
+	uint64_t size; /* page size: 4 KiB, 2 MiB or 1 GiB */
+	unsigned mmu_flags;
+	bool accessed, dirty;
+};
+bool pt_translate(const struct pt_root *root, uint64_t va, struct pt_mapping *out);
+
+/*
+ * The range walk (Linux mm_walk style): visits [start, start+size) in address order, calling
+ * `leaf` for every present leaf that overlaps the range and `hole` for every maximal stretch
+ * with no mapping. Empty upper-level entries are skipped whole, so a walk costs
+ * O(tables present), not O(pages). A non-zero return from a callback stops the walk and is
+ * returned. Read-only: callbacks must not change the tables.
+ */
+struct pt_leaf {
+	uint64_t va, pa, size; /* the whole leaf, which may start before the range */
+	unsigned mmu_flags;
+	enum pt_level level;
+	bool accessed, dirty;
+};
+struct pt_walk_ops {
+	int (*leaf)(const struct pt_leaf *leaf, void *arg);
+	int (*hole)(uint64_t start, uint64_t end, void *arg); /* [start, end) */
+};
+int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops,
+		  void *arg);
+
+/* Decoded entries along the walk of `va`, for the pte report (levels 3..0; n entries valid). */
+struct pt_trace {
+	unsigned n;
+	struct {
+		enum pt_level level;
+		uint64_t table_pa; /* the table holding the entry */
+		unsigned index;
+		pte_t entry;
+	} step[4];
+};
+void pt_trace(const struct pt_root *root, uint64_t va, struct pt_trace *out);
+
+/* Number of table pages this layer holds right now (all roots). */
+uint64_t pt_table_pages(void);
+
+/* TLB maintenance. */
+static inline void tlb_flush_page(uint64_t va) { __asm__ __volatile__("invlpg (%0)" ::"r"(va) : "memory"); }
+void tlb_flush_all_nonglobal(void);
+void tlb_flush_all(void); /* including global entries */
+
+#endif

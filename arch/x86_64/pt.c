@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The page-table layer (see arch/pt.h). Two walkers serve everything:
+ *   pt_walk()       one address, root to a wanted level (lookup or allocate);
+ *   a range walk    [start, end) in address order, skipping non-present upper-level entries
+ *                   whole; the public read-only pt_walk_range() and the modifying walks of
+ *                   pt_unmap() / pt_protect() share its shape.
+ * TLB invalidations are batched per operation and issued once at its end; page-table pages
+ * freed by an operation are returned to the frame source only after that flush.
+ */
+#include <arch/cpu.h>
+#include <arch/pt.h>
+#include <knmm/align.h>
+#include <knmm/layout.h>
+#include <knmm/panic.h>
+#include <knmm/string.h>
+
+struct pt_root kernel_pt_root;
+
+static const struct pt_frame_source *frame_src;
+static uint64_t table_pages;
+
+void pt_set_frame_source(const struct pt_frame_source *src) { frame_src = src; }
+const struct pt_frame_source *pt_get_frame_source(void) { return frame_src; }
+uint64_t pt_table_pages(void) { return table_pages; }
+
+static inline pte_t *table_of(uint64_t pa) { return (pte_t *)phys_to_virt(pa); }
+
+static uint64_t table_alloc(void)
+{
+	KASSERT(frame_src != NULL);
+	uint64_t pa = frame_src->alloc();
+	if (pa) {
+		KASSERT(is_aligned(pa, PAGE_SIZE));
+		table_pages++;
+	}
+	return pa;
+}
+
+static void table_free(uint64_t pa)
+{
+	table_pages--;
+	frame_src->free(pa);
+}
+
+static bool table_is_empty(const pte_t *t)
+{
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		if (t[i])
+			return false;
+	return true;
+}
+
+static inline bool in_user_half(uint64_t va) { return va < DIRECT_MAP_BASE; }
+
+/* ------------------------------------------------------------------ TLB batching */
+
+#define TLB_BATCH_MAX 32
+
+struct pt_op {
+	const struct pt_root *root;
+	unsigned n;
+	bool overflow;
+	bool global; /* a global entry changed: only a CR4.PGE toggle flushes it wholesale */
+	bool shared; /* a kernel-half entry changed: visible through every root */
+	uint64_t va[TLB_BATCH_MAX];
+	uint64_t freed; /* tables to free after the flush, linked through their first word */
+	/* pt_unmap */
+	pt_unmap_fn fn;
+	void *arg;
+	/* pt_protect */
+	unsigned mmu_flags;
+};
+
+static void op_invalidate(struct pt_op *op, uint64_t va, pte_t old)
+{
+	if (pte_global(old))
+		op->global = true;
+	if (!in_user_half(va))
+		op->shared = true;
+	if (op->n < TLB_BATCH_MAX)
+		op->va[op->n++] = va;
+	else
+		op->overflow = true;
+}
+
+static void op_defer_free(struct pt_op *op, uint64_t table_pa)
+{
+	*table_of(table_pa) = op->freed;
+	op->freed = table_pa;
+}
+
+static void op_finish(struct pt_op *op)
+{
+	/* User-half entries of an inactive root are not in this CPU's TLB (no PCIDs yet). */
+	bool visible = op->shared || pt_is_active(op->root);
+
+	if (visible && (op->n || op->overflow)) {
+		if (op->overflow)
+			op->global ? tlb_flush_all() : tlb_flush_all_nonglobal();
+		else
+			for (unsigned i = 0; i < op->n; i++)
+				tlb_flush_page(op->va[i]);
+	}
+	while (op->freed) {
+		uint64_t pa = op->freed;
+		op->freed = *table_of(pa);
+		*table_of(pa) = 0;
+		table_free(pa);
+	}
+}
+
+void tlb_flush_all_nonglobal(void) { write_cr3(read_cr3()); }
+
+void tlb_flush_all(void)
+{
+	uint64_t cr4 = read_cr4();
+
+	if (cr4 & CR4_PGE) {
+		write_cr4(cr4 & ~(uint64_t)CR4_PGE);
+		write_cr4(cr4);
+	} else {
+		tlb_flush_all_nonglobal();
+	}
+}
+
+/* ------------------------------------------------------------------ roots */
+
+Retcode pt_root_create(struct pt_root *root, bool user)
+{
+	uint64_t pa = table_alloc();
+
+	if (!pa)
+		return rcOutOfMemory;
+	root->pml4_pa = pa;
+	root->user = user;
+	if (user) {
+		const pte_t *k = table_of(kernel_pt_root.pml4_pa);
+		pte_t *t = table_of(pa);
+		for (unsigned i = PT_ENTRIES / 2; i < PT_ENTRIES; i++)
+			t[i] = k[i];
+	}
+	return rcOk;
+}
+
+static void destroy_level(uint64_t table_pa, enum pt_level level)
+{
+	pte_t *t = table_of(table_pa);
+	unsigned n = level == PT_LEVEL_PML4 ? PT_ENTRIES / 2 : PT_ENTRIES;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!pte_present(t[i]))
+			continue;
+		KASSERT_MSG(!pte_is_leaf(t[i], level) && level != PT_LEVEL_PT,
+			    "page table %#llx still maps something (entry %u, level %d)", (unsigned long long)table_pa,
+			    i, (int)level);
+		destroy_level(pte_table_pa(t[i]), level - 1);
+		t[i] = 0;
+	}
+	if (level != PT_LEVEL_PML4)
+		table_free(table_pa);
+}
+
+void pt_root_destroy(struct pt_root *root)
+{
+	KASSERT(root->user && !pt_is_active(root));
+	destroy_level(root->pml4_pa, PT_LEVEL_PML4);
+	memset(table_of(root->pml4_pa) + PT_ENTRIES / 2, 0, PT_ENTRIES / 2 * sizeof(pte_t));
+	table_free(root->pml4_pa);
+	root->pml4_pa = 0;
+}
+
+void pt_activate(const struct pt_root *root) { write_cr3(root->pml4_pa); }
+
+bool pt_is_active(const struct pt_root *root) { return (read_cr3() & PTE_ADDR_MASK) == root->pml4_pa; }
+
+/* ------------------------------------------------------------------ single-address walk */
+
+pte_t *pt_walk(const struct pt_root *root, uint64_t va, enum pt_level want, enum pt_walk_mode mode,
+	       enum pt_level *found)
+{
+	pte_t *table = table_of(root->pml4_pa);
+
+	for (enum pt_level level = PT_LEVEL_PML4;; level--) {
+		pte_t *e = &table[pt_index(va, level)];
+		pte_t v = READ_ONCE(*e);
+
+		if (level == want || (pte_present(v) && pte_is_leaf(v, level))) {
+			if (found)
+				*found = level;
+			return e;
+		}
+		if (!pte_present(v)) {
+			if (mode == PT_WALK_LOOKUP)
+				return NULL;
+			uint64_t pa = table_alloc();
+			if (!pa)
+				return NULL;
+			v = pte_make_table(pa, in_user_half(va));
+			WRITE_ONCE(*e, v);
+		}
+		table = table_of(pte_table_pa(v));
+	}
+}
+
+bool pt_translate(const struct pt_root *root, uint64_t va, struct pt_mapping *out)
+{
+	enum pt_level level;
+	pte_t *e;
+
+	if (!va_is_canonical(va))
+		return false;
+	e = pt_walk(root, va, PT_LEVEL_PT, PT_WALK_LOOKUP, &level);
+	if (!e || !pte_present(*e))
+		return false;
+	if (out) {
+		pte_t v = *e;
+		uint64_t size = pt_level_size(level);
+		out->va = align_down(va, size);
+		out->size = size;
+		out->pa = pte_leaf_pa(v, level) + (va & (size - 1));
+		out->mmu_flags = pte_leaf_mmu_flags(v, level);
+		out->accessed = pte_accessed(v);
+		out->dirty = pte_dirty(v);
+	}
+	return true;
+}
+
+void pt_trace(const struct pt_root *root, uint64_t va, struct pt_trace *out)
+{
+	uint64_t table_pa = root->pml4_pa;
+
+	out->n = 0;
+	for (enum pt_level level = PT_LEVEL_PML4;; level--) {
+		unsigned idx = pt_index(va, level);
+		pte_t e = table_of(table_pa)[idx];
+		out->step[out->n].level = level;
+		out->step[out->n].table_pa = table_pa;
+		out->step[out->n].index = idx;
+		out->step[out->n].entry = e;
+		out->n++;
+		if (!pte_present(e) || pte_is_leaf(e, level))
+			return;
+		table_pa = pte_table_pa(e);
+	}
+}
+
+/* ------------------------------------------------------------------ range checks */
+
+/* [va, va+size): page-aligned, non-empty, no wrap, canonical, inside one half. */
+static bool range_ok(uint64_t va, uint64_t size)
+{
+	if (!is_aligned(va, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || !range_valid(va, size))
+		return false;
+	uint64_t last = va + size - 1;
+	return va_is_canonical(va) && va_is_canonical(last) && in_user_half(va) == in_user_half(last);
+}
+
+/* End of the entry at `level` that holds va, clipped to `end` (the topmost entry wraps). */
+static inline uint64_t entry_end(uint64_t va, enum pt_level level, uint64_t end)
+{
+	uint64_t size = pt_level_size(level);
+	uint64_t e = align_down(va, size) + size;
+	return (e == 0 || e > end) ? end : e;
+}
+
+/* ------------------------------------------------------------------ read-only range walk */
+
+struct range_walk {
+	const struct pt_walk_ops *ops;
+	void *arg;
+	bool in_hole;
+	uint64_t hole_start;
+};
+
+static int rw_end_hole(struct range_walk *w, uint64_t end)
+{
+	if (!w->in_hole)
+		return 0;
+	w->in_hole = false;
+	return w->ops->hole ? w->ops->hole(w->hole_start, end, w->arg) : 0;
+}
+
+static int rw_level(struct range_walk *w, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end)
+{
+	const pte_t *t = table_of(table_pa);
+
+	while (va < end) {
+		uint64_t next = entry_end(va, level, end);
+		pte_t e = READ_ONCE(t[pt_index(va, level)]);
+		int rc;
+
+		if (!pte_present(e)) {
+			if (!w->in_hole) {
+				w->in_hole = true;
+				w->hole_start = va;
+			}
+		} else if (pte_is_leaf(e, level)) {
+			if ((rc = rw_end_hole(w, va)) != 0)
+				return rc;
+			uint64_t size = pt_level_size(level);
+			struct pt_leaf l = {
+				.va = align_down(va, size),
+				.pa = pte_leaf_pa(e, level),
+				.size = size,
+				.mmu_flags = pte_leaf_mmu_flags(e, level),
+				.level = level,
+				.accessed = pte_accessed(e),
+				.dirty = pte_dirty(e),
+			};
+			if (w->ops->leaf && (rc = w->ops->leaf(&l, w->arg)) != 0)
+				return rc;
+		} else if ((rc = rw_level(w, pte_table_pa(e), level - 1, va, next)) != 0) {
+			return rc;
+		}
+		if (next == end)
+			break;
+		va = next;
+	}
+	return 0;
+}
+
+int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops,
+		  void *arg)
+{
+	struct range_walk w = { .ops = ops, .arg = arg };
+	int rc;
+
+	if (size == 0)
+		return 0;
+	KASSERT(range_ok(start, size));
+	rc = rw_level(&w, root->pml4_pa, PT_LEVEL_PML4, start, start + size);
+	if (rc)
+		return rc;
+	return rw_end_hole(&w, start + size);
+}
+
+/* ------------------------------------------------------------------ splitting large pages */
+
+static Retcode split_leaf(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va)
+{
+	pte_t old = *e;
+	uint64_t pa = table_alloc();
+
+	if (!pa)
+		return rcOutOfMemory;
+	pte_t *t = table_of(pa);
+	unsigned flags = pte_leaf_mmu_flags(old, level);
+	uint64_t base = pte_leaf_pa(old, level), sub = pt_level_size(level - 1);
+	pte_t keep = old & (PTE_A | PTE_D);
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		t[i] = pte_make_leaf(base + i * sub, flags, level - 1) | keep;
+	WRITE_ONCE(*e, pte_make_table(pa, pte_user(old)));
+	op_invalidate(op, align_down(va, pt_level_size(level)), old);
+	return rcOk;
+}
+
+/* Makes sure no large page straddles `va` (splits 1 GiB and 2 MiB leaves as needed). */
+static Retcode split_at(struct pt_op *op, uint64_t va)
+{
+	pte_t *t = table_of(op->root->pml4_pa);
+
+	if (!va_is_canonical(va) || is_aligned(va, SIZE_1G))
+		return rcOk; /* no leaf is larger than 1 GiB */
+	for (enum pt_level level = PT_LEVEL_PML4; level > PT_LEVEL_PT; level--) {
+		pte_t *e = &t[pt_index(va, level)];
+		if (!pte_present(*e))
+			return rcOk;
+		if (pte_is_leaf(*e, level)) {
+			if (is_aligned(va, pt_level_size(level)))
+				return rcOk;
+			Retcode rc = split_leaf(op, e, level, va);
+			if (rc != rcOk)
+				return rc;
+		}
+		t = table_of(pte_table_pa(*e));
+	}
+	return rcOk;
+}
+
+static Retcode split_range_ends(struct pt_op *op, uint64_t va, uint64_t end)
+{
+	Retcode rc = split_at(op, va);
+
+	if (rc == rcOk && va_is_canonical(end))
+		rc = split_at(op, end);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ modifying walks */
+
+typedef void (*leaf_fn)(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va);
+
+/* Visits every leaf in [va, end) (ends already split, so each leaf lies inside), and with
+ * `prune` frees tables that end up empty. */
+static void modify_level(struct pt_op *op, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end,
+			 leaf_fn fn, bool prune)
+{
+	pte_t *t = table_of(table_pa);
+
+	while (va < end) {
+		uint64_t next = entry_end(va, level, end);
+		pte_t *e = &t[pt_index(va, level)];
+		pte_t v = READ_ONCE(*e);
+
+		if (pte_present(v)) {
+			if (pte_is_leaf(v, level)) {
+				KASSERT(is_aligned(va, pt_level_size(level)) && next - va == pt_level_size(level));
+				fn(op, e, level, va);
+			} else {
+				uint64_t child = pte_table_pa(v);
+				modify_level(op, child, level - 1, va, next, fn, prune);
+				/* The kernel's PML4-level tables are shared by every root: never freed. */
+				bool shared = level == PT_LEVEL_PML4 && !in_user_half(va);
+				if (prune && !shared && table_is_empty(table_of(child))) {
+					WRITE_ONCE(*e, 0);
+					op_invalidate(op, va, v);
+					op_defer_free(op, child);
+				}
+			}
+		}
+		if (next == end)
+			break;
+		va = next;
+	}
+}
+
+static void unmap_leaf(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va)
+{
+	pte_t old = *e;
+
+	WRITE_ONCE(*e, 0);
+	op_invalidate(op, va, old);
+	if (op->fn)
+		op->fn(va, pte_leaf_pa(old, level), pt_level_size(level), op->arg);
+}
+
+Retcode pt_unmap(struct pt_root *root, uint64_t va, uint64_t size, pt_unmap_fn fn, void *arg)
+{
+	struct pt_op op = { .root = root, .fn = fn, .arg = arg };
+	Retcode rc;
+
+	if (!range_ok(va, size))
+		return rcInvalidArgument;
+	rc = split_range_ends(&op, va, va + size);
+	if (rc == rcOk)
+		modify_level(&op, root->pml4_pa, PT_LEVEL_PML4, va, va + size, unmap_leaf, true);
+	op_finish(&op);
+	return rc;
+}
+
+static void protect_leaf(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va)
+{
+	pte_t old = *e;
+	pte_t new = pte_make_leaf(pte_leaf_pa(old, level), op->mmu_flags, level) | (old & (PTE_A | PTE_D));
+
+	if (new != old) {
+		WRITE_ONCE(*e, new);
+		op_invalidate(op, va, old);
+	}
+}
+
+static bool flags_ok(unsigned mmu_flags)
+{
+	return (mmu_flags & MMU_READ) && !(mmu_flags & ~MMU_FLAGS_VALID) &&
+	       (mmu_cache(mmu_flags) >> MMU_CACHE_SHIFT) < MMU_CACHE_COUNT;
+}
+
+Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mmu_flags)
+{
+	struct pt_op op = { .root = root, .mmu_flags = mmu_flags };
+	Retcode rc;
+
+	if (!range_ok(va, size) || !flags_ok(mmu_flags))
+		return rcInvalidArgument;
+	rc = split_range_ends(&op, va, va + size);
+	if (rc == rcOk)
+		modify_level(&op, root->pml4_pa, PT_LEVEL_PML4, va, va + size, protect_leaf, false);
+	op_finish(&op);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ map */
+
+static int refuse_leaf(const struct pt_leaf *leaf, void *arg)
+{
+	(void)leaf;
+	(void)arg;
+	return 1;
+}
+
+static enum pt_level choose_level(uint64_t va, uint64_t pa, uint64_t remaining, enum pt_level max)
+{
+	for (enum pt_level level = max; level > PT_LEVEL_PT; level--) {
+		uint64_t s = pt_level_size(level);
+		if (is_aligned(va, s) && is_aligned(pa, s) && remaining >= s)
+			return level;
+	}
+	return PT_LEVEL_PT;
+}
+
+Retcode pt_map(struct pt_root *root, uint64_t va, uint64_t pa, uint64_t size, unsigned mmu_flags,
+	       enum pt_level max_level)
+{
+	static const struct pt_walk_ops any_leaf = { .leaf = refuse_leaf };
+
+	if (!range_ok(va, size) || !is_aligned(pa, PAGE_SIZE) || !flags_ok(mmu_flags))
+		return rcInvalidArgument;
+	if (max_level > PT_LEVEL_PDPT)
+		max_level = PT_LEVEL_PDPT;
+	if (max_level == PT_LEVEL_PDPT && !cpu_features.page_1g)
+		max_level = PT_LEVEL_PD;
+	if (pt_walk_range(root, va, size, &any_leaf, NULL))
+		return rcAlreadyExists;
+
+	for (uint64_t done = 0; done < size;) {
+		enum pt_level level = choose_level(va + done, pa + done, size - done, max_level), found;
+		pte_t *e = pt_walk(root, va + done, level, PT_WALK_ALLOC, &found);
+
+		if (!e) {
+			/* Out of table frames: undo this call, tables included. */
+			Retcode rc = pt_unmap(root, va, size, NULL, NULL);
+			KASSERT(rc == rcOk);
+			return rcOutOfMemory;
+		}
+		KASSERT(found == level);
+		if (pte_present(*e)) {
+			/* An empty table where a large page would go: use smaller pages here. */
+			KASSERT(level > PT_LEVEL_PT && !pte_is_leaf(*e, level));
+			max_level = level - 1;
+			continue;
+		}
+		WRITE_ONCE(*e, pte_make_leaf(pa + done, mmu_flags, level));
+		done += pt_level_size(level);
+	}
+	return rcOk;
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The trap dispatcher. Kernel-mode exceptions are fixed up (exception table), caught
+ * (cpu_catch_fault) or fatal: a panic with the vector, the decoded error code, all
+ * registers and a backtrace. Ring-3 exceptions go to the task layer (a later issue);
+ * until tasks exist there are none.
+ */
+#include <arch/cpu.h>
+#include <arch/trap.h>
+#include <knmm/log.h>
+#include <knmm/panic.h>
+
+struct catch_ctx {
+	uint64_t rsp, rip;
+	struct fault_info *fi;
+	uint64_t armed;
+};
+extern struct catch_ctx catch_ctx;
+
+extern const struct extable_entry __start_ex_table[], __stop_ex_table[];
+
+static irq_handler_t irq_handlers[NR_VECTORS];
+
+const struct extable_entry *extable_find(uint64_t rip)
+{
+	for (const struct extable_entry *e = __start_ex_table; e < __stop_ex_table; e++)
+		if (e->insn == rip)
+			return e;
+	return NULL;
+}
+
+void trap_set_irq_handler(unsigned vector, irq_handler_t fn)
+{
+	KASSERT(vector >= VEC_IRQ_BASE && vector < NR_VECTORS);
+	irq_handlers[vector] = fn;
+}
+
+static __noreturn void kernel_exception(struct trap_frame *tf, uint64_t cr2)
+{
+	char what[96];
+	const char *stack;
+
+	if (tf->vector == VEC_PF) {
+		pf_error_describe(tf->error, what, sizeof(what));
+		stack = kstack_describe(cr2);
+		panic_with_frame(tf, "%s at rip %#llx: %s, address %#llx%s%s", trap_name((unsigned)tf->vector),
+				 (unsigned long long)tf->rip, what, (unsigned long long)cr2,
+				 stack ? " in the guard page of the " : "", stack ? stack : "");
+	}
+	/* A #DF whose failed push (just below rsp, or at CR2) hit a guard page is a kernel stack
+	 * overflow. */
+	stack = NULL;
+	if (tf->vector == VEC_DF) {
+		stack = kstack_describe(tf->rsp - 1);
+		if (!stack)
+			stack = kstack_describe(read_cr2());
+	}
+	panic_with_frame(tf, "%s (vector %llu, error %#llx) at rip %#llx%s%s", trap_name((unsigned)tf->vector),
+			 (unsigned long long)tf->vector, (unsigned long long)tf->error, (unsigned long long)tf->rip,
+			 stack ? ": stack overflow into the guard page of the " : "", stack ? stack : "");
+}
+
+void trap_dispatch(struct trap_frame *tf)
+{
+	if (tf->vector >= NR_EXCEPTIONS) {
+		irq_handler_t fn = irq_handlers[tf->vector];
+		if (fn)
+			fn(tf);
+		else
+			pr_warn("trap: spurious interrupt, vector %llu", (unsigned long long)tf->vector);
+		return;
+	}
+
+	uint64_t cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
+
+	if (trap_from_user(tf))
+		panic("exception %llu from ring 3 with no task layer", (unsigned long long)tf->vector);
+
+	/* Kernel mode. The exception table first: copy routines expect faults. */
+	const struct extable_entry *fix = extable_find(tf->rip);
+	if (fix && tf->vector != VEC_DF && tf->vector != VEC_MC && tf->vector != VEC_NMI) {
+		tf->rip = fix->fixup;
+		return;
+	}
+	if (catch_ctx.armed && tf->vector != VEC_NMI && tf->vector != VEC_MC && tf->vector != VEC_DF) {
+		catch_ctx.armed = 0;
+		*catch_ctx.fi = (struct fault_info){ tf->vector, tf->error, cr2, tf->rip };
+		tf->rip = catch_ctx.rip;
+		tf->rsp = catch_ctx.rsp;
+		return;
+	}
+	kernel_exception(tf, cr2);
+}
