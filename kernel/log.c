@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Console and log. The console is COM1; '\n' goes out as "\r\n" for terminals. Log lines
+ * get "[seconds.micros] L " in front (L = E, W, I, D).
+ */
+#include <arch/serial.h>
+#include <knmm/log.h>
+#include <knmm/panic.h>
+#include <knmm/printf.h>
+#include <knmm/spinlock.h>
+
+int log_level = LOG_INFO;
+volatile bool panic_in_progress;
+
+static spinlock_t console_lock = SPINLOCK_INIT("console");
+
+static void console_put_locked(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\n')
+			serial_putc(COM1_PORT, '\r');
+		serial_putc(COM1_PORT, s[i]);
+	}
+}
+
+/* During a panic the lock is ignored: its holder may be the context that panicked. */
+static bool console_lock_take(void)
+{
+	return panic_in_progress ? false : spin_lock_irqsave(&console_lock);
+}
+
+static void console_lock_drop(bool irq)
+{
+	if (!panic_in_progress)
+		spin_unlock_irqrestore(&console_lock, irq);
+}
+
+void console_break_lock(void) { __atomic_store_n(&console_lock.locked, 0, __ATOMIC_RELEASE); }
+
+void console_write(const char *s, size_t n)
+{
+	bool irq = console_lock_take();
+	console_put_locked(s, n);
+	console_lock_drop(irq);
+}
+
+void console_printf(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = kvsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	console_write(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+void vklog(int level, const char *fmt, va_list ap)
+{
+	static const char letters[] = "?EWID";
+	char msg[512], prefix[32];
+
+	if (level > log_level)
+		return;
+	int n = kvsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t len = (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+	while (len && msg[len - 1] == '\n')
+		len--;
+
+	uint64_t ns = clock_ns();
+	int plen = ksnprintf(prefix, sizeof(prefix), "[%5llu.%06llu] %c ", (unsigned long long)(ns / 1000000000u),
+			     (unsigned long long)(ns / 1000u % 1000000u), letters[level < 1 || level > 4 ? 0 : level]);
+
+	bool irq = console_lock_take();
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || msg[i] == '\n') {
+			console_put_locked(prefix, (size_t)plen);
+			console_put_locked(msg + start, i - start);
+			console_put_locked("\n", 1);
+			start = i + 1;
+		}
+	}
+	console_lock_drop(irq);
+}
+
+void klog(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vklog(level, fmt, ap);
+	va_end(ap);
+}

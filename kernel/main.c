@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kmain: from the boot hand-over to a running kernel. boot/entry.S calls it on the boot
+ * stack, in long mode, on the early tables, with the loader's magic and information block.
+ * This is the last place that knows the kernel came from Multiboot2.
+ */
+#include <arch/cpu.h>
+#include <arch/qemu.h>
+#include <arch/serial.h>
+#include <arch/time.h>
+#include <arch/trap.h>
+#include <knmm/bootinfo.h>
+#include <knmm/cmdline.h>
+#include <knmm/ksyms.h>
+#include <knmm/ktest.h>
+#include <knmm/layout.h>
+#include <knmm/log.h>
+#include <knmm/panic.h>
+#include <arch/pt.h>
+#include <mm/bootmem.h>
+#include <mm/kspace.h>
+#include "kernel.h"
+
+struct boot_info boot_info;
+/* Read by the gdb test (tests/gdb) and compared with the boot log. */
+uint64_t mem_usable_bytes;
+uint64_t boot_ready_tsc;
+
+static void log_memory_map(const struct boot_info *bi)
+{
+	pr_info("memory map (%u entries):", bi->nr_mem);
+	for (unsigned i = 0; i < bi->nr_mem; i++) {
+		const struct boot_mem_range *m = &bi->mem[i];
+		pr_info("  %#014llx-%#014llx %10llu KiB  %s", (unsigned long long)m->base,
+			(unsigned long long)(m->base + m->size - 1), (unsigned long long)(m->size >> 10),
+			boot_mem_type_name(m->type));
+	}
+	for (unsigned i = 0; i < bi->nr_modules; i++)
+		pr_info("module %u: %#llx-%#llx %s", i, (unsigned long long)bi->modules[i].start,
+			(unsigned long long)bi->modules[i].end, bi->modules[i].name);
+}
+
+/* gdb's anchor: the kernel is up (paging, traps, memory totals) and about to do its work. */
+__noinline void kernel_ready(void)
+{
+	boot_ready_tsc = rdtsc();
+	pr_info("boot: ready after %llu TSC ticks (%llu us)", (unsigned long long)(boot_ready_tsc - boot_entry_tsc),
+		(unsigned long long)(tsc_to_ns(boot_ready_tsc - boot_entry_tsc) / 1000));
+	barrier();
+}
+
+const char *kstack_describe(uint64_t addr)
+{
+	extern const char *ist_stack_name(uint64_t addr);
+	uint64_t guard = (uint64_t)(uintptr_t)boot_stack_guard;
+
+	if (addr >= guard && addr < guard + 4096)
+		return "boot stack";
+	return ist_stack_name(addr);
+}
+
+__noreturn void kmain(uint32_t magic, uint64_t info_pa)
+{
+	serial_init(COM1_PORT);
+	cpu_detect();
+	tsc_calibrate();
+	if (!boot_info_from_multiboot2(magic, info_pa, &boot_info))
+		panic("boot: no usable Multiboot2 information (magic %#x, info at %#llx)", magic,
+		      (unsigned long long)info_pa);
+	cmdline_init(boot_info.cmdline);
+	log_level = (int)cmdline_get_u64("loglevel", LOG_INFO);
+
+	pr_info("knmm " KNMM_VERSION " - a microkernel built around its memory manager");
+	pr_info("boot: loader \"%s\", command line \"%s\"", boot_info.loader, boot_info.cmdline);
+	gdt_init();
+	idt_init();
+	ksyms_init(&boot_info);
+	cpu_init();
+	cpu_log_features();
+	log_memory_map(&boot_info);
+
+	bootmem_init(&boot_info, kimage_to_phys(__kernel_end));
+	kspace_init(&boot_info);
+	const struct bootmem_stats *bs = bootmem_stats();
+	mem_usable_bytes = bs->usable;
+	pr_info("memory: usable %llu bytes (%llu MiB, %llu pages); boot claimed %llu KiB; page tables %llu KiB",
+		(unsigned long long)bs->usable, (unsigned long long)(bs->usable >> 20),
+		(unsigned long long)(bs->usable >> 12), (unsigned long long)(bs->claimed >> 10),
+		(unsigned long long)(pt_table_pages() * 4));
+	pr_info("paging: kernel PML4 at %#llx; direct map at %#llx, image W^X at %#llx",
+		(unsigned long long)kernel_pt_root.pml4_pa, (unsigned long long)DIRECT_MAP_BASE,
+		(unsigned long long)KERNEL_VMA);
+
+	kernel_ready();
+
+	char globs[BOOT_CMDLINE_MAX];
+	if (cmdline_get_str("test", globs, sizeof(globs))) {
+		unsigned failed = ktest_run(globs);
+		qemu_exit(failed ? QEMU_EXIT_FAIL : QEMU_EXIT_PASS);
+	}
+	if (cmdline_get_bool("bench", false)) {
+		console_printf("bench boot_to_ready %llu\n", (unsigned long long)(boot_ready_tsc - boot_entry_tsc));
+		qemu_exit(QEMU_EXIT_PASS);
+	}
+	pr_info("knmm: boot complete; nothing more to run yet, leaving QEMU");
+	qemu_exit(QEMU_EXIT_PASS);
+}

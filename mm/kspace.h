@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel's own address space at boot: a new PML4 with the direct map of all RAM and the
+ * kernel image mapped W^X, replacing the tables boot/entry.S built.
+ */
+#ifndef MM_KSPACE_H
+#define MM_KSPACE_H
+
+#include <knmm/bootinfo.h>
+
+/* Kernel image bounds (linker.ld). */
+extern char __kernel_start[], __text_start[], __text_end[], __rodata_start[], __data_start[], __bss_start[],
+	__bss_end[], __kernel_end[];
+extern char boot_stack_guard[], boot_stack_bottom[], boot_stack_top[];
+
+/* Builds the kernel PML4 (frames from bootmem), switches CR3 to it and drops the boot tables.
+ * Panics if memory runs out: nothing can work without it. */
+void kspace_init(const struct boot_info *bi);
+
+/* True for memory-map types the direct map covers (RAM, including ACPI's). */
+bool boot_mem_is_ram(enum boot_mem_type t);
+
+#endif
