@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+#include <knmm/align.h>
+#include <mm/bootmem.h>
+#include "ktest_util.h"
+
+uint64_t test_frame_alloc(void) { return bootmem_alloc(PAGE_SIZE, PAGE_SIZE, UINT64_MAX); }
+void test_frame_free(uint64_t pa) { bootmem_free_page(pa); }
+
+struct probe {
+	uint64_t addr;
+	uint8_t value;
+};
+
+static void do_read(void *arg)
+{
+	struct probe *p = arg;
+	p->value = *(volatile uint8_t *)(uintptr_t)p->addr;
+}
+
+static void do_write(void *arg)
+{
+	struct probe *p = arg;
+	*(volatile uint8_t *)(uintptr_t)p->addr = p->value;
+}
+
+static void do_call(void *arg)
+{
+	struct probe *p = arg;
+	((void (*)(void))(uintptr_t)p->addr)();
+}
+
+bool test_read_faults(uint64_t addr, struct fault_info *fi)
+{
+	struct probe p = { addr, 0 };
+	return cpu_catch_fault(do_read, &p, fi);
+}
+
+bool test_write_faults(uint64_t addr, uint8_t value, struct fault_info *fi)
+{
+	struct probe p = { addr, value };
+	return cpu_catch_fault(do_write, &p, fi);
+}
+
+bool test_exec_faults(uint64_t addr, struct fault_info *fi)
+{
+	struct probe p = { addr, 0 };
+	return cpu_catch_fault(do_call, &p, fi);
+}

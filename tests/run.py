@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""knmm's test runner (what `make test` runs).
+
+1. the host unit tests (ASan/UBSan build of the pure mm code), KTAP on stdout;
+2. the test kernel booted headless in QEMU (TCG) under every configuration of CONFIGS,
+   KTAP on COM1, leaving through isa-debug-exit;
+3. boots that must be refused (no long mode, no NX) with their message;
+4. the self-check: a kernel with a deliberately failing test and a deliberate kernel stack
+   overflow, which this runner must report as failures (proof that it can fail);
+5. gdb attached to a booting kernel in batch mode;
+6. the same sources built with clang (when it is installed).
+
+Every check is one result; the last line is `N passed, M failed`, and the exit status is
+non-zero on any failure, timeout or missing tool. Serial logs land in BUILD/test-logs/.
+Python 3 standard library only.
+"""
+
+import argparse
+import concurrent.futures
+import fnmatch
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import qemu  # noqa: E402
+
+# name, memory, CPU model, timeout in seconds
+CONFIGS = [
+    ("64M-qemu64", "64M", "qemu64", 180),
+    ("64M-max", "64M", "max", 180),
+    ("2G-qemu64", "2G", "qemu64", 180),
+    ("2G-max", "2G", "max", 180),
+    ("256G-qemu64", "256G", "qemu64", 300),
+    ("256G-max", "256G", "max", 300),
+]
+
+PANIC = re.compile(r"KERNEL PANIC")
+KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+) (\S+)(?:\s+#\s*(.*))?$")
+KTAP_PLAN = re.compile(r"^1\.\.(\d+)$")
+
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.failures = []
+
+    def add(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            self.failures.append(name)
+        line = f"{'PASS' if ok else 'FAIL'} {name}"
+        if detail and not ok:
+            line += f": {detail}"
+        print(line, flush=True)
+
+
+def parse_ktap(text):
+    """Returns (plan or None, [(number, ok, name, directive)], version_seen)."""
+    plan = None
+    results = []
+    version = False
+    for raw in text.splitlines():
+        line = qemu.strip_log_prefix(raw.rstrip())
+        if line.strip() == "KTAP version 1":
+            version = True
+            continue
+        m = KTAP_PLAN.match(line)
+        if m and plan is None:
+            plan = int(m.group(1))
+            continue
+        m = KTAP_RESULT.match(line)
+        if m:
+            results.append((int(m.group(2)), m.group(1) == "ok", m.group(3), m.group(4) or ""))
+    return plan, results, version
+
+
+def evaluate(text, status, timed_out, expect_status=qemu.EXIT_PASS):
+    """Judges one boot or run of KTAP output. Returns (problems, ktap_results)."""
+    problems = []
+    plan, results, version = parse_ktap(text)
+    if timed_out:
+        problems.append("timed out")
+    if not version:
+        problems.append("no 'KTAP version 1' line")
+    if plan is None:
+        problems.append("no KTAP plan")
+    else:
+        numbers = [r[0] for r in results]
+        if numbers != list(range(1, len(results) + 1)):
+            problems.append("KTAP results out of sequence")
+        if len(results) < plan:
+            problems.append(f"missing tests: plan says {plan}, got {len(results)}")
+        elif len(results) > plan:
+            problems.append(f"more results than planned ({len(results)} > {plan})")
+    failed = [r[2] for r in results if not r[1]]
+    if failed:
+        problems.append("failed: " + ", ".join(failed))
+    if PANIC.search(text):
+        problems.append("kernel panic")
+    if not timed_out and status != expect_status:
+        problems.append(f"exit status {status} ({qemu.EXIT_NAMES.get(status, 'unexpected')}), "
+                        f"expected {expect_status}")
+    return problems, results
+
+
+def tail(text, n=25):
+    return "\n".join("    | " + l for l in text.splitlines()[-n:])
+
+
+def report_ktap(res, prefix, problems, results, log_text, log_path):
+    for num, ok, name, directive in results:
+        detail = directive
+        if not ok:
+            diag = [l for l in log_text.splitlines() if l.startswith(f"# {name}:")]
+            detail = (directive + "; " if directive else "") + " | ".join(diag[:4])
+        res.add(f"{prefix}/{name}", ok, detail)
+    whole_ok = not problems
+    detail = "; ".join(problems)
+    if not whole_ok and log_path:
+        detail += f" (log: {log_path})\n{tail(log_text)}"
+    res.add(f"{prefix}: boot, plan complete, no panic, exit status", whole_ok, detail)
+
+
+# ---------------------------------------------------------------- steps
+
+def run_host_tests(res, build):
+    binary = os.path.join(build, "host", "knmm-host-tests")
+    if not os.path.exists(binary):
+        res.add("host: test binary exists", False, f"{binary} missing (make builds it)")
+        return
+    try:
+        p = subprocess.run([binary], capture_output=True, text=True, timeout=600)
+        out, status, timed_out = p.stdout + p.stderr, p.returncode, False
+    except subprocess.TimeoutExpired as e:
+        out, status, timed_out = (e.stdout or b"").decode(errors="replace"), None, True
+    problems, results = evaluate(out, status, timed_out, expect_status=0)
+    if "ERROR: AddressSanitizer" in out or "runtime error:" in out:
+        problems.append("sanitizer report")
+    report_ktap(res, "host", problems, results, out, None)
+    if problems:
+        print(tail(out, 40))
+
+
+def boot(iso, mem, cpu, accel, timeout, log_path, **kw):
+    args = qemu.qemu_args(iso, mem, cpu, accel, **kw)
+    b = qemu.Boot(args, timeout, log_path).start()
+    b.wait()
+    return b.text(), b.status, b.timed_out
+
+
+def run_config(build, accel, name, mem, cpu, timeout, logdir):
+    iso = os.path.join(build, "knmm-test.iso")
+    log = os.path.join(logdir, f"{name}.log")
+    start = time.monotonic()
+    text, status, timed_out = boot(iso, mem, cpu, accel, timeout, log)
+    return name, text, status, timed_out, log, time.monotonic() - start
+
+
+def check_refusal(build, accel, cpu, message, logdir):
+    """A CPU without long mode / NX: entry.S must say why on COM1 and stop."""
+    iso = os.path.join(build, "knmm-test.iso")
+    log = os.path.join(logdir, f"refuse-{cpu.replace(',', '_')}.log")
+    text, status, timed_out = boot(iso, "64M", cpu, accel, 60, log)
+    problems = []
+    if message not in text:
+        problems.append(f"no '{message}' on the console")
+    if status != qemu.EXIT_BOOT_FAILED:
+        problems.append(f"exit status {status}, expected {qemu.EXIT_BOOT_FAILED}")
+    if "KTAP" in text:
+        problems.append("the kernel ran anyway")
+    return f"refuse: -cpu {cpu} stops with '{message}'", problems, text
+
+
+def check_selfcheck(build, accel, logdir):
+    """The runner must call this boot a failure, for each of the reasons planted in it."""
+    iso = os.path.join(build, "knmm-selfcheck.iso")
+    log = os.path.join(logdir, "selfcheck.log")
+    text, status, timed_out = boot(iso, "256M", "max", accel, 120, log)
+    problems, results = evaluate(text, status, timed_out)
+    wrong = []
+    if not problems:
+        wrong.append("the runner judged a deliberately broken kernel as passing")
+    if not any(r[2] == "selfcheck.deliberate_failure" and not r[1] for r in results):
+        wrong.append("the deliberate failure was not reported as 'not ok'")
+    if not any(p.startswith("missing tests") for p in problems):
+        wrong.append("the test lost to the panic was not reported missing")
+    if "kernel panic" not in problems:
+        wrong.append("the panic was not detected")
+    if status != qemu.EXIT_PANIC:
+        wrong.append(f"exit status {status}, expected {qemu.EXIT_PANIC} (panic)")
+    if "guard page of the boot stack" not in text:
+        wrong.append("the panic did not name the overflowed stack")
+    if not re.search(r"backtrace:\n(?:.*\n)*?.*#1\s+0x[0-9a-f]+ selfcheck_recurse\+0x", text):
+        wrong.append("no symbolized backtrace through selfcheck_recurse")
+    for reg in ("rax ", "rip ", "cr2 ", "cr3 "):
+        if reg not in text:
+            wrong.append(f"register dump lacks {reg.strip()}")
+    return wrong, text, log
+
+
+def check_gdb(build, accel, logdir):
+    """gdb attaches to a booting kernel, stops at kernel_ready and reads mem_usable_bytes."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return ["gdb not installed"], ""
+    iso = os.path.join(build, "knmm-test.iso")
+    kernel = os.path.join(build, "kernel.elf")
+    log = os.path.join(logdir, "gdb-com1.log")
+    if os.path.exists(log):
+        os.unlink(log)
+    port = qemu.free_port()
+    args = qemu.qemu_args(iso, "1G", "max", accel, gdb_port=port, halted=True, serial=f"file:{log}")
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    problems = []
+    out = ""
+    try:
+        cmd = [gdb, "-batch", "-nx",
+               "-ex", "set pagination off",
+               "-ex", "set architecture i386:x86-64",
+               "-ex", f"file {kernel}",
+               "-ex", f"target remote 127.0.0.1:{port}",
+               "-ex", "hbreak kernel_ready",
+               "-ex", "continue",
+               "-ex", "print/d mem_usable_bytes",
+               "-ex", "print/x kernel_pt_root.pml4_pa",
+               "-ex", "bt 3",
+               "-ex", f"source {os.path.join(ROOT, 'tools', 'gdb', 'knmm.py')}",
+               "-ex", "kn-boot",
+               "-ex", "kill"]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+            out = p.stdout + p.stderr
+        except subprocess.TimeoutExpired:
+            problems.append("gdb timed out")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        proc.wait()
+    serial = open(log, errors="replace").read() if os.path.exists(log) else ""
+    m = re.search(r"memory: usable (\d+) bytes", serial)
+    g = re.search(r"^\$1 = (\d+)$", out, re.M)
+    if "kernel_ready" not in out:
+        problems.append("gdb did not stop at kernel_ready")
+    if not m:
+        problems.append("serial log has no 'memory: usable N bytes' line")
+    if not g:
+        problems.append("gdb printed no value for mem_usable_bytes")
+    if m and g and m.group(1) != g.group(1):
+        problems.append(f"gdb read {g.group(1)}, the log says {m.group(1)}")
+    pml4 = re.search(r"^\$2 = (0x[0-9a-f]+)$", out, re.M)
+    logged = re.search(r"kernel PML4 at (0x[0-9a-f]+)", serial)
+    if not pml4 or not logged or int(pml4.group(1), 16) != int(logged.group(1), 16):
+        problems.append("kernel_pt_root.pml4_pa read by gdb differs from the log")
+    # kn-boot must print the same memory map as the boot log.
+    log_map = re.findall(r"^\[[^]]*\] I   (0x[0-9a-f]+-0x[0-9a-f]+)\s+(\d+) KiB  (.+)$", serial, re.M)
+    gdb_map = re.findall(r"^  (0x[0-9a-f]+-0x[0-9a-f]+)\s+(\d+) KiB  (.+)$", out, re.M)
+    if not log_map or log_map != gdb_map:
+        problems.append(f"kn-boot memory map {gdb_map} differs from the log's {log_map}")
+    if "command line: test=* aslr=off" not in out:
+        problems.append("kn-boot did not print the command line")
+    return problems, out
+
+
+def check_clang(build):
+    """The kernel, the self-check kernel and the host tests also build with clang."""
+    clang = shutil.which("clang")
+    if not clang:
+        return None, "clang not installed"
+    out = os.path.join(build, "clang")
+    targets = [os.path.join(out, t) for t in ("kernel.elf", "kernel-selfcheck.elf", "host/knmm-host-tests")]
+    jobs = str(max(1, os.cpu_count() or 1))
+    p = subprocess.run(["make", "-s", "-j", jobs, "-C", ROOT, f"BUILD={out}", "CC=clang", "HOSTCC=clang"] + targets,
+                       capture_output=True, text=True, timeout=1200)
+    if p.returncode != 0:
+        return ["clang build failed"], p.stdout + p.stderr
+    p = subprocess.run([targets[2]], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        return ["host tests built with clang failed"], p.stdout + p.stderr
+    return [], ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description="knmm test runner")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
+    ap.add_argument("--only", default="*", help="glob over step names: host, config names, refuse, "
+                                                "selfcheck, gdb")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("KNMM_TEST_JOBS", os.cpu_count() or 2)))
+    opts = ap.parse_args()
+    build = os.path.abspath(opts.build)
+    logdir = os.path.join(build, "test-logs")
+    os.makedirs(logdir, exist_ok=True)
+    res = Results()
+    start = time.monotonic()
+
+    def want(step):
+        return fnmatch.fnmatch(step, opts.only)
+
+    if shutil.which(qemu.QEMU) is None:
+        res.add("tools: qemu-system-x86_64 present", False, "run `make deps`")
+    else:
+        if want("host"):
+            run_host_tests(res, build)
+
+        jobs = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+            for name, mem, cpu, timeout in CONFIGS:
+                if want(name):
+                    jobs.append(pool.submit(run_config, build, opts.accel, name, mem, cpu, timeout, logdir))
+            refusals = []
+            if want("refuse"):
+                refusals.append(pool.submit(check_refusal, build, opts.accel, "qemu64,-nx",
+                                            "this CPU has no NX", logdir))
+                refusals.append(pool.submit(check_refusal, build, opts.accel, "qemu32",
+                                            "this CPU has no long mode", logdir))
+            selfcheck = pool.submit(check_selfcheck, build, opts.accel, logdir) if want("selfcheck") else None
+            gdbjob = pool.submit(check_gdb, build, opts.accel, logdir) if want("gdb") else None
+            clangjob = pool.submit(check_clang, build) if want("clang") else None
+
+            for job in jobs:
+                name, text, status, timed_out, log, secs = job.result()
+                problems, results = evaluate(text, status, timed_out)
+                print(f"# {name}: {len(results)} tests in {secs:.1f} s", flush=True)
+                report_ktap(res, name, problems, results, text, log)
+            for job in refusals:
+                name, problems, text = job.result()
+                res.add(name, not problems, "; ".join(problems) + ("\n" + tail(text) if problems else ""))
+            if selfcheck:
+                wrong, text, log = selfcheck.result()
+                res.add("selfcheck: a broken kernel (failing test, stack overflow) is reported as failed",
+                        not wrong, "; ".join(wrong) + (f" (log: {log})\n" + tail(text) if wrong else ""))
+            if gdbjob:
+                problems, out = gdbjob.result()
+                res.add("gdb: attaches, stops at kernel_ready; variables and kn-boot match the log",
+                        not problems, "; ".join(problems) + ("\n" + tail(out) if problems else ""))
+            if clangjob:
+                problems, out = clangjob.result()
+                if problems is None:
+                    print(f"SKIP clang: {out}")
+                else:
+                    res.add("clang: kernel, self-check kernel and host tests build with clang; host tests pass",
+                            not problems, "; ".join(problems) + ("\n" + tail(out) if problems else ""))
+
+    print(f"# {time.monotonic() - start:.0f} s")
+    if res.failures:
+        print("# failed: " + ", ".join(res.failures[:20]) + (" ..." if len(res.failures) > 20 else ""))
+    print(f"{res.passed} passed, {res.failed} failed", flush=True)
+    return 1 if res.failed or res.passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""knmm's QEMU launcher: the one place that knows QEMU command lines.
+
+    tools/qemu.py run   --iso build/knmm.iso [--mem 1G] [--cpu max]
+    tools/qemu.py debug --iso build/knmm.iso --kernel build/kernel.elf [--gdb-port 1234]
+    tools/qemu.py bench --iso build/knmm-bench.iso
+
+Also imported by tests/run.py. Python 3 standard library only.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
+
+# isa-debug-exit statuses: (code << 1) | 1, codes from arch/x86_64/include/arch/qemu.h
+EXIT_PASS = 33
+EXIT_FAIL = 35
+EXIT_PANIC = 37
+EXIT_BOOT_FAILED = 39
+EXIT_NAMES = {EXIT_PASS: "pass", EXIT_FAIL: "test failure", EXIT_PANIC: "kernel panic",
+              EXIT_BOOT_FAILED: "boot refused"}
+
+# Above this, plain -m does not work here: use a memory backend that is allocated on touch.
+BACKEND_THRESHOLD = 16 << 30
+
+LOG_PREFIX = re.compile(r"^\[\s*\d+\.\d+\] [EWID] ")
+
+
+def parse_size(text):
+    m = re.fullmatch(r"(\d+)([KMGT]?)", text.strip().upper())
+    if not m:
+        raise ValueError(f"bad memory size {text!r} (use e.g. 64M, 2G, 256G)")
+    shift = {"": 20, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2)]
+    return int(m.group(1)) << shift
+
+
+def qemu_args(iso, mem="1G", cpu="max", accel="tcg", icount=False, gdb_port=None, halted=False,
+              exit_device=True, serial="stdio", com2=None, smp=1):
+    """The QEMU command line for one boot of `iso`."""
+    size = parse_size(mem)
+    args = [QEMU, "-machine", "pc", "-cpu", cpu, "-smp", str(smp), "-display", "none",
+            "-no-reboot", "-boot", "d", "-cdrom", iso]
+    if accel == "kvm":
+        args += ["-accel", "kvm"]
+    else:
+        args += ["-accel", "tcg"]
+    if size >= BACKEND_THRESHOLD:
+        args += ["-object", f"memory-backend-ram,id=m0,size={size >> 20}M,reserve=off",
+                 "-machine", "memory-backend=m0", "-m", f"{size >> 20}M"]
+    else:
+        args += ["-m", f"{size >> 20}M"]
+    if icount:
+        args += ["-icount", "shift=0,sleep=off"]
+    if exit_device:
+        args += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if serial == "stdio":
+        args += ["-serial", "stdio", "-monitor", "none"]
+    elif serial == "mon:stdio":
+        args += ["-serial", "mon:stdio"]
+    else:
+        args += ["-serial", serial, "-monitor", "none"]
+    if com2:
+        args += ["-serial", f"file:{com2}"]
+    if gdb_port is not None:
+        args += ["-gdb", f"tcp:127.0.0.1:{gdb_port}"]
+    if halted:
+        args += ["-S"]
+    return args
+
+
+class Boot:
+    """One headless boot: serial output collected, optional input, a timeout."""
+
+    def __init__(self, args, timeout, log_path=None):
+        self.args = args
+        self.timeout = timeout
+        self.log_path = log_path
+        self.output = []
+        self.status = None
+        self.timed_out = False
+        self.proc = None
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._deadline = time.monotonic() + self.timeout
+        return self
+
+    def _read(self):
+        log = open(self.log_path, "wb") if self.log_path else None
+        try:
+            while True:
+                chunk = self.proc.stdout.read1(65536)
+                if not chunk:
+                    break
+                if log:
+                    log.write(chunk)
+                    log.flush()
+                with self._cond:
+                    self.output.append(chunk)
+                    self._cond.notify_all()
+        finally:
+            if log:
+                log.close()
+
+    def text(self):
+        with self._lock:
+            data = b"".join(self.output)
+        return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+
+    def wait_for(self, pattern, timeout=None):
+        """Waits until `pattern` (regex) appears in the output after what was already matched."""
+        regex = re.compile(pattern, re.M)
+        end = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        with self._cond:
+            while True:
+                text = b"".join(self.output).decode("utf-8", "replace")
+                m = regex.search(text)
+                if m:
+                    return m
+                left = end - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    text = b"".join(self.output).decode("utf-8", "replace")
+                    return regex.search(text)
+                self._cond.wait(min(left, 0.2))
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def wait(self):
+        left = max(0.0, self._deadline - time.monotonic())
+        try:
+            self.status = self.proc.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            self.timed_out = True
+            self.kill()
+            self.status = None
+        self._reader.join(timeout=5)
+        return self.status
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+
+def strip_log_prefix(line):
+    return LOG_PREFIX.sub("", line)
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_run(opts):
+    args = qemu_args(opts.iso, opts.mem, opts.cpu, opts.accel, serial="mon:stdio")
+    print(f"knmm: booting {opts.iso} with {opts.mem} of RAM, CPU {opts.cpu} "
+          f"(Ctrl-A X quits QEMU)", flush=True)
+    status = subprocess.call(args)
+    if status in (EXIT_PASS, 0):
+        return 0
+    print(f"knmm: QEMU exited with status {status} ({EXIT_NAMES.get(status, 'QEMU error')})",
+          file=sys.stderr)
+    return 1
+
+
+def cmd_debug(opts):
+    log = os.path.join(os.path.dirname(opts.iso) or ".", "debug-com1.log")
+    args = qemu_args(opts.iso, opts.mem, opts.cpu, opts.accel, gdb_port=opts.gdb_port,
+                     halted=True, exit_device=False, serial=f"file:{log}")
+    qemu = subprocess.Popen(args, start_new_session=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    gdbinit = [
+        "set pagination off",
+        "set confirm off",
+        "set architecture i386:x86-64",
+        f"file {opts.kernel}",
+        f"target remote 127.0.0.1:{opts.gdb_port}",
+        f"source {os.path.join(here, 'gdb', 'knmm.py')}",
+        "hbreak kmain",
+        "continue",
+    ]
+    with tempfile.NamedTemporaryFile("w", suffix=".gdb", delete=False) as f:
+        f.write("\n".join(gdbinit) + "\n")
+        script = f.name
+    print(f"knmm: QEMU is halted with its gdb stub on 127.0.0.1:{opts.gdb_port}; the kernel's "
+          f"serial console goes to {log} (tail -f it in another terminal).", flush=True)
+    try:
+        return subprocess.call(["gdb", "-q", "-x", script])
+    finally:
+        os.unlink(script)
+        if qemu.poll() is None:
+            os.killpg(qemu.pid, signal.SIGKILL)
+            qemu.wait()
+
+
+BENCH_LINE = re.compile(r"^bench (\S+) (\d+)\s*$", re.M)
+
+
+def bench_boot(iso, mem, accel="tcg", timeout=600):
+    """Boots the benchmark ISO under -icount and returns {name: value} from its bench lines."""
+    args = qemu_args(iso, mem, "max", accel, icount=True)
+    boot = Boot(args, timeout).start()
+    boot.wait()
+    text = boot.text()
+    if boot.status != EXIT_PASS:
+        tail = "\n".join(text.splitlines()[-20:])
+        raise RuntimeError(f"benchmark boot with {mem} ended with status {boot.status}:\n{tail}")
+    return {m.group(1): int(m.group(2)) for m in BENCH_LINE.finditer(text)}
+
+
+def cmd_bench(opts):
+    figures = []
+    small = bench_boot(opts.iso, "256M", opts.accel)
+    big = bench_boot(opts.iso, "256G", opts.accel)
+    for name, value in small.items():
+        if name == "boot_to_ready":
+            figures.append(("boot_to_ready_256M", value))
+        else:
+            figures.append((name, value))
+    if "boot_to_ready" in big:
+        figures.append(("boot_to_ready_256G", big["boot_to_ready"]))
+    for name, value in figures:
+        print(f"bench {name} {value}", flush=True)
+    return 0 if figures else 1
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"), choices=["tcg", "kvm"])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--iso", required=True)
+    r.add_argument("--mem", default="1G")
+    r.add_argument("--cpu", default="max")
+    d = sub.add_parser("debug")
+    d.add_argument("--iso", required=True)
+    d.add_argument("--kernel", required=True)
+    d.add_argument("--mem", default="1G")
+    d.add_argument("--cpu", default="max")
+    d.add_argument("--gdb-port", type=int, default=1234)
+    b = sub.add_parser("bench")
+    b.add_argument("--iso", required=True)
+    opts = p.parse_args(argv)
+    if shutil.which(QEMU) is None:
+        print(f"knmm: {QEMU} not found; run `make deps`", file=sys.stderr)
+        return 1
+    return {"run": cmd_run, "debug": cmd_debug, "bench": cmd_bench}[opts.cmd](opts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
