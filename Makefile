@@ -64,11 +64,12 @@ SELFCHECK_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(wildcard tests/s
 
 # Pure code that also runs on the host, under ASan and UBSan.
 HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
-	kernel/lib/printf.c kernel/ktest.c
+	kernel/lib/printf.c kernel/ktest.c mm/pmm.c tests/host/shim/shim.c tests/host/shim/pmm_sim.c
 HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c))
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host/%.o,$(basename $(HOST_SHARED_SRCS) $(HOST_TEST_SRCS)))
 HOST_BENCH_SRCS := $(sort $(wildcard tests/host/bench/*.c))
-HOST_BENCH_OBJS := $(patsubst %,$(BUILD)/hostbench/%.o,$(basename $(HOST_BENCH_SRCS)))
+HOST_BENCH_OBJS := $(patsubst %,$(BUILD)/hostbench/%.o,$(basename $(filter-out kernel/ktest.c,$(HOST_SHARED_SRCS)) \
+	$(HOST_BENCH_SRCS)))
 
 KERNEL := $(BUILD)/kernel.elf
 KERNEL_SELFCHECK := $(BUILD)/kernel-selfcheck.elf

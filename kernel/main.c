@@ -19,6 +19,7 @@
 #include <arch/pt.h>
 #include <mm/bootmem.h>
 #include <mm/kspace.h>
+#include <mm/pmm.h>
 #include "kernel.h"
 
 struct boot_info boot_info;
@@ -90,6 +91,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	pr_info("paging: kernel PML4 at %#llx; direct map at %#llx, image W^X at %#llx",
 		(unsigned long long)kernel_pt_root.pml4_pa, (unsigned long long)DIRECT_MAP_BASE,
 		(unsigned long long)KERNEL_VMA);
+	pmm_init(&boot_info);
 
 	kernel_ready();
 

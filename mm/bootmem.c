@@ -11,6 +11,45 @@ static struct bootmem_range free_ranges[BOOTMEM_MAX_RANGES];
 static unsigned nr_free;
 static uint64_t limit = GiB(4); /* the early tables map only the first 4 GiB */
 static struct bootmem_stats stats;
+static struct bootmem_used used[BOOTMEM_MAX_USED];
+static unsigned nr_used;
+static bool retired;
+
+/* Records [base, end) as taken for `use`, merging with a neighbour of the same use. */
+static void log_used(uint64_t base, uint64_t end, enum bootmem_use use)
+{
+	if (base >= end)
+		return;
+	for (unsigned i = 0; i < nr_used; i++) {
+		if (used[i].use != use)
+			continue;
+		if (used[i].end == base) {
+			used[i].end = end;
+			return;
+		}
+		if (used[i].base == end) {
+			used[i].base = base;
+			return;
+		}
+	}
+	KASSERT_MSG(nr_used < BOOTMEM_MAX_USED, "bootmem: more than %d used ranges", BOOTMEM_MAX_USED);
+	used[nr_used++] = (struct bootmem_used){ base, end, use };
+}
+
+/* Forgets [base, end) (a page given back), splitting the entry that holds it. */
+static void unlog_used(uint64_t base, uint64_t end)
+{
+	for (unsigned i = 0; i < nr_used; i++) {
+		struct bootmem_used u = used[i];
+		if (base < u.base || end > u.end)
+			continue;
+		used[i] = used[--nr_used];
+		log_used(u.base, base, u.use);
+		log_used(end, u.end, u.use);
+		return;
+	}
+	panic("bootmem: freeing %#llx, which bootmem never handed out", (unsigned long long)base);
+}
 
 static void remove_index(unsigned i)
 {
@@ -46,7 +85,7 @@ static void insert_range(uint64_t base, uint64_t end)
 }
 
 /* Takes [base, end) out of the free ranges; returns the bytes actually removed. */
-static uint64_t claim(uint64_t base, uint64_t end)
+static uint64_t claim(uint64_t base, uint64_t end, enum bootmem_use use, bool log)
 {
 	uint64_t removed = 0;
 
@@ -60,6 +99,8 @@ static uint64_t claim(uint64_t base, uint64_t end)
 		}
 		remove_index(i);
 		removed += MIN(r.end, end) - MAX(r.base, base);
+		if (log)
+			log_used(MAX(r.base, base), MIN(r.end, end), use);
 		if (r.base < base)
 			insert_range(r.base, base);
 		if (r.end > end)
@@ -80,24 +121,25 @@ void bootmem_init(const struct boot_info *bi, uint64_t kernel_pa_end)
 			continue;
 		stats.highest = MAX(stats.highest, end);
 		/* Firmware maps can overlap: add only what is not free already. */
-		uint64_t dup = claim(base, end);
+		uint64_t dup = claim(base, end, BOOTMEM_KERNEL, false);
 		stats.usable += end - base - dup;
 		insert_range(base, end);
 	}
 
-	stats.claimed += claim(0, MiB(1));
-	stats.claimed += claim(KERNEL_LOAD_PA, kernel_pa_end);
-	stats.claimed += claim(bi->info_start, bi->info_end);
+	stats.claimed += claim(0, MiB(1), BOOTMEM_RESERVED, true);
+	stats.claimed += claim(KERNEL_LOAD_PA, kernel_pa_end, BOOTMEM_KERNEL, true);
+	stats.claimed += claim(bi->info_start, bi->info_end, BOOTMEM_KERNEL, true);
 	for (unsigned i = 0; i < bi->nr_modules; i++)
-		stats.claimed += claim(bi->modules[i].start, bi->modules[i].end);
+		stats.claimed += claim(bi->modules[i].start, bi->modules[i].end, BOOTMEM_KERNEL, true);
 	if (bi->symtab_pa)
-		stats.claimed += claim(bi->symtab_pa, bi->symtab_pa + bi->symtab_size);
+		stats.claimed += claim(bi->symtab_pa, bi->symtab_pa + bi->symtab_size, BOOTMEM_KERNEL, true);
 	if (bi->strtab_pa)
-		stats.claimed += claim(bi->strtab_pa, bi->strtab_pa + bi->strtab_size);
+		stats.claimed += claim(bi->strtab_pa, bi->strtab_pa + bi->strtab_size, BOOTMEM_KERNEL, true);
 }
 
-uint64_t bootmem_alloc(uint64_t size, uint64_t align, uint64_t max_pa)
+uint64_t bootmem_alloc(uint64_t size, uint64_t align, uint64_t max_pa, enum bootmem_use use)
 {
+	KASSERT_MSG(!retired, "bootmem_alloc after the physical allocator took over");
 	size = align_up(size, PAGE_SIZE);
 	if (align < PAGE_SIZE)
 		align = PAGE_SIZE;
@@ -114,7 +156,9 @@ uint64_t bootmem_alloc(uint64_t size, uint64_t align, uint64_t max_pa)
 		remove_index(i);
 		insert_range(r.base, pa);
 		insert_range(pa + size, r.end);
-		memset(phys_to_virt(pa), 0, size);
+		if (use != BOOTMEM_PAGE_DB)
+			memset(phys_to_virt(pa), 0, size);
+		log_used(pa, pa + size, use);
 		stats.allocated += size;
 		return pa;
 	}
@@ -123,7 +167,8 @@ uint64_t bootmem_alloc(uint64_t size, uint64_t align, uint64_t max_pa)
 
 void bootmem_free_page(uint64_t pa)
 {
-	KASSERT(is_aligned(pa, PAGE_SIZE));
+	KASSERT(is_aligned(pa, PAGE_SIZE) && !retired);
+	unlog_used(pa, pa + PAGE_SIZE);
 	insert_range(pa, pa + PAGE_SIZE);
 	stats.allocated -= PAGE_SIZE;
 }
@@ -138,6 +183,14 @@ unsigned bootmem_free_ranges(const struct bootmem_range **ranges)
 	return nr_free;
 }
 
-static uint64_t pt_alloc(void) { return bootmem_alloc(PAGE_SIZE, PAGE_SIZE, UINT64_MAX); }
+unsigned bootmem_used_ranges(const struct bootmem_used **out)
+{
+	*out = used;
+	return nr_used;
+}
+
+void bootmem_retire(void) { retired = true; }
+
+static uint64_t pt_alloc(void) { return bootmem_alloc(PAGE_SIZE, PAGE_SIZE, UINT64_MAX, BOOTMEM_PAGE_TABLE); }
 
 const struct pt_frame_source bootmem_pt_source = { .alloc = pt_alloc, .free = bootmem_free_page };

@@ -30,11 +30,18 @@
 #ifndef __ASSEMBLER__
 #include <knmm/compiler.h>
 
+#ifdef KNMM_HOST
+/* Host tests: simulated physical memory is a host buffer; `host_phys_base` is its address 0. */
+extern uintptr_t host_phys_base;
+static inline void *phys_to_virt(uint64_t pa) { return (void *)(host_phys_base + (uintptr_t)pa); }
+static inline uint64_t virt_to_phys_direct(const void *va) { return (uint64_t)((uintptr_t)va - host_phys_base); }
+#else
 static inline void *phys_to_virt(uint64_t pa) { return (void *)(uintptr_t)(pa + DIRECT_MAP_BASE); }
 static inline uint64_t virt_to_phys_direct(const void *va)
 {
 	return (uint64_t)(uintptr_t)va - DIRECT_MAP_BASE;
 }
+#endif
 /* Physical address of a symbol in the kernel image. */
 static inline uint64_t kimage_to_phys(const void *va) { return (uint64_t)(uintptr_t)va - KERNEL_VMA; }
 

@@ -20,6 +20,8 @@ char *strchr(const char *s, int c);
 #endif
 
 #include <knmm/compiler.h>
+/* Zeroes whole pages with the fastest method the CPU offers (ERMS `rep stosb` where present). */
+void zero_pages(void *va, uint64_t npages);
 /* Copies at most size-1 bytes and always terminates (size > 0); returns strlen(src). */
 size_t kstrlcpy(char *dst, const char *src, size_t size);
 /* Shell-style match of `s` against `glob` ('*' any run, '?' one char). */

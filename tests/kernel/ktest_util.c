@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include <knmm/align.h>
-#include <mm/bootmem.h>
+#include <mm/pmm.h>
 #include "ktest_util.h"
 
-uint64_t test_frame_alloc(void) { return bootmem_alloc(PAGE_SIZE, PAGE_SIZE, UINT64_MAX); }
-void test_frame_free(uint64_t pa) { bootmem_free_page(pa); }
+uint64_t test_frame_alloc(void)
+{
+	struct page *p = pmm_alloc(0, PMM_ZERO, PAGE_KERNEL);
+	return p ? page_to_pa(p) : 0;
+}
+
+void test_frame_free(uint64_t pa) { pmm_free(pa_to_page(pa), 0); }
 
 struct probe {
 	uint64_t addr;

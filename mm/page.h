@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The page database: one 32-byte descriptor per 4 KiB frame, in a virtually contiguous
+ * array (PAGEDB_BASE + pfn * 32) mapped only where RAM exists (SPEC §3).
+ *
+ * Descriptors are initialised lazily. Valid at all times are: the head of every free block,
+ * every page of the per-CPU caches, the head of every allocation (and every page of an
+ * allocation after pmm_split_allocation), and every frame the boot handed over as used.
+ * The tails of free blocks and of unsplit allocations hold whatever was there; nothing
+ * reads them (see mm/pmm.c for why the buddy logic never needs to).
+ */
+#ifndef MM_PAGE_H
+#define MM_PAGE_H
+
+#include <knmm/compiler.h>
+#include <knmm/list.h>
+
+enum page_state {
+	PAGE_FREE = 0,
+	PAGE_RESERVED,  /* firmware, the first MiB, never handed out */
+	PAGE_KERNEL,    /* kernel image, boot data, page database, kernel allocations */
+	PAGE_TABLE,     /* page-table pages */
+	PAGE_ANON,      /* committed pages of address spaces */
+	PAGE_MDL,       /* frames owned by MDL objects */
+	PAGE_POOL,      /* kernel pool backing */
+	PAGE_STATE_COUNT
+};
+
+/* page.flags */
+#define PG_PCP      (1u << 0) /* free, parked in a per-CPU cache (not in the buddy lists) */
+#define PG_POISONED (1u << 1) /* free block whose contents hold the poison pattern */
+
+struct page {
+	struct list_head lru; /* free list, per-CPU cache, or the owner's list */
+	uint32_t refcount;    /* mappings and owners holding the frame */
+	uint32_t pincount;    /* MDL / probe-and-lock pins: the frame may not move or go */
+	uint8_t state;        /* enum page_state */
+	uint8_t order;        /* order of the block this descriptor heads */
+	uint8_t max_order;    /* the largest block this frame may merge into */
+	uint8_t flags;        /* PG_* */
+	uint32_t private;     /* owner's word: entry count of a page table, pool tag, ... */
+};
+
+_Static_assert(sizeof(struct page) == 32, "struct page must stay 32 bytes (SPEC §3)");
+
+const char *page_state_name(enum page_state s);
+
+#endif

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Host stand-ins for the kernel services that generic code calls (console, log, panic,
+ * locks, page zeroing, simulated physical memory). Linked into the host tests and the host
+ * benchmarks.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <knmm/align.h>
+#include <knmm/layout.h>
+#include <knmm/log.h>
+#include <knmm/panic.h>
+#include <knmm/spinlock.h>
+#include <knmm/string.h>
+
+int log_level = LOG_INFO;
+volatile bool panic_in_progress;
+uintptr_t host_phys_base;
+
+void console_printf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+void console_write(const char *s, size_t n) { fwrite(s, 1, n, stdout); }
+
+void klog(int level, const char *fmt, ...)
+{
+	va_list ap;
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	printf("# log: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+}
+
+__noreturn void panic(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "KERNEL PANIC (host): ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	fflush(stderr);
+	abort();
+}
+
+uint64_t clock_ns(void) { return 0; }
+
+bool spin_lock_irqsave(spinlock_t *l)
+{
+	if (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+		panic("spinlock '%s' taken recursively", l->name);
+	return false;
+}
+
+void spin_unlock_irqrestore(spinlock_t *l, bool irq_was_on)
+{
+	(void)irq_was_on;
+	if (!l->locked)
+		panic("unlocking '%s', which is not held", l->name);
+	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+}
+
+void spin_assert_held_fail(const spinlock_t *l, const char *file, int line)
+{
+	panic("lock '%s' not held at %s:%d", l->name, file, line);
+}
+
+void zero_pages(void *va, uint64_t npages) { memset(va, 0, npages << PAGE_SHIFT); }
