@@ -63,8 +63,9 @@ RELEASE_OBJS := $(patsubst %,$(BUILD)/release/%.o,$(basename $(KERNEL_SRCS)))
 SELFCHECK_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(wildcard tests/selfcheck/*.c)))
 
 # Pure code that also runs on the host, under ASan and UBSan.
-HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
-	kernel/lib/printf.c kernel/ktest.c mm/pmm.c tests/host/shim/shim.c tests/host/shim/pmm_sim.c
+HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/pt.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
+	kernel/lib/printf.c kernel/ktest.c mm/pmm.c mm/vm.c mm/vm_tree.c mm/vm_runs.c mm/lookaside.c \
+	tests/host/shim/shim.c tests/host/shim/pmm_sim.c
 HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c))
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host/%.o,$(basename $(HOST_SHARED_SRCS) $(HOST_TEST_SRCS)))
 HOST_BENCH_SRCS := $(sort $(wildcard tests/host/bench/*.c))

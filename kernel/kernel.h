@@ -14,5 +14,7 @@ extern uint64_t mem_usable_bytes;
 extern uint64_t boot_ready_tsc;
 
 void kernel_ready(void);
+/* Runs the in-kernel benchmarks (command line `bench`). */
+void bench_run(void);
 
 #endif

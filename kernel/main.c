@@ -19,6 +19,7 @@
 #include <arch/pt.h>
 #include <mm/bootmem.h>
 #include <mm/kspace.h>
+#include <mm/mm.h>
 #include <mm/pmm.h>
 #include "kernel.h"
 
@@ -48,16 +49,6 @@ __noinline void kernel_ready(void)
 	pr_info("boot: ready after %llu TSC ticks (%llu us)", (unsigned long long)(boot_ready_tsc - boot_entry_tsc),
 		(unsigned long long)(tsc_to_ns(boot_ready_tsc - boot_entry_tsc) / 1000));
 	barrier();
-}
-
-const char *kstack_describe(uint64_t addr)
-{
-	extern const char *ist_stack_name(uint64_t addr);
-	uint64_t guard = (uint64_t)(uintptr_t)boot_stack_guard;
-
-	if (addr >= guard && addr < guard + 4096)
-		return "boot stack";
-	return ist_stack_name(addr);
 }
 
 __noreturn void kmain(uint32_t magic, uint64_t info_pa)
@@ -91,8 +82,9 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	pr_info("paging: kernel PML4 at %#llx; direct map at %#llx, image W^X at %#llx",
 		(unsigned long long)kernel_pt_root.pml4_pa, (unsigned long long)DIRECT_MAP_BASE,
 		(unsigned long long)KERNEL_VMA);
-	pmm_init(&boot_info);
+	mm_init(&boot_info);
 
+	vm_report();
 	kernel_ready();
 
 	char globs[BOOT_CMDLINE_MAX];
@@ -101,7 +93,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 		qemu_exit(failed ? QEMU_EXIT_FAIL : QEMU_EXIT_PASS);
 	}
 	if (cmdline_get_bool("bench", false)) {
-		console_printf("bench boot_to_ready %llu\n", (unsigned long long)(boot_ready_tsc - boot_entry_tsc));
+		bench_run();
 		qemu_exit(QEMU_EXIT_PASS);
 	}
 	pr_info("knmm: boot complete; nothing more to run yet, leaving QEMU");

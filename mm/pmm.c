@@ -86,6 +86,8 @@ bool pmm_pfn_described(const struct pmm *pm, uint64_t pfn)
 	return in_ranges(pm->ram, pm->nr_ram, pfn) && !in_ranges(pm->opaque, pm->nr_opaque, pfn);
 }
 
+bool pmm_pfn_is_ram(const struct pmm *pm, uint64_t pfn) { return in_ranges(pm->ram, pm->nr_ram, pfn); }
+
 void pmm_add_ram(struct pmm *pm, uint64_t start_pfn, uint64_t end_pfn)
 {
 	if (start_pfn < end_pfn)

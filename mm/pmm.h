@@ -130,6 +130,8 @@ static inline uint64_t pmm_pfn(const struct pmm *pm, const struct page *p) { ret
 static inline struct page *pmm_page(const struct pmm *pm, uint64_t pfn) { return pm->db + pfn; }
 /* The frame has a descriptor (RAM owned by the instance, outside the opaque ranges). */
 bool pmm_pfn_described(const struct pmm *pm, uint64_t pfn);
+/* The frame is RAM this instance accounts for (described or not). */
+bool pmm_pfn_is_ram(const struct pmm *pm, uint64_t pfn);
 
 /* ---- the kernel's instance ---- */
 

@@ -8,7 +8,6 @@
  */
 #include <arch/pt.h>
 #include <knmm/bootinfo.h>
-#include <knmm/ktest.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/printf.h>
@@ -89,25 +88,6 @@ static const struct pt_frame_source pmm_pt_source = { .alloc = pmm_pt_alloc, .fr
 
 uint64_t pmm_free_pages(void) { return READ_ONCE(pmm_main.free_pages); }
 
-/* Every in-kernel test must leave the free-page count as it found it. */
-static uint64_t leak_free_before;
-
-static bool pmm_leak_begin(void)
-{
-	leak_free_before = pmm_free_pages();
-	return true;
-}
-
-static bool pmm_leak_end(char *buf, size_t size)
-{
-	uint64_t now = pmm_free_pages();
-	if (now == leak_free_before)
-		return false;
-	ksnprintf(buf, size, "free pages %llu before, %llu after", (unsigned long long)leak_free_before,
-		  (unsigned long long)now);
-	return true;
-}
-
 void pmm_init(const struct boot_info *bi)
 {
 	struct pmm_range ram[PMM_MAX_RANGES];
@@ -154,8 +134,6 @@ void pmm_init(const struct boot_info *bi)
 		      (unsigned long long)usable);
 	bootmem_retire();
 	pt_set_frame_source(&pmm_pt_source);
-	ktest_leak_check_begin = pmm_leak_begin;
-	ktest_leak_check_end = pmm_leak_end;
 
 	struct pmm_stats st;
 	pmm_get_stats(&pmm_main, &st);

@@ -197,7 +197,7 @@ def check_selfcheck(build, accel, logdir):
         wrong.append("the panic was not detected")
     if status != qemu.EXIT_PANIC:
         wrong.append(f"exit status {status}, expected {qemu.EXIT_PANIC} (panic)")
-    if "guard page of the boot stack" not in text:
+    if "guard page of the kernel stack 'selfcheck'" not in text:
         wrong.append("the panic did not name the overflowed stack")
     if not re.search(r"backtrace:\n(?:.*\n)*?.*#1\s+0x[0-9a-f]+ selfcheck_recurse\+0x", text):
         wrong.append("no symbolized backtrace through selfcheck_recurse")

@@ -143,3 +143,23 @@ trap_capture_frame:
 	.globl catch_ctx
 catch_ctx:
 	.skip 32
+
+/*
+ * void arch_call_on_stack(void (*fn)(void *), void *arg, uint64_t stack_top)
+ * Runs fn(arg) on another stack (16-byte aligned top), then returns on this one. The frame
+ * chain continues across the switch, so backtraces show the caller.
+ */
+	.text
+	.globl arch_call_on_stack
+arch_call_on_stack:
+	pushq %rbp
+	movq %rsp, %rbp
+	movq %rdx, %rsp
+	pushq %rbp                      /* the caller's frame, on the new stack */
+	pushq $0                        /* keeps the call 16-byte aligned */
+	movq %rdi, %rax
+	movq %rsi, %rdi
+	call *%rax
+	movq %rbp, %rsp
+	popq %rbp
+	ret

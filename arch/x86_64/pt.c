@@ -19,6 +19,8 @@ struct pt_root kernel_pt_root;
 
 static const struct pt_frame_source *frame_src;
 static uint64_t table_pages;
+/* Once set, the kernel half's top-level entries are final: user roots copy them. */
+static bool kernel_top_sealed;
 
 void pt_set_frame_source(const struct pt_frame_source *src) { frame_src = src; }
 const struct pt_frame_source *pt_get_frame_source(void) { return frame_src; }
@@ -110,6 +112,13 @@ static void op_finish(struct pt_op *op)
 	}
 }
 
+#ifdef KNMM_HOST
+/* The host tests build tables in simulated memory that no CPU walks. */
+void tlb_flush_all_nonglobal(void) {}
+void tlb_flush_all(void) {}
+void pt_activate(const struct pt_root *root) { (void)root; }
+bool pt_is_active(const struct pt_root *root) { (void)root; return false; }
+#else
 void tlb_flush_all_nonglobal(void) { write_cr3(read_cr3()); }
 
 void tlb_flush_all(void)
@@ -123,6 +132,11 @@ void tlb_flush_all(void)
 		tlb_flush_all_nonglobal();
 	}
 }
+
+void pt_activate(const struct pt_root *root) { write_cr3(root->pml4_pa); }
+
+bool pt_is_active(const struct pt_root *root) { return (read_cr3() & PTE_ADDR_MASK) == root->pml4_pa; }
+#endif
 
 /* ------------------------------------------------------------------ roots */
 
@@ -170,9 +184,24 @@ void pt_root_destroy(struct pt_root *root)
 	root->pml4_pa = 0;
 }
 
-void pt_activate(const struct pt_root *root) { write_cr3(root->pml4_pa); }
+Retcode pt_prealloc_kernel(uint64_t va, uint64_t size)
+{
+	pte_t *pml4 = table_of(kernel_pt_root.pml4_pa);
 
-bool pt_is_active(const struct pt_root *root) { return (read_cr3() & PTE_ADDR_MASK) == root->pml4_pa; }
+	KASSERT(!in_user_half(va) && !kernel_top_sealed);
+	for (uint64_t a = va; a - va < size; a += pt_level_size(PT_LEVEL_PML4)) {
+		pte_t *e = &pml4[pt_index(a, PT_LEVEL_PML4)];
+		if (pte_present(*e))
+			continue;
+		uint64_t pa = table_alloc();
+		if (!pa)
+			return rcOutOfMemory;
+		WRITE_ONCE(*e, pte_make_table(pa, false));
+	}
+	return rcOk;
+}
+
+void pt_seal_kernel_top(void) { kernel_top_sealed = true; }
 
 /* ------------------------------------------------------------------ single-address walk */
 
@@ -193,6 +222,9 @@ pte_t *pt_walk(const struct pt_root *root, uint64_t va, enum pt_level want, enum
 		if (!pte_present(v)) {
 			if (mode == PT_WALK_LOOKUP)
 				return NULL;
+			/* A new kernel top-level entry would not reach roots made before it. */
+			KASSERT_MSG(level != PT_LEVEL_PML4 || in_user_half(va) || !kernel_top_sealed,
+				    "new kernel PML4 entry for %#llx after sealing", (unsigned long long)va);
 			uint64_t pa = table_alloc();
 			if (!pa)
 				return NULL;
@@ -478,6 +510,53 @@ Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mm
 		modify_level(&op, root->pml4_pa, PT_LEVEL_PML4, va, va + size, protect_leaf, false);
 	op_finish(&op);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ collapse */
+
+/* The table at `table_pa` (level `level` - 1) maps one aligned range with one set of flags:
+ * the leaf that replaces it, or 0. */
+static pte_t collapsible(uint64_t table_pa, enum pt_level level)
+{
+	const pte_t *t = table_of(table_pa);
+	enum pt_level child = level - 1;
+	uint64_t step = pt_level_size(child);
+
+	if (!pte_present(t[0]) || !pte_is_leaf(t[0], child))
+		return 0;
+	uint64_t base = pte_leaf_pa(t[0], child);
+	unsigned flags = pte_leaf_mmu_flags(t[0], child);
+	if (!is_aligned(base, pt_level_size(level)))
+		return 0;
+	pte_t ad = PTE_A | PTE_D;
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		if (!pte_present(t[i]) || !pte_is_leaf(t[i], child) || pte_leaf_pa(t[i], child) != base + i * step ||
+		    pte_leaf_mmu_flags(t[i], child) != flags)
+			return 0;
+		ad &= t[i];
+	}
+	return pte_make_leaf(base, flags, level) | ad;
+}
+
+void pt_collapse(struct pt_root *root, uint64_t va)
+{
+	struct pt_op op = { .root = root };
+
+	for (enum pt_level level = PT_LEVEL_PD; level <= PT_LEVEL_PDPT; level++) {
+		if (level == PT_LEVEL_PDPT && !cpu_features.page_1g)
+			break;
+		enum pt_level found;
+		pte_t *e = pt_walk(root, va, level, PT_WALK_LOOKUP, &found);
+		if (!e || found != level || !pte_present(*e) || pte_is_leaf(*e, level))
+			break;
+		pte_t old = *e, leaf = collapsible(pte_table_pa(old), level);
+		if (!leaf)
+			break;
+		WRITE_ONCE(*e, leaf);
+		op_invalidate(&op, align_down(va, pt_level_size(level)), old | (leaf & PTE_G));
+		op_defer_free(&op, pte_table_pa(old));
+	}
+	op_finish(&op);
 }
 
 /* ------------------------------------------------------------------ map */

@@ -4,8 +4,9 @@
  *
  *   0x0000000000001000 .. 0x00007fffffffefff   user half (page 0 never mapped)
  *   0xffff800000000000 .. +64 TiB               direct map of all RAM (NX)
- *   0xffffc00000000000 .. +16 TiB               kernel dynamic area: pools, kernel stacks,
- *                                               system mappings of MDLs
+ *   0xffffc00000000000 .. +2 TiB                kernel dynamic area: the pool area (first
+ *                                               512 GiB), then kernel stacks, system
+ *                                               mappings of MDLs and I/O mappings
  *   0xffffd00000000000 .. +16 TiB               page database (one 32-byte descriptor per frame)
  *   0xffffffff80000000 .. +2 GiB                kernel image (-mcmodel=kernel), phys 0 + offset
  */
@@ -19,7 +20,11 @@
 #define DIRECT_MAP_SIZE  0x0000400000000000 /* 64 TiB */
 
 #define KDYN_BASE        0xffffc00000000000
-#define KDYN_SIZE        0x0000100000000000 /* 16 TiB */
+#define KDYN_SIZE        0x0000020000000000 /* 2 TiB: four top-level entries, made at boot */
+#define KPOOL_BASE       KDYN_BASE
+#define KPOOL_SIZE       0x0000008000000000 /* 512 GiB */
+#define KSPACE_BASE      (KDYN_BASE + KPOOL_SIZE)
+#define KSPACE_END       (KDYN_BASE + KDYN_SIZE)
 
 #define PAGEDB_BASE      0xffffd00000000000
 #define PAGEDB_SIZE      0x0000100000000000

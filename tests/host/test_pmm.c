@@ -68,7 +68,7 @@ static bool model_create(struct model *m, const struct pmm_range *ram, unsigned 
 		m->free += m->state[p] == M_FREE;
 	}
 	struct pmm_stats st;
-	pmm_get_stats(&m->sim.pm, &st);
+	pmm_get_stats(m->sim.pm, &st);
 	memcpy(m->initial_blocks, st.free_blocks, sizeof(st.free_blocks));
 	return true;
 }
@@ -84,7 +84,7 @@ static void model_destroy(struct model *m)
 /* The free lists and cache hold exactly the model's free frames, each once. */
 static bool model_check(struct model *m, char *why, size_t size)
 {
-	struct pmm *pm = &m->sim.pm;
+	struct pmm *pm = m->sim.pm;
 
 	if (!pmm_check(pm, why, size))
 		return false;
@@ -139,7 +139,7 @@ static bool model_take(struct model *m, uint64_t pfn, uint64_t n, unsigned order
 static void model_release(struct model *m, unsigned idx)
 {
 	struct live l = m->live[idx];
-	struct pmm *pm = &m->sim.pm;
+	struct pmm *pm = m->sim.pm;
 
 	if (l.kind == 0)
 		pmm_free_in(pm, pmm_page(pm, l.pfn), l.order);
@@ -154,13 +154,13 @@ static void model_release_all(struct model *m)
 {
 	while (m->nr_live)
 		model_release(m, m->nr_live - 1);
-	pmm_drain_pcp(&m->sim.pm);
+	pmm_drain_pcp(m->sim.pm);
 }
 
 /* One random step; false with a reason on any disagreement. */
 static bool model_step(struct model *m, char *why, size_t size)
 {
-	struct pmm *pm = &m->sim.pm;
+	struct pmm *pm = m->sim.pm;
 	unsigned op = (unsigned)rnd_below(100);
 
 	if (op < 40 && m->nr_live < m->cap) {
@@ -265,7 +265,7 @@ static void run_model(struct ktest_ctx *t, const struct pmm_range *ram, unsigned
 
 	rng_state = seed;
 	KT_ASSERT(model_create(&m, ram, nr, res, nres, true));
-	struct pmm *pm = &m.sim.pm;
+	struct pmm *pm = m.sim.pm;
 	KT_EXPECT(model_check(&m, why, sizeof(why)));
 
 	/* Only block heads and boot-reserved frames have descriptors written at setup. */
@@ -335,17 +335,17 @@ KTEST(pmm, large_ranges_cost_nothing_per_frame)
 	struct pmm_sim s;
 	KT_ASSERT(sim_create(&s, ram, 1, NULL, 0, false, false));
 	struct pmm_stats st;
-	pmm_get_stats(&s.pm, &st);
+	pmm_get_stats(s.pm, &st);
 	KT_EXPECT_EQ(st.free, 16ull << 18);
 	KT_EXPECT_EQ(st.free_blocks[PMM_ZONE_HIGH][PMM_MAX_ORDER], 16);
 	char why[160];
-	KT_EXPECT(pmm_check(&s.pm, why, sizeof(why)));
+	KT_EXPECT(pmm_check(s.pm, why, sizeof(why)));
 	/* An order-0 allocation splits one 1 GiB block down: 18 new heads, nothing else. */
-	struct page *p = pmm_alloc_in(&s.pm, 0, 0, PAGE_ANON);
+	struct page *p = pmm_alloc_in(s.pm, 0, 0, PAGE_ANON);
 	KT_ASSERT(p != NULL);
-	pmm_free_in(&s.pm, p, 0);
-	pmm_drain_pcp(&s.pm);
-	pmm_get_stats(&s.pm, &st);
+	pmm_free_in(s.pm, p, 0);
+	pmm_drain_pcp(s.pm);
+	pmm_get_stats(s.pm, &st);
 	KT_EXPECT_EQ(st.free_blocks[PMM_ZONE_HIGH][PMM_MAX_ORDER], 16);
 	sim_destroy(&s);
 }
@@ -356,16 +356,16 @@ KTEST(pmm, zones_and_low_flag)
 	struct pmm_sim s;
 	KT_ASSERT(sim_create(&s, ram, 1, NULL, 0, false, false));
 	/* Default allocations prefer memory above 4 GiB, PMM_LOW never leaves the low zone. */
-	struct page *hi = pmm_alloc_in(&s.pm, 3, 0, PAGE_ANON);
-	struct page *lo = pmm_alloc_in(&s.pm, 3, PMM_LOW, PAGE_ANON);
+	struct page *hi = pmm_alloc_in(s.pm, 3, 0, PAGE_ANON);
+	struct page *lo = pmm_alloc_in(s.pm, 3, PMM_LOW, PAGE_ANON);
 	KT_ASSERT(hi && lo);
-	KT_EXPECT_GE(pmm_pfn(&s.pm, hi), LOW_END);
-	KT_EXPECT_LE(pmm_pfn(&s.pm, lo) + 8, LOW_END);
+	KT_EXPECT_GE(pmm_pfn(s.pm, hi), LOW_END);
+	KT_EXPECT_LE(pmm_pfn(s.pm, lo) + 8, LOW_END);
 	/* The 4 GiB line is never merged across: 64 frames each side stay two 64-frame blocks. */
-	pmm_free_in(&s.pm, hi, 3);
-	pmm_free_in(&s.pm, lo, 3);
+	pmm_free_in(s.pm, hi, 3);
+	pmm_free_in(s.pm, lo, 3);
 	struct pmm_stats st;
-	pmm_get_stats(&s.pm, &st);
+	pmm_get_stats(s.pm, &st);
 	KT_EXPECT_EQ(st.free_blocks[PMM_ZONE_LOW][6], 1);
 	KT_EXPECT_EQ(st.free_blocks[PMM_ZONE_HIGH][6], 1);
 	sim_destroy(&s);
@@ -376,18 +376,18 @@ KTEST(pmm, zeroing)
 	static const struct pmm_range ram[] = { { 16, 80 } };
 	struct pmm_sim s;
 	KT_ASSERT(sim_create(&s, ram, 1, NULL, 0, false, false));
-	struct page *p = pmm_alloc_in(&s.pm, 2, 0, PAGE_ANON);
+	struct page *p = pmm_alloc_in(s.pm, 2, 0, PAGE_ANON);
 	KT_ASSERT(p);
-	memset(phys_to_virt(pmm_pfn(&s.pm, p) << PAGE_SHIFT), 0x5a, 4 * PAGE_SIZE);
-	pmm_free_in(&s.pm, p, 2);
-	p = pmm_alloc_in(&s.pm, 2, PMM_ZERO, PAGE_ANON);
+	memset(phys_to_virt(pmm_pfn(s.pm, p) << PAGE_SHIFT), 0x5a, 4 * PAGE_SIZE);
+	pmm_free_in(s.pm, p, 2);
+	p = pmm_alloc_in(s.pm, 2, PMM_ZERO, PAGE_ANON);
 	KT_ASSERT(p);
-	const uint8_t *b = phys_to_virt(pmm_pfn(&s.pm, p) << PAGE_SHIFT);
+	const uint8_t *b = phys_to_virt(pmm_pfn(s.pm, p) << PAGE_SHIFT);
 	unsigned nonzero = 0;
 	for (unsigned i = 0; i < 4 * PAGE_SIZE; i++)
 		nonzero += b[i] != 0;
 	KT_EXPECT_EQ(nonzero, 0);
-	pmm_free_in(&s.pm, p, 2);
+	pmm_free_in(s.pm, p, 2);
 	sim_destroy(&s);
 }
 
@@ -435,42 +435,42 @@ static void bug_setup(void)
 static void double_free(void)
 {
 	bug_setup();
-	struct page *p = pmm_alloc_in(&bug_sim.pm, 0, 0, PAGE_ANON);
-	pmm_free_in(&bug_sim.pm, p, 0);
-	pmm_free_in(&bug_sim.pm, p, 0);
+	struct page *p = pmm_alloc_in(bug_sim.pm, 0, 0, PAGE_ANON);
+	pmm_free_in(bug_sim.pm, p, 0);
+	pmm_free_in(bug_sim.pm, p, 0);
 }
 
 static void double_free_block(void)
 {
 	bug_setup();
-	struct page *p = pmm_alloc_in(&bug_sim.pm, 3, 0, PAGE_ANON);
-	pmm_free_in(&bug_sim.pm, p, 3);
-	pmm_free_in(&bug_sim.pm, p, 3);
+	struct page *p = pmm_alloc_in(bug_sim.pm, 3, 0, PAGE_ANON);
+	pmm_free_in(bug_sim.pm, p, 3);
+	pmm_free_in(bug_sim.pm, p, 3);
 }
 
 static void free_reserved(void)
 {
 	static const struct pmm_range ram[] = { { 256, 512 } };
 	sim_create(&bug_sim, ram, 1, NULL, 0, true, false);
-	pmm_claim_in(&bug_sim.pm, 300ull << PAGE_SHIFT, 1, PAGE_RESERVED);
-	pmm_free_in(&bug_sim.pm, pmm_page(&bug_sim.pm, 300), 0);
+	pmm_claim_in(bug_sim.pm, 300ull << PAGE_SHIFT, 1, PAGE_RESERVED);
+	pmm_free_in(bug_sim.pm, pmm_page(bug_sim.pm, 300), 0);
 }
 
 static void wrong_order(void)
 {
 	bug_setup();
-	struct page *p = pmm_alloc_in(&bug_sim.pm, 2, 0, PAGE_ANON);
-	pmm_free_in(&bug_sim.pm, p, 1);
+	struct page *p = pmm_alloc_in(bug_sim.pm, 2, 0, PAGE_ANON);
+	pmm_free_in(bug_sim.pm, p, 1);
 }
 
 static void use_after_free(void)
 {
 	bug_setup();
-	struct page *p = pmm_alloc_in(&bug_sim.pm, 0, 0, PAGE_ANON);
-	uint64_t pfn = pmm_pfn(&bug_sim.pm, p);
-	pmm_free_in(&bug_sim.pm, p, 0);
+	struct page *p = pmm_alloc_in(bug_sim.pm, 0, 0, PAGE_ANON);
+	uint64_t pfn = pmm_pfn(bug_sim.pm, p);
+	pmm_free_in(bug_sim.pm, p, 0);
 	((volatile uint8_t *)phys_to_virt(pfn << PAGE_SHIFT))[123] = 1; /* write after free */
-	while (pmm_alloc_in(&bug_sim.pm, 0, 0, PAGE_ANON)) /* the poison check fires on reuse */
+	while (pmm_alloc_in(bug_sim.pm, 0, 0, PAGE_ANON)) /* the poison check fires on reuse */
 		;
 }
 

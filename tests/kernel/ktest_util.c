@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <knmm/align.h>
+#include <knmm/pool.h>
 #include <mm/pmm.h>
 #include "ktest_util.h"
 
@@ -50,4 +51,10 @@ bool test_exec_faults(uint64_t addr, struct fault_info *fi)
 {
 	struct probe p = { addr, 0 };
 	return cpu_catch_fault(do_call, &p, fi);
+}
+
+void test_mm_settle(void)
+{
+	for (size_t size = 8; size <= 2048; size *= 2)
+		pool_free(pool_alloc(size - 24 > 0 ? size - 24 : 1, POOL_TAG('T', 's', 'e', 't')));
 }

@@ -351,3 +351,29 @@ KTEST(pt, trace_decodes_each_level)
 	KT_EXPECT(strncmp(buf, "P RO SU", 7) == 0);
 	KT_EXPECT(strchr(buf, 'G') != NULL);
 }
+
+/* A split 2 MiB page whose 4 KiB entries agree again collapses back, freeing its table. */
+KTEST(pt, collapse_undoes_a_split)
+{
+	struct pt_root r;
+	uint64_t before, tables;
+
+	KT_ASSERT(root_begin(t, &r, &before));
+	KT_ASSERT_EQ(pt_map(&r, 0x40000000, 0x80000000, SIZE_2M, RW, PT_LEVEL_PD), rcOk);
+	tables = pt_table_pages();
+	KT_EXPECT_EQ(pt_protect(&r, 0x40005000, PAGE_SIZE, MMU_READ | MMU_CACHE_UC), rcOk);
+	KT_EXPECT_EQ(pt_table_pages(), tables + 1);
+	pt_collapse(&r, 0x40005000); /* attributes still differ: stays split */
+	KT_EXPECT(maps(&r, 0x40005000, 0x80005000, PAGE_SIZE));
+	KT_EXPECT_EQ(pt_protect(&r, 0x40005000, PAGE_SIZE, RW), rcOk);
+	pt_collapse(&r, 0x40005000);
+	KT_EXPECT(maps(&r, 0x40005000, 0x80005000, SIZE_2M));
+	KT_EXPECT_EQ(pt_table_pages(), tables);
+	/* A hole also prevents it. */
+	KT_EXPECT_EQ(pt_unmap(&r, 0x40001000, PAGE_SIZE, NULL, NULL), rcOk);
+	pt_collapse(&r, 0x40000000);
+	KT_EXPECT(!pt_translate(&r, 0x40001000, NULL));
+	KT_EXPECT(maps(&r, 0x40002000, 0x80002000, PAGE_SIZE));
+	KT_EXPECT_EQ(pt_unmap(&r, 0x40000000, SIZE_2M, NULL, NULL), rcOk);
+	root_end(t, &r, before);
+}

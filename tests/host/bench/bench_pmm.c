@@ -58,13 +58,13 @@ static double pingpong(void)
 	const unsigned n = 20000000;
 	make_arena(&s);
 	for (unsigned i = 0; i < 1000; i++) /* warm the per-CPU cache */
-		pmm_free_in(&s.pm, pmm_alloc_in(&s.pm, 0, 0, PAGE_ANON), 0);
+		pmm_free_in(s.pm, pmm_alloc_in(s.pm, 0, 0, PAGE_ANON), 0);
 	double t0 = now_ns();
 	for (unsigned i = 0; i < n; i++) {
-		struct page *p = pmm_alloc_in(&s.pm, 0, 0, PAGE_ANON);
+		struct page *p = pmm_alloc_in(s.pm, 0, 0, PAGE_ANON);
 		if (!p)
 			fail("pingpong: allocation failed");
-		pmm_free_in(&s.pm, p, 0);
+		pmm_free_in(s.pm, p, 0);
 	}
 	double t = (now_ns() - t0) / n;
 	sim_destroy(&s);
@@ -79,10 +79,10 @@ static double fill_drain(void)
 	double t0 = now_ns();
 	uint64_t n = 0;
 	struct page *p;
-	while ((p = pmm_alloc_in(&s.pm, 0, 0, PAGE_ANON)) != NULL)
+	while ((p = pmm_alloc_in(s.pm, 0, 0, PAGE_ANON)) != NULL)
 		pages[n++] = p;
 	for (uint64_t i = 0; i < n; i++)
-		pmm_free_in(&s.pm, pages[i], 0);
+		pmm_free_in(s.pm, pages[i], 0);
 	double t = (now_ns() - t0) / (double)n;
 	if (n != ARENA_PAGES)
 		fail("fill_drain: did not get every page of the arena");
@@ -135,20 +135,20 @@ static double mixed(void)
 		bool alloc = nlive == 0 || (nlive < MAX_LIVE && (r & 1));
 		if (alloc) {
 			unsigned order = pick_order(r >> 1);
-			struct page *p = pmm_alloc_in(&s.pm, order, 0, PAGE_ANON);
+			struct page *p = pmm_alloc_in(s.pm, order, 0, PAGE_ANON);
 			if (!p)
 				fail("mixed: allocation failed");
 			live[nlive].p = p;
 			live[nlive++].order = order;
 		} else {
 			unsigned victim = (unsigned)((r >> 1) % nlive);
-			pmm_free_in(&s.pm, live[victim].p, live[victim].order);
+			pmm_free_in(s.pm, live[victim].p, live[victim].order);
 			live[victim] = live[--nlive];
 		}
 	}
 	double t = (now_ns() - t0) / ops;
 	while (nlive--)
-		pmm_free_in(&s.pm, live[nlive].p, live[nlive].order);
+		pmm_free_in(s.pm, live[nlive].p, live[nlive].order);
 	sim_destroy(&s);
 	return t;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <arch/pt.h>
 #include "pmm_sim.h"
 
 extern uintptr_t host_phys_base;
@@ -37,10 +38,9 @@ bool sim_descriptor_untouched(const struct pmm_sim *s, uint64_t pfn)
 	return true;
 }
 
-bool sim_create(struct pmm_sim *s, const struct pmm_range *ram, unsigned nr_ram, const struct pmm_range *reserved,
+static bool sim_build(struct pmm_sim *s, const struct pmm_range *ram, unsigned nr_ram, const struct pmm_range *reserved,
 		unsigned nr_reserved, bool poison, bool fill_db)
 {
-	memset(s, 0, sizeof(*s));
 	for (unsigned i = 0; i < nr_ram; i++)
 		s->max_pfn = s->max_pfn > ram[i].end ? s->max_pfn : ram[i].end;
 	s->db = reserve(s->max_pfn * sizeof(struct page));
@@ -59,9 +59,11 @@ bool sim_create(struct pmm_sim *s, const struct pmm_range *ram, unsigned nr_ram,
 	s->nr_ram = nr_ram;
 	s->nr_reserved = nr_reserved;
 
-	pmm_setup(&s->pm, s->db, poison);
+	if (!s->pm)
+		s->pm = &s->own;
+	pmm_setup(s->pm, s->db, poison);
 	for (unsigned i = 0; i < nr_ram; i++)
-		pmm_add_ram(&s->pm, ram[i].start, ram[i].end);
+		pmm_add_ram(s->pm, ram[i].start, ram[i].end);
 	for (unsigned i = 0; i < nr_ram; i++) {
 		/* free = RAM minus the reserved ranges, which are "used since boot" */
 		uint64_t pfn = ram[i].start, end = ram[i].end;
@@ -75,9 +77,9 @@ bool sim_create(struct pmm_sim *s, const struct pmm_range *ram, unsigned nr_ram,
 				}
 			}
 			if (rs > pfn)
-				pmm_add_free(&s->pm, pfn, rs);
+				pmm_add_free(s->pm, pfn, rs);
 			if (re > rs)
-				pmm_add_used(&s->pm, rs, re, PAGE_KERNEL);
+				pmm_add_used(s->pm, rs, re, PAGE_KERNEL);
 			pfn = re;
 		}
 	}
@@ -89,4 +91,32 @@ void sim_destroy(struct pmm_sim *s)
 	munmap(s->db, s->max_pfn * sizeof(struct page));
 	munmap((void *)host_phys_base, s->max_pfn << PAGE_SHIFT);
 	host_phys_base = 0;
+}
+
+bool sim_create(struct pmm_sim *s, const struct pmm_range *ram, unsigned nr_ram, const struct pmm_range *reserved,
+		unsigned nr_reserved, bool poison, bool fill_db)
+{
+	memset(s, 0, sizeof(*s));
+	return sim_build(s, ram, nr_ram, reserved, nr_reserved, poison, fill_db);
+}
+
+static uint64_t sim_pt_alloc(void)
+{
+	struct page *p = pmm_alloc(0, PMM_ZERO, PAGE_TABLE);
+	return p ? page_to_pa(p) : 0;
+}
+
+static void sim_pt_free(uint64_t pa) { pmm_free(pa_to_page(pa), 0); }
+
+static const struct pt_frame_source sim_pt_source = { .alloc = sim_pt_alloc, .free = sim_pt_free };
+
+bool sim_create_main(struct pmm_sim *s, uint64_t ram_pages)
+{
+	const struct pmm_range ram[] = { { 256, 256 + ram_pages } };
+	memset(s, 0, sizeof(*s));
+	s->pm = &pmm_main;
+	if (!sim_build(s, ram, 1, NULL, 0, true, false))
+		return false;
+	pt_set_frame_source(&sim_pt_source);
+	return true;
 }

@@ -12,7 +12,8 @@
 #define SIM_DB_FILL 0xa5 /* every byte of an untouched descriptor */
 
 struct pmm_sim {
-	struct pmm pm;
+	struct pmm *pm; /* &own, or &pmm_main for code that uses the kernel's instance */
+	struct pmm own;
 	struct page *db;
 	uint64_t max_pfn;
 	unsigned nr_ram, nr_reserved;
@@ -23,6 +24,9 @@ struct pmm_sim {
  * descriptor array first so tests can see which descriptors were ever written. */
 bool sim_create(struct pmm_sim *s, const struct pmm_range *ram, unsigned nr_ram, const struct pmm_range *reserved,
 		unsigned nr_reserved, bool poison, bool fill_db);
+/* The same, building pmm_main (the instance kernel code such as mm/vm.c uses), and making it
+ * the page-table layer's frame source. */
+bool sim_create_main(struct pmm_sim *s, uint64_t ram_pages);
 void sim_destroy(struct pmm_sim *s);
 bool sim_pfn_is_ram(const struct pmm_sim *s, uint64_t pfn);
 bool sim_pfn_is_reserved(const struct pmm_sim *s, uint64_t pfn);

@@ -114,6 +114,9 @@ static inline uint64_t read_rbp(void)
 	return v;
 }
 
+/* Writes back and invalidates every cache line (before a frame changes memory type). */
+static inline void cache_flush_all(void) { __asm__ __volatile__("wbinvd" ::: "memory"); }
+
 /* Stops this CPU for good (interrupts off). */
 __noreturn void cpu_halt_forever(void);
 

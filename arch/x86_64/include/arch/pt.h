@@ -57,6 +57,12 @@ bool pt_is_active(const struct pt_root *root);
 /* The kernel's root (boot: built by kspace_init, then shared by every address space). */
 extern struct pt_root kernel_pt_root;
 
+/* Creates the kernel root's top-level entries for [va, va+size) (kernel half). */
+Retcode pt_prealloc_kernel(uint64_t va, uint64_t size);
+/* From now on no kernel top-level entry may be created: user roots copy them at creation,
+ * so all of them must exist first (a later one would be a kernel bug: panic). */
+void pt_seal_kernel_top(void);
+
 /*
  * Maps [va, va+size) to [pa, pa+size) with `mmu_flags` (MMU_READ required), using pages up
  * to `max_level` (PT_LEVEL_PT: 4 KiB only; PD: 2 MiB; PDPT: 1 GiB where the CPU has them)
@@ -85,6 +91,14 @@ Retcode pt_unmap(struct pt_root *root, uint64_t va, uint64_t size, pt_unmap_fn f
  * (holes stay holes). Codes as pt_unmap.
  */
 Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mmu_flags);
+
+/*
+ * Undoes splits around va: a page table whose 512 entries map one aligned, contiguous
+ * physical range with identical attributes becomes a single 2 MiB entry again (and then,
+ * where the CPU has them, 512 such entries a 1 GiB one), freeing the tables. For mappings
+ * made with large pages and split by pt_protect/pt_unmap (the direct map).
+ */
+void pt_collapse(struct pt_root *root, uint64_t va);
 
 /* What maps `va`: false if nothing. Any output may be NULL. */
 struct pt_mapping {

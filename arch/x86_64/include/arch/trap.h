@@ -98,6 +98,9 @@ void backtrace_print(uint64_t rip, uint64_t rbp);
 /* Fills a frame with the caller's registers (rip/rsp/rbp of the caller's caller). */
 void trap_capture_frame(struct trap_frame *tf);
 
+/* Runs fn(arg) on the stack whose (16-byte aligned) top is stack_top. */
+void arch_call_on_stack(void (*fn)(void *), void *arg, uint64_t stack_top);
+
 /* Hook for naming the stack that holds `addr` in panics ("kernel stack of thread X"). */
 const char *kstack_describe(uint64_t addr);
 

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel memory services, NT style (SPEC §5), kernel stacks, and mm start-up.
+ * None of these may be called with an address-space lock held; none sleeps.
+ */
+#ifndef MM_MM_H
+#define MM_MM_H
+
+#include <kn/retcode.h>
+#include <knmm/bootinfo.h>
+
+/* Brings up the physical allocator, the commit limit and the kernel dynamic area. */
+void mm_init(const struct boot_info *bi);
+/* Returns cached memory (per-CPU frames, lookaside blocks, empty pool segments) to the
+ * allocators, so that free-page counts can be compared (tests). */
+void mm_trim_caches(void);
+
+/* Kernel stacks: committed, resident, with an unmapped guard page below. An overflow is a
+ * double fault that panics naming the stack. rcOutOfMemory if no memory. */
+Retcode kstack_alloc(const char *name, uint64_t size, uint64_t *base);
+void kstack_free(uint64_t base, uint64_t size);
+
+/* The address is mapped (kernel half: the kernel's tables; user half: the current ones). */
+bool mm_is_address_valid(const void *va);
+/* The physical address behind va; false if nothing maps it. */
+bool mm_get_physical_address(const void *va, uint64_t *pa);
+/* Maps a physical range that is not RAM (device registers) with cache mode `cache`
+ * (one VMM_FLAG_* cache flag, 0 = write-back). NULL if the range is RAM or bad, or no room. */
+void *mm_map_io_space(uint64_t pa, uint64_t size, unsigned cache);
+void mm_unmap_io_space(void *va, uint64_t size);
+/* Physically contiguous, zeroed memory ending at or below highest_pa (inclusive), through
+ * the direct map (NT MmAllocateContiguousMemory). NULL if none. Charged to the commit. */
+void *mm_alloc_contiguous(uint64_t size, uint64_t highest_pa);
+void mm_free_contiguous(void *va, uint64_t size);
+/* Uncached memory: its own mapping with caching disabled, and the frames' direct-map alias
+ * made uncached too (no conflicting memory types). NULL if no memory. */
+void *mm_alloc_noncached(uint64_t size);
+void mm_free_noncached(void *va, uint64_t size);
+
+/* The `vm` report (SPEC §8), to the console. */
+void vm_report(void);
+
+#endif

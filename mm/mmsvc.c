@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+/* NT-style kernel memory services (see mm/mm.h). */
+#include <arch/cpu.h>
+#include <arch/pt.h>
+#include <knmm/align.h>
+#include <knmm/layout.h>
+#include <knmm/panic.h>
+#include "mm.h"
+#include "pmm.h"
+#include "vm.h"
+
+static struct pt_root current_root(uint64_t va)
+{
+	if (va >= DIRECT_MAP_BASE)
+		return kernel_pt_root;
+	return (struct pt_root){ .pml4_pa = read_cr3() & PTE_ADDR_MASK, .user = true };
+}
+
+bool mm_is_address_valid(const void *va)
+{
+	uint64_t a = (uint64_t)(uintptr_t)va;
+	struct pt_root root = current_root(a);
+	return va_is_canonical(a) && pt_translate(&root, a, NULL);
+}
+
+bool mm_get_physical_address(const void *va, uint64_t *pa)
+{
+	uint64_t a = (uint64_t)(uintptr_t)va;
+	struct pt_root root = current_root(a);
+	struct pt_mapping m;
+
+	if (!va_is_canonical(a) || !pt_translate(&root, a, &m))
+		return false;
+	*pa = m.pa;
+	return true;
+}
+
+void *mm_map_io_space(uint64_t pa, uint64_t size, unsigned cache)
+{
+	uint64_t first = align_down(pa, PAGE_SIZE), end, va;
+
+	if (size == 0 || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || pa + size < pa ||
+	    !align_up_checked(pa + size, PAGE_SIZE, &end))
+		return NULL;
+	for (uint64_t p = first; p < end; p += PAGE_SIZE)
+		if (pmm_pfn_is_ram(&pmm_main, p >> PAGE_SHIFT))
+			return NULL; /* RAM is reached through the direct map or mm_alloc_noncached */
+	uint64_t npages = (end - first) / PAGE_SIZE;
+	if (vm_allocate_named(&kernel_space, 0, npages * PAGE_SIZE,
+			      VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE | cache, VMR_IO, "io", &va) != rcOk)
+		return NULL;
+	if (vm_map_io(&kernel_space, va, first, npages) != rcOk) {
+		vm_unmap(&kernel_space, va, npages * PAGE_SIZE);
+		return NULL;
+	}
+	return (void *)(uintptr_t)(va + (pa - first));
+}
+
+void mm_unmap_io_space(void *va, uint64_t size)
+{
+	uint64_t a = (uint64_t)(uintptr_t)va, base = align_down(a, PAGE_SIZE);
+	Retcode rc = vm_unmap(&kernel_space, base, align_up(a + size, PAGE_SIZE) - base);
+	KASSERT_MSG(rc == rcOk, "mm_unmap_io_space(%p): %d", va, rc);
+}
+
+void *mm_alloc_contiguous(uint64_t size, uint64_t highest_pa)
+{
+	uint64_t npages = pages_of(size);
+	uint64_t limit = highest_pa == UINT64_MAX ? UINT64_MAX : highest_pa + 1;
+
+	if (size == 0 || vm_charge(npages) != rcOk)
+		return NULL;
+	struct page *p = pmm_alloc_contig_in(&pmm_main, npages, 1, limit, PMM_ZERO, PAGE_KERNEL);
+	if (!p) {
+		vm_uncharge(npages);
+		return NULL;
+	}
+	return page_to_va(p);
+}
+
+void mm_free_contiguous(void *va, uint64_t size)
+{
+	uint64_t npages = pages_of(size);
+	pmm_free_contig_in(&pmm_main, pa_to_page(virt_to_phys_direct(va)), npages);
+	vm_uncharge(npages);
+}
+
+#define ALIAS_WB (MMU_READ | MMU_WRITE | MMU_GLOBAL | MMU_CACHE_WB)
+#define ALIAS_UC (MMU_READ | MMU_WRITE | MMU_GLOBAL | MMU_CACHE_UC)
+
+struct alias_ctx {
+	unsigned mmu;
+	uint64_t done; /* pages whose alias was changed */
+	Retcode rc;
+};
+
+static int set_alias(const struct pt_leaf *leaf, void *arg)
+{
+	struct alias_ctx *c = arg;
+	uint64_t alias = DIRECT_MAP_BASE + leaf->pa;
+	Retcode rc = pt_protect(&kernel_pt_root, alias, PAGE_SIZE, c->mmu);
+	if (rc != rcOk) {
+		c->rc = rc;
+		return 1;
+	}
+	/* Back to write-back: the direct map may become large pages again. */
+	if (c->mmu == ALIAS_WB)
+		pt_collapse(&kernel_pt_root, alias);
+	c->done++;
+	return 0;
+}
+
+/* Sets the direct-map alias of the frames mapped at [va, va + size) to `mmu` (the walk reads the
+ * dynamic area's tables while pt_protect changes the direct map's: disjoint parts). */
+static struct alias_ctx set_aliases(uint64_t va, uint64_t size, unsigned mmu)
+{
+	static const struct pt_walk_ops ops = { .leaf = set_alias };
+	struct alias_ctx c = { .mmu = mmu, .rc = rcOk };
+	pt_walk_range(&kernel_pt_root, va, size, &ops, &c);
+	return c;
+}
+
+void *mm_alloc_noncached(uint64_t size)
+{
+	uint64_t va, bytes = align_up(size, PAGE_SIZE);
+
+	if (size == 0 || vm_allocate_named(&kernel_space, 0, bytes,
+					   VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ |
+						   VMM_FLAG_WRITE | VMM_FLAG_CACHE_DISABLE,
+					   VMR_ANON, "noncached", &va) != rcOk)
+		return NULL;
+	struct alias_ctx c = set_aliases(va, bytes, ALIAS_UC);
+	if (c.rc != rcOk) {
+		/* Splitting a large page of the direct map failed: put back what changed. */
+		set_aliases(va, c.done * PAGE_SIZE, ALIAS_WB);
+		vm_unmap(&kernel_space, va, bytes);
+		return NULL;
+	}
+	cache_flush_all(); /* no write-back line may survive for an uncached frame */
+	return (void *)(uintptr_t)va;
+}
+
+void mm_free_noncached(void *va, uint64_t size)
+{
+	uint64_t a = (uint64_t)(uintptr_t)va, bytes = align_up(size, PAGE_SIZE);
+	struct alias_ctx c = set_aliases(a, bytes, ALIAS_WB); /* already split: cannot fail */
+	cache_flush_all();
+
+	KASSERT(c.rc == rcOk);
+	Retcode rc = vm_unmap(&kernel_space, a, bytes);
+	KASSERT_MSG(rc == rcOk, "mm_free_noncached(%p): %d", va, rc);
+}

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Kernel pools (see knmm/pool.h, docs/vm.md).
+ *
+ * The pool area ([KPOOL_BASE, +512 GiB) of the dynamic area) is managed here, with its own
+ * range tree and lock, so that a pool allocation never needs an address-space lock: the
+ * vm code may allocate from the pool while holding one.
+ *
+ *   small blocks (up to 2 KiB): size classes 32..2048 bytes, carved from 64 KiB segments;
+ *     each segment keeps its own free list, and a class keeps the segments that have room;
+ *   large blocks: their own pages, followed by an unmapped guard page.
+ * Every block is [header 16 B][data][red zone >= 8 B of 0xfd]; pool_free checks both.
+ * All frames are PAGE_POOL frames from the PMM, charged to the commit limit.
+ */
+#include <arch/pt.h>
+#include <knmm/align.h>
+#include <knmm/list.h>
+#include <knmm/log.h>
+#include <knmm/panic.h>
+#include <knmm/pool.h>
+#include <knmm/printf.h>
+#include <knmm/string.h>
+#include "pmm.h"
+#include "vm.h"
+#include "vm_tree.h"
+
+#define HDR_SIZE     16
+#define REDZONE_MIN  8
+#define REDZONE_BYTE 0xfd
+#define FREE_BYTE    0xdd
+#define MAGIC_LIVE   0x4c4f4f50u /* "POOL" */
+#define MAGIC_FREE   0x45455246u /* "FREE" */
+#define CLASS_LARGE  0xff
+
+#define SEG_PAGES 16
+#define SEG_SIZE  (SEG_PAGES * PAGE_SIZE)
+#define SEG_HDR   128
+#define LARGE_HDR 80 /* struct large before the block header (multiple of 16) */
+
+struct hdr {
+	uint32_t magic;
+	uint32_t tag;
+	uint32_t size; /* requested bytes */
+	uint8_t cls;
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct hdr) == HDR_SIZE, "pool header size");
+
+static const uint32_t class_size[] = { 32, 64, 128, 256, 512, 1024, 2048 };
+#define NR_CLASSES ARRAY_SIZE(class_size)
+
+struct segment {
+	struct vm_node node;
+	struct list_head link; /* on its class's partial list while it has free blocks */
+	void *free;
+	uint16_t cls, live, nblocks;
+};
+_Static_assert(sizeof(struct segment) <= SEG_HDR, "segment header");
+
+struct large {
+	struct vm_node node; /* the block's pages plus its guard page */
+	uint64_t pages;
+};
+_Static_assert(sizeof(struct large) <= LARGE_HDR, "large header");
+
+#define NR_TAGS 128
+struct tag_slot {
+	uint32_t tag;
+	uint64_t allocs, frees, bytes;
+};
+
+static spinlock_t pool_lock = SPINLOCK_INIT("pool");
+static struct vm_tree pool_va;
+static struct list_head partial[NR_CLASSES];
+static bool pool_ready;
+static uint64_t pages_held;
+static struct tag_slot tags[NR_TAGS];
+
+/* ------------------------------------------------------------------ pages of the pool area */
+
+static void put_frame(uint64_t va, uint64_t pa, uint64_t size, void *arg)
+{
+	(void)va;
+	(void)size;
+	(void)arg;
+	pmm_free(pa_to_page(pa), 0);
+}
+
+/*
+ * Maps `pages` fresh frames at a free, `align`-aligned spot of the pool area that has `gap`
+ * unmapped pages after it, charged to the commit limit. Returns the address (the caller
+ * builds its header there and inserts it into pool_va before dropping the lock), or 0.
+ */
+static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
+{
+	uint64_t va;
+
+	if (!vm_tree_find_gap(&pool_va, KPOOL_BASE, KPOOL_BASE + KPOOL_SIZE, KPOOL_BASE, (pages + gap) * PAGE_SIZE, align,
+			      &va))
+		return 0;
+	if (vm_charge(pages) != rcOk)
+		return 0;
+	for (uint64_t i = 0; i < pages; i++) {
+		struct page *p = pmm_alloc(0, 0, PAGE_POOL);
+		if (p && pt_map(&kernel_pt_root, va + i * PAGE_SIZE, page_to_pa(p), PAGE_SIZE,
+				MMU_READ | MMU_WRITE | MMU_GLOBAL, PT_LEVEL_PT) == rcOk)
+			continue;
+		if (p)
+			pmm_free(p, 0);
+		if (i)
+			pt_unmap(&kernel_pt_root, va, i * PAGE_SIZE, put_frame, NULL);
+		vm_uncharge(pages);
+		return 0;
+	}
+	pages_held += pages;
+	return va;
+}
+
+static void area_put(struct vm_node *node, uint64_t pages)
+{
+	uint64_t base = node->base;
+
+	vm_tree_remove(&pool_va, node);
+	Retcode rc = pt_unmap(&kernel_pt_root, base, pages * PAGE_SIZE, put_frame, NULL);
+	KASSERT(rc == rcOk);
+	vm_uncharge(pages);
+	pages_held -= pages;
+}
+
+/* ------------------------------------------------------------------ tags */
+
+static struct tag_slot *tag_slot(uint32_t tag)
+{
+	unsigned h = (tag * 2654435761u) % NR_TAGS;
+
+	for (unsigned i = 0; i < NR_TAGS; i++) {
+		struct tag_slot *s = &tags[(h + i) % NR_TAGS];
+		if (s->tag == tag || s->tag == 0) {
+			s->tag = tag;
+			return s;
+		}
+	}
+	return &tags[h]; /* table full: share a slot rather than lose the count */
+}
+
+void pool_tag_name(uint32_t tag, char out[5])
+{
+	for (int i = 0; i < 4; i++) {
+		char c = (char)(tag >> (8 * i));
+		out[i] = c >= 32 && c < 127 ? c : '?';
+	}
+	out[4] = '\0';
+}
+
+/* ------------------------------------------------------------------ blocks */
+
+static void init_locked(void)
+{
+	if (pool_ready)
+		return;
+	vm_tree_init(&pool_va);
+	for (unsigned c = 0; c < NR_CLASSES; c++)
+		list_init(&partial[c]);
+	pool_ready = true;
+}
+
+static void *seal(struct hdr *h, unsigned cls, size_t size, uint32_t tag, size_t room)
+{
+	h->magic = MAGIC_LIVE;
+	h->tag = tag;
+	h->size = (uint32_t)size;
+	h->cls = (uint8_t)cls;
+	uint8_t *data = (uint8_t *)(h + 1);
+	memset(data + size, REDZONE_BYTE, room - size);
+	struct tag_slot *s = tag_slot(tag);
+	s->allocs++;
+	s->bytes += size;
+	return data;
+}
+
+static struct segment *new_segment(unsigned cls)
+{
+	uint64_t va = area_get(SEG_PAGES, 0, SEG_SIZE);
+
+	if (!va)
+		return NULL;
+	struct segment *seg = (struct segment *)va;
+	*seg = (struct segment){ .node = { .base = va, .end = va + SEG_SIZE }, .cls = (uint16_t)cls };
+	vm_tree_insert(&pool_va, &seg->node);
+	seg->nblocks = (uint16_t)((SEG_SIZE - SEG_HDR) / class_size[cls]);
+	for (unsigned i = seg->nblocks; i-- > 0;) {
+		struct hdr *h = (struct hdr *)(va + SEG_HDR + (uint64_t)i * class_size[cls]);
+		h->magic = MAGIC_FREE;
+		*(void **)(h + 1) = seg->free;
+		seg->free = h;
+	}
+	list_add(&seg->link, &partial[cls]);
+	return seg;
+}
+
+void *pool_alloc(size_t size, uint32_t tag)
+{
+	void *data = NULL;
+
+	if (size == 0 || size > GiB(1))
+		return NULL;
+	bool irq = spin_lock_irqsave(&pool_lock);
+	init_locked();
+	unsigned cls = 0;
+	while (cls < NR_CLASSES && size + HDR_SIZE + REDZONE_MIN > class_size[cls])
+		cls++;
+	if (cls < NR_CLASSES) {
+		struct segment *seg = list_empty(&partial[cls]) ? new_segment(cls)
+								: list_first_entry(&partial[cls], struct segment, link);
+		if (seg) {
+			struct hdr *h = seg->free;
+			seg->free = *(void **)(h + 1);
+			if (++seg->live == seg->nblocks)
+				list_del(&seg->link);
+			data = seal(h, cls, size, tag, class_size[cls] - HDR_SIZE);
+		}
+	} else {
+		uint64_t bytes = LARGE_HDR + HDR_SIZE + size + REDZONE_MIN, pages = pages_of(bytes);
+		uint64_t va = area_get(pages, 1, PAGE_SIZE);
+		if (va) {
+			struct large *l = (struct large *)va;
+			*l = (struct large){ .node = { .base = va, .end = va + (pages + 1) * PAGE_SIZE }, .pages = pages };
+			vm_tree_insert(&pool_va, &l->node);
+			data = seal((struct hdr *)(va + LARGE_HDR), CLASS_LARGE, size, tag,
+				    pages * PAGE_SIZE - LARGE_HDR - HDR_SIZE);
+		}
+	}
+	spin_unlock_irqrestore(&pool_lock, irq);
+	return data;
+}
+
+/* The header of p and the bytes after its data, or a reason it is not a live block. */
+static const char *inspect(const void *p, struct hdr **out, size_t *room)
+{
+	uint64_t va = (uint64_t)(uintptr_t)p;
+
+	if (va < KPOOL_BASE || va >= KPOOL_BASE + KPOOL_SIZE || !is_aligned(va, 16))
+		return "not a pool address";
+	struct hdr *h = (struct hdr *)p - 1;
+	if (h->magic == MAGIC_FREE)
+		return "already free";
+	if (h->magic != MAGIC_LIVE)
+		return "header overwritten (underrun or not a block)";
+	if (h->cls == CLASS_LARGE) {
+		const struct large *l = (const struct large *)(va - HDR_SIZE - LARGE_HDR);
+		*room = l->pages * PAGE_SIZE - LARGE_HDR - HDR_SIZE;
+	} else if (h->cls < NR_CLASSES) {
+		*room = class_size[h->cls] - HDR_SIZE;
+	} else {
+		return "header overwritten (bad class)";
+	}
+	if (h->size > *room - REDZONE_MIN)
+		return "header overwritten (bad size)";
+	*out = h;
+	return NULL;
+}
+
+Retcode pool_check(const void *p, char *why, size_t size)
+{
+	struct hdr *h;
+	size_t room;
+	const char *bad = inspect(p, &h, &room);
+
+	if (bad) {
+		ksnprintf(why, size, "%p: %s", p, bad);
+		return rcFault;
+	}
+	const uint8_t *data = p;
+	for (size_t i = h->size; i < room; i++) {
+		if (data[i] != REDZONE_BYTE) {
+			char t[5];
+			pool_tag_name(h->tag, t);
+			ksnprintf(why, size, "%p: red zone overwritten at +%zu (block of %u bytes, tag '%s')", p, i, h->size, t);
+			return rcFault;
+		}
+	}
+	return rcOk;
+}
+
+void pool_free(void *p)
+{
+	char why[128];
+
+	if (!p)
+		return;
+	if (pool_check(p, why, sizeof(why)) != rcOk)
+		panic("pool_free: %s", why);
+	bool irq = spin_lock_irqsave(&pool_lock);
+	struct hdr *h = (struct hdr *)p - 1;
+	struct tag_slot *s = tag_slot(h->tag);
+	s->frees++;
+	s->bytes -= h->size;
+	h->magic = MAGIC_FREE;
+	if (h->cls == CLASS_LARGE) {
+		struct large *l = (struct large *)((uint64_t)(uintptr_t)h - LARGE_HDR);
+		area_put(&l->node, l->pages);
+	} else {
+		struct segment *seg = (struct segment *)align_down((uint64_t)(uintptr_t)h, SEG_SIZE);
+#ifdef KNMM_DEBUG
+		memset(p, FREE_BYTE, class_size[h->cls] - HDR_SIZE);
+#endif
+		*(void **)p = seg->free;
+		seg->free = h;
+		if (seg->live-- == seg->nblocks)
+			list_add(&seg->link, &partial[seg->cls]);
+	}
+	spin_unlock_irqrestore(&pool_lock, irq);
+}
+
+void pool_trim(void)
+{
+	bool irq = spin_lock_irqsave(&pool_lock);
+	for (unsigned c = 0; pool_ready && c < NR_CLASSES; c++) {
+		struct list_head *pos = partial[c].next;
+		while (pos != &partial[c]) {
+			struct segment *seg = list_entry(pos, struct segment, link);
+			pos = pos->next;
+			if (seg->live)
+				continue;
+			list_del(&seg->link);
+			area_put(&seg->node, SEG_PAGES);
+		}
+	}
+	spin_unlock_irqrestore(&pool_lock, irq);
+}
+
+unsigned pool_tag_usage(struct pool_tag_stats *out, unsigned max)
+{
+	unsigned n = 0;
+
+	bool irq = spin_lock_irqsave(&pool_lock);
+	for (unsigned pass = 0; pass < 2; pass++)
+		for (unsigned i = 0; i < NR_TAGS && n < max; i++) {
+			const struct tag_slot *s = &tags[i];
+			bool live = s->allocs != s->frees;
+			if (!s->tag || live != (pass == 0))
+				continue;
+			out[n++] = (struct pool_tag_stats){ s->tag, s->allocs, s->frees, s->bytes };
+		}
+	spin_unlock_irqrestore(&pool_lock, irq);
+	return n;
+}
+
+uint64_t pool_pages(void) { return READ_ONCE(pages_held); }

@@ -1,0 +1,954 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Address spaces: regions, runs, commit charge, faults (see mm/vm.h and docs/vm.md).
+ *
+ * Every operation validates its arguments, takes the space lock, prepares everything that
+ * can fail (charge, objects, run capacity, frames) and only then changes state, so a failing
+ * call leaves nothing behind. Frames of anonymous pages carry one reference per mapping;
+ * unmapping drops it and the last reference frees the frame (an MDL may hold another).
+ */
+#include <knmm/align.h>
+#include <knmm/layout.h>
+#include <knmm/panic.h>
+#include <knmm/pool.h>
+#include <knmm/printf.h>
+#include <knmm/string.h>
+#include "pmm.h"
+#include "vm.h"
+
+#define PAGE PAGE_SIZE
+#define PROT_R   VMM_FLAG_READ
+#define PROT_RW  (VMM_FLAG_READ | VMM_FLAG_WRITE)
+#define PROT_RX  (VMM_FLAG_READ | VMM_FLAG_EXECUTE)
+#define PROT_RWX VMM_FLAG_RWX_MASK
+#define REGION_TAG POOL_TAG('V', 'm', 'R', 'g')
+
+static struct lookaside region_cache = LOOKASIDE_INIT(region_cache, "vm regions", sizeof(struct vm_region),
+						      REGION_TAG, 64);
+
+/* ------------------------------------------------------------------ commit charge */
+
+static spinlock_t commit_lock = SPINLOCK_INIT("commit");
+static struct vm_commit_stats commit;
+
+void vm_commit_init(uint64_t limit_pages)
+{
+	bool irq = spin_lock_irqsave(&commit_lock);
+	commit.limit = limit_pages;
+	spin_unlock_irqrestore(&commit_lock, irq);
+	lookaside_register(&region_cache);
+}
+
+Retcode vm_charge(uint64_t pages)
+{
+	Retcode rc = rcOk;
+	bool irq = spin_lock_irqsave(&commit_lock);
+
+	if (pages > commit.limit - commit.charge) {
+		rc = rcOutOfMemory;
+	} else {
+		commit.charge += pages;
+		commit.peak = MAX(commit.peak, commit.charge);
+	}
+	spin_unlock_irqrestore(&commit_lock, irq);
+	return rc;
+}
+
+void vm_uncharge(uint64_t pages)
+{
+	bool irq = spin_lock_irqsave(&commit_lock);
+	KASSERT_MSG(pages <= commit.charge, "uncharging %llu pages, only %llu charged", (unsigned long long)pages,
+		    (unsigned long long)commit.charge);
+	commit.charge -= pages;
+	spin_unlock_irqrestore(&commit_lock, irq);
+}
+
+static void locked_add(int64_t pages)
+{
+	bool irq = spin_lock_irqsave(&commit_lock);
+	commit.locked += (uint64_t)pages;
+	spin_unlock_irqrestore(&commit_lock, irq);
+}
+
+void vm_commit_get(struct vm_commit_stats *out)
+{
+	bool irq = spin_lock_irqsave(&commit_lock);
+	*out = commit;
+	spin_unlock_irqrestore(&commit_lock, irq);
+}
+
+uint64_t vm_commit_charge(void) { return READ_ONCE(commit.charge); }
+
+/* ------------------------------------------------------------------ flags */
+
+static bool prot_valid(unsigned prot)
+{
+	return prot == PROT_R || prot == PROT_RW || prot == PROT_RX || prot == PROT_RWX;
+}
+
+static bool cache_valid(unsigned flags)
+{
+	unsigned c = flags & VMM_FLAG_CACHE_MASK;
+	return (c & (c - 1)) == 0;
+}
+
+unsigned vm_mmu_flags(const struct vm_space *vs, unsigned prot, unsigned region_flags)
+{
+	unsigned f = MMU_READ;
+
+	if (prot & VMM_FLAG_WRITE)
+		f |= MMU_WRITE;
+	if (prot & VMM_FLAG_EXECUTE)
+		f |= MMU_EXEC;
+	f |= vs->user ? MMU_USER : MMU_GLOBAL;
+	switch (region_flags & VMM_FLAG_CACHE_MASK) {
+	case VMM_FLAG_WRITE_THROUGH:
+		f |= MMU_CACHE_WT;
+		break;
+	case VMM_FLAG_WRITE_COMBINE:
+		f |= MMU_CACHE_WC;
+		break;
+	case VMM_FLAG_CACHE_DISABLE:
+		f |= MMU_CACHE_UC;
+		break;
+	default:
+		f |= MMU_CACHE_WB;
+		break;
+	}
+	return f;
+}
+
+/* ------------------------------------------------------------------ spaces */
+
+Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
+		      const struct pt_root *root)
+{
+	memset(vs, 0, sizeof(*vs));
+	vs->lock = (spinlock_t)SPINLOCK_INIT("vm space");
+	vs->name = name;
+	vs->user = user;
+	vs->lo = lo;
+	vs->hi = hi;
+	vs->mmap_base = lo;
+	vs->rng = 0x9e3779b97f4a7c15ull;
+	vm_tree_init(&vs->tree);
+	if (root) {
+		vs->pt = *root;
+		return rcOk;
+	}
+	return pt_root_create(&vs->pt, user);
+}
+
+static inline struct vm_region *region_of(struct vm_node *n) { return n ? container_of(n, struct vm_region, node) : NULL; }
+
+struct vm_region *vm_first_region(struct vm_space *vs) { return region_of(vm_tree_ceil(&vs->tree, 0)); }
+
+struct vm_region *vm_next_region(struct vm_space *vs, struct vm_region *r)
+{
+	return region_of(vm_tree_next(&vs->tree, &r->node));
+}
+
+const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr)
+{
+	return region_of(vm_tree_find(&vs->tree, addr));
+}
+
+/* ------------------------------------------------------------------ frames and mappings */
+
+static void page_put(uint64_t pa)
+{
+	struct page *p = pa_to_page(pa);
+	uint32_t left = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
+
+	KASSERT_MSG(left != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)pa);
+	if (left == 0)
+		pmm_free(p, 0);
+}
+
+struct unmap_ctx {
+	bool owns_frames;
+	uint64_t pages;
+};
+
+static void unmap_cb(uint64_t va, uint64_t pa, uint64_t size, void *arg)
+{
+	struct unmap_ctx *c = arg;
+	(void)va;
+	for (uint64_t off = 0; off < size; off += PAGE) {
+		c->pages++;
+		if (c->owns_frames)
+			page_put(pa + off);
+	}
+}
+
+/* Unmaps [va, va + npages) of region r: frames lose the mapping's reference. */
+static void unmap_pages(struct vm_space *vs, struct vm_region *r, uint64_t va, uint64_t npages)
+{
+	struct unmap_ctx c = { .owns_frames = r->kind != VMR_IO };
+	Retcode rc = pt_unmap(&vs->pt, va, npages * PAGE, unmap_cb, &c);
+
+	KASSERT(rc == rcOk); /* 4 KiB pages only: nothing to split */
+	r->resident -= c.pages;
+	vs->resident -= c.pages;
+}
+
+struct span {
+	uint64_t start, end;
+};
+
+struct span_vec {
+	unsigned n, cap;
+	struct span *v;
+	struct span inline_v[4];
+	bool failed;
+};
+
+static int collect_hole(uint64_t start, uint64_t end, void *arg)
+{
+	struct span_vec *sv = arg;
+	if (sv->n == sv->cap) {
+		unsigned cap = sv->cap * 2;
+		struct span *v = pool_alloc(cap * sizeof(*v), POOL_TAG('V', 'm', 'S', 'p'));
+		if (!v) {
+			sv->failed = true;
+			return 1;
+		}
+		memcpy(v, sv->v, sv->n * sizeof(*v));
+		if (sv->v != sv->inline_v)
+			pool_free(sv->v);
+		sv->v = v;
+		sv->cap = cap;
+	}
+	sv->v[sv->n++] = (struct span){ start, end };
+	return 0;
+}
+
+static void span_vec_free(struct span_vec *sv)
+{
+	if (sv->v != sv->inline_v)
+		pool_free(sv->v);
+}
+
+/*
+ * Gives every non-resident page of pages [first, first + count) of region r a fresh zeroed
+ * frame, mapped with its run's protection. All or nothing: the holes are found first, all
+ * frames allocated next, and a mapping that fails undoes this call's mappings only.
+ */
+static Retcode populate(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count)
+{
+	static const struct pt_walk_ops holes_only = { .hole = collect_hole };
+	struct span_vec holes = { .cap = 4 };
+	struct list_head frames = LIST_HEAD_INIT(frames);
+	uint64_t va0 = vmr_base(r) + first * PAGE, need = 0, mapped = 0;
+	Retcode rc = rcOk;
+
+	holes.v = holes.inline_v;
+	pt_walk_range(&vs->pt, va0, count * PAGE, &holes_only, &holes);
+	if (holes.failed) {
+		span_vec_free(&holes);
+		return rcOutOfMemory;
+	}
+	for (unsigned i = 0; i < holes.n; i++)
+		need += (holes.v[i].end - holes.v[i].start) / PAGE;
+	for (uint64_t i = 0; i < need; i++) {
+		struct page *p = pmm_alloc(0, PMM_ZERO, PAGE_ANON);
+		if (!p) {
+			rc = rcOutOfMemory;
+			break;
+		}
+		list_add_tail(&p->lru, &frames);
+	}
+	for (unsigned h = 0; rc == rcOk && h < holes.n; h++) {
+		for (uint64_t va = holes.v[h].start; va < holes.v[h].end; va += PAGE) {
+			uint32_t ri = vm_runs_find(&r->runs, (va - vmr_base(r)) / PAGE);
+			struct page *p = list_first_entry(&frames, struct page, lru);
+			unsigned mmu = vm_mmu_flags(vs, r->runs.v[ri].prot, r->flags);
+			rc = pt_map(&vs->pt, va, page_to_pa(p), PAGE, mmu, PT_LEVEL_PT);
+			if (rc != rcOk) {
+				/* Undo this call's mappings: the holes before h, and h up to va. */
+				for (unsigned k = 0; k <= h; k++) {
+					uint64_t end = k == h ? va : holes.v[k].end;
+					if (end > holes.v[k].start)
+						unmap_pages(vs, r, holes.v[k].start, (end - holes.v[k].start) / PAGE);
+				}
+				mapped = 0;
+				break;
+			}
+			list_del(&p->lru);
+			p->lru.next = p->lru.prev = NULL;
+			mapped++;
+			r->resident++;
+			vs->resident++;
+		}
+	}
+	while (!list_empty(&frames)) {
+		struct page *p = list_first_entry(&frames, struct page, lru);
+		list_del(&p->lru);
+		pmm_free(p, 0);
+	}
+	span_vec_free(&holes);
+	(void)mapped;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ runs helpers */
+
+enum { KEEP = 0xff };
+
+/* Applies (state, prot, locked) to runs in [first, first + count): KEEP leaves a field, and
+ * `only_state` (if not KEEP) restricts the change to runs in that state. Capacity 2 reserved. */
+static void runs_apply(struct vm_region *r, uint64_t first, uint64_t count, uint8_t only_state, uint8_t state,
+		       uint8_t prot, uint8_t locked)
+{
+	struct vm_runs *runs = &r->runs;
+	uint64_t npages = vmr_pages(r), end = first + count;
+
+	/* By page position: merges may move run boundaries, positions only move forward. Only
+	 * the first and last pieces can split a run, so two spare runs are enough. */
+	for (uint64_t pos = first; pos < end;) {
+		uint32_t i = vm_runs_find(runs, pos);
+		struct vm_run run = runs->v[i];
+		uint64_t stop = MIN(vm_runs_end(runs, i, npages), end);
+		uint8_t st = state == KEEP ? run.state : state;
+		uint8_t pr = prot == KEEP ? run.prot : prot;
+		uint8_t lk = locked == KEEP ? run.locked : locked;
+		if ((only_state == KEEP || run.state == only_state) &&
+		    (st != run.state || pr != run.prot || lk != run.locked))
+			vm_runs_set(runs, npages, pos, stop - pos, st, pr, lk);
+		pos = stop;
+	}
+}
+
+/* Pages in [first, first + count) of region r in `state` (KEEP: any) and locked (if set). */
+static uint64_t runs_count(const struct vm_region *r, uint64_t first, uint64_t count, uint8_t state, bool locked_only)
+{
+	const struct vm_runs *runs = &r->runs;
+	uint64_t npages = vmr_pages(r), end = first + count, total = 0;
+
+	for (uint32_t i = vm_runs_find(runs, first); i < runs->n && runs->v[i].start < end; i++) {
+		if ((state != KEEP && runs->v[i].state != state) || (locked_only && !runs->v[i].locked))
+			continue;
+		total += MIN(vm_runs_end(runs, i, npages), end) - MAX(runs->v[i].start, first);
+	}
+	return total;
+}
+
+/* Recomputes the guard flags from the runs (after a split). */
+static void refresh_guard_flags(struct vm_region *r)
+{
+	r->flags &= ~(unsigned)(VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
+	if (r->runs.v[0].state == VM_GUARD)
+		r->flags |= VMM_FLAG_LOW_GUARD;
+	if (r->runs.v[r->runs.n - 1].state == VM_GUARD && vm_runs_end(&r->runs, r->runs.n - 1, vmr_pages(r)) -
+								   r->runs.v[r->runs.n - 1].start == 1)
+		r->flags |= VMM_FLAG_HIGH_GUARD;
+}
+
+/* ------------------------------------------------------------------ argument checks */
+
+static bool range_args_ok(const struct vm_space *vs, uint64_t addr, uint64_t size)
+{
+	return is_aligned(addr, PAGE) && is_aligned(size, PAGE) && size != 0 && addr + size > addr && addr >= vs->lo &&
+	       addr + size <= vs->hi;
+}
+
+/* The region holding all of [addr, addr + size): rcNotFound / rcInvalidArgument. Lock held. */
+static Retcode find_range(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out)
+{
+	struct vm_region *r = region_of(vm_tree_find(&vs->tree, addr));
+
+	if (!r)
+		return rcNotFound;
+	if (size > vmr_end(r) - addr)
+		return rcInvalidArgument;
+	*out = r;
+	return rcOk;
+}
+
+/* ------------------------------------------------------------------ allocate */
+
+static bool find_place(struct vm_space *vs, uint64_t total, uint64_t *base)
+{
+	uint64_t from = vs->mmap_base;
+
+	if (vs->aslr && vs->hi - vs->lo > total) {
+		uint64_t x = vs->rng;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		vs->rng = x;
+		uint64_t slots = (vs->hi - vs->lo - total) / PAGE + 1;
+		from = vs->lo + (x % slots) * PAGE;
+	}
+	return vm_tree_find_gap(&vs->tree, vs->lo, vs->hi, from, total, PAGE, base) ||
+	       vm_tree_find_gap(&vs->tree, vs->lo, vs->hi, vs->lo, total, PAGE, base);
+}
+
+static void region_free(struct vm_region *r)
+{
+	vm_runs_destroy(&r->runs);
+	lookaside_free(&region_cache, r);
+}
+
+Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags,
+			  enum vm_region_kind kind, const char *name, uint64_t *out)
+{
+	unsigned prot = flags & VMM_FLAG_RWX_MASK;
+
+	if ((flags & ~(unsigned)VMM_FLAG_ALLOCATE_MASK) || !(flags & VMM_FLAG_RESERVE) || !prot_valid(prot) ||
+	    !cache_valid(flags) || ((flags & VMM_FLAG_LOCKED) && !(flags & VMM_FLAG_COMMIT)) ||
+	    ((flags & VMM_FLAG_GROW_DOWN) && (flags & (VMM_FLAG_COMMIT | VMM_FLAG_LOCKED))) ||
+	    (kind != VMR_ANON && (flags & (VMM_FLAG_COMMIT | VMM_FLAG_GROW_DOWN))))
+		return rcInvalidArgument;
+	if (size == 0 || !is_aligned(size, PAGE) || !is_aligned(addr, PAGE))
+		return rcInvalidArgument;
+	uint64_t lowg = (flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0, highg = (flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0;
+	uint64_t total = size + lowg + highg, base;
+	if (total < size || total > vs->hi - vs->lo)
+		return rcInvalidArgument;
+	/* A fixed reservation [addr - lowg, +total) must lie in [lo, hi) (careful: no wrap). */
+	if (addr && (addr < lowg || addr - lowg < vs->lo || addr - lowg >= vs->hi || total > vs->hi - (addr - lowg)))
+		return rcInvalidArgument;
+
+	uint64_t pages = size / PAGE, charge = 0;
+	if (flags & VMM_FLAG_COMMIT)
+		charge = pages;
+	else if (flags & VMM_FLAG_GROW_DOWN)
+		charge = 1;
+
+	struct vm_region *r = lookaside_alloc(&region_cache);
+	if (!r)
+		return rcOutOfMemory;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	Retcode rc = rcOk;
+	if (addr) {
+		base = addr - lowg;
+		if (vm_tree_overlaps(&vs->tree, base, base + total))
+			rc = rcAlreadyExists;
+	} else if (!find_place(vs, total, &base)) {
+		rc = rcOutOfMemory;
+	}
+	if (rc == rcOk)
+		rc = vm_charge(charge);
+	if (rc != rcOk) {
+		spin_unlock_irqrestore(&vs->lock, irq);
+		lookaside_free(&region_cache, r);
+		return rc;
+	}
+
+	memset(r, 0, sizeof(*r));
+	r->node.base = base;
+	r->node.end = base + total;
+	r->flags = flags;
+	r->kind = (uint8_t)kind;
+	kstrlcpy(r->name, name ? name : "", sizeof(r->name));
+	uint64_t npages = total / PAGE, first = lowg / PAGE;
+	vm_runs_init(&r->runs, (flags & VMM_FLAG_COMMIT) ? VM_COMMITTED : VM_RESERVED, (uint8_t)prot);
+	r->runs.v[0].locked = (flags & VMM_FLAG_LOCKED) ? 1 : 0;
+	if (lowg)
+		vm_runs_set(&r->runs, npages, 0, 1, VM_GUARD, 0, 0);
+	if (highg)
+		vm_runs_set(&r->runs, npages, npages - 1, 1, VM_GUARD, 0, 0);
+	if (flags & VMM_FLAG_GROW_DOWN)
+		vm_runs_set(&r->runs, npages, first + pages - 1, 1, VM_COMMITTED, (uint8_t)prot, 0);
+	vm_tree_insert(&vs->tree, &r->node);
+
+	if (flags & VMM_FLAG_LOCKED)
+		rc = populate(vs, r, first, pages);
+	else if (flags & VMM_FLAG_GROW_DOWN)
+		rc = populate(vs, r, first + pages - 1, 1);
+	if (rc != rcOk) {
+		vm_tree_remove(&vs->tree, &r->node);
+		spin_unlock_irqrestore(&vs->lock, irq);
+		vm_uncharge(charge);
+		region_free(r);
+		return rc;
+	}
+	vs->committed += charge;
+	if (flags & VMM_FLAG_LOCKED) {
+		vs->locked += pages;
+		locked_add((int64_t)pages);
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	*out = base + lowg;
+	return rcOk;
+}
+
+Retcode vm_allocate(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags, uint64_t *out)
+{
+	return vm_allocate_named(vs, addr, size, flags, VMR_ANON, NULL, out);
+}
+
+/* ------------------------------------------------------------------ commit / decommit / protect */
+
+Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags)
+{
+	struct vm_region *r;
+	bool lock_pages = flags & VMM_FLAG_LOCKED;
+
+	if ((flags & ~(unsigned)VMM_FLAG_LOCKED) || !range_args_ok(vs, addr, size))
+		return rcInvalidArgument;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	Retcode rc = find_range(vs, addr, size, &r);
+	uint64_t first = 0, count = size / PAGE, charge = 0, was_locked = 0;
+	if (rc == rcOk) {
+		first = (addr - vmr_base(r)) / PAGE;
+		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_GUARD, false))
+			rc = rcInvalidArgument;
+	}
+	if (rc == rcOk)
+		rc = vm_runs_reserve(&r->runs, 2);
+	if (rc == rcOk) {
+		charge = runs_count(r, first, count, VM_RESERVED, false);
+		was_locked = runs_count(r, first, count, KEEP, true);
+		rc = vm_charge(charge);
+	}
+	if (rc == rcOk && lock_pages) {
+		rc = populate(vs, r, first, count);
+		if (rc != rcOk)
+			vm_uncharge(charge);
+	}
+	if (rc == rcOk) {
+		runs_apply(r, first, count, VM_RESERVED, VM_COMMITTED, KEEP, lock_pages ? 1 : 0);
+		if (lock_pages) {
+			runs_apply(r, first, count, KEEP, KEEP, KEEP, 1);
+			vs->locked += count - was_locked;
+			locked_add((int64_t)(count - was_locked));
+		}
+		vs->committed += charge;
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return rc;
+}
+
+static int find_pinned(const struct pt_leaf *leaf, void *arg)
+{
+	(void)arg;
+	for (uint64_t off = 0; off < leaf->size; off += PAGE)
+		if (pa_to_page(leaf->pa + off)->pincount)
+			return 1;
+	return 0;
+}
+
+Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
+{
+	static const struct pt_walk_ops pinned = { .leaf = find_pinned };
+	struct vm_region *r;
+
+	if (!range_args_ok(vs, addr, size))
+		return rcInvalidArgument;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	Retcode rc = find_range(vs, addr, size, &r);
+	uint64_t first = 0, count = size / PAGE;
+	if (rc == rcOk) {
+		first = (addr - vmr_base(r)) / PAGE;
+		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_GUARD, false))
+			rc = rcInvalidArgument;
+	}
+	if (rc == rcOk && pt_walk_range(&vs->pt, addr, size, &pinned, NULL))
+		rc = rcBusy;
+	if (rc == rcOk)
+		rc = vm_runs_reserve(&r->runs, 2);
+	if (rc == rcOk) {
+		uint64_t committed = runs_count(r, first, count, VM_COMMITTED, false);
+		uint64_t locked = runs_count(r, first, count, KEEP, true);
+		unmap_pages(vs, r, addr, count);
+		runs_apply(r, first, count, VM_COMMITTED, VM_RESERVED, KEEP, 0);
+		vs->committed -= committed;
+		vs->locked -= locked;
+		locked_add(-(int64_t)locked);
+		vm_uncharge(committed);
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return rc;
+}
+
+Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned prot)
+{
+	struct vm_region *r;
+
+	if (!prot_valid(prot) || !range_args_ok(vs, addr, size))
+		return rcInvalidArgument;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	Retcode rc = find_range(vs, addr, size, &r);
+	uint64_t first = 0, count = size / PAGE;
+	if (rc == rcOk) {
+		first = (addr - vmr_base(r)) / PAGE;
+		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_GUARD, false))
+			rc = rcInvalidArgument;
+	}
+	if (rc == rcOk)
+		rc = vm_runs_reserve(&r->runs, 2);
+	if (rc == rcOk) {
+		runs_apply(r, first, count, KEEP, KEEP, (uint8_t)prot, KEEP);
+		rc = pt_protect(&vs->pt, addr, size, vm_mmu_flags(vs, prot, r->flags));
+		KASSERT(rc == rcOk); /* 4 KiB pages only: nothing to split */
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ unmap */
+
+struct count_ctx {
+	uint64_t pages;
+};
+
+static int count_leaf(const struct pt_leaf *leaf, void *arg)
+{
+	((struct count_ctx *)arg)->pages += leaf->size / PAGE;
+	return 0;
+}
+
+
+/* Unmaps and uncharges pages [first, first + count) of r (its runs stay as they are). */
+static void release_pages(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count)
+{
+	uint64_t committed = r->kind == VMR_ANON ? runs_count(r, first, count, VM_COMMITTED, false) : 0;
+	uint64_t locked = runs_count(r, first, count, KEEP, true);
+
+	unmap_pages(vs, r, vmr_base(r) + first * PAGE, count);
+	vs->committed -= committed;
+	vs->locked -= locked;
+	locked_add(-(int64_t)locked);
+	vm_uncharge(committed);
+}
+
+static void remove_region_locked(struct vm_space *vs, struct vm_region *r)
+{
+	release_pages(vs, r, 0, vmr_pages(r));
+	vm_tree_remove(&vs->tree, &r->node);
+}
+
+Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
+{
+	struct vm_region *r, *tail_region = NULL;
+
+	if (!range_args_ok(vs, addr, size))
+		return rcInvalidArgument;
+	/* A split may need a second region: take it before the lock. */
+	struct vm_region *spare = lookaside_alloc(&region_cache);
+	bool irq = spin_lock_irqsave(&vs->lock);
+	Retcode rc = find_range(vs, addr, size, &r);
+	if (rc != rcOk)
+		goto out;
+	uint64_t base = vmr_base(r), end = vmr_end(r), a = addr, b = addr + size;
+	uint64_t ulo = base + ((r->flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0);
+	uint64_t uhi = end - ((r->flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0);
+	if ((a == base && b == end) || (a == ulo && b == uhi)) {
+		remove_region_locked(vs, r);
+		spin_unlock_irqrestore(&vs->lock, irq);
+		region_free(r);
+		lookaside_free(&region_cache, spare);
+		return rcOk;
+	}
+	uint64_t npages = vmr_pages(r), first = (a - base) / PAGE, count = size / PAGE;
+	if (a > base && b < end) {
+		/* Middle: [base, a) stays in r, [b, end) moves to a new region. */
+		if (!spare) {
+			rc = rcOutOfMemory;
+			goto out;
+		}
+		memset(spare, 0, sizeof(*spare));
+		rc = vm_runs_prepare_split(&r->runs, (b - base) / PAGE, &spare->runs);
+		if (rc != rcOk)
+			goto out;
+		release_pages(vs, r, first, count);
+		tail_region = spare;
+		spare = NULL;
+		vm_runs_split(&r->runs, npages, (b - base) / PAGE, &tail_region->runs);
+		tail_region->node.base = b;
+		tail_region->node.end = end;
+		tail_region->flags = r->flags;
+		tail_region->kind = r->kind;
+		tail_region->io_pa = r->io_pa ? r->io_pa + (b - base) : 0;
+		memcpy(tail_region->name, r->name, sizeof(r->name));
+	} else {
+		release_pages(vs, r, first, count);
+	}
+	/* Cut r down to what remains on its side, and re-key it in the tree. */
+	vm_tree_remove(&vs->tree, &r->node);
+	if (a == base) {
+		vm_runs_drop_head(&r->runs, count);
+		if (r->io_pa)
+			r->io_pa += size;
+		r->node.base = b;
+	} else {
+		/* r keeps pages [0, at); anything after moved to tail_region or was unmapped. */
+		uint64_t at = (a - base) / PAGE;
+		uint32_t i = vm_runs_find(&r->runs, at);
+		r->runs.n = r->runs.v[i].start == at ? i : i + 1;
+		r->node.end = a;
+	}
+	refresh_guard_flags(r);
+	if (tail_region) {
+		/* The tail's mapped pages were counted in r. */
+		struct count_ctx c = { 0 };
+		static const struct pt_walk_ops counter = { .leaf = count_leaf };
+		pt_walk_range(&vs->pt, b, end - b, &counter, &c);
+		tail_region->resident = c.pages;
+		r->resident -= c.pages;
+		refresh_guard_flags(tail_region);
+		vm_tree_insert(&vs->tree, &tail_region->node);
+	}
+	vm_tree_insert(&vs->tree, &r->node);
+out:
+	spin_unlock_irqrestore(&vs->lock, irq);
+	if (spare)
+		lookaside_free(&region_cache, spare);
+	return rc;
+}
+
+void vm_space_destroy(struct vm_space *vs)
+{
+	struct vm_region *r;
+
+	bool irq = spin_lock_irqsave(&vs->lock);
+	while ((r = vm_first_region(vs)) != NULL) {
+		remove_region_locked(vs, r);
+		spin_unlock_irqrestore(&vs->lock, irq);
+		region_free(r);
+		irq = spin_lock_irqsave(&vs->lock);
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	KASSERT(vs->committed == 0 && vs->resident == 0 && vs->locked == 0);
+	if (vs->user)
+		pt_root_destroy(&vs->pt);
+}
+
+/* ------------------------------------------------------------------ query */
+
+struct residency_scan {
+	bool resident; /* residency of the first page */
+	uint64_t stop; /* where it changes */
+};
+
+static int scan_leaf(const struct pt_leaf *leaf, void *arg)
+{
+	struct residency_scan *s = arg;
+	if (!s->resident) {
+		s->stop = leaf->va;
+		return 1;
+	}
+	return 0;
+}
+
+static int scan_hole(uint64_t start, uint64_t end, void *arg)
+{
+	struct residency_scan *s = arg;
+	(void)end;
+	if (s->resident) {
+		s->stop = start;
+		return 1;
+	}
+	return 0;
+}
+
+Retcode vm_query(struct vm_space *vs, uint64_t addr, struct vm_info *out)
+{
+	static const struct pt_walk_ops scan = { .leaf = scan_leaf, .hole = scan_hole };
+
+	addr = align_down(addr, PAGE);
+	if (addr < vs->lo || addr >= vs->hi)
+		return rcInvalidArgument;
+	memset(out, 0, sizeof(*out));
+	bool irq = spin_lock_irqsave(&vs->lock);
+	struct vm_region *r = region_of(vm_tree_find(&vs->tree, addr));
+	if (!r) {
+		struct vm_node *prev = vm_tree_floor(&vs->tree, addr), *next = vm_tree_ceil(&vs->tree, addr);
+		uint64_t lo = prev ? prev->end : vs->lo, hi = next ? next->base : vs->hi;
+		out->region_base = lo;
+		out->region_size = hi - lo;
+		out->state = VMM_STATE_FREE;
+		out->run_size = hi - addr;
+		spin_unlock_irqrestore(&vs->lock, irq);
+		return rcOk;
+	}
+	uint64_t page = (addr - vmr_base(r)) / PAGE;
+	uint32_t i = vm_runs_find(&r->runs, page);
+	const struct vm_run *run = &r->runs.v[i];
+	uint64_t run_end = vmr_base(r) + vm_runs_end(&r->runs, i, vmr_pages(r)) * PAGE;
+	struct residency_scan s = { .resident = pt_translate(&vs->pt, addr, NULL), .stop = run_end };
+	pt_walk_range(&vs->pt, addr, run_end - addr, &scan, &s);
+
+	out->region_base = vmr_base(r);
+	out->region_size = vmr_end(r) - vmr_base(r);
+	out->state = run->state == VM_COMMITTED ? VMM_STATE_COMMITTED
+		     : run->state == VM_GUARD   ? VMM_STATE_GUARD
+						: VMM_STATE_RESERVED;
+	out->resident = s.resident;
+	out->run_size = s.stop - addr;
+	out->flags = (r->flags & (VMM_FLAG_CACHE_MASK | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD | VMM_FLAG_GROW_DOWN)) |
+		     VMM_FLAG_RESERVE | (run->state == VM_GUARD ? 0 : run->prot) |
+		     (run->state == VM_COMMITTED ? VMM_FLAG_COMMIT : 0) | (run->locked ? VMM_FLAG_LOCKED : 0);
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return rcOk;
+}
+
+/* ------------------------------------------------------------------ faults */
+
+/* Maps a fresh frame at page p of r (committed, not resident). Charged: cannot fail. */
+static void fault_in(struct vm_space *vs, struct vm_region *r, uint64_t p, unsigned prot)
+{
+	struct page *frame = pmm_alloc(0, PMM_ZERO, PAGE_ANON);
+
+	if (!frame)
+		panic("vm: no frame for a committed page (commit %llu of %llu pages charged): the commit reserve "
+		      "is exhausted", (unsigned long long)vm_commit_charge(), (unsigned long long)commit.limit);
+	Retcode rc = pt_map(&vs->pt, vmr_base(r) + p * PAGE, page_to_pa(frame), PAGE, vm_mmu_flags(vs, prot, r->flags),
+			    PT_LEVEL_PT);
+	if (rc != rcOk)
+		panic("vm: no page table for a committed page (error %d): the commit reserve is exhausted", rc);
+	r->resident++;
+	vs->resident++;
+}
+
+/* Up to vs->faultaround more pages of run i next to p: after it first, then before it. */
+static void fault_around(struct vm_space *vs, struct vm_region *r, uint32_t i, uint64_t p)
+{
+	uint64_t lo = r->runs.v[i].start, hi = vm_runs_end(&r->runs, i, vmr_pages(r));
+	unsigned left = vs->faultaround;
+
+	for (uint64_t q = p + 1; left && q < hi; q++) {
+		if (!pt_translate(&vs->pt, vmr_base(r) + q * PAGE, NULL)) {
+			fault_in(vs, r, q, r->runs.v[i].prot);
+			left--;
+		}
+	}
+	for (uint64_t q = p; left && q-- > lo;) {
+		if (!pt_translate(&vs->pt, vmr_base(r) + q * PAGE, NULL)) {
+			fault_in(vs, r, q, r->runs.v[i].prot);
+			left--;
+		}
+	}
+}
+
+static bool access_allowed(unsigned prot, enum vm_access access)
+{
+	if (access == VM_ACCESS_WRITE)
+		return prot & VMM_FLAG_WRITE;
+	if (access == VM_ACCESS_EXEC)
+		return prot & VMM_FLAG_EXECUTE;
+	return prot & VMM_FLAG_READ;
+}
+
+enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access access)
+{
+	enum vm_fault_result res = VM_FAULT_ACCESS;
+
+	if (addr < vs->lo || addr >= vs->hi)
+		return VM_FAULT_ACCESS;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	struct vm_region *r = region_of(vm_tree_find(&vs->tree, addr));
+	if (!r || r->kind != VMR_ANON)
+		goto out;
+	uint64_t p = (addr - vmr_base(r)) / PAGE, va = align_down(addr, PAGE);
+	uint32_t i = vm_runs_find(&r->runs, p);
+	struct vm_run run = r->runs.v[i]; /* a copy: growing the run array may move it */
+
+	if (run.state == VM_GUARD) {
+		res = VM_FAULT_GUARD;
+	} else if (run.state == VM_RESERVED) {
+		/* Grow-down: reserved pages up to the committed part above become committed. */
+		if (!(r->flags & VMM_FLAG_GROW_DOWN) || i + 1 >= r->runs.n || r->runs.v[i + 1].state != VM_COMMITTED ||
+		    !access_allowed(run.prot, access))
+			goto out;
+		uint64_t top = r->runs.v[i + 1].start, n = top - p;
+		if (vm_runs_reserve(&r->runs, 2) != rcOk || vm_charge(n) != rcOk) {
+			res = VM_FAULT_STACK_OVERFLOW;
+			goto out;
+		}
+		runs_apply(r, p, n, VM_RESERVED, VM_COMMITTED, KEEP, 0);
+		vs->committed += n;
+		fault_in(vs, r, p, run.prot);
+		res = VM_FAULT_GREW;
+	} else if (access_allowed(run.prot, access)) {
+		if (!pt_translate(&vs->pt, va, NULL)) {
+			fault_in(vs, r, p, run.prot);
+			fault_around(vs, r, i, p);
+		}
+		res = VM_FAULT_RESOLVED;
+	}
+out:
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return res;
+}
+
+/* ------------------------------------------------------------------ io mappings */
+
+Retcode vm_map_io(struct vm_space *vs, uint64_t va, uint64_t pa, uint64_t npages)
+{
+	struct vm_region *r;
+
+	if (!is_aligned(pa, PAGE) || !range_args_ok(vs, va, npages * PAGE))
+		return rcInvalidArgument;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	Retcode rc = find_range(vs, va, npages * PAGE, &r);
+	if (rc == rcOk && r->kind != VMR_IO)
+		rc = rcInvalidArgument;
+	if (rc == rcOk) {
+		unsigned prot = r->runs.v[vm_runs_find(&r->runs, (va - vmr_base(r)) / PAGE)].prot;
+		rc = pt_map(&vs->pt, va, pa, npages * PAGE, vm_mmu_flags(vs, prot, r->flags), PT_LEVEL_PT);
+		if (rc == rcOk) {
+			r->io_pa = pa - (va - vmr_base(r));
+			r->resident += npages;
+			vs->resident += npages;
+		}
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ checking */
+
+bool vm_space_check(struct vm_space *vs, char *why, size_t size)
+{
+	static const struct pt_walk_ops counter = { .leaf = count_leaf };
+	uint64_t committed = 0, resident = 0, locked = 0;
+	bool ok = true;
+
+	bool irq = spin_lock_irqsave(&vs->lock);
+	if (!vm_tree_check(&vs->tree, why, size)) {
+		ok = false;
+		goto out;
+	}
+	for (struct vm_region *r = vm_first_region(vs); r; r = vm_next_region(vs, r)) {
+		uint64_t npages = vmr_pages(r);
+		if (!vm_runs_check(&r->runs, npages, why, size)) {
+			ok = false;
+			goto out;
+		}
+		struct count_ctx c = { 0 };
+		pt_walk_range(&vs->pt, vmr_base(r), vmr_end(r) - vmr_base(r), &counter, &c);
+		if (c.pages != r->resident) {
+			ksnprintf(why, size, "region %#llx: %llu pages mapped, %llu counted", (unsigned long long)vmr_base(r),
+				  (unsigned long long)c.pages, (unsigned long long)r->resident);
+			ok = false;
+			goto out;
+		}
+		/* Every mapped page is committed; every locked page is mapped. */
+		if (r->kind == VMR_ANON) {
+			uint64_t lk = runs_count(r, 0, npages, KEEP, true);
+			uint64_t cm = runs_count(r, 0, npages, VM_COMMITTED, false);
+			if (c.pages > cm || lk > c.pages) {
+				ksnprintf(why, size, "region %#llx: %llu mapped, %llu committed, %llu locked",
+					  (unsigned long long)vmr_base(r), (unsigned long long)c.pages,
+					  (unsigned long long)cm, (unsigned long long)lk);
+				ok = false;
+				goto out;
+			}
+			committed += cm;
+			locked += lk;
+		}
+		resident += c.pages;
+	}
+	if (committed != vs->committed || resident != vs->resident || locked != vs->locked) {
+		ksnprintf(why, size, "space counters: committed %llu/%llu resident %llu/%llu locked %llu/%llu",
+			  (unsigned long long)committed, (unsigned long long)vs->committed, (unsigned long long)resident,
+			  (unsigned long long)vs->resident, (unsigned long long)locked, (unsigned long long)vs->locked);
+		ok = false;
+	}
+out:
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return ok;
+}

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Address spaces (SPEC §4): regions in an augmented tree (mm/vm_tree.h), page states as
+ * runs (mm/vm_runs.h), resident pages only in the page tables (through arch/pt.h), and the
+ * global commit charge. The ring-3 memory API (KnVm*) is a thin layer over these calls; the
+ * kernel uses the same calls on its own dynamic area (kernel_space).
+ *
+ * Semantics (SPEC §4.2-4.3), for every call:
+ *   - addresses and sizes are page-aligned, sizes non-zero, ranges do not wrap and lie inside
+ *     the space; otherwise rcInvalidArgument;
+ *   - commit/decommit/protect/unmap take a range inside one region: rcNotFound if addr is
+ *     in free space, rcInvalidArgument if the range leaves the region; commit/decommit/
+ *     protect also refuse ranges that touch a guard page (rcInvalidArgument);
+ *   - a call that fails changes nothing (partial work is rolled back).
+ * Locking: each call takes the space's lock; none may be called with it held. None sleeps.
+ */
+#ifndef MM_VM_H
+#define MM_VM_H
+
+#include <arch/pt.h>
+#include <kn/flags.h>
+#include <kn/retcode.h>
+#include <knmm/spinlock.h>
+#include "vm_runs.h"
+#include "vm_tree.h"
+
+enum vm_region_kind {
+	VMR_ANON,   /* pages of its own, allocated on commit or touch */
+	VMR_IO,     /* a physical range that is not RAM (mm_map_io_space) */
+	VMR_FRAMES, /* frames owned by someone else, mapped in (kernel mappings of MDLs) */
+};
+
+struct vm_region {
+	struct vm_node node; /* [base, end) is the whole reservation, guard pages included */
+	unsigned flags;      /* VMM_FLAG_* at creation: cache mode, guards, grow-down */
+	uint8_t kind;        /* enum vm_region_kind */
+	char name[23];       /* kernel regions: "kstack idle", "pool", "io lapic" */
+	uint64_t resident;   /* pages mapped now */
+	uint64_t io_pa;      /* VMR_IO: physical address of the first page */
+	struct vm_runs runs;
+};
+
+static inline uint64_t vmr_base(const struct vm_region *r) { return r->node.base; }
+static inline uint64_t vmr_end(const struct vm_region *r) { return r->node.end; }
+static inline uint64_t vmr_pages(const struct vm_region *r) { return (r->node.end - r->node.base) >> 12; }
+
+struct vm_space {
+	spinlock_t lock;
+	struct pt_root pt;
+	struct vm_tree tree;
+	uint64_t lo, hi;         /* where regions may be placed */
+	uint64_t mmap_base;      /* first-fit start for addr == 0 without ASLR */
+	bool user;               /* mappings are ring-3 accessible */
+	bool aslr;
+	uint64_t rng;            /* xorshift64 state for ASLR */
+	unsigned faultaround;    /* extra pages mapped around a lazy fault (mem.faultaround) */
+	const char *name;
+	/* statistics (pages) */
+	uint64_t committed, resident, locked;
+};
+
+/* KnVmQuery's answer. */
+struct vm_info {
+	uint64_t region_base, region_size; /* for a free address: the free gap */
+	int state;                         /* VMM_STATE_* */
+	bool resident;
+	unsigned flags;                    /* VMM_FLAG_*: the page's protection, cache, region flags */
+	uint64_t run_size;                 /* bytes from addr with the same state and residency */
+};
+
+enum vm_access { VM_ACCESS_READ, VM_ACCESS_WRITE, VM_ACCESS_EXEC };
+
+enum vm_fault_result {
+	VM_FAULT_RESOLVED,       /* a committed page got its frame (or was there already) */
+	VM_FAULT_GREW,           /* a grow-down region grew and the page is mapped */
+	VM_FAULT_GUARD,          /* guard violation */
+	VM_FAULT_ACCESS,         /* access violation: free, reserved, or not allowed */
+	VM_FAULT_STACK_OVERFLOW, /* a grow-down region could not be charged for growth */
+};
+
+/* ---- the commit charge (global) ---- */
+
+struct vm_commit_stats {
+	uint64_t charge, limit, peak; /* pages */
+	uint64_t locked;              /* resident pages of locked runs, all spaces */
+};
+
+/* Sets the limit (pages): usable RAM at boot minus the kernel reserve. */
+void vm_commit_init(uint64_t limit_pages);
+/* Takes `pages` of commit; rcOutOfMemory (nothing taken) if that passes the limit. */
+Retcode vm_charge(uint64_t pages);
+void vm_uncharge(uint64_t pages);
+void vm_commit_get(struct vm_commit_stats *out);
+uint64_t vm_commit_charge(void);
+
+/* ---- address spaces ---- */
+
+/*
+ * A space placing regions in [lo, hi). user: a new page-table root whose kernel half is the
+ * kernel's; otherwise `root` (the kernel's) is used. rcOutOfMemory if no frame for the root.
+ */
+Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
+		      const struct pt_root *root);
+/* Unmaps every region and frees the page tables (user spaces). */
+void vm_space_destroy(struct vm_space *vs);
+
+/*
+ * Reserves (and with VMM_FLAG_COMMIT commits, with COMMIT|LOCKED populates) a region of
+ * `size` usable bytes at usable base `addr` (0: the space picks it, randomised with ASLR).
+ * *out gets the usable base. Codes: rcInvalidArgument (flags or range), rcAlreadyExists
+ * (fixed range taken), rcOutOfMemory (no room, commit limit, or frames).
+ */
+Retcode vm_allocate(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags, uint64_t *out);
+/* vm_allocate for kernel regions with a kind and a name (kernel stacks, pool, io). */
+Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags,
+			  enum vm_region_kind kind, const char *name, uint64_t *out);
+
+/* Commits reserved pages of the range (flags: 0 or VMM_FLAG_LOCKED: also make every page
+ * of the range resident). Already committed pages are not charged again. */
+Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags);
+/* Returns the range to reserved and its frames to the allocator. rcBusy (nothing changed)
+ * if a page is pinned by an MDL. */
+Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size);
+/* Sets the protection (one of R, RW, RX, RWX) of reserved and committed pages. */
+Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned prot);
+/* Unmaps the range: the whole region (its usable range or all of it) frees it, a part of
+ * it splits it. Frames go back unless someone else (an MDL) holds them. */
+Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size);
+/* Describes the page at addr (rounded down). rcInvalidArgument outside the space. */
+Retcode vm_query(struct vm_space *vs, uint64_t addr, struct vm_info *out);
+
+/* What a fault at addr is, and resolves it when it can (maps a frame, grows a stack). */
+enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access access);
+
+/* Maps `npages` frames from `pas` (owned by the caller, who holds references) into a
+ * VMR_FRAMES region, or physical range `pa` (not RAM) into a VMR_IO region; both created by
+ * vm_allocate_named without COMMIT. mmu cache from the region's flags. */
+Retcode vm_map_io(struct vm_space *vs, uint64_t va, uint64_t pa, uint64_t npages);
+
+/* Region lookup without locking, for panics and the monitor (may race with changes). */
+const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr);
+
+/* Walk of a space's regions in address order (lock held by the caller). */
+struct vm_region *vm_first_region(struct vm_space *vs);
+struct vm_region *vm_next_region(struct vm_space *vs, struct vm_region *r);
+
+/* Checks the tree, every region's runs, and the space's counters (tests). */
+bool vm_space_check(struct vm_space *vs, char *why, size_t size);
+
+/* VMM_FLAG_* protection and cache -> MMU_* for a space. */
+unsigned vm_mmu_flags(const struct vm_space *vs, unsigned prot, unsigned region_flags);
+
+/* The kernel's own dynamic area (pools, kernel stacks, system mappings). */
+extern struct vm_space kernel_space;
+
+#endif
