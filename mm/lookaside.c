@@ -9,7 +9,8 @@ static spinlock_t lists_lock = SPINLOCK_INIT("lookaside lists");
 void lookaside_register(struct lookaside *l)
 {
 	bool irq = spin_lock_irqsave(&lists_lock);
-	if (!l->next_list && all_lists != l) {
+	if (!l->registered) {
+		l->registered = true;
 		l->next_list = all_lists;
 		all_lists = l;
 	}

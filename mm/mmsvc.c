@@ -42,9 +42,13 @@ void *mm_map_io_space(uint64_t pa, uint64_t size, unsigned cache)
 	if (size == 0 || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || pa + size < pa ||
 	    !align_up_checked(pa + size, PAGE_SIZE, &end))
 		return NULL;
+	/* Memory the direct map covers (RAM, ACPI tables, the edges of those ranges) is mapped
+	 * write-back there: a second, uncached mapping would give it two memory types. */
+	if (end > DIRECT_MAP_SIZE || (cpu_features.phys_bits < 64 && end > (1ull << cpu_features.phys_bits)))
+		return NULL;
 	for (uint64_t p = first; p < end; p += PAGE_SIZE)
-		if (pmm_pfn_is_ram(&pmm_main, p >> PAGE_SHIFT))
-			return NULL; /* RAM is reached through the direct map or mm_alloc_noncached */
+		if (pt_translate(&kernel_pt_root, DIRECT_MAP_BASE + p, NULL))
+			return NULL;
 	uint64_t npages = (end - first) / PAGE_SIZE;
 	if (vm_allocate_named(&kernel_space, 0, npages * PAGE_SIZE,
 			      VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE | cache, VMR_IO, "io", &va) != rcOk)

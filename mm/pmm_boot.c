@@ -98,16 +98,33 @@ void pmm_init(const struct boot_info *bi)
 #else
 	pmm_setup(&pmm_main, (struct page *)PAGEDB_BASE, false);
 #endif
-	for (unsigned i = 0; i < bi->nr_mem && nr_ram < PMM_MAX_RANGES; i++) {
+	/* Available RAM, page-aligned inward, sorted and merged (firmware maps may overlap or
+	 * come out of order: the boot information is sorted by base). */
+	for (unsigned i = 0; i < bi->nr_mem; i++) {
 		const struct boot_mem_range *m = &bi->mem[i];
 		uint64_t s = align_up(m->base, PAGE_SIZE) >> PAGE_SHIFT, e = align_down(m->base + m->size, PAGE_SIZE) >> PAGE_SHIFT;
 		if (m->type != BOOT_MEM_AVAILABLE || s >= e)
 			continue;
-		if (nr_ram && s <= ram[nr_ram - 1].end) { /* overlapping firmware entries */
-			ram[nr_ram - 1].end = MAX(ram[nr_ram - 1].end, e);
-			continue;
+		unsigned k = nr_ram;
+		while (k > 0 && ram[k - 1].start > s)
+			k--;
+		if (k > 0 && s <= ram[k - 1].end) { /* overlaps or touches the one before */
+			ram[k - 1].end = MAX(ram[k - 1].end, e);
+		} else {
+			if (nr_ram == PMM_MAX_RANGES)
+				panic("pmm: more than %d RAM ranges in the memory map", PMM_MAX_RANGES);
+			for (unsigned j = nr_ram++; j > k; j--)
+				ram[j] = ram[j - 1];
+			ram[k] = (struct pmm_range){ s, e };
+			k++;
 		}
-		ram[nr_ram++] = (struct pmm_range){ s, e };
+		/* The grown range may now reach the ones after it. */
+		while (k < nr_ram && ram[k].start <= ram[k - 1].end) {
+			ram[k - 1].end = MAX(ram[k - 1].end, ram[k].end);
+			for (unsigned j = k; j + 1 < nr_ram; j++)
+				ram[j] = ram[j + 1];
+			nr_ram--;
+		}
 	}
 	db_map_ranges(ram, nr_ram);
 	for (unsigned i = 0; i < nr_ram; i++)

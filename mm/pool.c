@@ -78,12 +78,25 @@ static struct tag_slot tags[NR_TAGS];
 
 /* ------------------------------------------------------------------ pages of the pool area */
 
+/* pt_unmap callback: collect the frames; they are freed after the TLB flush. */
 static void put_frame(uint64_t va, uint64_t pa, uint64_t size, void *arg)
 {
 	(void)va;
 	(void)size;
-	(void)arg;
-	pmm_free(pa_to_page(pa), 0);
+	struct page *p = pa_to_page(pa);
+	list_add_tail(&p->lru, (struct list_head *)arg);
+}
+
+static void unmap_and_free(uint64_t va, uint64_t pages)
+{
+	struct list_head dead = LIST_HEAD_INIT(dead);
+	Retcode rc = pt_unmap(&kernel_pt_root, va, pages * PAGE_SIZE, put_frame, &dead);
+	KASSERT(rc == rcOk);
+	while (!list_empty(&dead)) {
+		struct page *p = list_first_entry(&dead, struct page, lru);
+		list_del(&p->lru);
+		pmm_free(p, 0);
+	}
 }
 
 /*
@@ -108,7 +121,7 @@ static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
 		if (p)
 			pmm_free(p, 0);
 		if (i)
-			pt_unmap(&kernel_pt_root, va, i * PAGE_SIZE, put_frame, NULL);
+			unmap_and_free(va, i);
 		vm_uncharge(pages);
 		return 0;
 	}
@@ -121,8 +134,7 @@ static void area_put(struct vm_node *node, uint64_t pages)
 	uint64_t base = node->base;
 
 	vm_tree_remove(&pool_va, node);
-	Retcode rc = pt_unmap(&kernel_pt_root, base, pages * PAGE_SIZE, put_frame, NULL);
-	KASSERT(rc == rcOk);
+	unmap_and_free(base, pages);
 	vm_uncharge(pages);
 	pages_held -= pages;
 }

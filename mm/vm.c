@@ -155,19 +155,10 @@ const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_
 
 /* ------------------------------------------------------------------ frames and mappings */
 
-static void page_put(uint64_t pa)
-{
-	struct page *p = pa_to_page(pa);
-	uint32_t left = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
-
-	KASSERT_MSG(left != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)pa);
-	if (left == 0)
-		pmm_free(p, 0);
-}
-
 struct unmap_ctx {
 	bool owns_frames;
 	uint64_t pages;
+	struct list_head dead; /* frames whose last reference went: freed after the TLB flush */
 };
 
 static void unmap_cb(uint64_t va, uint64_t pa, uint64_t size, void *arg)
@@ -176,18 +167,30 @@ static void unmap_cb(uint64_t va, uint64_t pa, uint64_t size, void *arg)
 	(void)va;
 	for (uint64_t off = 0; off < size; off += PAGE) {
 		c->pages++;
-		if (c->owns_frames)
-			page_put(pa + off);
+		if (!c->owns_frames)
+			continue;
+		struct page *p = pa_to_page(pa + off);
+		uint32_t left = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
+		KASSERT_MSG(left != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)(pa + off));
+		if (left == 0)
+			list_add_tail(&p->lru, &c->dead);
 	}
 }
 
-/* Unmaps [va, va + npages) of region r: frames lose the mapping's reference. */
+/* Unmaps [va, va + npages) of region r: frames lose the mapping's reference, and those that
+ * lose their last go back to the allocator once no TLB can still reach them. */
 static void unmap_pages(struct vm_space *vs, struct vm_region *r, uint64_t va, uint64_t npages)
 {
 	struct unmap_ctx c = { .owns_frames = r->kind != VMR_IO };
-	Retcode rc = pt_unmap(&vs->pt, va, npages * PAGE, unmap_cb, &c);
+	list_init(&c.dead);
+	Retcode rc = pt_unmap(&vs->pt, va, npages * PAGE, unmap_cb, &c); /* flushes before returning */
 
 	KASSERT(rc == rcOk); /* 4 KiB pages only: nothing to split */
+	while (!list_empty(&c.dead)) {
+		struct page *p = list_first_entry(&c.dead, struct page, lru);
+		list_del(&p->lru);
+		pmm_free(p, 0);
+	}
 	r->resident -= c.pages;
 	vs->resident -= c.pages;
 }
@@ -333,6 +336,53 @@ static uint64_t runs_count(const struct vm_region *r, uint64_t first, uint64_t c
 	return total;
 }
 
+/*
+ * The 2 MiB windows intersecting [lo, hi) that hold at least one committed page of any
+ * region of the space. A window's page tables (at most a PT, a PD and a PDPT) are charged
+ * while it holds one: that keeps "a committed page can always be mapped" true however
+ * sparse the commits are. O(regions and runs in the range). Lock held.
+ */
+static uint64_t committed_windows(struct vm_space *vs, uint64_t lo, uint64_t hi)
+{
+	uint64_t last = UINT64_MAX, n = 0;
+	struct vm_node *node = vm_tree_floor(&vs->tree, lo);
+
+	if (!node || node->end <= lo)
+		node = vm_tree_ceil(&vs->tree, lo);
+	for (; node && node->base < hi; node = vm_tree_next(&vs->tree, node)) {
+		struct vm_region *r = region_of(node);
+		uint64_t npages = vmr_pages(r);
+		uint64_t from = lo > vmr_base(r) ? (lo - vmr_base(r)) / PAGE : 0;
+		for (uint32_t i = vm_runs_find(&r->runs, from); i < r->runs.n; i++) {
+			uint64_t x = MAX(vmr_base(r) + r->runs.v[i].start * PAGE, lo);
+			uint64_t y = MIN(vmr_base(r) + vm_runs_end(&r->runs, i, npages) * PAGE, hi);
+			if (x >= hi)
+				break;
+			if (r->runs.v[i].state != VM_COMMITTED || x >= y)
+				continue;
+			uint64_t wa = x >> VM_TABLE_WINDOW_SHIFT, wb = (y - 1) >> VM_TABLE_WINDOW_SHIFT;
+			if (last != UINT64_MAX && wa <= last)
+				wa = last + 1;
+			if (wa <= wb) {
+				n += wb - wa + 1;
+				last = wb;
+			}
+		}
+	}
+	return n;
+}
+
+/* The window-aligned hull of [a, b). */
+static inline uint64_t win_lo(uint64_t a) { return align_down(a, 1ull << VM_TABLE_WINDOW_SHIFT); }
+static inline uint64_t win_hi(uint64_t b) { return align_up(b, 1ull << VM_TABLE_WINDOW_SHIFT); }
+
+/* Extra windows (not yet charged) that committing [a, b) would bring. Lock held. */
+static uint64_t new_windows(struct vm_space *vs, uint64_t a, uint64_t b)
+{
+	uint64_t lo = win_lo(a), hi = win_hi(b);
+	return ((hi - lo) >> VM_TABLE_WINDOW_SHIFT) - committed_windows(vs, lo, hi);
+}
+
 /* Recomputes the guard flags from the runs (after a split). */
 static void refresh_guard_flags(struct vm_region *r)
 {
@@ -410,7 +460,7 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	if (addr && (addr < lowg || addr - lowg < vs->lo || addr - lowg >= vs->hi || total > vs->hi - (addr - lowg)))
 		return rcInvalidArgument;
 
-	uint64_t pages = size / PAGE, charge = 0;
+	uint64_t pages = size / PAGE, charge = 0, windows = 0;
 	if (flags & VMM_FLAG_COMMIT)
 		charge = pages;
 	else if (flags & VMM_FLAG_GROW_DOWN)
@@ -428,8 +478,13 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	} else if (!find_place(vs, total, &base)) {
 		rc = rcOutOfMemory;
 	}
+	if (rc == rcOk && charge) {
+		/* the committed part: all of the usable range, or a grow-down region's top page */
+		uint64_t c_end = base + lowg + size, c_start = (flags & VMM_FLAG_COMMIT) ? base + lowg : c_end - PAGE;
+		windows = new_windows(vs, c_start, c_end);
+	}
 	if (rc == rcOk)
-		rc = vm_charge(charge);
+		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 	if (rc != rcOk) {
 		spin_unlock_irqrestore(&vs->lock, irq);
 		lookaside_free(&region_cache, r);
@@ -460,11 +515,12 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	if (rc != rcOk) {
 		vm_tree_remove(&vs->tree, &r->node);
 		spin_unlock_irqrestore(&vs->lock, irq);
-		vm_uncharge(charge);
+		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 		region_free(r);
 		return rc;
 	}
 	vs->committed += charge;
+	vs->table_windows += windows;
 	if (flags & VMM_FLAG_LOCKED) {
 		vs->locked += pages;
 		locked_add((int64_t)pages);
@@ -498,15 +554,17 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 	}
 	if (rc == rcOk)
 		rc = vm_runs_reserve(&r->runs, 2);
+	uint64_t windows = 0;
 	if (rc == rcOk) {
 		charge = runs_count(r, first, count, VM_RESERVED, false);
 		was_locked = runs_count(r, first, count, KEEP, true);
-		rc = vm_charge(charge);
+		windows = new_windows(vs, addr, addr + size);
+		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 	}
 	if (rc == rcOk && lock_pages) {
 		rc = populate(vs, r, first, count);
 		if (rc != rcOk)
-			vm_uncharge(charge);
+			vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 	}
 	if (rc == rcOk) {
 		runs_apply(r, first, count, VM_RESERVED, VM_COMMITTED, KEEP, lock_pages ? 1 : 0);
@@ -516,6 +574,7 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 			locked_add((int64_t)(count - was_locked));
 		}
 		vs->committed += charge;
+		vs->table_windows += windows;
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
 	return rc;
@@ -552,12 +611,15 @@ Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
 	if (rc == rcOk) {
 		uint64_t committed = runs_count(r, first, count, VM_COMMITTED, false);
 		uint64_t locked = runs_count(r, first, count, KEEP, true);
+		uint64_t before = committed_windows(vs, win_lo(addr), win_hi(addr + size));
 		unmap_pages(vs, r, addr, count);
 		runs_apply(r, first, count, VM_COMMITTED, VM_RESERVED, KEEP, 0);
+		uint64_t gone = before - committed_windows(vs, win_lo(addr), win_hi(addr + size));
 		vs->committed -= committed;
 		vs->locked -= locked;
+		vs->table_windows -= gone;
 		locked_add(-(int64_t)locked);
-		vm_uncharge(committed);
+		vm_uncharge(committed + gone * VM_TABLE_CHARGE_PER_WINDOW);
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
 	return rc;
@@ -620,6 +682,22 @@ static void remove_region_locked(struct vm_space *vs, struct vm_region *r)
 	vm_tree_remove(&vs->tree, &r->node);
 }
 
+/* Whether r has a committed page (it has few runs: a scan is cheap). */
+static bool region_has_committed(const struct vm_region *r)
+{
+	for (uint32_t i = 0; i < r->runs.n; i++)
+		if (r->runs.v[i].state == VM_COMMITTED)
+			return true;
+	return false;
+}
+
+/* Windows that no longer hold committed pages: their table charge goes back. */
+static void release_windows(struct vm_space *vs, uint64_t gone)
+{
+	vs->table_windows -= gone;
+	vm_uncharge(gone * VM_TABLE_CHARGE_PER_WINDOW);
+}
+
 Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 {
 	struct vm_region *r, *tail_region = NULL;
@@ -635,8 +713,13 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 	uint64_t base = vmr_base(r), end = vmr_end(r), a = addr, b = addr + size;
 	uint64_t ulo = base + ((r->flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0);
 	uint64_t uhi = end - ((r->flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0);
+	/* Only a region with committed pages can take a window's last committed page away. */
+	bool had_commit = region_has_committed(r);
+	uint64_t windows_before = had_commit ? committed_windows(vs, win_lo(base), win_hi(end)) : 0;
 	if ((a == base && b == end) || (a == ulo && b == uhi)) {
 		remove_region_locked(vs, r);
+		if (had_commit)
+			release_windows(vs, windows_before - committed_windows(vs, win_lo(base), win_hi(end)));
 		spin_unlock_irqrestore(&vs->lock, irq);
 		region_free(r);
 		lookaside_free(&region_cache, spare);
@@ -681,6 +764,7 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		r->node.end = a;
 	}
 	refresh_guard_flags(r);
+	vm_tree_insert(&vs->tree, &r->node);
 	if (tail_region) {
 		/* The tail's mapped pages were counted in r. */
 		struct count_ctx c = { 0 };
@@ -691,7 +775,8 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		refresh_guard_flags(tail_region);
 		vm_tree_insert(&vs->tree, &tail_region->node);
 	}
-	vm_tree_insert(&vs->tree, &r->node);
+	if (had_commit)
+		release_windows(vs, windows_before - committed_windows(vs, win_lo(base), win_hi(end)));
 out:
 	spin_unlock_irqrestore(&vs->lock, irq);
 	if (spare)
@@ -705,13 +790,15 @@ void vm_space_destroy(struct vm_space *vs)
 
 	bool irq = spin_lock_irqsave(&vs->lock);
 	while ((r = vm_first_region(vs)) != NULL) {
+		uint64_t lo = win_lo(vmr_base(r)), hi = win_hi(vmr_end(r)), before = committed_windows(vs, lo, hi);
 		remove_region_locked(vs, r);
+		release_windows(vs, before - committed_windows(vs, lo, hi));
 		spin_unlock_irqrestore(&vs->lock, irq);
 		region_free(r);
 		irq = spin_lock_irqsave(&vs->lock);
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
-	KASSERT(vs->committed == 0 && vs->resident == 0 && vs->locked == 0);
+	KASSERT(vs->committed == 0 && vs->resident == 0 && vs->locked == 0 && vs->table_windows == 0);
 	if (vs->user)
 		pt_root_destroy(&vs->pt);
 }
@@ -803,11 +890,13 @@ static void fault_in(struct vm_space *vs, struct vm_region *r, uint64_t p, unsig
 	vs->resident++;
 }
 
-/* Up to vs->faultaround more pages of run i next to p: after it first, then before it. */
+/* Up to vs->faultaround more pages of run i within faultaround pages of p: those after it
+ * first, then those before it (a bounded window: touching a run from the top stays linear). */
 static void fault_around(struct vm_space *vs, struct vm_region *r, uint32_t i, uint64_t p)
 {
-	uint64_t lo = r->runs.v[i].start, hi = vm_runs_end(&r->runs, i, vmr_pages(r));
 	unsigned left = vs->faultaround;
+	uint64_t lo = MAX(r->runs.v[i].start, p > left ? p - left : 0);
+	uint64_t hi = MIN(vm_runs_end(&r->runs, i, vmr_pages(r)), p + 1 + left);
 
 	for (uint64_t q = p + 1; left && q < hi; q++) {
 		if (!pt_translate(&vs->pt, vmr_base(r) + q * PAGE, NULL)) {
@@ -854,12 +943,14 @@ enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access
 		    !access_allowed(run.prot, access))
 			goto out;
 		uint64_t top = r->runs.v[i + 1].start, n = top - p;
-		if (vm_runs_reserve(&r->runs, 2) != rcOk || vm_charge(n) != rcOk) {
+		uint64_t windows = new_windows(vs, vmr_base(r) + p * PAGE, vmr_base(r) + top * PAGE);
+		if (vm_runs_reserve(&r->runs, 2) != rcOk || vm_charge(n + windows * VM_TABLE_CHARGE_PER_WINDOW) != rcOk) {
 			res = VM_FAULT_STACK_OVERFLOW;
 			goto out;
 		}
 		runs_apply(r, p, n, VM_RESERVED, VM_COMMITTED, KEEP, 0);
 		vs->committed += n;
+		vs->table_windows += windows;
 		fault_in(vs, r, p, run.prot);
 		res = VM_FAULT_GREW;
 	} else if (access_allowed(run.prot, access)) {
@@ -942,10 +1033,14 @@ bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 		}
 		resident += c.pages;
 	}
-	if (committed != vs->committed || resident != vs->resident || locked != vs->locked) {
-		ksnprintf(why, size, "space counters: committed %llu/%llu resident %llu/%llu locked %llu/%llu",
+	uint64_t windows = committed_windows(vs, vs->lo, vs->hi);
+	if (committed != vs->committed || resident != vs->resident || locked != vs->locked ||
+	    windows != vs->table_windows) {
+		ksnprintf(why, size,
+			  "space counters: committed %llu/%llu resident %llu/%llu locked %llu/%llu windows %llu/%llu",
 			  (unsigned long long)committed, (unsigned long long)vs->committed, (unsigned long long)resident,
-			  (unsigned long long)vs->resident, (unsigned long long)locked, (unsigned long long)vs->locked);
+			  (unsigned long long)vs->resident, (unsigned long long)locked, (unsigned long long)vs->locked,
+			  (unsigned long long)windows, (unsigned long long)vs->table_windows);
 		ok = false;
 	}
 out:

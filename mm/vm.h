@@ -57,7 +57,13 @@ struct vm_space {
 	const char *name;
 	/* statistics (pages) */
 	uint64_t committed, resident, locked;
+	uint64_t table_windows; /* 2 MiB windows holding committed pages: charged for tables */
 };
+
+/* Page tables a window of committed pages can need (PT, PD, PDPT), charged with the commit
+ * so that a fault in a committed page can always be mapped. */
+#define VM_TABLE_CHARGE_PER_WINDOW 3
+#define VM_TABLE_WINDOW_SHIFT      21
 
 /* KnVmQuery's answer. */
 struct vm_info {

@@ -583,7 +583,9 @@ Retcode pt_map(struct pt_root *root, uint64_t va, uint64_t pa, uint64_t size, un
 {
 	static const struct pt_walk_ops any_leaf = { .leaf = refuse_leaf };
 
-	if (!range_ok(va, size) || !is_aligned(pa, PAGE_SIZE) || !flags_ok(mmu_flags))
+	/* The physical range must fit the entries' address field (bits 12..51). */
+	if (!range_ok(va, size) || !is_aligned(pa, PAGE_SIZE) || !flags_ok(mmu_flags) || pa > PTE_ADDR_MASK ||
+	    size > PTE_ADDR_MASK + PAGE_SIZE - pa)
 		return rcInvalidArgument;
 	if (max_level > PT_LEVEL_PDPT)
 		max_level = PT_LEVEL_PDPT;
@@ -592,8 +594,9 @@ Retcode pt_map(struct pt_root *root, uint64_t va, uint64_t pa, uint64_t size, un
 	if (pt_walk_range(root, va, size, &any_leaf, NULL))
 		return rcAlreadyExists;
 
+	enum pt_level cap = max_level; /* lowered for one address at a time, see below */
 	for (uint64_t done = 0; done < size;) {
-		enum pt_level level = choose_level(va + done, pa + done, size - done, max_level), found;
+		enum pt_level level = choose_level(va + done, pa + done, size - done, cap), found;
 		pte_t *e = pt_walk(root, va + done, level, PT_WALK_ALLOC, &found);
 
 		if (!e) {
@@ -606,11 +609,12 @@ Retcode pt_map(struct pt_root *root, uint64_t va, uint64_t pa, uint64_t size, un
 		if (pte_present(*e)) {
 			/* An empty table where a large page would go: use smaller pages here. */
 			KASSERT(level > PT_LEVEL_PT && !pte_is_leaf(*e, level));
-			max_level = level - 1;
+			cap = level - 1;
 			continue;
 		}
 		WRITE_ONCE(*e, pte_make_leaf(pa + done, mmu_flags, level));
 		done += pt_level_size(level);
+		cap = max_level;
 	}
 	return rcOk;
 }

@@ -47,9 +47,10 @@ struct lookaside {
 	void *head;            /* free blocks, linked through their first word */
 	uint64_t allocs, frees, hits, misses;
 	struct lookaside *next_list; /* all lists, for the report */
+	bool registered;
 };
 
-#define LOOKASIDE_INIT(var, n, sz, tg, dp) { SPINLOCK_INIT(n), (n), (sz), (tg), (dp), 0, NULL, 0, 0, 0, 0, NULL }
+#define LOOKASIDE_INIT(var, n, sz, tg, dp) { SPINLOCK_INIT(n), (n), (sz), (tg), (dp), 0, NULL, 0, 0, 0, 0, NULL, false }
 
 void lookaside_register(struct lookaside *l);
 void *lookaside_alloc(struct lookaside *l);

@@ -73,6 +73,29 @@ static bool same_run(const struct mpage *a, const struct mpage *b)
 
 /* ------------------------------------------------------------------ expected results */
 
+/* Distinct 2 MiB windows holding committed pages, as if pages [first, first + count) were
+ * committed too (count 0: as they are). The space charges 3 pages per window for tables. */
+static uint64_t windows_if(uint64_t first, uint64_t count)
+{
+	uint64_t n = 0, last = UINT64_MAX;
+	for (uint64_t p = 0; p < W; p++) {
+		if (M.page[p].state != C && !(p >= first && p < first + count))
+			continue;
+		uint64_t w = va(p) >> VM_TABLE_WINDOW_SHIFT;
+		if (w != last) {
+			n++;
+			last = w;
+		}
+	}
+	return n;
+}
+
+/* Whether a charge of `pages` more with the windows of [first, first + count) fits. */
+static bool fits(uint64_t pages, uint64_t first, uint64_t count)
+{
+	return M.charge + pages + VM_TABLE_CHARGE_PER_WINDOW * windows_if(first, count) <= LIMIT;
+}
+
 static unsigned random_flags(void)
 {
 	static const unsigned prots[] = { 1, 3, 5, 7, 1, 3, 0, 2, 4, 6 };
@@ -147,7 +170,8 @@ static Retcode model_allocate(uint64_t addr, uint64_t size, unsigned f, uint64_t
 			return rcOutOfMemory;
 	}
 	uint64_t charge = (f & VMM_FLAG_COMMIT) ? n : (f & VMM_FLAG_GROW_DOWN) ? 1 : 0;
-	if (charge > LIMIT - M.charge)
+	uint64_t c_first = (uint64_t)base + lowg + ((f & VMM_FLAG_COMMIT) ? 0 : n - 1);
+	if (charge && !fits(charge, c_first, charge))
 		return rcOutOfMemory;
 	if (got != va((uint64_t)base + lowg))
 		return -1; /* the call succeeded somewhere else: a mismatch the caller reports */
@@ -214,9 +238,10 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 {
 	if (!vm_space_check(vs, why, size))
 		return false;
-	if (vm_commit_charge() != M.charge) {
+	uint64_t want_charge = M.charge + VM_TABLE_CHARGE_PER_WINDOW * windows_if(0, 0);
+	if (vm_commit_charge() != want_charge) {
 		snprintf(why, size, "commit charge %llu, model %llu", (unsigned long long)vm_commit_charge(),
-			 (unsigned long long)M.charge);
+			 (unsigned long long)want_charge);
 		return false;
 	}
 	/* Regions, in order. */
@@ -331,7 +356,7 @@ static bool step(struct vm_space *vs, char *why, size_t size)
 		if (want == rcOk) {
 			for (uint64_t p = first; p < first + count; p++)
 				charge += M.page[p].state == R;
-			if (charge > LIMIT - M.charge)
+			if (!fits(charge, first, count))
 				want = rcOutOfMemory;
 		}
 		if (want == rcOk) {
@@ -430,7 +455,7 @@ static bool step(struct vm_space *vs, char *why, size_t size)
 				q++;
 			if (q + 1 < W && M.page[q + 1].region == m->region && M.page[q + 1].state == C) {
 				uint64_t n = q + 1 - p;
-				if (n > LIMIT - M.charge) {
+				if (!fits(n, p, n)) {
 					wantf = VM_FAULT_STACK_OVERFLOW;
 				} else {
 					wantf = VM_FAULT_GREW;
@@ -562,6 +587,7 @@ KTEST(vm, huge_reservation_costs_nothing)
 	KT_EXPECT_EQ(vm_commit_charge(), 0);
 	/* Committing a little and touching it costs one table chain. */
 	KT_EXPECT_EQ(vm_commit(&vs, base + (40ull << 40), 4 * PAGE_SIZE, 0), rcOk);
+	KT_EXPECT_EQ(vm_commit_charge(), 4 + VM_TABLE_CHARGE_PER_WINDOW); /* pages + their tables */
 	KT_EXPECT_EQ(vm_fault(&vs, base + (40ull << 40) + 5, VM_ACCESS_WRITE), VM_FAULT_RESOLVED);
 	KT_EXPECT_EQ(pt_table_pages(), tables + 3);
 	KT_EXPECT_EQ(vm_unmap(&vs, base, 64ull << 40), rcOk);
@@ -620,4 +646,37 @@ KTEST(vm, tree_gap_search_matches_a_scan)
 	}
 	KT_EXPECT_EQ(bad, 0);
 	t->checks++;
+}
+
+/* The review's case: one committed page every 2 MiB. Tables are charged with the commit,
+ * so the limit stops it before frames run out, and every committed page can be touched. */
+KTEST(vm, sparse_commits_charge_their_page_tables)
+{
+	struct pmm_sim sim;
+	struct vm_space vs;
+	uint64_t base, n = 0;
+
+	KT_ASSERT(sim_create_main(&sim, 4096));
+	uint64_t free_pages = pmm_main.free_pages;
+	vm_commit_init(free_pages - free_pages / 64);
+	KT_ASSERT_EQ(vm_space_init(&vs, "sparse", true, 0x1000, 0x00007ffffffff000ull, NULL), rcOk);
+	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE, &base), rcOk);
+	Retcode rc = rcOk;
+	unsigned unresolved = 0;
+	for (uint64_t a = base; rc == rcOk; a += 1ull << 21) {
+		rc = vm_commit(&vs, a, PAGE_SIZE, 0);
+		if (rc == rcOk) {
+			n++;
+			unresolved += vm_fault(&vs, a, VM_ACCESS_WRITE) != VM_FAULT_RESOLVED;
+		}
+	}
+	KT_EXPECT_EQ(rc, rcOutOfMemory);
+	KT_EXPECT_EQ(unresolved, 0);
+	KT_EXPECT_GE(n, 100);
+	char why[160] = "";
+	KT_EXPECT(vm_space_check(&vs, why, sizeof(why)));
+	KT_EXPECT_EQ(vm_unmap(&vs, base, 64ull << 40), rcOk);
+	KT_EXPECT_EQ(vm_commit_charge(), 0);
+	vm_space_destroy(&vs);
+	sim_destroy(&sim);
 }

@@ -21,6 +21,8 @@
 #define COM  VMM_FLAG_COMMIT
 #define LCK  VMM_FLAG_LOCKED
 #define BASE 0x10000000ull
+/* The commit charge of n pages that lie in `w` 2 MiB windows (3 table pages per window). */
+#define CHARGE(n, w) ((n) + (w) * VM_TABLE_CHARGE_PER_WINDOW)
 
 static bool space_begin(struct ktest_ctx *t, struct vm_space *vs)
 {
@@ -67,7 +69,7 @@ KTEST(vm, lazy_commit_is_resident_only_when_touched)
 	charge = vm_commit_charge();
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 16 * PAGE_SIZE, RES | COM | RW, &va), rcOk);
 	KT_EXPECT_EQ(va, BASE);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + 16);
+	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(16, 1));
 	KT_EXPECT_EQ(resident_pages(&vs, va, 16 * PAGE_SIZE), 0);
 	struct vm_info i = query(&vs, va);
 	KT_EXPECT_EQ(i.state, VMM_STATE_COMMITTED);
@@ -126,7 +128,7 @@ KTEST(vm, locked_commit_protection_and_cache_bits)
 		for (unsigned p = 0; p < ARRAY_SIZE(prots); p++) {
 			uint64_t va, charge = vm_commit_charge();
 			KT_ASSERT_EQ(vm_allocate(&vs, 0, 4 * PAGE_SIZE, RES | COM | LCK | prots[p] | modes[c].cache, &va), rcOk);
-			KT_EXPECT_EQ(vm_commit_charge(), charge + 4);
+			KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(4, 1));
 			KT_EXPECT_EQ(resident_pages(&vs, va, 4 * PAGE_SIZE), 4);
 			struct pt_trace tr;
 			pt_trace(&vs.pt, va + 2 * PAGE_SIZE, &tr);
@@ -156,11 +158,11 @@ KTEST(vm, reserve_commit_decommit)
 	KT_EXPECT_EQ(vm_commit_charge(), charge);
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_READ), VM_FAULT_ACCESS); /* reserved */
 	KT_EXPECT_EQ(vm_commit(&vs, va + 8 * PAGE_SIZE, 8 * PAGE_SIZE, LCK), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + 8);
+	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(8, 1));
 	KT_EXPECT_EQ(resident_pages(&vs, va, 32 * PAGE_SIZE), 8);
 	/* Committing an overlapping range charges only the new pages. */
 	KT_EXPECT_EQ(vm_commit(&vs, va + 4 * PAGE_SIZE, 8 * PAGE_SIZE, 0), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + 12);
+	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(12, 1));
 	KT_EXPECT_EQ(query(&vs, va + 4 * PAGE_SIZE).state, VMM_STATE_COMMITTED);
 	KT_EXPECT(query(&vs, va + 8 * PAGE_SIZE).flags & VMM_FLAG_LOCKED);
 	KT_EXPECT(!(query(&vs, va + 4 * PAGE_SIZE).flags & VMM_FLAG_LOCKED));
@@ -262,19 +264,19 @@ KTEST(vm, grow_down)
 	charge = vm_commit_charge();
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 16 * PAGE_SIZE, RES | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD, &va), rcOk);
 	/* Only the top page is committed and resident. */
-	KT_EXPECT_EQ(vm_commit_charge(), charge + 1);
+	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(1, 1));
 	KT_EXPECT_EQ(resident_pages(&vs, va, 16 * PAGE_SIZE), 1);
 	KT_EXPECT(pt_translate(&vs.pt, va + 15 * PAGE_SIZE, NULL));
 	/* A touch at page 10 commits 10..14 (contiguously), maps page 10. */
 	KT_EXPECT_EQ(vm_fault(&vs, va + 10 * PAGE_SIZE + 8, VM_ACCESS_WRITE), VM_FAULT_GREW);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + 6);
+	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(6, 1));
 	KT_EXPECT_EQ(resident_pages(&vs, va, 16 * PAGE_SIZE), 2);
 	KT_EXPECT_EQ(query(&vs, va + 10 * PAGE_SIZE).run_size, PAGE_SIZE);
 	KT_EXPECT_EQ(query(&vs, va + 11 * PAGE_SIZE).state, VMM_STATE_COMMITTED);
 	KT_EXPECT_EQ(vm_fault(&vs, va + 12 * PAGE_SIZE, VM_ACCESS_READ), VM_FAULT_RESOLVED);
 	/* Down to the bottom, then the guard. */
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_WRITE), VM_FAULT_GREW);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + 16);
+	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(16, 1));
 	KT_EXPECT_EQ(vm_fault(&vs, va - 8, VM_ACCESS_WRITE), VM_FAULT_GUARD);
 	space_end(t, &vs);
 	KT_EXPECT_EQ(vm_commit_charge(), charge);
@@ -289,12 +291,17 @@ KTEST(vm, grow_down_past_the_limit_is_a_stack_overflow)
 	KT_ASSERT(space_begin(t, &vs));
 	vm_commit_get(&cs);
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 64 * PAGE_SIZE, RES | RW | VMM_FLAG_GROW_DOWN, &va), rcOk);
-	/* Take all of the remaining commit (lazily: no frames). */
-	uint64_t left = cs.limit - vm_commit_charge();
-	KT_ASSERT_EQ(vm_allocate(&vs, 0, left * PAGE_SIZE, RES | COM | RW, &hog), rcOk);
+	/* Take all of the remaining commit (lazily: no frames): pages plus their tables. The hog
+	 * starts 2 MiB-aligned, so its n pages need ceil(n / 512) windows. */
+	uint64_t left = cs.limit - vm_commit_charge(), pages = left;
+	while (CHARGE(pages, (pages + 511) / 512) > left)
+		pages--;
+	KT_ASSERT_EQ(vm_allocate(&vs, GiB(64), pages * PAGE_SIZE, RES | COM | RW, &hog), rcOk);
+	KT_EXPECT_LE(vm_commit_charge(), cs.limit);
+	KT_EXPECT_GE(vm_commit_charge() + 3, cs.limit); /* nothing worth a page of growth left */
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_WRITE), VM_FAULT_STACK_OVERFLOW);
 	KT_EXPECT_EQ(query(&vs, va).state, VMM_STATE_RESERVED);
-	KT_EXPECT_EQ(vm_unmap(&vs, hog, left * PAGE_SIZE), rcOk);
+	KT_EXPECT_EQ(vm_unmap(&vs, hog, pages * PAGE_SIZE), rcOk);
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_WRITE), VM_FAULT_GREW);
 	space_end(t, &vs);
 }
@@ -316,9 +323,13 @@ KTEST(vm, commit_past_the_limit_fails_and_changes_nothing)
 	KT_EXPECT_EQ(query(&vs, va).state, VMM_STATE_RESERVED);
 	KT_EXPECT_EQ(vm_commit_charge(), cs.charge);
 	KT_EXPECT_EQ(pmm_free_pages(), free_pages);
-	/* Exactly the limit is fine, lazily. */
-	KT_EXPECT_EQ(vm_commit(&vs, va, left * PAGE_SIZE, 0), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), cs.limit);
+	/* Up to the limit is fine, lazily: pages plus their tables (BASE is 2 MiB-aligned). */
+	uint64_t pages = left;
+	while (CHARGE(pages, (pages + 511) / 512) > left)
+		pages--;
+	KT_EXPECT_EQ(vm_commit(&vs, va, pages * PAGE_SIZE, 0), rcOk);
+	KT_EXPECT_EQ(vm_commit_charge(), cs.charge + CHARGE(pages, (pages + 511) / 512));
+	KT_EXPECT_EQ(vm_commit(&vs, va + pages * PAGE_SIZE, PAGE_SIZE, 0), rcOutOfMemory);
 	space_end(t, &vs);
 }
 
