@@ -10,7 +10,8 @@
 #   make clean
 #
 # Variables: CROSS=x86_64-elf- (toolchain prefix), CC=clang, CFLAGS=..., DEBUG=0 (no debug
-# checks), MEM=..., CPU=..., ACCEL=kvm (default tcg), GDBPORT=1234, V=1 (show commands).
+# checks), MEM=..., CPU=..., INIT=PROGRAM (first task of make run; default hello),
+# ACCEL=kvm (default tcg), GDBPORT=1234, V=1 (show commands).
 
 CROSS ?=
 ifeq ($(origin CC),default)
@@ -72,6 +73,20 @@ HOST_BENCH_SRCS := $(sort $(wildcard tests/host/bench/*.c))
 HOST_BENCH_OBJS := $(patsubst %,$(BUILD)/hostbench/%.o,$(basename $(filter-out kernel/ktest.c,$(HOST_SHARED_SRCS)) \
 	$(HOST_BENCH_SRCS)))
 
+# User programs: static ELF64 executables at 4 MiB, GRUB modules of the ISOs.
+USER_CFLAGS := -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector -nostdlib -O2 -g \
+	-Wall -Wextra -Werror -fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fcf-protection=none \
+	-Iinclude -Iuser/include -DKNMM_USER -MMD -MP
+USER_LIB_SRCS := user/lib/crt0.S user/lib/syscalls.S $(filter-out user/lib/crt0.S user/lib/syscalls.S, \
+	$(wildcard user/lib/*.c user/lib/*.S)) kernel/lib/printf.c kernel/lib/string.c kernel/lib/strutil.c
+USER_LIB_OBJS := $(patsubst %,$(BUILD)/user/obj/%.o,$(basename $(USER_LIB_SRCS)))
+USER_PROGS := $(sort $(basename $(notdir $(wildcard user/programs/*.c))))
+USER_ELFS := $(patsubst %,$(BUILD)/user/%.elf,$(USER_PROGS))
+USER_PROG_OBJS := $(patsubst %,$(BUILD)/user/obj/user/programs/%.o,$(USER_PROGS))
+BAD_ELFS := $(patsubst %,$(BUILD)/user/bad/bad_%.elf,magic class machine truncated offset overlap kernel wx entry)
+TEST_MODULES := $(USER_ELFS) $(BAD_ELFS)
+RUN_MODULES := $(USER_ELFS)
+
 KERNEL := $(BUILD)/kernel.elf
 KERNEL_SELFCHECK := $(BUILD)/kernel-selfcheck.elf
 KERNEL_RELEASE := $(BUILD)/kernel-release.elf
@@ -82,17 +97,18 @@ BENCH_ISO := $(BUILD)/knmm-bench.iso
 HOST_TESTS := $(BUILD)/host/knmm-host-tests
 HOST_BENCH := $(BUILD)/hostbench/knmm-host-bench
 
-RUN_CMDLINE := aslr=on
+INIT ?= hello
+RUN_CMDLINE := aslr=on init=$(INIT)
 TEST_CMDLINE := test=* aslr=off
 SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
 BENCH_CMDLINE := bench aslr=off
 
 QEMU_PY := $(PYTHON) tools/qemu.py --accel $(ACCEL)
 
-.PHONY: all iso run test debug bench bench-host clean deps check-deps
+.PHONY: all iso run test debug bench bench-host clean deps check-deps FORCE
 .DEFAULT_GOAL := all
 
-all: $(KERNEL) $(ISO)
+all: $(KERNEL) $(ISO) $(USER_ELFS)
 iso: $(ISO)
 
 # Every object depends on this Makefile: changed flags rebuild everything.
@@ -130,19 +146,47 @@ $(KERNEL_SELFCHECK): $(KERNEL_OBJS) $(SELFCHECK_OBJS) linker.ld
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(SELFCHECK_OBJS)
 
+# ---------------------------------------------------------------- user programs
+
+$(BUILD)/user/obj/%.o: %.c Makefile | check-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $< (user)")
+	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) -c $< -o $@
+
+$(BUILD)/user/obj/%.o: %.S Makefile | check-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AS      $< (user)")
+	$(Q)$(CC) $(USER_CFLAGS) -D__ASSEMBLER__ -c $< -o $@
+
+# Reached only through the pattern rule below: keep them, or make deletes them as intermediates.
+.SECONDARY: $(USER_PROG_OBJS)
+$(BUILD)/user/%.elf: $(BUILD)/user/obj/user/programs/%.o $(USER_LIB_OBJS) user/user.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack -T user/user.ld -o $@ $(USER_LIB_OBJS) $<
+
+$(BAD_ELFS) &: $(BUILD)/user/nop.elf tools/mkbadelf.py
+	@echo "  BADELF  $(BUILD)/user/bad/"
+	$(Q)$(PYTHON) tools/mkbadelf.py $< $(BUILD)/user/bad
+
 # ISOs: mkiso.sh needs grub-mkrescue, xorriso and mtools, hence check-deps first.
-$(ISO): $(KERNEL) iso/grub.cfg.in tools/mkiso.sh | check-deps
+# The run ISO is remade when its command line changes (make run INIT=PROGRAM).
+$(BUILD)/run-cmdline: FORCE
+	@mkdir -p $(@D)
+	@echo '$(RUN_CMDLINE)' | cmp -s - $@ || echo '$(RUN_CMDLINE)' > $@
+FORCE:
+
+$(ISO): $(KERNEL) $(RUN_MODULES) $(BUILD)/run-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
-	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(RUN_CMDLINE)"
-$(TEST_ISO): $(KERNEL) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(RUN_CMDLINE)" $(RUN_MODULES)
+$(TEST_ISO): $(KERNEL) $(TEST_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
-	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(TEST_CMDLINE)"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(TEST_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
 $(SELFCHECK_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_SELFCHECK) "$(SELFCHECK_CMDLINE)"
-$(BENCH_ISO): $(KERNEL_RELEASE) iso/grub.cfg.in tools/mkiso.sh | check-deps
+$(BENCH_ISO): $(KERNEL_RELEASE) $(USER_ELFS) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
-	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_CMDLINE)"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_CMDLINE)" $(USER_ELFS)
 
 # ---------------------------------------------------------------- host build
 

@@ -4,7 +4,9 @@
  * stack, in long mode, on the early tables, with the loader's magic and information block.
  * This is the last place that knows the kernel came from Multiboot2.
  */
+#include <arch/apic.h>
 #include <arch/cpu.h>
+#include <arch/percpu.h>
 #include <arch/qemu.h>
 #include <arch/serial.h>
 #include <arch/time.h>
@@ -16,14 +18,21 @@
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
+#include <knmm/string.h>
+#include <kn/flags.h>
+#include <kn/task_api.h>
+#include <knmm/align.h>
 #include <arch/pt.h>
 #include <mm/bootmem.h>
 #include <mm/kspace.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
 #include "kernel.h"
+#include "sched.h"
 
 struct boot_info boot_info;
+bool kernel_aslr = true;
+unsigned kernel_faultaround;
 /* Read by the gdb test (tests/gdb) and compared with the boot log. */
 uint64_t mem_usable_bytes;
 uint64_t boot_ready_tsc;
@@ -40,6 +49,25 @@ static void log_memory_map(const struct boot_info *bi)
 	for (unsigned i = 0; i < bi->nr_modules; i++)
 		pr_info("module %u: %#llx-%#llx %s", i, (unsigned long long)bi->modules[i].start,
 			(unsigned long long)bi->modules[i].end, bi->modules[i].name);
+}
+
+const struct boot_module *module_find(const char *name)
+{
+	for (unsigned i = 0; i < boot_info.nr_modules; i++)
+		if (strcmp(boot_info.modules[i].name, name) == 0)
+			return &boot_info.modules[i];
+	return NULL;
+}
+
+/* The local APIC, mapped uncached through mm; its timer drives preemption. */
+static void timer_init(void)
+{
+	volatile uint32_t *regs = mm_map_io_space(apic_phys_base(), PAGE_SIZE, VMM_FLAG_CACHE_DISABLE);
+	if (!regs)
+		panic("timer: cannot map the local APIC at %#llx", (unsigned long long)apic_phys_base());
+	apic_init(regs);
+	uint32_t count = apic_timer_start(SCHED_TICK_MS);
+	pr_info("timer: local APIC version %#x, tick %u ms (%u counts)", apic_version() & 0xff, SCHED_TICK_MS, count);
 }
 
 /* gdb's anchor: the kernel is up (paging, traps, memory totals) and about to do its work. */
@@ -83,6 +111,14 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 		(unsigned long long)kernel_pt_root.pml4_pa, (unsigned long long)DIRECT_MAP_BASE,
 		(unsigned long long)KERNEL_VMA);
 	mm_init(&boot_info);
+	percpu_init();
+	fpu_init();
+	serial_init(COM2_PORT); /* the dump sink */
+	kernel_aslr = cmdline_get_bool("aslr", true);
+	kernel_faultaround = (unsigned)cmdline_get_u64("mem.faultaround", 0);
+	sched_init();
+	timer_init();
+	irq_enable();
 
 	vm_report();
 	kernel_ready();
@@ -93,9 +129,15 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 		qemu_exit(failed ? QEMU_EXIT_FAIL : QEMU_EXIT_PASS);
 	}
 	if (cmdline_get_bool("bench", false)) {
-		bench_run();
-		qemu_exit(QEMU_EXIT_PASS);
+		qemu_exit(bench_run() ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
 	}
-	pr_info("knmm: boot complete; nothing more to run yet, leaving QEMU");
+	char init[64];
+	if (cmdline_get_str("init", init, sizeof(init))) {
+		pr_info("init: starting %s", init);
+		int code = run_program(init, init, KN_TASK_PRIVILEGED, 0);
+		pr_info("init: %s exited with %d", init, code);
+		qemu_exit(code == 0 ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
+	}
+	pr_info("knmm: boot complete; nothing to run (init=PROGRAM starts one), leaving QEMU");
 	qemu_exit(QEMU_EXIT_PASS);
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
-# Builds a bootable ISO: tools/mkiso.sh OUT.iso KERNEL.elf "CMDLINE" [MODULE.elf ...]
-# The kernel is copied without debug sections (GRUB loads every non-allocated section, and
-# the symbol table is all the kernel needs from them). Each module is loaded as
-# `module2 /boot/NAME.elf NAME`.
+# Builds a bootable ISO: tools/mkiso.sh OUT.iso KERNEL.elf "CMDLINE" [MODULE.elf | raw:MODULE.elf ...]
+# The kernel and the modules are copied without debug sections (GRUB loads every
+# non-allocated section of the kernel, and the symbol table is all it needs from them);
+# raw: modules (the malformed test programs) are copied byte for byte. Each module is
+# loaded as `module2 /boot/NAME.elf NAME`.
 set -eu
 out=$1 kernel=$2 cmdline=$3
 shift 3
@@ -13,8 +14,17 @@ mkdir -p "$stage/boot/grub"
 $objcopy --strip-debug "$kernel" "$stage/boot/kernel.elf"
 modules=""
 for m in "$@"; do
-	name=$(basename "$m" .elf)
-	$objcopy --strip-debug "$m" "$stage/boot/$name.elf"
+	case $m in
+	raw:*)
+		m=${m#raw:}
+		name=$(basename "$m" .elf)
+		cp "$m" "$stage/boot/$name.elf"
+		;;
+	*)
+		name=$(basename "$m" .elf)
+		$objcopy --strip-debug "$m" "$stage/boot/$name.elf"
+		;;
+	esac
 	modules="$modules	module2 /boot/$name.elf $name
 "
 done

@@ -7,6 +7,7 @@
  */
 #include <arch/cpu.h>
 #include <arch/trap.h>
+#include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
 
@@ -68,17 +69,25 @@ void trap_dispatch(struct trap_frame *tf)
 			fn(tf);
 		else
 			pr_warn("trap: spurious interrupt, vector %llu", (unsigned long long)tf->vector);
+		if (trap_from_user(tf))
+			kernel_return_to_user(tf);
 		return;
 	}
 
 	uint64_t cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
 
-	if (trap_from_user(tf))
-		panic("exception %llu from ring 3 with no task layer", (unsigned long long)tf->vector);
+	if (trap_from_user(tf)) {
+		kernel_user_trap(tf, cr2);
+		kernel_return_to_user(tf);
+		return;
+	}
 
-	/* Kernel mode. The exception table first: copy routines expect faults. */
+	/* Kernel mode. The exception table first: copy routines expect faults on user memory,
+	 * where a lazy page may just need its frame. */
 	const struct extable_entry *fix = extable_find(tf->rip);
 	if (fix && tf->vector != VEC_DF && tf->vector != VEC_MC && tf->vector != VEC_NMI) {
+		if (tf->vector == VEC_PF && cr2 < DIRECT_MAP_BASE && kernel_user_copy_fault(cr2, tf->error))
+			return;
 		tf->rip = fix->fixup;
 		return;
 	}

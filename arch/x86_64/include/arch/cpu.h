@@ -6,11 +6,16 @@
 #define ARCH_CPU_H
 
 #define CR0_PE (1u << 0)
+#define CR0_MP (1u << 1)  /* WAIT/FWAIT honour TS */
+#define CR0_EM (1u << 2)  /* x87 emulation (must be off for SSE) */
+#define CR0_NE (1u << 5)  /* native x87 error reporting */
 #define CR0_WP (1u << 16) /* supervisor writes honour read-only pages */
 #define CR0_PG (1u << 31)
 
 #define CR4_PAE   (1u << 5)
 #define CR4_PGE   (1u << 7)  /* global pages */
+#define CR4_OSFXSR (1u << 9)      /* FXSAVE/FXRSTOR and SSE for ring 3 */
+#define CR4_OSXMMEXCPT (1u << 10) /* SIMD exceptions as #XM */
 #define CR4_PCIDE (1u << 17)
 #define CR4_SMEP  (1u << 20)
 #define CR4_SMAP  (1u << 21)
@@ -113,6 +118,26 @@ static inline uint64_t read_rbp(void)
 	__asm__ __volatile__("mov %%rbp, %0" : "=r"(v));
 	return v;
 }
+
+/* SMAP: let supervisor code touch user pages (AC set) / forbid it again. Only where the CPU has
+ * SMAP (elsewhere the instructions do not exist). */
+static inline void user_access_begin(void)
+{
+	if (cpu_features.smap)
+		__asm__ __volatile__("stac" ::: "memory", "cc");
+}
+static inline void user_access_end(void)
+{
+	if (cpu_features.smap)
+		__asm__ __volatile__("clac" ::: "memory", "cc");
+}
+
+/* FPU/SSE state of ring-3 threads (the kernel itself never uses it). 512 bytes, 16-aligned. */
+#define FPU_STATE_SIZE 512
+void fpu_init(void);
+void fpu_init_state(void *area); /* a clean state, for a new thread */
+static inline void fpu_save(void *area) { __asm__ __volatile__("fxsave64 (%0)" ::"r"(area) : "memory"); }
+static inline void fpu_restore(const void *area) { __asm__ __volatile__("fxrstor64 (%0)" ::"r"(area) : "memory"); }
 
 /* Writes back and invalidates every cache line (before a frame changes memory type). */
 static inline void cache_flush_all(void) { __asm__ __volatile__("wbinvd" ::: "memory"); }

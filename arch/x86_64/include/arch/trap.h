@@ -30,6 +30,7 @@
 #define NR_EXCEPTIONS 32
 #define VEC_IRQ_BASE  32
 #define NR_VECTORS    256
+#define VEC_SYSCALL   0x100 /* marks trap frames built by the SYSCALL entry (not an IDT vector) */
 
 /* IST slots (TSS.ist[n-1]) */
 #define IST_DF  1
@@ -100,6 +101,17 @@ void trap_capture_frame(struct trap_frame *tf);
 
 /* Runs fn(arg) on the stack whose (16-byte aligned) top is stack_top. */
 void arch_call_on_stack(void (*fn)(void *), void *arg, uint64_t stack_top);
+
+/*
+ * Hooks the kernel provides to the trap layer:
+ *   kernel_user_trap         an exception raised in ring 3 (resolves it or ends the task)
+ *   kernel_user_copy_fault   a page fault inside a user-copy routine, at a user address:
+ *                            true if it was resolved (a lazy page) and the copy may go on
+ *   kernel_return_to_user    every return to ring 3 from an interrupt (rescheduling)
+ */
+void kernel_user_trap(struct trap_frame *tf, uint64_t cr2);
+bool kernel_user_copy_fault(uint64_t addr, uint64_t error);
+void kernel_return_to_user(struct trap_frame *tf);
 
 /* Hook for naming the stack that holds `addr` in panics ("kernel stack of thread X"). */
 const char *kstack_describe(uint64_t addr);

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SYSCALL entry and the thread context switch.
+ *
+ * SYSCALL: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9; rcx holds the user rip,
+ * r11 the user rflags. The entry switches to the thread's kernel stack, builds the same
+ * struct trap_frame an interrupt would (vector VEC_SYSCALL), calls syscall_dispatch()
+ * with interrupts on, and returns with SYSRET (IRET when the frame's rip is not a plain
+ * lower-half address, where SYSRET would fault in ring 0).
+ */
+#include <arch/gdt.h>
+#include <arch/percpu.h>
+#include <arch/trap.h>
+#include <knmm/layout.h>
+
+	.text
+	.globl syscall_entry
+syscall_entry:
+	swapgs
+	movq %rsp, %gs:PERCPU_USER_RSP
+	movq %gs:PERCPU_KERNEL_RSP, %rsp
+	pushq $(GDT_USER_DS | SEL_RPL3)  /* ss */
+	pushq %gs:PERCPU_USER_RSP        /* rsp */
+	pushq %r11                       /* rflags */
+	pushq $(GDT_USER_CS | SEL_RPL3)  /* cs */
+	pushq %rcx                       /* rip */
+	pushq $0                         /* error */
+	pushq $VEC_SYSCALL               /* vector */
+	pushq %rax
+	pushq %rbx
+	pushq %rcx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	pushq %rbp
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	xorl %ebp, %ebp                  /* backtraces stop at the user boundary */
+	movq %rsp, %rdi
+	sti
+	call syscall_dispatch
+	cli
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %r11
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rbp
+	popq %rdi
+	popq %rsi
+	popq %rdx
+	popq %rcx
+	popq %rbx
+	popq %rax
+	addq $16, %rsp                   /* vector, error */
+	/* rsp -> rip, cs, rflags, rsp, ss */
+	movq (%rsp), %rcx
+	movabsq $USER_END, %r11
+	cmpq %r11, %rcx
+	jae 1f                           /* not a lower-half rip: IRET instead */
+	movq 16(%rsp), %r11              /* rflags */
+	movq 24(%rsp), %rsp              /* user rsp */
+	swapgs
+	sysretq
+1:	swapgs
+	iretq
+
+/*
+ * void arch_switch(uint64_t *from_rsp, uint64_t to_rsp)
+ * Saves the callee-saved registers on this stack, stores rsp in *from_rsp, continues on the
+ * stack at to_rsp (a stack saved by arch_switch, or made by arch_thread_stack_init).
+ */
+	.globl arch_switch
+arch_switch:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, (%rdi)
+	movq %rsi, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+
+/* First code of every new thread: rbx = entry, r12 = argument (set up by
+ * arch_thread_stack_init). The entry never returns. */
+	.globl arch_thread_trampoline
+arch_thread_trampoline:
+	xorl %ebp, %ebp
+	movq %r12, %rdi
+	call *%rbx
+	ud2
+
+/*
+ * uint64_t arch_copy_user_bytes(void *dst, const void *src, uint64_t n)
+ * Copies n bytes; returns the number NOT copied (0 when all went well). A fault on either
+ * side (a bad user pointer) lands in the fixup through the exception table, after the trap
+ * handler has tried to resolve it (a lazy page) and failed. The caller brackets the call
+ * with user_access_begin/end (SMAP).
+ */
+	.globl arch_copy_user_bytes
+arch_copy_user_bytes:
+	movq %rdx, %rcx
+.Lcopy:	rep movsb
+.Lcopy_done:
+	movq %rcx, %rax
+	ret
+
+/*
+ * int64_t arch_copy_user_string(char *dst, const char *src, uint64_t max)
+ * Copies up to max bytes, stopping after the NUL: the length without the NUL, -2 if no NUL
+ * within max bytes, -1 on a fault.
+ */
+	.globl arch_copy_user_string
+arch_copy_user_string:
+	xorl %eax, %eax
+1:	cmpq %rdx, %rax
+	jae 3f
+.Lstr_load:
+	movb (%rsi, %rax), %cl
+	movb %cl, (%rdi, %rax)
+	testb %cl, %cl
+	jz 2f
+	incq %rax
+	jmp 1b
+2:	ret
+3:	movq $-2, %rax
+	ret
+.Lstr_fault:
+	movq $-1, %rax
+	ret
+
+	.section ex_table, "a"
+	.balign 8
+	.quad .Lcopy, .Lcopy_done
+	.quad .Lstr_load, .Lstr_fault

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+/* Per-CPU data, SYSCALL setup and FPU state. */
+#include <arch/cpu.h>
+#include <arch/gdt.h>
+#include <arch/msr.h>
+#include <arch/percpu.h>
+#include <knmm/string.h>
+
+struct cpu cpu0;
+
+extern char syscall_entry[];
+
+static uint8_t fpu_clean[FPU_STATE_SIZE] __aligned(16);
+
+void percpu_init(void)
+{
+	cpu0.self = &cpu0;
+	wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)&cpu0);
+	wrmsr(MSR_KERNEL_GS_BASE, 0);
+
+	/* SYSCALL lands in syscall_entry with CS/SS from STAR[47:32]; SYSRET takes user CS/SS
+	 * from STAR[63:48] + 16 / + 8. Interrupts, traps, direction and AC are cleared. */
+	wrmsr(MSR_STAR, ((uint64_t)GDT_USER32_CS << 48) | ((uint64_t)GDT_KERNEL_CS << 32));
+	wrmsr(MSR_LSTAR, (uint64_t)(uintptr_t)syscall_entry);
+	wrmsr(MSR_SFMASK, RFLAGS_IF | (1u << 8) /* TF */ | (1u << 10) /* DF */ | RFLAGS_AC | (1u << 14) /* NT */);
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+}
+
+void fpu_init(void)
+{
+	write_cr0((read_cr0() & ~(uint64_t)CR0_EM) | CR0_MP | CR0_NE);
+	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
+	__asm__ __volatile__("fninit" ::: "memory");
+	uint32_t mxcsr = 0x1f80; /* all SIMD exceptions masked, round to nearest */
+	__asm__ __volatile__("ldmxcsr %0" ::"m"(mxcsr));
+	fpu_save(fpu_clean);
+}
+
+void fpu_init_state(void *area) { memcpy(area, fpu_clean, FPU_STATE_SIZE); }

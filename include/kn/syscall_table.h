@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one list of system calls. The kernel builds its dispatch table from it
+ * (kernel/syscall.c) and libkn its stubs (user/lib/syscalls.S): adding a call here is the
+ * only way to add one. X(number, user-visible name, kernel handler). Usable from assembly.
+ *
+ * ABI (docs/tasks.md): SYSCALL with the number in rax and arguments in rdi, rsi, rdx, r10,
+ * r8, r9; the result (a Retcode, or the value the call documents) comes back in rax; every
+ * other register except rcx and r11 is preserved.
+ */
+#ifndef KN_SYSCALL_TABLE_H
+#define KN_SYSCALL_TABLE_H
+
+#define KN_SYSCALLS(X)                                                                             \
+	X(0, KnDebugNop, sys_debug_nop)                                                            \
+	X(1, KnDebugWrite, sys_debug_write)                                                        \
+	X(2, KnDebugGetStats, sys_debug_get_stats)                                                 \
+	X(3, KnTaskCreate, sys_task_create)                                                        \
+	X(4, KnTaskResume, sys_task_resume)                                                        \
+	X(5, KnTaskGetState, sys_task_get_state)                                                   \
+	X(6, KnTaskWait, sys_task_wait)                                                            \
+	X(7, KnTaskTerminate, sys_task_terminate)                                                  \
+	X(8, KnTaskExit, sys_task_exit)                                                            \
+	X(9, KnTaskSelf, sys_task_self)                                                            \
+	X(10, KnTaskGetExitCode, sys_task_get_exit_code)                                           \
+	X(11, KnHandleClose, sys_handle_close)                                                     \
+	X(12, KnHandleTransfer, sys_handle_transfer)                                               \
+	X(13, KnHandleEnumerate, sys_handle_enumerate)
+
+#endif

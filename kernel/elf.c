@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+#include <knmm/align.h>
+#include <knmm/elf.h>
+#include <knmm/layout.h>
+#include <knmm/log.h>
+#include <knmm/panic.h>
+#include <knmm/string.h>
+#include "elf.h"
+
+#define MAX_PHDRS 64
+
+static const Elf64_Phdr *phdr(const void *file, const Elf64_Ehdr *eh, unsigned i)
+{
+	return (const Elf64_Phdr *)((const uint8_t *)file + eh->e_phoff + (uint64_t)i * sizeof(Elf64_Phdr));
+}
+
+static uint64_t seg_start(const Elf64_Phdr *p) { return align_down(p->p_vaddr, PAGE_SIZE); }
+static uint64_t seg_end(const Elf64_Phdr *p) { return align_up(p->p_vaddr + p->p_memsz, PAGE_SIZE); }
+
+const char *elf_check(const void *file, uint64_t size, uint64_t *entry)
+{
+	const Elf64_Ehdr *eh = file;
+
+	if (size < sizeof(*eh))
+		return "file shorter than an ELF header";
+	if (eh->e_ident[0] != ELFMAG0 || eh->e_ident[1] != 'E' || eh->e_ident[2] != 'L' || eh->e_ident[3] != 'F')
+		return "not an ELF file (bad magic)";
+	if (eh->e_ident[4] != ELFCLASS64)
+		return "not a 64-bit ELF file (class)";
+	if (eh->e_ident[5] != ELFDATA2LSB || eh->e_ident[6] != EV_CURRENT)
+		return "not a little-endian ELF version 1 file";
+	if (eh->e_type != ET_EXEC)
+		return "not an executable (type)";
+	if (eh->e_machine != EM_X86_64)
+		return "not an x86-64 program (machine)";
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS)
+		return "bad program header table";
+	if (eh->e_phoff > size || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > size - eh->e_phoff)
+		return "program headers past the end of the file";
+
+	unsigned loads = 0;
+	bool entry_ok = false;
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		const Elf64_Phdr *p = phdr(file, eh, i);
+		if (p->p_type != PT_LOAD)
+			continue;
+		loads++;
+		if (p->p_filesz > p->p_memsz || p->p_memsz == 0)
+			return "segment with more file bytes than memory bytes, or empty";
+		if (p->p_offset > size || p->p_filesz > size - p->p_offset)
+			return "segment file bytes past the end of the file";
+		if (p->p_vaddr + p->p_memsz < p->p_vaddr || !is_user_range(seg_start(p), seg_end(p) - seg_start(p)) ||
+		    seg_end(p) < p->p_vaddr)
+			return "segment outside the user half (in the kernel half or wrapping)";
+		if ((p->p_flags & PF_W) && (p->p_flags & PF_X))
+			return "writable and executable segment (W^X)";
+		for (unsigned j = 0; j < i; j++) {
+			const Elf64_Phdr *q = phdr(file, eh, j);
+			if (q->p_type == PT_LOAD && seg_start(p) < seg_end(q) && seg_start(q) < seg_end(p))
+				return "overlapping segments";
+		}
+		if ((p->p_flags & PF_X) && eh->e_entry >= p->p_vaddr && eh->e_entry < p->p_vaddr + p->p_memsz)
+			entry_ok = true;
+	}
+	if (!loads)
+		return "no loadable segment";
+	if (!entry_ok)
+		return "entry point outside the executable segments";
+	*entry = eh->e_entry;
+	return NULL;
+}
+
+/* Copies the segment's file bytes into its (resident, zeroed) pages, page by page. */
+static void copy_in(struct vm_space *vs, uint64_t va, const uint8_t *src, uint64_t n)
+{
+	while (n) {
+		struct pt_mapping m;
+		bool ok = pt_translate(&vs->pt, va, &m);
+		KASSERT(ok);
+		uint64_t chunk = MIN(n, PAGE_SIZE - (va & PAGE_MASK));
+		memcpy(phys_to_virt(m.pa), src, chunk);
+		va += chunk;
+		src += chunk;
+		n -= chunk;
+	}
+}
+
+Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const char *name, uint64_t *entry)
+{
+	const char *why = elf_check(file, size, entry);
+	const Elf64_Ehdr *eh = file;
+
+	if (why) {
+		pr_warn("elf: %s: refused: %s", name, why);
+		return rcInvalidArgument;
+	}
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		const Elf64_Phdr *p = phdr(file, eh, i);
+		if (p->p_type != PT_LOAD)
+			continue;
+		uint64_t start = seg_start(p), len = seg_end(p) - start, va;
+		unsigned prot = VMM_FLAG_READ | ((p->p_flags & PF_W) ? VMM_FLAG_WRITE : 0) |
+				((p->p_flags & PF_X) ? VMM_FLAG_EXECUTE : 0);
+		/* Populate writable, fill, then set the segment's own protection. */
+		Retcode rc = vm_allocate(vs, start, len,
+					 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_WRITE, &va);
+		if (rc != rcOk)
+			return rc == rcAlreadyExists ? rcInvalidArgument : rc;
+		copy_in(vs, p->p_vaddr, (const uint8_t *)file + p->p_offset, p->p_filesz);
+		rc = vm_protect(vs, start, len, prot);
+		if (rc != rcOk)
+			return rc;
+	}
+	return rcOk;
+}

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+#include <knmm/panic.h>
+#include <knmm/pool.h>
+#include <knmm/string.h>
+#include "handle.h"
+
+#define TABLE_TAG POOL_TAG('H', 'n', 'd', 'l')
+#define GEN_MASK  ((1u << (32 - HANDLE_SLOT_BITS)) - 1)
+
+void kobj_get(struct kobject *o)
+{
+	uint32_t was = __atomic_fetch_add(&o->refs, 1, __ATOMIC_ACQ_REL);
+	KASSERT_MSG(was != 0, "reference to a dead object");
+}
+
+/* A handle to o went away: tell the object when it was the last, then drop the reference. */
+static void handle_dropped(struct kobject *o)
+{
+	if (__atomic_sub_fetch(&o->handles, 1, __ATOMIC_ACQ_REL) == 0 && o->last_handle)
+		o->last_handle(o);
+	kobj_put(o);
+}
+
+void kobj_put(struct kobject *o)
+{
+	uint32_t left = __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL);
+	KASSERT_MSG(left != UINT32_MAX, "object reference underflow");
+	if (left == 0)
+		o->release(o);
+}
+
+void handle_table_init(struct handle_table *ht, uint64_t owner_id)
+{
+	memset(ht, 0, sizeof(*ht));
+	ht->lock = (spinlock_t)SPINLOCK_INIT("handles");
+	/* A well-mixed per-task start for the generations (Knuth's multiplicative hash). */
+	ht->salt = (uint32_t)((owner_id * 2654435761u) >> 7) & GEN_MASK;
+}
+
+static Handle make(const struct handle_table *ht, uint32_t slot)
+{
+	uint32_t g = (ht->salt + ht->v[slot].gen) & GEN_MASK;
+	if (g == 0)
+		g = 1;
+	return (g << HANDLE_SLOT_BITS) | slot;
+}
+
+/* The slot of h if it is open in ht, else 0. Lock held. */
+static uint32_t slot_of(const struct handle_table *ht, Handle h)
+{
+	uint32_t slot = h & (HANDLE_MAX_SLOTS - 1);
+	if (slot == 0 || slot >= ht->cap || !ht->v[slot].obj || make(ht, slot) != h)
+		return 0;
+	return slot;
+}
+
+Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	Retcode rc = rcOk;
+	uint32_t slot = 1;
+
+	if (ht->closed) {
+		rc = rcWrongState;
+		goto out;
+	}
+	while (slot < ht->cap && ht->v[slot].obj)
+		slot++;
+	if (slot >= ht->cap) { /* full, or no table yet (slot 0 is never used) */
+		uint32_t cap = ht->cap ? ht->cap * 2 : 16;
+		if (cap > HANDLE_MAX_SLOTS)
+			cap = HANDLE_MAX_SLOTS;
+		if (slot >= cap) {
+			rc = rcOutOfMemory;
+			goto out;
+		}
+		struct handle_entry *v = pool_alloc(cap * sizeof(*v), TABLE_TAG);
+		if (!v) {
+			rc = rcOutOfMemory;
+			goto out;
+		}
+		memset(v, 0, cap * sizeof(*v));
+		if (ht->v) {
+			memcpy(v, ht->v, ht->cap * sizeof(*v));
+			pool_free(ht->v);
+		}
+		ht->v = v;
+		ht->cap = cap;
+	}
+	kobj_get(obj);
+	__atomic_add_fetch(&obj->handles, 1, __ATOMIC_ACQ_REL);
+	ht->v[slot].obj = obj;
+	ht->v[slot].rights = rights;
+	ht->count++;
+	*out = make(ht, slot);
+out:
+	spin_unlock_irqrestore(&ht->lock, irq);
+	return rc;
+}
+
+Retcode handle_get(struct handle_table *ht, Handle h, uint8_t type, uint32_t need, struct kobject **obj,
+		   uint32_t *rights)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	uint32_t slot = slot_of(ht, h);
+	Retcode rc = rcOk;
+
+	if (!slot || (type && ht->v[slot].obj->type != type))
+		rc = rcBadHandle;
+	else if ((ht->v[slot].rights & need) != need)
+		rc = rcAccessDenied;
+	else {
+		*obj = ht->v[slot].obj;
+		kobj_get(*obj);
+		if (rights)
+			*rights = ht->v[slot].rights;
+	}
+	spin_unlock_irqrestore(&ht->lock, irq);
+	return rc;
+}
+
+Retcode handle_close(struct handle_table *ht, Handle h)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	uint32_t slot = slot_of(ht, h);
+	struct kobject *obj = NULL;
+
+	if (slot) {
+		obj = ht->v[slot].obj;
+		ht->v[slot].obj = NULL;
+		ht->v[slot].rights = 0;
+		ht->v[slot].gen++; /* the old value is stale from now on */
+		ht->count--;
+	}
+	spin_unlock_irqrestore(&ht->lock, irq);
+	if (!obj)
+		return rcBadHandle;
+	handle_dropped(obj);
+	return rcOk;
+}
+
+Retcode handle_enumerate(struct handle_table *ht, uint64_t index, Handle *h, uint8_t *type, uint32_t *rights)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	Retcode rc = rcEof;
+
+	for (uint32_t slot = 1; slot < ht->cap; slot++) {
+		if (!ht->v[slot].obj)
+			continue;
+		if (index-- == 0) {
+			*h = make(ht, slot);
+			*type = ht->v[slot].obj->type;
+			*rights = ht->v[slot].rights;
+			rc = rcOk;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&ht->lock, irq);
+	return rc;
+}
+
+void handle_table_destroy(struct handle_table *ht)
+{
+	for (;;) {
+		struct kobject *obj = NULL;
+		bool irq = spin_lock_irqsave(&ht->lock);
+		ht->closed = true;
+		for (uint32_t slot = 1; slot < ht->cap && !obj; slot++) {
+			if (ht->v[slot].obj) {
+				obj = ht->v[slot].obj;
+				ht->v[slot].obj = NULL;
+				ht->v[slot].gen++;
+				ht->count--;
+			}
+		}
+		spin_unlock_irqrestore(&ht->lock, irq);
+		if (!obj)
+			break;
+		handle_dropped(obj); /* outside the lock: releasing may take other locks */
+	}
+	if (ht->v)
+		pool_free(ht->v);
+	ht->v = NULL;
+	ht->cap = 0;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel objects and per-task handle tables (see include/kn/handle_api.h).
+ *
+ * A handle value is (salt + generation) << 12 | slot: 4095 slots per task, slot 0 unused,
+ * the slot's generation bumped on every close, and the table's salt derived from the task
+ * id, so values of other tasks are (almost certainly) not valid here.
+ */
+#ifndef KERNEL_HANDLE_H
+#define KERNEL_HANDLE_H
+
+#include <kn/handle_api.h>
+#include <knmm/spinlock.h>
+
+struct kobject {
+	uint32_t refs;
+	uint32_t handles; /* open handles (each also holds a reference) */
+	uint8_t type;     /* KN_HANDLE_TYPE_* */
+	void (*release)(struct kobject *obj);     /* the last reference is gone */
+	void (*last_handle)(struct kobject *obj); /* optional: the last handle was closed */
+};
+
+static inline void kobj_init(struct kobject *o, uint8_t type, void (*release)(struct kobject *))
+{
+	o->refs = 1;
+	o->handles = 0;
+	o->type = type;
+	o->release = release;
+	o->last_handle = NULL;
+}
+void kobj_get(struct kobject *o);
+void kobj_put(struct kobject *o);
+
+#define HANDLE_SLOT_BITS 12
+#define HANDLE_MAX_SLOTS (1u << HANDLE_SLOT_BITS)
+
+struct handle_entry {
+	struct kobject *obj; /* NULL: free */
+	uint32_t rights;
+	uint32_t gen;
+};
+
+struct handle_table {
+	spinlock_t lock;
+	struct handle_entry *v;
+	uint32_t cap, count;
+	uint32_t salt;
+	bool closed; /* the task is gone: no new handles */
+};
+
+void handle_table_init(struct handle_table *ht, uint64_t owner_id);
+/* Closes every handle and frees the table. */
+void handle_table_destroy(struct handle_table *ht);
+/* A new handle to obj (takes a reference). rcOutOfMemory when full, rcWrongState if closed. */
+Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out);
+/* The object behind h with a reference: rcBadHandle (not open here, or not of `type`),
+ * rcAccessDenied (lacks `need` rights). type 0: any. */
+Retcode handle_get(struct handle_table *ht, Handle h, uint8_t type, uint32_t need, struct kobject **obj,
+		   uint32_t *rights);
+Retcode handle_close(struct handle_table *ht, Handle h);
+/* The index-th open handle (slot order), or rcEof. */
+Retcode handle_enumerate(struct handle_table *ht, uint64_t index, Handle *h, uint8_t *type, uint32_t *rights);
+
+#endif

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+/*
+ * System calls of tasks and handles (the table is include/kn/syscall_table.h). Every user
+ * pointer goes through usercopy; every handle through the caller's table.
+ */
+#include <arch/cpu.h>
+#include <arch/serial.h>
+#include <kn/syscall_table.h>
+#include <kn/task_api.h>
+#include <knmm/log.h>
+#include <knmm/pool.h>
+#include <mm/mm.h>
+#include <mm/pmm.h>
+#include "kernel.h"
+#include "sched.h"
+#include "syscall.h"
+#include "task.h"
+#include "usercopy.h"
+
+#define DEBUG_WRITE_MAX (64 * 1024)
+#define ALL_TASK_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE)
+
+#define DECLARE(n, name, handler) static int64_t handler(const struct syscall_args *a);
+KN_SYSCALLS(DECLARE)
+#undef DECLARE
+
+static const syscall_fn table[] = {
+#define ENTRY(n, name, handler) [n] = handler,
+	KN_SYSCALLS(ENTRY)
+#undef ENTRY
+};
+
+void syscall_dispatch(struct trap_frame *tf)
+{
+	struct syscall_args args = { { tf->rdi, tf->rsi, tf->rdx, tf->r10, tf->r8, tf->r9 } };
+
+	if (tf->rax < ARRAY_SIZE(table) && table[tf->rax])
+		tf->rax = (uint64_t)table[tf->rax](&args);
+	else
+		tf->rax = (uint64_t)rcNotSupported;
+	irq_disable();
+	sched_return_to_user(tf);
+}
+
+/* The task behind a handle of the caller (KN_HANDLE_SELF included), with a reference. */
+static Retcode get_task(Handle h, uint32_t need, struct task **out)
+{
+	struct task *self = current_task();
+	struct kobject *o;
+
+	if (h == KN_HANDLE_SELF) {
+		task_get(self);
+		*out = self;
+		return rcOk;
+	}
+	Retcode rc = handle_get(&self->handles, h, KN_HANDLE_TYPE_TASK, need, &o, NULL);
+	if (rc == rcOk)
+		*out = container_of(o, struct task, obj);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ debug */
+
+static int64_t sys_debug_nop(const struct syscall_args *a)
+{
+	(void)a;
+	return rcOk;
+}
+
+static int64_t sys_debug_write(const struct syscall_args *a)
+{
+	int channel = (int)a->a[0];
+	uint64_t buf = a->a[1], len = a->a[2];
+	char chunk[256];
+
+	if ((channel != 0 && channel != 1) || len > DEBUG_WRITE_MAX)
+		return rcInvalidArgument;
+	if (len && !is_user_range(buf, len))
+		return rcFault;
+	for (uint64_t done = 0; done < len;) {
+		uint64_t n = MIN(len - done, sizeof(chunk));
+		if (copy_from_user(chunk, buf + done, n) != rcOk)
+			return rcFault;
+		if (channel == 0)
+			console_write(chunk, n);
+		else
+			serial_write(COM2_PORT, chunk, n);
+		done += n;
+	}
+	return rcOk;
+}
+
+static int64_t sys_debug_get_stats(const struct syscall_args *a)
+{
+	KnMemStats st;
+
+	kernel_settle(); /* pending teardowns finish, caches go back: counts can be compared */
+	struct pmm_stats ps;
+	struct vm_commit_stats cs;
+	pmm_get_stats(&pmm_main, &ps);
+	vm_commit_get(&cs);
+	st.freePages = ps.free;
+	st.totalPages = ps.total;
+	st.commitCharge = cs.charge;
+	st.commitLimit = cs.limit;
+	st.tasks = task_count();
+	st.threads = sched_thread_count();
+	return copy_to_user(a->a[0], &st, sizeof(st));
+}
+
+/* ------------------------------------------------------------------ tasks */
+
+static int64_t sys_task_create(const struct syscall_args *a)
+{
+	char name[KN_TASK_NAME_MAX + 1], program[64];
+	struct task *self = current_task(), *t;
+	Handle h;
+	Retcode rc;
+
+	if ((rc = copy_string_from_user(name, a->a[0], sizeof(name))) != rcOk ||
+	    (rc = copy_string_from_user(program, a->a[1], sizeof(program))) != rcOk)
+		return rc;
+	unsigned flags = (unsigned)a->a[2];
+	if ((flags & KN_TASK_PRIVILEGED) && !(self->flags & KN_TASK_PRIVILEGED))
+		return rcAccessDenied;
+	/* The output must be writable before anything is made (no half-created task): write
+	 * back what is there, so that a failing call leaves it as it was. */
+	Handle was;
+	if ((rc = copy_from_user(&was, a->a[3], sizeof(was))) != rcOk ||
+	    (rc = copy_to_user(a->a[3], &was, sizeof(was))) != rcOk)
+		return rc;
+	if ((rc = task_create(name, program, flags, &t)) != rcOk)
+		return rc;
+	rc = handle_alloc(&self->handles, &t->obj, ALL_TASK_RIGHTS, &h);
+	if (rc != rcOk) {
+		task_terminate(t, KN_EXIT_TERMINATED, true);
+		task_put(t);
+		return rc;
+	}
+	task_put(t); /* the handle holds it now */
+	if ((rc = copy_to_user(a->a[3], &h, sizeof(h))) != rcOk)
+		handle_close(&self->handles, h); /* the last handle: the task goes */
+	return rc;
+}
+
+static int64_t sys_task_resume(const struct syscall_args *a)
+{
+	struct task *t;
+	Retcode rc = get_task((Handle)a->a[0], 0, &t);
+	if (rc != rcOk)
+		return rc;
+	rc = task_resume(t);
+	task_put(t);
+	return rc;
+}
+
+static int64_t sys_task_get_state(const struct syscall_args *a)
+{
+	struct task *t;
+	Retcode rc = get_task((Handle)a->a[0], 0, &t);
+	if (rc != rcOk)
+		return rc;
+	int state = t->state;
+	task_put(t);
+	return copy_to_user(a->a[1], &state, sizeof(state));
+}
+
+static int64_t sys_task_get_exit_code(const struct syscall_args *a)
+{
+	struct task *t;
+	Retcode rc = get_task((Handle)a->a[0], 0, &t);
+	if (rc != rcOk)
+		return rc;
+	int code = t->exit_code;
+	bool exited = t->state == KN_TASK_STATE_EXITED;
+	task_put(t);
+	if (!exited)
+		return rcWrongState;
+	return copy_to_user(a->a[1], &code, sizeof(code));
+}
+
+static int64_t sys_task_wait(const struct syscall_args *a)
+{
+	int states = (int)a->a[1];
+	uint64_t timeout = a->a[2];
+	struct task *t;
+
+	if (!(states & (KN_TASK_STATE_CREATED | KN_TASK_STATE_RUNNING | KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED)))
+		return rcInvalidArgument;
+	Retcode rc = get_task((Handle)a->a[0], 0, &t);
+	if (rc != rcOk)
+		return rc;
+	uint64_t now = clock_ns(), deadline = 0;
+	if (timeout == 0)
+		deadline = now ? now : 1; /* look once */
+	else if (timeout != UINT64_MAX)
+		deadline = timeout > UINT64_MAX - now ? UINT64_MAX : now + timeout;
+	rc = task_wait(t, states, deadline);
+	task_put(t);
+	return rc;
+}
+
+static int64_t sys_task_terminate(const struct syscall_args *a)
+{
+	struct task *t;
+	Retcode rc = get_task((Handle)a->a[0], KN_RIGHT_TERMINATE, &t);
+	if (rc != rcOk)
+		return rc;
+	task_terminate(t, KN_EXIT_TERMINATED, true);
+	task_put(t);
+	return rcOk; /* when t is the caller, it leaves on the way back to ring 3 */
+}
+
+static int64_t sys_task_exit(const struct syscall_args *a)
+{
+	task_exit_current((int)a->a[0]);
+}
+
+static int64_t sys_task_self(const struct syscall_args *a)
+{
+	(void)a;
+	return KN_HANDLE_SELF;
+}
+
+/* ------------------------------------------------------------------ handles */
+
+static int64_t sys_handle_close(const struct syscall_args *a)
+{
+	return handle_close(&current_task()->handles, (Handle)a->a[0]);
+}
+
+static int64_t sys_handle_transfer(const struct syscall_args *a)
+{
+	struct task *self = current_task(), *target;
+	struct kobject *obj;
+	uint32_t have, rights = (uint32_t)a->a[2];
+	Handle remote;
+	Retcode rc;
+
+	if ((rc = copy_to_user(a->a[3], &(Handle){ 0 }, sizeof(Handle))) != rcOk)
+		return rc;
+	if ((rc = get_task((Handle)a->a[0], 0, &target)) != rcOk)
+		return rc;
+	if ((Handle)a->a[1] == KN_HANDLE_SELF) {
+		task_get(self);
+		obj = &self->obj;
+		have = ALL_TASK_RIGHTS;
+	} else if ((rc = handle_get(&self->handles, (Handle)a->a[1], 0, 0, &obj, &have)) != rcOk) {
+		task_put(target);
+		return rc;
+	}
+	if ((rights & have) != rights)
+		rc = rcAccessDenied;
+	else if (target->dying || target->state == KN_TASK_STATE_EXITED)
+		rc = rcWrongState;
+	else
+		rc = handle_alloc(&target->handles, obj, rights, &remote);
+	if (rc == rcOk && (rc = copy_to_user(a->a[3], &remote, sizeof(remote))) != rcOk)
+		handle_close(&target->handles, remote);
+	kobj_put(obj);
+	task_put(target);
+	return rc;
+}
+
+static int64_t sys_handle_enumerate(const struct syscall_args *a)
+{
+	Handle h = 0;
+	uint8_t type = 0;
+	uint32_t rights = 0;
+	int t = 0;
+	Retcode rc;
+
+	/* Bad outputs are rcFault whether or not there is a handle to report. */
+	if ((rc = copy_to_user(a->a[1], &h, sizeof(h))) != rcOk || (rc = copy_to_user(a->a[2], &t, sizeof(t))) != rcOk ||
+	    (rc = copy_to_user(a->a[3], &rights, sizeof(rights))) != rcOk)
+		return rc;
+	if ((rc = handle_enumerate(&current_task()->handles, a->a[0], &h, &type, &rights)) != rcOk)
+		return rc;
+	t = type;
+	copy_to_user(a->a[1], &h, sizeof(h));
+	copy_to_user(a->a[2], &t, sizeof(t));
+	return copy_to_user(a->a[3], &rights, sizeof(rights));
+}

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tasks (docs/tasks.md). Lifecycle:
+ *   task_create    address space with the program's segments and a grow-down stack,
+ *                  handle table, a main thread that has not run: state CREATED
+ *   task_resume    the main thread becomes runnable: RUNNING
+ *   task_terminate every thread is told to leave (blocked ones are woken); each thread
+ *                  leaves at its next return towards ring 3; the reaper frees each thread,
+ *                  and after the last one the address space (every page, page table,
+ *                  stack) and the handle table; then: EXITED, waiters woken
+ * A task object lives while handles or its threads refer to it.
+ */
+#include <arch/cpu.h>
+#include <knmm/align.h>
+#include <knmm/cmdline.h>
+#include <knmm/layout.h>
+#include <knmm/log.h>
+#include <knmm/panic.h>
+#include <knmm/pool.h>
+#include <knmm/string.h>
+#include <mm/mm.h>
+#include <mm/pmm.h>
+#include "elf.h"
+#include "kernel.h"
+#include "task.h"
+
+#define TASK_TAG     POOL_TAG('T', 'a', 's', 'k')
+#define STACK_SIZE   MiB(1)
+
+static spinlock_t tasks_lock = SPINLOCK_INIT("tasks");
+static struct list_head all_tasks = LIST_HEAD_INIT(all_tasks);
+static uint64_t next_id = 1, ntasks, dying; /* dying: terminated, not yet EXITED */
+static struct wait_queue settle_wq = WAIT_QUEUE_INIT(settle_wq);
+
+uint64_t task_count(void) { return READ_ONCE(ntasks); }
+
+struct task *current_task(void)
+{
+	struct thread *t = current_thread();
+	return t ? t->task : NULL;
+}
+
+static void task_release(struct kobject *o)
+{
+	struct task *t = container_of(o, struct task, obj);
+
+	KASSERT_MSG(t->nthreads == 0 && (t->state == KN_TASK_STATE_EXITED), "releasing live task %s", t->name);
+	bool irq = spin_lock_irqsave(&tasks_lock);
+	list_del(&t->all_link);
+	ntasks--;
+	spin_unlock_irqrestore(&tasks_lock, irq);
+	pool_free(t);
+}
+
+/* Nobody can resume a created task once its last handle is closed: end it. */
+static void task_last_handle(struct kobject *o)
+{
+	struct task *t = container_of(o, struct task, obj);
+	if (t->state == KN_TASK_STATE_CREATED)
+		task_terminate(t, KN_EXIT_TERMINATED, false);
+}
+
+static void set_state(struct task *t, int state)
+{
+	t->state = state;
+	wq_wake_all(&t->state_wq);
+}
+
+/* argc = 1, argv = { name, NULL }, at the top of the stack (its top page is resident). */
+static Retcode push_args(struct task *t, uint64_t top, uint64_t *rsp, uint64_t *argv)
+{
+	struct pt_mapping m;
+	uint64_t name_at = top - 64, argv_at = top - 80;
+
+	if (!pt_translate(&t->vs.pt, top - PAGE_SIZE, &m))
+		return rcOutOfMemory;
+	uint8_t *page = phys_to_virt(m.pa - (m.pa & PAGE_MASK));
+	memcpy(page + (name_at & PAGE_MASK), t->name, strlen(t->name) + 1);
+	uint64_t vec[2] = { name_at, 0 };
+	memcpy(page + (argv_at & PAGE_MASK), vec, sizeof(vec));
+	*argv = argv_at;
+	*rsp = align_down(argv_at, 16);
+	return rcOk;
+}
+
+Retcode task_create(const char *name, const char *program, unsigned flags, struct task **out)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > KN_TASK_NAME_MAX || (flags & ~(unsigned)(KN_TASK_DUMPABLE | KN_TASK_PRIVILEGED)))
+		return rcInvalidArgument;
+	const struct boot_module *mod = module_find(program);
+	if (!mod)
+		return rcNotFound;
+
+	struct task *t = pool_alloc(sizeof(*t), TASK_TAG);
+	if (!t)
+		return rcOutOfMemory;
+	memset(t, 0, sizeof(*t));
+	kstrlcpy(t->name, name, sizeof(t->name));
+	t->flags = flags;
+	t->lock = (spinlock_t)SPINLOCK_INIT("task");
+	list_init(&t->threads);
+	wq_init(&t->state_wq);
+	bool irq = spin_lock_irqsave(&tasks_lock);
+	t->id = next_id++;
+	spin_unlock_irqrestore(&tasks_lock, irq);
+
+	Retcode rc = vm_space_init(&t->vs, t->name, true, USER_BASE, USER_END, NULL);
+	if (rc != rcOk) {
+		pool_free(t);
+		return rc;
+	}
+	t->vs.aslr = kernel_aslr;
+	t->vs.rng ^= rdtsc() * (t->id | 1);
+	t->vs.mmap_base = GiB(1); /* without ASLR: above the program's segments */
+	t->vs.faultaround = kernel_faultaround;
+
+	uint64_t entry, stack, rsp, argv;
+	rc = elf_load(&t->vs, phys_to_virt(mod->start), mod->end - mod->start, t->name, &entry);
+	if (rc == rcOk)
+		rc = vm_allocate(&t->vs, 0, STACK_SIZE,
+				 VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD,
+				 &stack);
+	if (rc == rcOk)
+		rc = push_args(t, stack + STACK_SIZE, &rsp, &argv);
+	struct thread *main = NULL;
+	if (rc == rcOk) {
+		main = thread_create_user(t, t->name, entry, rsp, 1, argv);
+		if (!main)
+			rc = rcOutOfMemory;
+	}
+	if (rc != rcOk) {
+		vm_space_destroy(&t->vs);
+		pool_free(t);
+		return rc;
+	}
+
+	handle_table_init(&t->handles, t->id);
+	kobj_init(&t->obj, KN_HANDLE_TYPE_TASK, task_release); /* the reference returned */
+	t->obj.last_handle = task_last_handle;
+	task_get(t);                                           /* the main thread's */
+	list_add_tail(&main->task_link, &t->threads);
+	t->nthreads = 1;
+	t->state = KN_TASK_STATE_CREATED;
+	irq = spin_lock_irqsave(&tasks_lock);
+	list_add_tail(&t->all_link, &all_tasks);
+	ntasks++;
+	spin_unlock_irqrestore(&tasks_lock, irq);
+	*out = t;
+	return rcOk;
+}
+
+Retcode task_resume(struct task *t)
+{
+	bool irq = spin_lock_irqsave(&t->lock);
+	if (t->state != KN_TASK_STATE_CREATED || t->dying) {
+		spin_unlock_irqrestore(&t->lock, irq);
+		return rcWrongState;
+	}
+	struct thread *main = list_first_entry(&t->threads, struct thread, task_link);
+	spin_unlock_irqrestore(&t->lock, irq);
+	set_state(t, KN_TASK_STATE_RUNNING);
+	thread_start(main);
+	return rcOk;
+}
+
+Retcode task_wait(struct task *t, int states, uint64_t deadline_ns)
+{
+	Retcode rc = rcOk;
+	bool irq = irq_save();
+
+	while (!(t->state & states)) {
+		if (current_thread()->killed || !wq_wait_locked(&t->state_wq, deadline_ns)) {
+			rc = (t->state & states) ? rcOk : rcBusy;
+			break;
+		}
+	}
+	irq_restore(irq);
+	return rc;
+}
+
+void task_terminate(struct task *t, int code, bool wait)
+{
+	bool irq = spin_lock_irqsave(&t->lock);
+	if (!t->dying && t->state != KN_TASK_STATE_EXITED) {
+		t->dying = true;
+		__atomic_add_fetch(&dying, 1, __ATOMIC_ACQ_REL);
+		t->exit_code = code;
+		struct list_head *pos;
+		list_for_each(pos, &t->threads) {
+			struct thread *th = list_entry(pos, struct thread, task_link);
+			th->killed = true;
+			if (th->state == THREAD_NEW)
+				thread_start(th); /* it leaves before it ever reaches ring 3 */
+			else if (th->state == THREAD_BLOCKED)
+				thread_wake(th);
+		}
+	}
+	spin_unlock_irqrestore(&t->lock, irq);
+	if (wait && current_task() != t)
+		task_wait(t, KN_TASK_STATE_EXITED, 0);
+}
+
+__noreturn void task_exit_current(int code)
+{
+	struct task *t = current_task();
+	KASSERT(t != NULL);
+	task_terminate(t, code, false);
+	thread_exit();
+}
+
+__noreturn void task_exception(struct trap_frame *tf, const char *kind, uint64_t addr)
+{
+	struct task *t = current_task();
+
+	pr_warn("task %s: %s at %#llx rip %#llx", t->name, kind, (unsigned long long)addr, (unsigned long long)tf->rip);
+	task_terminate(t, KN_EXIT_EXCEPTION, false);
+	thread_exit();
+}
+
+/* The reaper freed thread th of t (its kernel stack is gone): after the last, the task. */
+void task_thread_gone(struct task *t, struct thread *th)
+{
+	bool irq = spin_lock_irqsave(&t->lock);
+	list_del(&th->task_link);
+	bool last = --t->nthreads == 0;
+	spin_unlock_irqrestore(&t->lock, irq);
+	if (last) {
+		/* The reaper runs on the kernel's tables: this space is not active anywhere. */
+		vm_space_destroy(&t->vs);
+		handle_table_destroy(&t->handles);
+		set_state(t, KN_TASK_STATE_EXITED);
+		__atomic_sub_fetch(&dying, 1, __ATOMIC_ACQ_REL);
+		wq_wake_all(&settle_wq);
+	}
+	task_put(t); /* the thread's reference */
+}
+
+void kernel_settle(void)
+{
+	bool irq = irq_save();
+	while (READ_ONCE(dying))
+		wq_wait_locked(&settle_wq, clock_ns() + 10000000ull);
+	irq_restore(irq);
+	mm_trim_caches();
+}
+
+int run_program(const char *program, const char *name, unsigned flags, uint64_t timeout_ns)
+{
+	struct task *t;
+	Retcode rc = task_create(name, program, flags, &t);
+
+	if (rc != rcOk) {
+		pr_err("task %s: cannot create it from program %s (Retcode %d)", name, program, (int)rc);
+		return RUN_PROGRAM_FAILED - (int)rc;
+	}
+	task_resume(t);
+	if (task_wait(t, KN_TASK_STATE_EXITED, timeout_ns ? clock_ns() + timeout_ns : 0) != rcOk) {
+		pr_err("task %s: still running after %llu ms: terminated", name,
+		       (unsigned long long)(timeout_ns / 1000000));
+		task_terminate(t, KN_EXIT_TERMINATED, true);
+	}
+	int code = t->exit_code;
+	task_put(t);
+	return code;
+}

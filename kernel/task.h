@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* Tasks: address space + handle table + threads (see include/kn/task_api.h, docs/tasks.md). */
+#ifndef KERNEL_TASK_H
+#define KERNEL_TASK_H
+
+#include <kn/task_api.h>
+#include <mm/vm.h>
+#include "handle.h"
+#include "sched.h"
+
+struct task {
+	struct kobject obj; /* handles and the living task hold references */
+	uint64_t id;
+	char name[KN_TASK_NAME_MAX + 1];
+	unsigned flags;
+	int state;     /* KN_TASK_STATE_* */
+	int exit_code;
+	struct vm_space vs;
+	struct handle_table handles;
+	spinlock_t lock;
+	struct list_head threads;
+	unsigned nthreads;
+	bool dying; /* terminate has begun: no new threads, no new handles */
+	struct wait_queue state_wq; /* woken on every state change */
+	struct list_head all_link;
+};
+
+/* The task of the running thread (NULL in kernel threads). */
+struct task *current_task(void);
+
+/* Makes a suspended task from a program module; *out holds one reference. */
+Retcode task_create(const char *name, const char *program, unsigned flags, struct task **out);
+Retcode task_resume(struct task *t);
+/* Ends the task: its threads leave, and when the last is gone the reaper frees its memory,
+ * closes its handles, and sets EXITED. Waits for that unless `wait` is false (the caller is
+ * one of its threads). */
+void task_terminate(struct task *t, int code, bool wait);
+/* The current task ends (never returns). */
+__noreturn void task_exit_current(int code);
+/* A ring-3 exception in the current task: log it, end (or, later, freeze) the task. */
+__noreturn void task_exception(struct trap_frame *tf, const char *kind, uint64_t addr);
+/* Waits until t->state is in `states` or clock_ns() passes deadline (0: forever).
+ * rcOk, rcBusy (timeout, or the caller is being killed). */
+Retcode task_wait(struct task *t, int states, uint64_t deadline_ns);
+/* Called by the reaper for each thread of t it frees. */
+void task_thread_gone(struct task *t, struct thread *th);
+
+static inline void task_get(struct task *t) { kobj_get(&t->obj); }
+static inline void task_put(struct task *t) { kobj_put(&t->obj); }
+uint64_t task_count(void);
+
+#endif

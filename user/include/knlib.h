@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The small C library of knmm user programs: output, strings, and KTAP helpers for test
+ * programs. Test programs print KTAP indented by four spaces, so that the kernel's test
+ * case that runs them ("user.PROGRAM") holds them as subtests.
+ */
+#ifndef KNLIB_H
+#define KNLIB_H
+
+#include <kn/handle_api.h>
+#include <kn/retcode.h>
+#include <kn/task_api.h>
+#include <knmm/printf.h>
+#include <knmm/string.h>
+#include <stdarg.h>
+
+/* printf to the console (KnDebugWrite channel 0). */
+int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int puts(const char *s);
+
+/* KTAP: ktap_start() prints the version line, then one line per check; ktap_done() prints
+ * the plan (the number of checks made) and exits with the number of failures. */
+void ktap_start(void);
+/* "ok N name" or "not ok N name # reason"; returns cond. */
+bool ktap_check(bool cond, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A retcode check: ok when got == want. */
+bool ktap_rc(Retcode got, Retcode want, const char *name);
+void ktap_skip(const char *name, const char *reason);
+__attribute__((noreturn)) void ktap_done(void);
+unsigned ktap_failures(void);
+
+/* The time stamp counter. */
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+/* Creates, resumes and waits for a program; returns its exit code (or -1000 - rc). */
+int run_task(const char *name, const char *program, int flags);
+
+#endif

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+#include <knlib.h>
+
+int printf(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = kvsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	KnDebugWrite(0, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	return n;
+}
+
+int puts(const char *s)
+{
+	KnDebugWrite(0, s, strlen(s));
+	KnDebugWrite(0, "\n", 1);
+	return 0;
+}
+
+static unsigned ktap_n, ktap_failed;
+
+void ktap_start(void) { printf("    KTAP version 1\n"); }
+
+bool ktap_check(bool cond, const char *name, const char *fmt, ...)
+{
+	char why[256] = "";
+	va_list ap;
+
+	if (!cond && fmt) {
+		va_start(ap, fmt);
+		kvsnprintf(why, sizeof(why), fmt, ap);
+		va_end(ap);
+	}
+	ktap_n++;
+	if (cond) {
+		printf("    ok %u %s\n", ktap_n, name);
+	} else {
+		ktap_failed++;
+		printf("    not ok %u %s # %s\n", ktap_n, name, why);
+	}
+	return cond;
+}
+
+bool ktap_rc(Retcode got, Retcode want, const char *name)
+{
+	return ktap_check(got == want, name, "returned %d, expected %d", got, want);
+}
+
+void ktap_skip(const char *name, const char *reason) { printf("    ok %u %s # SKIP %s\n", ++ktap_n, name, reason); }
+
+unsigned ktap_failures(void) { return ktap_failed; }
+
+void ktap_done(void)
+{
+	printf("    1..%u\n", ktap_n);
+	KnTaskExit((int)ktap_failed);
+}
+
+int run_task(const char *name, const char *program, int flags)
+{
+	Handle h;
+	int code;
+	Retcode rc = KnTaskCreate(name, program, flags, &h);
+	if (rc != rcOk)
+		return -1000 - rc;
+	KnTaskResume(h);
+	KnTaskWait(h, KN_TASK_STATE_EXITED, ~0ull);
+	rc = KnTaskGetExitCode(h, &code);
+	KnHandleClose(h);
+	return rc == rcOk ? code : -1000 - rc;
+}

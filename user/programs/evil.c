@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Does one forbidden thing, chosen by its task name; it must not survive it (the kernel
+ * logs the exception and ends the task). Exits 99 if it does survive.
+ *   kread kwrite kexec null ud div priv brk peek:HEXADDR
+ */
+#include <knlib.h>
+
+static uint64_t parse_hex(const char *s)
+{
+	uint64_t v = 0;
+	for (; *s; s++)
+		v = v * 16 + (uint64_t)(*s <= '9' ? *s - '0' : (*s | 32) - 'a' + 10);
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	const char *role = argc > 0 ? argv[0] : "";
+
+	if (!strcmp(role, "kread"))
+		(void)*(volatile uint64_t *)0xffffffff80100000ull;
+	else if (!strcmp(role, "kwrite"))
+		*(volatile uint64_t *)0xffff800000100000ull = 1;
+	else if (!strcmp(role, "kexec"))
+		((void (*)(void))0xffffffff80100000ull)();
+	else if (!strcmp(role, "null"))
+		(void)*(volatile uint64_t *)0;
+	else if (!strcmp(role, "ud"))
+		__asm__ __volatile__("ud2");
+	else if (!strcmp(role, "div"))
+		__asm__ __volatile__("xorl %%edx, %%edx; movl $1, %%eax; xorl %%ecx, %%ecx; divl %%ecx" ::: "eax", "ecx", "edx");
+	else if (!strcmp(role, "priv"))
+		__asm__ __volatile__("cli");
+	else if (!strcmp(role, "brk"))
+		__asm__ __volatile__("int3");
+	else if (!strncmp(role, "peek:", 5))
+		(void)*(volatile uint64_t *)parse_hex(role + 5);
+	printf("evil %s survived\n", role);
+	return 99;
+}
