@@ -42,6 +42,36 @@ CONFIGS = [
 
 PANIC = re.compile(r"KERNEL PANIC")
 KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+) (\S+)(?:\s+#\s*(.*))?$")
+# Subtests: user test programs print KTAP indented by four spaces, before their parent's
+# result line ("ok N user.PROGRAM").
+KTAP_SUB = re.compile(r"^    (ok|not ok) (\d+) ([^#]*?)\s*(?:#\s*(.*))?$")
+
+# Lines the log must hold when a given test ran: what the kernel says about each ring-3
+# exception and each refused program (SPEC §4.4, issue 5).
+EXPECTED_LINES = {
+    "user.tasks": [
+        r"W task kread: access violation at 0xffffffff80100000 rip 0x",
+        r"W task kwrite: access violation at 0xffff800000100000 rip 0x",
+        r"W task kexec: access violation at 0xffffffff80100000 rip 0xffffffff80100000",
+        r"W task null: access violation at 0x0 rip 0x",
+        r"W task ud: invalid opcode at 0x[0-9a-f]+ rip 0x",
+        r"W task div: divide error at 0x",
+        r"W task priv: general protection at 0x",
+        r"W task brk: general protection at 0x",
+        r"W task peek:[0-9a-f]+: access violation at 0x[0-9a-f]+ rip 0x",
+    ],
+    "user.malformed_elf_refused": [
+        r"elf: bad_magic: refused: not an ELF file",
+        r"elf: bad_class: refused: not a 64-bit ELF file",
+        r"elf: bad_machine: refused: not an x86-64 program",
+        r"elf: bad_truncated: refused: file shorter than an ELF header",
+        r"elf: bad_offset: refused: segment file bytes past the end of the file",
+        r"elf: bad_overlap: refused: overlapping segments",
+        r"elf: bad_kernel: refused: segment outside the user half",
+        r"elf: bad_wx: refused: writable and executable segment",
+        r"elf: bad_entry: refused: entry point outside the executable segments",
+    ],
+}
 KTAP_PLAN = re.compile(r"^1\.\.(\d+)$")
 
 
@@ -61,6 +91,23 @@ class Results:
         if detail and not ok:
             line += f": {detail}"
         print(line, flush=True)
+
+
+def parse_subtests(text):
+    """{parent test name: [(ok, subtest name, directive)]} from indented KTAP."""
+    subs, pending = {}, []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        m = KTAP_SUB.match(line)
+        if m:
+            pending.append((m.group(1) == "ok", m.group(3).strip(), m.group(4) or ""))
+            continue
+        m = KTAP_RESULT.match(qemu.strip_log_prefix(line))
+        if m:
+            if pending:
+                subs[m.group(3)] = pending
+            pending = []
+    return subs
 
 
 def parse_ktap(text):
@@ -117,12 +164,18 @@ def tail(text, n=25):
 
 
 def report_ktap(res, prefix, problems, results, log_text, log_path):
+    subs = parse_subtests(log_text)
     for num, ok, name, directive in results:
         detail = directive
         if not ok:
             diag = [l for l in log_text.splitlines() if l.startswith(f"# {name}:")]
             detail = (directive + "; " if directive else "") + " | ".join(diag[:4])
+        for sok, sname, sdir in subs.get(name, []):
+            res.add(f"{prefix}/{name}/{sname}", sok, sdir)
         res.add(f"{prefix}/{name}", ok, detail)
+        for pattern in EXPECTED_LINES.get(name, []) if ok else []:
+            res.add(f"{prefix}/{name}: log has /{pattern}/", re.search(pattern, log_text) is not None,
+                    f"no line matching {pattern!r} (log: {log_path})")
     whole_ok = not problems
     detail = "; ".join(problems)
     if not whole_ok and log_path:

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Ring 3: each user test program runs as one test case (its own KTAP lines, indented, are
+ * the subtests); the harness checks that every page and page of commit came back. Plus the
+ * refusal of malformed programs, and SMEP/SMAP seen from the kernel.
+ */
+#include <arch/cpu.h>
+#include <knmm/align.h>
+#include <knmm/layout.h>
+#include <knmm/string.h>
+#include <kernel/kernel.h>
+#include <kernel/task.h>
+#include <mm/vm.h>
+#include "ktest_util.h"
+
+#define PROGRAM_TIMEOUT_NS 120000000000ull
+
+static void run(struct ktest_ctx *t, const char *program)
+{
+	int code = run_program(program, program, 0, PROGRAM_TIMEOUT_NS);
+	KT_EXPECT_EQ(code, 0);
+}
+
+KTEST(user, tasks) { run(t, "test_tasks"); }
+KTEST(user, handles) { run(t, "test_handles"); }
+KTEST(user, bad_pointers) { run(t, "test_badptr"); }
+
+KTEST(user, malformed_elf_refused)
+{
+	static const char *const bad[] = { "bad_magic", "bad_class", "bad_machine", "bad_truncated", "bad_offset",
+					   "bad_overlap", "bad_kernel", "bad_wx", "bad_entry" };
+	uint64_t tasks = task_count();
+
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct task *task = NULL;
+		KT_EXPECT(module_find(bad[i]) != NULL);
+		KT_EXPECT_EQ(task_create(bad[i], bad[i], 0, &task), rcInvalidArgument);
+		KT_EXPECT(task == NULL);
+	}
+	KT_EXPECT_EQ(task_count(), tasks);
+	/* The good original loads. */
+	struct task *good;
+	KT_ASSERT_EQ(task_create("nop", "nop", 0, &good), rcOk);
+	task_terminate(good, KN_EXIT_TERMINATED, true);
+	task_put(good);
+}
+
+/* With SMEP and SMAP the kernel faults on user pages outside the copy routines. */
+KTEST(user, smep_and_smap)
+{
+	struct vm_space vs;
+	struct fault_info fi;
+	uint64_t data, code;
+
+	if (!cpu_features.smap || !cpu_features.smep)
+		KT_SKIP("this CPU has no SMEP/SMAP");
+	test_mm_settle();
+	KT_ASSERT_EQ(vm_space_init(&vs, "smap", true, USER_BASE, USER_END, NULL), rcOk);
+	KT_ASSERT_EQ(vm_allocate(&vs, 0x10000000, PAGE_SIZE,
+				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_WRITE, &data),
+		     rcOk);
+	KT_ASSERT_EQ(vm_allocate(&vs, 0x10010000, PAGE_SIZE,
+				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_EXECUTE, &code),
+		     rcOk);
+	struct pt_mapping m;
+	KT_ASSERT(pt_translate(&vs.pt, code, &m));
+	*(uint8_t *)phys_to_virt(m.pa) = 0xc3; /* ret */
+	bool irq = irq_save(); /* nothing may switch address spaces under us */
+	pt_activate(&vs.pt);
+	bool read_faulted = test_read_faults(data, &fi);
+	uint64_t read_error = fi.error;
+	bool exec_faulted = test_exec_faults(code, &fi);
+	uint64_t exec_error = fi.error;
+	user_access_begin();
+	bool read_with_ac = test_read_faults(data, &fi);
+	user_access_end();
+	pt_activate(&kernel_pt_root);
+	irq_restore(irq);
+	KT_EXPECT(read_faulted);
+	KT_EXPECT_EQ(read_error & (PF_ERR_P | PF_ERR_U), PF_ERR_P); /* present, supervisor: SMAP */
+	KT_EXPECT(exec_faulted);
+	KT_EXPECT_EQ(exec_error & (PF_ERR_P | PF_ERR_I), PF_ERR_P | PF_ERR_I); /* SMEP */
+	KT_EXPECT(!read_with_ac); /* inside user_access_begin/end it works */
+	vm_space_destroy(&vs);
+}
