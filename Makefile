@@ -20,6 +20,9 @@ endif
 ifeq ($(origin LD),default)
 LD := $(CROSS)ld
 endif
+ifeq ($(origin AR),default)
+AR := $(CROSS)ar
+endif
 OBJCOPY ?= $(CROSS)objcopy
 HOSTCC ?= cc
 PYTHON ?= python3
@@ -43,7 +46,7 @@ HOST_CFLAGS ?= -O1 -g -Wall -Wextra -Werror
 
 # What makes it a kernel: appended after CFLAGS, so CFLAGS cannot undo it.
 KERNEL_BASE_CFLAGS := -std=c11 -ffreestanding -fno-pic -fno-pie -mno-red-zone -mcmodel=kernel \
-	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -fno-stack-protector -nostdlib \
+	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -fno-stack-protector -fstack-clash-protection -nostdlib \
 	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-strict-aliasing \
 	-fcf-protection=none -Iinclude -Iarch/x86_64/include -I. -DKNMM_KERNEL -MMD -MP
 # Debug checks (free-page poisoning, extra invariants) unless DEBUG=0; benchmarks never.
@@ -67,19 +70,24 @@ SELFCHECK_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(wildcard tests/s
 HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/pt.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
 	kernel/lib/printf.c kernel/ktest.c mm/pmm.c mm/vm.c mm/vm_tree.c mm/vm_runs.c mm/lookaside.c \
 	tests/host/shim/shim.c tests/host/shim/pmm_sim.c
-HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c))
+HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c)) tests/model/vm_model.c
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host/%.o,$(basename $(HOST_SHARED_SRCS) $(HOST_TEST_SRCS)))
 HOST_BENCH_SRCS := $(sort $(wildcard tests/host/bench/*.c))
 HOST_BENCH_OBJS := $(patsubst %,$(BUILD)/hostbench/%.o,$(basename $(filter-out kernel/ktest.c,$(HOST_SHARED_SRCS)) \
 	$(HOST_BENCH_SRCS)))
 
 # User programs: static ELF64 executables at 4 MiB, GRUB modules of the ISOs.
-USER_CFLAGS := -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector -nostdlib -O2 -g \
+USER_CFLAGS := -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector -fstack-clash-protection -nostdlib -O2 -g \
 	-Wall -Wextra -Werror -fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fcf-protection=none \
-	-Iinclude -Iuser/include -DKNMM_USER -MMD -MP
+	-Iinclude -Iuser/include -Itests -DKNMM_USER -MMD -MP
 USER_LIB_SRCS := user/lib/crt0.S user/lib/syscalls.S $(filter-out user/lib/crt0.S user/lib/syscalls.S, \
 	$(wildcard user/lib/*.c user/lib/*.S)) kernel/lib/printf.c kernel/lib/string.c kernel/lib/strutil.c
 USER_LIB_OBJS := $(patsubst %,$(BUILD)/user/obj/%.o,$(basename $(USER_LIB_SRCS)))
+USER_CRT0 := $(BUILD)/user/obj/user/lib/crt0.o
+USER_LIBKN := $(BUILD)/user/libkn.a
+# Test support shared with the host tests (the memory model), linked where a program uses it.
+USER_LIBTEST := $(BUILD)/user/libtest.a
+USER_TEST_OBJS := $(BUILD)/user/obj/tests/model/vm_model.o
 USER_PROGS := $(sort $(basename $(notdir $(wildcard user/programs/*.c))))
 USER_ELFS := $(patsubst %,$(BUILD)/user/%.elf,$(USER_PROGS))
 USER_PROG_OBJS := $(patsubst %,$(BUILD)/user/obj/user/programs/%.o,$(USER_PROGS))
@@ -160,11 +168,19 @@ $(BUILD)/user/obj/%.o: %.S Makefile | check-deps
 
 # Reached only through the pattern rule below: keep them, or make deletes them as intermediates.
 .SECONDARY: $(USER_PROG_OBJS)
-$(BUILD)/user/%.elf: $(BUILD)/user/obj/user/programs/%.o $(USER_LIB_OBJS) user/user.ld
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack -T user/user.ld -o $@ $(USER_LIB_OBJS) $<
+$(USER_LIBKN): $(filter-out $(USER_CRT0),$(USER_LIB_OBJS))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+$(USER_LIBTEST): $(USER_TEST_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BAD_ELFS) &: $(BUILD)/user/nop.elf tools/mkbadelf.py
+$(BUILD)/user/%.elf: $(BUILD)/user/obj/user/programs/%.o $(USER_CRT0) $(USER_LIBKN) $(USER_LIBTEST) user/user.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack -T user/user.ld -o $@ $(USER_CRT0) $< \
+		$(USER_LIBTEST) $(USER_LIBKN)
+
+$(BAD_ELFS) &: $(BUILD)/user/hello.elf tools/mkbadelf.py
 	@echo "  BADELF  $(BUILD)/user/bad/"
 	$(Q)$(PYTHON) tools/mkbadelf.py $< $(BUILD)/user/bad
 

@@ -44,9 +44,11 @@ const char *elf_check(const void *file, uint64_t size, uint64_t *entry)
 		const Elf64_Phdr *p = phdr(file, eh, i);
 		if (p->p_type != PT_LOAD)
 			continue;
+		if (p->p_filesz > p->p_memsz)
+			return "segment with more file bytes than memory bytes";
+		if (p->p_memsz == 0)
+			continue; /* an empty segment (a linker script's unused PHDR) loads nothing */
 		loads++;
-		if (p->p_filesz > p->p_memsz || p->p_memsz == 0)
-			return "segment with more file bytes than memory bytes, or empty";
 		if (p->p_offset > size || p->p_filesz > size - p->p_offset)
 			return "segment file bytes past the end of the file";
 		if (p->p_vaddr + p->p_memsz < p->p_vaddr || !is_user_range(seg_start(p), seg_end(p) - seg_start(p)) ||
@@ -56,7 +58,7 @@ const char *elf_check(const void *file, uint64_t size, uint64_t *entry)
 			return "writable and executable segment (W^X)";
 		for (unsigned j = 0; j < i; j++) {
 			const Elf64_Phdr *q = phdr(file, eh, j);
-			if (q->p_type == PT_LOAD && seg_start(p) < seg_end(q) && seg_start(q) < seg_end(p))
+			if (q->p_type == PT_LOAD && q->p_memsz && seg_start(p) < seg_end(q) && seg_start(q) < seg_end(p))
 				return "overlapping segments";
 		}
 		if ((p->p_flags & PF_X) && eh->e_entry >= p->p_vaddr && eh->e_entry < p->p_vaddr + p->p_memsz)
@@ -96,7 +98,7 @@ Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const cha
 	}
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
 		const Elf64_Phdr *p = phdr(file, eh, i);
-		if (p->p_type != PT_LOAD)
+		if (p->p_type != PT_LOAD || p->p_memsz == 0)
 			continue;
 		uint64_t start = seg_start(p), len = seg_end(p) - start, va;
 		unsigned prot = VMM_FLAG_READ | ((p->p_flags & PF_W) ? VMM_FLAG_WRITE : 0) |

@@ -20,10 +20,6 @@
 #define DEBUG_WRITE_MAX (64 * 1024)
 #define ALL_TASK_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE)
 
-#define DECLARE(n, name, handler) static int64_t handler(const struct syscall_args *a);
-KN_SYSCALLS(DECLARE)
-#undef DECLARE
-
 static const syscall_fn table[] = {
 #define ENTRY(n, name, handler) [n] = handler,
 	KN_SYSCALLS(ENTRY)
@@ -40,6 +36,16 @@ void syscall_dispatch(struct trap_frame *tf)
 		tf->rax = (uint64_t)rcNotSupported;
 	irq_disable();
 	sched_return_to_user(tf);
+}
+
+Retcode syscall_probe_output(uint64_t out, uint64_t size)
+{
+	uint8_t was[64];
+
+	if (size > sizeof(was))
+		return rcInvalidArgument; /* a kernel bug: outputs probed this way are small */
+	Retcode rc = copy_from_user(was, out, size);
+	return rc == rcOk ? copy_to_user(out, was, size) : rc;
 }
 
 /* The task behind a handle of the caller (KN_HANDLE_SELF included), with a reference. */
@@ -61,13 +67,13 @@ static Retcode get_task(Handle h, uint32_t need, struct task **out)
 
 /* ------------------------------------------------------------------ debug */
 
-static int64_t sys_debug_nop(const struct syscall_args *a)
+int64_t sys_debug_nop(const struct syscall_args *a)
 {
 	(void)a;
 	return rcOk;
 }
 
-static int64_t sys_debug_write(const struct syscall_args *a)
+int64_t sys_debug_write(const struct syscall_args *a)
 {
 	int channel = (int)a->a[0];
 	uint64_t buf = a->a[1], len = a->a[2];
@@ -90,9 +96,9 @@ static int64_t sys_debug_write(const struct syscall_args *a)
 	return rcOk;
 }
 
-static int64_t sys_debug_get_stats(const struct syscall_args *a)
+int64_t sys_debug_get_stats(const struct syscall_args *a)
 {
-	KnMemStats st;
+	KnMemStats st = { 0 };
 
 	kernel_settle(); /* pending teardowns finish, caches go back: counts can be compared */
 	struct pmm_stats ps;
@@ -105,12 +111,17 @@ static int64_t sys_debug_get_stats(const struct syscall_args *a)
 	st.commitLimit = cs.limit;
 	st.tasks = task_count();
 	st.threads = sched_thread_count();
+	struct vm_space *vs = &current_task()->vs;
+	st.taskCommit = READ_ONCE(vs->committed) + READ_ONCE(vs->table_windows) * VM_TABLE_CHARGE_PER_WINDOW;
+	st.taskResident = READ_ONCE(vs->resident);
+	st.faultAround = kernel_faultaround;
+	st.aslr = kernel_aslr;
 	return copy_to_user(a->a[0], &st, sizeof(st));
 }
 
 /* ------------------------------------------------------------------ tasks */
 
-static int64_t sys_task_create(const struct syscall_args *a)
+int64_t sys_task_create(const struct syscall_args *a)
 {
 	char name[KN_TASK_NAME_MAX + 1], program[64];
 	struct task *self = current_task(), *t;
@@ -123,11 +134,8 @@ static int64_t sys_task_create(const struct syscall_args *a)
 	unsigned flags = (unsigned)a->a[2];
 	if ((flags & KN_TASK_PRIVILEGED) && !(self->flags & KN_TASK_PRIVILEGED))
 		return rcAccessDenied;
-	/* The output must be writable before anything is made (no half-created task): write
-	 * back what is there, so that a failing call leaves it as it was. */
-	Handle was;
-	if ((rc = copy_from_user(&was, a->a[3], sizeof(was))) != rcOk ||
-	    (rc = copy_to_user(a->a[3], &was, sizeof(was))) != rcOk)
+	/* The output must be writable before anything is made (no half-created task). */
+	if ((rc = syscall_probe_output(a->a[3], sizeof(Handle))) != rcOk)
 		return rc;
 	if ((rc = task_create(name, program, flags, &t)) != rcOk)
 		return rc;
@@ -143,7 +151,7 @@ static int64_t sys_task_create(const struct syscall_args *a)
 	return rc;
 }
 
-static int64_t sys_task_resume(const struct syscall_args *a)
+int64_t sys_task_resume(const struct syscall_args *a)
 {
 	struct task *t;
 	Retcode rc = get_task((Handle)a->a[0], 0, &t);
@@ -154,7 +162,7 @@ static int64_t sys_task_resume(const struct syscall_args *a)
 	return rc;
 }
 
-static int64_t sys_task_get_state(const struct syscall_args *a)
+int64_t sys_task_get_state(const struct syscall_args *a)
 {
 	struct task *t;
 	Retcode rc = get_task((Handle)a->a[0], 0, &t);
@@ -165,7 +173,7 @@ static int64_t sys_task_get_state(const struct syscall_args *a)
 	return copy_to_user(a->a[1], &state, sizeof(state));
 }
 
-static int64_t sys_task_get_exit_code(const struct syscall_args *a)
+int64_t sys_task_get_exit_code(const struct syscall_args *a)
 {
 	struct task *t;
 	Retcode rc = get_task((Handle)a->a[0], 0, &t);
@@ -179,7 +187,7 @@ static int64_t sys_task_get_exit_code(const struct syscall_args *a)
 	return copy_to_user(a->a[1], &code, sizeof(code));
 }
 
-static int64_t sys_task_wait(const struct syscall_args *a)
+int64_t sys_task_wait(const struct syscall_args *a)
 {
 	int states = (int)a->a[1];
 	uint64_t timeout = a->a[2];
@@ -200,7 +208,7 @@ static int64_t sys_task_wait(const struct syscall_args *a)
 	return rc;
 }
 
-static int64_t sys_task_terminate(const struct syscall_args *a)
+int64_t sys_task_terminate(const struct syscall_args *a)
 {
 	struct task *t;
 	Retcode rc = get_task((Handle)a->a[0], KN_RIGHT_TERMINATE, &t);
@@ -211,12 +219,12 @@ static int64_t sys_task_terminate(const struct syscall_args *a)
 	return rcOk; /* when t is the caller, it leaves on the way back to ring 3 */
 }
 
-static int64_t sys_task_exit(const struct syscall_args *a)
+int64_t sys_task_exit(const struct syscall_args *a)
 {
 	task_exit_current((int)a->a[0]);
 }
 
-static int64_t sys_task_self(const struct syscall_args *a)
+int64_t sys_task_self(const struct syscall_args *a)
 {
 	(void)a;
 	return KN_HANDLE_SELF;
@@ -224,12 +232,12 @@ static int64_t sys_task_self(const struct syscall_args *a)
 
 /* ------------------------------------------------------------------ handles */
 
-static int64_t sys_handle_close(const struct syscall_args *a)
+int64_t sys_handle_close(const struct syscall_args *a)
 {
 	return handle_close(&current_task()->handles, (Handle)a->a[0]);
 }
 
-static int64_t sys_handle_transfer(const struct syscall_args *a)
+int64_t sys_handle_transfer(const struct syscall_args *a)
 {
 	struct task *self = current_task(), *target;
 	struct kobject *obj;
@@ -262,7 +270,7 @@ static int64_t sys_handle_transfer(const struct syscall_args *a)
 	return rc;
 }
 
-static int64_t sys_handle_enumerate(const struct syscall_args *a)
+int64_t sys_handle_enumerate(const struct syscall_args *a)
 {
 	Handle h = 0;
 	uint8_t type = 0;

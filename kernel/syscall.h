@@ -3,12 +3,27 @@
 #define KERNEL_SYSCALL_H
 
 #include <arch/trap.h>
+#include <kn/retcode.h>
+#include <kn/syscall_table.h>
 
 struct syscall_args {
 	uint64_t a[6]; /* rdi, rsi, rdx, r10, r8, r9 */
 };
 
 typedef int64_t (*syscall_fn)(const struct syscall_args *args);
+
+/* The handlers, one per line of include/kn/syscall_table.h: kernel/syscall.c (debug,
+ * tasks, handles) and kernel/syscall_vm.c (memory). */
+#define SYSCALL_DECLARE(n, name, handler) int64_t handler(const struct syscall_args *a);
+KN_SYSCALLS(SYSCALL_DECLARE)
+#undef SYSCALL_DECLARE
+
+/* An int argument: the upper half of its register is not defined by the C ABI. */
+static inline unsigned syscall_flags(uint64_t reg) { return (uint32_t)reg; }
+
+/* Makes sure the caller can write `size` bytes at `out` before the call does anything, by
+ * writing back what is there: rcFault if it cannot, and nothing changes either way. */
+Retcode syscall_probe_output(uint64_t out, uint64_t size);
 
 /* Called by the SYSCALL entry with interrupts on. */
 void syscall_dispatch(struct trap_frame *tf);

@@ -27,11 +27,14 @@ def phdrs(data, eh):
 
 
 def loads(data, eh):
-    return [(off, ph) for off, ph in phdrs(data, eh) if ph[0] == PT_LOAD]
+    """The PT_LOAD headers that load something (empty ones are skipped by the kernel)."""
+    return [(off, ph) for off, ph in phdrs(data, eh) if ph[0] == PT_LOAD and ph[6] > 0]
 
 
 def variants(good):
     data, eh = load(good)
+    if len(loads(data, eh)) < 2:
+        sys.exit(f"mkbadelf: {good} needs a text and a data segment")
 
     def copy():
         return bytearray(data)

@@ -25,6 +25,12 @@
 	X(10, KnTaskGetExitCode, sys_task_get_exit_code)                                           \
 	X(11, KnHandleClose, sys_handle_close)                                                     \
 	X(12, KnHandleTransfer, sys_handle_transfer)                                               \
-	X(13, KnHandleEnumerate, sys_handle_enumerate)
+	X(13, KnHandleEnumerate, sys_handle_enumerate)                                             \
+	X(14, KnVmAllocateEx, sys_vm_allocate)                                                     \
+	X(15, KnVmCommit, sys_vm_commit)                                                           \
+	X(16, KnVmDecommit, sys_vm_decommit)                                                       \
+	X(17, KnVmProtect, sys_vm_protect)                                                         \
+	X(18, KnVmUnmap, sys_vm_unmap)                                                             \
+	X(19, KnVmQuery, sys_vm_query)
 
 #endif

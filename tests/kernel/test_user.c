@@ -24,6 +24,22 @@ static void run(struct ktest_ctx *t, const char *program)
 KTEST(user, tasks) { run(t, "test_tasks"); }
 KTEST(user, handles) { run(t, "test_handles"); }
 KTEST(user, bad_pointers) { run(t, "test_badptr"); }
+KTEST(user, vm) { run(t, "test_vm"); }
+KTEST(user, vm_bad_input) { run(t, "test_vm_bad"); }
+KTEST(user, vm_model) { run(t, "test_vm_model"); }
+
+/* The same program with the other settings: ASLR on and fault-around of 4 pages. */
+KTEST(user, vm_aslr_faultaround)
+{
+	bool aslr = kernel_aslr;
+	unsigned fa = kernel_faultaround;
+
+	kernel_aslr = true;
+	kernel_faultaround = 4;
+	run(t, "test_vm");
+	kernel_aslr = aslr;
+	kernel_faultaround = fa;
+}
 
 KTEST(user, malformed_elf_refused)
 {

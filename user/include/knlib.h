@@ -10,6 +10,7 @@
 #include <kn/handle_api.h>
 #include <kn/retcode.h>
 #include <kn/task_api.h>
+#include <kn/vmm_api.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include <stdarg.h>

@@ -72,3 +72,9 @@ int run_task(const char *name, const char *program, int flags)
 	KnHandleClose(h);
 	return rc == rcOk ? code : -1000 - rc;
 }
+
+void *KnVmAllocate(void *addr, rtl_size_t size, int flags)
+{
+	void *out;
+	return KnVmAllocateEx(addr, size, flags, &out) == rcOk ? out : RTL_NULL;
+}

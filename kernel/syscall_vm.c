@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The memory system calls (include/kn/vmm_api.h): thin shells around the address-space core
+ * (mm/vm.c) on the caller's own space. The core checks every argument and changes nothing
+ * on failure; these check the user pointers, first, so that a bad output pointer also
+ * leaves everything as it was.
+ */
+#include <kn/vmm_api.h>
+#include <mm/vm.h>
+#include "syscall.h"
+#include "task.h"
+#include "usercopy.h"
+
+static struct vm_space *own_space(void) { return &current_task()->vs; }
+
+int64_t sys_vm_allocate(const struct syscall_args *a)
+{
+	uint64_t addr = a->a[0], size = a->a[1], out = a->a[3], va;
+	Retcode rc = syscall_probe_output(out, sizeof(uint64_t));
+
+	if (rc != rcOk)
+		return rc;
+	rc = vm_allocate(own_space(), addr, size, syscall_flags(a->a[2]), &va);
+	if (rc != rcOk)
+		return rc;
+	rc = copy_to_user(out, &va, sizeof(va));
+	if (rc != rcOk) /* another thread unmapped the output meanwhile: undo */
+		vm_unmap(own_space(), va, size);
+	return rc;
+}
+
+int64_t sys_vm_commit(const struct syscall_args *a)
+{
+	unsigned flags = syscall_flags(a->a[2]);
+
+	/* COMMIT says nothing more than the call's name; LOCKED makes it eager. */
+	if (flags & ~(unsigned)(VMM_FLAG_COMMIT | VMM_FLAG_LOCKED))
+		return rcInvalidArgument;
+	return vm_commit(own_space(), a->a[0], a->a[1], flags & VMM_FLAG_LOCKED);
+}
+
+int64_t sys_vm_decommit(const struct syscall_args *a) { return vm_decommit(own_space(), a->a[0], a->a[1]); }
+
+int64_t sys_vm_protect(const struct syscall_args *a)
+{
+	return vm_protect(own_space(), a->a[0], a->a[1], syscall_flags(a->a[2]));
+}
+
+int64_t sys_vm_unmap(const struct syscall_args *a) { return vm_unmap(own_space(), a->a[0], a->a[1]); }
+
+int64_t sys_vm_query(const struct syscall_args *a)
+{
+	struct vm_info vi;
+	Retcode rc = vm_query(own_space(), a->a[0], &vi);
+
+	if (rc != rcOk)
+		return rc;
+	KnVmInfo info = {
+		.regionBase = (void *)(uintptr_t)vi.region_base,
+		.regionSize = vi.region_size,
+		.state = vi.state,
+		.resident = vi.resident,
+		.flags = (int)vi.flags,
+		.runSize = vi.run_size,
+	};
+	return copy_to_user(a->a[1], &info, sizeof(info));
+}
