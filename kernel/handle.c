@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <kn/task_api.h>
 #include <knmm/panic.h>
 #include <knmm/pool.h>
 #include <knmm/string.h>
@@ -40,9 +41,20 @@ void handle_table_init(struct handle_table *ht, uint64_t owner_id)
 static Handle make(const struct handle_table *ht, uint32_t slot)
 {
 	uint32_t g = (ht->salt + ht->v[slot].gen) & GEN_MASK;
-	if (g == 0)
-		g = 1;
 	return (g << HANDLE_SLOT_BITS) | slot;
+}
+
+/* Moves the slot's generation past values a handle must never have: generation 0, and
+ * the one that would make slot 4095's value KN_HANDLE_SELF. Skipping (not remapping)
+ * keeps every generation distinct, so a closed value never becomes valid again. */
+static void skip_reserved_gens(struct handle_table *ht, uint32_t slot)
+{
+	for (;;) {
+		Handle h = make(ht, slot);
+		if ((h >> HANDLE_SLOT_BITS) != 0 && h != KN_HANDLE_SELF)
+			return;
+		ht->v[slot].gen++;
+	}
 }
 
 /* The slot of h if it is open in ht, else 0. Lock held. */
@@ -89,6 +101,7 @@ Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t righ
 	}
 	kobj_get(obj);
 	__atomic_add_fetch(&obj->handles, 1, __ATOMIC_ACQ_REL);
+	skip_reserved_gens(ht, slot);
 	ht->v[slot].obj = obj;
 	ht->v[slot].rights = rights;
 	ht->count++;

@@ -3,8 +3,9 @@
  * Kernel objects and per-task handle tables (see include/kn/handle_api.h).
  *
  * A handle value is (salt + generation) << 12 | slot: 4095 slots per task, slot 0 unused,
- * the slot's generation bumped on every close, and the table's salt derived from the task
- * id, so values of other tasks are (almost certainly) not valid here.
+ * the slot's generation bumped on every close (never to a value giving generation bits 0
+ * or the value KN_HANDLE_SELF), and the table's salt derived from the task id, so values
+ * of other tasks are (almost certainly) not valid here.
  */
 #ifndef KERNEL_HANDLE_H
 #define KERNEL_HANDLE_H

@@ -66,9 +66,19 @@ static void switch_to(struct thread *prev, struct thread *next)
 	arch_switch(&prev->saved_rsp, next->saved_rsp);
 }
 
+/* Ring 3 can set RFLAGS.AC; with SMAP the kernel must never run with it outside the copy
+ * routines (SMAP would be off). Checked where it could leak: interrupts and switches.
+ * (Without SMAP, AC means nothing in ring 0.) */
+static inline void assert_smap_closed(const char *where)
+{
+	KASSERT_MSG(!cpu_features.smap || !(read_rflags() & RFLAGS_AC), "RFLAGS.AC set in the kernel (%s): SMAP is off",
+		    where);
+}
+
 /* Back on a CPU after arch_switch: the thread we left may be dead now that it is off it. */
 static void finish_switch_locked(void)
 {
+	assert_smap_closed("after a switch");
 	struct thread *prev = last_prev;
 	last_prev = NULL;
 	if (prev && prev->state == THREAD_DEAD) {
@@ -159,6 +169,7 @@ void thread_wake(struct thread *t)
 static void timer_irq(struct trap_frame *tf)
 {
 	(void)tf;
+	assert_smap_closed("timer interrupt");
 	apic_eoi();
 	this_cpu()->ticks++;
 	uint64_t now = clock_ns();
@@ -225,11 +236,12 @@ static __noreturn void thread_bootstrap(void *arg)
 
 static void stack_init(struct thread *t, uint64_t top)
 {
-	/* arch_switch pops r15, r14, r13, r12, rbx, rbp, then returns into the trampoline,
-	 * which calls rbx(r12). */
+	/* arch_switch pops r15, r14, r13, r12, rbx, rbp and the flags, then returns into the
+	 * trampoline, which calls rbx(r12). */
 	uint64_t *sp = (uint64_t *)(uintptr_t)top;
 	*--sp = 0;                                       /* alignment */
 	*--sp = (uint64_t)(uintptr_t)arch_thread_trampoline;
+	*--sp = RFLAGS_RESERVED;                         /* rflags: interrupts off, AC clear */
 	*--sp = 0;                                       /* rbp */
 	*--sp = (uint64_t)(uintptr_t)thread_bootstrap;   /* rbx */
 	*--sp = (uint64_t)(uintptr_t)t;                  /* r12 */

@@ -198,6 +198,11 @@ int64_t sys_task_wait(const struct syscall_args *a)
 	Retcode rc = get_task((Handle)a->a[0], 0, &t);
 	if (rc != rcOk)
 		return rc;
+	/* A running task waiting for itself to be in another state would wait forever. */
+	if (t == current_task() && !(states & KN_TASK_STATE_RUNNING)) {
+		task_put(t);
+		return rcWrongState;
+	}
 	uint64_t now = clock_ns(), deadline = 0;
 	if (timeout == 0)
 		deadline = now ? now : 1; /* look once */
@@ -245,7 +250,7 @@ int64_t sys_handle_transfer(const struct syscall_args *a)
 	Handle remote;
 	Retcode rc;
 
-	if ((rc = copy_to_user(a->a[3], &(Handle){ 0 }, sizeof(Handle))) != rcOk)
+	if ((rc = syscall_probe_output(a->a[3], sizeof(Handle))) != rcOk)
 		return rc;
 	if ((rc = get_task((Handle)a->a[0], 0, &target)) != rcOk)
 		return rc;
@@ -261,6 +266,9 @@ int64_t sys_handle_transfer(const struct syscall_args *a)
 		rc = rcAccessDenied;
 	else if (target->dying || target->state == KN_TASK_STATE_EXITED)
 		rc = rcWrongState;
+	else if (target->state == KN_TASK_STATE_CREATED && obj->type == KN_HANDLE_TYPE_TASK &&
+		 container_of(obj, struct task, obj)->state == KN_TASK_STATE_CREATED)
+		rc = rcWrongState; /* tasks that never started would keep each other alive */
 	else
 		rc = handle_alloc(&target->handles, obj, rights, &remote);
 	if (rc == rcOk && (rc = copy_to_user(a->a[3], &remote, sizeof(remote))) != rcOk)
@@ -278,9 +286,11 @@ int64_t sys_handle_enumerate(const struct syscall_args *a)
 	int t = 0;
 	Retcode rc;
 
-	/* Bad outputs are rcFault whether or not there is a handle to report. */
-	if ((rc = copy_to_user(a->a[1], &h, sizeof(h))) != rcOk || (rc = copy_to_user(a->a[2], &t, sizeof(t))) != rcOk ||
-	    (rc = copy_to_user(a->a[3], &rights, sizeof(rights))) != rcOk)
+	/* Bad outputs are rcFault whether or not there is a handle to report; probing them
+	 * leaves them as they were (rcEof writes nothing). */
+	if ((rc = syscall_probe_output(a->a[1], sizeof(h))) != rcOk ||
+	    (rc = syscall_probe_output(a->a[2], sizeof(t))) != rcOk ||
+	    (rc = syscall_probe_output(a->a[3], sizeof(rights))) != rcOk)
 		return rc;
 	if ((rc = handle_enumerate(&current_task()->handles, a->a[0], &h, &type, &rights)) != rcOk)
 		return rc;

@@ -170,7 +170,8 @@ Retcode task_wait(struct task *t, int states, uint64_t deadline_ns)
 	bool irq = irq_save();
 
 	while (!(t->state & states)) {
-		if (current_thread()->killed || !wq_wait_locked(&t->state_wq, deadline_ns)) {
+		bool expired = deadline_ns && clock_ns() >= deadline_ns; /* (0 ns: just look) */
+		if (current_thread()->killed || expired || !wq_wait_locked(&t->state_wq, deadline_ns)) {
 			rc = (t->state & states) ? rcOk : rcBusy;
 			break;
 		}
@@ -239,10 +240,23 @@ void task_thread_gone(struct task *t, struct thread *th)
 void kernel_settle(void)
 {
 	bool irq = irq_save();
-	while (READ_ONCE(dying))
+	/* A caller being terminated stops waiting (it may itself be what is dying). */
+	while (READ_ONCE(dying) && !current_thread()->killed)
 		wq_wait_locked(&settle_wq, clock_ns() + 10000000ull);
 	irq_restore(irq);
 	mm_trim_caches();
+}
+
+void task_test_hold_teardown(bool hold)
+{
+	if (hold) {
+		__atomic_add_fetch(&dying, 1, __ATOMIC_ACQ_REL);
+		return;
+	}
+	__atomic_sub_fetch(&dying, 1, __ATOMIC_ACQ_REL);
+	bool irq = irq_save();
+	wq_wake_all(&settle_wq);
+	irq_restore(irq);
 }
 
 int run_program(const char *program, const char *name, unsigned flags, uint64_t timeout_ns)

@@ -42,6 +42,8 @@ __noreturn void task_exception(struct trap_frame *tf, const char *kind, uint64_t
 /* Waits until t->state is in `states` or clock_ns() passes deadline (0: forever).
  * rcOk, rcBusy (timeout, or the caller is being killed). */
 Retcode task_wait(struct task *t, int states, uint64_t deadline_ns);
+/* Tests: pretend a task teardown is pending (kernel_settle waits for it) or stop. */
+void task_test_hold_teardown(bool hold);
 /* Called by the reaper for each thread of t it frees. */
 void task_thread_gone(struct task *t, struct thread *th);
 

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* What ring-3 exceptions mean (SPEC §4.4): the trap layer's hooks (arch/trap.h). */
 #include <arch/cpu.h>
+#include <arch/pt.h>
 #include <arch/trap.h>
 #include <knmm/layout.h>
+#include <knmm/panic.h>
 #include <mm/vm.h>
 #include "sched.h"
 #include "task.h"
@@ -14,6 +16,19 @@ static enum vm_access access_of(uint64_t error)
 	return (error & PF_ERR_W) ? VM_ACCESS_WRITE : VM_ACCESS_READ;
 }
 
+/* After a fault was resolved, the tables must allow the access: otherwise the task would
+ * fault again at once, for ever. Tables that disagree with the regions are a kernel bug. */
+static void check_resolved(struct task *t, struct trap_frame *tf, uint64_t cr2)
+{
+	struct pt_mapping m;
+	enum vm_access a = access_of(tf->error);
+	bool ok = pt_translate(&t->vs.pt, cr2, &m) && (m.mmu_flags & MMU_USER) &&
+		  (a != VM_ACCESS_WRITE || (m.mmu_flags & MMU_WRITE)) && (a != VM_ACCESS_EXEC || (m.mmu_flags & MMU_EXEC));
+	if (!ok)
+		panic_with_frame(tf, "vm: task %s: a fault at %#llx (error %#llx) was resolved, but the page tables still "
+				 "refuse the access", t->name, (unsigned long long)cr2, (unsigned long long)tf->error);
+}
+
 void kernel_user_trap(struct trap_frame *tf, uint64_t cr2)
 {
 	struct task *t = current_task();
@@ -22,11 +37,19 @@ void kernel_user_trap(struct trap_frame *tf, uint64_t cr2)
 		task_exception(tf, trap_name((unsigned)tf->vector), tf->rip);
 		return;
 	}
+	if (tf->error & PF_ERR_RSVD)
+		panic_with_frame(tf, "vm: task %s: reserved bit set in a page-table entry for %#llx", t->name,
+				 (unsigned long long)cr2);
+	/* A supervisor-mode access made for ring-3 code (descriptor tables, or a CPU that reads
+	 * a far return's stack that way under SMAP): nothing a mapping could resolve. */
+	if (!(tf->error & PF_ERR_U))
+		task_exception(tf, "access violation", cr2);
 	irq_enable(); /* resolving may take locks and allocate */
 	enum vm_fault_result r = cr2 < USER_END ? vm_fault(&t->vs, cr2, access_of(tf->error)) : VM_FAULT_ACCESS;
 	switch (r) {
 	case VM_FAULT_RESOLVED:
 	case VM_FAULT_GREW:
+		check_resolved(t, tf, cr2);
 		break;
 	case VM_FAULT_GUARD:
 		task_exception(tf, "guard violation", cr2);

@@ -34,8 +34,10 @@ Retcode copy_string_from_user(char *dst, uint64_t usrc, uint64_t max)
 {
 	if (max == 0 || !is_user_addr(usrc))
 		return rcFault;
-	/* Never read past the user half, even when max would take us there. */
-	if (max > USER_END - usrc)
+	/* Never read past the user half, even when max would take us there: a string that
+	 * runs into its end is as bad as one that runs into an unmapped page. */
+	bool clipped = max > USER_END - usrc;
+	if (clipped)
 		max = USER_END - usrc;
 	user_access_begin();
 	int64_t n = arch_copy_user_string(dst, (const char *)(uintptr_t)usrc, max);
@@ -44,7 +46,7 @@ Retcode copy_string_from_user(char *dst, uint64_t usrc, uint64_t max)
 		return rcFault;
 	if (n < 0) {
 		dst[max - 1] = '\0';
-		return rcInvalidArgument;
+		return clipped ? rcFault : rcInvalidArgument;
 	}
 	return rcOk;
 }

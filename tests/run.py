@@ -72,6 +72,10 @@ EXPECTED_LINES = {
         r"W task priv: general protection at 0x",
         r"W task brk: general protection at 0x",
         r"W task peek:[0-9a-f]+: access violation at 0x[0-9a-f]+ rip 0x",
+        r"W task poke:[0-9a-f]+: access violation at 0x[0-9a-f]+ rip 0x",
+        # A far return into the null 32-bit code descriptor: #GP, or under SMAP in QEMU a
+        # refused supervisor-mode read of the return frame first.
+        r"W task compat: (general protection|access violation) at 0x",
     ],
     "user.vm": VM_FAULT_LINES,
     "user.vm_aslr_faultaround": VM_FAULT_LINES,

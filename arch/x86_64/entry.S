@@ -81,6 +81,7 @@ syscall_entry:
  */
 	.globl arch_switch
 arch_switch:
+	pushfq                          /* each thread keeps its own flags (IF, AC) */
 	pushq %rbp
 	pushq %rbx
 	pushq %r12
@@ -95,6 +96,7 @@ arch_switch:
 	popq %r12
 	popq %rbx
 	popq %rbp
+	popfq
 	ret
 
 /* First code of every new thread: rbx = entry, r12 = argument (set up by

@@ -31,7 +31,6 @@ static uint8_t ist_stacks[3][IST_STACK_SIZE] __aligned(16);
 /* Access byte and flags spelled out: P, DPL, S, type; L (64-bit code), G, D/B. */
 #define SEG_KERNEL_CODE64 0x00af9a000000ffffull
 #define SEG_KERNEL_DATA   0x00cf92000000ffffull
-#define SEG_USER_CODE32   0x00cffa000000ffffull
 #define SEG_USER_DATA     0x00cff2000000ffffull
 #define SEG_USER_CODE64   0x00affa000000ffffull
 
@@ -63,7 +62,7 @@ void gdt_init(void)
 	gdt[0] = 0;
 	gdt[GDT_KERNEL_CS / 8] = SEG_KERNEL_CODE64;
 	gdt[GDT_KERNEL_DS / 8] = SEG_KERNEL_DATA;
-	gdt[GDT_USER32_CS / 8] = SEG_USER_CODE32;
+	gdt[GDT_USER32_CS / 8] = 0; /* no 32-bit user code: compatibility mode cannot be entered */
 	gdt[GDT_USER_DS / 8] = SEG_USER_DATA;
 	gdt[GDT_USER_CS / 8] = SEG_USER_CODE64;
 	/* 64-bit TSS descriptor: type 9 (available TSS), present, 16 bytes. */

@@ -22,6 +22,9 @@ void percpu_init(void)
 	 * from STAR[63:48] + 16 / + 8. Interrupts, traps, direction and AC are cleared. */
 	wrmsr(MSR_STAR, ((uint64_t)GDT_USER32_CS << 48) | ((uint64_t)GDT_KERNEL_CS << 32));
 	wrmsr(MSR_LSTAR, (uint64_t)(uintptr_t)syscall_entry);
+	/* SYSCALL from compatibility mode: unreachable (the GDT has no 32-bit user code
+	 * segment), but never a jump to address 0 in ring 0 either. */
+	wrmsr(MSR_CSTAR, (uint64_t)(uintptr_t)syscall_entry);
 	wrmsr(MSR_SFMASK, RFLAGS_IF | (1u << 8) /* TF */ | (1u << 10) /* DF */ | RFLAGS_AC | (1u << 14) /* NT */);
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
 }

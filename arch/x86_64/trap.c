@@ -63,6 +63,9 @@ static __noreturn void kernel_exception(struct trap_frame *tf, uint64_t cr2)
 
 void trap_dispatch(struct trap_frame *tf)
 {
+	/* Interrupt delivery keeps RFLAGS.AC: ring 3 can set it, and a copy routine runs with
+	 * it set. Handlers run with SMAP closed; IRET gives the interrupted code its own back. */
+	user_access_end();
 	if (tf->vector >= NR_EXCEPTIONS) {
 		irq_handler_t fn = irq_handlers[tf->vector];
 		if (fn)
@@ -76,22 +79,26 @@ void trap_dispatch(struct trap_frame *tf)
 
 	uint64_t cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
 
-	if (trap_from_user(tf)) {
+	/* A double fault, NMI or machine check is the machine's, not the task's: it is fatal in
+	 * any mode (an NMI means a hardware error here, as on NT). */
+	bool machine = tf->vector == VEC_DF || tf->vector == VEC_NMI || tf->vector == VEC_MC;
+	if (trap_from_user(tf) && !machine) {
 		kernel_user_trap(tf, cr2);
 		kernel_return_to_user(tf);
 		return;
 	}
 
-	/* Kernel mode. The exception table first: copy routines expect faults on user memory,
-	 * where a lazy page may just need its frame. */
+	/* Kernel mode. The exception table first: copy routines expect page faults on user
+	 * memory, where a lazy page may just need its frame. A fault on their kernel side is
+	 * a kernel bug like any other. */
 	const struct extable_entry *fix = extable_find(tf->rip);
-	if (fix && tf->vector != VEC_DF && tf->vector != VEC_MC && tf->vector != VEC_NMI) {
-		if (tf->vector == VEC_PF && cr2 < DIRECT_MAP_BASE && kernel_user_copy_fault(cr2, tf->error))
+	if (fix && tf->vector == VEC_PF && cr2 < USER_END) {
+		if (kernel_user_copy_fault(cr2, tf->error))
 			return;
 		tf->rip = fix->fixup;
 		return;
 	}
-	if (catch_ctx.armed && tf->vector != VEC_NMI && tf->vector != VEC_MC && tf->vector != VEC_DF) {
+	if (catch_ctx.armed && !machine) {
 		catch_ctx.armed = 0;
 		*catch_ctx.fi = (struct fault_info){ tf->vector, tf->error, cr2, tf->rip };
 		tf->rip = catch_ctx.rip;

@@ -38,7 +38,9 @@ Retcode KnHandleClose(Handle h);
  * (a subset of h's). *remote gets the value, valid in that task only.
  *   rcBadHandle     task or h is not the caller's, or task is not a task handle
  *   rcAccessDenied  rights are not a subset of h's rights
- *   rcWrongState    the target task has exited
+ *   rcWrongState    the target task has exited, or it has not started and h is a handle to
+ *                   a task that has not started either (such tasks could only keep each
+ *                   other alive)
  *   rcOutOfMemory   the target's handle table is full
  *   rcFault         remote is not a writable user address
  */

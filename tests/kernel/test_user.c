@@ -7,6 +7,7 @@
 #include <arch/cpu.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
+#include <knmm/log.h>
 #include <knmm/string.h>
 #include <kernel/kernel.h>
 #include <kernel/task.h>
@@ -39,6 +40,23 @@ KTEST(user, vm_aslr_faultaround)
 	run(t, "test_vm");
 	kernel_aslr = aslr;
 	kernel_faultaround = fa;
+}
+
+/* A task blocked in KnDebugGetStats while a teardown is pending still ends when terminated
+ * (and the kernel goes on). */
+KTEST(user, terminate_while_settling)
+{
+	struct task *task;
+
+	task_test_hold_teardown(true);
+	KT_ASSERT_EQ(task_create("actor-stats", "actor", 0, &task), rcOk);
+	task_resume(task);
+	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 50000000ull), rcBusy); /* it waits for the teardown */
+	task_terminate(task, KN_EXIT_TERMINATED, true);
+	KT_EXPECT_EQ(task->state, KN_TASK_STATE_EXITED);
+	KT_EXPECT_EQ(task->exit_code, KN_EXIT_TERMINATED);
+	task_put(task);
+	task_test_hold_teardown(false);
 }
 
 KTEST(user, malformed_elf_refused)

@@ -36,6 +36,16 @@ int main(int argc, char **argv)
 		__asm__ __volatile__("int3");
 	else if (!strncmp(role, "peek:", 5))
 		(void)*(volatile uint64_t *)parse_hex(role + 5);
+	else if (!strncmp(role, "poke:", 5))
+		*(volatile uint64_t *)parse_hex(role + 5) = 0x6666666666666666ull;
+	else if (!strcmp(role, "compat")) /* into 32-bit code (selector 0x18 | 3), then SYSCALL */
+		__asm__ __volatile__("pushq $0x1b\n\t"
+				     "leaq 1f(%%rip), %%rax\n\t"
+				     "pushq %%rax\n\t"
+				     "lretq\n\t"
+				     ".code32\n"
+				     "1: syscall\n\t"
+				     ".code64\n" ::: "rax", "rcx", "r11", "memory");
 	printf("evil %s survived\n", role);
 	return 99;
 }

@@ -72,6 +72,14 @@ int main(void)
 	ktap_rc(KnTaskCreate(long_name, "nop", 0, &h), rcInvalidArgument, "KnTaskCreate unterminated long name");
 	ktap_rc(KnTaskCreate("x", "no-such-program", 0, &h), rcNotFound, "KnTaskCreate of a missing program");
 	ktap_check(h == 0x5eed, "a failed KnTaskCreate leaves its output alone", "output %#x", h);
+	/* A name that runs into the end of the user half without ending. */
+	char *top = KnVmAllocate((void *)(USER_TOP - 4096), 4096, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_READ | VMM_FLAG_WRITE);
+	ktap_check(top != RTL_NULL, "the last page of the user half", NULL);
+	if (top) {
+		memset(top, 'x', 4096);
+		ktap_rc(KnTaskCreate(top + 4096 - 5, "nop", 0, &h), rcFault, "KnTaskCreate name running into the kernel half");
+		KnVmUnmap(top, 4096);
+	}
 	/* Task handles in the task calls. */
 	ktap_rc(KnTaskCreate("t", "nop", 0, &t), rcOk, "a task to point at");
 	ktap_rc(KnTaskGetExitCode(t, (int *)KERNEL), rcWrongState, "exit code before exit (output not touched)");

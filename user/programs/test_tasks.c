@@ -41,6 +41,44 @@ static void lifecycle(void)
 	ktap_rc(KnTaskCreate("a-name-that-is-much-too-long-for-a-task", "hello", 0, &h), rcInvalidArgument, "long name");
 	ktap_rc(KnTaskCreate("child", "hello", 0x100, &h), rcInvalidArgument, "unknown flags");
 	ktap_rc(KnTaskCreate("child", "hello", KN_TASK_PRIVILEGED, &h), rcAccessDenied, "privilege not granted");
+	ktap_rc(KnTaskWait(KN_HANDLE_SELF, KN_TASK_STATE_EXITED, ~0ull), rcWrongState, "waiting for our own exit");
+	ktap_rc(KnTaskWait(KN_HANDLE_SELF, KN_TASK_STATE_RUNNING | KN_TASK_STATE_EXITED, ~0ull), rcOk,
+		"waiting for ourselves to run");
+}
+
+/* A task blocked in a system call still ends when terminated. */
+static void terminate_blocked(void)
+{
+	Handle spinner, waiter, remote;
+	int code = 0;
+
+	KnTaskCreate("spinner", "spin", 0, &spinner);
+	KnTaskResume(spinner);
+	ktap_rc(KnTaskCreate("actor-wait", "actor", 0, &waiter), rcOk, "create a task that will block");
+	ktap_rc(KnHandleTransfer(waiter, spinner, 0, &remote), rcOk, "give it something to wait for");
+	KnTaskResume(waiter);
+	ktap_rc(KnTaskWait(waiter, KN_TASK_STATE_EXITED, 100000000ull), rcBusy, "it blocks");
+	ktap_rc(KnTaskTerminate(waiter), rcOk, "terminate it while it waits");
+	KnTaskGetExitCode(waiter, &code);
+	ktap_check(code == KN_EXIT_TERMINATED, "it ended, terminated", "code %d", code);
+	KnTaskTerminate(spinner);
+	KnHandleClose(waiter);
+	KnHandleClose(spinner);
+}
+
+/* Ring 3 may set RFLAGS.AC; the kernel's debug checks panic if it ever runs with it. */
+static void alignment_check_flag(void)
+{
+	Handle h;
+	int code = 0;
+
+	ktap_rc(KnTaskCreate("actor-ac", "actor", 0, &h), rcOk, "create a task that sets RFLAGS.AC");
+	KnTaskResume(h);
+	ktap_rc(KnTaskWait(h, KN_TASK_STATE_EXITED, 100000000ull), rcBusy, "it runs with AC set (interrupts, syscalls)");
+	KnTaskTerminate(h);
+	KnTaskGetExitCode(h, &code);
+	ktap_check(code == KN_EXIT_TERMINATED, "... and the kernel was not affected", "code %d", code);
+	KnHandleClose(h);
 }
 
 static void preemption(void)
@@ -53,9 +91,20 @@ static void preemption(void)
 	ktap_rc(KnTaskCreate("worker", "hello", 0, &worker), rcOk, "create a worker");
 	KnTaskResume(worker);
 	ktap_rc(KnTaskWait(worker, KN_TASK_STATE_EXITED, 10000000000ull), rcOk, "the worker finishes beside the busy loop");
+	/* While we wait, two busy loops share the CPU: the finite one ends only if the endless
+	 * one is preempted. */
+	Handle finite;
+	ktap_rc(KnTaskCreate("spin-20", "spin", 0, &finite), rcOk, "create a finite busy loop");
+	KnTaskResume(finite);
+	ktap_rc(KnTaskWait(finite, KN_TASK_STATE_EXITED, 30000000000ull), rcOk,
+		"a finite busy loop finishes beside an endless one");
+	KnTaskGetExitCode(finite, &code);
+	ktap_check(code == 0, "... having run to its end", "code %d", code);
+	KnHandleClose(finite);
+	ktap_rc(KnTaskWait(spinner, KN_TASK_STATE_EXITED, 50000000ull), rcBusy, "waiting for the endless one times out");
+	ktap_rc(KnTaskWait(spinner, KN_TASK_STATE_EXITED, 0), rcBusy, "a timeout of 0 just looks");
 	KnTaskGetState(spinner, &state);
-	ktap_check(state == KN_TASK_STATE_RUNNING, "the busy loop still runs", "state %d", state);
-	ktap_rc(KnTaskWait(spinner, KN_TASK_STATE_EXITED, 50000000ull), rcBusy, "waiting for it times out");
+	ktap_check(state == KN_TASK_STATE_RUNNING, "it is running", "state %d", state);
 	ktap_rc(KnTaskTerminate(spinner), rcOk, "terminate the busy loop");
 	KnTaskGetState(spinner, &state);
 	KnTaskGetExitCode(spinner, &code);
@@ -77,8 +126,13 @@ static void isolation(void)
 	}
 	ksnprintf(name, sizeof(name), "peek:%llx", (unsigned long long)(uintptr_t)blob.secret);
 	int code = run_task(name, "evil", 0);
-	ktap_check(code == KN_EXIT_EXCEPTION, "another task's memory is not there", "exit code %d", code);
+	ktap_check(code == KN_EXIT_EXCEPTION, "another task's memory is not there (read)", "exit code %d", code);
+	ksnprintf(name, sizeof(name), "poke:%llx", (unsigned long long)(uintptr_t)blob.secret);
+	code = run_task(name, "evil", 0);
+	ktap_check(code == KN_EXIT_EXCEPTION, "another task's memory is not there (write)", "exit code %d", code);
 	ktap_check(strcmp(blob.secret, "the parent's secret") == 0, "our own memory is untouched", NULL);
+	code = run_task("compat", "evil", 0);
+	ktap_check(code == KN_EXIT_EXCEPTION, "32-bit code cannot be entered (no SYSCALL from it)", "exit code %d", code);
 }
 
 static void many_tasks(void)
@@ -107,6 +161,8 @@ int main(void)
 	KnDebugGetStats(&start);
 	lifecycle();
 	preemption();
+	terminate_blocked();
+	alignment_check_flag();
 	isolation();
 	many_tasks();
 	KnDebugGetStats(&end);

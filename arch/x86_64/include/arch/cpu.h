@@ -20,6 +20,7 @@
 #define CR4_SMEP  (1u << 20)
 #define CR4_SMAP  (1u << 21)
 
+#define RFLAGS_RESERVED (1u << 1) /* always 1 */
 #define RFLAGS_IF (1u << 9)
 #define RFLAGS_AC (1u << 18)
 

@@ -6,7 +6,7 @@
 
 #define GDT_KERNEL_CS 0x08
 #define GDT_KERNEL_DS 0x10
-#define GDT_USER32_CS 0x18 /* placeholder for the SYSRET layout */
+#define GDT_USER32_CS 0x18 /* SYSRET's base: a null descriptor (no 32-bit user code) */
 #define GDT_USER_DS   0x20
 #define GDT_USER_CS   0x28
 #define GDT_TSS       0x30
