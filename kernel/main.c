@@ -97,6 +97,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	ksyms_init(&boot_info);
 	cpu_init();
 	cpu_log_features();
+	zero_pages_calibrate();
 	log_memory_map(&boot_info);
 
 	bootmem_init(&boot_info, kimage_to_phys(__kernel_end));

@@ -23,6 +23,8 @@ char *strstr(const char *haystack, const char *needle);
 #include <knmm/compiler.h>
 /* Zeroes whole pages with the fastest method the CPU offers (ERMS `rep stosb` where present). */
 void zero_pages(void *va, uint64_t npages);
+/* Picks the faster way to zero pages on this CPU (boot, before pages are handed out). */
+void zero_pages_calibrate(void);
 /* Copies at most size-1 bytes and always terminates (size > 0); returns strlen(src). */
 size_t kstrlcpy(char *dst, const char *src, size_t size);
 /* Shell-style match of `s` against `glob` ('*' any run, '?' one char). */
