@@ -49,6 +49,7 @@ struct thread {
 	bool killed; /* its task is going away: leave at the next chance */
 	/* ring 3 */
 	uint8_t *fpu; /* FXSAVE area of user threads */
+	uint64_t last_fault_rip, last_fault_addr; /* the last page fault it took */
 	uint64_t fs_base;
 };
 

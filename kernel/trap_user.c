@@ -17,9 +17,18 @@ static enum vm_access access_of(uint64_t error)
 }
 
 /* After a fault was resolved, the tables must allow the access: otherwise the task would
- * fault again at once, for ever. Tables that disagree with the regions are a kernel bug. */
+ * fault again at once, for ever. Tables that disagree with the regions are a kernel bug.
+ * Checked when a thread takes the same fault twice in a row (a stale TLB entry can do that
+ * once), so the common path does not pay for a second walk. */
 static void check_resolved(struct task *t, struct trap_frame *tf, uint64_t cr2)
 {
+	struct thread *th = current_thread();
+	bool again = th->last_fault_rip == tf->rip && th->last_fault_addr == cr2;
+
+	th->last_fault_rip = tf->rip;
+	th->last_fault_addr = cr2;
+	if (!again)
+		return;
 	struct pt_mapping m;
 	enum vm_access a = access_of(tf->error);
 	bool ok = pt_translate(&t->vs.pt, cr2, &m) && (m.mmu_flags & MMU_USER) &&

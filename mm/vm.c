@@ -182,6 +182,9 @@ static void unmap_cb(uint64_t va, uint64_t pa, uint64_t size, void *arg)
 static void unmap_pages(struct vm_space *vs, struct vm_region *r, uint64_t va, uint64_t npages)
 {
 	struct unmap_ctx c = { .owns_frames = r->kind != VMR_IO };
+
+	if (!r->resident)
+		return; /* nothing of the region is mapped: no tables to walk */
 	list_init(&c.dead);
 	Retcode rc = pt_unmap(&vs->pt, va, npages * PAGE, unmap_cb, &c); /* flushes before returning */
 
@@ -643,7 +646,8 @@ Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned p
 		rc = vm_runs_reserve(&r->runs, 2);
 	if (rc == rcOk) {
 		runs_apply(r, first, count, KEEP, KEEP, (uint8_t)prot, KEEP);
-		rc = pt_protect(&vs->pt, addr, size, vm_mmu_flags(vs, prot, r->flags));
+		if (r->resident) /* (with nothing mapped, the runs are all there is) */
+			rc = pt_protect(&vs->pt, addr, size, vm_mmu_flags(vs, prot, r->flags));
 		KASSERT(rc == rcOk); /* 4 KiB pages only: nothing to split */
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);

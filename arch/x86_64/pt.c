@@ -72,6 +72,9 @@ struct pt_op {
 	void *arg;
 	/* pt_protect */
 	unsigned mmu_flags;
+	pte_t pt_set; /* a 4 KiB entry's bits for mmu_flags (no address) */
+	/* the last level in one pass, instead of a call per entry (optional) */
+	void (*ptes)(struct pt_op *op, pte_t *t, uint64_t va, uint64_t end);
 };
 
 static void op_invalidate(struct pt_op *op, uint64_t va, pte_t old)
@@ -430,6 +433,11 @@ static void modify_level(struct pt_op *op, uint64_t table_pa, enum pt_level leve
 {
 	pte_t *t = table_of(table_pa);
 
+	if (level == PT_LEVEL_PT && op->ptes) {
+		op->ptes(op, t, va, end);
+		return;
+	}
+
 	while (va < end) {
 		uint64_t next = entry_end(va, level, end);
 		pte_t *e = &t[pt_index(va, level)];
@@ -498,13 +506,33 @@ static bool flags_ok(unsigned mmu_flags)
 	       (mmu_cache(mmu_flags) >> MMU_CACHE_SHIFT) < MMU_CACHE_COUNT;
 }
 
+/* protect_leaf over a page table's entries in [va, end): where pt_protect spends its time
+ * on a resident region, so the bits are computed once and each entry costs a few
+ * instructions. */
+static void protect_ptes(struct pt_op *op, pte_t *t, uint64_t va, uint64_t end)
+{
+	const pte_t keep = PTE_ADDR_MASK | PTE_A | PTE_D, set = op->pt_set;
+
+	for (unsigned i = pt_index(va, PT_LEVEL_PT); va < end; i++, va += PAGE_SIZE) {
+		pte_t old = READ_ONCE(t[i]);
+		if (!pte_present(old))
+			continue;
+		pte_t new = (old & keep) | set;
+		if (new != old) {
+			WRITE_ONCE(t[i], new);
+			op_invalidate(op, va, old);
+		}
+	}
+}
+
 Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mmu_flags)
 {
-	struct pt_op op = { .root = root, .mmu_flags = mmu_flags };
+	struct pt_op op = { .root = root, .mmu_flags = mmu_flags, .ptes = protect_ptes };
 	Retcode rc;
 
 	if (!range_ok(va, size) || !flags_ok(mmu_flags))
 		return rcInvalidArgument;
+	op.pt_set = pte_make_leaf(0, mmu_flags, PT_LEVEL_PT);
 	rc = split_range_ends(&op, va, va + size);
 	if (rc == rcOk)
 		modify_level(&op, root->pml4_pa, PT_LEVEL_PML4, va, va + size, protect_leaf, false);
