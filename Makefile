@@ -167,7 +167,7 @@ $(BUILD)/user/obj/%.o: %.S Makefile | check-deps
 	$(Q)$(CC) $(USER_CFLAGS) -D__ASSEMBLER__ -c $< -o $@
 
 # Reached only through the pattern rule below: keep them, or make deletes them as intermediates.
-.SECONDARY: $(USER_PROG_OBJS)
+.SECONDARY: $(USER_PROG_OBJS) $(USER_CRT0) $(USER_LIB_OBJS) $(USER_TEST_OBJS)
 $(USER_LIBKN): $(filter-out $(USER_CRT0),$(USER_LIB_OBJS))
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^

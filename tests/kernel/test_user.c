@@ -59,6 +59,34 @@ KTEST(user, terminate_while_settling)
 	task_test_hold_teardown(false);
 }
 
+/* Cache modes chosen in ring 3 reach the task's page tables through the fault path. */
+KTEST(user, cache_modes_in_a_tasks_tables)
+{
+	static const unsigned pat[] = { PAT_INDEX_WB, PAT_INDEX_WB, PAT_INDEX_WT, PAT_INDEX_WC, PAT_INDEX_UC };
+	const uint64_t at = 0x60000000ull, last = at + 4 * MiB(2);
+	struct task *task;
+	struct vm_info info = { 0 };
+
+	KT_ASSERT_EQ(task_create("actor-cache", "actor", 0, &task), rcOk);
+	task_resume(task);
+	/* It touches the pages in order: the last one resident means all are. */
+	uint64_t deadline = clock_ns() + 10000000000ull;
+	while (clock_ns() < deadline && (vm_query(&task->vs, last, &info) != rcOk || !info.resident) &&
+	       task->state != KN_TASK_STATE_EXITED)
+		task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 5000000ull);
+	KT_EXPECT(info.resident);
+	for (unsigned i = 0; i < ARRAY_SIZE(pat) && info.resident; i++) {
+		struct pt_trace tr;
+		pt_trace(&task->vs.pt, at + i * MiB(2), &tr);
+		KT_ASSERT_EQ(tr.n, 4);
+		pte_t e = tr.step[3].entry;
+		KT_EXPECT_EQ(pte_pat_index(e, PT_LEVEL_PT), pat[i]);
+		KT_EXPECT(pte_user(e) && pte_writable(e) && pte_nx(e));
+	}
+	task_terminate(task, KN_EXIT_TERMINATED, true);
+	task_put(task);
+}
+
 KTEST(user, malformed_elf_refused)
 {
 	static const char *const bad[] = { "bad_magic", "bad_class", "bad_machine", "bad_truncated", "bad_offset",

@@ -7,6 +7,9 @@
  *                task is being torn down)
  *   actor-ac     sets RFLAGS.AC and keeps running and calling the kernel with it set (the
  *                kernel must not run with SMAP off because of it: its debug checks panic)
+ *   actor-cache  one lazily committed page in each cache mode at CACHE_AT + i * 2 MiB
+ *                (default, WB, WT, WC, UC), touched in that order, then a busy loop: the
+ *                kernel's test reads the modes from the task's page tables
  */
 #include <knlib.h>
 
@@ -27,6 +30,20 @@ int main(int argc, char **argv)
 	if (!strcmp(role, "actor-stats")) {
 		for (;;)
 			KnDebugGetStats(&st);
+	}
+	if (!strcmp(role, "actor-cache")) {
+		static const int modes[] = { 0, VMM_FLAG_WRITE_BACK, VMM_FLAG_WRITE_THROUGH, VMM_FLAG_WRITE_COMBINE,
+					     VMM_FLAG_CACHE_DISABLE };
+		for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+			volatile uint8_t *p = KnVmAllocate((void *)(0x60000000ull + i * 0x200000ull), 4096,
+							   VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_READ |
+								   VMM_FLAG_WRITE | modes[i]);
+			if (!p)
+				return 4;
+			*p = 1;
+		}
+		for (;;)
+			;
 	}
 	if (!strcmp(role, "actor-ac")) {
 		__asm__ __volatile__("pushfq; orq $0x40000, (%%rsp); popfq" ::: "memory", "cc");
