@@ -5,6 +5,8 @@
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/string.h>
+#include <mm/mdl.h>
+#include <mm/vm.h>
 #include "elf.h"
 
 #define MAX_PHDRS 64
@@ -72,19 +74,36 @@ const char *elf_check(const void *file, uint64_t size, uint64_t *entry)
 	return NULL;
 }
 
-/* Copies the segment's file bytes into its (resident, zeroed) pages, page by page. */
-static void copy_in(struct vm_space *vs, uint64_t va, const uint8_t *src, uint64_t n)
+/* The segment as an MDL: frames for the pages that hold file bytes (zeroed, then filled),
+ * fictitious pages for the rest of its memory (.bss: committed, resident when touched). */
+static Retcode segment_mdl(const void *file, const Elf64_Phdr *p, unsigned prot, struct mdl **out)
 {
-	while (n) {
-		struct pt_mapping m;
-		bool ok = pt_translate(&vs->pt, va, &m);
-		KASSERT(ok);
-		uint64_t chunk = MIN(n, PAGE_SIZE - (va & PAGE_MASK));
-		memcpy(phys_to_virt(m.pa), src, chunk);
-		va += chunk;
-		src += chunk;
-		n -= chunk;
+	uint64_t start = seg_start(p), pages = (seg_end(p) - start) / PAGE_SIZE;
+	uint64_t file_pages = p->p_filesz ? (align_up(p->p_vaddr + p->p_filesz, PAGE_SIZE) - start) / PAGE_SIZE : 0;
+	struct mdl *m;
+	Retcode rc;
+
+	if (file_pages) {
+		rc = mdl_create(file_pages * PAGE_SIZE, prot, &m);
+		/* The file bytes go to offset p_vaddr - start of the MDL, page by page. */
+		const uint8_t *src = (const uint8_t *)file + p->p_offset;
+		for (uint64_t off = p->p_vaddr - start, left = p->p_filesz; rc == rcOk && left;) {
+			uint64_t n = MIN(left, PAGE_SIZE - (off & PAGE_MASK));
+			memcpy((uint8_t *)mdl_page_address(m, off / PAGE_SIZE) + (off & PAGE_MASK), src, n);
+			src += n;
+			off += n;
+			left -= n;
+		}
+	} else {
+		const struct mdl_run bss = { MDL_FICTITIOUS, pages };
+		rc = mdl_create_from_runs(&bss, 1, prot, &m);
+		file_pages = pages;
 	}
+	if (rc == rcOk && pages > file_pages && (rc = mdl_add_fictitious(m, pages - file_pages)) != rcOk)
+		mdl_free(m);
+	if (rc == rcOk)
+		*out = m;
+	return rc;
 }
 
 Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const char *name, uint64_t *entry)
@@ -100,18 +119,20 @@ Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const cha
 		const Elf64_Phdr *p = phdr(file, eh, i);
 		if (p->p_type != PT_LOAD || p->p_memsz == 0)
 			continue;
-		uint64_t start = seg_start(p), len = seg_end(p) - start, va;
+		uint64_t start = seg_start(p), va;
 		unsigned prot = VMM_FLAG_READ | ((p->p_flags & PF_W) ? VMM_FLAG_WRITE : 0) |
 				((p->p_flags & PF_X) ? VMM_FLAG_EXECUTE : 0);
-		/* Populate writable, fill, then set the segment's own protection. */
-		Retcode rc = vm_allocate(vs, start, len,
-					 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_WRITE, &va);
-		if (rc != rcOk)
-			return rc == rcAlreadyExists ? rcInvalidArgument : rc;
-		copy_in(vs, p->p_vaddr, (const uint8_t *)file + p->p_offset, p->p_filesz);
-		rc = vm_protect(vs, start, len, prot);
+		/* One MDL per segment, mapped with the segment's protection (also its maximum: the
+		 * task cannot make its text writable later), then let go: the mapping holds the
+		 * frames. */
+		struct mdl *m;
+		Retcode rc = segment_mdl(file, p, prot, &m);
 		if (rc != rcOk)
 			return rc;
+		rc = vm_map_mdl(vs, m, 0, m->pages, start, prot, "elf", &va);
+		mdl_free(m);
+		if (rc != rcOk)
+			return rc == rcAlreadyExists ? rcInvalidArgument : rc;
 	}
 	return rcOk;
 }

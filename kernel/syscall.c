@@ -48,6 +48,21 @@ Retcode syscall_probe_output(uint64_t out, uint64_t size)
 	return rc == rcOk ? copy_to_user(out, was, size) : rc;
 }
 
+Retcode syscall_probe_range(uint64_t out, uint64_t size)
+{
+	if (size == 0)
+		return rcOk;
+	if (!is_user_range(out, size))
+		return rcFault;
+	/* One byte a page is enough: permissions are per page. */
+	for (uint64_t a = out; a < out + size; a = (a | (PAGE_SIZE - 1)) + 1) {
+		Retcode rc = syscall_probe_output(a, 1);
+		if (rc != rcOk)
+			return rc;
+	}
+	return syscall_probe_output(out + size - 1, 1);
+}
+
 /* The task behind a handle of the caller (KN_HANDLE_SELF included), with a reference. */
 static Retcode get_task(Handle h, uint32_t need, struct task **out)
 {

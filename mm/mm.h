@@ -27,6 +27,9 @@ bool mm_get_physical_address(const void *va, uint64_t *pa);
 /* Maps a physical range that is not RAM (device registers) with cache mode `cache`
  * (one VMM_FLAG_* cache flag, 0 = write-back). NULL if the range is RAM or bad, or no room. */
 void *mm_map_io_space(uint64_t pa, uint64_t size, unsigned cache);
+/* Whether the page-aligned physical range [first, end) is device space: outside the direct
+ * map (so not RAM), below the CPU's physical limit, not empty. */
+bool mm_phys_is_io(uint64_t first, uint64_t end);
 void mm_unmap_io_space(void *va, uint64_t size);
 /* Physically contiguous, zeroed memory ending at or below highest_pa (inclusive), through
  * the direct map (NT MmAllocateContiguousMemory). NULL if none. Charged to the commit. */

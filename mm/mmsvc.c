@@ -35,6 +35,18 @@ bool mm_get_physical_address(const void *va, uint64_t *pa)
 	return true;
 }
 
+bool mm_phys_is_io(uint64_t first, uint64_t end)
+{
+	/* Memory the direct map covers (RAM, ACPI tables, the edges of those ranges) is mapped
+	 * write-back there: a second, uncached mapping would give it two memory types. */
+	if (first >= end || end > DIRECT_MAP_SIZE || (cpu_features.phys_bits < 64 && end > (1ull << cpu_features.phys_bits)))
+		return false;
+	for (uint64_t p = first; p < end; p += PAGE_SIZE)
+		if (pt_translate(&kernel_pt_root, DIRECT_MAP_BASE + p, NULL))
+			return false;
+	return true;
+}
+
 void *mm_map_io_space(uint64_t pa, uint64_t size, unsigned cache)
 {
 	uint64_t first = align_down(pa, PAGE_SIZE), end, va;
@@ -42,13 +54,8 @@ void *mm_map_io_space(uint64_t pa, uint64_t size, unsigned cache)
 	if (size == 0 || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || pa + size < pa ||
 	    !align_up_checked(pa + size, PAGE_SIZE, &end))
 		return NULL;
-	/* Memory the direct map covers (RAM, ACPI tables, the edges of those ranges) is mapped
-	 * write-back there: a second, uncached mapping would give it two memory types. */
-	if (end > DIRECT_MAP_SIZE || (cpu_features.phys_bits < 64 && end > (1ull << cpu_features.phys_bits)))
+	if (!mm_phys_is_io(first, end))
 		return NULL;
-	for (uint64_t p = first; p < end; p += PAGE_SIZE)
-		if (pt_translate(&kernel_pt_root, DIRECT_MAP_BASE + p, NULL))
-			return NULL;
 	uint64_t npages = (end - first) / PAGE_SIZE;
 	if (vm_allocate_named(&kernel_space, 0, npages * PAGE_SIZE,
 			      VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE | cache, VMR_IO, "io", &va) != rcOk)

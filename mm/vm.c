@@ -13,6 +13,7 @@
 #include <knmm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
+#include "mdl.h"
 #include "pmm.h"
 #include "vm.h"
 
@@ -499,6 +500,7 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	r->node.end = base + total;
 	r->flags = flags;
 	r->kind = (uint8_t)kind;
+	r->max_prot = VMM_FLAG_RWX_MASK;
 	kstrlcpy(r->name, name ? name : "", sizeof(r->name));
 	uint64_t npages = total / PAGE, first = lowg / PAGE;
 	vm_runs_init(&r->runs, (flags & VMM_FLAG_COMMIT) ? VM_COMMITTED : VM_RESERVED, (uint8_t)prot);
@@ -641,6 +643,8 @@ Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned p
 		first = (addr - vmr_base(r)) / PAGE;
 		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_GUARD, false))
 			rc = rcInvalidArgument;
+		else if (prot & ~(unsigned)r->max_prot)
+			rc = rcAccessDenied; /* an MDL mapping: no more than the MDL allows */
 	}
 	if (rc == rcOk)
 		rc = vm_runs_reserve(&r->runs, 2);
@@ -748,6 +752,7 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		tail_region->node.end = end;
 		tail_region->flags = r->flags;
 		tail_region->kind = r->kind;
+		tail_region->max_prot = r->max_prot;
 		tail_region->io_pa = r->io_pa ? r->io_pa + (b - base) : 0;
 		memcpy(tail_region->name, r->name, sizeof(r->name));
 	} else {
@@ -967,6 +972,176 @@ enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access
 out:
 	spin_unlock_irqrestore(&vs->lock, irq);
 	return res;
+}
+
+/* ------------------------------------------------------------------ MDLs */
+
+/* Maps pages [first, first + npages) of RAM MDL m at va in region r: each mapped frame
+ * takes a reference. Returns the pages mapped, or 0 with everything undone. Lock held. */
+static Retcode map_mdl_frames(struct vm_space *vs, struct vm_region *r, const struct mdl *m, uint64_t first,
+			      uint64_t npages, uint64_t va, unsigned mmu)
+{
+	uint64_t pos = 0, mapped = 0; /* page of the MDL at the start of run i */
+	Retcode rc = rcOk;
+
+	for (uint32_t i = 0; i < m->nruns && rc == rcOk; pos += m->runs[i].count, i++) {
+		const struct mdl_run *run = &m->runs[i];
+		uint64_t lo = MAX(pos, first), hi = MIN(pos + run->count, first + npages);
+		if (lo >= hi || run->pfn == MDL_FICTITIOUS)
+			continue;
+		uint64_t pa = (run->pfn + (lo - pos)) << PAGE_SHIFT, at = va + (lo - first) * PAGE;
+		rc = pt_map(&vs->pt, at, pa, (hi - lo) * PAGE, mmu, PT_LEVEL_PT);
+		if (rc != rcOk)
+			break;
+		for (uint64_t k = 0; k < hi - lo; k++)
+			__atomic_add_fetch(&pa_to_page(pa + k * PAGE)->refcount, 1, __ATOMIC_ACQ_REL);
+		mapped += hi - lo;
+		r->resident += hi - lo;
+		vs->resident += hi - lo;
+	}
+	if (rc != rcOk)
+		unmap_pages(vs, r, va, npages); /* drops exactly the references taken above */
+	return rc;
+}
+
+Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
+		   unsigned flags, const char *name, uint64_t *out)
+{
+	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = flags & VMM_FLAG_CACHE_MASK;
+	uint64_t va;
+
+	if (m->kind == MDL_DESCRIBED || (flags & ~(unsigned)(VMM_FLAG_RWX_MASK | VMM_FLAG_CACHE_MASK)) ||
+	    !prot_valid(prot) || !cache_valid(cache) || npages == 0 || first > m->pages || npages > m->pages - first)
+		return rcInvalidArgument;
+	if (prot & ~(unsigned)m->max_prot)
+		return rcAccessDenied;
+	flags = VMM_FLAG_RESERVE | prot | (cache ? cache : m->cache);
+	if (m->kind == MDL_IO) {
+		Retcode rc = vm_allocate_named(vs, addr, npages * PAGE, flags, VMR_IO, name, &va);
+		if (rc != rcOk)
+			return rc;
+		rc = vm_map_io(vs, va, (m->runs[0].pfn + first) << PAGE_SHIFT, npages);
+		if (rc != rcOk) {
+			vm_unmap(vs, va, npages * PAGE);
+			return rc;
+		}
+		*out = va;
+		return rcOk;
+	}
+	Retcode rc = vm_allocate_named(vs, addr, npages * PAGE, flags | VMM_FLAG_COMMIT, VMR_ANON, name, &va);
+	if (rc != rcOk)
+		return rc;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	struct vm_region *r = region_of(vm_tree_find(&vs->tree, va));
+	/* (the region was made just now; another thread of the task could have unmapped it) */
+	if (!r || vmr_base(r) != va || vmr_pages(r) != npages || r->resident)
+		rc = rcBusy;
+	else {
+		r->max_prot = m->max_prot;
+		rc = map_mdl_frames(vs, r, m, first, npages, va, vm_mmu_flags(vs, prot, r->flags));
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	if (rc != rcOk) {
+		if (rc != rcBusy)
+			vm_unmap(vs, va, npages * PAGE);
+		return rc;
+	}
+	*out = va;
+	return rcOk;
+}
+
+static bool allows(unsigned prot, unsigned access) { return (prot & access) == access; }
+
+struct pin_ctx {
+	struct mdl *m;
+	Retcode rc;
+};
+
+static int collect_frames(const struct pt_leaf *leaf, void *arg)
+{
+	struct pin_ctx *c = arg;
+	c->rc = mdl_append_run(c->m, leaf->pa >> PAGE_SHIFT, leaf->size / PAGE);
+	return c->rc != rcOk;
+}
+
+Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, struct mdl *m)
+{
+	static const struct pt_walk_ops frames = { .leaf = collect_frames };
+	struct vm_region *r;
+
+	if (!range_args_ok(vs, addr, size) || (access != VMM_FLAG_READ && access != VMM_FLAG_WRITE))
+		return rcInvalidArgument;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	Retcode rc = find_range(vs, addr, size, &r);
+	uint64_t first = 0, count = size / PAGE;
+	if (rc == rcOk) {
+		first = (addr - vmr_base(r)) / PAGE;
+		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_COMMITTED, false) != count)
+			rc = rcInvalidArgument;
+	}
+	for (uint64_t pos = first; rc == rcOk && pos < first + count;) {
+		uint32_t i = vm_runs_find(&r->runs, pos);
+		if (!allows(r->runs.v[i].prot, access))
+			rc = rcAccessDenied;
+		pos = vm_runs_end(&r->runs, i, vmr_pages(r));
+	}
+	if (rc == rcOk)
+		rc = populate(vs, r, first, count);
+	struct pin_ctx c = { .m = m, .rc = rcOk };
+	if (rc == rcOk) {
+		pt_walk_range(&vs->pt, addr, size, &frames, &c);
+		rc = c.rc;
+	}
+	if (rc == rcOk) /* every frame listed: only now take the references and pins */
+		for (uint32_t i = 0; i < m->nruns; i++)
+			for (uint64_t k = 0; k < m->runs[i].count; k++)
+				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+	else
+		m->nruns = 0;
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return rc;
+}
+
+struct usage_ctx {
+	uint64_t *counters, max, n;
+	bool first_used;
+};
+
+static int count_stretch(uint64_t start, uint64_t end, bool present, void *arg)
+{
+	struct usage_ctx *u = arg;
+	if (u->n == 0)
+		u->first_used = present;
+	u->counters[u->n++] = (end - start) / PAGE;
+	return u->n == u->max; /* full: stop */
+}
+
+Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_t *counters, uint64_t max,
+		     bool *first_used, uint64_t *n)
+{
+	if (!is_aligned(addr, PAGE) || addr < vs->lo || addr >= vs->hi || max == 0)
+		return rcInvalidArgument;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	struct vm_region *r = region_of(vm_tree_find(&vs->tree, addr));
+	Retcode rc = rcOk;
+	uint64_t ubase = 0, pages = 0;
+	if (!r) {
+		rc = rcNotFound;
+	} else {
+		ubase = vmr_base(r) + ((r->flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0);
+		pages = (vmr_end(r) - ((r->flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0) - ubase) / PAGE;
+		if (addr != ubase || start > pages)
+			rc = rcInvalidArgument;
+	}
+	struct usage_ctx u = { .counters = counters, .max = max };
+	if (rc == rcOk && start < pages)
+		pt_scan_residency(&vs->pt, ubase + start * PAGE, (pages - start) * PAGE, count_stretch, &u);
+	spin_unlock_irqrestore(&vs->lock, irq);
+	if (rc == rcOk) {
+		*first_used = u.first_used;
+		*n = u.n;
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------------ io mappings */

@@ -34,6 +34,7 @@ struct vm_region {
 	struct vm_node node; /* [base, end) is the whole reservation, guard pages included */
 	unsigned flags;      /* VMM_FLAG_* at creation: cache mode, guards, grow-down */
 	uint8_t kind;        /* enum vm_region_kind */
+	uint8_t max_prot;    /* the most KnVmProtect may give (an MDL mapping: the MDL's) */
 	char name[23];       /* kernel regions: "kstack idle", "pool", "io lapic" */
 	uint64_t resident;   /* pages mapped now */
 	uint64_t io_pa;      /* VMR_IO: physical address of the first page */
@@ -142,6 +143,35 @@ enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access
  * VMR_FRAMES region, or physical range `pa` (not RAM) into a VMR_IO region; both created by
  * vm_allocate_named without COMMIT. mmu cache from the region's flags. */
 Retcode vm_map_io(struct vm_space *vs, uint64_t va, uint64_t pa, uint64_t npages);
+
+struct mdl;
+/*
+ * Maps pages [first, first + npages) of an MDL into a new region at `addr` (0: anywhere)
+ * with `flags`: a protection (no more than the MDL's maximum: rcAccessDenied) and
+ * optionally a cache mode (else the MDL's). RAM MDLs: the region is committed (charged like any commit); frames are
+ * mapped, each taking a reference; fictitious pages are committed-not-resident (a touch
+ * gives the mapper a zeroed frame of its own). I/O MDLs: an uncharged I/O region. All or
+ * nothing. *out gets the base. Codes as vm_allocate, plus rcAccessDenied.
+ */
+Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
+		   unsigned flags, const char *name, uint64_t *out);
+/*
+ * Makes [addr, addr + size) resident and appends its frames to m's runs, then takes a
+ * reference and a pin on each (probe and lock). `access`: VMM_FLAG_READ or VMM_FLAG_WRITE.
+ * rcInvalidArgument (not inside one region, not all committed, not anonymous memory),
+ * rcAccessDenied (protection), rcOutOfMemory. On failure nothing is pinned.
+ */
+Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, struct mdl *m);
+/*
+ * The usage map of the region whose usable range starts at `addr` (SPEC §5): from page
+ * `start` on, up to `max` alternating counts of resident and non-resident pages into
+ * counters[], how many in *n, and whether the first count is of resident pages.
+ *   rcNotFound         addr is in free space
+ *   rcInvalidArgument  addr is inside a region but not its usable base, or start is past
+ *                      the region's end (start == the page count gives *n == 0: done)
+ */
+Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_t *counters, uint64_t max,
+		     bool *first_used, uint64_t *n);
 
 /* Region lookup without locking, for panics and the monitor (may race with changes). */
 const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr);

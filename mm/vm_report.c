@@ -3,6 +3,7 @@
 #include <arch/pt.h>
 #include <knmm/log.h>
 #include <knmm/pool.h>
+#include "mdl.h"
 #include "mm.h"
 #include "pmm.h"
 #include "vm.h"
@@ -16,8 +17,10 @@ void vm_report(void)
 	struct pmm_stats ps;
 	struct vm_commit_stats cs;
 	struct pool_tag_stats tags[32];
+	struct mdl_stats ms;
 
 	pmm_get_stats(&pmm_main, &ps);
+	mdl_get_stats(&ms);
 	vm_commit_get(&cs);
 	pr_info("vm: *** Virtual Memory Usage ***");
 	LINE("Physical memory:", ps.total);
@@ -26,11 +29,13 @@ void vm_report(void)
 	LINE("Commit limit:", cs.limit);
 	LINE("Commit peak:", cs.peak);
 	LINE("Locked pages:", cs.locked);
+	LINE("Pinned pages:", ms.pinned_pages);
 	LINE("Page-table pages:", ps.state[PAGE_TABLE]);
 	LINE("Kernel pages:", ps.state[PAGE_KERNEL]);
 	LINE("Pool pages:", pool_pages());
 	LINE("Anonymous pages:", ps.state[PAGE_ANON]);
 	LINE("MDL pages:", ps.state[PAGE_MDL]);
+	pr_info("vm:   %-20s %10llu", "MDLs:", (unsigned long long)ms.mdls);
 	unsigned n = pool_tag_usage(tags, 32);
 	pr_info("vm:   Pool usage by tag:    Tag     Allocs      Frees   Bytes in use");
 	for (unsigned i = 0; i < n; i++) {

@@ -370,6 +370,76 @@ int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, con
 	return rw_end_hole(&w, start + size);
 }
 
+/* ------------------------------------------------------------------ residency scan */
+
+struct stretch_scan {
+	pt_stretch_fn fn;
+	void *arg;
+	uint64_t start; /* of the stretch being built */
+	bool present;
+};
+
+/* [va, end) has residency `present`: extend the current stretch, or emit it and start one. */
+static int stretch_add(struct stretch_scan *s, uint64_t va, bool present)
+{
+	if (present == s->present)
+		return 0;
+	int rc = va > s->start ? s->fn(s->start, va, s->present, s->arg) : 0;
+	s->start = va;
+	s->present = present;
+	return rc;
+}
+
+static int scan_level(struct stretch_scan *s, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end)
+{
+	const pte_t *t = table_of(table_pa);
+	int rc;
+
+	if (level == PT_LEVEL_PT) {
+		/* The hot loop: run over entries with the residency already being counted. */
+		unsigned i = pt_index(va, PT_LEVEL_PT), stop = i + (unsigned)((end - va) >> PAGE_SHIFT);
+		while (i < stop) {
+			bool present = pte_present(READ_ONCE(t[i]));
+			if ((rc = stretch_add(s, va, present)) != 0)
+				return rc;
+			unsigned j = i + 1;
+			if (present)
+				while (j < stop && pte_present(READ_ONCE(t[j])))
+					j++;
+			else
+				while (j < stop && !pte_present(READ_ONCE(t[j])))
+					j++;
+			va += (uint64_t)(j - i) << PAGE_SHIFT;
+			i = j;
+		}
+		return 0;
+	}
+	while (va < end) {
+		uint64_t next = entry_end(va, level, end);
+		pte_t e = READ_ONCE(t[pt_index(va, level)]);
+
+		if (!pte_present(e) || pte_is_leaf(e, level)) {
+			if ((rc = stretch_add(s, va, pte_present(e))) != 0)
+				return rc;
+		} else if ((rc = scan_level(s, pte_table_pa(e), level - 1, va, next)) != 0) {
+			return rc;
+		}
+		va = next;
+	}
+	return 0;
+}
+
+int pt_scan_residency(const struct pt_root *root, uint64_t start, uint64_t size, pt_stretch_fn fn, void *arg)
+{
+	struct stretch_scan s = { .fn = fn, .arg = arg, .start = start, .present = false };
+
+	if (size == 0)
+		return 0;
+	KASSERT(range_ok(start, size));
+	int rc = scan_level(&s, root->pml4_pa, PT_LEVEL_PML4, start, start + size);
+	return rc ? rc : fn(s.start, start + size, s.present, arg);
+}
+
 /* ------------------------------------------------------------------ splitting large pages */
 
 static Retcode split_leaf(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va)

@@ -31,6 +31,14 @@
 	X(16, KnVmDecommit, sys_vm_decommit)                                                       \
 	X(17, KnVmProtect, sys_vm_protect)                                                         \
 	X(18, KnVmUnmap, sys_vm_unmap)                                                             \
-	X(19, KnVmQuery, sys_vm_query)
+	X(19, KnVmQuery, sys_vm_query)                                                             \
+	X(20, KnPmmMdlCreate, sys_mdl_create)                                                      \
+	X(21, KnPmmMdlCreateFromBuf, sys_mdl_create_from_buf)                                      \
+	X(22, KnPmmMdlCreateFromVm, sys_mdl_create_from_vm)                                        \
+	X(23, KnPmmMdlCreateFromPhys, sys_mdl_create_from_phys)                                    \
+	X(24, KnPmmMdlClone, sys_mdl_clone)                                                        \
+	X(25, KnPmmMdlMap, sys_mdl_map)                                                            \
+	X(26, KnPmmMdlGetSize, sys_mdl_get_size)                                                   \
+	X(27, KnPmmMdlGetUsageMap, sys_mdl_get_usage_map)
 
 #endif

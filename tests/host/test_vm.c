@@ -25,6 +25,7 @@ _Static_assert(VM_RESERVED == VMM_STATE_RESERVED && VM_COMMITTED == VMM_STATE_CO
 	       "the model's page states are the core's");
 
 static struct vm_model M;
+static uint64_t va(uint64_t page) { return vmm_va(&M, page); }
 static struct vmm_page pages[W];
 static struct vmm_region regions[4096];
 
@@ -109,6 +110,45 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 					return false;
 				}
 			}
+		}
+	}
+	return true;
+}
+
+/* The usage map of every region, a few counts a call (so that startPage continuation is
+ * used), against the model's. */
+static bool usage_maps_match(struct vm_space *vs, char *why, size_t size)
+{
+	for (unsigned rid = 0; rid < M.max_regions; rid++) {
+		if (!M.region[rid].live)
+			continue;
+		uint64_t first, pages, start = 0, max = 1 + rid % 3;
+		vmm_region_usable(&M, (int)rid, &first, &pages);
+		if (pages == 0)
+			continue; /* only a guard page is left of it (after a split): no usable base */
+		for (;;) {
+			uint64_t got[3], want[3], n = 0, wn;
+			bool gf = false, wf = false;
+			Retcode rc = vm_usage_map(vs, va(first), start, got, max, &gf, &n);
+			wn = vmm_usage_map(&M, (int)rid, start, want, max, &wf);
+			bool same = rc == rcOk && n == wn && (n == 0 || gf == wf);
+			for (uint64_t i = 0; same && i < n; i++)
+				same = got[i] == want[i];
+			if (!same) {
+				snprintf(why, size, "usage map of the region at page %llu from %llu: rc %d, %llu counts (model %llu)",
+					 (unsigned long long)first, (unsigned long long)start, rc, (unsigned long long)n,
+					 (unsigned long long)wn);
+				return false;
+			}
+			if (n == 0)
+				break;
+			for (uint64_t i = 0; i < n; i++)
+				start += got[i];
+		}
+		if (start != pages) {
+			snprintf(why, size, "usage map of the region at page %llu covers %llu of %llu pages",
+				 (unsigned long long)first, (unsigned long long)start, (unsigned long long)pages);
+			return false;
 		}
 	}
 	return true;
@@ -221,7 +261,7 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 
 	unsigned i;
 	for (i = 0; i < steps; i++)
-		if (!step(&vs, why, sizeof(why)) || !compare(&vs, why, sizeof(why)))
+		if (!step(&vs, why, sizeof(why)) || !compare(&vs, why, sizeof(why)) || !usage_maps_match(&vs, why, sizeof(why)))
 			break;
 	if (i < steps)
 		ktest_fail(t, __FILE__, __LINE__, "seed %llu step %u: %s", (unsigned long long)seed, i, why);

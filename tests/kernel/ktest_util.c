@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include <knmm/align.h>
 #include <knmm/pool.h>
+#include <knmm/layout.h>
 #include <mm/pmm.h>
+#include <mm/vm.h>
 #include "ktest_util.h"
 
 uint64_t test_frame_alloc(void)
@@ -57,4 +59,32 @@ void test_mm_settle(void)
 {
 	for (size_t size = 8; size <= 2048; size *= 2)
 		pool_free(pool_alloc(size - 24 > 0 ? size - 24 : 1, POOL_TAG('T', 's', 'e', 't')));
+}
+
+bool test_space_begin(struct ktest_ctx *t, struct vm_space *vs)
+{
+	test_mm_settle();
+	if (vm_space_init(vs, "test", true, USER_BASE, USER_END, NULL) != rcOk) {
+		ktest_fail(t, __FILE__, __LINE__, "vm_space_init failed");
+		return false;
+	}
+	return true;
+}
+
+void test_space_end(struct ktest_ctx *t, struct vm_space *vs)
+{
+	char why[160] = "";
+	bool ok = vm_space_check(vs, why, sizeof(why));
+	if (!ok)
+		ktest_fail(t, __FILE__, __LINE__, "vm_space_check: %s", why);
+	t->checks++;
+	vm_space_destroy(vs);
+}
+
+uint64_t test_resident_pages(struct vm_space *vs, uint64_t va, uint64_t size)
+{
+	uint64_t n = 0;
+	for (uint64_t a = va; a < va + size; a += PAGE_SIZE)
+		n += pt_translate(&vs->pt, a, NULL);
+	return n;
 }

@@ -17,6 +17,14 @@ void test_frame_free(uint64_t pa);
  * trims the pool before and after each test, so nothing is left behind. */
 void test_mm_settle(void);
 
+struct vm_space;
+/* A private user address space for a test (after test_mm_settle), and its end: the space's
+ * own consistency check counts as one of the test's checks, then it is destroyed. */
+bool test_space_begin(struct ktest_ctx *t, struct vm_space *vs);
+void test_space_end(struct ktest_ctx *t, struct vm_space *vs);
+/* Pages of [va, va + size) mapped in the space's tables. */
+uint64_t test_resident_pages(struct vm_space *vs, uint64_t va, uint64_t size);
+
 /* Reads / writes one byte at `addr` under cpu_catch_fault: true if it faulted (fi filled). */
 bool test_read_faults(uint64_t addr, struct fault_info *fi);
 bool test_write_faults(uint64_t addr, uint8_t value, struct fault_info *fi);

@@ -24,34 +24,6 @@
 /* The commit charge of n pages that lie in `w` 2 MiB windows (3 table pages per window). */
 #define CHARGE(n, w) ((n) + (w) * VM_TABLE_CHARGE_PER_WINDOW)
 
-static bool space_begin(struct ktest_ctx *t, struct vm_space *vs)
-{
-	test_mm_settle();
-	if (vm_space_init(vs, "test", true, USER_BASE, USER_END, NULL) != rcOk) {
-		ktest_fail(t, __FILE__, __LINE__, "vm_space_init failed");
-		return false;
-	}
-	return true;
-}
-
-static void space_end(struct ktest_ctx *t, struct vm_space *vs)
-{
-	char why[160] = "";
-	bool ok = vm_space_check(vs, why, sizeof(why));
-	if (!ok)
-		ktest_fail(t, __FILE__, __LINE__, "vm_space_check: %s", why);
-	t->checks++;
-	vm_space_destroy(vs);
-}
-
-static uint64_t resident_pages(struct vm_space *vs, uint64_t va, uint64_t size)
-{
-	uint64_t n = 0;
-	for (uint64_t a = va; a < va + size; a += PAGE_SIZE)
-		n += pt_translate(&vs->pt, a, NULL);
-	return n;
-}
-
 static struct vm_info query(struct vm_space *vs, uint64_t va)
 {
 	struct vm_info i;
@@ -65,18 +37,18 @@ KTEST(vm, lazy_commit_is_resident_only_when_touched)
 	struct vm_space vs;
 	uint64_t va, charge;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	charge = vm_commit_charge();
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 16 * PAGE_SIZE, RES | COM | RW, &va), rcOk);
 	KT_EXPECT_EQ(va, BASE);
 	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(16, 1));
-	KT_EXPECT_EQ(resident_pages(&vs, va, 16 * PAGE_SIZE), 0);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 16 * PAGE_SIZE), 0);
 	struct vm_info i = query(&vs, va);
 	KT_EXPECT_EQ(i.state, VMM_STATE_COMMITTED);
 	KT_EXPECT(!i.resident);
 	KT_EXPECT_EQ(i.run_size, 16 * PAGE_SIZE);
 	KT_EXPECT_EQ(vm_fault(&vs, va + 5 * PAGE_SIZE + 17, VM_ACCESS_WRITE), VM_FAULT_RESOLVED);
-	KT_EXPECT_EQ(resident_pages(&vs, va, 16 * PAGE_SIZE), 1);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 16 * PAGE_SIZE), 1);
 	struct pt_mapping m;
 	KT_ASSERT(pt_translate(&vs.pt, va + 5 * PAGE_SIZE, &m));
 	KT_EXPECT_EQ(m.mmu_flags, MMU_READ | MMU_WRITE | MMU_USER); /* NX, WB, user */
@@ -90,7 +62,7 @@ KTEST(vm, lazy_commit_is_resident_only_when_touched)
 	KT_EXPECT_EQ(query(&vs, va + 5 * PAGE_SIZE).run_size, PAGE_SIZE);
 	KT_EXPECT(query(&vs, va + 5 * PAGE_SIZE).resident);
 	KT_EXPECT_EQ(query(&vs, va + 6 * PAGE_SIZE).run_size, 10 * PAGE_SIZE);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 	KT_EXPECT_EQ(vm_commit_charge(), charge);
 }
 
@@ -99,15 +71,15 @@ KTEST(vm, faultaround_maps_neighbours_in_the_run)
 	struct vm_space vs;
 	uint64_t va;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	vs.faultaround = 3;
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 8 * PAGE_SIZE, RES | COM | RW, &va), rcOk);
 	KT_EXPECT_EQ(vm_fault(&vs, va + 6 * PAGE_SIZE, VM_ACCESS_READ), VM_FAULT_RESOLVED);
 	/* page 6, then 7 (end of the run), then 5 and 4 */
-	KT_EXPECT_EQ(resident_pages(&vs, va, 8 * PAGE_SIZE), 4);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 8 * PAGE_SIZE), 4);
 	KT_EXPECT(pt_translate(&vs.pt, va + 4 * PAGE_SIZE, NULL));
 	KT_EXPECT(!pt_translate(&vs.pt, va + 3 * PAGE_SIZE, NULL));
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 /* Each protection and cache mode yields its bits in the tables. */
@@ -123,13 +95,13 @@ KTEST(vm, locked_commit_protection_and_cache_bits)
 	static const unsigned prots[] = { VMM_FLAG_READ, RW, VMM_FLAG_READ | VMM_FLAG_EXECUTE, VMM_FLAG_RWX_MASK };
 	struct vm_space vs;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	for (unsigned c = 0; c < ARRAY_SIZE(modes); c++) {
 		for (unsigned p = 0; p < ARRAY_SIZE(prots); p++) {
 			uint64_t va, charge = vm_commit_charge();
 			KT_ASSERT_EQ(vm_allocate(&vs, 0, 4 * PAGE_SIZE, RES | COM | LCK | prots[p] | modes[c].cache, &va), rcOk);
 			KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(4, 1));
-			KT_EXPECT_EQ(resident_pages(&vs, va, 4 * PAGE_SIZE), 4);
+			KT_EXPECT_EQ(test_resident_pages(&vs, va, 4 * PAGE_SIZE), 4);
 			struct pt_trace tr;
 			pt_trace(&vs.pt, va + 2 * PAGE_SIZE, &tr);
 			KT_ASSERT_EQ(tr.n, 4);
@@ -144,7 +116,7 @@ KTEST(vm, locked_commit_protection_and_cache_bits)
 			KT_EXPECT_EQ(vm_unmap(&vs, va, 4 * PAGE_SIZE), rcOk);
 		}
 	}
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, reserve_commit_decommit)
@@ -152,14 +124,14 @@ KTEST(vm, reserve_commit_decommit)
 	struct vm_space vs;
 	uint64_t va, charge, free_pages;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	charge = vm_commit_charge();
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 32 * PAGE_SIZE, RES | RW, &va), rcOk);
 	KT_EXPECT_EQ(vm_commit_charge(), charge);
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_READ), VM_FAULT_ACCESS); /* reserved */
 	KT_EXPECT_EQ(vm_commit(&vs, va + 8 * PAGE_SIZE, 8 * PAGE_SIZE, LCK), rcOk);
 	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(8, 1));
-	KT_EXPECT_EQ(resident_pages(&vs, va, 32 * PAGE_SIZE), 8);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 32 * PAGE_SIZE), 8);
 	/* Committing an overlapping range charges only the new pages. */
 	KT_EXPECT_EQ(vm_commit(&vs, va + 4 * PAGE_SIZE, 8 * PAGE_SIZE, 0), rcOk);
 	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(12, 1));
@@ -172,10 +144,10 @@ KTEST(vm, reserve_commit_decommit)
 	/* the 8 frames, and the PT, PD and PDPT that became empty */
 	KT_EXPECT_EQ(pmm_free_pages(), free_pages + 8 + 3);
 	KT_EXPECT_EQ(vm_commit_charge(), charge);
-	KT_EXPECT_EQ(resident_pages(&vs, va, 32 * PAGE_SIZE), 0);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 32 * PAGE_SIZE), 0);
 	KT_EXPECT_EQ(query(&vs, va + 8 * PAGE_SIZE).state, VMM_STATE_RESERVED);
 	KT_EXPECT_EQ(query(&vs, va).run_size, 32 * PAGE_SIZE); /* one reserved run again */
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, decommit_of_pinned_pages_is_busy)
@@ -184,17 +156,17 @@ KTEST(vm, decommit_of_pinned_pages_is_busy)
 	uint64_t va;
 	struct pt_mapping m;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | LCK | RW, &va), rcOk);
 	KT_ASSERT(pt_translate(&vs.pt, va + PAGE_SIZE, &m));
 	struct page *p = pa_to_page(m.pa);
 	p->pincount++; /* what an MDL does */
 	KT_EXPECT_EQ(vm_decommit(&vs, va, 4 * PAGE_SIZE), rcBusy);
-	KT_EXPECT_EQ(resident_pages(&vs, va, 4 * PAGE_SIZE), 4);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 4 * PAGE_SIZE), 4);
 	KT_EXPECT_EQ(vm_decommit(&vs, va + 2 * PAGE_SIZE, 2 * PAGE_SIZE), rcOk); /* not the pinned page */
 	p->pincount--;
 	KT_EXPECT_EQ(vm_decommit(&vs, va, 2 * PAGE_SIZE), rcOk);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, protect_changes_the_tables)
@@ -203,7 +175,7 @@ KTEST(vm, protect_changes_the_tables)
 	uint64_t va;
 	struct pt_mapping m;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | LCK | RW, &va), rcOk);
 	KT_EXPECT_EQ(vm_protect(&vs, va + PAGE_SIZE, 2 * PAGE_SIZE, VMM_FLAG_READ), rcOk);
 	KT_ASSERT(pt_translate(&vs.pt, va + PAGE_SIZE, &m));
@@ -225,7 +197,7 @@ KTEST(vm, protect_changes_the_tables)
 	KT_EXPECT_EQ(vm_commit(&vs, va, PAGE_SIZE, LCK), rcOk);
 	KT_ASSERT(pt_translate(&vs.pt, va, &m));
 	KT_EXPECT(!(m.mmu_flags & MMU_WRITE));
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, guard_pages)
@@ -233,7 +205,7 @@ KTEST(vm, guard_pages)
 	struct vm_space vs;
 	uint64_t va;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD, &va),
 		     rcOk);
 	KT_EXPECT_EQ(va, BASE);
@@ -252,7 +224,7 @@ KTEST(vm, guard_pages)
 	/* Unmapping the usable range frees the guards with it. */
 	KT_EXPECT_EQ(vm_unmap(&vs, va, 4 * PAGE_SIZE), rcOk);
 	KT_EXPECT_EQ(query(&vs, va - PAGE_SIZE).state, VMM_STATE_FREE);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, grow_down)
@@ -260,17 +232,17 @@ KTEST(vm, grow_down)
 	struct vm_space vs;
 	uint64_t va, charge;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	charge = vm_commit_charge();
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 16 * PAGE_SIZE, RES | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD, &va), rcOk);
 	/* Only the top page is committed and resident. */
 	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(1, 1));
-	KT_EXPECT_EQ(resident_pages(&vs, va, 16 * PAGE_SIZE), 1);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 16 * PAGE_SIZE), 1);
 	KT_EXPECT(pt_translate(&vs.pt, va + 15 * PAGE_SIZE, NULL));
 	/* A touch at page 10 commits 10..14 (contiguously), maps page 10. */
 	KT_EXPECT_EQ(vm_fault(&vs, va + 10 * PAGE_SIZE + 8, VM_ACCESS_WRITE), VM_FAULT_GREW);
 	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(6, 1));
-	KT_EXPECT_EQ(resident_pages(&vs, va, 16 * PAGE_SIZE), 2);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 16 * PAGE_SIZE), 2);
 	KT_EXPECT_EQ(query(&vs, va + 10 * PAGE_SIZE).run_size, PAGE_SIZE);
 	KT_EXPECT_EQ(query(&vs, va + 11 * PAGE_SIZE).state, VMM_STATE_COMMITTED);
 	KT_EXPECT_EQ(vm_fault(&vs, va + 12 * PAGE_SIZE, VM_ACCESS_READ), VM_FAULT_RESOLVED);
@@ -278,7 +250,7 @@ KTEST(vm, grow_down)
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_WRITE), VM_FAULT_GREW);
 	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(16, 1));
 	KT_EXPECT_EQ(vm_fault(&vs, va - 8, VM_ACCESS_WRITE), VM_FAULT_GUARD);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 	KT_EXPECT_EQ(vm_commit_charge(), charge);
 }
 
@@ -288,7 +260,7 @@ KTEST(vm, grow_down_past_the_limit_is_a_stack_overflow)
 	struct vm_commit_stats cs;
 	uint64_t va, hog;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	vm_commit_get(&cs);
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 64 * PAGE_SIZE, RES | RW | VMM_FLAG_GROW_DOWN, &va), rcOk);
 	/* Take all of the remaining commit (lazily: no frames): pages plus their tables. The hog
@@ -303,7 +275,7 @@ KTEST(vm, grow_down_past_the_limit_is_a_stack_overflow)
 	KT_EXPECT_EQ(query(&vs, va).state, VMM_STATE_RESERVED);
 	KT_EXPECT_EQ(vm_unmap(&vs, hog, pages * PAGE_SIZE), rcOk);
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_WRITE), VM_FAULT_GREW);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, commit_past_the_limit_fails_and_changes_nothing)
@@ -312,7 +284,7 @@ KTEST(vm, commit_past_the_limit_fails_and_changes_nothing)
 	struct vm_commit_stats cs;
 	uint64_t va, out = 0;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	vm_commit_get(&cs);
 	uint64_t left = cs.limit - cs.charge, free_pages = pmm_free_pages();
 	KT_EXPECT_EQ(vm_allocate(&vs, BASE, (left + 1) * PAGE_SIZE, RES | COM | RW, &out), rcOutOfMemory);
@@ -330,7 +302,7 @@ KTEST(vm, commit_past_the_limit_fails_and_changes_nothing)
 	KT_EXPECT_EQ(vm_commit(&vs, va, pages * PAGE_SIZE, 0), rcOk);
 	KT_EXPECT_EQ(vm_commit_charge(), cs.charge + CHARGE(pages, (pages + 511) / 512));
 	KT_EXPECT_EQ(vm_commit(&vs, va + pages * PAGE_SIZE, PAGE_SIZE, 0), rcOutOfMemory);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, reserving_64_tib_costs_no_page_tables)
@@ -338,7 +310,7 @@ KTEST(vm, reserving_64_tib_costs_no_page_tables)
 	struct vm_space vs;
 	uint64_t va;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	uint64_t tables = pt_table_pages(), free_pages = pmm_free_pages(), charge = vm_commit_charge();
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, RES | RW, &va), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
@@ -346,7 +318,7 @@ KTEST(vm, reserving_64_tib_costs_no_page_tables)
 	KT_EXPECT_EQ(query(&vs, va + (63ull << 40)).run_size, 1ull << 40);
 	KT_EXPECT_EQ(vm_unmap(&vs, va, 64ull << 40), rcOk);
 	KT_EXPECT_EQ(pmm_free_pages(), free_pages);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, empty_page_tables_are_freed)
@@ -354,7 +326,7 @@ KTEST(vm, empty_page_tables_are_freed)
 	struct vm_space vs;
 	uint64_t va;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	uint64_t tables = pt_table_pages();
 	/* Pages in two page-directory entries far apart: two PT chains. */
 	KT_ASSERT_EQ(vm_allocate(&vs, 0x40000000, PAGE_SIZE, RES | COM | LCK | RW, &va), rcOk);
@@ -364,7 +336,7 @@ KTEST(vm, empty_page_tables_are_freed)
 	KT_EXPECT_EQ(pt_table_pages(), tables + 3);
 	KT_EXPECT_EQ(vm_decommit(&vs, 0x7000000000ull, PAGE_SIZE), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, unmap_splits_regions)
@@ -372,7 +344,7 @@ KTEST(vm, unmap_splits_regions)
 	struct vm_space vs;
 	uint64_t va;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 10 * PAGE_SIZE, RES | COM | LCK | RW, &va), rcOk);
 	KT_EXPECT_EQ(vm_unmap(&vs, va + 3 * PAGE_SIZE, 2 * PAGE_SIZE), rcOk); /* middle */
 	KT_EXPECT_EQ(query(&vs, va).region_size, 3 * PAGE_SIZE);
@@ -383,9 +355,9 @@ KTEST(vm, unmap_splits_regions)
 	KT_EXPECT_EQ(query(&vs, va + PAGE_SIZE).region_base, va + PAGE_SIZE);
 	KT_EXPECT_EQ(vm_unmap(&vs, va + 9 * PAGE_SIZE, PAGE_SIZE), rcOk);     /* tail */
 	KT_EXPECT_EQ(query(&vs, va + 5 * PAGE_SIZE).region_size, 4 * PAGE_SIZE);
-	KT_EXPECT_EQ(resident_pages(&vs, va, 10 * PAGE_SIZE), 6);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, 10 * PAGE_SIZE), 6);
 	KT_EXPECT_EQ(vs.tree.count, 2);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 /* SPEC §9 cases for the internal calls: each returns its code and changes nothing. */
@@ -394,7 +366,7 @@ KTEST(vm, bad_arguments_change_nothing)
 	struct vm_space vs;
 	uint64_t va, va2, out;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | RW, &va), rcOk);
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE + 4 * PAGE_SIZE, 4 * PAGE_SIZE, RES | RW, &va2), rcOk);
 	uint64_t charge = vm_commit_charge(), free_pages = pmm_free_pages(), regions = vs.tree.count;
@@ -439,7 +411,7 @@ KTEST(vm, bad_arguments_change_nothing)
 	KT_EXPECT_EQ(vs.tree.count, regions);
 	KT_EXPECT_EQ(query(&vs, va).state, VMM_STATE_COMMITTED);
 	KT_EXPECT_EQ(query(&vs, va2).state, VMM_STATE_RESERVED);
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 KTEST(vm, aslr_spreads_placements)
@@ -447,7 +419,7 @@ KTEST(vm, aslr_spreads_placements)
 	struct vm_space vs;
 	uint64_t a, b, c;
 
-	KT_ASSERT(space_begin(t, &vs));
+	KT_ASSERT(test_space_begin(t, &vs));
 	vs.aslr = true;
 	vs.rng = 12345;
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | RW, &a), rcOk);
@@ -459,7 +431,7 @@ KTEST(vm, aslr_spreads_placements)
 	vs.aslr = false;
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | RW, &a), rcOk);
 	KT_EXPECT_EQ(a, USER_BASE); /* first fit from the bottom without ASLR */
-	space_end(t, &vs);
+	test_space_end(t, &vs);
 }
 
 /* ------------------------------------------------------------------ kernel dynamic area */

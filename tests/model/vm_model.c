@@ -506,3 +506,35 @@ void vmm_query(const struct vm_model *m, uint64_t q, struct vmm_info *out)
 		.prot = pg->state == G ? 0 : pg->prot,
 	};
 }
+
+void vmm_region_usable(const struct vm_model *m, int rid, uint64_t *first, uint64_t *pages)
+{
+	const struct vmm_region *r = &m->region[rid];
+	uint64_t lo = r->base, hi = r->end;
+
+	if (m->page[lo].state == G)
+		lo++;
+	if (hi > lo && m->page[hi - 1].state == G)
+		hi--;
+	*first = lo;
+	*pages = hi - lo;
+}
+
+uint64_t vmm_usage_map(const struct vm_model *m, int rid, uint64_t start, uint64_t *counters, uint64_t max,
+		       bool *first_used)
+{
+	uint64_t first, pages, n = 0;
+
+	vmm_region_usable(m, rid, &first, &pages);
+	for (uint64_t p = first + start; p < first + pages && n < max;) {
+		bool used = m->page[p].resident;
+		uint64_t q = p + 1;
+		while (q < first + pages && (m->page[q].resident != 0) == used)
+			q++;
+		if (n == 0)
+			*first_used = used;
+		counters[n++] = q - p;
+		p = q;
+	}
+	return n;
+}

@@ -112,4 +112,11 @@ enum vmm_fault vmm_fault_outcome(const struct vm_model *m, uint64_t page, enum v
 /* What a query of page `page` must answer. */
 void vmm_query(const struct vm_model *m, uint64_t page, struct vmm_info *out);
 
+/* Region `rid`'s usable range (without its guard pages): first page and page count. */
+void vmm_region_usable(const struct vm_model *m, int rid, uint64_t *first, uint64_t *pages);
+/* The usage map (SPEC §5) of region `rid` from usable page `start` on: up to `max`
+ * alternating counts of resident and non-resident pages; returns how many. */
+uint64_t vmm_usage_map(const struct vm_model *m, int rid, uint64_t start, uint64_t *counters, uint64_t max,
+		       bool *first_used);
+
 #endif

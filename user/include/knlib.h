@@ -8,6 +8,7 @@
 #define KNLIB_H
 
 #include <kn/handle_api.h>
+#include <kn/pmm_api.h>
 #include <kn/retcode.h>
 #include <kn/task_api.h>
 #include <kn/vmm_api.h>
@@ -19,8 +20,10 @@
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int puts(const char *s);
 
-/* KTAP: ktap_start() prints the version line, then one line per check; ktap_done() prints
- * the plan (the number of checks made) and exits with the number of failures. */
+/* KTAP: ktap_start() faults in the program's .data and .bss (so that counters compared by a
+ * test move only by what it does) and prints the version line, then one line per check;
+ * ktap_done() prints the plan (the number of checks made) and exits with the number of
+ * failures. */
 void ktap_start(void);
 /* "ok N name" or "not ok N name # reason"; returns cond. */
 bool ktap_check(bool cond, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -46,12 +46,50 @@ static bool query_matches(uint64_t page, char *why, size_t size)
 	return false;
 }
 
-/* Every page of the window, and the task's commit against the model's. */
+/* KnPmmMdlGetUsageMap of every region, a few counts a call (so that startPage continuation
+ * is used), against the model's. */
+static bool usage_maps_match(char *why, size_t size)
+{
+	for (unsigned rid = 0; rid < M.max_regions; rid++) {
+		if (!M.region[rid].live)
+			continue;
+		uint64_t first, pages, start = 0, max = 1 + rid % 3;
+		vmm_region_usable(&M, (int)rid, &first, &pages);
+		if (pages == 0)
+			continue; /* only a guard page is left of it: no usable base */
+		for (;;) {
+			rtl_size_t got[3], n = 0;
+			uint64_t want[3];
+			rtl_bool gf = 0;
+			bool wf = false;
+			Retcode rc = KnPmmMdlGetUsageMap(va(first), start, got, max, &gf, &n);
+			uint64_t wn = vmm_usage_map(&M, (int)rid, start, want, max, &wf);
+			bool same = rc == rcOk && n == wn && (n == 0 || !!gf == wf);
+			for (uint64_t i = 0; same && i < n; i++)
+				same = got[i] == want[i];
+			if (!same) {
+				ksnprintf(why, size, "usage map of the region at page %llu from %llu: rc %d, %llu counts (model %llu)",
+					  (unsigned long long)first, (unsigned long long)start, rc, (unsigned long long)n,
+					  (unsigned long long)wn);
+				return false;
+			}
+			if (n == 0)
+				break;
+			for (uint64_t i = 0; i < n; i++)
+				start += got[i];
+		}
+	}
+	return true;
+}
+
+/* Every page of the window, every usage map, and the task's commit against the model's. */
 static bool everything_matches(char *why, size_t size)
 {
 	for (uint64_t p = 0; p < W; p++)
 		if (!query_matches(p, why, size))
 			return false;
+	if (!usage_maps_match(why, size))
+		return false;
 	KnMemStats st;
 	KnDebugGetStats(&st);
 	uint64_t want = charge0 + M.charge + vmm_table_charge(&M);
@@ -162,8 +200,8 @@ int main(void)
 	for (n = 0; n < STEPS; n++)
 		if (!step(n, why, sizeof(why)) || (n % 100 == 99 && !everything_matches(why, sizeof(why))))
 			break;
-	ktap_check(n == STEPS, "every return code, query, page and the commit charge match the model", "call %u: %s", n,
-		   why);
+	ktap_check(n == STEPS, "every return code, query, usage map, page and the commit charge match the model",
+		   "call %u: %s", n, why);
 	for (int op = 0; op < VMM_NR_OPS; op++) {
 		printf("    # %-8s %5u succeeded, %5u failed\n", vmm_op_names[op], ok_calls[op], failed_calls[op]);
 		char name[64];

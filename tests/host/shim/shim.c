@@ -91,3 +91,26 @@ void *pool_alloc(size_t size, uint32_t tag)
 
 void pool_free(void *p) { free(p); }
 void pool_trim(void) {}
+
+/* ---- mm services the host has no use for: no device space, no kernel mappings ---- */
+#include <mm/mm.h>
+#include <mm/vm.h>
+
+struct vm_space kernel_space;
+bool mm_phys_is_io(uint64_t first, uint64_t end)
+{
+	(void)first;
+	(void)end;
+	return false;
+}
+bool mm_is_address_valid(const void *va)
+{
+	(void)va;
+	return false;
+}
+bool mm_get_physical_address(const void *va, uint64_t *pa)
+{
+	(void)va;
+	(void)pa;
+	return false;
+}

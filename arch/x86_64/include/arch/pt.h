@@ -127,6 +127,16 @@ struct pt_walk_ops {
 	int (*leaf)(const struct pt_leaf *leaf, void *arg);
 	int (*hole)(uint64_t start, uint64_t end, void *arg); /* [start, end) */
 };
+/*
+ * The maximal stretches of [start, start + size) that are mapped (present) and not, in
+ * order: fn(start, end, present, arg) for each; a nonzero return stops the scan and is
+ * returned. Absent upper levels are skipped whole and the last level is scanned in a tight
+ * loop, so the cost follows the tables that exist (the usage map of a 1 GiB region with a
+ * few resident pages looks at a few page tables).
+ */
+typedef int (*pt_stretch_fn)(uint64_t start, uint64_t end, bool present, void *arg);
+int pt_scan_residency(const struct pt_root *root, uint64_t start, uint64_t size, pt_stretch_fn fn, void *arg);
+
 int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops,
 		  void *arg);
 

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+/*
+ * MDL handles and the MDL system calls (include/kn/pmm_api.h). The MDL itself is mm's
+ * (mm/mdl.c); this file makes it a kernel object behind handles with rights, and checks
+ * every user pointer before anything is made.
+ */
+#include <kn/handle_api.h>
+#include <kn/pmm_api.h>
+#include <kn/task_api.h>
+#include <knmm/align.h>
+#include <knmm/layout.h>
+#include <knmm/pool.h>
+#include <knmm/string.h>
+#include <mm/mdl.h>
+#include <mm/vm.h>
+#include "syscall.h"
+#include "task.h"
+#include "usercopy.h"
+
+#define MDL_OBJ_TAG      POOL_TAG('M', 'd', 'l', 'H')
+#define ALL_MDL_RIGHTS   (KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE | KN_RIGHT_CLONE)
+#define USAGE_MAP_MAX    256 /* counts a call returns at most (SPEC §5 lets it return fewer) */
+
+struct mdl_object {
+	struct kobject obj;
+	struct mdl *mdl;
+};
+
+static void mdl_object_release(struct kobject *o)
+{
+	struct mdl_object *mo = container_of(o, struct mdl_object, obj);
+	mdl_free(mo->mdl);
+	pool_free(mo);
+}
+
+/* A handle in the caller's table for m (which it takes over: freed on failure). */
+static Retcode publish(struct mdl *m, uint32_t rights, uint64_t uout)
+{
+	struct mdl_object *mo = pool_alloc(sizeof(*mo), MDL_OBJ_TAG);
+	Handle h;
+
+	if (!mo) {
+		mdl_free(m);
+		return rcOutOfMemory;
+	}
+	kobj_init(&mo->obj, KN_HANDLE_TYPE_MDL, mdl_object_release);
+	mo->mdl = m;
+	Retcode rc = handle_alloc(&current_task()->handles, &mo->obj, rights, &h);
+	kobj_put(&mo->obj); /* the handle holds it now, or nobody does */
+	if (rc != rcOk)
+		return rc;
+	rc = copy_to_user(uout, &h, sizeof(h));
+	if (rc != rcOk) /* (probed before, so only if another thread unmapped it meanwhile) */
+		handle_close(&current_task()->handles, h);
+	return rc;
+}
+
+/* The MDL behind a handle of the caller, with a reference on its object. */
+static Retcode get_mdl(Handle h, uint32_t need, struct mdl_object **out, uint32_t *rights)
+{
+	struct kobject *o;
+	Retcode rc = handle_get(&current_task()->handles, h, KN_HANDLE_TYPE_MDL, need, &o, rights);
+	if (rc == rcOk)
+		*out = container_of(o, struct mdl_object, obj);
+	return rc;
+}
+
+int64_t sys_mdl_create(const struct syscall_args *a)
+{
+	struct mdl *m;
+	Retcode rc = syscall_probe_output(a->a[2], sizeof(Handle));
+
+	if (rc == rcOk)
+		rc = mdl_create(a->a[0], syscall_flags(a->a[1]), &m);
+	return rc == rcOk ? publish(m, ALL_MDL_RIGHTS, a->a[2]) : rc;
+}
+
+int64_t sys_mdl_create_from_buf(const struct syscall_args *a)
+{
+	uint64_t buf = a->a[0], size = a->a[1];
+	struct mdl *m;
+	Retcode rc = syscall_probe_output(a->a[3], sizeof(Handle));
+
+	if (rc == rcOk && size && !is_user_range(buf, size))
+		rc = rcFault;
+	if (rc == rcOk)
+		rc = mdl_create(size, syscall_flags(a->a[2]), &m);
+	/* Page by page into the frames (through the direct map). */
+	for (uint64_t done = 0, i = 0; rc == rcOk && done < size; i++) {
+		uint64_t n = MIN(size - done, PAGE_SIZE);
+		rc = copy_from_user(mdl_page_address(m, i), buf + done, n);
+		if (rc != rcOk)
+			mdl_free(m);
+		done += n;
+	}
+	return rc == rcOk ? publish(m, ALL_MDL_RIGHTS, a->a[3]) : rc;
+}
+
+int64_t sys_mdl_create_from_vm(const struct syscall_args *a)
+{
+	uint64_t addr = a->a[0], size = a->a[1];
+	unsigned flags = syscall_flags(a->a[2]);
+	struct mdl *m;
+	Retcode rc = syscall_probe_output(a->a[3], sizeof(Handle));
+
+	if (rc != rcOk)
+		return rc;
+	if (!mdl_flags_valid(flags))
+		return rcInvalidArgument;
+	if ((rc = mdl_describe(&current_task()->vs, addr, size, &m)) != rcOk)
+		return rc;
+	m->max_prot = (uint8_t)(flags & VMM_FLAG_RWX_MASK);
+	m->cache = (uint16_t)(flags & VMM_FLAG_CACHE_MASK);
+	rc = mdl_probe_and_lock(m, (flags & VMM_FLAG_WRITE) ? VMM_FLAG_WRITE : VMM_FLAG_READ);
+	if (rc != rcOk) {
+		mdl_free(m);
+		return rc;
+	}
+	return publish(m, ALL_MDL_RIGHTS, a->a[3]);
+}
+
+int64_t sys_mdl_create_from_phys(const struct syscall_args *a)
+{
+	struct mdl *m;
+	Retcode rc = syscall_probe_output(a->a[3], sizeof(Handle));
+
+	if (rc != rcOk)
+		return rc;
+	if (!(current_task()->flags & KN_TASK_PRIVILEGED))
+		return rcAccessDenied;
+	if ((rc = mdl_create_phys(a->a[0], a->a[1], syscall_flags(a->a[2]), &m)) != rcOk)
+		return rc;
+	return publish(m, ALL_MDL_RIGHTS, a->a[3]);
+}
+
+int64_t sys_mdl_clone(const struct syscall_args *a)
+{
+	struct mdl_object *mo;
+	struct mdl *m;
+	uint32_t rights;
+	Retcode rc = syscall_probe_output(a->a[1], sizeof(Handle));
+
+	if (rc == rcOk)
+		rc = get_mdl((Handle)a->a[0], KN_RIGHT_CLONE, &mo, &rights);
+	if (rc != rcOk)
+		return rc;
+	rc = mdl_clone(mo->mdl, &m);
+	kobj_put(&mo->obj);
+	return rc == rcOk ? publish(m, rights, a->a[1]) : rc;
+}
+
+int64_t sys_mdl_map(const struct syscall_args *a)
+{
+	uint64_t offset = a->a[1], size = a->a[2], addr = a->a[3], out = a->a[5], va;
+	unsigned flags = syscall_flags(a->a[4]);
+	struct mdl_object *mo;
+	uint32_t rights;
+	Retcode rc = syscall_probe_output(out, sizeof(uint64_t));
+
+	if (rc == rcOk)
+		rc = get_mdl((Handle)a->a[0], 0, &mo, &rights);
+	if (rc != rcOk)
+		return rc;
+	struct mdl *m = mo->mdl;
+	unsigned cache = flags & VMM_FLAG_CACHE_MASK;
+	if (!(rights & KN_RIGHT_MAP_READ) || ((flags & VMM_FLAG_WRITE) && !(rights & KN_RIGHT_MAP_WRITE)))
+		rc = rcAccessDenied;
+	else if (!is_aligned(offset, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || (cache && cache != m->cache))
+		rc = rcInvalidArgument; /* (one memory type per frame: no other cache mode) */
+	else
+		rc = vm_map_mdl(&current_task()->vs, m, offset / PAGE_SIZE, size / PAGE_SIZE, addr, flags & ~cache, "mdl",
+				&va);
+	kobj_put(&mo->obj);
+	if (rc == rcOk && (rc = copy_to_user(out, &va, sizeof(va))) != rcOk)
+		vm_unmap(&current_task()->vs, va, size);
+	return rc;
+}
+
+int64_t sys_mdl_get_size(const struct syscall_args *a)
+{
+	struct mdl_object *mo;
+	Retcode rc = get_mdl((Handle)a->a[0], 0, &mo, NULL);
+
+	if (rc != rcOk)
+		return rc;
+	uint64_t size = mo->mdl->bytes;
+	kobj_put(&mo->obj);
+	return copy_to_user(a->a[1], &size, sizeof(size));
+}
+
+int64_t sys_mdl_get_usage_map(const struct syscall_args *a)
+{
+	uint64_t addr = a->a[0], start = a->a[1], ucounters = a->a[2], want = a->a[3];
+	uint64_t counters[USAGE_MAP_MAX], n = 0, max = MIN(want, (uint64_t)USAGE_MAP_MAX);
+	bool first_used = false;
+	Retcode rc;
+
+	if (want == 0)
+		return rcInvalidArgument;
+	/* Every output first, so that a bad one changes nothing. */
+	if ((rc = syscall_probe_range(ucounters, max * sizeof(uint64_t))) != rcOk ||
+	    (rc = syscall_probe_output(a->a[4], sizeof(rtl_bool))) != rcOk ||
+	    (rc = syscall_probe_output(a->a[5], sizeof(uint64_t))) != rcOk)
+		return rc;
+	rc = vm_usage_map(&current_task()->vs, addr, start, counters, max, &first_used, &n);
+	if (rc != rcOk)
+		return rc;
+	rtl_bool fu = first_used;
+	if ((rc = copy_to_user(ucounters, counters, n * sizeof(uint64_t))) != rcOk ||
+	    (rc = copy_to_user(a->a[4], &fu, sizeof(fu))) != rcOk)
+		return rc;
+	return copy_to_user(a->a[5], &n, sizeof(n));
+}

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+/*
+ * MDLs (mm/mdl.h, docs/mdl.md).
+ *
+ * Frame ownership is by reference counts in the page database: an MDL holds one reference
+ * and one pin on every frame it lists, a mapping one reference per mapped page. Whoever
+ * drops the last reference frees the frame, so closing the last handle and unmapping the
+ * last mapping may happen in either order. The pin is what makes decommit refuse a range
+ * (rcBusy) while an MDL lives.
+ *
+ * Commit: an MDL charges the pages it holds frames for, for as long as it lives; a mapping
+ * charges its pages as any commit does. A frame shared by both is charged twice, which is
+ * conservative and keeps the rule that every frame in use is covered by some charge.
+ */
+#include <knmm/align.h>
+#include <knmm/layout.h>
+#include <knmm/panic.h>
+#include <knmm/pool.h>
+#include <knmm/spinlock.h>
+#include <knmm/string.h>
+#include "mdl.h"
+#include "mm.h"
+#include "pmm.h"
+#include "vm.h"
+
+#define MDL_TAG     POOL_TAG('M', 'd', 'l', ' ')
+#define RUNS_TAG    POOL_TAG('M', 'd', 'l', 'R')
+#define MDL_MAX_ORDER 10 /* frames are taken in blocks of up to 4 MiB: few runs */
+
+static spinlock_t mdl_lock = SPINLOCK_INIT("mdls");
+static struct list_head all_mdls = LIST_HEAD_INIT(all_mdls);
+static uint64_t nr_mdls, pinned_pages;
+
+bool mdl_flags_valid(unsigned flags)
+{
+	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = flags & VMM_FLAG_CACHE_MASK;
+
+	return !(flags & ~(unsigned)(VMM_FLAG_RWX_MASK | VMM_FLAG_CACHE_MASK)) &&
+	       (prot == VMM_FLAG_READ || prot == (VMM_FLAG_READ | VMM_FLAG_WRITE) ||
+		prot == (VMM_FLAG_READ | VMM_FLAG_EXECUTE) || prot == VMM_FLAG_RWX_MASK) &&
+	       (cache & (cache - 1)) == 0;
+}
+
+static struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages)
+{
+	struct mdl *m = pool_alloc(sizeof(*m), MDL_TAG);
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	m->kind = (uint8_t)kind;
+	m->max_prot = (uint8_t)(flags & VMM_FLAG_RWX_MASK);
+	m->cache = (uint16_t)(flags & VMM_FLAG_CACHE_MASK);
+	m->bytes = bytes;
+	m->pages = pages;
+	bool irq = spin_lock_irqsave(&mdl_lock);
+	list_add_tail(&m->link, &all_mdls);
+	nr_mdls++;
+	spin_unlock_irqrestore(&mdl_lock, irq);
+	return m;
+}
+
+Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count)
+{
+	if (m->nruns) {
+		struct mdl_run *last = &m->runs[m->nruns - 1];
+		bool fict = pfn == MDL_FICTITIOUS, last_fict = last->pfn == MDL_FICTITIOUS;
+		if (fict == last_fict && (fict || last->pfn + last->count == pfn)) {
+			last->count += count;
+			return rcOk;
+		}
+	}
+	if (m->nruns == m->cap) {
+		uint32_t cap = m->cap ? m->cap * 2 : 4;
+		struct mdl_run *v = pool_alloc(cap * sizeof(*v), RUNS_TAG);
+		if (!v)
+			return rcOutOfMemory;
+		if (m->runs) {
+			memcpy(v, m->runs, m->nruns * sizeof(*v));
+			pool_free(m->runs);
+		}
+		m->runs = v;
+		m->cap = cap;
+	}
+	m->runs[m->nruns++] = (struct mdl_run){ pfn, count };
+	return rcOk;
+}
+
+/* The MDL's own reference and pin on a frame. */
+void mdl_pin_frame(struct page *p)
+{
+	__atomic_add_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
+	if (__atomic_fetch_add(&p->pincount, 1, __ATOMIC_ACQ_REL) == 0)
+		__atomic_add_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
+}
+
+static void unpin_frame(struct page *p)
+{
+	uint32_t pins = __atomic_sub_fetch(&p->pincount, 1, __ATOMIC_ACQ_REL);
+	KASSERT_MSG(pins != UINT32_MAX, "frame %#llx: pin count underflow", (unsigned long long)page_to_pa(p));
+	if (pins == 0)
+		__atomic_sub_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
+	uint32_t refs = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
+	KASSERT_MSG(refs != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)page_to_pa(p));
+	if (refs == 0)
+		pmm_free(p, 0);
+}
+
+/* Drops what the MDL holds on its frames; it lists nothing afterwards. */
+static void release_frames(struct mdl *m)
+{
+	if (m->kind == MDL_RAM)
+		for (uint32_t i = 0; i < m->nruns; i++)
+			if (m->runs[i].pfn != MDL_FICTITIOUS)
+				for (uint64_t k = 0; k < m->runs[i].count; k++)
+					unpin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+	m->nruns = 0;
+	vm_uncharge(m->charge);
+	m->charge = 0;
+}
+
+void mdl_free(struct mdl *m)
+{
+	release_frames(m);
+	bool irq = spin_lock_irqsave(&mdl_lock);
+	list_del(&m->link);
+	nr_mdls--;
+	spin_unlock_irqrestore(&mdl_lock, irq);
+	if (m->runs)
+		pool_free(m->runs);
+	pool_free(m);
+}
+
+static bool size_to_pages(uint64_t bytes, uint64_t *pages)
+{
+	uint64_t end;
+	if (bytes == 0 || !align_up_checked(bytes, PAGE_SIZE, &end))
+		return false;
+	*pages = end / PAGE_SIZE;
+	return true;
+}
+
+static unsigned floor_log2(uint64_t n)
+{
+	unsigned k = 0;
+	while (n >>= 1)
+		k++;
+	return k;
+}
+
+Retcode mdl_create(uint64_t bytes, unsigned flags, struct mdl **out)
+{
+	uint64_t pages;
+
+	if (!mdl_flags_valid(flags) || !size_to_pages(bytes, &pages))
+		return rcInvalidArgument;
+	if (vm_charge(pages) != rcOk)
+		return rcOutOfMemory;
+	struct mdl *m = mdl_new(MDL_RAM, flags, bytes, pages);
+	if (!m) {
+		vm_uncharge(pages);
+		return rcOutOfMemory;
+	}
+	m->charge = pages;
+	unsigned order = MIN(floor_log2(pages), MDL_MAX_ORDER);
+	for (uint64_t left = pages; left;) {
+		struct page *p = pmm_alloc(order, PMM_ZERO, PAGE_MDL);
+		if (!p) {
+			if (order == 0) {
+				mdl_free(m);
+				return rcOutOfMemory;
+			}
+			order--;
+			continue;
+		}
+		uint64_t n = 1ull << order, pfn = page_to_pa(p) >> PAGE_SHIFT;
+		pmm_split_allocation(&pmm_main, p, order); /* frames go back one by one */
+		if (mdl_append_run(m, pfn, n) != rcOk) {
+			for (uint64_t k = 0; k < n; k++)
+				pmm_free(pa_to_page((pfn + k) << PAGE_SHIFT), 0);
+			mdl_free(m);
+			return rcOutOfMemory;
+		}
+		for (uint64_t k = 0; k < n; k++) { /* the allocation's reference is the MDL's; add its pin */
+			pa_to_page((pfn + k) << PAGE_SHIFT)->pincount = 1;
+			__atomic_add_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
+		}
+		left -= n;
+		order = MIN(order, left ? floor_log2(left) : 0);
+	}
+	*out = m;
+	return rcOk;
+}
+
+Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct mdl **out)
+{
+	uint64_t pages;
+
+	if (!mdl_flags_valid(flags) || !size_to_pages(bytes, &pages) || !is_aligned(pa, PAGE_SIZE) ||
+	    pa + pages * PAGE_SIZE < pa || !mm_phys_is_io(pa, pa + pages * PAGE_SIZE))
+		return rcInvalidArgument;
+	struct mdl *m = mdl_new(MDL_IO, flags, bytes, pages);
+	if (!m)
+		return rcOutOfMemory;
+	if (mdl_append_run(m, pa >> PAGE_SHIFT, pages) != rcOk) {
+		mdl_free(m);
+		return rcOutOfMemory;
+	}
+	*out = m;
+	return rcOk;
+}
+
+Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigned flags, struct mdl **out)
+{
+	uint64_t pages = 0, frames = 0;
+
+	for (uint32_t i = 0; i < nruns; i++) {
+		pages += runs[i].count;
+		frames += runs[i].pfn == MDL_FICTITIOUS ? 0 : runs[i].count;
+	}
+	if (!mdl_flags_valid(flags) || pages == 0)
+		return rcInvalidArgument;
+	if (vm_charge(frames) != rcOk)
+		return rcOutOfMemory;
+	struct mdl *m = mdl_new(MDL_RAM, flags, pages * PAGE_SIZE, pages);
+	if (!m) {
+		vm_uncharge(frames);
+		return rcOutOfMemory;
+	}
+	m->charge = frames;
+	for (uint32_t i = 0; i < nruns; i++)
+		if (mdl_append_run(m, runs[i].pfn, runs[i].count) != rcOk) {
+			m->nruns = 0; /* nothing pinned yet */
+			mdl_free(m);
+			return rcOutOfMemory;
+		}
+	for (uint32_t i = 0; i < m->nruns; i++)
+		if (m->runs[i].pfn != MDL_FICTITIOUS)
+			for (uint64_t k = 0; k < m->runs[i].count; k++)
+				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+	*out = m;
+	return rcOk;
+}
+
+Retcode mdl_add_fictitious(struct mdl *m, uint64_t pages)
+{
+	if (m->kind != MDL_RAM || pages == 0 || pages > UINT64_MAX / PAGE_SIZE - m->pages)
+		return rcInvalidArgument;
+	Retcode rc = mdl_append_run(m, MDL_FICTITIOUS, pages);
+	if (rc == rcOk) {
+		m->pages += pages;
+		m->bytes = m->pages * PAGE_SIZE;
+	}
+	return rc;
+}
+
+Retcode mdl_clone(const struct mdl *m, struct mdl **out)
+{
+	if (m->kind == MDL_DESCRIBED)
+		return rcInvalidArgument;
+	unsigned flags = m->max_prot | m->cache;
+	if (m->kind == MDL_IO) {
+		Retcode rc = mdl_create_phys(m->runs[0].pfn << PAGE_SHIFT, m->bytes, flags, out);
+		return rc == rcInvalidArgument ? rcOutOfMemory : rc;
+	}
+	Retcode rc = mdl_create_from_runs(m->runs, m->nruns, flags, out);
+	if (rc == rcOk)
+		(*out)->bytes = m->bytes;
+	return rc;
+}
+
+void *mdl_page_address(const struct mdl *m, uint64_t i)
+{
+	if (m->kind != MDL_RAM)
+		return NULL;
+	for (uint32_t r = 0; r < m->nruns; r++) {
+		if (i < m->runs[r].count)
+			return m->runs[r].pfn == MDL_FICTITIOUS ? NULL : phys_to_virt((m->runs[r].pfn + i) << PAGE_SHIFT);
+		i -= m->runs[r].count;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ NT-style services */
+
+Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct mdl **out)
+{
+	if (size == 0 || !is_aligned(va, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || va + size < va)
+		return rcInvalidArgument;
+	struct mdl *m = mdl_new(MDL_DESCRIBED, VMM_FLAG_RWX_MASK, size, size / PAGE_SIZE);
+	if (!m)
+		return rcOutOfMemory;
+	m->space = vs;
+	m->va = va;
+	*out = m;
+	return rcOk;
+}
+
+Retcode mdl_probe_and_lock(struct mdl *m, unsigned access)
+{
+	if (m->kind != MDL_DESCRIBED)
+		return rcBusy; /* locked already (or not a described range) */
+	if (vm_charge(m->pages) != rcOk)
+		return rcOutOfMemory;
+	Retcode rc = vm_pin_range(m->space, m->va, m->pages * PAGE_SIZE, access, m);
+	if (rc != rcOk) {
+		vm_uncharge(m->pages);
+		return rc;
+	}
+	m->kind = MDL_RAM;
+	m->charge = m->pages;
+	return rcOk;
+}
+
+void mdl_unlock(struct mdl *m)
+{
+	KASSERT_MSG(m->kind == MDL_RAM && m->space, "unlocking an MDL that is not a locked range");
+	release_frames(m);
+	m->kind = MDL_DESCRIBED;
+}
+
+Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out)
+{
+	uint64_t va = (uint64_t)(uintptr_t)buf, first = align_down(va, PAGE_SIZE), end;
+
+	if (size == 0 || va < KPOOL_BASE || !align_up_checked(va + size, PAGE_SIZE, &end) || end > KPOOL_BASE + KPOOL_SIZE)
+		return rcInvalidArgument;
+	/* Every page must be mapped pool memory. */
+	for (uint64_t a = first; a < end; a += PAGE_SIZE)
+		if (!mm_is_address_valid((const void *)(uintptr_t)a))
+			return rcInvalidArgument;
+	struct mdl *m = mdl_new(MDL_RAM, VMM_FLAG_READ | VMM_FLAG_WRITE, size, (end - first) / PAGE_SIZE);
+	if (!m)
+		return rcOutOfMemory;
+	for (uint64_t a = first; a < end; a += PAGE_SIZE) {
+		uint64_t pa;
+		mm_get_physical_address((const void *)(uintptr_t)a, &pa);
+		if (mdl_append_run(m, pa >> PAGE_SHIFT, 1) != rcOk) {
+			m->nruns = 0;
+			mdl_free(m);
+			return rcOutOfMemory;
+		}
+	}
+	/* Pool pages are the pool's and charged by it; the pins make freeing the block while the
+	 * MDL lives a loud kernel bug (pmm_free refuses pinned frames) instead of a silent one. */
+	for (uint32_t i = 0; i < m->nruns; i++)
+		for (uint64_t k = 0; k < m->runs[i].count; k++)
+			mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+	*out = m;
+	return rcOk;
+}
+
+void *mdl_map_system(const struct mdl *m, unsigned cache)
+{
+	uint64_t va;
+
+	if (m->kind != MDL_RAM || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || (cache & (cache - 1)))
+		return NULL;
+	for (uint32_t i = 0; i < m->nruns; i++)
+		if (m->runs[i].pfn == MDL_FICTITIOUS)
+			return NULL; /* the kernel takes no faults on its own mappings */
+	unsigned prot = (m->max_prot & VMM_FLAG_WRITE) ? VMM_FLAG_READ | VMM_FLAG_WRITE : VMM_FLAG_READ;
+	if (vm_map_mdl(&kernel_space, m, 0, m->pages, 0, prot | cache, "mdl system", &va) != rcOk)
+		return NULL;
+	return (void *)(uintptr_t)va;
+}
+
+void mdl_unmap_system(void *va, const struct mdl *m)
+{
+	Retcode rc = vm_unmap(&kernel_space, (uint64_t)(uintptr_t)va, m->pages * PAGE_SIZE);
+	KASSERT_MSG(rc == rcOk, "mdl_unmap_system(%p): %d", va, rc);
+}
+
+void mdl_get_stats(struct mdl_stats *out)
+{
+	bool irq = spin_lock_irqsave(&mdl_lock);
+	out->mdls = nr_mdls;
+	out->pinned_pages = __atomic_load_n(&pinned_pages, __ATOMIC_RELAXED);
+	spin_unlock_irqrestore(&mdl_lock, irq);
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory descriptor lists (SPEC §5, docs/mdl.md): a size and a list of runs of physical
+ * frames, or fictitious runs (a count, no frames). An MDL holds a reference and a pin on
+ * each frame it lists; a mapping of it holds a reference per mapped page. A frame goes back
+ * to the allocator when the last of them is gone, in any order.
+ *
+ * Kinds: RAM MDLs (created, copied from a buffer, cloned, or locked over a range of an
+ * address space: NT's MmProbeAndLockPages) and I/O MDLs (a physical range that is not RAM,
+ * for privileged tasks). An MDL made by mdl_describe() lists nothing until it is locked.
+ */
+#ifndef MM_MDL_H
+#define MM_MDL_H
+
+#include <kn/retcode.h>
+#include <knmm/list.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm_space;
+
+#define MDL_FICTITIOUS UINT64_MAX /* a run's pfn: pages with no frame */
+
+struct mdl_run {
+	uint64_t pfn;   /* first frame, or MDL_FICTITIOUS */
+	uint64_t count; /* pages */
+};
+
+enum mdl_kind {
+	MDL_RAM,       /* frames from the page database, referenced and pinned */
+	MDL_IO,        /* one physical range outside RAM: no descriptors, nothing pinned */
+	MDL_DESCRIBED, /* a user range not (yet) locked: lists nothing */
+};
+
+struct mdl {
+	uint64_t bytes;     /* the size asked for */
+	uint64_t pages;     /* bytes rounded up to pages: what the runs cover */
+	uint8_t kind;       /* enum mdl_kind */
+	uint8_t max_prot;   /* VMM_FLAG_READ | WRITE | EXECUTE: the most a mapping may have */
+	uint16_t cache;     /* VMM_FLAG_CACHE_*: how every mapping caches it (0: write-back) */
+	uint64_t charge;    /* commit pages this MDL holds against the limit */
+	uint32_t nruns, cap;
+	struct mdl_run *runs;
+	/* described / locked user ranges (probe-and-lock) */
+	struct vm_space *space;
+	uint64_t va;
+	struct list_head link; /* every MDL, for the report */
+};
+
+/*
+ * Flags of MDL creation: a protection (READ, READ|WRITE, READ|EXECUTE or RWX), the most any
+ * mapping may have, and at most one cache mode. Anything else is rcInvalidArgument.
+ */
+bool mdl_flags_valid(unsigned flags);
+
+/* `bytes` of zeroed frames (rounded up to pages). rcInvalidArgument (size 0 or flags),
+ * rcOutOfMemory (commit limit or frames: nothing is left behind). */
+Retcode mdl_create(uint64_t bytes, unsigned flags, struct mdl **out);
+/* An I/O MDL over [pa, pa + bytes), which must lie outside RAM and the direct map, below the
+ * CPU's physical limit. rcInvalidArgument otherwise. */
+Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct mdl **out);
+/* A second MDL over the same frames (fictitious runs stay fictitious). rcOutOfMemory. */
+Retcode mdl_clone(const struct mdl *m, struct mdl **out);
+/*
+ * An MDL over frames the caller found resident (runs given in order), taking a reference and
+ * a pin on each: what KnTaskGetNextVmRegion builds. Fictitious runs are allowed. The caller
+ * holds the space's lock so the frames cannot go meanwhile.
+ */
+Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigned flags, struct mdl **out);
+/* Appends `pages` fictitious pages to a RAM MDL (a segment's .bss after its file bytes). */
+Retcode mdl_add_fictitious(struct mdl *m, uint64_t pages);
+/* Releases an MDL: unpins and unreferences its frames, returns its charge, frees it. */
+void mdl_free(struct mdl *m);
+
+/* The kernel address of page `i` of a RAM MDL (its frame in the direct map), or NULL for a
+ * fictitious page. For filling and reading MDL memory from the kernel. */
+void *mdl_page_address(const struct mdl *m, uint64_t i);
+
+/* ---- NT-style services (probe and lock, system mappings, pool buffers) ---- */
+
+/* Describes [va, va + size) of a space without locking anything (NT IoAllocateMdl). */
+Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct mdl **out);
+/*
+ * Makes the described range resident and pins its frames (NT MmProbeAndLockPages): every
+ * page must be committed, with a protection that allows `access` (VMM_FLAG_READ or
+ * VMM_FLAG_WRITE); lazy pages get their frames. The charge covers the frames for as long as
+ * the lock lasts.
+ *   rcBusy             the MDL is already locked (a second lock is refused)
+ *   rcInvalidArgument  the range leaves its region, or holds reserved, free or guard pages
+ *   rcAccessDenied     a page's protection does not allow the access
+ *   rcOutOfMemory      commit, frames or run storage (nothing is left locked)
+ */
+Retcode mdl_probe_and_lock(struct mdl *m, unsigned access);
+/* Unpins and unreferences the frames: the MDL describes its range again (NT MmUnlockPages). */
+void mdl_unlock(struct mdl *m);
+/* An MDL over a pool block (NT MmBuildMdlForNonPagedPool), page-granular: the pages the
+ * block touches. rcInvalidArgument if it is not pool memory. */
+Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out);
+/*
+ * Maps a RAM MDL (no fictitious pages) into the kernel's system-mapping area with a cache
+ * mode (VMM_FLAG_CACHE_*, 0 for the MDL's own) (NT MmGetSystemAddressForMdlSafe /
+ * MmMapLockedPagesSpecifyCache); unmapped with mdl_unmap_system. NULL on failure.
+ */
+void *mdl_map_system(const struct mdl *m, unsigned cache);
+void mdl_unmap_system(void *va, const struct mdl *m);
+
+/* ---- for the address-space core (mm/vm.c) ---- */
+struct page;
+/* Appends a run, merging it with the last one where they touch. rcOutOfMemory. */
+Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count);
+/* Takes the MDL's reference and pin on a frame. */
+void mdl_pin_frame(struct page *p);
+
+/* ---- statistics (the vm report) ---- */
+struct mdl_stats {
+	uint64_t mdls, pinned_pages;
+};
+void mdl_get_stats(struct mdl_stats *out);
+
+#endif
