@@ -21,11 +21,9 @@ KN_SYSCALLS(SYSCALL_DECLARE)
 /* An int argument: the upper half of its register is not defined by the C ABI. */
 static inline unsigned syscall_flags(uint64_t reg) { return (uint32_t)reg; }
 
-/* Makes sure the caller can write `size` bytes at `out` before the call does anything, by
- * writing back what is there: rcFault if it cannot, and nothing changes either way. */
+/* rcFault unless the caller could write `size` bytes at `out` (asked of its address space:
+ * nothing is touched), so that a call checks its outputs before it does anything. */
 Retcode syscall_probe_output(uint64_t out, uint64_t size);
-/* The same for a user buffer of any size (each page it touches). */
-Retcode syscall_probe_range(uint64_t out, uint64_t size);
 
 /* Called by the SYSCALL entry with interrupts on. */
 void syscall_dispatch(struct trap_frame *tf);

@@ -198,7 +198,7 @@ int64_t sys_mdl_get_usage_map(const struct syscall_args *a)
 	if (want == 0)
 		return rcInvalidArgument;
 	/* Every output first, so that a bad one changes nothing. */
-	if ((rc = syscall_probe_range(ucounters, max * sizeof(uint64_t))) != rcOk ||
+	if ((rc = syscall_probe_output(ucounters, max * sizeof(uint64_t))) != rcOk ||
 	    (rc = syscall_probe_output(a->a[4], sizeof(rtl_bool))) != rcOk ||
 	    (rc = syscall_probe_output(a->a[5], sizeof(uint64_t))) != rcOk)
 		return rc;

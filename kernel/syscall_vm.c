@@ -51,7 +51,10 @@ int64_t sys_vm_unmap(const struct syscall_args *a) { return vm_unmap(own_space()
 int64_t sys_vm_query(const struct syscall_args *a)
 {
 	struct vm_info vi;
-	Retcode rc = vm_query(own_space(), a->a[0], &vi);
+	Retcode rc = syscall_probe_output(a->a[1], sizeof(KnVmInfo)); /* no half-written answer */
+
+	if (rc == rcOk)
+		rc = vm_query(own_space(), a->a[0], &vi);
 
 	if (rc != rcOk)
 		return rc;

@@ -387,14 +387,18 @@ static uint64_t new_windows(struct vm_space *vs, uint64_t a, uint64_t b)
 	return ((hi - lo) >> VM_TABLE_WINDOW_SHIFT) - committed_windows(vs, lo, hi);
 }
 
-/* Recomputes the guard flags from the runs (after a split). */
+/* Recomputes the guard flags from the runs (after a split): LOW_GUARD if the first page is
+ * a guard, HIGH_GUARD if the last one is and the region has more than one page (a region
+ * left with only a guard page, after its usable pages were unmapped, is a low guard). */
 static void refresh_guard_flags(struct vm_region *r)
 {
+	uint64_t npages = vmr_pages(r);
+	const struct vm_run *last = &r->runs.v[r->runs.n - 1];
+
 	r->flags &= ~(unsigned)(VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
 	if (r->runs.v[0].state == VM_GUARD)
 		r->flags |= VMM_FLAG_LOW_GUARD;
-	if (r->runs.v[r->runs.n - 1].state == VM_GUARD && vm_runs_end(&r->runs, r->runs.n - 1, vmr_pages(r)) -
-								   r->runs.v[r->runs.n - 1].start == 1)
+	if (npages > 1 && last->state == VM_GUARD && npages - last->start == 1)
 		r->flags |= VMM_FLAG_HIGH_GUARD;
 }
 
@@ -475,7 +479,9 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 		return rcOutOfMemory;
 	bool irq = spin_lock_irqsave(&vs->lock);
 	Retcode rc = rcOk;
-	if (addr) {
+	if (vs->user && vs->nregions >= VM_MAX_REGIONS) {
+		rc = rcOutOfMemory;
+	} else if (addr) {
 		base = addr - lowg;
 		if (vm_tree_overlaps(&vs->tree, base, base + total))
 			rc = rcAlreadyExists;
@@ -512,6 +518,7 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	if (flags & VMM_FLAG_GROW_DOWN)
 		vm_runs_set(&r->runs, npages, first + pages - 1, 1, VM_COMMITTED, (uint8_t)prot, 0);
 	vm_tree_insert(&vs->tree, &r->node);
+	vs->nregions++;
 
 	if (flags & VMM_FLAG_LOCKED)
 		rc = populate(vs, r, first, pages);
@@ -519,6 +526,7 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 		rc = populate(vs, r, first + pages - 1, 1);
 	if (rc != rcOk) {
 		vm_tree_remove(&vs->tree, &r->node);
+		vs->nregions--;
 		spin_unlock_irqrestore(&vs->lock, irq);
 		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 		region_free(r);
@@ -557,8 +565,6 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_GUARD, false))
 			rc = rcInvalidArgument;
 	}
-	if (rc == rcOk)
-		rc = vm_runs_reserve(&r->runs, 2);
 	uint64_t windows = 0;
 	if (rc == rcOk) {
 		charge = runs_count(r, first, count, VM_RESERVED, false);
@@ -566,6 +572,9 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 		windows = new_windows(vs, addr, addr + size);
 		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 	}
+	/* Room for the runs only once the charge is taken: a refused commit keeps nothing. */
+	if (rc == rcOk && (rc = vm_runs_reserve(&r->runs, 2)) != rcOk)
+		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 	if (rc == rcOk && lock_pages) {
 		rc = populate(vs, r, first, count);
 		if (rc != rcOk)
@@ -688,6 +697,7 @@ static void remove_region_locked(struct vm_space *vs, struct vm_region *r)
 {
 	release_pages(vs, r, 0, vmr_pages(r));
 	vm_tree_remove(&vs->tree, &r->node);
+	vs->nregions--;
 }
 
 /* Whether r has a committed page (it has few runs: a scan is cheap). */
@@ -736,7 +746,7 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 	uint64_t npages = vmr_pages(r), first = (a - base) / PAGE, count = size / PAGE;
 	if (a > base && b < end) {
 		/* Middle: [base, a) stays in r, [b, end) moves to a new region. */
-		if (!spare) {
+		if (!spare || (vs->user && vs->nregions >= VM_MAX_REGIONS)) {
 			rc = rcOutOfMemory;
 			goto out;
 		}
@@ -783,6 +793,7 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		r->resident -= c.pages;
 		refresh_guard_flags(tail_region);
 		vm_tree_insert(&vs->tree, &tail_region->node);
+		vs->nregions++;
 	}
 	if (had_commit)
 		release_windows(vs, windows_before - committed_windows(vs, win_lo(base), win_hi(end)));
@@ -974,14 +985,45 @@ out:
 	return res;
 }
 
+/* ------------------------------------------------------------------ access checks */
+
+static bool allows(unsigned prot, unsigned access) { return (prot & access) == access; }
+
+bool vm_check_access(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access)
+{
+	if (size == 0)
+		return true;
+	uint64_t end = align_up(addr + size, PAGE), a = align_down(addr, PAGE);
+	if (addr + size < addr || a < vs->lo || end > vs->hi || end < a)
+		return false;
+	bool ok = true;
+	bool irq = spin_lock_irqsave(&vs->lock);
+	while (ok && a < end) {
+		struct vm_region *r = region_of(vm_tree_find(&vs->tree, a));
+		if (!r || r->kind != VMR_ANON) {
+			ok = false;
+			break;
+		}
+		uint64_t npages = vmr_pages(r);
+		uint32_t i = vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE);
+		const struct vm_run *run = &r->runs.v[i];
+		bool growable = run->state == VM_RESERVED && (r->flags & VMM_FLAG_GROW_DOWN) && i + 1 < r->runs.n &&
+				r->runs.v[i + 1].state == VM_COMMITTED;
+		ok = (run->state == VM_COMMITTED || growable) && allows(run->prot, access);
+		a = vmr_base(r) + vm_runs_end(&r->runs, i, npages) * PAGE;
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return ok;
+}
+
 /* ------------------------------------------------------------------ MDLs */
 
 /* Maps pages [first, first + npages) of RAM MDL m at va in region r: each mapped frame
- * takes a reference. Returns the pages mapped, or 0 with everything undone. Lock held. */
+ * takes a reference. All or nothing (rcOutOfMemory for a table). Lock held. */
 static Retcode map_mdl_frames(struct vm_space *vs, struct vm_region *r, const struct mdl *m, uint64_t first,
 			      uint64_t npages, uint64_t va, unsigned mmu)
 {
-	uint64_t pos = 0, mapped = 0; /* page of the MDL at the start of run i */
+	uint64_t pos = 0; /* page of the MDL at the start of run i */
 	Retcode rc = rcOk;
 
 	for (uint32_t i = 0; i < m->nruns && rc == rcOk; pos += m->runs[i].count, i++) {
@@ -995,7 +1037,6 @@ static Retcode map_mdl_frames(struct vm_space *vs, struct vm_region *r, const st
 			break;
 		for (uint64_t k = 0; k < hi - lo; k++)
 			__atomic_add_fetch(&pa_to_page(pa + k * PAGE)->refcount, 1, __ATOMIC_ACQ_REL);
-		mapped += hi - lo;
 		r->resident += hi - lo;
 		vs->resident += hi - lo;
 	}
@@ -1049,8 +1090,6 @@ Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uin
 	*out = va;
 	return rcOk;
 }
-
-static bool allows(unsigned prot, unsigned access) { return (prot & access) == access; }
 
 struct pin_ctx {
 	struct mdl *m;
@@ -1130,8 +1169,8 @@ Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_
 	} else {
 		ubase = vmr_base(r) + ((r->flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0);
 		pages = (vmr_end(r) - ((r->flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0) - ubase) / PAGE;
-		if (addr != ubase || start > pages)
-			rc = rcInvalidArgument;
+		if (addr != ubase || ubase >= vmr_end(r) || start > pages)
+			rc = rcInvalidArgument; /* (a region left with only a guard page has no usable base) */
 	}
 	struct usage_ctx u = { .counters = counters, .max = max };
 	if (rc == rcOk && start < pages)
@@ -1182,7 +1221,8 @@ bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 		ok = false;
 		goto out;
 	}
-	for (struct vm_region *r = vm_first_region(vs); r; r = vm_next_region(vs, r)) {
+	uint64_t regions = 0;
+	for (struct vm_region *r = vm_first_region(vs); r; r = vm_next_region(vs, r), regions++) {
 		uint64_t npages = vmr_pages(r);
 		if (!vm_runs_check(&r->runs, npages, why, size)) {
 			ok = false;
@@ -1211,6 +1251,12 @@ bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 			locked += lk;
 		}
 		resident += c.pages;
+	}
+	if (regions != vs->nregions) {
+		ksnprintf(why, size, "space: %llu regions, %llu counted", (unsigned long long)regions,
+			  (unsigned long long)vs->nregions);
+		ok = false;
+		goto out;
 	}
 	uint64_t windows = committed_windows(vs, vs->lo, vs->hi);
 	if (committed != vs->committed || resident != vs->resident || locked != vs->locked ||

@@ -58,8 +58,13 @@ struct vm_space {
 	const char *name;
 	/* statistics (pages) */
 	uint64_t committed, resident, locked;
+	uint64_t nregions;
 	uint64_t table_windows; /* 2 MiB windows holding committed pages: charged for tables */
 };
+
+/* The most regions a task's space may hold (like Linux's max_map_count): each costs pool
+ * memory, so one task cannot use up everybody's commit with bookkeeping. */
+#define VM_MAX_REGIONS 65536
 
 /* Page tables a window of committed pages can need (PT, PD, PDPT), charged with the commit
  * so that a fault in a committed page can always be mapped. */
@@ -135,6 +140,14 @@ Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned p
 Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size);
 /* Describes the page at addr (rounded down). rcInvalidArgument outside the space. */
 Retcode vm_query(struct vm_space *vs, uint64_t addr, struct vm_info *out);
+
+/*
+ * Whether an access of [addr, addr + size) would succeed, without making it: every page is
+ * committed with a protection that allows `access` (VMM_FLAG_READ or VMM_FLAG_WRITE), or
+ * is a reserved page of a grow-down region that the access would grow into. Touches
+ * nothing: system calls check their outputs with it before doing anything.
+ */
+bool vm_check_access(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access);
 
 /* What a fault at addr is, and resolves it when it can (maps a frame, grows a stack). */
 enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access access);

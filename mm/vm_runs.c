@@ -26,7 +26,9 @@ Retcode vm_runs_reserve(struct vm_runs *r, uint32_t extra)
 {
 	if (r->n + extra <= r->cap)
 		return rcOk;
-	uint32_t cap = MAX(r->cap * 2, r->n + extra);
+	if ((uint64_t)r->n + extra > VM_RUNS_MAX)
+		return rcOutOfMemory;
+	uint32_t cap = MIN(MAX(r->cap * 2, r->n + extra), VM_RUNS_MAX);
 	struct vm_run *v = pool_alloc(cap * sizeof(*v), RUNS_TAG);
 	if (!v)
 		return rcOutOfMemory;

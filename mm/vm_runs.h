@@ -26,6 +26,9 @@ struct vm_run {
 
 #define VM_RUNS_INLINE 4 /* guard, reserved, committed top, guard: a stack needs no more */
 
+/* The most runs a region may hold (each protect or commit of a middle part can add two). */
+#define VM_RUNS_MAX 65536
+
 struct vm_runs {
 	uint32_t n, cap;
 	struct vm_run *v; /* inline_runs or a pool block */

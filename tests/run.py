@@ -51,6 +51,7 @@ VM_FAULT_LINES = [
     r"W task vm-free: access violation at 0x50000000 rip 0x",
     r"W task vm-reserved: access violation at 0x50000000 rip 0x",
     r"W task vm-readonly: access violation at 0x50000000 rip 0x",
+    r"W task vm-readonly-big: access violation at 0x50028000 rip 0x",
     r"W task vm-nx: access violation at 0x50000000 rip 0x50000000",
     r"W task vm-decommitted: access violation at 0x50000000 rip 0x",
     r"W task vm-guard-low: guard violation at 0x50000000 rip 0x",

@@ -10,7 +10,12 @@
  * and lie in the user half (0x1000 up to 0x00007ffffffff000); else rcInvalidArgument.
  * Commit, Decommit, Protect and Unmap take a range inside one region: rcNotFound when addr
  * is in free space, rcInvalidArgument when the range leaves its region. A call that fails
- * changes nothing.
+ * changes nothing (outputs included: they are checked before anything is done).
+ *
+ * Limits: a task has at most 65 536 regions, a region at most 65 536 runs (stretches of
+ * pages with the same state and protection); a call that would need more, or pool memory
+ * for its bookkeeping that the commit limit does not allow, is rcOutOfMemory. That holds
+ * for Protect, Decommit and Unmap too when they split a region or its runs.
  */
 #ifndef KN_VMM_API_H
 #define KN_VMM_API_H
@@ -65,6 +70,9 @@ Retcode KnVmDecommit(void *addr, rtl_size_t size);
  * region's and does not change.
  *   rcInvalidArgument  range rules, a guard page in the range, another protection
  *   rcNotFound         addr is in free space
+ *   rcAccessDenied     more than the region allows (an MDL mapping, or a program segment:
+ *                      no more than the MDL's or the segment's protection)
+ *   rcOutOfMemory      the limits above
  */
 Retcode KnVmProtect(void *addr, rtl_size_t size, int newFlags);
 

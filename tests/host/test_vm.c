@@ -172,16 +172,14 @@ static bool query_matches(struct vm_space *vs, uint64_t addr, char *why, size_t 
 	vmm_query(&M, q, &want);
 	if (rc != rcOk || info.state != want.state || info.resident != want.resident ||
 	    info.region_base != want.region_base || info.region_size != want.region_size ||
-	    info.run_size != want.run_size || (info.flags & VMM_FLAG_RWX_MASK) != want.prot ||
-	    !!(info.flags & VMM_FLAG_LOCKED) != want.locked) {
+	    info.run_size != want.run_size || info.flags != want.flags) {
 		snprintf(why, size,
 			 "query page %llu: rc %d state %d/%d resident %d/%d base %#llx/%#llx size %#llx/%#llx "
-			 "run %#llx/%#llx flags %#x (prot %u locked %d)",
+			 "run %#llx/%#llx flags %#x/%#x",
 			 (unsigned long long)q, rc, info.state, want.state, info.resident, want.resident,
 			 (unsigned long long)info.region_base, (unsigned long long)want.region_base,
 			 (unsigned long long)info.region_size, (unsigned long long)want.region_size,
-			 (unsigned long long)info.run_size, (unsigned long long)want.run_size, info.flags, want.prot,
-			 want.locked);
+			 (unsigned long long)info.run_size, (unsigned long long)want.run_size, info.flags, want.flags);
 		return false;
 	}
 	return true;

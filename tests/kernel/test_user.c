@@ -29,6 +29,15 @@ KTEST(user, vm) { run(t, "test_vm"); }
 KTEST(user, vm_bad_input) { run(t, "test_vm_bad"); }
 KTEST(user, vm_model) { run(t, "test_vm_model"); }
 
+KTEST(user, vm_model_faultaround)
+{
+	unsigned fa = kernel_faultaround;
+
+	kernel_faultaround = 4;
+	run(t, "test_vm_model");
+	kernel_faultaround = fa;
+}
+
 /* The same program with the other settings: ASLR on and fault-around of 4 pages. */
 KTEST(user, vm_aslr_faultaround)
 {

@@ -200,6 +200,34 @@ KTEST(vm, protect_changes_the_tables)
 	test_space_end(t, &vs);
 }
 
+/* A protect rewrites the protection bits only: each cache mode's PAT index survives it (WC
+ * lives in the PAT bit of a 4 KiB entry, which the fast path rewrites). */
+KTEST(vm, protect_keeps_the_cache_mode)
+{
+	static const struct {
+		unsigned cache, pat;
+	} modes[] = { { VMM_FLAG_WRITE_THROUGH, PAT_INDEX_WT },
+		      { VMM_FLAG_WRITE_COMBINE, PAT_INDEX_WC },
+		      { VMM_FLAG_CACHE_DISABLE, PAT_INDEX_UC } };
+	struct vm_space vs;
+
+	KT_ASSERT(test_space_begin(t, &vs));
+	for (unsigned c = 0; c < ARRAY_SIZE(modes); c++) {
+		uint64_t va;
+		KT_ASSERT_EQ(vm_allocate(&vs, 0, 40 * PAGE_SIZE, RES | COM | LCK | RW | modes[c].cache, &va), rcOk);
+		KT_EXPECT_EQ(vm_protect(&vs, va, 40 * PAGE_SIZE, VMM_FLAG_READ), rcOk);
+		for (unsigned p = 0; p < 40; p += 13) {
+			struct pt_trace tr;
+			pt_trace(&vs.pt, va + p * PAGE_SIZE, &tr);
+			KT_ASSERT_EQ(tr.n, 4);
+			KT_EXPECT_EQ(pte_pat_index(tr.step[3].entry, PT_LEVEL_PT), modes[c].pat);
+			KT_EXPECT(!pte_writable(tr.step[3].entry));
+		}
+		KT_EXPECT_EQ(vm_unmap(&vs, va, 40 * PAGE_SIZE), rcOk);
+	}
+	test_space_end(t, &vs);
+}
+
 KTEST(vm, guard_pages)
 {
 	struct vm_space vs;

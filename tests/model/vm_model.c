@@ -496,6 +496,14 @@ void vmm_query(const struct vm_model *m, uint64_t q, struct vmm_info *out)
 	while (end < m->npages && same_run(&m->page[end], pg) && m->page[end].resident == pg->resident)
 		end++;
 	const struct vmm_region *mr = &m->region[pg->region];
+	unsigned prot = pg->state == G ? 0 : pg->prot;
+	unsigned flags = VMM_FLAG_RESERVE | prot | (pg->state == C ? VMM_FLAG_COMMIT : 0) |
+			 (pg->locked ? VMM_FLAG_LOCKED : 0) | (mr->flags & (VMM_FLAG_CACHE_MASK | VMM_FLAG_GROW_DOWN));
+	/* Guard flags follow the pages: the first is a guard, the last is one (of two or more). */
+	if (m->page[mr->base].state == G)
+		flags |= VMM_FLAG_LOW_GUARD;
+	if (mr->end - mr->base > 1 && m->page[mr->end - 1].state == G)
+		flags |= VMM_FLAG_HIGH_GUARD;
 	*out = (struct vmm_info){
 		.region_base = vmm_va(m, mr->base),
 		.region_size = (mr->end - mr->base) * VMM_PAGE,
@@ -503,7 +511,8 @@ void vmm_query(const struct vm_model *m, uint64_t q, struct vmm_info *out)
 		.state = pg->state,
 		.resident = pg->resident != 0,
 		.locked = pg->locked != 0,
-		.prot = pg->state == G ? 0 : pg->prot,
+		.prot = prot,
+		.flags = flags,
 	};
 }
 

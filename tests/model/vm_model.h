@@ -44,6 +44,8 @@ struct vmm_info {
 	int state;
 	bool resident, locked;
 	unsigned prot;
+	unsigned flags; /* all of KnVmQuery's flags: RESERVE, COMMIT, protection, LOCKED, the
+			   region's cache mode and GROW_DOWN, its guard flags as its pages are now */
 };
 
 struct vm_model {

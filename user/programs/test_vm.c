@@ -255,7 +255,8 @@ static void placement(const KnMemStats *s)
 /* Children that must die: each line of the log is asserted by the runner. */
 static void faults(void)
 {
-	static const char *const roles[] = { "vm-free", "vm-reserved", "vm-readonly", "vm-nx", "vm-decommitted",
+	static const char *const roles[] = { "vm-free", "vm-reserved", "vm-readonly", "vm-readonly-big", "vm-nx",
+					      "vm-decommitted",
 					      "vm-guard-low", "vm-guard-high", "vm-grow-guard", "vm-overflow",
 					      "vm-recurse" };
 	char name[80];

@@ -21,6 +21,11 @@
 #define END (A + 32 * PAGE)
 #define RO  ((uint8_t *)(uintptr_t)0x300100000ull)
 #define FREE ((uint8_t *)(uintptr_t)0x300200000ull)
+/* Outputs a failing call must not touch: a lazy page, the bottom of a grow-down region. */
+#define LAZY  ((uint8_t *)(uintptr_t)0x300300000ull)
+#define STACK ((uint8_t *)(uintptr_t)0x300400000ull) /* 16 pages, only the top one committed */
+/* A writable page followed by a guard page. */
+#define EDGE  ((uint8_t *)(uintptr_t)0x300500000ull)
 
 struct snapshot {
 	uint64_t hash, runs, free_pages, charge;
@@ -62,8 +67,8 @@ static struct snapshot before;
 static void expect(Retcode got, Retcode want, const char *what)
 {
 	struct snapshot now = snap();
-	bool same = now.hash == before.hash && now.runs == before.runs && now.free_pages == before.free_pages &&
-		    now.charge == before.charge;
+	bool same = now.hash != 0 && now.hash == before.hash && now.runs == before.runs &&
+		    now.free_pages == before.free_pages && now.charge == before.charge;
 	ktap_check(got == want && same, what, "rc %d (want %d)%s", got, want, same ? "" : "; the address space changed");
 	before = now; /* one failure does not fail every case after it */
 }
@@ -96,6 +101,8 @@ static void bad_allocate(void)
 		{ USER_TOP, PAGE, RES | RW, rcInvalidArgument, "allocate: at the end of the user half" },
 		{ 0xffff800000000000ull, PAGE, RES | RW, rcInvalidArgument, "allocate: in the kernel half" },
 		{ 0x1000ull, PAGE, RES | RW | VMM_FLAG_LOW_GUARD, rcInvalidArgument, "allocate: a low guard below the user half" },
+		{ USER_TOP - PAGE, PAGE, RES | RW | VMM_FLAG_HIGH_GUARD, rcInvalidArgument,
+		  "allocate: a high guard past the user half" },
 		{ 0, 1ull << 47, RES | RW, rcInvalidArgument, "allocate anywhere: larger than the user half" },
 		{ (uintptr_t)A, PAGE, RES | RW, rcAlreadyExists, "allocate: fixed address over a region" },
 		{ (uintptr_t)A - PAGE, 2 * PAGE, RES | RW, rcAlreadyExists, "allocate: fixed range overlapping a region" },
@@ -130,6 +137,11 @@ static void bad_allocate(void)
 	expect(KnVmAllocateEx((void *)0x400000000ull, PAGE, RES | RW, RTL_NULL), rcFault, "allocate: NULL output");
 	expect(KnVmAllocateEx((void *)0x400000000ull, PAGE, RES | RW, (void **)(USER_TOP - 4)), rcFault,
 	       "allocate: output straddling the end of the user half");
+	/* A failing call leaves even a good output alone: not faulted in, no stack grown. */
+	expect(KnVmAllocateEx((void *)0x400000001ull, PAGE, RES | RW, (void **)LAZY), rcInvalidArgument,
+	       "allocate: bad address, output in a lazy page (not made resident)");
+	expect(KnVmAllocateEx((void *)0x400000000ull, 0, RES | RW, (void **)STACK), rcInvalidArgument,
+	       "allocate: size 0, output at the bottom of a grow-down region (not grown)");
 	ktap_check(KnVmAllocate((void *)0x400000001ull, PAGE, RES | RW) == RTL_NULL, "KnVmAllocate: RTL_NULL on failure",
 		   NULL);
 	expect(rcOk, rcOk, "KnVmAllocate: ... and nothing changed");
@@ -206,6 +218,17 @@ static void bad_query(void)
 	expect(KnVmQuery(A, ro), rcFault, "query: read-only output");
 	expect(KnVmQuery(A, RTL_NULL), rcFault, "query: NULL output");
 	expect(KnVmQuery(A, (KnVmInfo *)(USER_TOP - 8)), rcFault, "query: output straddling the end of the user half");
+	/* Running from a writable page into a guard page: nothing written, not even the part that
+	 * could have been. */
+	KnVmInfo *edge = (KnVmInfo *)(EDGE + PAGE - 16);
+	memset(edge, 0x77, 16);
+	expect(KnVmQuery(A, edge), rcFault, "query: output running into a guard page");
+	bool untouched = true;
+	for (unsigned i = 0; i < 16; i++)
+		untouched &= ((uint8_t *)edge)[i] == 0x77;
+	ktap_check(untouched, "... and its first bytes were not written", NULL);
+	ktap_rc(KnVmQuery(A, (KnVmInfo *)LAZY), rcOk, "query: into a lazy page (a good output)");
+	before = snap(); /* (that faulted the page in: the one change a successful call may make) */
 }
 
 int main(void)
@@ -216,6 +239,11 @@ int main(void)
 			   KnVmAllocate(RO, PAGE, RES | COM | VMM_FLAG_READ) == RO,
 		   "two adjacent regions and a read-only page", NULL);
 	(void)*(volatile uint8_t *)RO; /* resident now, so that reading it changes nothing later */
+	ktap_check(KnVmAllocate(LAZY, PAGE, RES | COM | RW) == LAZY &&
+			   KnVmAllocate(STACK, 16 * PAGE, RES | RW | VMM_FLAG_GROW_DOWN) == STACK &&
+			   KnVmAllocate(EDGE, PAGE, RES | COM | RW | VMM_FLAG_HIGH_GUARD) == EDGE,
+		   "a lazy page, a grow-down region and a page before a guard", NULL);
+	EDGE[0] = 1;
 	for (unsigned i = 0; i < 16; i += 2)
 		A[i * PAGE] = 1;
 	before = snap();

@@ -110,6 +110,15 @@ int main(int argc, char **argv)
 			if (KnVmProtect(at(AT), PAGE, VMM_FLAG_READ) == rcOk && peek(AT) == 1)
 				poke(AT, 2);
 		}
+	} else if (!strcmp(role, "vm-readonly-big")) {
+		/* 64 resident pages, all in the TLB, then read-only: more than a flush batch, so the
+		 * kernel flushes everything; a write to any of them must fault. */
+		if (allocate(AT, 64 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW)) {
+			for (unsigned i = 0; i < 64; i++)
+				poke(AT + i * PAGE, (uint8_t)i);
+			if (KnVmProtect(at(AT), 64 * PAGE, VMM_FLAG_READ) == rcOk && peek(AT + 40 * PAGE) == 40)
+				poke(AT + 40 * PAGE, 1);
+		}
 	} else if (!strcmp(role, "vm-nx")) {
 		if (allocate(AT, PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW)) {
 			poke(AT, 0xc3); /* ret */
