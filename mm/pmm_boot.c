@@ -84,7 +84,10 @@ static uint64_t pmm_pt_alloc(void)
 
 static void pmm_pt_free(uint64_t pa) { pmm_free(pa_to_page(pa), 0); }
 
-static const struct pt_frame_source pmm_pt_source = { .alloc = pmm_pt_alloc, .free = pmm_pt_free };
+/* The page-table layer keeps each table's occupancy summary in its frame's owner word. */
+static uint32_t *pmm_pt_word(uint64_t pa) { return &pa_to_page(pa)->private; }
+
+static const struct pt_frame_source pmm_pt_source = { .alloc = pmm_pt_alloc, .free = pmm_pt_free, .word = pmm_pt_word };
 
 uint64_t pmm_free_pages(void) { return READ_ONCE(pmm_main.free_pages); }
 

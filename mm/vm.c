@@ -1252,6 +1252,10 @@ bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 		}
 		resident += c.pages;
 	}
+	if (!pt_check_summaries(&vs->pt, vs->lo, vs->hi, why, size)) {
+		ok = false;
+		goto out;
+	}
 	if (regions != vs->nregions) {
 		ksnprintf(why, size, "space: %llu regions, %llu counted", (unsigned long long)regions,
 			  (unsigned long long)vs->nregions);

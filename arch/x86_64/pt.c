@@ -13,6 +13,7 @@
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/panic.h>
+#include <knmm/printf.h>
 #include <knmm/string.h>
 
 struct pt_root kernel_pt_root;
@@ -28,6 +29,83 @@ uint64_t pt_table_pages(void) { return table_pages; }
 
 static inline pte_t *table_of(uint64_t pa) { return (pte_t *)phys_to_virt(pa); }
 
+/* ------------------------------------------------------------------ occupancy summaries */
+
+/*
+ * A table's summary word: SUM_TRACKED, and bit c set when entries [32c, 32c + 32) hold
+ * anything. Kept by every write that can change an entry from zero to non-zero or back;
+ * bulk clears (unmap, prune) refresh the chunks they touched once, at the end.
+ */
+#define SUM_TRACKED   (1u << 31)
+#define CHUNK_SHIFT   5 /* 32 entries a chunk, 16 chunks a table */
+#define CHUNK_ENTRIES (1u << CHUNK_SHIFT)
+#define CHUNK_ALL     0xffffu
+
+/* The summary of a table, or NULL if it has none (a boot table). */
+static uint32_t *summary_of(uint64_t table_pa)
+{
+	if (!frame_src || !frame_src->word)
+		return NULL;
+	uint32_t *w = frame_src->word(table_pa);
+	return (*w & SUM_TRACKED) ? w : NULL;
+}
+
+static inline uint64_t table_pa_of(const pte_t *e)
+{
+	return virt_to_phys_direct((const void *)((uintptr_t)e & ~(uintptr_t)(PAGE_SIZE - 1)));
+}
+
+static inline unsigned index_of(const pte_t *e) { return (unsigned)(((uintptr_t)e & (PAGE_SIZE - 1)) / sizeof(pte_t)); }
+
+/* Recomputes chunks [c0, c1] of a table's summary from its entries. */
+static void summary_refresh(uint64_t table_pa, unsigned c0, unsigned c1)
+{
+	uint32_t *s = summary_of(table_pa);
+	if (!s)
+		return;
+	const pte_t *t = (const pte_t *)phys_to_virt(table_pa);
+	for (unsigned c = c0; c <= c1; c++) {
+		pte_t any = 0;
+		for (unsigned i = c * CHUNK_ENTRIES; i < (c + 1) * CHUNK_ENTRIES; i++)
+			any |= t[i];
+		*s = any ? *s | (1u << c) : *s & ~(1u << c);
+	}
+}
+
+/* Entries [i0, i1] of a table were just filled: their chunks hold something. */
+static void summary_mark(uint64_t table_pa, unsigned i0, unsigned i1)
+{
+	uint32_t *s = summary_of(table_pa);
+	if (s)
+		for (unsigned c = i0 >> CHUNK_SHIFT; c <= i1 >> CHUNK_SHIFT; c++)
+			*s |= 1u << c;
+}
+
+/* Writes an entry, keeping its table's summary. */
+static void entry_write(pte_t *e, pte_t v)
+{
+	WRITE_ONCE(*e, v);
+	uint64_t table_pa = table_pa_of(e);
+	unsigned c = index_of(e) >> CHUNK_SHIFT;
+	if (!v) {
+		summary_refresh(table_pa, c, c);
+		return;
+	}
+	uint32_t *s = summary_of(table_pa);
+	if (s)
+		*s |= 1u << c;
+}
+
+/* The start of the next chunk of entries after va at this level, or 0 past the top. */
+static inline uint64_t next_chunk(uint64_t va, enum pt_level level)
+{
+	uint64_t span = pt_level_size(level) << CHUNK_SHIFT, next = align_down(va, span) + span;
+	return next > va ? next : 0;
+}
+
+/* Whether chunk `c` of a table is known to be empty (false when there is no summary). */
+static inline bool chunk_empty(const uint32_t *s, unsigned c) { return s && !(*s & (1u << c)); }
+
 static uint64_t table_alloc(void)
 {
 	KASSERT(frame_src != NULL);
@@ -35,6 +113,8 @@ static uint64_t table_alloc(void)
 	if (pa) {
 		KASSERT(is_aligned(pa, PAGE_SIZE));
 		table_pages++;
+		if (frame_src->word)
+			*frame_src->word(pa) = SUM_TRACKED; /* zeroed: every chunk empty */
 	}
 	return pa;
 }
@@ -42,11 +122,17 @@ static uint64_t table_alloc(void)
 static void table_free(uint64_t pa)
 {
 	table_pages--;
+	if (frame_src->word)
+		*frame_src->word(pa) = 0;
 	frame_src->free(pa);
 }
 
-static bool table_is_empty(const pte_t *t)
+static bool table_is_empty(uint64_t table_pa)
 {
+	const uint32_t *s = summary_of(table_pa);
+	if (s)
+		return (*s & CHUNK_ALL) == 0;
+	const pte_t *t = table_of(table_pa);
 	for (unsigned i = 0; i < PT_ENTRIES; i++)
 		if (t[i])
 			return false;
@@ -156,6 +242,7 @@ Retcode pt_root_create(struct pt_root *root, bool user)
 		pte_t *t = table_of(pa);
 		for (unsigned i = PT_ENTRIES / 2; i < PT_ENTRIES; i++)
 			t[i] = k[i];
+		summary_refresh(pa, 0, PT_ENTRIES / CHUNK_ENTRIES - 1);
 	}
 	return rcOk;
 }
@@ -199,7 +286,7 @@ Retcode pt_prealloc_kernel(uint64_t va, uint64_t size)
 		uint64_t pa = table_alloc();
 		if (!pa)
 			return rcOutOfMemory;
-		WRITE_ONCE(*e, pte_make_table(pa, false));
+		entry_write(e, pte_make_table(pa, false));
 	}
 	return rcOk;
 }
@@ -232,7 +319,7 @@ pte_t *pt_walk(const struct pt_root *root, uint64_t va, enum pt_level want, enum
 			if (!pa)
 				return NULL;
 			v = pte_make_table(pa, in_user_half(va));
-			WRITE_ONCE(*e, v);
+			entry_write(e, v);
 		}
 		table = table_of(pte_table_pa(v));
 	}
@@ -319,12 +406,20 @@ static int rw_end_hole(struct range_walk *w, uint64_t end)
 static int rw_level(struct range_walk *w, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end)
 {
 	const pte_t *t = table_of(table_pa);
+	const uint32_t *sum = summary_of(table_pa);
 
 	while (va < end) {
 		uint64_t next = entry_end(va, level, end);
-		pte_t e = READ_ONCE(t[pt_index(va, level)]);
+		unsigned i = pt_index(va, level);
+		pte_t e = READ_ONCE(t[i]);
 		int rc;
 
+		if (chunk_empty(sum, i >> CHUNK_SHIFT)) {
+			/* 32 empty entries: one hole */
+			uint64_t chunk_end = next_chunk(va, level);
+			next = !chunk_end || chunk_end > end ? end : chunk_end;
+			e = 0;
+		}
 		if (!pte_present(e)) {
 			if (!w->in_hole) {
 				w->in_hole = true;
@@ -393,40 +488,83 @@ static int stretch_add(struct stretch_scan *s, uint64_t va, bool present)
 static int scan_level(struct stretch_scan *s, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end)
 {
 	const pte_t *t = table_of(table_pa);
+	const uint32_t *sum = summary_of(table_pa);
+	const uint64_t size = pt_level_size(level);
 	int rc;
 
-	if (level == PT_LEVEL_PT) {
-		/* The hot loop: run over entries with the residency already being counted. */
-		unsigned i = pt_index(va, PT_LEVEL_PT), stop = i + (unsigned)((end - va) >> PAGE_SHIFT);
-		while (i < stop) {
-			bool present = pte_present(READ_ONCE(t[i]));
-			if ((rc = stretch_add(s, va, present)) != 0)
-				return rc;
-			unsigned j = i + 1;
-			if (present)
-				while (j < stop && pte_present(READ_ONCE(t[j])))
-					j++;
-			else
-				while (j < stop && !pte_present(READ_ONCE(t[j])))
-					j++;
-			va += (uint64_t)(j - i) << PAGE_SHIFT;
-			i = j;
-		}
-		return 0;
-	}
 	while (va < end) {
-		uint64_t next = entry_end(va, level, end);
-		pte_t e = READ_ONCE(t[pt_index(va, level)]);
-
-		if (!pte_present(e) || pte_is_leaf(e, level)) {
-			if ((rc = stretch_add(s, va, pte_present(e))) != 0)
+		unsigned i = pt_index(va, level), c = i >> CHUNK_SHIFT;
+		if (chunk_empty(sum, c)) {
+			/* Empty chunks, up to the next one that holds something (from the summary). */
+			if ((rc = stretch_add(s, va, false)) != 0)
 				return rc;
-		} else if ((rc = scan_level(s, pte_table_pa(e), level - 1, va, next)) != 0) {
-			return rc;
+			uint32_t later = (*sum & CHUNK_ALL) >> (c + 1);
+			uint64_t span = size << CHUNK_SHIFT, table_end = align_down(va, span * (PT_ENTRIES / CHUNK_ENTRIES)) +
+									     span * (PT_ENTRIES / CHUNK_ENTRIES);
+			uint64_t next = later ? align_down(va, span) + span * (1 + (uint64_t)__builtin_ctz(later))
+					      : table_end;
+			if (next <= va || next >= end) /* (past the top of the address space, or the range) */
+				break;
+			va = next;
+			continue;
 		}
-		va = next;
+		pte_t e = READ_ONCE(t[i]);
+		bool present = pte_present(e);
+		if (present && level != PT_LEVEL_PT && !pte_is_leaf(e, level)) {
+			uint64_t next = entry_end(va, level, end);
+			if ((rc = scan_level(s, pte_table_pa(e), level - 1, va, next)) != 0)
+				return rc;
+			va = next;
+			continue;
+		}
+		/* A run of entries alike, within this chunk: absent ones (any level) or present
+		 * pages (the last level), in a tight loop. */
+		if ((rc = stretch_add(s, va, present)) != 0)
+			return rc;
+		unsigned stop = (i | (CHUNK_ENTRIES - 1)) + 1, j = i + 1;
+		if (level == PT_LEVEL_PT)
+			while (j < stop && pte_present(READ_ONCE(t[j])) == present)
+				j++;
+		else if (!present)
+			while (j < stop && !pte_present(READ_ONCE(t[j])))
+				j++;
+		uint64_t next = align_down(va, size) + (uint64_t)(j - i) * size;
+		va = next > va && next < end ? next : end;
 	}
 	return 0;
+}
+
+static bool check_level(uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end, char *why, size_t size)
+{
+	const pte_t *t = table_of(table_pa);
+	const uint32_t *sum = summary_of(table_pa);
+
+	if (sum) {
+		uint32_t want = 0;
+		for (unsigned i = 0; i < PT_ENTRIES; i++)
+			if (t[i])
+				want |= 1u << (i >> CHUNK_SHIFT);
+		if ((*sum & CHUNK_ALL) != want) {
+			ksnprintf(why, size, "table %#llx (level %d): summary %#x, entries say %#x", (unsigned long long)table_pa,
+				  (int)level, *sum & CHUNK_ALL, want);
+			return false;
+		}
+	}
+	while (level > PT_LEVEL_PT && va < end) {
+		uint64_t next = entry_end(va, level, end);
+		pte_t e = READ_ONCE(t[pt_index(va, level)]);
+		if (pte_present(e) && !pte_is_leaf(e, level) && !check_level(pte_table_pa(e), level - 1, va, next, why, size))
+			return false;
+		if (next == end)
+			break;
+		va = next;
+	}
+	return true;
+}
+
+bool pt_check_summaries(const struct pt_root *root, uint64_t lo, uint64_t hi, char *why, size_t size)
+{
+	return hi <= lo || check_level(root->pml4_pa, PT_LEVEL_PML4, lo, hi, why, size);
 }
 
 int pt_scan_residency(const struct pt_root *root, uint64_t start, uint64_t size, pt_stretch_fn fn, void *arg)
@@ -455,7 +593,8 @@ static Retcode split_leaf(struct pt_op *op, pte_t *e, enum pt_level level, uint6
 	pte_t keep = old & (PTE_A | PTE_D);
 	for (unsigned i = 0; i < PT_ENTRIES; i++)
 		t[i] = pte_make_leaf(base + i * sub, flags, level - 1) | keep;
-	WRITE_ONCE(*e, pte_make_table(pa, pte_user(old)));
+	summary_refresh(pa, 0, PT_ENTRIES / CHUNK_ENTRIES - 1); /* (all full) */
+	entry_write(e, pte_make_table(pa, pte_user(old)));
 	op_invalidate(op, align_down(va, pt_level_size(level)), old);
 	return rcOk;
 }
@@ -502,6 +641,8 @@ static void modify_level(struct pt_op *op, uint64_t table_pa, enum pt_level leve
 			 leaf_fn fn, bool prune)
 {
 	pte_t *t = table_of(table_pa);
+	const uint32_t *s = summary_of(table_pa);
+	unsigned first = pt_index(va, level);
 
 	if (level == PT_LEVEL_PT && op->ptes) {
 		op->ptes(op, t, va, end);
@@ -509,6 +650,15 @@ static void modify_level(struct pt_op *op, uint64_t table_pa, enum pt_level leve
 	}
 
 	while (va < end) {
+		unsigned i = pt_index(va, level);
+		if (chunk_empty(s, i >> CHUNK_SHIFT)) {
+			/* 32 empty entries: nothing to do in them. */
+			uint64_t span = pt_level_size(level) << CHUNK_SHIFT, next = align_down(va, span) + span;
+			if (next >= end || next < va)
+				break;
+			va = next;
+			continue;
+		}
 		uint64_t next = entry_end(va, level, end);
 		pte_t *e = &t[pt_index(va, level)];
 		pte_t v = READ_ONCE(*e);
@@ -522,7 +672,7 @@ static void modify_level(struct pt_op *op, uint64_t table_pa, enum pt_level leve
 				modify_level(op, child, level - 1, va, next, fn, prune);
 				/* The kernel's PML4-level tables are shared by every root: never freed. */
 				bool shared = level == PT_LEVEL_PML4 && !in_user_half(va);
-				if (prune && !shared && table_is_empty(table_of(child))) {
+				if (prune && !shared && table_is_empty(child)) {
 					WRITE_ONCE(*e, 0);
 					op_invalidate(op, va, v);
 					op_defer_free(op, child);
@@ -533,6 +683,10 @@ static void modify_level(struct pt_op *op, uint64_t table_pa, enum pt_level leve
 			break;
 		va = next;
 	}
+	/* Entries of this table may have been cleared (unmapped leaves, pruned tables): once for
+	 * the chunks the range covered. */
+	if (prune)
+		summary_refresh(table_pa, first >> CHUNK_SHIFT, pt_index(end - 1, level) >> CHUNK_SHIFT);
 }
 
 static void unmap_leaf(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va)
@@ -650,7 +804,7 @@ void pt_collapse(struct pt_root *root, uint64_t va)
 		pte_t old = *e, leaf = collapsible(pte_table_pa(old), level);
 		if (!leaf)
 			break;
-		WRITE_ONCE(*e, leaf);
+		entry_write(e, leaf);
 		op_invalidate(&op, align_down(va, pt_level_size(level)), old | (leaf & PTE_G));
 		op_defer_free(&op, pte_table_pa(old));
 	}
@@ -689,8 +843,15 @@ Retcode pt_map(struct pt_root *root, uint64_t va, uint64_t pa, uint64_t size, un
 		max_level = PT_LEVEL_PDPT;
 	if (max_level == PT_LEVEL_PDPT && !cpu_features.page_1g)
 		max_level = PT_LEVEL_PD;
-	if (pt_walk_range(root, va, size, &any_leaf, NULL))
+	/* Nothing may be mapped there yet: one lookup for a single page (every fault maps one),
+	 * a range walk otherwise. */
+	if (size == PAGE_SIZE) {
+		pte_t *e = pt_walk(root, va, PT_LEVEL_PT, PT_WALK_LOOKUP, NULL);
+		if (e && pte_present(READ_ONCE(*e)))
+			return rcAlreadyExists;
+	} else if (pt_walk_range(root, va, size, &any_leaf, NULL)) {
 		return rcAlreadyExists;
+	}
 
 	enum pt_level cap = max_level; /* lowered for one address at a time, see below */
 	for (uint64_t done = 0; done < size;) {
@@ -710,9 +871,18 @@ Retcode pt_map(struct pt_root *root, uint64_t va, uint64_t pa, uint64_t size, un
 			cap = level - 1;
 			continue;
 		}
-		WRITE_ONCE(*e, pte_make_leaf(pa + done, mmu_flags, level));
+		entry_write(e, pte_make_leaf(pa + done, mmu_flags, level));
 		done += pt_level_size(level);
 		cap = max_level;
+		if (level == PT_LEVEL_PT && done < size) {
+			/* The rest of this page table in one pass (the range was checked empty). */
+			unsigned i = index_of(e) + 1, j = i;
+			pte_t bits = pte_make_leaf(0, mmu_flags, PT_LEVEL_PT);
+			for (; j < PT_ENTRIES && done < size; j++, done += PAGE_SIZE)
+				WRITE_ONCE(e[j - i + 1], bits | ((pa + done) & PTE_ADDR_MASK));
+			if (j > i)
+				summary_mark(table_pa_of(e), i, j - 1);
+		}
 	}
 	return rcOk;
 }

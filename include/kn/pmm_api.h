@@ -39,6 +39,7 @@ Retcode KnPmmMdlCreateFromBuf(const void *buf, rtl_size_t size, int flags, Handl
  * the range is backed by the MDL's frames, so writes through either are seen by both.
  *   rcInvalidArgument  unaligned or empty range, not inside one region, or not all of it
  *                      committed; flags
+ *   rcNotFound         addr is in free space
  *   rcAccessDenied     the range's protection does not allow what flags ask (READ; WRITE)
  *   rcOutOfMemory
  */

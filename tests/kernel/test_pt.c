@@ -287,8 +287,9 @@ KTEST(pt, out_of_memory_rolls_back)
 	uint64_t before;
 
 	KT_ASSERT(root_begin(t, &r, &before));
-	const struct pt_frame_source failing = { .alloc = failing_alloc, .free = failing_free };
 	real_source = pt_get_frame_source();
+	/* (the real source's words: the root's tables keep their summaries) */
+	const struct pt_frame_source failing = { .alloc = failing_alloc, .free = failing_free, .word = real_source->word };
 	pt_set_frame_source(&failing);
 	/* Three 4 KiB pages spread over three page-directory entries need PDPT + PD + 3 PTs. */
 	for (unsigned budget = 0; budget < 5; budget++) {

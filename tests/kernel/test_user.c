@@ -29,6 +29,13 @@ KTEST(user, vm) { run(t, "test_vm"); }
 KTEST(user, vm_bad_input) { run(t, "test_vm_bad"); }
 KTEST(user, vm_model) { run(t, "test_vm_model"); }
 
+/* Privileged, for KnPmmMdlCreateFromPhys (its child checks the refusal without). */
+KTEST(user, mdl)
+{
+	int code = run_program("test_mdl", "test_mdl", KN_TASK_PRIVILEGED, PROGRAM_TIMEOUT_NS);
+	KT_EXPECT_EQ(code, 0);
+}
+
 KTEST(user, vm_model_faultaround)
 {
 	unsigned fa = kernel_faultaround;

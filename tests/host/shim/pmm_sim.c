@@ -108,7 +108,9 @@ static uint64_t sim_pt_alloc(void)
 
 static void sim_pt_free(uint64_t pa) { pmm_free(pa_to_page(pa), 0); }
 
-static const struct pt_frame_source sim_pt_source = { .alloc = sim_pt_alloc, .free = sim_pt_free };
+static uint32_t *sim_pt_word(uint64_t pa) { return &pa_to_page(pa)->private; }
+
+static const struct pt_frame_source sim_pt_source = { .alloc = sim_pt_alloc, .free = sim_pt_free, .word = sim_pt_word };
 
 bool sim_create_main(struct pmm_sim *s, uint64_t ram_pages)
 {

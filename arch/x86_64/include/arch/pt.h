@@ -21,10 +21,19 @@ struct pt_root {
 	bool user; /* a task's root: its lower half is private, its upper half the kernel's */
 };
 
-/* Where table frames come from. alloc returns a zeroed 4 KiB frame, or 0 when out of memory. */
+/*
+ * Where table frames come from. alloc returns a zeroed 4 KiB frame, or 0 when out of memory.
+ * `word`, if the source has it, gives a 32-bit word the page-table layer may keep for each
+ * frame it got from alloc (for as long as it holds it): each table's occupancy summary, one
+ * bit per 32 entries that holds any entry, which lets walks skip empty stretches and makes
+ * "is this table empty" O(1). Tables from a source without it (boot) are just scanned.
+ * Tables outlive the source that made them: a source that replaces another while its tables
+ * exist must give the same words for their frames.
+ */
 struct pt_frame_source {
 	uint64_t (*alloc)(void);
 	void (*free)(uint64_t pa);
+	uint32_t *(*word)(uint64_t pa);
 };
 void pt_set_frame_source(const struct pt_frame_source *src);
 const struct pt_frame_source *pt_get_frame_source(void);
@@ -135,6 +144,9 @@ struct pt_walk_ops {
  * few resident pages looks at a few page tables).
  */
 typedef int (*pt_stretch_fn)(uint64_t start, uint64_t end, bool present, void *arg);
+/* Checks the occupancy summaries of every table below [lo, hi) of a root against its
+ * entries (tests). false with the reason in why. */
+bool pt_check_summaries(const struct pt_root *root, uint64_t lo, uint64_t hi, char *why, size_t size);
 int pt_scan_residency(const struct pt_root *root, uint64_t start, uint64_t size, pt_stretch_fn fn, void *arg);
 
 int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops,
