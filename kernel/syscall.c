@@ -47,8 +47,7 @@ Retcode syscall_probe_output(uint64_t out, uint64_t size)
 	return rcOk;
 }
 
-/* The task behind a handle of the caller (KN_HANDLE_SELF included), with a reference. */
-static Retcode get_task(Handle h, uint32_t need, struct task **out)
+Retcode syscall_get_task(Handle h, uint32_t need, struct task **out)
 {
 	struct task *self = current_task();
 	struct kobject *o;
@@ -153,7 +152,7 @@ int64_t sys_task_create(const struct syscall_args *a)
 int64_t sys_task_resume(const struct syscall_args *a)
 {
 	struct task *t;
-	Retcode rc = get_task((Handle)a->a[0], 0, &t);
+	Retcode rc = syscall_get_task((Handle)a->a[0], 0, &t);
 	if (rc != rcOk)
 		return rc;
 	rc = task_resume(t);
@@ -164,7 +163,7 @@ int64_t sys_task_resume(const struct syscall_args *a)
 int64_t sys_task_get_state(const struct syscall_args *a)
 {
 	struct task *t;
-	Retcode rc = get_task((Handle)a->a[0], 0, &t);
+	Retcode rc = syscall_get_task((Handle)a->a[0], 0, &t);
 	if (rc != rcOk)
 		return rc;
 	int state = t->state;
@@ -175,7 +174,7 @@ int64_t sys_task_get_state(const struct syscall_args *a)
 int64_t sys_task_get_exit_code(const struct syscall_args *a)
 {
 	struct task *t;
-	Retcode rc = get_task((Handle)a->a[0], 0, &t);
+	Retcode rc = syscall_get_task((Handle)a->a[0], 0, &t);
 	if (rc != rcOk)
 		return rc;
 	int code = t->exit_code;
@@ -194,7 +193,7 @@ int64_t sys_task_wait(const struct syscall_args *a)
 
 	if (!(states & (KN_TASK_STATE_CREATED | KN_TASK_STATE_RUNNING | KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED)))
 		return rcInvalidArgument;
-	Retcode rc = get_task((Handle)a->a[0], 0, &t);
+	Retcode rc = syscall_get_task((Handle)a->a[0], 0, &t);
 	if (rc != rcOk)
 		return rc;
 	/* A running task waiting for itself to be in another state would wait forever. */
@@ -215,7 +214,7 @@ int64_t sys_task_wait(const struct syscall_args *a)
 int64_t sys_task_terminate(const struct syscall_args *a)
 {
 	struct task *t;
-	Retcode rc = get_task((Handle)a->a[0], KN_RIGHT_TERMINATE, &t);
+	Retcode rc = syscall_get_task((Handle)a->a[0], KN_RIGHT_TERMINATE, &t);
 	if (rc != rcOk)
 		return rc;
 	task_terminate(t, KN_EXIT_TERMINATED, true);
@@ -251,7 +250,7 @@ int64_t sys_handle_transfer(const struct syscall_args *a)
 
 	if ((rc = syscall_probe_output(a->a[3], sizeof(Handle))) != rcOk)
 		return rc;
-	if ((rc = get_task((Handle)a->a[0], 0, &target)) != rcOk)
+	if ((rc = syscall_get_task((Handle)a->a[0], 0, &target)) != rcOk)
 		return rc;
 	if ((Handle)a->a[1] == KN_HANDLE_SELF) {
 		task_get(self);

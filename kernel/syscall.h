@@ -21,6 +21,15 @@ KN_SYSCALLS(SYSCALL_DECLARE)
 /* An int argument: the upper half of its register is not defined by the C ABI. */
 static inline unsigned syscall_flags(uint64_t reg) { return (uint32_t)reg; }
 
+struct mdl;
+/* A handle with `rights` in the caller's table for MDL m, written to uout (the handle takes
+ * m over: it is freed on failure). */
+Retcode syscall_publish_mdl(struct mdl *m, uint32_t rights, uint64_t uout);
+/* The task behind a handle of the caller (KN_HANDLE_SELF included), with a reference, if
+ * the handle has `need`. rcBadHandle, rcAccessDenied. */
+struct task;
+Retcode syscall_get_task(Handle h, uint32_t need, struct task **out);
+
 /* rcFault unless the caller could write `size` bytes at `out` (asked of its address space:
  * nothing is touched), so that a call checks its outputs before it does anything. */
 Retcode syscall_probe_output(uint64_t out, uint64_t size);

@@ -34,7 +34,7 @@ static void mdl_object_release(struct kobject *o)
 }
 
 /* A handle in the caller's table for m (which it takes over: freed on failure). */
-static Retcode publish(struct mdl *m, uint32_t rights, uint64_t uout)
+Retcode syscall_publish_mdl(struct mdl *m, uint32_t rights, uint64_t uout)
 {
 	struct mdl_object *mo = pool_alloc(sizeof(*mo), MDL_OBJ_TAG);
 	Handle h;
@@ -72,7 +72,7 @@ int64_t sys_mdl_create(const struct syscall_args *a)
 
 	if (rc == rcOk)
 		rc = mdl_create(a->a[0], syscall_flags(a->a[1]), &m);
-	return rc == rcOk ? publish(m, ALL_MDL_RIGHTS, a->a[2]) : rc;
+	return rc == rcOk ? syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[2]) : rc;
 }
 
 int64_t sys_mdl_create_from_buf(const struct syscall_args *a)
@@ -93,7 +93,7 @@ int64_t sys_mdl_create_from_buf(const struct syscall_args *a)
 			mdl_free(m);
 		done += n;
 	}
-	return rc == rcOk ? publish(m, ALL_MDL_RIGHTS, a->a[3]) : rc;
+	return rc == rcOk ? syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[3]) : rc;
 }
 
 int64_t sys_mdl_create_from_vm(const struct syscall_args *a)
@@ -109,14 +109,18 @@ int64_t sys_mdl_create_from_vm(const struct syscall_args *a)
 		return rcInvalidArgument;
 	if ((rc = mdl_describe(&current_task()->vs, addr, size, &m)) != rcOk)
 		return rc;
-	m->max_prot = (uint8_t)(flags & VMM_FLAG_RWX_MASK);
-	m->cache = (uint16_t)(flags & VMM_FLAG_CACHE_MASK);
-	rc = mdl_probe_and_lock(m, (flags & VMM_FLAG_WRITE) ? VMM_FLAG_WRITE : VMM_FLAG_READ);
+	/* The MDL may allow no more than the range does (every bit asked, EXECUTE included:
+	 * a mapping of an MDL passes on its own limit), and keeps its memory type. */
+	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = flags & VMM_FLAG_CACHE_MASK;
+	m->max_prot = (uint8_t)prot;
+	rc = mdl_probe_and_lock(m, prot);
+	if (rc == rcOk && cache && cache != m->cache)
+		rc = rcInvalidArgument;
 	if (rc != rcOk) {
 		mdl_free(m);
 		return rc;
 	}
-	return publish(m, ALL_MDL_RIGHTS, a->a[3]);
+	return syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[3]);
 }
 
 int64_t sys_mdl_create_from_phys(const struct syscall_args *a)
@@ -130,7 +134,7 @@ int64_t sys_mdl_create_from_phys(const struct syscall_args *a)
 		return rcAccessDenied;
 	if ((rc = mdl_create_phys(a->a[0], a->a[1], syscall_flags(a->a[2]), &m)) != rcOk)
 		return rc;
-	return publish(m, ALL_MDL_RIGHTS, a->a[3]);
+	return syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[3]);
 }
 
 int64_t sys_mdl_clone(const struct syscall_args *a)
@@ -146,7 +150,7 @@ int64_t sys_mdl_clone(const struct syscall_args *a)
 		return rc;
 	rc = mdl_clone(mo->mdl, &m);
 	kobj_put(&mo->obj);
-	return rc == rcOk ? publish(m, rights, a->a[1]) : rc;
+	return rc == rcOk ? syscall_publish_mdl(m, rights, a->a[1]) : rc;
 }
 
 int64_t sys_mdl_map(const struct syscall_args *a)
@@ -168,7 +172,9 @@ int64_t sys_mdl_map(const struct syscall_args *a)
 	else if (!is_aligned(offset, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || (cache && cache != m->cache))
 		rc = rcInvalidArgument; /* (one memory type per frame: no other cache mode) */
 	else
-		rc = vm_map_mdl(&current_task()->vs, m, offset / PAGE_SIZE, size / PAGE_SIZE, addr, flags & ~cache, "mdl",
+		/* The handle's rights bound the mapping for good: no KnVmProtect past them later. */
+		rc = vm_map_mdl(&current_task()->vs, m, offset / PAGE_SIZE, size / PAGE_SIZE, addr, flags & ~cache,
+				(rights & KN_RIGHT_MAP_WRITE) ? VMM_FLAG_RWX_MASK : VMM_FLAG_RWX_MASK & ~VMM_FLAG_WRITE, "mdl",
 				&va);
 	kobj_put(&mo->obj);
 	if (rc == rcOk && (rc = copy_to_user(out, &va, sizeof(va))) != rcOk)

@@ -359,7 +359,7 @@ void *mdl_map_system(const struct mdl *m, unsigned cache)
 		if (m->runs[i].pfn == MDL_FICTITIOUS)
 			return NULL; /* the kernel takes no faults on its own mappings */
 	unsigned prot = (m->max_prot & VMM_FLAG_WRITE) ? VMM_FLAG_READ | VMM_FLAG_WRITE : VMM_FLAG_READ;
-	if (vm_map_mdl(&kernel_space, m, 0, m->pages, 0, prot | cache, "mdl system", &va) != rcOk)
+	if (vm_map_mdl(&kernel_space, m, 0, m->pages, 0, prot | cache, m->max_prot, "mdl system", &va) != rcOk)
 		return NULL;
 	return (void *)(uintptr_t)va;
 }

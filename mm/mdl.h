@@ -82,9 +82,9 @@ void *mdl_page_address(const struct mdl *m, uint64_t i);
 Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct mdl **out);
 /*
  * Makes the described range resident and pins its frames (NT MmProbeAndLockPages): every
- * page must be committed, with a protection that allows `access` (VMM_FLAG_READ or
- * VMM_FLAG_WRITE); lazy pages get their frames. The charge covers the frames for as long as
- * the lock lasts.
+ * page must be committed, with a protection that allows `access` (VMM_FLAG_READ, WRITE,
+ * EXECUTE: all the bits given); lazy pages get their frames; the MDL takes the region's
+ * cache mode. The charge covers the frames for as long as the lock lasts.
  *   rcBusy             the MDL is already locked (a second lock is refused)
  *   rcInvalidArgument  the range leaves its region, or holds reserved, free or guard pages
  *   rcAccessDenied     a page's protection does not allow the access

@@ -35,16 +35,23 @@ bool mm_get_physical_address(const void *va, uint64_t *pa)
 	return true;
 }
 
+static int found_leaf(const struct pt_leaf *leaf, void *arg)
+{
+	(void)leaf;
+	(void)arg;
+	return 1;
+}
+
 bool mm_phys_is_io(uint64_t first, uint64_t end)
 {
 	/* Memory the direct map covers (RAM, ACPI tables, the edges of those ranges) is mapped
 	 * write-back there: a second, uncached mapping would give it two memory types. */
+	static const struct pt_walk_ops any_leaf = { .leaf = found_leaf };
+
 	if (first >= end || end > DIRECT_MAP_SIZE || (cpu_features.phys_bits < 64 && end > (1ull << cpu_features.phys_bits)))
 		return false;
-	for (uint64_t p = first; p < end; p += PAGE_SIZE)
-		if (pt_translate(&kernel_pt_root, DIRECT_MAP_BASE + p, NULL))
-			return false;
-	return true;
+	/* One walk of the direct map over the range (large pages, absent levels skipped). */
+	return pt_walk_range(&kernel_pt_root, DIRECT_MAP_BASE + first, end - first, &any_leaf, NULL) == 0;
 }
 
 void *mm_map_io_space(uint64_t pa, uint64_t size, unsigned cache)

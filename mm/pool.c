@@ -84,6 +84,10 @@ static void put_frame(uint64_t va, uint64_t pa, uint64_t size, void *arg)
 	(void)va;
 	(void)size;
 	struct page *p = pa_to_page(pa);
+	/* Only the pool may hold a pool page when it goes: anything else (a mapping of an MDL
+	 * built over the block, say) would be left with a freed frame. */
+	KASSERT_MSG(p->refcount == 1 && !p->pincount, "pool page %#llx still held (%u references, %u pins) when freed",
+		    (unsigned long long)pa, p->refcount, p->pincount);
 	list_add_tail(&p->lru, (struct list_head *)arg);
 }
 

@@ -468,11 +468,16 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	if (addr && (addr < lowg || addr - lowg < vs->lo || addr - lowg >= vs->hi || total > vs->hi - (addr - lowg)))
 		return rcInvalidArgument;
 
-	uint64_t pages = size / PAGE, charge = 0, windows = 0;
+	uint64_t pages = size / PAGE, charge = 0, windows = 0, io_charge = 0;
 	if (flags & VMM_FLAG_COMMIT)
 		charge = pages;
 	else if (flags & VMM_FLAG_GROW_DOWN)
 		charge = 1;
+	/* An I/O region is mapped whole: its tables are charged like a committed region's (per
+	 * 2 MiB window, for as long as it lives), or a task could make the kernel allocate
+	 * page tables nobody paid for. */
+	if (kind == VMR_IO) /* (the windows a range of `size` bytes can touch, wherever it lands) */
+		io_charge = (win_hi(size) / (1ull << VM_TABLE_WINDOW_SHIFT) + 1) * VM_TABLE_CHARGE_PER_WINDOW;
 
 	struct vm_region *r = lookaside_alloc(&region_cache);
 	if (!r)
@@ -494,7 +499,7 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 		windows = new_windows(vs, c_start, c_end);
 	}
 	if (rc == rcOk)
-		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge);
 	if (rc != rcOk) {
 		spin_unlock_irqrestore(&vs->lock, irq);
 		lookaside_free(&region_cache, r);
@@ -507,6 +512,7 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	r->flags = flags;
 	r->kind = (uint8_t)kind;
 	r->max_prot = VMM_FLAG_RWX_MASK;
+	r->io_charge = io_charge;
 	kstrlcpy(r->name, name ? name : "", sizeof(r->name));
 	uint64_t npages = total / PAGE, first = lowg / PAGE;
 	vm_runs_init(&r->runs, (flags & VMM_FLAG_COMMIT) ? VM_COMMITTED : VM_RESERVED, (uint8_t)prot);
@@ -528,7 +534,7 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 		vm_tree_remove(&vs->tree, &r->node);
 		vs->nregions--;
 		spin_unlock_irqrestore(&vs->lock, irq);
-		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge);
 		region_free(r);
 		return rc;
 	}
@@ -698,6 +704,7 @@ static void remove_region_locked(struct vm_space *vs, struct vm_region *r)
 	release_pages(vs, r, 0, vmr_pages(r));
 	vm_tree_remove(&vs->tree, &r->node);
 	vs->nregions--;
+	vm_uncharge(r->io_charge);
 }
 
 /* Whether r has a committed page (it has few runs: a scan is cheap). */
@@ -734,7 +741,12 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 	/* Only a region with committed pages can take a window's last committed page away. */
 	bool had_commit = region_has_committed(r);
 	uint64_t windows_before = had_commit ? committed_windows(vs, win_lo(base), win_hi(end)) : 0;
-	if ((a == base && b == end) || (a == ulo && b == uhi)) {
+	bool whole = (a == base && b == end) || (a == ulo && b == uhi);
+	if (r->kind == VMR_IO && !whole) {
+		rc = rcInvalidArgument; /* a device mapping goes whole (its table charge is whole) */
+		goto out;
+	}
+	if (whole) {
 		remove_region_locked(vs, r);
 		if (had_commit)
 			release_windows(vs, windows_before - committed_windows(vs, win_lo(base), win_hi(end)));
@@ -1046,15 +1058,16 @@ static Retcode map_mdl_frames(struct vm_space *vs, struct vm_region *r, const st
 }
 
 Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
-		   unsigned flags, const char *name, uint64_t *out)
+		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out)
 {
 	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = flags & VMM_FLAG_CACHE_MASK;
+	unsigned cap = m->max_prot & max_prot & VMM_FLAG_RWX_MASK;
 	uint64_t va;
 
 	if (m->kind == MDL_DESCRIBED || (flags & ~(unsigned)(VMM_FLAG_RWX_MASK | VMM_FLAG_CACHE_MASK)) ||
 	    !prot_valid(prot) || !cache_valid(cache) || npages == 0 || first > m->pages || npages > m->pages - first)
 		return rcInvalidArgument;
-	if (prot & ~(unsigned)m->max_prot)
+	if (prot & ~cap)
 		return rcAccessDenied;
 	flags = VMM_FLAG_RESERVE | prot | (cache ? cache : m->cache);
 	if (m->kind == MDL_IO) {
@@ -1078,7 +1091,7 @@ Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uin
 	if (!r || vmr_base(r) != va || vmr_pages(r) != npages || r->resident)
 		rc = rcBusy;
 	else {
-		r->max_prot = m->max_prot;
+		r->max_prot = (uint8_t)cap;
 		rc = map_mdl_frames(vs, r, m, first, npages, va, vm_mmu_flags(vs, prot, r->flags));
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
@@ -1108,7 +1121,7 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 	static const struct pt_walk_ops frames = { .leaf = collect_frames };
 	struct vm_region *r;
 
-	if (!range_args_ok(vs, addr, size) || (access != VMM_FLAG_READ && access != VMM_FLAG_WRITE))
+	if (!range_args_ok(vs, addr, size) || !access || (access & ~(unsigned)VMM_FLAG_RWX_MASK))
 		return rcInvalidArgument;
 	bool irq = spin_lock_irqsave(&vs->lock);
 	Retcode rc = find_range(vs, addr, size, &r);
@@ -1117,6 +1130,8 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 		first = (addr - vmr_base(r)) / PAGE;
 		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_COMMITTED, false) != count)
 			rc = rcInvalidArgument;
+		else if (!allows(r->max_prot, access))
+			rc = rcAccessDenied;
 	}
 	for (uint64_t pos = first; rc == rcOk && pos < first + count;) {
 		uint32_t i = vm_runs_find(&r->runs, pos);
@@ -1131,12 +1146,15 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 		pt_walk_range(&vs->pt, addr, size, &frames, &c);
 		rc = c.rc;
 	}
-	if (rc == rcOk) /* every frame listed: only now take the references and pins */
+	if (rc == rcOk) {
+		/* Every frame listed: only now take the references and pins. */
+		m->cache = (uint16_t)(r->flags & VMM_FLAG_CACHE_MASK);
 		for (uint32_t i = 0; i < m->nruns; i++)
 			for (uint64_t k = 0; k < m->runs[i].count; k++)
 				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
-	else
+	} else {
 		m->nruns = 0;
+	}
 	spin_unlock_irqrestore(&vs->lock, irq);
 	return rc;
 }
@@ -1180,6 +1198,100 @@ Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_
 		*first_used = u.first_used;
 		*n = u.n;
 	}
+	return rc;
+}
+
+struct region_runs {
+	struct mdl_run *v;
+	uint32_t n, cap;
+	uint64_t at; /* where the next stretch starts */
+	bool failed;
+};
+
+static void region_runs_add(struct region_runs *rr, uint64_t pfn, uint64_t count)
+{
+	if (rr->n) {
+		struct mdl_run *last = &rr->v[rr->n - 1];
+		bool fict = pfn == MDL_FICTITIOUS;
+		if (fict == (last->pfn == MDL_FICTITIOUS) && (fict || last->pfn + last->count == pfn)) {
+			last->count += count;
+			return;
+		}
+	}
+	if (rr->n == rr->cap) {
+		uint32_t cap = rr->cap ? rr->cap * 2 : 16;
+		struct mdl_run *v = pool_alloc(cap * sizeof(*v), POOL_TAG('M', 'd', 'l', 'R'));
+		if (!v) {
+			rr->failed = true;
+			return;
+		}
+		if (rr->v) {
+			memcpy(v, rr->v, rr->n * sizeof(*v));
+			pool_free(rr->v);
+		}
+		rr->v = v;
+		rr->cap = cap;
+	}
+	rr->v[rr->n++] = (struct mdl_run){ pfn, count };
+}
+
+static int dump_leaf(const struct pt_leaf *leaf, void *arg)
+{
+	struct region_runs *rr = arg;
+	/* (a leaf can start before the range: take its part in it) */
+	uint64_t skip = rr->at > leaf->va ? (rr->at - leaf->va) / PAGE : 0;
+	region_runs_add(rr, (leaf->pa >> PAGE_SHIFT) + skip, leaf->size / PAGE - skip);
+	rr->at = leaf->va + leaf->size;
+	return rr->failed;
+}
+
+static int dump_hole(uint64_t start, uint64_t end, void *arg)
+{
+	struct region_runs *rr = arg;
+	region_runs_add(rr, MDL_FICTITIOUS, (end - start) / PAGE);
+	rr->at = end;
+	return rr->failed;
+}
+
+Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
+		      struct mdl **out)
+{
+	static const struct pt_walk_ops stretches = { .leaf = dump_leaf, .hole = dump_hole };
+	struct region_runs rr = { 0 };
+	Retcode rc = rcOk;
+
+	bool irq = spin_lock_irqsave(&vs->lock);
+	struct vm_region *r = region_of(vm_tree_ceil(&vs->tree, cursor));
+	if (!r) {
+		spin_unlock_irqrestore(&vs->lock, irq);
+		return rcEof;
+	}
+	uint64_t npages = vmr_pages(r);
+	unsigned f = (r->flags & (VMM_FLAG_CACHE_MASK | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD | VMM_FLAG_GROW_DOWN)) |
+		     VMM_FLAG_RESERVE;
+	for (uint32_t i = 0; i < r->runs.n; i++) {
+		const struct vm_run *run = &r->runs.v[i];
+		if (run->state != VM_GUARD)
+			f |= run->prot;
+		f |= (run->state == VM_COMMITTED ? VMM_FLAG_COMMIT : 0) | (run->locked ? VMM_FLAG_LOCKED : 0);
+	}
+	rr.at = vmr_base(r);
+	if (r->kind == VMR_IO)
+		region_runs_add(&rr, MDL_FICTITIOUS, npages); /* device memory is not dumped */
+	else
+		pt_walk_range(&vs->pt, vmr_base(r), npages * PAGE, &stretches, &rr);
+	if (rr.failed)
+		rc = rcOutOfMemory;
+	else /* pins the frames while the lock keeps them where they are */
+		rc = mdl_create_from_runs(rr.v, rr.n, VMM_FLAG_READ | (r->flags & VMM_FLAG_CACHE_MASK), out);
+	if (rc == rcOk) {
+		*base = vmr_base(r);
+		*size = npages * PAGE;
+		*flags = f;
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
+	if (rr.v)
+		pool_free(rr.v);
 	return rc;
 }
 

@@ -38,6 +38,7 @@ struct vm_region {
 	char name[23];       /* kernel regions: "kstack idle", "pool", "io lapic" */
 	uint64_t resident;   /* pages mapped now */
 	uint64_t io_pa;      /* VMR_IO: physical address of the first page */
+	uint64_t io_charge;  /* VMR_IO: commit held for the page tables its mapping needs */
 	struct vm_runs runs;
 };
 
@@ -160,17 +161,19 @@ Retcode vm_map_io(struct vm_space *vs, uint64_t va, uint64_t pa, uint64_t npages
 struct mdl;
 /*
  * Maps pages [first, first + npages) of an MDL into a new region at `addr` (0: anywhere)
- * with `flags`: a protection (no more than the MDL's maximum: rcAccessDenied) and
- * optionally a cache mode (else the MDL's). RAM MDLs: the region is committed (charged like any commit); frames are
+ * with `flags`: a protection and optionally a cache mode (else the MDL's). The region's
+ * maximum protection, for now and for any later KnVmProtect, is the MDL's maximum limited
+ * by `max_prot` (what the caller's handle allows): more is rcAccessDenied. RAM MDLs: the region is committed (charged like any commit); frames are
  * mapped, each taking a reference; fictitious pages are committed-not-resident (a touch
  * gives the mapper a zeroed frame of its own). I/O MDLs: an uncharged I/O region. All or
  * nothing. *out gets the base. Codes as vm_allocate, plus rcAccessDenied.
  */
 Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
-		   unsigned flags, const char *name, uint64_t *out);
+		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out);
 /*
  * Makes [addr, addr + size) resident and appends its frames to m's runs, then takes a
- * reference and a pin on each (probe and lock). `access`: VMM_FLAG_READ or VMM_FLAG_WRITE.
+ * reference and a pin on each (probe and lock); m takes the region's cache mode. `access`:
+ * the protection bits every page must allow (VMM_FLAG_READ, WRITE, EXECUTE).
  * rcInvalidArgument (not inside one region, not all committed, not anonymous memory),
  * rcAccessDenied (protection), rcOutOfMemory. On failure nothing is pinned.
  */
@@ -185,6 +188,16 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
  */
 Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_t *counters, uint64_t max,
 		     bool *first_used, uint64_t *n);
+
+/*
+ * The region whose base is the lowest at or above `cursor`, for a dump: its reservation
+ * (*base, *size), *flags (the region's flags, RESERVE, the protections of its pages, COMMIT
+ * and LOCKED if any page is so) and an MDL over it (read-only, the region's cache mode): a
+ * physical run per resident stretch, a fictitious run per other stretch (all of an I/O
+ * region). Pins the frames; allocates none. rcEof, rcOutOfMemory.
+ */
+Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
+		      struct mdl **out);
 
 /* Region lookup without locking, for panics and the monitor (may race with changes). */
 const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr);

@@ -37,10 +37,12 @@ Retcode KnPmmMdlCreateFromBuf(const void *buf, rtl_size_t size, int flags, Handl
  * An MDL over the frames behind [addr, addr + size) of the caller: the range is made
  * resident and its frames pinned (decommitting any of it is rcBusy while the MDL lives);
  * the range is backed by the MDL's frames, so writes through either are seen by both.
+ * The MDL takes the range's cache mode (flags may name it, or none).
  *   rcInvalidArgument  unaligned or empty range, not inside one region, or not all of it
- *                      committed; flags
+ *                      committed; flags, or a cache mode other than the range's
  *   rcNotFound         addr is in free space
- *   rcAccessDenied     the range's protection does not allow what flags ask (READ; WRITE)
+ *   rcAccessDenied     the range's protection (or, for a mapping of an MDL, what its handle
+ *                      allowed) does not allow every protection bit flags ask
  *   rcOutOfMemory
  */
 Retcode KnPmmMdlCreateFromVm(void *addr, rtl_size_t size, int flags, Handle *mdl);
@@ -92,8 +94,8 @@ Retcode KnPmmMdlGetSize(Handle mdl, rtl_size_t *size);
  *   rcNotFound         addr is in free space
  *   rcInvalidArgument  addr is not a region's usable base, startPage is past its end,
  *                      countersNum is 0
- *   rcFault            counters (for the counts returned), firstUsed or usedCounters is not
- *                      writable
+ *   rcFault            counters (min(countersNum, 256) entries), firstUsed or usedCounters
+ *                      is not writable
  */
 Retcode KnPmmMdlGetUsageMap(const void *addr, rtl_size_t startPage, rtl_size_t *counters, rtl_size_t countersNum,
 			    rtl_bool *firstUsed, rtl_size_t *usedCounters);

@@ -80,8 +80,10 @@ Retcode KnVmProtect(void *addr, rtl_size_t size, int newFlags);
  * Unmaps the range: the usable range of a region (or its whole reservation) frees the
  * region, guard pages included; a part of it splits the region. Frames go back, the commit
  * charge is released.
- *   rcInvalidArgument  range rules
+ *   rcInvalidArgument  range rules, or a part of a device mapping (KnPmmMdlCreateFromPhys:
+ *                      it is unmapped whole)
  *   rcNotFound         addr is in free space
+ *   rcOutOfMemory      the limits above (a split)
  */
 Retcode KnVmUnmap(void *addr, rtl_size_t size);
 

@@ -88,3 +88,27 @@ uint64_t test_resident_pages(struct vm_space *vs, uint64_t va, uint64_t size)
 		n += pt_translate(&vs->pt, a, NULL);
 	return n;
 }
+
+static unsigned tables_left;
+static const struct pt_frame_source *real_source;
+static uint64_t failing_alloc(void) { return tables_left ? (tables_left--, real_source->alloc()) : 0; }
+static void failing_free(uint64_t pa) { real_source->free(pa); }
+static struct pt_frame_source failing;
+
+void test_tables_fail_after(unsigned n)
+{
+	if (!real_source) {
+		real_source = pt_get_frame_source();
+		/* (the real source's words: tables made meanwhile keep their summaries) */
+		failing = (struct pt_frame_source){ .alloc = failing_alloc, .free = failing_free, .word = real_source->word };
+		pt_set_frame_source(&failing);
+	}
+	tables_left = n;
+}
+
+void test_tables_restore(void)
+{
+	if (real_source)
+		pt_set_frame_source(real_source);
+	real_source = NULL;
+}

@@ -25,6 +25,11 @@ void test_space_end(struct ktest_ctx *t, struct vm_space *vs);
 /* Pages of [va, va + size) mapped in the space's tables. */
 uint64_t test_resident_pages(struct vm_space *vs, uint64_t va, uint64_t size);
 
+/* Page-table frames run out after `n` more (test_tables_restore puts the real source
+ * back). The tables made meanwhile keep their occupancy summaries. */
+void test_tables_fail_after(unsigned n);
+void test_tables_restore(void);
+
 /* Reads / writes one byte at `addr` under cpu_catch_fault: true if it faulted (fi filled). */
 bool test_read_faults(uint64_t addr, struct fault_info *fi);
 bool test_write_faults(uint64_t addr, uint8_t value, struct fault_info *fi);

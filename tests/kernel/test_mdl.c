@@ -45,13 +45,13 @@ static void map_and_free(struct ktest_ctx *t, bool mdl_first)
 	KT_EXPECT_EQ(m->pages, 6);
 	KT_EXPECT_EQ(m->bytes, 5 * PAGE_SIZE + 17);
 	memset(mdl_page_address(m, 5), 0x5a, 100);
-	KT_ASSERT_EQ(vm_map_mdl(&vs, m, 0, 6, BASE, RW, "mdl", &va), rcOk);
+	KT_ASSERT_EQ(vm_map_mdl(&vs, m, 0, 6, BASE, RW, VMM_FLAG_RWX_MASK, "mdl", &va), rcOk);
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 6 * PAGE_SIZE), 6);
 	KT_EXPECT_EQ(frame_at(&vs, va + 5 * PAGE_SIZE), virt_to_phys_direct(mdl_page_address(m, 5)));
 	KT_EXPECT_EQ(*(uint8_t *)phys_to_virt(frame_at(&vs, va + 5 * PAGE_SIZE) + 99), 0x5a);
 	/* A mapping may not exceed the MDL's maximum protection, now or later. */
 	uint64_t va2;
-	KT_EXPECT_EQ(vm_map_mdl(&vs, m, 0, 1, 0, VMM_FLAG_RWX_MASK, "mdl", &va2), rcAccessDenied);
+	KT_EXPECT_EQ(vm_map_mdl(&vs, m, 0, 1, 0, VMM_FLAG_RWX_MASK, VMM_FLAG_RWX_MASK, "mdl", &va2), rcAccessDenied);
 	KT_EXPECT_EQ(vm_protect(&vs, va, PAGE_SIZE, VMM_FLAG_RWX_MASK), rcAccessDenied);
 	KT_EXPECT_EQ(vm_protect(&vs, va, PAGE_SIZE, VMM_FLAG_READ), rcOk);
 	/* Pinned by the MDL: no decommit while it lives. */
@@ -74,6 +74,35 @@ static void map_and_free(struct ktest_ctx *t, bool mdl_first)
 KTEST(mdl, frames_go_back_mdl_freed_first) { map_and_free(t, true); }
 KTEST(mdl, frames_go_back_mapping_removed_first) { map_and_free(t, false); }
 
+/* A mapping that runs out of page tables half-way undoes itself: no reference, region or
+ * charge is left behind, whichever table was the one missing. */
+KTEST(mdl, map_rolls_back_when_tables_run_out)
+{
+	struct vm_space vs;
+	struct mdl *m;
+	uint64_t va;
+
+	KT_ASSERT(test_space_begin(t, &vs));
+	KT_ASSERT_EQ(mdl_create(MiB(6), RW, &m), rcOk); /* three 2 MiB windows: a table each */
+	uint64_t before = free_pages(), charge = vm_commit_charge(), refs = pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount;
+	for (unsigned budget = 0; budget < 5; budget++) {
+		test_tables_fail_after(budget);
+		KT_EXPECT_EQ(vm_map_mdl(&vs, m, 0, m->pages, BASE, RW, RW, "mdl", &va), rcOutOfMemory);
+		test_tables_restore();
+		KT_EXPECT_EQ(vs.nregions, 0);
+		KT_EXPECT_EQ(vm_commit_charge(), charge);
+		KT_EXPECT_EQ(pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount, refs);
+		KT_EXPECT_EQ(pa_to_page((m->runs[m->nruns - 1].pfn + m->runs[m->nruns - 1].count - 1) << PAGE_SHIFT)->refcount,
+			     refs);
+	}
+	KT_EXPECT_EQ(free_pages(), before);
+	KT_ASSERT_EQ(vm_map_mdl(&vs, m, 0, m->pages, BASE, RW, RW, "mdl", &va), rcOk);
+	KT_EXPECT_EQ(test_resident_pages(&vs, va, MiB(6)), MiB(6) / PAGE_SIZE);
+	KT_EXPECT_EQ(vm_unmap(&vs, va, MiB(6)), rcOk);
+	mdl_free(m);
+	test_space_end(t, &vs);
+}
+
 /* Fictitious pages map committed and not resident; a touch gives the mapper its own frame. */
 KTEST(mdl, fictitious_runs_map_lazily)
 {
@@ -86,7 +115,7 @@ KTEST(mdl, fictitious_runs_map_lazily)
 	struct mdl_run runs[] = { { MDL_FICTITIOUS, 3 }, { real->runs[0].pfn, 2 }, { MDL_FICTITIOUS, 1 } };
 	KT_ASSERT_EQ(mdl_create_from_runs(runs, 3, VMM_FLAG_READ, &m), rcOk);
 	KT_EXPECT_EQ(m->pages, 6);
-	KT_ASSERT_EQ(vm_map_mdl(&vs, m, 0, 6, 0, VMM_FLAG_READ, "mdl", &va), rcOk);
+	KT_ASSERT_EQ(vm_map_mdl(&vs, m, 0, 6, 0, VMM_FLAG_READ, VMM_FLAG_RWX_MASK, "mdl", &va), rcOk);
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 6 * PAGE_SIZE), 2);
 	struct vm_info i;
 	KT_EXPECT_EQ(vm_query(&vs, va, &i), rcOk);

@@ -275,32 +275,22 @@ KTEST(pt, walk_range_reports_leaves_and_maximal_holes)
 	root_end(t, &r, before);
 }
 
-/* A frame source that runs dry after `left` frames. */
-static unsigned frames_left;
-static const struct pt_frame_source *real_source;
-static uint64_t failing_alloc(void) { return frames_left-- ? real_source->alloc() : 0; }
-static void failing_free(uint64_t pa) { real_source->free(pa); }
-
 KTEST(pt, out_of_memory_rolls_back)
 {
 	struct pt_root r;
 	uint64_t before;
 
 	KT_ASSERT(root_begin(t, &r, &before));
-	real_source = pt_get_frame_source();
-	/* (the real source's words: the root's tables keep their summaries) */
-	const struct pt_frame_source failing = { .alloc = failing_alloc, .free = failing_free, .word = real_source->word };
-	pt_set_frame_source(&failing);
 	/* Three 4 KiB pages spread over three page-directory entries need PDPT + PD + 3 PTs. */
 	for (unsigned budget = 0; budget < 5; budget++) {
-		frames_left = budget;
+		test_tables_fail_after(budget);
 		KT_EXPECT_EQ(pt_map(&r, 0x400000, 0x1000000, 2 * SIZE_2M + PAGE_SIZE, RW, PT_LEVEL_PT), rcOutOfMemory);
 		KT_EXPECT_EQ(pt_table_pages(), before + 1);
 		KT_EXPECT(!pt_translate(&r, 0x400000, NULL));
 	}
-	frames_left = 5 + 1024;
+	test_tables_fail_after(5);
 	KT_EXPECT_EQ(pt_map(&r, 0x400000, 0x1000000, 2 * SIZE_2M + PAGE_SIZE, RW, PT_LEVEL_PT), rcOk);
-	pt_set_frame_source(real_source);
+	test_tables_restore();
 	KT_EXPECT_EQ(pt_unmap(&r, 0x400000, 2 * SIZE_2M + PAGE_SIZE, NULL, NULL), rcOk);
 	root_end(t, &r, before);
 }

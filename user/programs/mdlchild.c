@@ -41,6 +41,10 @@ static int reader(void)
 	bad += KnPmmMdlMap(box, 0, PAGE, RTL_NULL, VMM_FLAG_READ | VMM_FLAG_WRITE, &q) != rcOk;
 	if (bad)
 		return bad;
+	/* Not later either: the handle's rights bound the mapping, and an MDL made over it. */
+	Handle over;
+	bad += KnVmProtect(p, 4 * PAGE, VMM_FLAG_READ | VMM_FLAG_WRITE) != rcAccessDenied;
+	bad += KnPmmMdlCreateFromVm(p, PAGE, VMM_FLAG_READ | VMM_FLAG_WRITE, &over) != rcAccessDenied;
 	volatile uint64_t *words = p, *mailbox = q;
 	bad += words[0] != PATTERN1 || words[3 * PAGE / 8 + 5] != PATTERN1;
 	mailbox[0] = READY;

@@ -113,10 +113,11 @@ static void release_orders(void)
 	KnPmmMdlCreate(8 * PAGE, RW, &h);
 	KnPmmMdlClone(h, &c);
 	uint64_t *a = map(h, 0, 8 * PAGE, RTL_NULL, RW), *b = map(c, 4 * PAGE, 4 * PAGE, RTL_NULL, RW);
+	a[4 * PAGE / 8] = 0x77; /* page 4: the first page of b */
 	KnHandleClose(h);
 	KnVmUnmap(a, 8 * PAGE);
 	KnHandleClose(c);
-	ktap_check(b && (b[0] = 3) == 3, "clone: its mapping still works after both handles closed", NULL);
+	ktap_check(b && b[0] == 0x77, "clone: its mapping still shows what was written through the other", NULL);
 	KnVmUnmap(b, 4 * PAGE);
 	counters_back(&s0, "clone and two mappings, mixed order: all back");
 }
@@ -173,6 +174,23 @@ static void clone_from_buf_from_vm(void)
 	ktap_rc(KnPmmMdlCreateFromVm(ro, PAGE, RW, &v), rcAccessDenied, "from vm: writable MDL of read-only memory");
 	ktap_rc(KnPmmMdlCreateFromVm(ro, PAGE, VMM_FLAG_READ, &v), rcOk, "from vm: read-only MDL of it");
 	KnHandleClose(v);
+	ktap_rc(KnPmmMdlCreateFromVm(r, PAGE, VMM_FLAG_READ | VMM_FLAG_EXECUTE, &v), rcAccessDenied,
+		"from vm: executable MDL of data (no EXECUTE)");
+	ktap_rc(KnPmmMdlCreateFromVm(r, PAGE, RW | VMM_FLAG_CACHE_DISABLE, &v), rcInvalidArgument,
+		"from vm: another cache mode than the memory's");
+	/* Over a mapping the handle made read-only: no more than that either. */
+	Handle w, weak;
+	KnPmmMdlCreate(PAGE, RW, &w);
+	KnHandleTransfer(KN_HANDLE_SELF, w, KN_RIGHT_MAP_READ, &weak);
+	uint8_t *rom = map(weak, 0, PAGE, RTL_NULL, VMM_FLAG_READ);
+	ktap_rc(KnVmProtect(rom, PAGE, RW), rcAccessDenied, "a MAP_READ mapping cannot be made writable later");
+	ktap_rc(KnPmmMdlCreateFromVm(rom, PAGE, RW, &v), rcAccessDenied, "... nor reached writable through FromVm");
+	ktap_rc(KnPmmMdlCreateFromVm(rom, PAGE, VMM_FLAG_READ, &v), rcOk, "from vm over it, read-only: fine");
+	ktap_rc(KnPmmMdlMap(v, 0, PAGE, RTL_NULL, RW, (void **)&m), rcAccessDenied, "... and its MDL maps read-only only");
+	KnHandleClose(v);
+	KnVmUnmap(rom, PAGE);
+	KnHandleClose(weak);
+	KnHandleClose(w);
 	KnVmUnmap(r, 8 * PAGE);
 	KnVmUnmap(ro, PAGE);
 	counters_back(&s0, "clone, from buf, from vm: all back");
@@ -180,6 +198,7 @@ static void clone_from_buf_from_vm(void)
 
 static void from_phys(void)
 {
+	KnMemStats s0 = stats();
 	Handle h;
 	ktap_rc(KnPmmMdlCreateFromPhys(0x200000, PAGE, VMM_FLAG_READ, &h), rcInvalidArgument, "from phys: RAM is refused");
 	ktap_rc(KnPmmMdlCreateFromPhys(0xfee00010ull, PAGE, VMM_FLAG_READ, &h), rcInvalidArgument,
@@ -191,8 +210,18 @@ static void from_phys(void)
 	uint32_t version = apic ? apic[0x30 / 4] & 0xff : 0;
 	ktap_check(version >= 0x10 && version <= 0x15, "from phys: mapped, its version register reads as an APIC's",
 		   "version %#x", version);
+	KnMemStats mid = stats();
+	ktap_check(mid.commitCharge > s0.commitCharge, "from phys: the mapping's page tables are charged", NULL);
 	KnVmUnmap((void *)apic, PAGE);
 	KnHandleClose(h);
+	counters_back(&s0, "from phys: all back");
+	ktap_rc(KnPmmMdlCreateFromPhys(0xfec00000ull, 2 * PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &h), rcOk,
+		"from phys: two pages of device space");
+	void *io = map(h, 0, 2 * PAGE, RTL_NULL, VMM_FLAG_READ);
+	ktap_rc(KnVmUnmap(io, PAGE), rcInvalidArgument, "from phys: a device mapping is not unmapped in part");
+	ktap_rc(KnVmUnmap(io, 2 * PAGE), rcOk, "from phys: ... but whole");
+	KnHandleClose(h);
+	counters_back(&s0, "from phys: all back again");
 	int code = run_task("mdl-phys", "mdlchild", 0);
 	ktap_check(code == 0, "from phys: refused to an unprivileged task", "code %d", code);
 }
