@@ -10,7 +10,7 @@
 #   make clean
 #
 # Variables: CROSS=x86_64-elf- (toolchain prefix), CC=clang, CFLAGS=..., DEBUG=0 (no debug
-# checks), MEM=..., CPU=..., INIT=PROGRAM (first task of make run; default hello),
+# checks), MEM=..., CPU=..., INIT=PROGRAM (first task of make run; default demo),
 # ACCEL=kvm (default tcg), GDBPORT=1234, V=1 (show commands).
 
 CROSS ?=
@@ -105,7 +105,7 @@ BENCH_ISO := $(BUILD)/knmm-bench.iso
 HOST_TESTS := $(BUILD)/host/knmm-host-tests
 HOST_BENCH := $(BUILD)/hostbench/knmm-host-bench
 
-INIT ?= hello
+INIT ?= demo
 RUN_CMDLINE := aslr=on init=$(INIT)
 TEST_CMDLINE := test=* aslr=off
 SELFCHECK_CMDLINE := test=selfcheck.* aslr=off

@@ -191,6 +191,8 @@ void sched_return_to_user(struct trap_frame *tf)
 	KASSERT(!irq_enabled());
 	for (;;) {
 		struct thread *t = current_thread();
+		if (t->task && READ_ONCE(t->task->freezing) && !t->killed)
+			task_park_current(); /* (returns once the task is being terminated) */
 		if (t->killed) {
 			irq_enable();
 			thread_exit();
@@ -211,6 +213,7 @@ static struct thread *thread_alloc(const char *name)
 	memset(t, 0, sizeof(*t));
 	kstrlcpy(t->name, name, sizeof(t->name));
 	t->kstack_size = KSTACK_SIZE;
+	t->exc_vector = UINT64_MAX; /* (no exception stopped it) */
 	if (kstack_alloc(name, KSTACK_SIZE, &t->kstack_base) != rcOk) {
 		pool_free(t);
 		return NULL;

@@ -101,6 +101,7 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	t->lock = (spinlock_t)SPINLOCK_INIT("task");
 	list_init(&t->threads);
 	wq_init(&t->state_wq);
+	wq_init(&t->frozen_wq);
 	bool irq = spin_lock_irqsave(&tasks_lock);
 	t->id = next_id++;
 	spin_unlock_irqrestore(&tasks_lock, irq);
@@ -213,10 +214,59 @@ __noreturn void task_exit_current(int code)
 __noreturn void task_exception(struct trap_frame *tf, const char *kind, uint64_t addr)
 {
 	struct task *t = current_task();
+	struct thread *th = current_thread();
+	bool dump = (t->flags & KN_TASK_DUMPABLE) && task_freeze(t) == rcOk;
 
-	pr_warn("task %s: %s at %#llx rip %#llx", t->name, kind, (unsigned long long)addr, (unsigned long long)tf->rip);
+	pr_warn("task %s: %s at %#llx rip %#llx%s", t->name, kind, (unsigned long long)addr, (unsigned long long)tf->rip,
+		dump ? " (frozen for a dump)" : "");
+	if (dump) {
+		/* Stopped where it failed: its frame is the fault's, for the dump. */
+		th->exc_vector = tf->vector;
+		th->exc_error = tf->error;
+		th->exc_cr2 = tf->vector == VEC_PF ? addr : 0;
+		irq_disable();
+		task_park_current();
+		irq_enable();
+		thread_exit(); /* terminated while frozen */
+	}
 	task_terminate(t, KN_EXIT_EXCEPTION, false);
 	thread_exit();
+}
+
+Retcode task_freeze(struct task *t)
+{
+	bool irq = spin_lock_irqsave(&t->lock);
+	Retcode rc = rcOk;
+
+	if (t->dying || t->state == KN_TASK_STATE_EXITED || t->state == KN_TASK_STATE_CREATED) {
+		rc = rcWrongState;
+	} else if (!t->freezing) {
+		t->freezing = true;
+		/* Blocked threads go to their safe point now (their call returns rcBusy, which
+		 * nobody will see: a frozen task never runs again). */
+		struct list_head *pos;
+		list_for_each(pos, &t->threads) {
+			struct thread *th = list_entry(pos, struct thread, task_link);
+			if (th->state == THREAD_BLOCKED)
+				thread_wake(th);
+		}
+	}
+	spin_unlock_irqrestore(&t->lock, irq);
+	return rc;
+}
+
+void task_park_current(void)
+{
+	struct thread *th = current_thread();
+	struct task *t = th->task;
+
+	KASSERT(!irq_enabled());
+	t->parked++;
+	if (t->parked == t->nthreads && t->state == KN_TASK_STATE_RUNNING)
+		set_state(t, KN_TASK_STATE_FROZEN);
+	while (!th->killed)
+		wq_wait_locked(&t->frozen_wq, 0);
+	t->parked--;
 }
 
 /* The reaper freed thread th of t (its kernel stack is gone): after the last, the task. */

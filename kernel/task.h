@@ -21,7 +21,10 @@ struct task {
 	struct list_head threads;
 	unsigned nthreads;
 	bool dying; /* terminate has begun: no new threads, no new handles */
+	bool freezing; /* freeze has begun: threads park at their next safe point */
+	unsigned parked; /* threads parked (FROZEN when all are) */
 	struct wait_queue state_wq; /* woken on every state change */
+	struct wait_queue frozen_wq; /* parked threads sleep here until terminated */
 	struct list_head all_link;
 };
 
@@ -37,8 +40,15 @@ Retcode task_resume(struct task *t);
 void task_terminate(struct task *t, int code, bool wait);
 /* The current task ends (never returns). */
 __noreturn void task_exit_current(int code);
-/* A ring-3 exception in the current task: log it, end (or, later, freeze) the task. */
+/* A ring-3 exception in the current task: log it, then freeze the task if it is dumpable
+ * (the thread stays stopped at the exception) or end it. */
 __noreturn void task_exception(struct trap_frame *tf, const char *kind, uint64_t addr);
+/* Starts freezing t (docs/dump.md): rcOk, or rcWrongState if it has not started or is
+ * going. Threads park at their next safe point; t becomes FROZEN when all have. */
+Retcode task_freeze(struct task *t);
+/* The current thread's safe point, once its task is freezing: it parks, and stays parked
+ * until the task is terminated (then it returns, and the caller lets it exit). */
+void task_park_current(void);
 /* Waits until t->state is in `states` or clock_ns() passes deadline (0: forever).
  * rcOk, rcBusy (timeout, or the caller is being killed). */
 Retcode task_wait(struct task *t, int states, uint64_t deadline_ns);

@@ -28,6 +28,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, HERE)
+import check_dumps  # noqa: E402
 import qemu  # noqa: E402
 
 # name, memory, CPU model, timeout in seconds
@@ -247,8 +249,11 @@ def boot(iso, mem, cpu, accel, timeout, log_path, **kw):
 def run_config(build, accel, name, mem, cpu, timeout, logdir):
     iso = os.path.join(build, "knmm-test.iso")
     log = os.path.join(logdir, f"{name}.log")
+    com2 = os.path.join(logdir, f"{name}.com2")  # the dump sink
+    if os.path.exists(com2):
+        os.remove(com2)
     start = time.monotonic()
-    text, status, timed_out = boot(iso, mem, cpu, accel, timeout, log)
+    text, status, timed_out = boot(iso, mem, cpu, accel, timeout, log, com2=com2)
     return name, text, status, timed_out, log, time.monotonic() - start
 
 
@@ -418,6 +423,9 @@ def main():
                 problems, results = evaluate(text, status, timed_out)
                 print(f"# {name}: {len(results)} tests in {secs:.1f} s", flush=True)
                 report_ktap(res, name, problems, results, text, log)
+                if any(r[2] == "user.dump" and r[1] for r in results):
+                    for check, ok, detail in check_dumps.check(build, name, text, os.path.join(logdir, f"{name}.com2")):
+                        res.add(f"{name}/dumps: {check}", ok, detail)
             for job in refusals:
                 name, problems, text = job.result()
                 res.add(name, not problems, "; ".join(problems) + ("\n" + tail(text) if problems else ""))

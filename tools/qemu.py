@@ -174,11 +174,28 @@ def free_port():
 
 # ---------------------------------------------------------------- commands
 
+def save_dumps(com2, outdir):
+    """Writes the core files found on the dump sink's capture to outdir, and says so."""
+    import extract_dumps
+    if not os.path.exists(com2) or os.path.getsize(com2) == 0:
+        return
+    done, problems = extract_dumps.extract(com2, outdir)
+    for name, path, size in done:
+        print(f"knmm: dump of {name}: {path} ({size} bytes)", flush=True)
+    for problem in problems:
+        print(f"knmm: dump sink: {problem}", file=sys.stderr)
+
+
 def cmd_run(opts):
-    args = qemu_args(opts.iso, opts.mem, opts.cpu, opts.accel, serial="mon:stdio")
+    build = os.path.dirname(opts.iso) or "."
+    com2 = os.path.join(build, "run-com2.bin")  # the dump sink
+    if os.path.exists(com2):
+        os.remove(com2)
+    args = qemu_args(opts.iso, opts.mem, opts.cpu, opts.accel, serial="mon:stdio", com2=com2)
     print(f"knmm: booting {opts.iso} with {opts.mem} of RAM, CPU {opts.cpu} "
           f"(Ctrl-A X quits QEMU)", flush=True)
     status = subprocess.call(args)
+    save_dumps(com2, os.path.join(build, "dumps"))
     if status in (EXIT_PASS, 0):
         return 0
     print(f"knmm: QEMU exited with status {status} ({EXIT_NAMES.get(status, 'QEMU error')})",
@@ -221,7 +238,7 @@ BENCH_LINE = re.compile(r"^bench (\S+) (\d+)\s*$", re.M)
 
 def bench_boot(iso, mem, accel="tcg", timeout=600):
     """Boots the benchmark ISO under -icount and returns {name: value} from its bench lines."""
-    args = qemu_args(iso, mem, "max", accel, icount=True)
+    args = qemu_args(iso, mem, "max", accel, icount=True, com2="/dev/null")  # (the dump sink: a real UART)
     boot = Boot(args, timeout).start()
     boot.wait()
     text = boot.text()

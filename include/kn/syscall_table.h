@@ -39,6 +39,9 @@
 	X(24, KnPmmMdlClone, sys_mdl_clone)                                                        \
 	X(25, KnPmmMdlMap, sys_mdl_map)                                                            \
 	X(26, KnPmmMdlGetSize, sys_mdl_get_size)                                                   \
-	X(27, KnPmmMdlGetUsageMap, sys_mdl_get_usage_map)
+	X(27, KnPmmMdlGetUsageMap, sys_mdl_get_usage_map)                                          \
+	X(28, KnTaskFreeze, sys_task_freeze)                                                       \
+	X(29, KnTaskGetThreadContext, sys_task_get_thread_context)                                 \
+	X(30, KnTaskGetNextVmRegion, sys_task_get_next_vm_region)
 
 #endif

@@ -45,7 +45,17 @@ Retcode KnTaskCreate(const char *name, const char *program, int flags, Handle *t
 /* Starts a created task. rcBadHandle, rcWrongState (not in CREATED). */
 Retcode KnTaskResume(Handle task);
 
-/* Freezes a task (KN_RIGHT_FREEZE; comes with dumps). */
+/*
+ * Freezes a task: each of its threads stops at a safe point (on its way back to ring 3; a
+ * thread blocked in the kernel is woken to get there), and the task is FROZEN once all
+ * have. A frozen task never runs again; it can be examined (KnTaskGetThreadContext,
+ * KnTaskGetNextVmRegion) and terminated. A task may freeze itself (KN_HANDLE_SELF): the call
+ * does not come back. A KN_TASK_DUMPABLE task is frozen, instead of terminated, by an
+ * exception it does not handle.
+ *   rcOk               frozen, or freezing (wait for KN_TASK_STATE_FROZEN), or already so
+ *   rcBadHandle, rcAccessDenied (no KN_RIGHT_FREEZE)
+ *   rcWrongState       the task has not started, or has exited
+ */
 Retcode KnTaskFreeze(Handle task);
 
 /* The task's state (KN_TASK_STATE_*). rcBadHandle, rcFault. */
@@ -79,6 +89,44 @@ Retcode KnDebugWrite(int channel, const void *buf, rtl_size_t len);
 
 /* A system call that does nothing (for measuring the round trip). */
 Retcode KnDebugNop(void);
+
+/* The state of a thread of a frozen task (KnTaskGetThreadContext). */
+typedef struct {
+	rtl_uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+	rtl_uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	rtl_uint64_t rip, rflags;
+	rtl_uint64_t cs, ss, ds, es, fs, gs;
+	rtl_uint64_t fsBase, gsBase;
+	rtl_uint64_t threadId;
+	rtl_uint64_t exception; /* the vector of the exception that stopped it (14: page fault, 13:
+				   general protection, ...), or KN_NO_EXCEPTION */
+	rtl_uint64_t errorCode; /* its error code */
+	rtl_uint64_t cr2;       /* for a page fault: the address */
+} KnThreadContext;
+#define KN_NO_EXCEPTION (~(rtl_uint64_t)0)
+
+/*
+ * The registers of thread `index` (0, 1, ...) of a frozen task, as it stopped. A system
+ * call made by a thread clobbers its rcx and r11 (which hold rip and rflags).
+ *   rcOk, rcEof (no thread `index`), rcBadHandle, rcAccessDenied (no KN_RIGHT_DUMP),
+ *   rcWrongState (not frozen), rcFault (ctx)
+ */
+Retcode KnTaskGetThreadContext(Handle task, rtl_size_t index, KnThreadContext *ctx);
+
+/*
+ * The region of a frozen task whose base is the lowest at or above `cursor`: its reservation
+ * (*base, *size, guard pages included), *flags (KnVmQuery's region flags: the protections
+ * its pages have, COMMIT if any are committed, LOCKED, cache mode, guards, GROW_DOWN), and
+ * *mdl, a handle (KN_RIGHT_MAP_READ) to an MDL over it: a physical run for each resident
+ * stretch, a fictitious run for each other stretch (device memory is fictitious too). It
+ * allocates no frames; it pins the frames, so they stay for as long as the MDL, even if
+ * the task is terminated. Start with cursor 0, continue with *base + *size.
+ *   rcEof              no region at or above cursor
+ *   rcBadHandle, rcAccessDenied (no KN_RIGHT_DUMP), rcWrongState (not frozen)
+ *   rcOutOfMemory      the commit limit (the MDL charges its frames while it lives)
+ *   rcFault            an output pointer
+ */
+Retcode KnTaskGetNextVmRegion(Handle task, const void *cursor, void **base, rtl_size_t *size, int *flags, Handle *mdl);
 
 /* Memory counters, for tests and tools. */
 typedef struct {

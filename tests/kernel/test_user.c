@@ -29,6 +29,8 @@ KTEST(user, vm) { run(t, "test_vm"); }
 KTEST(user, vm_bad_input) { run(t, "test_vm_bad"); }
 KTEST(user, vm_model) { run(t, "test_vm_model"); }
 
+KTEST(user, dump) { run(t, "test_dump"); }
+
 /* Privileged, for KnPmmMdlCreateFromPhys (its child checks the refusal without). */
 KTEST(user, mdl)
 {

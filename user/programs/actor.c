@@ -7,6 +7,8 @@
  *                task is being torn down)
  *   actor-ac     sets RFLAGS.AC and keeps running and calling the kernel with it set (the
  *                kernel must not run with SMAP off because of it: its debug checks panic)
+ *   sparse:M:N   reserves M MiB at 64 GiB, commits and touches N pages spread evenly over
+ *                it, then freezes itself (what make bench dumps)
  *   actor-cache  one lazily committed page in each cache mode at CACHE_AT + i * 2 MiB
  *                (default, WB, WT, WC, UC), touched in that order, then a busy loop: the
  *                kernel's test reads the modes from the task's page tables
@@ -30,6 +32,28 @@ int main(int argc, char **argv)
 	if (!strcmp(role, "actor-stats")) {
 		for (;;)
 			KnDebugGetStats(&st);
+	}
+	if (!strncmp(role, "sparse:", 7)) {
+		uint64_t mib = 0, n = 0;
+		const char *p = role + 7;
+		while (*p >= '0' && *p <= '9')
+			mib = mib * 10 + (uint64_t)(*p++ - '0');
+		if (*p++ != ':')
+			return 5;
+		while (*p >= '0' && *p <= '9')
+			n = n * 10 + (uint64_t)(*p++ - '0');
+		uint64_t pages = mib << 8;
+		uint8_t *base = KnVmAllocate((void *)0x1000000000ull, mib << 20, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE);
+		if (!base || !n || n > pages)
+			return 6;
+		for (uint64_t i = 0; i < n; i++) {
+			uint8_t *page = base + (i * (pages / n) + 1) % pages * 4096;
+			if (KnVmCommit(page, 4096, 0) != rcOk)
+				return 7;
+			*page = (uint8_t)i;
+		}
+		KnTaskFreeze(KN_HANDLE_SELF);
+		return 8; /* (never) */
 	}
 	if (!strcmp(role, "actor-cache")) {
 		static const int modes[] = { 0, VMM_FLAG_WRITE_BACK, VMM_FLAG_WRITE_THROUGH, VMM_FLAG_WRITE_COMBINE,

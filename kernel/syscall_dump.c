@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Freezing and examining tasks (include/kn/task_api.h, docs/dump.md): KnTaskFreeze,
+ * KnTaskGetThreadContext and KnTaskGetNextVmRegion, what the dump collector is made of.
+ */
+#include <arch/gdt.h>
+#include <kn/task_api.h>
+#include <mm/mdl.h>
+#include <mm/vm.h>
+#include "sched.h"
+#include "syscall.h"
+#include "task.h"
+#include "usercopy.h"
+
+int64_t sys_task_freeze(const struct syscall_args *a)
+{
+	struct task *t;
+	Retcode rc = syscall_get_task((Handle)a->a[0], KN_RIGHT_FREEZE, &t);
+
+	if (rc != rcOk)
+		return rc;
+	rc = task_freeze(t);
+	task_put(t);
+	return rc; /* a task freezing itself parks on its way back to ring 3 */
+}
+
+/* A frozen task behind a handle with the DUMP right, with a reference. */
+static Retcode frozen_task(Handle h, struct task **out)
+{
+	Retcode rc = syscall_get_task(h, KN_RIGHT_DUMP, out);
+
+	if (rc == rcOk && (*out)->state != KN_TASK_STATE_FROZEN) {
+		task_put(*out);
+		rc = rcWrongState;
+	}
+	return rc;
+}
+
+int64_t sys_task_get_thread_context(const struct syscall_args *a)
+{
+	uint64_t index = a->a[1];
+	KnThreadContext c = { 0 };
+	struct task *t;
+	Retcode rc = syscall_probe_output(a->a[2], sizeof(c));
+
+	if (rc == rcOk)
+		rc = frozen_task((Handle)a->a[0], &t);
+	if (rc != rcOk)
+		return rc;
+	rc = rcEof;
+	bool irq = spin_lock_irqsave(&t->lock);
+	struct list_head *pos;
+	uint64_t i = 0;
+	list_for_each(pos, &t->threads) {
+		if (i++ != index)
+			continue;
+		/* Parked: its ring-3 state is the frame at the top of its kernel stack. */
+		const struct thread *th = list_entry(pos, struct thread, task_link);
+		const struct trap_frame *f = thread_user_frame(th);
+		c = (KnThreadContext){
+			.rax = f->rax, .rbx = f->rbx, .rcx = f->rcx, .rdx = f->rdx, .rsi = f->rsi, .rdi = f->rdi,
+			.rbp = f->rbp, .rsp = f->rsp, .r8 = f->r8, .r9 = f->r9, .r10 = f->r10, .r11 = f->r11,
+			.r12 = f->r12, .r13 = f->r13, .r14 = f->r14, .r15 = f->r15, .rip = f->rip, .rflags = f->rflags,
+			.cs = f->cs, .ss = f->ss, .ds = GDT_USER_DS | SEL_RPL3, .es = GDT_USER_DS | SEL_RPL3,
+			.fsBase = th->fs_base, .threadId = th->id, .exception = th->exc_vector,
+			.errorCode = th->exc_vector == UINT64_MAX ? 0 : th->exc_error, .cr2 = th->exc_cr2,
+		};
+		rc = rcOk;
+		break;
+	}
+	spin_unlock_irqrestore(&t->lock, irq);
+	task_put(t);
+	return rc == rcOk ? copy_to_user(a->a[2], &c, sizeof(c)) : rc;
+}
+
+int64_t sys_task_get_next_vm_region(const struct syscall_args *a)
+{
+	uint64_t base = 0, size = 0;
+	unsigned flags = 0;
+	struct mdl *m;
+	struct task *t;
+	Retcode rc;
+
+	/* Every output first, so that a bad one changes nothing (and takes no pins). */
+	if ((rc = syscall_probe_output(a->a[2], sizeof(uint64_t))) != rcOk ||
+	    (rc = syscall_probe_output(a->a[3], sizeof(uint64_t))) != rcOk ||
+	    (rc = syscall_probe_output(a->a[4], sizeof(int))) != rcOk ||
+	    (rc = syscall_probe_output(a->a[5], sizeof(Handle))) != rcOk)
+		return rc;
+	if ((rc = frozen_task((Handle)a->a[0], &t)) != rcOk)
+		return rc;
+	rc = vm_region_mdl(&t->vs, a->a[1], &base, &size, &flags, &m);
+	task_put(t);
+	if (rc != rcOk)
+		return rc;
+	int f = (int)flags;
+	if ((rc = copy_to_user(a->a[2], &base, sizeof(base))) != rcOk ||
+	    (rc = copy_to_user(a->a[3], &size, sizeof(size))) != rcOk ||
+	    (rc = copy_to_user(a->a[4], &f, sizeof(f))) != rcOk) {
+		mdl_free(m);
+		return rc;
+	}
+	return syscall_publish_mdl(m, KN_RIGHT_MAP_READ, a->a[5]);
+}

@@ -1,0 +1,106 @@
+"""Checks of the core files a boot's dump collector wrote (SPEC §7), for tests/run.py.
+
+The test task `dumpee` logs what its core must show: each region (base, size, resident
+pages), each marker string's address, a page that is not resident, and the registers it
+set before freezing itself. The dumpable task `stack-crash` is frozen by a guard violation
+whose line names the address and rip. Each check compares a core file, through readelf and
+gdb, with those lines.
+"""
+import os
+import re
+import subprocess
+
+from extract_dumps import extract
+
+REGION = re.compile(r"^dumpee: region (\S+) at (0x[0-9a-f]+) size (0x[0-9a-f]+) resident (\d+)$", re.M)
+MARKER = re.compile(r"^dumpee: marker (KNMM-\S+-MARKER) at (0x[0-9a-f]+)$", re.M)
+ZERO = re.compile(r"^dumpee: zero page at (0x[0-9a-f]+)$", re.M)
+REGS = re.compile(r"^dumpee: r12=(0x[0-9a-f]+) r13=(0x[0-9a-f]+) r14=(0x[0-9a-f]+) r15=(0x[0-9a-f]+)$", re.M)
+CRASH = re.compile(r"W task stack-crash: guard violation at (0x[0-9a-f]+) rip (0x[0-9a-f]+) \(frozen for a dump\)")
+LOAD = re.compile(r"^\s+LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)", re.M)
+
+
+def run(cmd, timeout=60):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def readelf_checks(core, log_text):
+    """(name, ok, detail) for the program headers and notes of dumpee's core."""
+    checks = []
+    rc, out = run(["readelf", "-lW", "-n", core])
+    checks.append(("readelf reads it as a core file", rc == 0 and "CORE (Core file)" in out, out[-400:]))
+    checks.append(("notes: NT_PRSTATUS and NT_PRPSINFO", "NT_PRSTATUS" in out and "NT_PRPSINFO" in out, out[-400:]))
+    loads = [tuple(int(x, 16) for x in m.groups()) for m in LOAD.finditer(out)]  # offset vaddr paddr filesz memsz
+    regions = REGION.findall(log_text)
+    checks.append(("dumpee logged its regions", len(regions) >= 7, f"{len(regions)} region lines"))
+    for name, base, size, resident in regions:
+        base, size, resident = int(base, 16), int(size, 16), int(resident)
+        inside = [ld for ld in loads if base <= ld[1] < base + size]
+        covered = sum(ld[4] for ld in inside)
+        filed = sum(ld[3] for ld in inside)
+        checks.append((f"region {name}: PT_LOADs cover it and carry its {resident} resident pages",
+                       covered == size and filed == resident * 4096,
+                       f"memsz {covered:#x} of {size:#x}, filesz {filed:#x} for {resident} pages"))
+    return checks
+
+
+def gdb_checks(elf, core, log_text):
+    """(name, ok, detail) from gdb on dumpee's core: registers, backtrace, markers, a zero page."""
+    markers = MARKER.findall(log_text)
+    zero = ZERO.search(log_text)
+    regs = REGS.search(log_text)
+    if not markers or not zero or not regs:
+        return [("dumpee logged its markers, a zero page and its registers", False, "lines missing from the log")]
+    cmd = ["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "info registers r12 r13 r14 r15", "-ex", "bt"]
+    for _, addr in markers:
+        cmd += ["-ex", f"x/s {addr}"]
+    cmd += ["-ex", f"x/8xb {zero.group(1)}", elf, core]
+    rc, out = run(cmd)
+    checks = []
+    for reg, want in zip(("r12", "r13", "r14", "r15"), regs.groups()):
+        m = re.search(rf"^{reg}\s+(0x[0-9a-f]+)", out, re.M)
+        checks.append((f"gdb: {reg} is what the task set", m is not None and int(m.group(1), 16) == int(want, 16),
+                       m.group(0) if m else out[-300:]))
+    checks.append(("gdb: bt names freeze_here, called from main",
+                   re.search(r"#\d+ .*freeze_here", out) is not None and re.search(r"#\d+ .*main", out) is not None,
+                   out[-500:]))
+    for text, addr in markers:
+        checks.append((f"gdb: x/s {addr} prints {text}", f'"{text}"' in out, out[-300:]))
+    m = re.search(rf"^{zero.group(1)}.*:((?:\s+0x[0-9a-f]+)+)$", out, re.M)
+    checks.append(("gdb: a page that was not resident reads as zeros",
+                   m is not None and all(int(b, 16) == 0 for b in m.group(1).split()), out[-300:]))
+    return checks
+
+
+def crash_checks(elf, core, log_text):
+    """(name, ok, detail): gdb shows the crashed thread's rip and the faulting address."""
+    m = CRASH.search(log_text)
+    if not m:
+        return [("stack-crash logged its guard violation", False, "no line")]
+    addr, rip = (int(x, 16) for x in m.groups())
+    rc, out = run(["gdb", "-batch", "-nx", "-ex", "p/x $pc", "-ex", "p/x $_siginfo._sifields._sigfault.si_addr",
+                   "-ex", "bt", elf, core])
+    values = [int(v, 16) for v in re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", out, re.M)]
+    return [("gdb: the crash's rip", len(values) >= 1 and values[0] == rip, out[-400:]),
+            ("gdb: the faulting address (siginfo)", len(values) >= 2 and values[1] == addr, out[-400:]),
+            ("gdb: the crash is a SIGSEGV", "SIGSEGV" in out, out[-300:])]
+
+
+def check(build, config, log_text, com2):
+    """All the checks for one boot: [(name, ok, detail)]."""
+    outdir = os.path.join(build, "dumps", config)
+    if not os.path.exists(com2):
+        return [("dump sink captured", False, f"{com2} missing")]
+    done, problems = extract(com2, outdir)
+    names = {name for name, _, _ in done}
+    checks = [("the dump sink's frames are whole and their checksums right", not problems, "; ".join(problems)),
+              ("core files for dumpee and stack-crash", {"dumpee", "stack-crash"} <= names, f"found {sorted(names)}")]
+    dumpee = os.path.join(outdir, "dumpee.core")
+    if os.path.exists(dumpee):
+        checks += readelf_checks(dumpee, log_text)
+        checks += gdb_checks(os.path.join(build, "user", "dumpee.elf"), dumpee, log_text)
+    crash = os.path.join(outdir, "stack-crash.core")
+    if os.path.exists(crash):
+        checks += crash_checks(os.path.join(build, "user", "vmchild.elf"), crash, log_text)
+    return checks

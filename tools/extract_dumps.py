@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Extracts the core files the dump collector wrote to the dump sink (COM2):
+
+    tools/extract_dumps.py CAPTURE OUTDIR
+
+CAPTURE is the raw COM2 output of a boot. Each dump in it is framed as
+    b"KNCORE1\\n", name (32 bytes, NUL-padded), length (8 bytes, little-endian),
+    the ELF core file, its FNV-1a 64 checksum (8 bytes, little-endian)
+and becomes OUTDIR/NAME.core (a later dump of the same name replaces an earlier one).
+Prints one line per dump; exits non-zero if a frame is cut short or its checksum is wrong.
+"""
+import os
+import struct
+import sys
+
+MAGIC = b"KNCORE1\n"
+
+
+def fnv1a64(data):
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def frames(capture):
+    """Yields (name, core bytes or None, problem) for each frame in the capture."""
+    at = capture.find(MAGIC)
+    while at >= 0:
+        head = at + len(MAGIC)
+        if head + 40 > len(capture):
+            yield None, None, f"frame at {at}: cut short in its header"
+            return
+        name = capture[head:head + 32].split(b"\0", 1)[0].decode("ascii", "replace")
+        (length,) = struct.unpack_from("<Q", capture, head + 32)
+        body = head + 40
+        if body + length + 8 > len(capture):
+            yield name, None, f"{name}: cut short ({len(capture) - body} of {length + 8} bytes)"
+            return
+        core = capture[body:body + length]
+        (want,) = struct.unpack_from("<Q", capture, body + length)
+        yield name, core, None if fnv1a64(core) == want else f"{name}: checksum mismatch"
+        at = capture.find(MAGIC, body + length + 8)
+
+
+def extract(capture_path, outdir):
+    """Writes OUTDIR/NAME.core for each good frame; returns ([(name, path, size)], [problems])."""
+    with open(capture_path, "rb") as f:
+        capture = f.read()
+    os.makedirs(outdir, exist_ok=True)
+    done, problems = [], []
+    for name, core, problem in frames(capture):
+        if problem:
+            problems.append(problem)
+            continue
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "core"
+        path = os.path.join(outdir, safe + ".core")
+        with open(path, "wb") as f:
+            f.write(core)
+        done.append((name, path, len(core)))
+    return done, problems
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    done, problems = extract(argv[1], argv[2])
+    for name, path, size in done:
+        print(f"{path}: {size} bytes")
+    for problem in problems:
+        print(f"extract_dumps: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The dump collector (SPEC §7, docs/dump.md). Run as task "dump:NAME" with a handle (FREEZE
+ * and DUMP rights) to the task to dump as its first handle: it waits until that task is
+ * frozen, reads its threads (KnTaskGetThreadContext) and walks its regions
+ * (KnTaskGetNextVmRegion). Each region's MDL is mapped read-only a window at a time, its
+ * usage map says which pages are in use, and only those are read: the fictitious pages (never
+ * resident in the task) are never touched, so dumping allocates nothing.
+ *
+ * Output: an ELF64 ET_CORE file, framed, on the dump sink (KnDebugWrite channel 1):
+ *   "KNCORE1\n", the name (32 bytes, NUL-padded), the length (8 bytes, little-endian), the
+ *   file, its FNV-1a 64 checksum (8 bytes).
+ * tools/extract_dumps.py writes build/dumps/NAME.core from a capture of the sink.
+ * The file: PT_NOTE (NT_PRSTATUS per thread, NT_PRPSINFO, NT_SIGINFO for a thread stopped
+ * by an exception), then one PT_LOAD per run of each region's usage map: used runs with their
+ * bytes, unused runs with none (p_filesz 0: they read as zeros).
+ */
+#include <knlib.h>
+
+#define PAGE        4096ull
+#define WINDOW      (64ull << 20) /* how much of a region is mapped at once (its commit) */
+#define MAX_REGIONS 256
+#define MAX_RUNS    4096
+#define MAX_THREADS 16
+#define CHUNK       (60 * 1024)   /* under KnDebugWrite's 64 KiB */
+
+struct region {
+	uint64_t base, size;
+	int flags;
+	Handle mdl;
+	uint32_t first_run, nruns;
+};
+struct run {
+	uint64_t start, pages; /* page offset in its region, page count */
+	bool used;
+};
+
+static struct region regions[MAX_REGIONS];
+static struct run runs[MAX_RUNS];
+static KnThreadContext threads[MAX_THREADS];
+static unsigned nregions, nruns_total, nthreads;
+static uint64_t checksum = 0xcbf29ce484222325ull, written;
+static char buf[CHUNK];
+static unsigned buffered;
+
+/* ------------------------------------------------------------------ the sink */
+
+static void flush(void)
+{
+	if (buffered)
+		KnDebugWrite(1, buf, buffered);
+	buffered = 0;
+}
+
+static void emit_raw(const void *p, uint64_t n)
+{
+	const uint8_t *b = p;
+	while (n) {
+		unsigned k = (unsigned)MIN(n, (uint64_t)(CHUNK - buffered));
+		memcpy(buf + buffered, b, k);
+		buffered += k;
+		b += k;
+		n -= k;
+		if (buffered == CHUNK)
+			flush();
+	}
+}
+
+/* Bytes of the core file: counted and summed. */
+static void emit(const void *p, uint64_t n)
+{
+	const uint8_t *b = p;
+	for (uint64_t i = 0; i < n; i++)
+		checksum = (checksum ^ b[i]) * 0x100000001b3ull;
+	written += n;
+	emit_raw(p, n);
+}
+
+static void emit_zeros(uint64_t n)
+{
+	static const uint8_t zeros[512];
+	while (n) {
+		uint64_t k = MIN(n, (uint64_t)sizeof(zeros));
+		emit(zeros, k);
+		n -= k;
+	}
+}
+
+/* ------------------------------------------------------------------ ELF */
+
+struct ehdr {
+	uint8_t ident[16];
+	uint16_t type, machine;
+	uint32_t version;
+	uint64_t entry, phoff, shoff;
+	uint32_t flags;
+	uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
+};
+struct phdr {
+	uint32_t type, flags;
+	uint64_t offset, vaddr, paddr, filesz, memsz, align;
+};
+struct nhdr {
+	uint32_t namesz, descsz, type;
+	char name[8]; /* "CORE", padded */
+};
+/* The x86-64 Linux layouts gdb reads (elf_prstatus, elf_prpsinfo, siginfo_t). */
+struct prstatus {
+	int32_t si_signo, si_code, si_errno;
+	int16_t cursig;
+	uint16_t pad0;
+	uint64_t sigpend, sighold;
+	int32_t pid, ppid, pgrp, sid;
+	uint64_t times[8];
+	uint64_t reg[27]; /* r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax
+			     rip cs eflags rsp ss fs_base gs_base ds es fs gs */
+	int32_t fpvalid;
+	int32_t pad1;
+};
+struct prpsinfo {
+	char state, sname, zomb, nice;
+	uint32_t pad0;
+	uint64_t flag;
+	uint32_t uid, gid;
+	int32_t pid, ppid, pgrp, sid;
+	char fname[16];
+	char psargs[80];
+};
+struct siginfo {
+	int32_t signo, errno_, code, pad0;
+	uint64_t addr;
+	uint8_t rest[104];
+};
+_Static_assert(sizeof(struct prstatus) == 336, "elf_prstatus");
+_Static_assert(sizeof(struct prpsinfo) == 136, "elf_prpsinfo");
+_Static_assert(sizeof(struct siginfo) == 128, "siginfo_t");
+
+#define NT_PRSTATUS 1
+#define NT_PRPSINFO 3
+#define NT_SIGINFO  0x53494749
+
+/* The signal a Unix kernel would have sent for the exception (what gdb reports). */
+static int signal_of(const KnThreadContext *c)
+{
+	switch (c->exception) {
+	case KN_NO_EXCEPTION: return 19; /* SIGSTOP: frozen on request */
+	case 0: return 8;                /* #DE: SIGFPE */
+	case 3: return 5;                /* #BP: SIGTRAP */
+	case 6: return 4;                /* #UD: SIGILL */
+	default: return 11;              /* #PF, #GP, ...: SIGSEGV */
+	}
+}
+
+static uint64_t note_size(uint64_t desc) { return sizeof(struct nhdr) + ((desc + 3) & ~3ull); }
+
+static void emit_note(uint32_t type, const void *desc, uint32_t size)
+{
+	struct nhdr n = { 5, size, type, "CORE" };
+	emit(&n, sizeof(n));
+	emit(desc, size);
+	emit_zeros(((size + 3) & ~3u) - size);
+}
+
+static void prstatus_of(const KnThreadContext *c, struct prstatus *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->si_signo = p->cursig = (int16_t)signal_of(c);
+	p->pid = (int32_t)c->threadId;
+	const uint64_t r[27] = { c->r15, c->r14, c->r13, c->r12, c->rbp, c->rbx, c->r11, c->r10, c->r9,
+				 c->r8,  c->rax, c->rcx, c->rdx, c->rsi, c->rdi, ~0ull,  c->rip, c->cs,
+				 c->rflags, c->rsp, c->ss, c->fsBase, c->gsBase, c->ds, c->es, c->fs, c->gs };
+	memcpy(p->reg, r, sizeof(r));
+}
+
+/* ------------------------------------------------------------------ collecting */
+
+static Handle target_handle(void)
+{
+	for (rtl_size_t i = 0;; i++) {
+		Handle h;
+		int type;
+		rtl_uint32_t rights;
+		if (KnHandleEnumerate(i, &h, &type, &rights) != rcOk)
+			return 0;
+		if (type == KN_HANDLE_TYPE_TASK && (rights & KN_RIGHT_DUMP))
+			return h;
+	}
+}
+
+/* The usage map of a region, read through read-only mappings of its MDL, a window at a time. */
+static Retcode collect_runs(struct region *r)
+{
+	r->first_run = nruns_total;
+	for (uint64_t off = 0; off < r->size; off += WINDOW) {
+		uint64_t len = MIN(WINDOW, r->size - off);
+		void *va;
+		Retcode rc = KnPmmMdlMap(r->mdl, off, len, RTL_NULL, VMM_FLAG_READ, &va);
+		if (rc != rcOk)
+			return rc;
+		for (uint64_t page = 0; page < len / PAGE;) {
+			rtl_size_t counts[64], n = 0;
+			rtl_bool first = 0;
+			if ((rc = KnPmmMdlGetUsageMap(va, page, counts, 64, &first, &n)) != rcOk || n == 0)
+				break;
+			for (rtl_size_t i = 0; i < n && rc == rcOk; i++) {
+				bool used = (i % 2 == 0) == !!first;
+				struct run *last = r->nruns ? &runs[nruns_total - 1] : NULL;
+				if (last && last->used == used && last->start + last->pages == off / PAGE + page) {
+					last->pages += counts[i]; /* (a run across two windows) */
+				} else if (nruns_total == MAX_RUNS) {
+					rc = rcOutOfMemory;
+				} else {
+					runs[nruns_total++] = (struct run){ off / PAGE + page, counts[i], used };
+					r->nruns++;
+				}
+				page += counts[i];
+			}
+		}
+		KnVmUnmap(va, len);
+		if (rc != rcOk)
+			return rc;
+	}
+	return rcOk;
+}
+
+/* The bytes of a used run, read through a mapping of just that part of the MDL. */
+static void emit_used_run(const struct region *r, const struct run *u)
+{
+	void *va;
+	uint64_t len = u->pages * PAGE;
+	if (KnPmmMdlMap(r->mdl, u->start * PAGE, len, RTL_NULL, VMM_FLAG_READ, &va) != rcOk) {
+		emit_zeros(len); /* (cannot happen: the length is in the header already) */
+		return;
+	}
+	emit(va, len);
+	KnVmUnmap(va, len);
+}
+
+static unsigned prot_to_pf(int flags)
+{
+	return ((flags & VMM_FLAG_READ) ? 4u : 0) | ((flags & VMM_FLAG_WRITE) ? 2u : 0) | ((flags & VMM_FLAG_EXECUTE) ? 1u : 0);
+}
+
+static void write_core(const char *name)
+{
+	/* Layout: ELF header, program headers, notes, then the used runs' bytes, page-aligned. */
+	uint64_t phnum = 1 + nruns_total, notes = 0;
+	for (unsigned t = 0; t < nthreads; t++)
+		notes += note_size(sizeof(struct prstatus)) +
+			 (threads[t].exception != KN_NO_EXCEPTION ? note_size(sizeof(struct siginfo)) : 0);
+	notes += note_size(sizeof(struct prpsinfo));
+	uint64_t notes_at = sizeof(struct ehdr) + phnum * sizeof(struct phdr);
+	uint64_t data_at = (notes_at + notes + PAGE - 1) & ~(PAGE - 1), data = 0;
+	for (unsigned i = 0; i < nruns_total; i++)
+		data += runs[i].used ? runs[i].pages * PAGE : 0;
+	uint64_t total = data_at + data;
+
+	char framed_name[32] = { 0 };
+	kstrlcpy(framed_name, name, sizeof(framed_name));
+	emit_raw("KNCORE1\n", 8);
+	emit_raw(framed_name, sizeof(framed_name));
+	emit_raw(&total, sizeof(total));
+
+	struct ehdr eh = { .ident = { 0x7f, 'E', 'L', 'F', 2, 1, 1 }, .type = 4, .machine = 62, .version = 1,
+			   .phoff = sizeof(struct ehdr), .ehsize = sizeof(struct ehdr), .phentsize = sizeof(struct phdr),
+			   .phnum = (uint16_t)phnum };
+	emit(&eh, sizeof(eh));
+	struct phdr note = { .type = 4, .offset = notes_at, .filesz = notes, .align = 4 };
+	emit(&note, sizeof(note));
+	uint64_t at = data_at;
+	for (unsigned ri = 0; ri < nregions; ri++) {
+		const struct region *r = &regions[ri];
+		for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++) {
+			uint64_t len = runs[k].pages * PAGE;
+			struct phdr ph = { .type = 1, .flags = prot_to_pf(r->flags), .offset = runs[k].used ? at : 0,
+					   .vaddr = r->base + runs[k].start * PAGE, .filesz = runs[k].used ? len : 0,
+					   .memsz = len, .align = PAGE };
+			emit(&ph, sizeof(ph));
+			at += ph.filesz;
+		}
+	}
+	for (unsigned t = 0; t < nthreads; t++) {
+		struct prstatus ps;
+		prstatus_of(&threads[t], &ps);
+		emit_note(NT_PRSTATUS, &ps, sizeof(ps));
+		if (threads[t].exception != KN_NO_EXCEPTION) {
+			struct siginfo si = { .signo = signal_of(&threads[t]), .code = 1, .addr = threads[t].cr2 };
+			emit_note(NT_SIGINFO, &si, sizeof(si));
+		}
+	}
+	struct prpsinfo pi = { .state = 0, .sname = 'T', .pid = (int32_t)threads[0].threadId };
+	kstrlcpy(pi.fname, name, sizeof(pi.fname));
+	kstrlcpy(pi.psargs, name, sizeof(pi.psargs));
+	emit_note(NT_PRPSINFO, &pi, sizeof(pi));
+	emit_zeros(data_at - notes_at - notes);
+	for (unsigned ri = 0; ri < nregions; ri++)
+		for (unsigned k = regions[ri].first_run; k < regions[ri].first_run + regions[ri].nruns; k++)
+			if (runs[k].used)
+				emit_used_run(&regions[ri], &runs[k]);
+	uint64_t sum = checksum;
+	emit_raw(&sum, sizeof(sum));
+	flush();
+}
+
+int main(int argc, char **argv)
+{
+	const char *me = argc > 0 ? argv[0] : "";
+	const char *name = strncmp(me, "dump:", 5) == 0 ? me + 5 : "core";
+	Handle task = target_handle();
+	int state = 0;
+
+	if (!task) {
+		printf("collector: no task to dump (it needs a handle with KN_RIGHT_DUMP)\n");
+		return 1;
+	}
+	if (KnTaskWait(task, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, ~0ull) != rcOk ||
+	    KnTaskGetState(task, &state) != rcOk || state != KN_TASK_STATE_FROZEN) {
+		printf("collector: %s ended without being frozen\n", name);
+		return 2;
+	}
+	uint64_t t0 = rdtsc();
+	while (nthreads < MAX_THREADS && KnTaskGetThreadContext(task, nthreads, &threads[nthreads]) == rcOk)
+		nthreads++;
+	Retcode rc = rcOk;
+	for (const uint8_t *cursor = 0; nregions < MAX_REGIONS;) {
+		struct region *r = &regions[nregions];
+		void *base;
+		rtl_size_t size;
+		rc = KnTaskGetNextVmRegion(task, cursor, &base, &size, &r->flags, &r->mdl);
+		if (rc == rcEof) {
+			rc = rcOk;
+			break;
+		}
+		if (rc != rcOk)
+			break;
+		r->base = (uint64_t)(uintptr_t)base;
+		r->size = size;
+		nregions++;
+		if ((rc = collect_runs(r)) != rcOk)
+			break;
+		cursor = (const uint8_t *)base + size;
+	}
+	if (rc != rcOk || nthreads == 0) {
+		printf("collector: cannot dump %s (Retcode %d)\n", name, rc);
+		return 3;
+	}
+	write_core(name);
+	uint64_t ticks = rdtsc() - t0;
+	uint64_t used = 0;
+	for (unsigned i = 0; i < nruns_total; i++)
+		used += runs[i].used ? runs[i].pages : 0;
+	for (unsigned i = 0; i < nregions; i++)
+		KnHandleClose(regions[i].mdl);
+	printf("collector: %s.core: %u threads, %u regions, %llu resident pages, %llu bytes, %llu ticks\n", name, nthreads,
+	       nregions, (unsigned long long)used, (unsigned long long)written, (unsigned long long)ticks);
+	return 0;
+}

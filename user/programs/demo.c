@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What make run shows: a dumpable task overflows its stack into the guard page, is frozen
+ * instead of terminated, and the dump collector writes its core file to the dump sink,
+ * which make run turns into build/dumps/stack-crash.core for gdb.
+ */
+#include <knlib.h>
+
+int main(void)
+{
+	Handle crash, collector, remote;
+	KnThreadContext ctx;
+	int state = 0, code = -1;
+
+	printf("demo: starting 'stack-crash', a dumpable task that recurses until its stack runs out\n");
+	if (KnTaskCreate("stack-crash", "vmchild", KN_TASK_DUMPABLE, &crash) != rcOk)
+		return 1;
+	KnTaskResume(crash);
+	KnTaskWait(crash, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, ~0ull);
+	KnTaskGetState(crash, &state);
+	if (state != KN_TASK_STATE_FROZEN || KnTaskGetThreadContext(crash, 0, &ctx) != rcOk)
+		return 2;
+	printf("demo: it is frozen where it failed: page fault at %#llx, rip %#llx, rsp %#llx\n",
+	       (unsigned long long)ctx.cr2, (unsigned long long)ctx.rip, (unsigned long long)ctx.rsp);
+	printf("demo: the dump collector writes its core file to the dump sink (COM2)\n");
+	if (KnTaskCreate("dump:stack-crash", "collector", 0, &collector) != rcOk)
+		return 3;
+	KnHandleTransfer(collector, crash, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &remote);
+	KnTaskResume(collector);
+	KnTaskWait(collector, KN_TASK_STATE_EXITED, ~0ull);
+	KnTaskGetExitCode(collector, &code);
+	KnTaskTerminate(crash);
+	KnHandleClose(collector);
+	KnHandleClose(crash);
+	printf("demo: %s; look at it with: gdb build/user/vmchild.elf build/dumps/stack-crash.core\n",
+	       code == 0 ? "dumped" : "the dump failed");
+	return code;
+}
