@@ -165,6 +165,14 @@ Retcode task_resume(struct task *t)
 	return rcOk;
 }
 
+/* Whether the current thread must give up a wait: its task is being terminated or frozen
+ * (it has a safe point to get to). */
+static bool must_leave_wait(void)
+{
+	struct thread *th = current_thread();
+	return th->killed || (th->task && READ_ONCE(th->task->freezing));
+}
+
 Retcode task_wait(struct task *t, int states, uint64_t deadline_ns)
 {
 	Retcode rc = rcOk;
@@ -172,7 +180,7 @@ Retcode task_wait(struct task *t, int states, uint64_t deadline_ns)
 
 	while (!(t->state & states)) {
 		bool expired = deadline_ns && clock_ns() >= deadline_ns; /* (0 ns: just look) */
-		if (current_thread()->killed || expired || !wq_wait_locked(&t->state_wq, deadline_ns)) {
+		if (must_leave_wait() || expired || !wq_wait_locked(&t->state_wq, deadline_ns)) {
 			rc = (t->state & states) ? rcOk : rcBusy;
 			break;
 		}
@@ -291,10 +299,53 @@ void kernel_settle(void)
 {
 	bool irq = irq_save();
 	/* A caller being terminated stops waiting (it may itself be what is dying). */
-	while (READ_ONCE(dying) && !current_thread()->killed)
+	while (READ_ONCE(dying) && !must_leave_wait())
 		wq_wait_locked(&settle_wq, clock_ns() + 10000000ull);
 	irq_restore(irq);
 	mm_trim_caches();
+}
+
+struct task *task_find(const char *spec)
+{
+	uint64_t id = 0;
+	bool numeric = *spec != 0;
+	for (const char *p = spec; *p; p++) {
+		numeric &= *p >= '0' && *p <= '9';
+		id = id * 10 + (uint64_t)(*p - '0');
+	}
+	struct task *found = NULL;
+	bool irq = spin_lock_irqsave(&tasks_lock);
+	struct list_head *pos;
+	list_for_each(pos, &all_tasks) {
+		struct task *t = list_entry(pos, struct task, all_link);
+		if (numeric ? t->id == id : strcmp(t->name, spec) == 0) {
+			found = t;
+			task_get(t);
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&tasks_lock, irq);
+	return found;
+}
+
+void task_for_each(void (*fn)(struct task *t, void *arg), void *arg)
+{
+	bool irq = spin_lock_irqsave(&tasks_lock);
+	struct list_head *pos;
+	list_for_each(pos, &all_tasks)
+		fn(list_entry(pos, struct task, all_link), arg);
+	spin_unlock_irqrestore(&tasks_lock, irq);
+}
+
+const char *task_state_name(int state)
+{
+	switch (state) {
+	case KN_TASK_STATE_CREATED: return "created";
+	case KN_TASK_STATE_RUNNING: return "running";
+	case KN_TASK_STATE_FROZEN: return "frozen";
+	case KN_TASK_STATE_EXITED: return "exited";
+	default: return "?";
+	}
 }
 
 void task_test_hold_teardown(bool hold)

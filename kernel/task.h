@@ -50,12 +50,19 @@ Retcode task_freeze(struct task *t);
  * until the task is terminated (then it returns, and the caller lets it exit). */
 void task_park_current(void);
 /* Waits until t->state is in `states` or clock_ns() passes deadline (0: forever).
- * rcOk, rcBusy (timeout, or the caller is being killed). */
+ * rcOk, rcBusy (timeout, or the caller is being terminated or frozen). */
 Retcode task_wait(struct task *t, int states, uint64_t deadline_ns);
 /* Tests: pretend a task teardown is pending (kernel_settle waits for it) or stop. */
 void task_test_hold_teardown(bool hold);
 /* Called by the reaper for each thread of t it frees. */
 void task_thread_gone(struct task *t, struct thread *th);
+
+/* The task with id or name `spec` (the first by id if several share the name), with a
+ * reference; NULL if none. */
+struct task *task_find(const char *spec);
+/* Calls fn for every task (tasks_lock held: fn must not block). */
+void task_for_each(void (*fn)(struct task *t, void *arg), void *arg);
+const char *task_state_name(int state);
 
 static inline void task_get(struct task *t) { kobj_get(&t->obj); }
 static inline void task_put(struct task *t) { kobj_put(&t->obj); }

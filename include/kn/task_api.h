@@ -65,7 +65,7 @@ Retcode KnTaskGetState(Handle task, int *state);
  * Waits until the task's state is one of `states` (a set of KN_TASK_STATE_*), at most
  * timeoutNs nanoseconds (0: just look; ~0: forever).
  *   rcOk, rcBadHandle, rcInvalidArgument (no known state in the set),
- *   rcBusy (timed out, or the caller is being terminated),
+ *   rcBusy (timed out, or the caller is being terminated or frozen),
  *   rcWrongState (the caller waits for itself to be in a state other than RUNNING)
  */
 Retcode KnTaskWait(Handle task, int states, rtl_uint64_t timeoutNs);

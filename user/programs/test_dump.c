@@ -133,6 +133,16 @@ static void refusals(void)
 	ktap_rc(KnTaskFreeze(spinner), rcOk, "freeze a busy loop from outside");
 	ktap_rc(KnTaskWait(spinner, KN_TASK_STATE_FROZEN, SECONDS(10)), rcOk, "... it stops");
 	ktap_rc(KnTaskFreeze(spinner), rcOk, "freeze: again (already frozen)");
+	/* A task blocked in a system call gets to its safe point too. */
+	Handle waiter, remote;
+	KnTaskCreate("actor-wait", "actor", 0, &waiter);
+	KnHandleTransfer(waiter, spinner, 0, &remote);
+	KnTaskResume(waiter);
+	ktap_rc(KnTaskWait(waiter, KN_TASK_STATE_EXITED, 100000000ull), rcBusy, "a task blocked in KnTaskWait");
+	ktap_rc(KnTaskFreeze(waiter), rcOk, "freeze it");
+	ktap_rc(KnTaskWait(waiter, KN_TASK_STATE_FROZEN, SECONDS(10)), rcOk, "... it is frozen");
+	KnTaskTerminate(waiter);
+	KnHandleClose(waiter);
 	ktap_rc(KnTaskGetNextVmRegion(weak, 0, &base, &size, &flags, &mdl), rcAccessDenied, "regions: without KN_RIGHT_DUMP");
 	ktap_rc(KnTaskGetThreadContext(weak, 0, &ctx), rcAccessDenied, "thread context: without KN_RIGHT_DUMP");
 	ktap_rc(KnTaskGetNextVmRegion(0x12345, 0, &base, &size, &flags, &mdl), rcBadHandle, "regions: a bad handle");
