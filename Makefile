@@ -102,14 +102,16 @@ ISO := $(BUILD)/knmm.iso
 TEST_ISO := $(BUILD)/knmm-test.iso
 SELFCHECK_ISO := $(BUILD)/knmm-selfcheck.iso
 BENCH_ISO := $(BUILD)/knmm-bench.iso
+MONITOR_ISO := $(BUILD)/knmm-monitor.iso
 HOST_TESTS := $(BUILD)/host/knmm-host-tests
 HOST_BENCH := $(BUILD)/hostbench/knmm-host-bench
 
 INIT ?= demo
-RUN_CMDLINE := aslr=on init=$(INIT)
+RUN_CMDLINE := aslr=on init=$(INIT) monitor
 TEST_CMDLINE := test=* aslr=off
 SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
 BENCH_CMDLINE := bench aslr=off
+MONITOR_CMDLINE := aslr=off init=demo monitor
 
 QEMU_PY := $(PYTHON) tools/qemu.py --accel $(ACCEL)
 
@@ -200,6 +202,10 @@ $(TEST_ISO): $(KERNEL) $(TEST_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-de
 $(SELFCHECK_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_SELFCHECK) "$(SELFCHECK_CMDLINE)"
+# The monitor as make run has it (no ASLR: the same addresses every time), for the runner to drive.
+$(MONITOR_ISO): $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(MONITOR_CMDLINE)" $(RUN_MODULES)
 $(BENCH_ISO): $(KERNEL_RELEASE) $(USER_ELFS) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_CMDLINE)" $(USER_ELFS)
@@ -240,7 +246,7 @@ run: $(ISO) | check-deps
 debug: $(ISO) $(KERNEL) | check-deps
 	$(Q)$(QEMU_PY) debug --iso $(ISO) --kernel $(KERNEL) --mem $(MEM) --cpu $(CPU) --gdb-port $(GDBPORT)
 
-test: $(KERNEL) $(TEST_ISO) $(SELFCHECK_ISO) $(HOST_TESTS) | check-deps
+test: $(KERNEL) $(TEST_ISO) $(SELFCHECK_ISO) $(MONITOR_ISO) $(HOST_TESTS) | check-deps
 	$(Q)$(PYTHON) tests/run.py --build $(BUILD) --accel $(ACCEL)
 
 bench: $(BENCH_ISO) | check-deps

@@ -28,6 +28,8 @@ void kernel_settle(void);
 int run_program(const char *program, const char *name, unsigned flags, uint64_t timeout_ns);
 
 void kernel_ready(void);
+/* The monitor (the `monitor` command line): a prompt on the serial console, for ever. */
+__noreturn void monitor_run(void);
 /* Runs the benchmarks (command line `bench`) and prints their figures; false when one of
  * them could not be measured. */
 bool bench_run(void);

@@ -133,12 +133,16 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 		qemu_exit(bench_run() ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
 	}
 	char init[64];
+	bool monitor = cmdline_get_bool("monitor", false);
 	if (cmdline_get_str("init", init, sizeof(init))) {
 		pr_info("init: starting %s", init);
 		int code = run_program(init, init, KN_TASK_PRIVILEGED, 0);
 		pr_info("init: %s exited with %d", init, code);
-		qemu_exit(code == 0 ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
+		if (!monitor)
+			qemu_exit(code == 0 ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
 	}
+	if (monitor)
+		monitor_run(); /* (it starts with the vm report) */
 	pr_info("knmm: boot complete; nothing to run (init=PROGRAM starts one), leaving QEMU");
 	qemu_exit(QEMU_EXIT_PASS);
 }

@@ -14,6 +14,8 @@
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>
+#include <knmm/log.h>
+#include <knmm/printf.h>
 #include <knmm/panic.h>
 #include <knmm/pool.h>
 #include <knmm/spinlock.h>
@@ -375,5 +377,39 @@ void mdl_get_stats(struct mdl_stats *out)
 	bool irq = spin_lock_irqsave(&mdl_lock);
 	out->mdls = nr_mdls;
 	out->pinned_pages = __atomic_load_n(&pinned_pages, __ATOMIC_RELAXED);
+	spin_unlock_irqrestore(&mdl_lock, irq);
+}
+
+void mdl_report(void)
+{
+	static const char *const kinds[] = { [MDL_RAM] = "ram", [MDL_IO] = "io", [MDL_DESCRIBED] = "described" };
+
+	bool irq = spin_lock_irqsave(&mdl_lock);
+	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)nr_mdls,
+		       (unsigned long long)__atomic_load_n(&pinned_pages, __ATOMIC_RELAXED));
+	struct list_head *pos;
+	list_for_each(pos, &all_mdls) {
+		const struct mdl *m = list_entry(pos, struct mdl, link);
+		char runs[96];
+		size_t at = 0;
+		uint64_t frames = 0;
+		for (uint32_t i = 0; i < m->nruns; i++) {
+			const struct mdl_run *r = &m->runs[i];
+			frames += r->pfn == MDL_FICTITIOUS ? 0 : r->count;
+			if (at < sizeof(runs) - 32)
+				at += r->pfn == MDL_FICTITIOUS
+					      ? (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%llu fictitious]", i ? " " : "",
+								  (unsigned long long)r->count)
+					      : (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%#llx+%llu]", i ? " " : "",
+								  (unsigned long long)(r->pfn << PAGE_SHIFT), (unsigned long long)r->count);
+		}
+		if (at >= sizeof(runs) - 32)
+			ksnprintf(runs + at, sizeof(runs) - at, " ...");
+		console_printf("  %p %-9s %8llu bytes %5llu pages (%llu frames) max %c%c%c cache %#x: %s\n", (const void *)m,
+			       kinds[m->kind], (unsigned long long)m->bytes, (unsigned long long)m->pages,
+			       (unsigned long long)frames, (m->max_prot & VMM_FLAG_READ) ? 'r' : '-',
+			       (m->max_prot & VMM_FLAG_WRITE) ? 'w' : '-', (m->max_prot & VMM_FLAG_EXECUTE) ? 'x' : '-',
+			       m->cache, runs);
+	}
 	spin_unlock_irqrestore(&mdl_lock, irq);
 }

@@ -116,5 +116,8 @@ struct mdl_stats {
 	uint64_t mdls, pinned_pages;
 };
 void mdl_get_stats(struct mdl_stats *out);
+/* One line per live MDL: address, kind, size, maximum protection, cache, runs (the
+ * monitor's `mdl`). */
+void mdl_report(void);
 
 #endif

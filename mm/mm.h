@@ -42,5 +42,9 @@ void mm_free_noncached(void *va, uint64_t size);
 
 /* The `vm` report (SPEC §8), to the console. */
 void vm_report(void);
+struct vm_space;
+/* One line per region of a space: base, size, resident pages, maximum protection, cache
+ * mode, flags and name, runs (the monitor's `regions`). */
+void vm_print_regions(struct vm_space *vs);
 
 #endif

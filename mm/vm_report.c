@@ -2,6 +2,7 @@
 /* The `vm` report (SPEC §8), like WinDbg's !vm. */
 #include <arch/pt.h>
 #include <knmm/log.h>
+#include <knmm/printf.h>
 #include <knmm/pool.h>
 #include "mdl.h"
 #include "mm.h"
@@ -50,4 +51,56 @@ void vm_report(void)
 	pr_info("vm:   Space '%s': %llu regions, %llu committed, %llu resident, %llu locked pages", kernel_space.name,
 		(unsigned long long)kernel_space.tree.count, (unsigned long long)kernel_space.committed,
 		(unsigned long long)kernel_space.resident, (unsigned long long)kernel_space.locked);
+}
+
+static const char *cache_name(unsigned flags)
+{
+	switch (flags & VMM_FLAG_CACHE_MASK) {
+	case VMM_FLAG_WRITE_THROUGH: return "WT";
+	case VMM_FLAG_WRITE_COMBINE: return "WC";
+	case VMM_FLAG_CACHE_DISABLE: return "UC";
+	default: return "WB";
+	}
+}
+
+static void prot_string(unsigned prot, char out[4])
+{
+	out[0] = (prot & VMM_FLAG_READ) ? 'r' : '-';
+	out[1] = (prot & VMM_FLAG_WRITE) ? 'w' : '-';
+	out[2] = (prot & VMM_FLAG_EXECUTE) ? 'x' : '-';
+	out[3] = 0;
+}
+
+void vm_print_regions(struct vm_space *vs)
+{
+	static const char states[] = { [VM_RESERVED] = 'R', [VM_COMMITTED] = 'C', [VM_GUARD] = 'G' };
+	static const char *const kinds[] = { [VMR_ANON] = "", [VMR_IO] = "io ", [VMR_FRAMES] = "frames " };
+
+	bool irq = spin_lock_irqsave(&vs->lock);
+	console_printf("  %-18s %-12s %-8s %-4s %-5s %-20s %s\n", "BASE", "SIZE", "RESIDENT", "MAX", "CACHE", "FLAGS",
+		       "RUNS (state:pages/protection, L: locked)");
+	for (struct vm_region *r = vm_first_region(vs); r; r = vm_next_region(vs, r)) {
+		char max[4], runs[120];
+		size_t at = 0;
+		prot_string(r->max_prot, max);
+		uint64_t npages = vmr_pages(r);
+		for (uint32_t i = 0; i < r->runs.n && at < sizeof(runs) - 24; i++) {
+			const struct vm_run *run = &r->runs.v[i];
+			char prot[4];
+			prot_string(run->prot, prot);
+			at += (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s%c:%llu%s%s%s", i ? " " : "", states[run->state],
+						(unsigned long long)(vm_runs_end(&r->runs, i, npages) - run->start),
+						run->state == VM_GUARD ? "" : "/", run->state == VM_GUARD ? "" : prot,
+						run->locked ? "L" : "");
+		}
+		if (at >= sizeof(runs) - 24)
+			ksnprintf(runs + at, sizeof(runs) - at, " ...");
+		char flags[24];
+		ksnprintf(flags, sizeof(flags), "%s%s%s%s%s", kinds[r->kind], (r->flags & VMM_FLAG_LOW_GUARD) ? "lg " : "",
+			  (r->flags & VMM_FLAG_HIGH_GUARD) ? "hg " : "", (r->flags & VMM_FLAG_GROW_DOWN) ? "gd " : "", r->name);
+		console_printf("  %#018llx %#-12llx %-8llu %-4s %-5s %-20s %s\n", (unsigned long long)vmr_base(r),
+			       (unsigned long long)(npages * PAGE_SIZE), (unsigned long long)r->resident, max,
+			       cache_name(r->flags), flags, runs);
+	}
+	spin_unlock_irqrestore(&vs->lock, irq);
 }

@@ -30,6 +30,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, HERE)
 import check_dumps  # noqa: E402
+import check_gdb_ext  # noqa: E402
+import check_monitor  # noqa: E402
 import qemu  # noqa: E402
 
 # name, memory, CPU model, timeout in seconds
@@ -385,7 +387,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
     ap.add_argument("--only", default="*", help="glob over step names: host, config names, refuse, "
-                                                "selfcheck, gdb")
+                                                "selfcheck, monitor, gdb, clang")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("KNMM_TEST_JOBS", os.cpu_count() or 2)))
     opts = ap.parse_args()
     build = os.path.abspath(opts.build)
@@ -416,6 +418,8 @@ def main():
                                             "this CPU has no long mode", logdir))
             selfcheck = pool.submit(check_selfcheck, build, opts.accel, logdir) if want("selfcheck") else None
             gdbjob = pool.submit(check_gdb, build, opts.accel, logdir) if want("gdb") else None
+            monitorjob = pool.submit(check_monitor.check, build, opts.accel, logdir) if want("monitor") else None
+            gdbextjob = pool.submit(check_gdb_ext.check, build, ROOT, opts.accel, logdir) if want("gdb") else None
             clangjob = pool.submit(check_clang, build) if want("clang") else None
 
             for job in jobs:
@@ -433,6 +437,12 @@ def main():
                 wrong, text, log = selfcheck.result()
                 res.add("selfcheck: a broken kernel (failing test, stack overflow) is reported as failed",
                         not wrong, "; ".join(wrong) + (f" (log: {log})\n" + tail(text) if wrong else ""))
+            if gdbextjob:
+                for name, ok, detail in gdbextjob.result():
+                    res.add(name, ok, detail)
+            if monitorjob:
+                for name, ok, detail in monitorjob.result():
+                    res.add(name, ok, detail)
             if gdbjob:
                 problems, out = gdbjob.result()
                 res.add("gdb: attaches, stops at kernel_ready; variables and kn-boot match the log",

@@ -1,8 +1,15 @@
 """knmm gdb extension, loaded by `make debug` (source tools/gdb/knmm.py).
 
 Reads kernel structures of a halted kernel through its debug symbols (never fixed
-offsets). Commands:
-    kn-boot     the command line, boot loader, memory map and modules the kernel booted with
+offsets: structure layouts come from the types, container_of from field offsets).
+Commands:
+    kn-boot             the command line, boot loader, memory map and modules it booted with
+    kn-vm               physical memory, commit charge and limit, pinned pages, every task's memory
+    kn-tasks            every task: id, state, threads, regions, committed and resident pages
+    kn-regions TASK     a task's regions (TASK: id or name), with their runs
+    kn-pte VA [TASK]    the page-table walk of VA in TASK's tables (the kernel's without TASK),
+                        read through the direct map
+    kn-mdl [ADDR]       every live MDL, or the one at ADDR with all its runs
 """
 
 import gdb
@@ -41,3 +48,221 @@ class KnBoot(gdb.Command):
 
 
 KnBoot()
+
+
+# ---------------------------------------------------------------- structures
+
+DIRECT_MAP_BASE = 0xFFFF800000000000
+PAGE = 4096
+TASK_STATES = {1: "created", 2: "running", 4: "frozen", 8: "exited"}
+PAGE_STATES = {0: "free", 1: "reserved", 2: "kernel", 3: "page-table", 4: "anonymous", 5: "MDL", 6: "pool"}
+RUN_STATES = {1: "R", 2: "C", 3: "G"}
+MDL_KINDS = {0: "ram", 1: "io", 2: "described"}
+FICTITIOUS = 0xFFFFFFFFFFFFFFFF
+
+
+def field_offset(type_name, field):
+    for f in gdb.lookup_type(type_name).fields():
+        if f.name == field:
+            return f.bitpos // 8
+    raise gdb.GdbError(f"{type_name} has no field {field}")
+
+
+def list_entries(head, type_name, member):
+    """The structures on a struct list_head, as gdb values of `type_name *`."""
+    offset = field_offset(type_name, member)
+    ptr = gdb.lookup_type(type_name).pointer()
+    node = head["next"]
+    end = int(head.address)
+    while int(node) != end:
+        yield gdb.Value(int(node) - offset).cast(ptr)
+        node = node["next"]
+
+
+def tasks():
+    return list(list_entries(gdb.parse_and_eval("all_tasks"), "struct task", "all_link"))
+
+
+def find_task(spec):
+    for t in tasks():
+        if (spec.isdigit() and int(t["id"]) == int(spec)) or c_string(t["name"]) == spec:
+            return t
+    raise gdb.GdbError(f"no task '{spec}' (kn-tasks lists them)")
+
+
+def tree_nodes(node):
+    """In-order walk of a vm_tree (an AVL tree of struct vm_node)."""
+    stack = []
+    while stack or int(node):
+        while int(node):
+            stack.append(node)
+            node = node["left"]
+        node = stack.pop()
+        yield node
+        node = node["right"]
+
+
+def regions(space):
+    offset = field_offset("struct vm_region", "node")
+    ptr = gdb.lookup_type("struct vm_region").pointer()
+    for node in tree_nodes(space["tree"]["root"]):
+        yield gdb.Value(int(node) - offset).cast(ptr)
+
+
+def prot_string(p):
+    return ("r" if p & 1 else "-") + ("w" if p & 2 else "-") + ("x" if p & 4 else "-")
+
+
+def read_u64(addr):
+    return int(gdb.parse_and_eval(f"*(unsigned long long *){addr:#x}"))
+
+
+class KnVm(gdb.Command):
+    """kn-vm: the memory report: physical memory, commit, pinned pages, every task's memory."""
+
+    def __init__(self):
+        super().__init__("kn-vm", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        pmm = gdb.parse_and_eval("pmm_main")
+        commit = gdb.parse_and_eval("commit")
+        gdb.write(f"Physical memory:   {int(pmm['total_pages']):>10} pages\n")
+        gdb.write(f"Available pages:   {int(pmm['free_pages']):>10}\n")
+        gdb.write(f"Committed pages:   {int(commit['charge']):>10}\n")
+        gdb.write(f"Commit limit:      {int(commit['limit']):>10}\n")
+        gdb.write(f"Pinned pages:      {int(gdb.parse_and_eval('pinned_pages')):>10}\n")
+        gdb.write(f"MDLs:              {int(gdb.parse_and_eval('nr_mdls')):>10}\n")
+        for state, name in PAGE_STATES.items():
+            gdb.write(f"  {name + ' pages:':<18}{int(pmm['state_pages'][state]):>10}\n")
+        for t in tasks():
+            vs = t["vs"]
+            gdb.write(f"Task {int(t['id']):<4} {c_string(t['name']):<24} {int(vs['nregions'])} regions, "
+                      f"{int(vs['committed'])} committed, {int(vs['resident'])} resident, {int(vs['locked'])} locked\n")
+
+
+class KnTasks(gdb.Command):
+    """kn-tasks: every task: id, state, threads, regions, committed and resident pages, name."""
+
+    def __init__(self):
+        super().__init__("kn-tasks", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        gdb.write(f"{'ID':>5}  {'STATE':<8} {'THREADS':>7} {'REGIONS':>8} {'COMMITTED':>10} {'RESIDENT':>9}  NAME\n")
+        for t in tasks():
+            vs = t["vs"]
+            gdb.write(f"{int(t['id']):>5}  {TASK_STATES.get(int(t['state']), '?'):<8} {int(t['nthreads']):>7} "
+                      f"{int(vs['nregions']):>8} {int(vs['committed']):>10} {int(vs['resident']):>9}  "
+                      f"{c_string(t['name'])}\n")
+
+
+class KnRegions(gdb.Command):
+    """kn-regions TASK: the task's regions: base, size, resident pages, maximum protection, runs."""
+
+    def __init__(self):
+        super().__init__("kn-regions", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        t = find_task(arg.strip())
+        gdb.write(f"regions of task {int(t['id'])} '{c_string(t['name'])}':\n")
+        for r in regions(t["vs"]):
+            base, end = int(r["node"]["base"]), int(r["node"]["end"])
+            npages = (end - base) // PAGE
+            runs_v, n = r["runs"]["v"], int(r["runs"]["n"])
+            runs = []
+            for i in range(n):
+                run = runs_v[i]
+                start = int(run["start"])
+                stop = int(runs_v[i + 1]["start"]) if i + 1 < n else npages
+                state = RUN_STATES.get(int(run["state"]), "?")
+                prot = "" if state == "G" else "/" + prot_string(int(run["prot"]))
+                runs.append(f"{state}:{stop - start}{prot}{'L' if int(run['locked']) else ''}")
+            gdb.write(f"  {base:#018x} {hex(end - base):<12} {int(r['resident']):<8} "
+                      f"{prot_string(int(r['max_prot'])):<4} {c_string(r['name']):<8} {' '.join(runs)}\n")
+
+
+class KnPte(gdb.Command):
+    """kn-pte VA [TASK]: the page-table entries that map VA, level by level, decoded."""
+
+    LEVELS = ("PML4", "PDPT", "PD", "PT")
+
+    def __init__(self):
+        super().__init__("kn-pte", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        words = arg.split()
+        if not words:
+            raise gdb.GdbError("usage: kn-pte VA [TASK]")
+        va = int(gdb.parse_and_eval(words[0]))
+        if len(words) > 1:
+            t = find_task(words[1])
+            root = int(t["vs"]["pt"]["pml4_pa"])
+            gdb.write(f"pte of {va:#x} in task {int(t['id'])} '{c_string(t['name'])}' (root {root:#x}):\n")
+        else:
+            root = int(gdb.parse_and_eval("kernel_pt_root.pml4_pa"))
+            gdb.write(f"pte of {va:#x} in the kernel's tables (root {root:#x}):\n")
+        table = root
+        for depth, name in enumerate(self.LEVELS):
+            index = (va >> (39 - 9 * depth)) & 511
+            entry = read_u64(DIRECT_MAP_BASE + table + index * 8)
+            line = f"  {name:<4}[{index:3}] {entry:#018x}"
+            if not entry & 1:
+                gdb.write(line + "  not present\n")
+                return
+            leaf = depth == 3 or bool(entry & 0x80)
+            addr_mask = {1: 0x000FFFFFC0000000, 2: 0x000FFFFFFFE00000}.get(depth, 0x000FFFFFFFFFF000) if leaf \
+                else 0x000FFFFFFFFFF000
+            bits = ["P", "RW" if entry & 2 else "RO", "US" if entry & 4 else "S"]
+            bits += [b for b, m in (("PWT", 8), ("PCD", 16), ("A", 32)) if entry & m]
+            if leaf and entry & 64:
+                bits.append("D")
+            if depth in (1, 2) and entry & 0x80:
+                bits.append("PS")
+            if entry & 0x100:
+                bits.append("G")
+            if entry >> 63:
+                bits.append("NX")
+            line += f"  {'page ' if leaf else 'table'} {entry & addr_mask:#x}  {' '.join(bits)}"
+            if leaf:
+                pat_bit = (entry >> 7) & 1 if depth == 3 else (entry >> 12) & 1
+                pat = (entry >> 3) & 1 | ((entry >> 4) & 1) << 1 | pat_bit << 2
+                line += f" PAT={pat} ({('WB', 'WT', 'UC-', 'UC', 'WC', 'WP', '?', '?')[pat]})"
+            gdb.write(line + "\n")
+            if leaf:
+                return
+            table = entry & 0x000FFFFFFFFFF000
+
+
+class KnMdl(gdb.Command):
+    """kn-mdl [ADDR]: every live MDL (address, kind, size, runs), or the MDL at ADDR in full."""
+
+    def __init__(self):
+        super().__init__("kn-mdl", gdb.COMMAND_USER)
+
+    def describe(self, m, full):
+        runs = []
+        for i in range(int(m["nruns"])):
+            r = m["runs"][i]
+            pfn, count = int(r["pfn"]), int(r["count"])
+            runs.append(f"[{count} fictitious]" if pfn == FICTITIOUS else f"[{pfn * PAGE:#x}+{count}]")
+        if not full and len(runs) > 4:
+            runs = runs[:4] + ["..."]
+        gdb.write(f"  {int(m):#x} {MDL_KINDS.get(int(m['kind']), '?'):<9} {int(m['bytes']):>10} bytes "
+                  f"{int(m['pages']):>6} pages max {prot_string(int(m['max_prot']))} cache {int(m['cache']):#x}: "
+                  f"{' '.join(runs)}\n")
+
+    def invoke(self, arg, from_tty):
+        if arg.strip():
+            m = gdb.parse_and_eval(arg.strip()).cast(gdb.lookup_type("struct mdl").pointer())
+            self.describe(m, True)
+            return
+        mdls = list(list_entries(gdb.parse_and_eval("all_mdls"), "struct mdl", "link"))
+        gdb.write(f"{len(mdls)} MDLs, {int(gdb.parse_and_eval('pinned_pages'))} pinned pages\n")
+        for m in mdls:
+            self.describe(m, False)
+
+
+KnVm()
+KnTasks()
+KnRegions()
+KnPte()
+KnMdl()

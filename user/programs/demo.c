@@ -2,7 +2,8 @@
 /*
  * What make run shows: a dumpable task overflows its stack into the guard page, is frozen
  * instead of terminated, and the dump collector writes its core file to the dump sink,
- * which make run turns into build/dumps/stack-crash.core for gdb.
+ * which make run turns into build/dumps/stack-crash.core for gdb. The crashed task stays
+ * frozen, and two tasks that share memory through an MDL stay running, for the monitor.
  */
 #include <knlib.h>
 
@@ -29,10 +30,16 @@ int main(void)
 	KnTaskResume(collector);
 	KnTaskWait(collector, KN_TASK_STATE_EXITED, ~0ull);
 	KnTaskGetExitCode(collector, &code);
-	KnTaskTerminate(crash);
 	KnHandleClose(collector);
-	KnHandleClose(crash);
+	KnHandleClose(crash); /* it stays frozen (for `regions stack-crash`) */
 	printf("demo: %s; look at it with: gdb build/user/vmchild.elf build/dumps/stack-crash.core\n",
 	       code == 0 ? "dumped" : "the dump failed");
+	/* Shared memory, for `regions`, `pte` and `mdl`. */
+	Handle a;
+	if (KnTaskCreate("sharer-a", "sharer", 0, &a) != rcOk)
+		return 4;
+	KnTaskResume(a);
+	KnTaskWait(a, KN_TASK_STATE_EXITED, 200000000ull); /* (time for both to say hello) */
+	KnHandleClose(a);
 	return code;
 }

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The monitor (SPEC §8, the `monitor` command line): a prompt on the serial console, for
+ * looking inside the memory subsystem the way !vm, !pte and !poolused do in WinDbg.
+ *
+ *   help, vm, tasks, regions TASK, pte TASK VA, pool, mdl, run PROGRAM, dump TASK, halt
+ *
+ * TASK is a task id or name. It runs on the boot thread, polls COM1 (sleeping a few
+ * milliseconds between polls, so tasks keep running), edits the line (backspace, Ctrl-U),
+ * and answers a bad command or argument with one line. Nothing it is asked makes it fail.
+ */
+#include <arch/cpu.h>
+#include <arch/pt.h>
+#include <arch/pte.h>
+#include <arch/qemu.h>
+#include <arch/serial.h>
+#include <knmm/log.h>
+#include <knmm/pool.h>
+#include <knmm/printf.h>
+#include <knmm/string.h>
+#include <mm/mdl.h>
+#include <mm/mm.h>
+#include <mm/vm.h>
+#include "kernel.h"
+#include "sched.h"
+#include "task.h"
+
+#define LINE_MAX  120
+#define POLL_NS   5000000ull /* 5 ms between looks at the UART */
+#define DUMP_WAIT 10000000000ull
+
+static struct wait_queue idle_wq = WAIT_QUEUE_INIT(idle_wq);
+
+/* A character from COM1, sleeping between polls (tasks run meanwhile). */
+static int read_char(void)
+{
+	for (;;) {
+		int c = serial_getc(COM1_PORT);
+		if (c >= 0)
+			return c;
+		bool irq = irq_save();
+		wq_wait_locked(&idle_wq, clock_ns() + POLL_NS);
+		irq_restore(irq);
+	}
+}
+
+/* A line, echoed, with backspace and Ctrl-U. */
+static void read_line(char *buf, size_t size)
+{
+	size_t n = 0;
+	for (;;) {
+		int c = read_char();
+		if (c == '\r' || c == '\n') {
+			console_write("\n", 1);
+			buf[n] = 0;
+			return;
+		}
+		if (c == 0x7f || c == 0x08) { /* backspace */
+			if (n) {
+				n--;
+				console_write("\b \b", 3);
+			}
+		} else if (c == 0x15) { /* Ctrl-U: the whole line */
+			while (n) {
+				n--;
+				console_write("\b \b", 3);
+			}
+		} else if (c >= 0x20 && c < 0x7f && n + 1 < size) {
+			buf[n++] = (char)c;
+			char ch = (char)c;
+			console_write(&ch, 1);
+		}
+	}
+}
+
+/* Splits a line into at most `max` words (in place). */
+static unsigned split(char *line, char **argv, unsigned max)
+{
+	unsigned argc = 0;
+	for (char *p = line; *p && argc < max;) {
+		while (*p == ' ' || *p == '\t')
+			*p++ = 0;
+		if (!*p)
+			break;
+		argv[argc++] = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+	}
+	return argc;
+}
+
+static bool parse_address(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		unsigned d;
+		if (*s >= '0' && *s <= '9')
+			d = (unsigned)(*s - '0');
+		else if ((*s | 0x20) >= 'a' && (*s | 0x20) <= 'f')
+			d = (unsigned)((*s | 0x20) - 'a' + 10);
+		else
+			return false;
+		if (v >> 60)
+			return false; /* too long */
+		v = v << 4 | d;
+	}
+	*out = v;
+	return true;
+}
+
+static struct task *task_arg(const char *spec)
+{
+	struct task *t = task_find(spec);
+	if (!t)
+		console_printf("monitor: no task '%s' (tasks lists them)\n", spec);
+	return t;
+}
+
+/* ------------------------------------------------------------------ commands */
+
+static void cmd_help(void)
+{
+	static const char *const lines[] = {
+		"commands:",
+		"  help              this list",
+		"  vm                the memory report (like !vm): totals, pools, every task's memory",
+		"  tasks             every task: id, state, threads, regions, committed and resident pages",
+		"  regions TASK      a task's regions: base, size, resident pages, protection, cache, runs",
+		"  pte TASK VA       the page-table entries that map VA in TASK, each level decoded",
+		"  pool              kernel pool usage by tag (like !poolused)",
+		"  mdl               live MDLs with their runs and pinned pages",
+		"  run PROGRAM       start a program (one of the boot modules) as a task",
+		"  dump TASK         freeze a task and dump it with the collector (a core file on COM2)",
+		"  halt              leave QEMU",
+		"TASK is a task id or name; VA is hexadecimal.",
+	};
+	for (unsigned i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		console_printf("%s\n", lines[i]);
+}
+
+static void task_line(struct task *t, void *arg)
+{
+	(void)arg;
+	console_printf("%5llu  %-8s %7u %8llu %10llu %9llu  %s\n", (unsigned long long)t->id, task_state_name(t->state),
+		       t->nthreads, (unsigned long long)t->vs.nregions, (unsigned long long)t->vs.committed,
+		       (unsigned long long)t->vs.resident, t->name);
+}
+
+static void cmd_tasks(void)
+{
+	console_printf("%5s  %-8s %7s %8s %10s %9s  %s\n", "ID", "STATE", "THREADS", "REGIONS", "COMMITTED", "RESIDENT",
+		       "NAME");
+	task_for_each(task_line, NULL);
+}
+
+static void vm_task_line(struct task *t, void *arg)
+{
+	(void)arg;
+	pr_info("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked",
+		(unsigned long long)t->id, t->name, (unsigned long long)t->vs.nregions,
+		(unsigned long long)(t->vs.committed + t->vs.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
+		(unsigned long long)t->vs.resident, (unsigned long long)t->vs.locked);
+}
+
+static void cmd_vm(void)
+{
+	vm_report();
+	task_for_each(vm_task_line, NULL);
+}
+
+static void cmd_regions(const char *spec)
+{
+	struct task *t = task_arg(spec);
+	if (!t)
+		return;
+	if (t->state == KN_TASK_STATE_EXITED) {
+		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
+	} else {
+		console_printf("regions of task %llu '%s' (%llu):\n", (unsigned long long)t->id, t->name,
+			       (unsigned long long)t->vs.nregions);
+		vm_print_regions(&t->vs);
+	}
+	task_put(t);
+}
+
+static const char *const pat_names[8] = { "WB", "WT", "UC-", "UC", "WC", "WP", "?", "?" };
+static const char *const level_names[] = { [PT_LEVEL_PT] = "PT", [PT_LEVEL_PD] = "PD", [PT_LEVEL_PDPT] = "PDPT",
+					   [PT_LEVEL_PML4] = "PML4" };
+
+static void cmd_pte(const char *spec, const char *va_text)
+{
+	uint64_t va;
+	if (!parse_address(va_text, &va) || !va_is_canonical(va)) {
+		console_printf("monitor: bad address '%s' (hexadecimal, canonical)\n", va_text);
+		return;
+	}
+	struct task *t = task_arg(spec);
+	if (!t)
+		return;
+	if (t->state == KN_TASK_STATE_EXITED) {
+		console_printf("monitor: task %llu '%s' has exited: no page tables\n", (unsigned long long)t->id, t->name);
+		task_put(t);
+		return;
+	}
+	struct pt_trace tr;
+	pt_trace(&t->vs.pt, va, &tr);
+	console_printf("pte of %#llx in task %llu '%s' (root %#llx):\n", (unsigned long long)va, (unsigned long long)t->id,
+		       t->name, (unsigned long long)t->vs.pt.pml4_pa);
+	for (unsigned i = 0; i < tr.n; i++) {
+		pte_t e = tr.step[i].entry;
+		enum pt_level level = tr.step[i].level;
+		bool leaf = pte_present(e) && pte_is_leaf(e, level);
+		console_printf("  %-4s[%3u] %#018llx", level_names[level], tr.step[i].index, (unsigned long long)e);
+		if (!pte_present(e)) {
+			console_printf("  not present\n");
+			continue;
+		}
+		console_printf("  %s %#llx  P%s%s%s%s%s%s%s%s%s", leaf ? "page " : "table", (unsigned long long)(leaf ? pte_leaf_pa(e, level) : pte_table_pa(e)),
+			       pte_writable(e) ? " RW" : " RO", pte_user(e) ? " US" : " S", (e & PTE_PWT) ? " PWT" : "",
+			       (e & PTE_PCD) ? " PCD" : "", pte_accessed(e) ? " A" : "", leaf && pte_dirty(e) ? " D" : "",
+			       level != PT_LEVEL_PT && (e & PTE_PS) ? " PS" : "", pte_global(e) ? " G" : "", pte_nx(e) ? " NX" : "");
+		if (leaf)
+			console_printf(" PAT=%u (%s)", pte_pat_index(e, level), pat_names[pte_pat_index(e, level) & 7]);
+		console_printf("\n");
+	}
+	task_put(t);
+}
+
+static void cmd_pool(void)
+{
+	struct pool_tag_stats tags[32];
+	unsigned n = pool_tag_usage(tags, 32);
+	console_printf("pool: %llu pages\n %-4s %10s %10s %14s\n", (unsigned long long)pool_pages(), "Tag", "Allocs", "Frees",
+		       "Bytes in use");
+	for (unsigned i = 0; i < n; i++) {
+		char name[5];
+		pool_tag_name(tags[i].tag, name);
+		console_printf(" %-4s %10llu %10llu %14llu\n", name, (unsigned long long)tags[i].allocs,
+			       (unsigned long long)tags[i].frees, (unsigned long long)tags[i].bytes);
+	}
+}
+
+static void cmd_run(const char *program)
+{
+	struct task *t;
+	Retcode rc = task_create(program, program, 0, &t);
+	if (rc == rcNotFound) {
+		console_printf("monitor: no program '%s' among the boot modules\n", program);
+		return;
+	}
+	if (rc != rcOk) {
+		console_printf("monitor: cannot start '%s' (Retcode %d)\n", program, rc);
+		return;
+	}
+	task_resume(t);
+	console_printf("started task %llu '%s'\n", (unsigned long long)t->id, t->name);
+	task_put(t); /* it runs on; `tasks` shows it */
+}
+
+static void cmd_dump(const char *spec)
+{
+	struct task *t = task_arg(spec), *c = NULL;
+	if (!t)
+		return;
+	Retcode rc = task_freeze(t);
+	if (rc == rcOk && task_wait(t, KN_TASK_STATE_FROZEN, clock_ns() + DUMP_WAIT) != rcOk)
+		rc = rcBusy;
+	if (rc != rcOk) {
+		console_printf("monitor: cannot freeze task %llu '%s' (%s)\n", (unsigned long long)t->id, t->name,
+			       rc == rcBusy ? "it did not stop" : "not running");
+		task_put(t);
+		return;
+	}
+	char name[KN_TASK_NAME_MAX + 1];
+	ksnprintf(name, sizeof(name), "dump:%s", t->name);
+	Handle h;
+	rc = task_create(name, "collector", 0, &c);
+	if (rc == rcOk && (rc = handle_alloc(&c->handles, &t->obj, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &h)) != rcOk)
+		task_terminate(c, KN_EXIT_TERMINATED, true);
+	if (rc == rcOk) {
+		task_resume(c);
+		task_wait(c, KN_TASK_STATE_EXITED, 0);
+		console_printf("dump of task %llu '%s': %s (the core file is on COM2; make run saves it in build/dumps/)\n",
+			       (unsigned long long)t->id, t->name, c->exit_code == 0 ? "done" : "the collector failed");
+	} else {
+		console_printf("monitor: cannot start the collector (Retcode %d)\n", rc);
+	}
+	if (c)
+		task_put(c);
+	task_put(t);
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static void execute(char *line)
+{
+	char *argv[4];
+	unsigned argc = split(line, argv, 4);
+
+	if (argc == 0)
+		return;
+	const char *cmd = argv[0];
+	unsigned want = !strcmp(cmd, "regions") || !strcmp(cmd, "run") || !strcmp(cmd, "dump") ? 2
+			: !strcmp(cmd, "pte")                                                  ? 3
+												: 1;
+	bool known = !strcmp(cmd, "help") || !strcmp(cmd, "vm") || !strcmp(cmd, "tasks") || !strcmp(cmd, "regions") ||
+		     !strcmp(cmd, "pte") || !strcmp(cmd, "pool") || !strcmp(cmd, "mdl") || !strcmp(cmd, "run") ||
+		     !strcmp(cmd, "dump") || !strcmp(cmd, "halt");
+	if (!known) {
+		console_printf("monitor: unknown command '%s' (help lists them)\n", cmd);
+		return;
+	}
+	if (argc != want) {
+		console_printf("monitor: %s takes %u argument%s (help shows them)\n", cmd, want - 1, want == 2 ? "" : "s");
+		return;
+	}
+	if (!strcmp(cmd, "help"))
+		cmd_help();
+	else if (!strcmp(cmd, "vm"))
+		cmd_vm();
+	else if (!strcmp(cmd, "tasks"))
+		cmd_tasks();
+	else if (!strcmp(cmd, "regions"))
+		cmd_regions(argv[1]);
+	else if (!strcmp(cmd, "pte"))
+		cmd_pte(argv[1], argv[2]);
+	else if (!strcmp(cmd, "pool"))
+		cmd_pool();
+	else if (!strcmp(cmd, "mdl"))
+		mdl_report();
+	else if (!strcmp(cmd, "run"))
+		cmd_run(argv[1]);
+	else if (!strcmp(cmd, "dump"))
+		cmd_dump(argv[1]);
+	else if (!strcmp(cmd, "halt")) {
+		console_printf("halting\n");
+		qemu_exit(QEMU_EXIT_PASS);
+	}
+}
+
+__noreturn void monitor_run(void)
+{
+	char line[LINE_MAX];
+
+	cmd_vm();
+	console_printf("knmm monitor: type 'help' for the commands\n");
+	for (;;) {
+		console_printf("knmm> ");
+		read_line(line, sizeof(line));
+		execute(line);
+	}
+}
