@@ -211,34 +211,48 @@ Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct mdl 
 	return rcOk;
 }
 
-Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigned flags, struct mdl **out)
+struct mdl *mdl_new_ram(unsigned flags) { return mdl_new(MDL_RAM, flags, 0, 0); }
+
+Retcode mdl_take_frames(struct mdl *m)
 {
 	uint64_t pages = 0, frames = 0;
 
-	for (uint32_t i = 0; i < nruns; i++) {
-		pages += runs[i].count;
-		frames += runs[i].pfn == MDL_FICTITIOUS ? 0 : runs[i].count;
+	for (uint32_t i = 0; i < m->nruns; i++) {
+		pages += m->runs[i].count;
+		frames += m->runs[i].pfn == MDL_FICTITIOUS ? 0 : m->runs[i].count;
 	}
-	if (!mdl_flags_valid(flags) || pages == 0)
-		return rcInvalidArgument;
-	if (vm_charge(frames) != rcOk)
-		return rcOutOfMemory;
-	struct mdl *m = mdl_new(MDL_RAM, flags, pages * PAGE_SIZE, pages);
-	if (!m) {
-		vm_uncharge(frames);
+	if (vm_charge(frames) != rcOk) {
+		m->nruns = 0; /* nothing is pinned: nothing to give back */
 		return rcOutOfMemory;
 	}
 	m->charge = frames;
-	for (uint32_t i = 0; i < nruns; i++)
-		if (mdl_append_run(m, runs[i].pfn, runs[i].count) != rcOk) {
-			m->nruns = 0; /* nothing pinned yet */
-			mdl_free(m);
-			return rcOutOfMemory;
-		}
+	m->pages = pages;
+	m->bytes = pages * PAGE_SIZE;
 	for (uint32_t i = 0; i < m->nruns; i++)
 		if (m->runs[i].pfn != MDL_FICTITIOUS)
 			for (uint64_t k = 0; k < m->runs[i].count; k++)
 				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+	return rcOk;
+}
+
+Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigned flags, struct mdl **out)
+{
+	if (!mdl_flags_valid(flags) || nruns == 0)
+		return rcInvalidArgument;
+	struct mdl *m = mdl_new_ram(flags);
+	if (!m)
+		return rcOutOfMemory;
+	Retcode rc = rcOk;
+	for (uint32_t i = 0; i < nruns && rc == rcOk; i++)
+		rc = runs[i].count ? mdl_append_run(m, runs[i].pfn, runs[i].count) : rcInvalidArgument;
+	if (rc == rcOk)
+		rc = mdl_take_frames(m);
+	else
+		m->nruns = 0; /* nothing pinned yet */
+	if (rc != rcOk) {
+		mdl_free(m);
+		return rc;
+	}
 	*out = m;
 	return rcOk;
 }

@@ -108,6 +108,11 @@ void mdl_unmap_system(void *va, const struct mdl *m);
 struct page;
 /* Appends a run, merging it with the last one where they touch. rcOutOfMemory. */
 Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count);
+/* An empty RAM MDL to append runs to, then mdl_take_frames (or mdl_free). NULL: no memory. */
+struct mdl *mdl_new_ram(unsigned flags);
+/* Charges the frames of the runs appended and takes a reference and a pin on each; its size
+ * becomes the pages listed. rcOutOfMemory (the commit limit: nothing taken, runs dropped). */
+Retcode mdl_take_frames(struct mdl *m);
 /* Takes the MDL's reference and pin on a frame. */
 void mdl_pin_frame(struct page *p);
 

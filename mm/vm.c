@@ -1202,63 +1202,33 @@ Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_
 }
 
 struct region_runs {
-	struct mdl_run *v;
-	uint32_t n, cap;
+	struct mdl *m;
 	uint64_t at; /* where the next stretch starts */
-	bool failed;
+	Retcode rc;
 };
-
-static void region_runs_add(struct region_runs *rr, uint64_t pfn, uint64_t count)
-{
-	if (rr->n) {
-		struct mdl_run *last = &rr->v[rr->n - 1];
-		bool fict = pfn == MDL_FICTITIOUS;
-		if (fict == (last->pfn == MDL_FICTITIOUS) && (fict || last->pfn + last->count == pfn)) {
-			last->count += count;
-			return;
-		}
-	}
-	if (rr->n == rr->cap) {
-		uint32_t cap = rr->cap ? rr->cap * 2 : 16;
-		struct mdl_run *v = pool_alloc(cap * sizeof(*v), POOL_TAG('M', 'd', 'l', 'R'));
-		if (!v) {
-			rr->failed = true;
-			return;
-		}
-		if (rr->v) {
-			memcpy(v, rr->v, rr->n * sizeof(*v));
-			pool_free(rr->v);
-		}
-		rr->v = v;
-		rr->cap = cap;
-	}
-	rr->v[rr->n++] = (struct mdl_run){ pfn, count };
-}
 
 static int dump_leaf(const struct pt_leaf *leaf, void *arg)
 {
 	struct region_runs *rr = arg;
 	/* (a leaf can start before the range: take its part in it) */
 	uint64_t skip = rr->at > leaf->va ? (rr->at - leaf->va) / PAGE : 0;
-	region_runs_add(rr, (leaf->pa >> PAGE_SHIFT) + skip, leaf->size / PAGE - skip);
+	rr->rc = mdl_append_run(rr->m, (leaf->pa >> PAGE_SHIFT) + skip, leaf->size / PAGE - skip);
 	rr->at = leaf->va + leaf->size;
-	return rr->failed;
+	return rr->rc != rcOk;
 }
 
 static int dump_hole(uint64_t start, uint64_t end, void *arg)
 {
 	struct region_runs *rr = arg;
-	region_runs_add(rr, MDL_FICTITIOUS, (end - start) / PAGE);
+	rr->rc = mdl_append_run(rr->m, MDL_FICTITIOUS, (end - start) / PAGE);
 	rr->at = end;
-	return rr->failed;
+	return rr->rc != rcOk;
 }
 
 Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
 		      struct mdl **out)
 {
 	static const struct pt_walk_ops stretches = { .leaf = dump_leaf, .hole = dump_hole };
-	struct region_runs rr = { 0 };
-	Retcode rc = rcOk;
 
 	bool irq = spin_lock_irqsave(&vs->lock);
 	struct vm_region *r = region_of(vm_tree_ceil(&vs->tree, cursor));
@@ -1275,24 +1245,27 @@ Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint
 			f |= run->prot;
 		f |= (run->state == VM_COMMITTED ? VMM_FLAG_COMMIT : 0) | (run->locked ? VMM_FLAG_LOCKED : 0);
 	}
-	rr.at = vmr_base(r);
-	if (r->kind == VMR_IO)
-		region_runs_add(&rr, MDL_FICTITIOUS, npages); /* device memory is not dumped */
+	struct region_runs rr = { .m = mdl_new_ram(VMM_FLAG_READ | (r->flags & VMM_FLAG_CACHE_MASK)), .at = vmr_base(r) };
+	if (!rr.m)
+		rr.rc = rcOutOfMemory;
+	else if (r->kind == VMR_IO)
+		rr.rc = mdl_append_run(rr.m, MDL_FICTITIOUS, npages); /* device memory is not dumped */
 	else
 		pt_walk_range(&vs->pt, vmr_base(r), npages * PAGE, &stretches, &rr);
-	if (rr.failed)
-		rc = rcOutOfMemory;
-	else /* pins the frames while the lock keeps them where they are */
-		rc = mdl_create_from_runs(rr.v, rr.n, VMM_FLAG_READ | (r->flags & VMM_FLAG_CACHE_MASK), out);
-	if (rc == rcOk) {
+	if (rr.rc == rcOk) /* pins the frames while the lock keeps them where they are */
+		rr.rc = mdl_take_frames(rr.m);
+	else if (rr.m)
+		rr.m->nruns = 0; /* nothing pinned */
+	if (rr.rc == rcOk) {
 		*base = vmr_base(r);
 		*size = npages * PAGE;
 		*flags = f;
+		*out = rr.m;
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
-	if (rr.v)
-		pool_free(rr.v);
-	return rc;
+	if (rr.rc != rcOk && rr.m)
+		mdl_free(rr.m);
+	return rr.rc;
 }
 
 /* ------------------------------------------------------------------ io mappings */

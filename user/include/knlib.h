@@ -33,6 +33,15 @@ void ktap_skip(const char *name, const char *reason);
 __attribute__((noreturn)) void ktap_done(void);
 unsigned ktap_failures(void);
 
+/* The first of the caller's handles to an object of `type` (KN_HANDLE_TYPE_*) with every
+ * right in `rights`, or 0: how a task finds the handles it was given. */
+Handle find_handle(int type, rtl_uint32_t rights);
+
+/* The kernel's memory counters now (KnDebugGetStats: pending teardowns done first). */
+KnMemStats mem_stats(void);
+/* A check that the free-page count and the commit charge are where they were in `before`. */
+bool ktap_counters_back(const KnMemStats *before, const char *name);
+
 /* The time stamp counter. */
 static inline uint64_t rdtsc(void)
 {

@@ -89,3 +89,32 @@ void *KnVmAllocate(void *addr, rtl_size_t size, int flags)
 	void *out;
 	return KnVmAllocateEx(addr, size, flags, &out) == rcOk ? out : RTL_NULL;
 }
+
+KnMemStats mem_stats(void)
+{
+	KnMemStats s;
+	KnDebugGetStats(&s);
+	return s;
+}
+
+bool ktap_counters_back(const KnMemStats *before, const char *name)
+{
+	KnMemStats now = mem_stats();
+	return ktap_check(now.freePages == before->freePages && now.commitCharge == before->commitCharge, name,
+			  "free %llu -> %llu, charge %llu -> %llu", (unsigned long long)before->freePages,
+			  (unsigned long long)now.freePages, (unsigned long long)before->commitCharge,
+			  (unsigned long long)now.commitCharge);
+}
+
+Handle find_handle(int type, rtl_uint32_t rights)
+{
+	for (rtl_size_t i = 0;; i++) {
+		Handle h;
+		int t;
+		rtl_uint32_t r;
+		if (KnHandleEnumerate(i, &h, &t, &r) != rcOk)
+			return 0;
+		if (t == type && (r & rights) == rights)
+			return h;
+	}
+}

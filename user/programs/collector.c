@@ -174,19 +174,6 @@ static void prstatus_of(const KnThreadContext *c, struct prstatus *p)
 
 /* ------------------------------------------------------------------ collecting */
 
-static Handle target_handle(void)
-{
-	for (rtl_size_t i = 0;; i++) {
-		Handle h;
-		int type;
-		rtl_uint32_t rights;
-		if (KnHandleEnumerate(i, &h, &type, &rights) != rcOk)
-			return 0;
-		if (type == KN_HANDLE_TYPE_TASK && (rights & KN_RIGHT_DUMP))
-			return h;
-	}
-}
-
 /* The usage map of a region, read through read-only mappings of its MDL, a window at a time. */
 static Retcode collect_runs(struct region *r)
 {
@@ -306,7 +293,7 @@ int main(int argc, char **argv)
 {
 	const char *me = argc > 0 ? argv[0] : "";
 	const char *name = strncmp(me, "dump:", 5) == 0 ? me + 5 : "core";
-	Handle task = target_handle();
+	Handle task = find_handle(KN_HANDLE_TYPE_TASK, KN_RIGHT_DUMP);
 	int state = 0;
 
 	if (!task) {

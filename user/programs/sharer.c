@@ -9,19 +9,6 @@
 
 #define PAGE 4096ull
 
-static Handle handle_of_type(int want)
-{
-	for (rtl_size_t i = 0;; i++) {
-		Handle h;
-		int type;
-		rtl_uint32_t rights;
-		if (KnHandleEnumerate(i, &h, &type, &rights) != rcOk)
-			return 0;
-		if (type == want)
-			return h;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	const char *me = argc > 0 ? argv[0] : "";
@@ -43,12 +30,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(me, "sharer-b")) {
-		mdl = handle_of_type(KN_HANDLE_TYPE_MDL);
+		mdl = find_handle(KN_HANDLE_TYPE_MDL, 0);
 		if (!mdl || KnPmmMdlMap(mdl, 0, 2 * PAGE, RTL_NULL, VMM_FLAG_READ, (void **)&p) != rcOk)
 			return 1;
 		printf("sharer-b: MDL mapped at %p (read-only) reads \"%s\"\n", (void *)p, p + PAGE);
 		KnDebugNop(); /* a known point: the gdb test stops the kernel in this call */
-		while (!(other = handle_of_type(KN_HANDLE_TYPE_TASK)))
+		while (!(other = find_handle(KN_HANDLE_TYPE_TASK, 0)))
 			KnTaskWait(KN_HANDLE_SELF, KN_TASK_STATE_RUNNING, 0); /* (until sharer-a has given it) */
 		KnTaskWait(other, KN_TASK_STATE_EXITED, ~0ull);
 		return 0;

@@ -13,26 +13,6 @@
 #define ALL_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE)
 #define SECONDS(n) ((n) * 1000000000ull)
 
-static KnMemStats stats(void)
-{
-	KnMemStats s;
-	KnDebugGetStats(&s);
-	return s;
-}
-
-static bool same(const KnMemStats *a, const KnMemStats *b)
-{
-	return a->freePages == b->freePages && a->commitCharge == b->commitCharge;
-}
-
-static void counters_same(const KnMemStats *before, const char *what)
-{
-	KnMemStats now = stats();
-	ktap_check(same(before, &now), what, "free %llu -> %llu, charge %llu -> %llu",
-		   (unsigned long long)before->freePages, (unsigned long long)now.freePages,
-		   (unsigned long long)before->commitCharge, (unsigned long long)now.commitCharge);
-}
-
 /* Runs the collector on `target` (it gets a FREEZE|DUMP handle); returns its exit code. */
 static int collect(Handle target, const char *name)
 {
@@ -53,7 +33,7 @@ static int collect(Handle target, const char *name)
 
 static void self_freeze(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	Handle h;
 	int state = 0, flags;
 	ktap_rc(KnTaskCreate("dumpee", "dumpee", 0, &h), rcOk, "create dumpee");
@@ -77,7 +57,7 @@ static void self_freeze(void)
 		"thread context into the kernel half");
 
 	/* The regions, in order, with rcEof after the last. */
-	KnMemStats frozen = stats();
+	KnMemStats frozen = mem_stats();
 	unsigned regions = 0;
 	bool ordered = true, readonly = true;
 	uint64_t last_end = 0;
@@ -100,18 +80,18 @@ static void self_freeze(void)
 	ktap_check(rc == rcEof && regions >= 10 && ordered, "its regions, in order, then rcEof", "rc %d, %u regions", rc,
 		   regions);
 	ktap_check(readonly, "each region's MDL maps read-only only", NULL);
-	counters_same(&frozen, "walking the regions (and closing their MDLs) changes nothing");
+	ktap_counters_back(&frozen, "walking the regions (and closing their MDLs) changes nothing");
 
 	/* The dump: counters the same before and after. */
-	KnMemStats before = stats();
+	KnMemStats before = mem_stats();
 	int code = collect(h, "dumpee");
 	ktap_check(code == 0, "the collector dumps it", "exit code %d", code);
-	counters_same(&before, "the dump changed neither free pages nor the commit charge");
+	ktap_counters_back(&before, "the dump changed neither free pages nor the commit charge");
 	ktap_rc(KnTaskTerminate(h), rcOk, "terminate the frozen task");
 	KnTaskGetExitCode(h, &code);
 	ktap_check(code == KN_EXIT_TERMINATED, "... it ends, terminated", "code %d", code);
 	KnHandleClose(h);
-	counters_same(&s0, "every frame back after the dumped task is terminated");
+	ktap_counters_back(&s0, "every frame back after the dumped task is terminated");
 }
 
 static void refusals(void)
@@ -163,7 +143,7 @@ static void refusals(void)
 
 static void crashes(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	Handle h;
 	int state = 0, code = 0;
 	KnThreadContext ctx;
@@ -186,16 +166,16 @@ static void crashes(void)
 	ktap_check(code == 0, "the collector dumps it", "exit code %d", code);
 	KnTaskTerminate(h);
 	KnHandleClose(h);
-	counters_same(&s0, "crashes: every frame back");
+	ktap_counters_back(&s0, "crashes: every frame back");
 }
 
 int main(void)
 {
 	ktap_start();
-	KnMemStats start = stats();
+	KnMemStats start = mem_stats();
 	self_freeze();
 	refusals();
 	crashes();
-	counters_same(&start, "test_dump: free pages and commit charge end where they began");
+	ktap_counters_back(&start, "test_dump: free pages and commit charge end where they began");
 	ktap_done();
 }

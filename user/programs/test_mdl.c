@@ -19,26 +19,6 @@
 /* Fixed places, 2 MiB apart. */
 static uint8_t *slot(unsigned i) { return (uint8_t *)(uintptr_t)(0x200000000ull + i * 0x200000ull); }
 
-static KnMemStats stats(void)
-{
-	KnMemStats s;
-	KnDebugGetStats(&s);
-	return s;
-}
-
-static bool same(const KnMemStats *a, const KnMemStats *b)
-{
-	return a->freePages == b->freePages && a->commitCharge == b->commitCharge;
-}
-
-static void counters_back(const KnMemStats *before, const char *what)
-{
-	KnMemStats now = stats();
-	ktap_check(same(before, &now), what, "free %llu -> %llu, charge %llu -> %llu",
-		   (unsigned long long)before->freePages, (unsigned long long)now.freePages,
-		   (unsigned long long)before->commitCharge, (unsigned long long)now.commitCharge);
-}
-
 static void *map(Handle h, uint64_t off, uint64_t size, void *at, int flags)
 {
 	void *out = RTL_NULL;
@@ -47,7 +27,7 @@ static void *map(Handle h, uint64_t off, uint64_t size, void *at, int flags)
 
 static void shared_memory(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	Handle buf, box, child, remote;
 	int code = -1;
 
@@ -80,13 +60,13 @@ static void shared_memory(void)
 	KnVmUnmap((void *)mailbox, PAGE);
 	KnHandleClose(buf);
 	KnHandleClose(box);
-	counters_back(&s0, "shared: every frame back once both sides are done");
+	ktap_counters_back(&s0, "shared: every frame back once both sides are done");
 }
 
 /* Closing and unmapping in every order frees the frames exactly once. */
 static void release_orders(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	Handle h, c;
 
 	/* Close first: the mapping keeps the frames. */
@@ -94,11 +74,11 @@ static void release_orders(void)
 	uint64_t *p = map(h, 0, 8 * PAGE, RTL_NULL, RW);
 	p[1000] = 7;
 	KnHandleClose(h);
-	KnMemStats mid = stats();
+	KnMemStats mid = mem_stats();
 	ktap_check(p && p[1000] == 7 && mid.freePages < s0.freePages, "close, then unmap: the mapping keeps the frames",
 		   NULL);
 	KnVmUnmap(p, 8 * PAGE);
-	counters_back(&s0, "close, then unmap: all back");
+	ktap_counters_back(&s0, "close, then unmap: all back");
 	/* Unmap first: the MDL keeps them. */
 	KnPmmMdlCreate(8 * PAGE, RW, &h);
 	p = map(h, 0, 8 * PAGE, RTL_NULL, RW);
@@ -108,7 +88,7 @@ static void release_orders(void)
 	ktap_check(p && p[1000] == 9, "unmap, then map again: the MDL kept the frames", NULL);
 	KnVmUnmap(p, 8 * PAGE);
 	KnHandleClose(h);
-	counters_back(&s0, "unmap, then close: all back");
+	ktap_counters_back(&s0, "unmap, then close: all back");
 	/* A clone and two mappings, released in a mixed order. */
 	KnPmmMdlCreate(8 * PAGE, RW, &h);
 	KnPmmMdlClone(h, &c);
@@ -119,12 +99,12 @@ static void release_orders(void)
 	KnHandleClose(c);
 	ktap_check(b && b[0] == 0x77, "clone: its mapping still shows what was written through the other", NULL);
 	KnVmUnmap(b, 4 * PAGE);
-	counters_back(&s0, "clone and two mappings, mixed order: all back");
+	ktap_counters_back(&s0, "clone and two mappings, mixed order: all back");
 }
 
 static void clone_from_buf_from_vm(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	Handle h, c, v;
 
 	/* Clone shares. */
@@ -193,12 +173,12 @@ static void clone_from_buf_from_vm(void)
 	KnHandleClose(w);
 	KnVmUnmap(r, 8 * PAGE);
 	KnVmUnmap(ro, PAGE);
-	counters_back(&s0, "clone, from buf, from vm: all back");
+	ktap_counters_back(&s0, "clone, from buf, from vm: all back");
 }
 
 static void from_phys(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	Handle h;
 	ktap_rc(KnPmmMdlCreateFromPhys(0x200000, PAGE, VMM_FLAG_READ, &h), rcInvalidArgument, "from phys: RAM is refused");
 	ktap_rc(KnPmmMdlCreateFromPhys(0xfee00010ull, PAGE, VMM_FLAG_READ, &h), rcInvalidArgument,
@@ -210,18 +190,18 @@ static void from_phys(void)
 	uint32_t version = apic ? apic[0x30 / 4] & 0xff : 0;
 	ktap_check(version >= 0x10 && version <= 0x15, "from phys: mapped, its version register reads as an APIC's",
 		   "version %#x", version);
-	KnMemStats mid = stats();
+	KnMemStats mid = mem_stats();
 	ktap_check(mid.commitCharge > s0.commitCharge, "from phys: the mapping's page tables are charged", NULL);
 	KnVmUnmap((void *)apic, PAGE);
 	KnHandleClose(h);
-	counters_back(&s0, "from phys: all back");
+	ktap_counters_back(&s0, "from phys: all back");
 	ktap_rc(KnPmmMdlCreateFromPhys(0xfec00000ull, 2 * PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &h), rcOk,
 		"from phys: two pages of device space");
 	void *io = map(h, 0, 2 * PAGE, RTL_NULL, VMM_FLAG_READ);
 	ktap_rc(KnVmUnmap(io, PAGE), rcInvalidArgument, "from phys: a device mapping is not unmapped in part");
 	ktap_rc(KnVmUnmap(io, 2 * PAGE), rcOk, "from phys: ... but whole");
 	KnHandleClose(h);
-	counters_back(&s0, "from phys: all back again");
+	ktap_counters_back(&s0, "from phys: all back again");
 	int code = run_task("mdl-phys", "mdlchild", 0);
 	ktap_check(code == 0, "from phys: refused to an unprivileged task", "code %d", code);
 }
@@ -321,7 +301,7 @@ static void usage_map(void)
 /* Every MDL call with the bad input of SPEC §9: its code, and nothing created or mapped. */
 static void bad_input(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	Handle h, weak, task, out = 0x5eed;
 	void *va = (void *)0x5eed;
 	rtl_size_t size = 77;
@@ -329,7 +309,7 @@ static void bad_input(void)
 	KnPmmMdlCreate(4 * PAGE, RW, &h);
 	KnHandleTransfer(KN_HANDLE_SELF, h, KN_RIGHT_MAP_READ, &weak);
 	KnTaskCreate("nop", "nop", 0, &task);
-	s0 = stats();
+	s0 = mem_stats();
 	/* Create */
 	ktap_rc(KnPmmMdlCreate(0, RW, &out), rcInvalidArgument, "create: size 0");
 	ktap_rc(KnPmmMdlCreate(1ull << 62, RW, &out), rcOutOfMemory, "create: more than the commit limit");
@@ -350,7 +330,7 @@ static void bad_input(void)
 	/* FromVm */
 	uint8_t *r = KnVmAllocate(slot(6), 4 * PAGE, VMM_FLAG_RESERVE | RW);
 	KnVmCommit(r, PAGE, 0);
-	s0 = stats();
+	s0 = mem_stats();
 	ktap_rc(KnPmmMdlCreateFromVm(r + 1, PAGE, RW, &out), rcInvalidArgument, "from vm: unaligned address");
 	ktap_rc(KnPmmMdlCreateFromVm(r, 100, RW, &out), rcInvalidArgument, "from vm: unaligned size");
 	ktap_rc(KnPmmMdlCreateFromVm(r, 0, RW, &out), rcInvalidArgument, "from vm: size 0");
@@ -386,7 +366,7 @@ static void bad_input(void)
 	ktap_rc(KnPmmMdlGetSize(task, &size), rcBadHandle, "get size: a task handle");
 	ktap_rc(KnPmmMdlGetSize(h, (rtl_size_t *)KERNEL), rcFault, "get size: output in the kernel half");
 	ktap_check(out == 0x5eed && va == (void *)0x5eed && size == 77, "no failed call wrote an output", NULL);
-	counters_back(&s0, "no failed call made or mapped anything");
+	ktap_counters_back(&s0, "no failed call made or mapped anything");
 	/* The other way round: an MDL handle where a task handle belongs. */
 	int state;
 	ktap_rc(KnTaskGetState(h, &state), rcBadHandle, "task calls: an MDL handle (wrong type)");
@@ -406,13 +386,13 @@ static void bad_input(void)
 int main(void)
 {
 	ktap_start();
-	KnMemStats start = stats();
+	KnMemStats start = mem_stats();
 	shared_memory();
 	release_orders();
 	clone_from_buf_from_vm();
 	from_phys();
 	usage_map();
 	bad_input();
-	counters_back(&start, "test_mdl: free pages and commit charge end where they began");
+	ktap_counters_back(&start, "test_mdl: free pages and commit charge end where they began");
 	ktap_done();
 }

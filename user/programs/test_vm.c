@@ -20,13 +20,6 @@ static uint8_t *slot(unsigned i) { return (uint8_t *)(uintptr_t)(0x100000000ull 
 /* Commit of n pages in one 2 MiB window, with its page tables. */
 static uint64_t charge_of(uint64_t n) { return n + 3; }
 
-static KnMemStats stats(void)
-{
-	KnMemStats s;
-	KnDebugGetStats(&s);
-	return s;
-}
-
 static KnVmInfo query(const void *addr)
 {
 	KnVmInfo i;
@@ -44,19 +37,9 @@ static bool is(const void *addr, int state, bool resident, uint64_t run)
 static uint8_t peek(const uint8_t *p) { return *(const volatile uint8_t *)p; }
 static void poke(uint8_t *p, uint8_t v) { *(volatile uint8_t *)p = v; }
 
-/* Counters as a test found them: free pages and commit charge must come back. */
-static void same_counters(const KnMemStats *before, const char *what)
-{
-	KnMemStats now = stats();
-	ktap_check(now.freePages == before->freePages && now.commitCharge == before->commitCharge, what,
-		   "free %llu -> %llu, charge %llu -> %llu", (unsigned long long)before->freePages,
-		   (unsigned long long)now.freePages, (unsigned long long)before->commitCharge,
-		   (unsigned long long)now.commitCharge);
-}
-
 static void lazy_commit(unsigned fa)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	uint8_t *p = KnVmAllocate(slot(0), 64 * PAGE, RES | COM | RW);
 	ktap_check(p == slot(0), "lazy: allocated at the fixed address", "%p", (void *)p);
 	KnVmInfo i = query(p);
@@ -64,7 +47,7 @@ static void lazy_commit(unsigned fa)
 			   (i.flags & (COM | VMM_FLAG_RWX_MASK | LCK)) == (COM | RW),
 		   "lazy: committed, nothing resident", "state %d resident %d run %#llx flags %#x", i.state, i.resident,
 		   (unsigned long long)i.runSize, i.flags);
-	KnMemStats s1 = stats();
+	KnMemStats s1 = mem_stats();
 	ktap_check(s1.commitCharge == s0.commitCharge + charge_of(64), "lazy: charged when committed", "%llu -> %llu",
 		   (unsigned long long)s0.commitCharge, (unsigned long long)s1.commitCharge);
 	/* One touch: that page, and fault-around neighbours after it (then before it). */
@@ -78,14 +61,14 @@ static void lazy_commit(unsigned fa)
 		   "lazy: at the run's end, fault-around takes the pages before", NULL);
 	ktap_rc(KnVmUnmap(p, 64 * PAGE), rcOk, "lazy: unmap");
 	ktap_check(query(p).state == VMM_STATE_FREE, "lazy: free after unmap", NULL);
-	same_counters(&s0, "lazy: free pages and commit charge are back");
+	ktap_counters_back(&s0, "lazy: free pages and commit charge are back");
 }
 
 static void locked_commit(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	uint8_t *p = KnVmAllocate(slot(1), 64 * PAGE, RES | COM | LCK | RW);
-	KnMemStats s1 = stats();
+	KnMemStats s1 = mem_stats();
 	KnVmInfo i = query(p);
 	ktap_check(p && i.state == VMM_STATE_COMMITTED && i.resident && i.runSize == 64 * PAGE && (i.flags & LCK),
 		   "locked: every page resident at return", "run %#llx flags %#x", (unsigned long long)i.runSize, i.flags);
@@ -97,28 +80,28 @@ static void locked_commit(void)
 		zero &= peek(p + k * PAGE + 100) == 0;
 	ktap_check(zero, "locked: pages are zeroed", NULL);
 	ktap_rc(KnVmUnmap(p, 64 * PAGE), rcOk, "locked: unmap");
-	same_counters(&s0, "locked: free pages and commit charge are back");
+	ktap_counters_back(&s0, "locked: free pages and commit charge are back");
 }
 
 static void reserve_commit_decommit(unsigned fa)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	uint8_t *p = KnVmAllocate(slot(2), 16 * PAGE, RES | RW);
 	ktap_check(p && is(p, VMM_STATE_RESERVED, false, 16 * PAGE), "reserve: reserved, nothing resident", NULL);
-	ktap_check(stats().commitCharge == s0.commitCharge, "reserve: charges nothing", NULL);
+	ktap_check(mem_stats().commitCharge == s0.commitCharge, "reserve: charges nothing", NULL);
 	ktap_rc(KnVmCommit(p + 4 * PAGE, 4 * PAGE, 0), rcOk, "commit part of a reservation");
 	ktap_check(is(p, VMM_STATE_RESERVED, false, 4 * PAGE) && is(p + 4 * PAGE, VMM_STATE_COMMITTED, false, 4 * PAGE) &&
 			   is(p + 8 * PAGE, VMM_STATE_RESERVED, false, 8 * PAGE),
 		   "commit: the range is committed, the rest reserved", NULL);
-	ktap_check(stats().commitCharge == s0.commitCharge + charge_of(4), "commit: charged", NULL);
+	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(4), "commit: charged", NULL);
 	ktap_rc(KnVmCommit(p + 4 * PAGE, 8 * PAGE, COM), rcOk, "commit over committed pages");
-	ktap_check(stats().commitCharge == s0.commitCharge + charge_of(8), "commit: committed pages are not charged twice",
+	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(8), "commit: committed pages are not charged twice",
 		   NULL);
 	poke(p + 5 * PAGE, 0x5a);
 	ktap_check(query(p + 5 * PAGE).resident, "commit: a touched page is resident", NULL);
-	KnMemStats s1 = stats();
+	KnMemStats s1 = mem_stats();
 	ktap_rc(KnVmDecommit(p + 4 * PAGE, 8 * PAGE), rcOk, "decommit");
-	KnMemStats s2 = stats();
+	KnMemStats s2 = mem_stats();
 	ktap_check(is(p, VMM_STATE_RESERVED, false, 16 * PAGE), "decommit: back to reserved, nothing resident", NULL);
 	/* the touched page, its fault-around neighbours, and page tables left empty */
 	ktap_check(s2.freePages >= s1.freePages + 1 + fa && s2.commitCharge == s0.commitCharge,
@@ -130,7 +113,7 @@ static void reserve_commit_decommit(unsigned fa)
 	ktap_check(peek(p + 5 * PAGE) == 0, "recommitted page reads zero, not its old contents", NULL);
 	ktap_rc(KnVmDecommit(p + 4 * PAGE, 2 * PAGE), rcOk, "decommit of locked pages");
 	ktap_rc(KnVmUnmap(p, 16 * PAGE), rcOk, "unmap the reservation");
-	same_counters(&s0, "reserve: free pages and commit charge are back");
+	ktap_counters_back(&s0, "reserve: free pages and commit charge are back");
 }
 
 static void protect(void)
@@ -174,7 +157,7 @@ static void cache_modes(void)
 
 static void guards(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	uint8_t *base = slot(5), *p = KnVmAllocate(base + PAGE, 2 * PAGE, RES | COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
 	KnVmInfo lo = query(base), hi = query(base + 3 * PAGE);
 	ktap_check(p == base + PAGE && lo.state == VMM_STATE_GUARD && hi.state == VMM_STATE_GUARD &&
@@ -189,44 +172,44 @@ static void guards(void)
 	ktap_rc(KnVmUnmap(p, 2 * PAGE), rcOk, "guards: unmapping the usable range");
 	ktap_check(query(base).state == VMM_STATE_FREE && query(base + 3 * PAGE).state == VMM_STATE_FREE,
 		   "guards: ... frees the guards too", NULL);
-	same_counters(&s0, "guards: free pages and commit charge are back");
+	ktap_counters_back(&s0, "guards: free pages and commit charge are back");
 }
 
 static void grow_down(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	uint8_t *base = slot(6), *p = KnVmAllocate(base + PAGE, 16 * PAGE, RES | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD);
 	ktap_check(p == base + PAGE && is(p + 15 * PAGE, VMM_STATE_COMMITTED, true, PAGE) &&
 			   is(p, VMM_STATE_RESERVED, false, 15 * PAGE) && query(base).state == VMM_STATE_GUARD,
 		   "grow-down: only the top page committed and resident; a guard below", NULL);
-	ktap_check(stats().commitCharge == s0.commitCharge + charge_of(1), "grow-down: the top page is charged", NULL);
+	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(1), "grow-down: the top page is charged", NULL);
 	poke(p + 10 * PAGE + 5, 1);
 	ktap_check(is(p + 10 * PAGE, VMM_STATE_COMMITTED, true, PAGE) && is(p + 11 * PAGE, VMM_STATE_COMMITTED, false, 4 * PAGE) &&
 			   is(p, VMM_STATE_RESERVED, false, 10 * PAGE),
 		   "grow-down: a touch commits every page up to the committed part, maps the touched one", NULL);
-	ktap_check(stats().commitCharge == s0.commitCharge + charge_of(6), "grow-down: growth is charged", NULL);
+	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(6), "grow-down: growth is charged", NULL);
 	poke(p, 2);
-	ktap_check(is(p, VMM_STATE_COMMITTED, true, PAGE) && stats().commitCharge == s0.commitCharge + charge_of(16),
+	ktap_check(is(p, VMM_STATE_COMMITTED, true, PAGE) && mem_stats().commitCharge == s0.commitCharge + charge_of(16),
 		   "grow-down: grows to its bottom", NULL);
 	ktap_rc(KnVmUnmap(p, 16 * PAGE), rcOk, "grow-down: unmap");
-	same_counters(&s0, "grow-down: free pages and commit charge are back");
+	ktap_counters_back(&s0, "grow-down: free pages and commit charge are back");
 }
 
 static void commit_limit(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	uint64_t left = s0.commitLimit - s0.commitCharge;
 	void *out = (void *)1;
 	ktap_rc(KnVmAllocateEx(slot(7), (left + 1) * PAGE, RES | COM | RW, &out), rcOutOfMemory,
 		"allocating past the commit limit fails");
 	ktap_check(out == (void *)1 && query(slot(7)).state == VMM_STATE_FREE, "... and maps nothing", NULL);
-	same_counters(&s0, "... and changes no counter");
+	ktap_counters_back(&s0, "... and changes no counter");
 	uint8_t *p = KnVmAllocate(slot(7), (left + 1) * PAGE, RES | RW);
 	ktap_check(p != RTL_NULL, "reserving as much is fine", NULL);
 	ktap_rc(KnVmCommit(p, (left + 1) * PAGE, 0), rcOutOfMemory, "committing it fails");
 	ktap_check(is(p, VMM_STATE_RESERVED, false, (left + 1) * PAGE), "... and changes nothing", NULL);
 	ktap_rc(KnVmUnmap(p, (left + 1) * PAGE), rcOk, "limit: unmap");
-	same_counters(&s0, "limit: counters are back");
+	ktap_counters_back(&s0, "limit: counters are back");
 }
 
 static void placement(const KnMemStats *s)
@@ -260,21 +243,21 @@ static void faults(void)
 					      "vm-guard-low", "vm-guard-high", "vm-grow-guard", "vm-overflow",
 					      "vm-recurse" };
 	char name[80];
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	for (unsigned i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
 		int code = run_task(roles[i], "vmchild", 0);
 		ksnprintf(name, sizeof(name), "%s: the task ends with an exception", roles[i]);
 		ktap_check(code == KN_EXIT_EXCEPTION, name, "exit code %d", code);
 	}
-	same_counters(&s0, "faulting tasks give everything back");
+	ktap_counters_back(&s0, "faulting tasks give everything back");
 	int code = run_task("vm-churn", "vmchild", 0);
 	ktap_check(code == 0, "a task leaving regions of every kind exits", "exit code %d", code);
-	same_counters(&s0, "... and the kernel frees them all");
+	ktap_counters_back(&s0, "... and the kernel frees them all");
 }
 
 static void fill_to_the_limit(void)
 {
-	KnMemStats s0 = stats();
+	KnMemStats s0 = mem_stats();
 	uint64_t left = s0.commitLimit - s0.commitCharge;
 	if (left > (1ull << 30) / PAGE) {
 		ktap_skip("a task commits lazily up to the limit and touches every page",
@@ -283,13 +266,13 @@ static void fill_to_the_limit(void)
 	}
 	int code = run_task("vm-fill", "vmchild", 0);
 	ktap_check(code == 0, "a task commits lazily up to the limit and touches every page", "exit code %d", code);
-	same_counters(&s0, "... and all of it comes back");
+	ktap_counters_back(&s0, "... and all of it comes back");
 }
 
 int main(void)
 {
 	ktap_start();
-	KnMemStats s = stats();
+	KnMemStats s = mem_stats();
 	unsigned fa = (unsigned)s.faultAround;
 	printf("    # fault-around %u, ASLR %s\n", fa, s.aslr ? "on" : "off");
 	lazy_commit(fa);
@@ -303,6 +286,6 @@ int main(void)
 	placement(&s);
 	faults();
 	fill_to_the_limit();
-	same_counters(&s, "test_vm: free pages and commit charge end where they began");
+	ktap_counters_back(&s, "test_vm: free pages and commit charge end where they began");
 	ktap_done();
 }
