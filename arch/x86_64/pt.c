@@ -2,9 +2,11 @@
 /*
  * The page-table layer (see arch/pt.h). Two walkers serve everything:
  *   pt_walk()       one address, root to a wanted level (lookup or allocate);
- *   a range walk    [start, end) in address order, skipping non-present upper-level entries
- *                   whole; the public read-only pt_walk_range() and the modifying walks of
- *                   pt_unmap() / pt_protect() share its shape.
+ *   walk_level()    a range [start, end) in address order with callbacks for leaves, holes
+ *                   and (optionally) the last level's entries a chunk at a time; empty upper
+ *                   levels and empty chunks are skipped whole. pt_walk_range(),
+ *                   pt_scan_residency(), pt_unmap(), pt_protect() and pt_root_destroy() are
+ *                   that walk with different callbacks.
  * TLB invalidations are batched per operation and issued once at its end; page-table pages
  * freed by an operation are returned to the frame source only after that flush.
  */
@@ -94,13 +96,6 @@ static void entry_write(pte_t *e, pte_t v)
 	uint32_t *s = summary_of(table_pa);
 	if (s)
 		*s |= 1u << c;
-}
-
-/* The start of the next chunk of entries after va at this level, or 0 past the top. */
-static inline uint64_t next_chunk(uint64_t va, enum pt_level level)
-{
-	uint64_t span = pt_level_size(level) << CHUNK_SHIFT, next = align_down(va, span) + span;
-	return next > va ? next : 0;
 }
 
 /* Whether chunk `c` of a table is known to be empty (false when there is no summary). */
@@ -247,33 +242,6 @@ Retcode pt_root_create(struct pt_root *root, bool user)
 	return rcOk;
 }
 
-static void destroy_level(uint64_t table_pa, enum pt_level level)
-{
-	pte_t *t = table_of(table_pa);
-	unsigned n = level == PT_LEVEL_PML4 ? PT_ENTRIES / 2 : PT_ENTRIES;
-
-	for (unsigned i = 0; i < n; i++) {
-		if (!pte_present(t[i]))
-			continue;
-		KASSERT_MSG(!pte_is_leaf(t[i], level) && level != PT_LEVEL_PT,
-			    "page table %#llx still maps something (entry %u, level %d)", (unsigned long long)table_pa,
-			    i, (int)level);
-		destroy_level(pte_table_pa(t[i]), level - 1);
-		t[i] = 0;
-	}
-	if (level != PT_LEVEL_PML4)
-		table_free(table_pa);
-}
-
-void pt_root_destroy(struct pt_root *root)
-{
-	KASSERT(root->user && !pt_is_active(root));
-	destroy_level(root->pml4_pa, PT_LEVEL_PML4);
-	memset(table_of(root->pml4_pa) + PT_ENTRIES / 2, 0, PT_ENTRIES / 2 * sizeof(pte_t));
-	table_free(root->pml4_pa);
-	root->pml4_pa = 0;
-}
-
 Retcode pt_prealloc_kernel(uint64_t va, uint64_t size)
 {
 	pte_t *pml4 = table_of(kernel_pt_root.pml4_pa);
@@ -386,95 +354,184 @@ static inline uint64_t entry_end(uint64_t va, enum pt_level level, uint64_t end)
 	return (e == 0 || e > end) ? end : e;
 }
 
-/* ------------------------------------------------------------------ read-only range walk */
+/* ------------------------------------------------------------------ the range walk */
 
-struct range_walk {
-	const struct pt_walk_ops *ops;
-	void *arg;
-	bool in_hole;
+/*
+ * The one range walk (STYLE.md 2). walk_level() visits [va, end) below one table in address
+ * order and hands what it finds to the walker's callbacks:
+ *   leaf(w, e, level, va)  a present leaf entry at any level; va is where the walk stands
+ *                          (the leaf may start before it in a read-only walk; modifying
+ *                          walks split the range's ends first, so theirs lie inside);
+ *   ptes(w, t, va, end)    optional: the last level's entries [va, end) of a stretch of
+ *                          non-empty chunks in a single call, for the loops where time goes
+ *                          (unmap, protect, the residency scan); absent entries in it are
+ *                          the callback's;
+ *   hole(w, start, end)    a maximal stretch with nothing mapped, merged across absent
+ *                          entries of every level and chunks the occupancy summary says
+ *                          are empty, so empty upper levels cost one step each.
+ * With `prune` (which needs `op`), tables the walk leaves empty are unhooked and freed once
+ * the operation's TLB flush is done. A nonzero return from a callback stops the walk (after
+ * the table being walked has its summary refreshed) and is returned.
+ */
+struct pt_walker {
+	int (*leaf)(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va);
+	int (*ptes)(struct pt_walker *w, pte_t *t, uint64_t va, uint64_t end);
+	int (*hole)(struct pt_walker *w, uint64_t start, uint64_t end);
+	struct pt_op *op; /* modifying walks: invalidations and deferred frees */
+	bool prune;
+	bool in_hole; /* the hole being merged starts at hole_start */
 	uint64_t hole_start;
 };
 
-static int rw_end_hole(struct range_walk *w, uint64_t end)
+static inline void walk_absent(struct pt_walker *w, uint64_t va)
+{
+	if (!w->in_hole) {
+		w->in_hole = true;
+		w->hole_start = va;
+	}
+}
+
+/* Something is mapped at va (or the walk ends there): report the hole that ends at va. */
+static int walk_hole_end(struct pt_walker *w, uint64_t va)
 {
 	if (!w->in_hole)
 		return 0;
 	w->in_hole = false;
-	return w->ops->hole ? w->ops->hole(w->hole_start, end, w->arg) : 0;
+	return w->hole ? w->hole(w, w->hole_start, va) : 0;
 }
 
-static int rw_level(struct range_walk *w, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end)
+static int walk_level(struct pt_walker *w, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end)
 {
-	const pte_t *t = table_of(table_pa);
+	pte_t *t = table_of(table_pa);
 	const uint32_t *sum = summary_of(table_pa);
+	const uint64_t size = pt_level_size(level), span = size << CHUNK_SHIFT;
+	const unsigned first = pt_index(va, level);
+	int rc = 0;
 
-	while (va < end) {
-		uint64_t next = entry_end(va, level, end);
-		unsigned i = pt_index(va, level);
-		pte_t e = READ_ONCE(t[i]);
-		int rc;
+	while (rc == 0) {
+		unsigned i = pt_index(va, level), c = i >> CHUNK_SHIFT;
+		uint64_t next;
 
-		if (chunk_empty(sum, i >> CHUNK_SHIFT)) {
-			/* 32 empty entries: one hole */
-			uint64_t chunk_end = next_chunk(va, level);
-			next = !chunk_end || chunk_end > end ? end : chunk_end;
-			e = 0;
-		}
-		if (!pte_present(e)) {
-			if (!w->in_hole) {
-				w->in_hole = true;
-				w->hole_start = va;
+		if (chunk_empty(sum, c)) {
+			/* Empty chunks, up to the next one that holds something (or the table's end). */
+			uint32_t later = (*sum & CHUNK_ALL) >> (c + 1);
+			uint64_t table_end = align_down(va, span * (PT_ENTRIES / CHUNK_ENTRIES)) +
+					     span * (PT_ENTRIES / CHUNK_ENTRIES);
+			next = later ? align_down(va, span) + span * (1 + (uint64_t)__builtin_ctz(later)) : table_end;
+			walk_absent(w, va);
+		} else if (level == PT_LEVEL_PT && w->ptes) {
+			/* This chunk and the non-empty ones right after it, in one call. */
+			unsigned full = sum ? (unsigned)__builtin_ctz(~(*sum >> c)) : PT_ENTRIES / CHUNK_ENTRIES - c;
+			next = align_down(va, span) + span * full;
+			uint64_t stop = next > va && next < end ? next : end;
+			if ((rc = walk_hole_end(w, va)) == 0)
+				rc = w->ptes(w, t, va, stop);
+		} else {
+			next = entry_end(va, level, end);
+			pte_t v = READ_ONCE(t[i]);
+			if (!pte_present(v)) {
+				/* Absent entries alike up to the chunk's end, in a tight loop. */
+				unsigned stop = (i | (CHUNK_ENTRIES - 1)) + 1, j = i + 1;
+				while (j < stop && !pte_present(READ_ONCE(t[j])))
+					j++;
+				if (j > i + 1) {
+					uint64_t after = align_down(va, size) + (uint64_t)(j - i) * size;
+					next = after > va && after < end ? after : end;
+				}
+				walk_absent(w, va);
+			} else if (pte_is_leaf(v, level)) {
+				KASSERT(!w->op || (is_aligned(va, size) && next - va == size));
+				if ((rc = walk_hole_end(w, va)) == 0 && w->leaf)
+					rc = w->leaf(w, &t[i], level, va);
+			} else {
+				uint64_t child = pte_table_pa(v);
+				rc = walk_level(w, child, level - 1, va, next);
+				/* The kernel's top-level tables are shared by every root: never freed. */
+				bool shared = level == PT_LEVEL_PML4 && !in_user_half(va);
+				if (w->prune && !shared && table_is_empty(child)) {
+					WRITE_ONCE(t[i], 0);
+					op_invalidate(w->op, va, v);
+					op_defer_free(w->op, child);
+				}
 			}
-		} else if (pte_is_leaf(e, level)) {
-			if ((rc = rw_end_hole(w, va)) != 0)
-				return rc;
-			uint64_t size = pt_level_size(level);
-			struct pt_leaf l = {
-				.va = align_down(va, size),
-				.pa = pte_leaf_pa(e, level),
-				.size = size,
-				.mmu_flags = pte_leaf_mmu_flags(e, level),
-				.level = level,
-				.accessed = pte_accessed(e),
-				.dirty = pte_dirty(e),
-			};
-			if (w->ops->leaf && (rc = w->ops->leaf(&l, w->arg)) != 0)
-				return rc;
-		} else if ((rc = rw_level(w, pte_table_pa(e), level - 1, va, next)) != 0) {
-			return rc;
 		}
-		if (next == end)
+		if (next <= va || next >= end) /* (past the top of the address space, or the range) */
 			break;
 		va = next;
 	}
-	return 0;
+	/* Entries of this table may have been cleared (unmapped leaves, pruned tables): once for
+	 * the chunks the range covered. */
+	if (w->prune)
+		summary_refresh(table_pa, first >> CHUNK_SHIFT, pt_index(end - 1, level) >> CHUNK_SHIFT);
+	return rc;
+}
+
+/* Walks [start, start + size) of a root, the last hole included. */
+static int walk_root(struct pt_walker *w, const struct pt_root *root, uint64_t start, uint64_t size)
+{
+	int rc = walk_level(w, root->pml4_pa, PT_LEVEL_PML4, start, start + size);
+
+	return rc ? rc : walk_hole_end(w, start + size);
+}
+
+/* ------------------------------------------------------------------ read-only walks */
+
+struct ro_walk {
+	struct pt_walker w;
+	const struct pt_walk_ops *ops;
+	void *arg;
+};
+
+static int ro_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
+{
+	const struct ro_walk *r = container_of(w, struct ro_walk, w);
+	pte_t v = READ_ONCE(*e);
+	uint64_t size = pt_level_size(level);
+	struct pt_leaf l = {
+		.va = align_down(va, size),
+		.pa = pte_leaf_pa(v, level),
+		.size = size,
+		.mmu_flags = pte_leaf_mmu_flags(v, level),
+		.level = level,
+		.accessed = pte_accessed(v),
+		.dirty = pte_dirty(v),
+	};
+	return r->ops->leaf(&l, r->arg);
+}
+
+static int ro_hole(struct pt_walker *w, uint64_t start, uint64_t end)
+{
+	const struct ro_walk *r = container_of(w, struct ro_walk, w);
+
+	return r->ops->hole(start, end, r->arg);
 }
 
 int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops,
 		  void *arg)
 {
-	struct range_walk w = { .ops = ops, .arg = arg };
-	int rc;
+	struct ro_walk r = {
+		.w = { .leaf = ops->leaf ? ro_leaf : NULL, .hole = ops->hole ? ro_hole : NULL },
+		.ops = ops,
+		.arg = arg,
+	};
 
 	if (size == 0)
 		return 0;
 	KASSERT(range_ok(start, size));
-	rc = rw_level(&w, root->pml4_pa, PT_LEVEL_PML4, start, start + size);
-	if (rc)
-		return rc;
-	return rw_end_hole(&w, start + size);
+	return walk_root(&r.w, root, start, size);
 }
 
-/* ------------------------------------------------------------------ residency scan */
-
+/* The residency scan: stretches of alike residency, from leaves, holes and the last level's
+ * entries read in a tight loop. */
 struct stretch_scan {
+	struct pt_walker w;
 	pt_stretch_fn fn;
 	void *arg;
 	uint64_t start; /* of the stretch being built */
 	bool present;
 };
 
-/* [va, end) has residency `present`: extend the current stretch, or emit it and start one. */
+/* From va on the residency is `present`: extend the current stretch, or emit it and start one. */
 static int stretch_add(struct stretch_scan *s, uint64_t va, bool present)
 {
 	if (present == s->present)
@@ -485,55 +542,56 @@ static int stretch_add(struct stretch_scan *s, uint64_t va, bool present)
 	return rc;
 }
 
-static int scan_level(struct stretch_scan *s, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end)
+static int scan_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
 {
-	const pte_t *t = table_of(table_pa);
-	const uint32_t *sum = summary_of(table_pa);
-	const uint64_t size = pt_level_size(level);
+	(void)e;
+	(void)level;
+	return stretch_add(container_of(w, struct stretch_scan, w), va, true);
+}
+
+static int scan_hole(struct pt_walker *w, uint64_t start, uint64_t end)
+{
+	(void)end;
+	return stretch_add(container_of(w, struct stretch_scan, w), start, false);
+}
+
+static int scan_ptes(struct pt_walker *w, pte_t *t, uint64_t va, uint64_t end)
+{
+	struct stretch_scan *s = container_of(w, struct stretch_scan, w);
+	unsigned i = pt_index(va, PT_LEVEL_PT), stop = i + (unsigned)((end - va) / PAGE_SIZE);
 	int rc;
 
-	while (va < end) {
-		unsigned i = pt_index(va, level), c = i >> CHUNK_SHIFT;
-		if (chunk_empty(sum, c)) {
-			/* Empty chunks, up to the next one that holds something (from the summary). */
-			if ((rc = stretch_add(s, va, false)) != 0)
-				return rc;
-			uint32_t later = (*sum & CHUNK_ALL) >> (c + 1);
-			uint64_t span = size << CHUNK_SHIFT, table_end = align_down(va, span * (PT_ENTRIES / CHUNK_ENTRIES)) +
-									     span * (PT_ENTRIES / CHUNK_ENTRIES);
-			uint64_t next = later ? align_down(va, span) + span * (1 + (uint64_t)__builtin_ctz(later))
-					      : table_end;
-			if (next <= va || next >= end) /* (past the top of the address space, or the range) */
-				break;
-			va = next;
-			continue;
-		}
-		pte_t e = READ_ONCE(t[i]);
-		bool present = pte_present(e);
-		if (present && level != PT_LEVEL_PT && !pte_is_leaf(e, level)) {
-			uint64_t next = entry_end(va, level, end);
-			if ((rc = scan_level(s, pte_table_pa(e), level - 1, va, next)) != 0)
-				return rc;
-			va = next;
-			continue;
-		}
-		/* A run of entries alike, within this chunk: absent ones (any level) or present
-		 * pages (the last level), in a tight loop. */
+	while (i < stop) {
+		bool present = pte_present(READ_ONCE(t[i]));
+		unsigned j = i + 1;
+		while (j < stop && pte_present(READ_ONCE(t[j])) == present)
+			j++;
 		if ((rc = stretch_add(s, va, present)) != 0)
 			return rc;
-		unsigned stop = (i | (CHUNK_ENTRIES - 1)) + 1, j = i + 1;
-		if (level == PT_LEVEL_PT)
-			while (j < stop && pte_present(READ_ONCE(t[j])) == present)
-				j++;
-		else if (!present)
-			while (j < stop && !pte_present(READ_ONCE(t[j])))
-				j++;
-		uint64_t next = align_down(va, size) + (uint64_t)(j - i) * size;
-		va = next > va && next < end ? next : end;
+		va += (uint64_t)(j - i) * PAGE_SIZE;
+		i = j;
 	}
 	return 0;
 }
 
+int pt_scan_residency(const struct pt_root *root, uint64_t start, uint64_t size, pt_stretch_fn fn, void *arg)
+{
+	struct stretch_scan s = {
+		.w = { .leaf = scan_leaf, .ptes = scan_ptes, .hole = scan_hole },
+		.fn = fn,
+		.arg = arg,
+		.start = start,
+		.present = false,
+	};
+
+	if (size == 0)
+		return 0;
+	KASSERT(range_ok(start, size));
+	int rc = walk_root(&s.w, root, start, size);
+	return rc ? rc : fn(s.start, start + size, s.present, arg);
+}
+
+/* The summaries' own check reads every entry instead of trusting them, so it is not a walk. */
 static bool check_level(uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end, char *why, size_t size)
 {
 	const pte_t *t = table_of(table_pa);
@@ -565,17 +623,6 @@ static bool check_level(uint64_t table_pa, enum pt_level level, uint64_t va, uin
 bool pt_check_summaries(const struct pt_root *root, uint64_t lo, uint64_t hi, char *why, size_t size)
 {
 	return hi <= lo || check_level(root->pml4_pa, PT_LEVEL_PML4, lo, hi, why, size);
-}
-
-int pt_scan_residency(const struct pt_root *root, uint64_t start, uint64_t size, pt_stretch_fn fn, void *arg)
-{
-	struct stretch_scan s = { .fn = fn, .arg = arg, .start = start, .present = false };
-
-	if (size == 0)
-		return 0;
-	KASSERT(range_ok(start, size));
-	int rc = scan_level(&s, root->pml4_pa, PT_LEVEL_PML4, start, start + size);
-	return rc ? rc : fn(s.start, start + size, s.present, arg);
 }
 
 /* ------------------------------------------------------------------ splitting large pages */
@@ -633,95 +680,60 @@ static Retcode split_range_ends(struct pt_op *op, uint64_t va, uint64_t end)
 
 /* ------------------------------------------------------------------ modifying walks */
 
-typedef void (*leaf_fn)(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va);
-
-/* Visits every leaf in [va, end) (ends already split, so each leaf lies inside), and with
- * `prune` frees tables that end up empty. */
-static void modify_level(struct pt_op *op, uint64_t table_pa, enum pt_level level, uint64_t va, uint64_t end,
-			 leaf_fn fn, bool prune)
+static int unmap_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
 {
-	pte_t *t = table_of(table_pa);
-	const uint32_t *s = summary_of(table_pa);
-	unsigned first = pt_index(va, level);
-
-	if (level == PT_LEVEL_PT && op->ptes) {
-		op->ptes(op, t, va, end);
-		return;
-	}
-
-	while (va < end) {
-		unsigned i = pt_index(va, level);
-		if (chunk_empty(s, i >> CHUNK_SHIFT)) {
-			/* 32 empty entries: nothing to do in them. */
-			uint64_t span = pt_level_size(level) << CHUNK_SHIFT, next = align_down(va, span) + span;
-			if (next >= end || next < va)
-				break;
-			va = next;
-			continue;
-		}
-		uint64_t next = entry_end(va, level, end);
-		pte_t *e = &t[pt_index(va, level)];
-		pte_t v = READ_ONCE(*e);
-
-		if (pte_present(v)) {
-			if (pte_is_leaf(v, level)) {
-				KASSERT(is_aligned(va, pt_level_size(level)) && next - va == pt_level_size(level));
-				fn(op, e, level, va);
-			} else {
-				uint64_t child = pte_table_pa(v);
-				modify_level(op, child, level - 1, va, next, fn, prune);
-				/* The kernel's PML4-level tables are shared by every root: never freed. */
-				bool shared = level == PT_LEVEL_PML4 && !in_user_half(va);
-				if (prune && !shared && table_is_empty(child)) {
-					WRITE_ONCE(*e, 0);
-					op_invalidate(op, va, v);
-					op_defer_free(op, child);
-				}
-			}
-		}
-		if (next == end)
-			break;
-		va = next;
-	}
-	/* Entries of this table may have been cleared (unmapped leaves, pruned tables): once for
-	 * the chunks the range covered. */
-	if (prune)
-		summary_refresh(table_pa, first >> CHUNK_SHIFT, pt_index(end - 1, level) >> CHUNK_SHIFT);
-}
-
-static void unmap_leaf(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va)
-{
+	struct pt_op *op = w->op;
 	pte_t old = *e;
 
 	WRITE_ONCE(*e, 0);
 	op_invalidate(op, va, old);
 	if (op->fn)
 		op->fn(va, pte_leaf_pa(old, level), pt_level_size(level), op->arg);
+	return 0;
+}
+
+/* unmap_leaf over 4 KiB entries, in one loop (unmapping a resident region is mostly this). */
+static int unmap_ptes(struct pt_walker *w, pte_t *t, uint64_t va, uint64_t end)
+{
+	struct pt_op *op = w->op;
+
+	for (unsigned i = pt_index(va, PT_LEVEL_PT); va < end; i++, va += PAGE_SIZE) {
+		pte_t old = READ_ONCE(t[i]);
+		if (!pte_present(old))
+			continue;
+		WRITE_ONCE(t[i], 0);
+		op_invalidate(op, va, old);
+		if (op->fn)
+			op->fn(va, pte_leaf_pa(old, PT_LEVEL_PT), PAGE_SIZE, op->arg);
+	}
+	return 0;
 }
 
 Retcode pt_unmap(struct pt_root *root, uint64_t va, uint64_t size, pt_unmap_fn fn, void *arg)
 {
 	struct pt_op op = { .root = root, .fn = fn, .arg = arg };
+	struct pt_walker w = { .leaf = unmap_leaf, .ptes = unmap_ptes, .op = &op, .prune = true };
 	Retcode rc;
 
 	if (!range_ok(va, size))
 		return rcInvalidArgument;
 	rc = split_range_ends(&op, va, va + size);
 	if (rc == rcOk)
-		modify_level(&op, root->pml4_pa, PT_LEVEL_PML4, va, va + size, unmap_leaf, true);
+		walk_root(&w, root, va, size);
 	op_finish(&op);
 	return rc;
 }
 
-static void protect_leaf(struct pt_op *op, pte_t *e, enum pt_level level, uint64_t va)
+static int protect_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
 {
 	pte_t old = *e;
-	pte_t new = pte_make_leaf(pte_leaf_pa(old, level), op->mmu_flags, level) | (old & (PTE_A | PTE_D));
+	pte_t new = pte_make_leaf(pte_leaf_pa(old, level), w->op->mmu_flags, level) | (old & (PTE_A | PTE_D));
 
 	if (new != old) {
 		WRITE_ONCE(*e, new);
-		op_invalidate(op, va, old);
+		op_invalidate(w->op, va, old);
 	}
+	return 0;
 }
 
 static bool flags_ok(unsigned mmu_flags)
@@ -730,11 +742,11 @@ static bool flags_ok(unsigned mmu_flags)
 	       (mmu_cache(mmu_flags) >> MMU_CACHE_SHIFT) < MMU_CACHE_COUNT;
 }
 
-/* protect_leaf over a page table's entries in [va, end): where pt_protect spends its time
- * on a resident region, so the bits are computed once and each entry costs a few
- * instructions. */
-static void protect_ptes(struct pt_op *op, pte_t *t, uint64_t va, uint64_t end)
+/* protect_leaf over 4 KiB entries: where pt_protect spends its time on
+ * a resident region, so the bits are computed once and each entry costs a few instructions. */
+static int protect_ptes(struct pt_walker *w, pte_t *t, uint64_t va, uint64_t end)
 {
+	struct pt_op *op = w->op;
 	const pte_t keep = PTE_ADDR_MASK | PTE_A | PTE_D, set = op->pt_set;
 
 	for (unsigned i = pt_index(va, PT_LEVEL_PT); va < end; i++, va += PAGE_SIZE) {
@@ -747,11 +759,13 @@ static void protect_ptes(struct pt_op *op, pte_t *t, uint64_t va, uint64_t end)
 			op_invalidate(op, va, old);
 		}
 	}
+	return 0;
 }
 
 Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mmu_flags)
 {
-	struct pt_op op = { .root = root, .mmu_flags = mmu_flags, .ptes = protect_ptes };
+	struct pt_op op = { .root = root, .mmu_flags = mmu_flags };
+	struct pt_walker w = { .leaf = protect_leaf, .ptes = protect_ptes, .op = &op };
 	Retcode rc;
 
 	if (!range_ok(va, size) || !flags_ok(mmu_flags))
@@ -759,9 +773,33 @@ Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mm
 	op.pt_set = pte_make_leaf(0, mmu_flags, PT_LEVEL_PT);
 	rc = split_range_ends(&op, va, va + size);
 	if (rc == rcOk)
-		modify_level(&op, root->pml4_pa, PT_LEVEL_PML4, va, va + size, protect_leaf, false);
+		walk_root(&w, root, va, size);
 	op_finish(&op);
 	return rc;
+}
+
+/* A root's tables, after its address space has unmapped everything: any leaf left is a
+ * leak of the layer above. */
+static int destroy_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
+{
+	(void)w;
+	panic("page-table root destroyed while %#llx still maps %#llx (level %d, entry %#llx)",
+	      (unsigned long long)va, (unsigned long long)pte_leaf_pa(*e, level), (int)level, (unsigned long long)*e);
+}
+
+void pt_root_destroy(struct pt_root *root)
+{
+	struct pt_op op = { .root = root };
+	struct pt_walker w = { .leaf = destroy_leaf, .op = &op, .prune = true };
+
+	KASSERT(root->user && !pt_is_active(root));
+	/* The user half: every table is empty below its leaves, so pruning frees them all
+	 * (no flush: the root is not active and its user half is nobody else's). */
+	walk_level(&w, root->pml4_pa, PT_LEVEL_PML4, 0, pt_level_size(PT_LEVEL_PML4) * (PT_ENTRIES / 2));
+	op_finish(&op);
+	memset(table_of(root->pml4_pa) + PT_ENTRIES / 2, 0, PT_ENTRIES / 2 * sizeof(pte_t));
+	table_free(root->pml4_pa);
+	root->pml4_pa = 0;
 }
 
 /* ------------------------------------------------------------------ collapse */
