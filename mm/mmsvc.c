@@ -13,7 +13,7 @@ static struct pt_root current_root(uint64_t va)
 {
 	if (va >= DIRECT_MAP_BASE)
 		return kernel_pt_root;
-	return (struct pt_root){ .pml4_pa = read_cr3() & PTE_ADDR_MASK, .user = true };
+	return pt_active_root();
 }
 
 bool mm_is_address_valid(const void *va)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """knmm's test runner (what `make test` runs).
 
+0. `readelf -lW` of kernel.elf: three PT_LOADs, W^X;
 1. the host unit tests (ASan/UBSan build of the pure mm code), KTAP on stdout;
 2. the test kernel booted headless in QEMU (TCG) under every configuration of CONFIGS,
    KTAP on COM1, leaving through isa-debug-exit;
@@ -364,6 +365,33 @@ def check_gdb(build, accel, logdir):
     return problems, out
 
 
+def check_kernel_segments(build):
+    """`readelf -lW` of the kernel: three page-aligned PT_LOADs in the higher half, text R+X,
+    rodata R, data+bss RW (W^X from the ELF file on)."""
+    elf = os.path.join(build, "kernel.elf")
+    try:
+        out = subprocess.run(["readelf", "-lW", elf], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return [f"readelf failed: {e}"], ""
+    loads = [ln.split() for ln in out.splitlines() if ln.split()[:1] == ["LOAD"]]
+    wrong = []
+    if len(loads) != 3:
+        wrong.append(f"{len(loads)} PT_LOAD segments, expected 3")
+    want_flags = ["RE", "R", "RW"]
+    prev_end = 0
+    for i, f in enumerate(loads[:3]):
+        off, vaddr, memsz = int(f[1], 16), int(f[2], 16), int(f[5], 16)
+        flags = "".join(f[6:-1])
+        if flags != want_flags[i]:
+            wrong.append(f"segment {i} flags {flags}, expected {want_flags[i]}")
+        if vaddr < 0xffffffff80000000 or vaddr % 4096 or off % 4096:
+            wrong.append(f"segment {i} at {vaddr:#x} (offset {off:#x}): not page-aligned in the higher half")
+        if vaddr < prev_end:
+            wrong.append(f"segment {i} overlaps the previous one's pages")
+        prev_end = (vaddr + memsz + 4095) & ~4095
+    return wrong, out
+
+
 def check_clang(build):
     """The kernel, the self-check kernel and the host tests also build with clang."""
     clang = shutil.which("clang")
@@ -386,7 +414,7 @@ def main():
     ap = argparse.ArgumentParser(description="knmm test runner")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
-    ap.add_argument("--only", default="*", help="glob over step names: host, config names, refuse, "
+    ap.add_argument("--only", default="*", help="glob over step names: elf, host, config names, refuse, "
                                                 "selfcheck, monitor, gdb, clang")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("KNMM_TEST_JOBS", os.cpu_count() or 2)))
     opts = ap.parse_args()
@@ -399,6 +427,10 @@ def main():
     def want(step):
         return fnmatch.fnmatch(step, opts.only)
 
+    if want("elf"):
+        wrong, out = check_kernel_segments(build)
+        res.add("elf: kernel.elf has three PT_LOADs: text R+X, rodata R, data+bss RW, page-aligned",
+                not wrong, "; ".join(wrong) + ("\n" + out if wrong else ""))
     if shutil.which(qemu.QEMU) is None:
         res.add("tools: qemu-system-x86_64 present", False, "run `make deps`")
     else:

@@ -202,6 +202,7 @@ void tlb_flush_all_nonglobal(void) {}
 void tlb_flush_all(void) {}
 void pt_activate(const struct pt_root *root) { (void)root; }
 bool pt_is_active(const struct pt_root *root) { (void)root; return false; }
+struct pt_root pt_active_root(void) { return kernel_pt_root; }
 #else
 void tlb_flush_all_nonglobal(void) { write_cr3(read_cr3()); }
 
@@ -220,6 +221,13 @@ void tlb_flush_all(void)
 void pt_activate(const struct pt_root *root) { write_cr3(root->pml4_pa); }
 
 bool pt_is_active(const struct pt_root *root) { return (read_cr3() & PTE_ADDR_MASK) == root->pml4_pa; }
+
+struct pt_root pt_active_root(void)
+{
+	uint64_t pa = read_cr3() & PTE_ADDR_MASK;
+
+	return (struct pt_root){ .pml4_pa = pa, .user = pa != kernel_pt_root.pml4_pa };
+}
 #endif
 
 /* ------------------------------------------------------------------ roots */

@@ -62,6 +62,8 @@ void pt_root_destroy(struct pt_root *root);
 void pt_activate(const struct pt_root *root);
 /* The root whose tables the CPU uses now. */
 bool pt_is_active(const struct pt_root *root);
+/* The root this CPU translates through right now (CR3): a task's, or the kernel's. */
+struct pt_root pt_active_root(void);
 
 /* The kernel's root (boot: built by kspace_init, then shared by every address space). */
 extern struct pt_root kernel_pt_root;
