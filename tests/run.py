@@ -84,6 +84,11 @@ EXPECTED_LINES = {
         r"W task compat: (general protection|access violation) at 0x",
     ],
     "user.vm": VM_FAULT_LINES,
+    # test_dump's dumpable children (user/programs/vmchild.c), frozen where they fail.
+    "user.dump": [
+        r"W task ud-crash: invalid opcode at 0x[0-9a-f]+ rip 0x[0-9a-f]+ \(frozen for a dump\)",
+        r"W task ro-crash: access violation at 0x50000000 rip 0x[0-9a-f]+ \(frozen for a dump\)",
+    ],
     "user.vm_aslr_faultaround": VM_FAULT_LINES,
     "user.malformed_elf_refused": [
         r"elf: bad_magic: refused: not an ELF file",

@@ -83,6 +83,20 @@ int main(void)
 	/* Task handles in the task calls. */
 	ktap_rc(KnTaskCreate("t", "nop", 0, &t), rcOk, "a task to point at");
 	ktap_rc(KnTaskGetExitCode(t, (int *)KERNEL), rcWrongState, "exit code before exit (output not touched)");
+	/* After it exited: the state is right, so the output is what is refused. */
+	KnTaskResume(t);
+	ktap_rc(KnTaskWait(t, KN_TASK_STATE_EXITED, ~0ull), rcOk, "the task exits");
+	for (unsigned i = 0; i < 3; i++) {
+		ksnprintf(name, sizeof(name), "KnTaskGetExitCode output after exit: %s", what[i]);
+		ktap_rc(KnTaskGetExitCode(t, bad[i]), rcFault, name);
+	}
+	ktap_rc(KnTaskGetExitCode(t, (int *)(void *)ro_buffer), rcFault, "KnTaskGetExitCode output after exit: read-only");
+	ktap_rc(KnTaskGetExitCode(t, (int *)(void *)(USER_TOP - 2)), rcFault,
+		"KnTaskGetExitCode output after exit: running past the user half");
+	ktap_check(strcmp(ro_buffer, "read-only") == 0, "read-only memory still unchanged", NULL);
+	v = 77;
+	ktap_rc(KnTaskGetExitCode(t, &v), rcOk, "KnTaskGetExitCode into good memory");
+	ktap_check(v == 0, "... gives the exit code (0)", "code %d", v);
 	KnHandleClose(t);
 	/* An unknown system call. */
 	int64_t rc;

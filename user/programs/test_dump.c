@@ -6,6 +6,11 @@
  * dumpable is terminated; KnTaskFreeze, KnTaskGetThreadContext and KnTaskGetNextVmRegion
  * with their refusals; terminating the dumped tasks gives every frame back. The runner
  * checks the core files (build/dumps/) with readelf and gdb.
+ *
+ * Also: region MDLs take no frame while they live and charge exactly the frames they pin;
+ * the region flags of what dumpee built; an MDL of a region keeps its frames (and what they
+ * hold) after the task is terminated; dumpable tasks that fail with #UD or a write to a
+ * read-only page are frozen with the exception, error code, address and rip of the fault.
  */
 #include <knlib.h>
 
@@ -31,6 +36,116 @@ static int collect(Handle target, const char *name)
 	return code;
 }
 
+#define RW          (VMM_FLAG_READ | VMM_FLAG_WRITE)
+#define RES_COM     (VMM_FLAG_RESERVE | VMM_FLAG_COMMIT)
+#define MAX_REGIONS 64
+#define WINDOW      (16ull << 20)
+
+/* Region flags with the default cache mode spelled either way (0 or WRITE_BACK) made 0. */
+static int plain(int flags)
+{
+	return (flags & VMM_FLAG_CACHE_MASK) == VMM_FLAG_WRITE_BACK ? flags & ~VMM_FLAG_CACHE_MASK : flags;
+}
+
+/* The resident pages an MDL of `size` bytes holds: its read-only mappings' usage maps (a
+ * window at a time; fictitious pages map as not resident and are never touched). ~0 on
+ * error. */
+static uint64_t mdl_frames(Handle mdl, uint64_t size)
+{
+	uint64_t used = 0;
+	for (uint64_t off = 0; off < size; off += WINDOW) {
+		uint64_t len = size - off < WINDOW ? size - off : WINDOW, start = 0;
+		void *va;
+		if (KnPmmMdlMap(mdl, off, len, RTL_NULL, VMM_FLAG_READ, &va) != rcOk)
+			return ~0ull;
+		for (;;) {
+			rtl_size_t c[64], n = 0;
+			rtl_bool first = 0;
+			if (KnPmmMdlGetUsageMap(va, start, c, 64, &first, &n) != rcOk) {
+				KnVmUnmap(va, len);
+				return ~0ull;
+			}
+			if (n == 0)
+				break;
+			for (rtl_size_t i = 0; i < n; i++) {
+				if ((i % 2 == 0) == !!first)
+					used += c[i];
+				start += c[i];
+			}
+		}
+		KnVmUnmap(va, len);
+	}
+	return used;
+}
+
+/* The region of frozen task t that holds [va, va + n): its MDL handle (to close), base and
+ * flags. Walks from cursor 0 (a region's base may be below va). */
+static bool region_at(Handle t, uint64_t va, uint64_t n, Handle *mdl, uint64_t *base, int *flags)
+{
+	const uint8_t *cursor = 0;
+	for (;;) {
+		void *b;
+		rtl_size_t size;
+		Handle m;
+		if (KnTaskGetNextVmRegion(t, cursor, &b, &size, flags, &m) != rcOk)
+			return false;
+		uint64_t lo = (uint64_t)(uintptr_t)b;
+		if (va >= lo && va + n <= lo + size) {
+			*mdl = m;
+			*base = lo;
+			return true;
+		}
+		KnHandleClose(m);
+		if (lo > va)
+			return false;
+		cursor = (const uint8_t *)b + size;
+	}
+}
+
+/* n bytes (within one page) at va of frozen task t, read through its region's MDL. */
+static bool peek_task(Handle t, uint64_t va, void *buf, uint64_t n)
+{
+	Handle mdl;
+	uint64_t base;
+	int flags;
+	void *p;
+	if (!region_at(t, va, n, &mdl, &base, &flags))
+		return false;
+	uint64_t off = (va - base) & ~(PAGE - 1);
+	bool ok = KnPmmMdlMap(mdl, off, PAGE, RTL_NULL, VMM_FLAG_READ, &p) == rcOk;
+	if (ok) {
+		memcpy(buf, (const uint8_t *)p + (va - base - off), n);
+		KnVmUnmap(p, PAGE);
+	}
+	KnHandleClose(mdl);
+	return ok;
+}
+
+/* What dumpee builds (user/programs/dumpee.c): each region's reservation and the flags
+ * KnTaskGetNextVmRegion must give it (SPEC §6: protections, COMMIT, LOCKED, cache, guards,
+ * GROW_DOWN). */
+static const struct {
+	const char *name;
+	uint64_t base, size;
+	int flags;
+} dumpee_regions[] = {
+	{ "committed", 0x200000000ull, 4 * PAGE, RES_COM | RW },
+	{ "lazy", 0x200200000ull, 16 * PAGE, RES_COM | RW },
+	{ "locked", 0x200400000ull, 4 * PAGE, RES_COM | VMM_FLAG_LOCKED | RW },
+	{ "guarded", 0x200600000ull, 4 * PAGE, RES_COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD },
+	{ "growdown", 0x200800000ull, 17 * PAGE, RES_COM | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD },
+	{ "shared", 0x200a00000ull, 2 * PAGE, RES_COM | RW },
+	{ "writecombine", 0x200c00000ull, 2 * PAGE, RES_COM | RW | VMM_FLAG_WRITE_COMBINE },
+};
+#define NR_DUMPEE_REGIONS (sizeof(dumpee_regions) / sizeof(dumpee_regions[0]))
+
+/* A region as KnTaskGetNextVmRegion gave it, with what the call added to the commit charge. */
+struct seen_region {
+	uint64_t base, size, charged;
+	int flags;
+	Handle mdl;
+};
+
 static void self_freeze(void)
 {
 	KnMemStats s0 = mem_stats();
@@ -52,13 +167,17 @@ static void self_freeze(void)
 	ktap_check(ctx.exception == KN_NO_EXCEPTION && ctx.rip > 0x400000 && ctx.rip < 0x500000 && ctx.cs == 0x2b,
 		   "frozen by request, in its code, in ring 3", "rip %#llx cs %#llx", (unsigned long long)ctx.rip,
 		   (unsigned long long)ctx.cs);
+	uint64_t frozen_rip = ctx.rip, frozen_rsp = ctx.rsp;
 	ktap_rc(KnTaskGetThreadContext(h, 1, &ctx), rcEof, "there is one thread");
 	ktap_rc(KnTaskGetThreadContext(h, 0, (KnThreadContext *)0xffffffff80000000ull), rcFault,
 		"thread context into the kernel half");
 
-	/* The regions, in order, with rcEof after the last. */
-	KnMemStats frozen = mem_stats();
-	unsigned regions = 0;
+	/* The regions, in order, with rcEof after the last. Their MDLs stay open until the end
+	 * of the walk: building one takes no frame (free pages stay where they were after every
+	 * call), and each charges exactly the resident frames it pins (docs/mdl.md). */
+	static struct seen_region seen[MAX_REGIONS];
+	KnMemStats frozen = mem_stats(), prev = frozen;
+	unsigned regions = 0, took_frames = 0;
 	bool ordered = true, readonly = true;
 	uint64_t last_end = 0;
 	const uint8_t *cursor = 0;
@@ -68,18 +187,73 @@ static void self_freeze(void)
 		rtl_size_t size;
 		Handle mdl;
 		rc = KnTaskGetNextVmRegion(h, cursor, &base, &size, &flags, &mdl);
+		KnMemStats now = mem_stats();
+		if (now.freePages != frozen.freePages && !took_frames++)
+			printf("    # region %u at %p: free pages %llu -> %llu\n", regions, base,
+			       (unsigned long long)frozen.freePages, (unsigned long long)now.freePages);
 		if (rc != rcOk)
 			break;
+		if (regions < MAX_REGIONS)
+			seen[regions] = (struct seen_region){ (uint64_t)(uintptr_t)base, size,
+							      now.commitCharge - prev.commitCharge, flags, mdl };
+		else
+			KnHandleClose(mdl);
+		prev = now;
 		regions++;
 		ordered &= (uint64_t)(uintptr_t)base >= last_end && size > 0;
 		readonly &= KnPmmMdlMap(mdl, 0, PAGE, RTL_NULL, VMM_FLAG_READ | VMM_FLAG_WRITE, &va) == rcAccessDenied;
-		KnHandleClose(mdl);
 		last_end = (uint64_t)(uintptr_t)base + size;
 		cursor = (const uint8_t *)base + size;
 	}
-	ktap_check(rc == rcEof && regions >= 10 && ordered, "its regions, in order, then rcEof", "rc %d, %u regions", rc,
-		   regions);
+	ktap_check(rc == rcEof && regions >= 10 && regions <= MAX_REGIONS && ordered, "its regions, in order, then rcEof",
+		   "rc %d, %u regions", rc, regions);
 	ktap_check(readonly, "each region's MDL maps read-only only", NULL);
+	ktap_check(took_frames == 0, "building the region MDLs took no frame (free pages the same after each call)",
+		   "%u calls changed the free-page count", took_frames);
+	/* Each region's charge is exactly its MDL's physical pages (counted through a mapping). */
+	unsigned wrong = 0;
+	uint64_t frames = 0;
+	for (unsigned i = 0; i < regions && i < MAX_REGIONS; i++) {
+		uint64_t n = mdl_frames(seen[i].mdl, seen[i].size);
+		frames += n;
+		if (n != seen[i].charged && wrong++ < 4)
+			printf("    # region %#llx: its MDL holds %llu frames, the call charged %llu\n",
+			       (unsigned long long)seen[i].base, (unsigned long long)n, (unsigned long long)seen[i].charged);
+	}
+	KnMemStats alive = mem_stats();
+	ktap_check(wrong == 0 && frames > 0 && alive.commitCharge == frozen.commitCharge + frames &&
+			   alive.freePages == frozen.freePages,
+		   "while they live, the MDLs charge exactly the frames they pin, and take none",
+		   "%u regions wrong; %llu frames, charge %llu -> %llu", wrong, (unsigned long long)frames,
+		   (unsigned long long)frozen.commitCharge, (unsigned long long)alive.commitCharge);
+	/* The flags of what dumpee built, of its stack and of its code. */
+	unsigned matched = 0;
+	for (unsigned k = 0; k < NR_DUMPEE_REGIONS; k++) {
+		char what[64];
+		unsigned i = 0;
+		while (i < regions && i < MAX_REGIONS && seen[i].base != dumpee_regions[k].base)
+			i++;
+		bool found = i < regions && i < MAX_REGIONS;
+		ksnprintf(what, sizeof(what), "region %s: its size and flags", dumpee_regions[k].name);
+		matched += ktap_check(found && seen[i].size == dumpee_regions[k].size &&
+					      plain(seen[i].flags) == dumpee_regions[k].flags,
+				      what, "found %d size %#llx flags %#x, expected %#llx %#x", found,
+				      found ? (unsigned long long)seen[i].size : 0ull, found ? seen[i].flags : 0,
+				      (unsigned long long)dumpee_regions[k].size, dumpee_regions[k].flags);
+	}
+	int stack_flags = -1, code_flags = -1;
+	for (unsigned i = 0; i < regions && i < MAX_REGIONS; i++) {
+		if (frozen_rsp >= seen[i].base && frozen_rsp < seen[i].base + seen[i].size)
+			stack_flags = plain(seen[i].flags);
+		if (frozen_rip >= seen[i].base && frozen_rip < seen[i].base + seen[i].size)
+			code_flags = plain(seen[i].flags);
+	}
+	ktap_check(stack_flags == (RES_COM | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD),
+		   "the stack's region: committed, read-write, grow-down, low guard", "flags %#x", stack_flags);
+	ktap_check(code_flags == (RES_COM | VMM_FLAG_READ | VMM_FLAG_EXECUTE), "the code's region: committed, read-execute",
+		   "flags %#x", code_flags);
+	for (unsigned i = 0; i < regions && i < MAX_REGIONS; i++)
+		KnHandleClose(seen[i].mdl);
 	ktap_counters_back(&frozen, "walking the regions (and closing their MDLs) changes nothing");
 
 	/* The dump: counters the same before and after. */
@@ -87,11 +261,37 @@ static void self_freeze(void)
 	int code = collect(h, "dumpee");
 	ktap_check(code == 0, "the collector dumps it", "exit code %d", code);
 	ktap_counters_back(&before, "the dump changed neither free pages nor the commit charge");
+	/* Keep the MDL of the region with the committed marker across the termination. */
+	static const char marker[] = "KNMM-COMMITTED-MARKER";
+	Handle pin = 0;
+	uint64_t pin_base = 0, pin_size = 4 * PAGE;
+	int pin_flags;
+	bool have = region_at(h, 0x200000000ull + 100, sizeof(marker), &pin, &pin_base, &pin_flags);
+	ktap_check(have && pin_base == 0x200000000ull, "the MDL of the region with the committed marker", NULL);
 	ktap_rc(KnTaskTerminate(h), rcOk, "terminate the frozen task");
 	KnTaskGetExitCode(h, &code);
 	ktap_check(code == KN_EXIT_TERMINATED, "... it ends, terminated", "code %d", code);
 	KnHandleClose(h);
-	ktap_counters_back(&s0, "every frame back after the dumped task is terminated");
+	uint64_t held = have ? mdl_frames(pin, pin_size) : 0;
+	ktap_check(held == 4, "after the termination its MDL still holds the region's 4 frames", "%llu",
+		   (unsigned long long)held);
+	const char *m = RTL_NULL;
+	ktap_rc(have ? KnPmmMdlMap(pin, 0, pin_size, RTL_NULL, VMM_FLAG_READ, (void **)&m) : rcNotFound, rcOk,
+		"map the MDL of the terminated task's region");
+	ktap_check(m && memcmp(m + 100, marker, sizeof(marker)) == 0 && m[3 * PAGE] == 1,
+		   "its pinned frames still hold the marker and the task's writes", "read %.24s", m ? m + 100 : "(nothing)");
+	if (m)
+		KnVmUnmap((void *)m, pin_size);
+	/* (the MDL's own pool blocks may keep pool pages too: at least its frames come back) */
+	KnMemStats pinned = mem_stats();
+	if (have)
+		KnHandleClose(pin);
+	KnMemStats closed = mem_stats();
+	ktap_check(closed.freePages >= pinned.freePages + 4 && closed.commitCharge + 4 <= pinned.commitCharge,
+		   "closing that MDL gives its frames and their charge back", "free %llu -> %llu, charge %llu -> %llu",
+		   (unsigned long long)pinned.freePages, (unsigned long long)closed.freePages,
+		   (unsigned long long)pinned.commitCharge, (unsigned long long)closed.commitCharge);
+	ktap_counters_back(&s0, "every frame back after the dumped task is terminated and the MDL closed");
 }
 
 static void refusals(void)
@@ -169,6 +369,69 @@ static void crashes(void)
 	ktap_counters_back(&s0, "crashes: every frame back");
 }
 
+/* A dumpable vmchild that fails in `role`: frozen, not terminated, where it failed; then
+ * terminated with every frame back. */
+static void dumpable_crash(const char *role, uint64_t vector, uint64_t error, uint64_t cr2, const uint8_t *insn,
+			   unsigned insn_len)
+{
+	KnMemStats s0 = mem_stats();
+	KnThreadContext ctx = { 0 };
+	Handle h;
+	int state = 0, code = 0;
+	char name[96];
+
+#define CHECK(cond, what, ...)                                                                     \
+	do {                                                                                       \
+		ksnprintf(name, sizeof(name), "%s: %s", role, what);                               \
+		ktap_check(cond, name, __VA_ARGS__);                                               \
+	} while (0)
+	Retcode rc = KnTaskCreate(role, "vmchild", KN_TASK_DUMPABLE, &h);
+	CHECK(rc == rcOk, "a dumpable task", "rc %d", rc);
+	if (rc != rcOk)
+		return;
+	KnTaskResume(h);
+	rc = KnTaskWait(h, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, SECONDS(60));
+	KnTaskGetState(h, &state);
+	CHECK(rc == rcOk && state == KN_TASK_STATE_FROZEN, "frozen by its exception, not terminated", "rc %d state %d", rc,
+	      state);
+	rc = KnTaskWait(h, KN_TASK_STATE_EXITED, 50000000ull);
+	CHECK(rc == rcBusy, "and stays frozen", "rc %d", rc);
+	rc = KnTaskGetThreadContext(h, 0, &ctx);
+	CHECK(rc == rcOk && ctx.exception == vector && ctx.errorCode == error && ctx.cr2 == cr2 && ctx.cs == 0x2b,
+	      "its context names the exception, its error code and address", "exception %llu error %#llx cr2 %#llx",
+	      (unsigned long long)ctx.exception, (unsigned long long)ctx.errorCode, (unsigned long long)ctx.cr2);
+	uint8_t bytes[8] = { 0 };
+	bool read = ctx.rip > 0x400000 && ctx.rip < 0x500000 && peek_task(h, ctx.rip, bytes, insn_len);
+	CHECK(read && memcmp(bytes, insn, insn_len) == 0,
+	      "rip is the faulting instruction (its bytes, read from the frozen task)", "rip %#llx bytes %02x %02x %02x",
+	      (unsigned long long)ctx.rip, bytes[0], bytes[1], bytes[2]);
+	printf("    # %s: exception %llu rip %#llx cr2 %#llx\n", role, (unsigned long long)ctx.exception,
+	       (unsigned long long)ctx.rip, (unsigned long long)ctx.cr2);
+	if (cr2) {
+		uint8_t v = 0;
+		Handle mdl;
+		uint64_t base = 0;
+		int flags = 0;
+		bool found = region_at(h, cr2, 1, &mdl, &base, &flags);
+		if (found)
+			KnHandleClose(mdl);
+		CHECK(ctx.rdi == cr2 && found && base == cr2 && plain(flags) == (RES_COM | VMM_FLAG_READ) &&
+			      peek_task(h, cr2, &v, 1) && v == 1,
+		      "the page is read-only and kept what was there before (the write did not happen)",
+		      "rdi %#llx base %#llx flags %#x byte %u", (unsigned long long)ctx.rdi, (unsigned long long)base,
+		      flags, v);
+	}
+	rc = KnTaskTerminate(h);
+	KnTaskGetState(h, &state);
+	KnTaskGetExitCode(h, &code);
+	CHECK(rc == rcOk && state == KN_TASK_STATE_EXITED && code == KN_EXIT_TERMINATED, "terminated",
+	      "rc %d state %d code %d", rc, state, code);
+	KnHandleClose(h);
+	ksnprintf(name, sizeof(name), "%s: every frame back", role);
+	ktap_counters_back(&s0, name);
+#undef CHECK
+}
+
 int main(void)
 {
 	ktap_start();
@@ -176,6 +439,9 @@ int main(void)
 	self_freeze();
 	refusals();
 	crashes();
+	dumpable_crash("ud-crash", 6, 0, 0, (const uint8_t[]){ 0x0f, 0x0b }, 2);
+	/* A user-mode write to a present page: error code P | W | U. */
+	dumpable_crash("ro-crash", 14, 7, 0x50000000ull, (const uint8_t[]){ 0xc6, 0x07, 0x02 }, 3);
 	ktap_counters_back(&start, "test_dump: free pages and commit charge end where they began");
 	ktap_done();
 }

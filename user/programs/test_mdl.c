@@ -383,6 +383,151 @@ static void bad_input(void)
 	KnHandleClose(task);
 }
 
+/* The CPU's physical address width (CPUID 0x80000008), what FromPhys checks ranges against. */
+static unsigned phys_bits(void)
+{
+	uint32_t a, b, c, d;
+	__asm__ __volatile__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000u), "c"(0));
+	if (a < 0x80000008u)
+		return 36;
+	__asm__ __volatile__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000008u), "c"(0));
+	return a & 0xff;
+}
+
+/* More of SPEC §9 for the Create calls: size 0, unknown flags, overflowing and out-of-range
+ * physical ranges, bad handle outputs; each with its code, no output written, no frame taken
+ * and no charge left (a FromBuf whose copy fails half way gives back what it took). */
+static void bad_create_calls(void)
+{
+	static const char ro[64] = "read-only";
+	static char text[64] = "some bytes";
+	void *const outs[] = { KERNEL, UNMAPPED, (void *)ro };
+	const char *const what[] = { "in the kernel half", "unmapped", "read-only" };
+	char name[96];
+	Handle out = 0x5eed;
+	uint64_t apic = 0xfee00000ull, top = 1ull << phys_bits();
+
+	/* A touched page with free space after it (slot 9 is never used). */
+	uint8_t *one = KnVmAllocate(slot(8), PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW);
+	ktap_check(one != RTL_NULL, "bad create: a locked page to copy from", NULL);
+	if (!one)
+		return;
+	KnMemStats s0 = mem_stats();
+	/* Create */
+	ktap_rc(KnPmmMdlCreate(PAGE, RW | 0x80000, &out), rcInvalidArgument, "create: unknown flag bit 0x80000");
+	ktap_rc(KnPmmMdlCreate(PAGE, RW | 0x10000, &out), rcInvalidArgument, "create: unknown flag bit 0x10000");
+	ktap_rc(KnPmmMdlCreate(PAGE, (int)(RW | 0x80000000u), &out), rcInvalidArgument, "create: unknown flag bit 31");
+	ktap_rc(KnPmmMdlCreate(PAGE, RW | VMM_FLAG_LOW_GUARD, &out), rcInvalidArgument, "create: a guard flag");
+	ktap_rc(KnPmmMdlCreate(~0ull, RW, &out), rcInvalidArgument, "create: a size that overflows when rounded up");
+	/* FromBuf */
+	ktap_rc(KnPmmMdlCreateFromBuf(text, 0, RW, &out), rcInvalidArgument, "from buf: size 0");
+	ktap_rc(KnPmmMdlCreateFromBuf(text, sizeof(text), RW | 0x80000, &out), rcInvalidArgument,
+		"from buf: unknown flag bit");
+	ktap_rc(KnPmmMdlCreateFromBuf(text, sizeof(text), RW | VMM_FLAG_RESERVE, &out), rcInvalidArgument,
+		"from buf: an allocation flag");
+	ktap_rc(KnPmmMdlCreateFromBuf(text, sizeof(text), 0, &out), rcInvalidArgument, "from buf: no protection");
+	ktap_rc(KnPmmMdlCreateFromBuf(one, 2 * PAGE, RW, &out), rcFault,
+		"from buf: a buffer whose second page is unmapped (the copy fails half way)");
+	ktap_rc(KnPmmMdlCreateFromBuf(one + PAGE - 8, 16, RW, &out), rcFault,
+		"from buf: a 16-byte buffer across into free space");
+	/* FromPhys (this task is privileged: the arguments are what is refused) */
+	ktap_rc(KnPmmMdlCreateFromPhys(apic, 0, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &out), rcInvalidArgument,
+		"from phys: size 0");
+	ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE | 0x80000, &out),
+		rcInvalidArgument, "from phys: unknown flag bit");
+	ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_COMMIT, &out), rcInvalidArgument,
+		"from phys: an allocation flag");
+	ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE | VMM_FLAG_WRITE_COMBINE, &out),
+		rcInvalidArgument, "from phys: two cache modes");
+	ktap_rc(KnPmmMdlCreateFromPhys(apic, ~0ull, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &out), rcInvalidArgument,
+		"from phys: a size that overflows when rounded up");
+	ktap_rc(KnPmmMdlCreateFromPhys(apic, 0xffffffffffff0000ull, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &out),
+		rcInvalidArgument, "from phys: pa + size wraps");
+	ktap_rc(KnPmmMdlCreateFromPhys(0xfffffffffffff000ull, 2 * PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &out),
+		rcInvalidArgument, "from phys: the last page of the 64-bit space and past it");
+	ktap_rc(KnPmmMdlCreateFromPhys(top, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &out), rcInvalidArgument,
+		"from phys: at the CPU's physical address width");
+	ktap_rc(KnPmmMdlCreateFromPhys(top - PAGE, 2 * PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &out),
+		rcInvalidArgument, "from phys: running past the physical address width");
+	ktap_rc(KnPmmMdlCreateFromPhys(1ull << 63, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &out),
+		rcInvalidArgument, "from phys: at 2^63");
+	/* Bad handle outputs, for each Create call (and Clone), with arguments that are otherwise fine. */
+	Handle h;
+	KnPmmMdlCreate(PAGE, RW, &h);
+	KnMemStats s1 = mem_stats();
+	for (unsigned i = 0; i < 3; i++) {
+		ksnprintf(name, sizeof(name), "from buf: handle output %s", what[i]);
+		ktap_rc(KnPmmMdlCreateFromBuf(text, sizeof(text), RW, outs[i]), rcFault, name);
+		ksnprintf(name, sizeof(name), "from phys: handle output %s", what[i]);
+		ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, outs[i]), rcFault, name);
+		ksnprintf(name, sizeof(name), "from vm: handle output %s", what[i]);
+		ktap_rc(KnPmmMdlCreateFromVm(one, PAGE, RW, outs[i]), rcFault, name);
+		ksnprintf(name, sizeof(name), "clone: handle output %s", what[i]);
+		ktap_rc(KnPmmMdlClone(h, outs[i]), rcFault, name);
+	}
+	ktap_check(strcmp(ro, "read-only") == 0, "bad create: the read-only output is unchanged", NULL);
+	ktap_counters_back(&s1, "bad create: no failed call with a bad output left an MDL, a frame or a charge");
+	rtl_size_t size = 0;
+	ktap_rc(KnPmmMdlGetSize(h, (rtl_size_t *)(void *)ro), rcFault, "get size: output read-only");
+	ktap_rc(KnPmmMdlGetSize(h, (rtl_size_t *)UNMAPPED), rcFault, "get size: output unmapped");
+	ktap_rc(KnPmmMdlGetSize(h, &size), rcOk, "get size: the handle still works");
+	ktap_check(size == PAGE, "... and says one page", "%llu", (unsigned long long)size);
+	KnHandleClose(h);
+	ktap_check(out == 0x5eed, "bad create: no failed call wrote the handle output", "%#x", out);
+	ktap_counters_back(&s0, "bad create: free pages and commit charge unchanged");
+	/* A failed FromVm must not leave its pin: decommit would be rcBusy. */
+	ktap_rc(KnVmDecommit(one, PAGE), rcOk, "bad create: no pin was left on the source page");
+	KnVmUnmap(one, PAGE);
+}
+
+/* Handles that are no MDL handle of ours, in every call that takes one: never allocated,
+ * forged (a live slot with another generation), closed, and the self pseudo-handle; and
+ * the usage map of a mapping that is gone. */
+static void bogus_handles(void)
+{
+	Handle h, gone, c = 0x5eed;
+	void *va = (void *)0x5eed;
+	rtl_size_t size = 77, cnt = 77, counters[4] = { 5, 5, 5, 5 };
+	rtl_bool fu = 3;
+	char name[96];
+
+	KnMemStats start = mem_stats();
+	KnPmmMdlCreate(2 * PAGE, RW, &h);
+	KnPmmMdlCreate(PAGE, RW, &gone);
+	void *m = map(gone, 0, PAGE, RTL_NULL, RW);
+	KnHandleClose(gone);
+	KnMemStats s0 = mem_stats();
+	const Handle bogus[] = { 0, 0x12345, 0xdeadbeef, (Handle)(h ^ 0x80000000u), gone, KN_HANDLE_SELF };
+	const char *const what[] = { "handle 0", "a never-allocated value", "0xdeadbeef",
+				     "a forged generation of a live slot", "a closed handle", "the self pseudo-handle" };
+	for (unsigned i = 0; i < sizeof(bogus) / sizeof(bogus[0]); i++) {
+		ksnprintf(name, sizeof(name), "map: %s", what[i]);
+		ktap_rc(KnPmmMdlMap(bogus[i], 0, PAGE, RTL_NULL, VMM_FLAG_READ, &va), rcBadHandle, name);
+		ksnprintf(name, sizeof(name), "get size: %s", what[i]);
+		ktap_rc(KnPmmMdlGetSize(bogus[i], &size), rcBadHandle, name);
+		ksnprintf(name, sizeof(name), "clone: %s", what[i]);
+		ktap_rc(KnPmmMdlClone(bogus[i], &c), rcBadHandle, name);
+	}
+	/* GetUsageMap takes a mapping's base, not a handle: the mapping of a closed handle is
+	 * still there (it holds the frame); once unmapped, its base is free space. */
+	ktap_rc(KnPmmMdlGetUsageMap(m, 0, counters, 4, &fu, &cnt), rcOk, "usage: the mapping of a closed handle");
+	ktap_check(cnt == 1 && counters[0] == 1 && fu, "... is one used page", "n %llu", (unsigned long long)cnt);
+	ktap_counters_back(&s0, "bogus handles: no call made, mapped or charged anything");
+	KnVmUnmap(m, PAGE);
+	cnt = 77;
+	counters[0] = 5;
+	fu = 3;
+	ktap_rc(KnPmmMdlGetUsageMap(m, 0, counters, 4, &fu, &cnt), rcNotFound, "usage: the base of an unmapped mapping");
+	ktap_rc(KnPmmMdlGetUsageMap((void *)(uintptr_t)0x12345, 0, counters, 4, &fu, &cnt), rcInvalidArgument,
+		"usage: a handle value as an address (not a region base)");
+	ktap_rc(KnPmmMdlGetUsageMap(slot(9), 0, counters, 4, &fu, &cnt), rcNotFound, "usage: a never-mapped address");
+	ktap_check(c == 0x5eed && va == (void *)0x5eed && size == 77 && cnt == 77 && counters[0] == 5 && fu == 3,
+		   "bogus handles: no failed call wrote an output", NULL);
+	ktap_rc(KnPmmMdlGetSize(h, &size), rcOk, "bogus handles: the live handle still works");
+	KnHandleClose(h);
+	ktap_counters_back(&start, "bogus handles: unmapping the last mapping of the closed MDL freed its frame");
+}
+
 int main(void)
 {
 	ktap_start();
@@ -393,6 +538,8 @@ int main(void)
 	from_phys();
 	usage_map();
 	bad_input();
+	bad_create_calls();
+	bogus_handles();
 	ktap_counters_back(&start, "test_mdl: free pages and commit charge end where they began");
 	ktap_done();
 }

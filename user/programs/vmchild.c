@@ -9,6 +9,9 @@
  * "vm-churn" leaves regions of every kind behind at exit (the kernel must free them);
  * "vm-fill" commits lazily up to the commit limit and touches every page (which must never
  * fail: the charge was taken up front). Both exit 0 when all went as expected.
+ *
+ * test_dump runs some of them as KN_TASK_DUMPABLE tasks, to be frozen where they fail:
+ * "stack-crash" (its stack guard), "ud-crash" (ud2), "ro-crash" (a write to a read-only page).
  */
 #include <knlib.h>
 
@@ -150,6 +153,17 @@ int main(int argc, char **argv)
 			poke(AT + PAGE, 1);
 	} else if (!strcmp(role, "vm-recurse") || !strcmp(role, "stack-crash")) { /* (the dump test's name) */
 		recurse(0);
+	} else if (!strcmp(role, "ud-crash")) {
+		/* test_dump: an invalid opcode; it reads the two bytes at the frozen rip (0f 0b). */
+		__asm__ __volatile__("ud2");
+	} else if (!strcmp(role, "ro-crash")) {
+		/* test_dump: a write to a read-only page, by an instruction of known bytes (c6 07 02:
+		 * movb $2, (%rdi)) with rdi = AT; the page keeps the 1 written before. */
+		if (allocate(AT, PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW)) {
+			poke(AT, 1);
+			if (KnVmProtect(at(AT), PAGE, VMM_FLAG_READ) == rcOk)
+				__asm__ __volatile__(".byte 0xc6, 0x07, 0x02" : : "D"(AT) : "memory");
+		}
 	}
 	printf("vmchild %s survived\n", role);
 	return 99;
