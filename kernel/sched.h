@@ -52,7 +52,6 @@ struct thread {
 	/* the exception that stopped it (frozen for a dump), or exc_vector == UINT64_MAX */
 	uint64_t exc_vector, exc_error, exc_cr2;
 	uint64_t last_fault_rip, last_fault_addr; /* the last page fault it took */
-	uint64_t fs_base;
 };
 
 struct wait_queue {

@@ -62,7 +62,7 @@ int64_t sys_task_get_thread_context(const struct syscall_args *a)
 			.rbp = f->rbp, .rsp = f->rsp, .r8 = f->r8, .r9 = f->r9, .r10 = f->r10, .r11 = f->r11,
 			.r12 = f->r12, .r13 = f->r13, .r14 = f->r14, .r15 = f->r15, .rip = f->rip, .rflags = f->rflags,
 			.cs = f->cs, .ss = f->ss, .ds = GDT_USER_DS | SEL_RPL3, .es = GDT_USER_DS | SEL_RPL3,
-			.fsBase = th->fs_base, .threadId = th->id, .exception = th->exc_vector,
+			.threadId = th->id, .exception = th->exc_vector,
 			.errorCode = th->exc_vector == UINT64_MAX ? 0 : th->exc_error, .cr2 = th->exc_cr2,
 		};
 		rc = rcOk;

@@ -87,6 +87,29 @@ def crash_checks(elf, core, log_text):
             ("gdb: the crash is a SIGSEGV", "SIGSEGV" in out, out[-300:])]
 
 
+def sparse_checks(core):
+    """actor's sparse:1024:16 (user/programs/actor.c) commits 16 pages of a 1 GiB region at
+    64 GiB and writes i into the first byte of page i: the core must hold exactly those
+    pages, with those bytes (not zeros), and cover the whole region."""
+    base, pages, n = 0x1000000000, 1024 << 8, 16
+    rc, out = run(["readelf", "-lW", core])
+    loads = [tuple(int(x, 16) for x in m.groups()) for m in LOAD.finditer(out)]
+    inside = [ld for ld in loads if base <= ld[1] < base + (pages << 12)]
+    covered = sum(ld[4] for ld in inside)
+    want = {base + ((i * (pages // n) + 1) % pages) * 4096: i for i in range(n)}
+    got, wrong = {}, []
+    with open(core, "rb") as f:
+        for off, vaddr, _, filesz, _ in inside:
+            for p in range(0, filesz, 4096):
+                f.seek(off + p)
+                got[vaddr + p] = f.read(1)[0]
+    if set(got) != set(want):
+        wrong.append(f"resident pages {sorted(hex(a) for a in got)[:4]}..., expected {len(want)}")
+    wrong += [f"{a:#x} holds {got[a]}, not {v}" for a, v in want.items() if a in got and got[a] != v]
+    return [("sparse: PT_LOADs cover the 1 GiB region", rc == 0 and covered == pages << 12, f"memsz {covered:#x}"),
+            ("sparse: its 16 resident pages, with their bytes", not wrong, "; ".join(wrong[:4]))]
+
+
 def check(build, config, log_text, com2):
     """All the checks for one boot: [(name, ok, detail)]."""
     outdir = os.path.join(build, "dumps", config)
@@ -95,11 +118,15 @@ def check(build, config, log_text, com2):
     done, problems = extract(com2, outdir)
     names = {name for name, _, _ in done}
     checks = [("the dump sink's frames are whole and their checksums right", not problems, "; ".join(problems)),
-              ("core files for dumpee and stack-crash", {"dumpee", "stack-crash"} <= names, f"found {sorted(names)}")]
+              ("core files for dumpee, stack-crash and sparse", {"dumpee", "stack-crash", "sparse"} <= names,
+               f"found {sorted(names)}")]
     dumpee = os.path.join(outdir, "dumpee.core")
     if os.path.exists(dumpee):
         checks += readelf_checks(dumpee, log_text)
         checks += gdb_checks(os.path.join(build, "user", "dumpee.elf"), dumpee, log_text)
+    sparse = os.path.join(outdir, "sparse.core")
+    if os.path.exists(sparse):
+        checks += sparse_checks(sparse)
     crash = os.path.join(outdir, "stack-crash.core")
     if os.path.exists(crash):
         checks += crash_checks(os.path.join(build, "user", "vmchild.elf"), crash, log_text)

@@ -24,7 +24,9 @@ def fnv1a64(data):
 
 
 def frames(capture):
-    """Yields (name, core bytes or None, problem) for each frame in the capture."""
+    """Yields (name, core bytes or None, problem) for each frame in the capture. After a
+    bad frame the search goes on from just past its magic, not from its claimed end, so a
+    corrupt length cannot swallow the good frames behind it."""
     at = capture.find(MAGIC)
     while at >= 0:
         head = at + len(MAGIC)
@@ -36,10 +38,15 @@ def frames(capture):
         body = head + 40
         if body + length + 8 > len(capture):
             yield name, None, f"{name}: cut short ({len(capture) - body} of {length + 8} bytes)"
-            return
+            at = capture.find(MAGIC, at + 1)
+            continue
         core = capture[body:body + length]
         (want,) = struct.unpack_from("<Q", capture, body + length)
-        yield name, core, None if fnv1a64(core) == want else f"{name}: checksum mismatch"
+        if fnv1a64(core) != want:
+            yield name, None, f"{name}: checksum mismatch"
+            at = capture.find(MAGIC, at + 1)
+            continue
+        yield name, core, None
         at = capture.find(MAGIC, body + length + 8)
 
 

@@ -95,8 +95,9 @@ typedef struct {
 	rtl_uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
 	rtl_uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
 	rtl_uint64_t rip, rflags;
-	rtl_uint64_t cs, ss, ds, es, fs, gs;
-	rtl_uint64_t fsBase, gsBase;
+	rtl_uint64_t cs, ss, ds, es, fs, gs; /* ds = es = the user data selector; fs = gs = 0 */
+	rtl_uint64_t fsBase, gsBase;         /* 0: knmm gives tasks no way to set them (no
+						arch_prctl, CR4.FSGSBASE off) */
 	rtl_uint64_t threadId;
 	rtl_uint64_t exception; /* the vector of the exception that stopped it (14: page fault, 13:
 				   general protection, ...), or KN_NO_EXCEPTION */

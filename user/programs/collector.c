@@ -19,9 +19,9 @@
 
 #define PAGE        4096ull
 #define WINDOW      (64ull << 20) /* how much of a region is mapped at once (its commit) */
-#define MAX_REGIONS 256
-#define MAX_RUNS    4096
-#define MAX_THREADS 16
+#define MAX_REGIONS 4096
+#define MAX_RUNS    16384 /* usage-map runs in all (each a PT_LOAD: e_phnum is 16 bits) */
+#define MAX_THREADS 64
 #define CHUNK       (60 * 1024)   /* under KnDebugWrite's 64 KiB */
 
 struct region {
@@ -40,6 +40,12 @@ static struct run runs[MAX_RUNS];
 static KnThreadContext threads[MAX_THREADS];
 static unsigned nregions, nruns_total, nthreads;
 static uint64_t checksum = 0xcbf29ce484222325ull, written;
+static Handle task;
+/* Set when bytes promised by the header could not be read: the frame is then closed with a
+ * wrong checksum, so the extractor refuses the file instead of keeping zeros for memory. */
+static bool broken;
+/* The mapping window: halved (down to a page) while mapping it would pass the commit limit. */
+static uint64_t window = WINDOW;
 static char buf[CHUNK];
 static unsigned buffered;
 
@@ -145,10 +151,21 @@ static int signal_of(const KnThreadContext *c)
 	switch (c->exception) {
 	case KN_NO_EXCEPTION: return 19; /* SIGSTOP: frozen on request */
 	case 0: return 8;                /* #DE: SIGFPE */
+	case 1: return 5;                /* #DB: SIGTRAP */
 	case 3: return 5;                /* #BP: SIGTRAP */
 	case 6: return 4;                /* #UD: SIGILL */
-	default: return 11;              /* #PF, #GP, ...: SIGSEGV */
+	case 16: return 8;               /* #MF: SIGFPE */
+	case 17: return 7;               /* #AC: SIGBUS */
+	case 19: return 8;               /* #XM: SIGFPE */
+	default: return 11;              /* #PF, #GP, #SS, ...: SIGSEGV */
 	}
+}
+
+/* si_code: for a page fault, SEGV_MAPERR (1) where nothing was mapped and SEGV_ACCERR (2)
+ * where the page was there but the access was not allowed (error code bit P). */
+static int sigcode_of(const KnThreadContext *c)
+{
+	return c->exception == 14 && (c->errorCode & 1) ? 2 : 1;
 }
 
 static uint64_t note_size(uint64_t desc) { return sizeof(struct nhdr) + ((desc + 3) & ~3ull); }
@@ -174,14 +191,27 @@ static void prstatus_of(const KnThreadContext *c, struct prstatus *p)
 
 /* ------------------------------------------------------------------ collecting */
 
+/* A read-only mapping of [off, off + *len) of an MDL, *len cut to the window; the window
+ * shrinks while the mapping's commit does not fit. */
+static Retcode map_part(Handle mdl, uint64_t off, uint64_t *len, void **va)
+{
+	for (;;) {
+		*len = MIN(*len, window);
+		Retcode rc = KnPmmMdlMap(mdl, off, *len, RTL_NULL, VMM_FLAG_READ, va);
+		if (rc != rcOutOfMemory || window == PAGE)
+			return rc;
+		window /= 2;
+	}
+}
+
 /* The usage map of a region, read through read-only mappings of its MDL, a window at a time. */
 static Retcode collect_runs(struct region *r)
 {
 	r->first_run = nruns_total;
-	for (uint64_t off = 0; off < r->size; off += WINDOW) {
-		uint64_t len = MIN(WINDOW, r->size - off);
+	for (uint64_t off = 0, len; off < r->size; off += len) {
 		void *va;
-		Retcode rc = KnPmmMdlMap(r->mdl, off, len, RTL_NULL, VMM_FLAG_READ, &va);
+		len = r->size - off;
+		Retcode rc = map_part(r->mdl, off, &len, &va);
 		if (rc != rcOk)
 			return rc;
 		for (uint64_t page = 0; page < len / PAGE;) {
@@ -210,17 +240,44 @@ static Retcode collect_runs(struct region *r)
 	return rcOk;
 }
 
-/* The bytes of a used run, read through a mapping of just that part of the MDL. */
-static void emit_used_run(const struct region *r, const struct run *u)
+/* The bytes of a used run, read through mappings of just that part of the MDL. */
+static void emit_used_run(Handle mdl, const struct run *u)
 {
-	void *va;
-	uint64_t len = u->pages * PAGE;
-	if (KnPmmMdlMap(r->mdl, u->start * PAGE, len, RTL_NULL, VMM_FLAG_READ, &va) != rcOk) {
-		emit_zeros(len); /* (cannot happen: the length is in the header already) */
-		return;
+	uint64_t off = u->start * PAGE, end = off + u->pages * PAGE;
+
+	for (uint64_t len; off < end; off += len) {
+		void *va;
+		len = end - off;
+		if (broken || map_part(mdl, off, &len, &va) != rcOk) {
+			broken = true;
+			len = end - off;
+			emit_zeros(len); /* (the length is in the header already) */
+			continue;
+		}
+		emit(va, len);
+		KnVmUnmap(va, len);
 	}
-	emit(va, len);
-	KnVmUnmap(va, len);
+}
+
+/* Every used run of a region, through a fresh MDL of it (the task is frozen: the same
+ * region comes back; only one region's MDL is alive at a time). */
+static void emit_region(const struct region *r)
+{
+	void *base;
+	rtl_size_t size;
+	int flags;
+	Handle mdl;
+
+	if (!broken && (KnTaskGetNextVmRegion(task, (const void *)(uintptr_t)r->base, &base, &size, &flags, &mdl) != rcOk ||
+			(uint64_t)(uintptr_t)base != r->base || size != r->size)) {
+		broken = true;
+		mdl = 0;
+	}
+	for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++)
+		if (runs[k].used)
+			emit_used_run(broken ? 0 : mdl, &runs[k]);
+	if (mdl)
+		KnHandleClose(mdl);
 }
 
 static unsigned prot_to_pf(int flags)
@@ -271,7 +328,8 @@ static void write_core(const char *name)
 		prstatus_of(&threads[t], &ps);
 		emit_note(NT_PRSTATUS, &ps, sizeof(ps));
 		if (threads[t].exception != KN_NO_EXCEPTION) {
-			struct siginfo si = { .signo = signal_of(&threads[t]), .code = 1, .addr = threads[t].cr2 };
+			struct siginfo si = { .signo = signal_of(&threads[t]), .code = sigcode_of(&threads[t]),
+					      .addr = threads[t].cr2 };
 			emit_note(NT_SIGINFO, &si, sizeof(si));
 		}
 	}
@@ -281,10 +339,8 @@ static void write_core(const char *name)
 	emit_note(NT_PRPSINFO, &pi, sizeof(pi));
 	emit_zeros(data_at - notes_at - notes);
 	for (unsigned ri = 0; ri < nregions; ri++)
-		for (unsigned k = regions[ri].first_run; k < regions[ri].first_run + regions[ri].nruns; k++)
-			if (runs[k].used)
-				emit_used_run(&regions[ri], &runs[k]);
-	uint64_t sum = checksum;
+		emit_region(&regions[ri]);
+	uint64_t sum = broken ? ~checksum : checksum;
 	emit_raw(&sum, sizeof(sum));
 	flush();
 }
@@ -293,9 +349,9 @@ int main(int argc, char **argv)
 {
 	const char *me = argc > 0 ? argv[0] : "";
 	const char *name = strncmp(me, "dump:", 5) == 0 ? me + 5 : "core";
-	Handle task = find_handle(KN_HANDLE_TYPE_TASK, KN_RIGHT_DUMP);
 	int state = 0;
 
+	task = find_handle(KN_HANDLE_TYPE_TASK, KN_RIGHT_DUMP);
 	if (!task) {
 		printf("collector: no task to dump (it needs a handle with KN_RIGHT_DUMP)\n");
 		return 1;
@@ -306,38 +362,56 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	uint64_t t0 = rdtsc();
+	KnThreadContext spare;
 	while (nthreads < MAX_THREADS && KnTaskGetThreadContext(task, nthreads, &threads[nthreads]) == rcOk)
 		nthreads++;
+	if (nthreads == MAX_THREADS && KnTaskGetThreadContext(task, nthreads, &spare) != rcEof) {
+		printf("collector: cannot dump %s: more than %u threads\n", name, MAX_THREADS);
+		return 3;
+	}
+	/* The regions and their usage maps; each region's MDL is closed once read, so the dump's
+	 * charge stays at one region's (emit_region takes a fresh one for the bytes). */
 	Retcode rc = rcOk;
-	for (const uint8_t *cursor = 0; nregions < MAX_REGIONS;) {
-		struct region *r = &regions[nregions];
+	for (const uint8_t *cursor = 0;;) {
+		struct region r = { 0 };
 		void *base;
 		rtl_size_t size;
-		rc = KnTaskGetNextVmRegion(task, cursor, &base, &size, &r->flags, &r->mdl);
+		rc = KnTaskGetNextVmRegion(task, cursor, &base, &size, &r.flags, &r.mdl);
 		if (rc == rcEof) {
 			rc = rcOk;
 			break;
 		}
 		if (rc != rcOk)
 			break;
-		r->base = (uint64_t)(uintptr_t)base;
-		r->size = size;
-		nregions++;
-		if ((rc = collect_runs(r)) != rcOk)
+		if (nregions == MAX_REGIONS) {
+			KnHandleClose(r.mdl);
+			printf("collector: cannot dump %s: more than %u regions\n", name, MAX_REGIONS);
+			return 3;
+		}
+		r.base = (uint64_t)(uintptr_t)base;
+		r.size = size;
+		rc = collect_runs(&r);
+		KnHandleClose(r.mdl);
+		r.mdl = 0;
+		regions[nregions++] = r;
+		if (rc != rcOk)
 			break;
 		cursor = (const uint8_t *)base + size;
 	}
 	if (rc != rcOk || nthreads == 0) {
-		printf("collector: cannot dump %s (Retcode %d)\n", name, rc);
+		printf("collector: cannot dump %s (Retcode %d%s)\n", name, rc,
+		       nruns_total == MAX_RUNS ? ", more usage-map runs than it can hold" : "");
 		return 3;
 	}
 	write_core(name);
+	if (broken) {
+		printf("collector: %s.core: memory could not be read; the frame's checksum is wrong on purpose\n", name);
+		return 4;
+	}
 	uint64_t ticks = rdtsc() - t0;
 	uint64_t used = 0;
 	for (unsigned i = 0; i < nruns_total; i++)
 		used += runs[i].used ? runs[i].pages : 0;
-	for (unsigned i = 0; i < nregions; i++)
-		KnHandleClose(regions[i].mdl);
 	printf("collector: %s.core: %u threads, %u regions, %llu resident pages, %llu bytes, %llu ticks\n", name, nthreads,
 	       nregions, (unsigned long long)used, (unsigned long long)written, (unsigned long long)ticks);
 	return 0;
