@@ -14,6 +14,29 @@ uint64_t test_frame_alloc(void)
 
 void test_frame_free(uint64_t pa) { pmm_free(pa_to_page(pa), 0); }
 
+bool test_frames_hold(uint64_t keep, struct list_head *held)
+{
+	pmm_drain_pcp(&pmm_main);
+	for (int order = PMM_MAX_ORDER; order >= 0; order--) {
+		while (pmm_free_pages() >= keep + (1ull << order)) {
+			struct page *p = pmm_alloc((unsigned)order, 0, PAGE_KERNEL);
+			if (!p)
+				break;
+			list_add(&p->lru, held); /* the allocation's own descriptor holds the list */
+		}
+	}
+	return pmm_free_pages() == keep;
+}
+
+void test_frames_release(struct list_head *held)
+{
+	while (!list_empty(held)) {
+		struct page *p = list_first_entry(held, struct page, lru);
+		list_del(&p->lru);
+		pmm_free(p, p->order);
+	}
+}
+
 struct probe {
 	uint64_t addr;
 	uint8_t value;

@@ -6,6 +6,7 @@
 #include <arch/pt.h>
 #include <arch/trap.h>
 #include <knmm/ktest.h>
+#include <knmm/list.h>
 
 /* A zeroed 4 KiB frame for a test, and its release. */
 uint64_t test_frame_alloc(void);
@@ -29,6 +30,12 @@ uint64_t test_resident_pages(struct vm_space *vs, uint64_t va, uint64_t size);
  * back). The tables made meanwhile keep their occupancy summaries. */
 void test_tables_fail_after(unsigned n);
 void test_tables_restore(void);
+
+/* Takes free frames (largest blocks first) onto `held` (through their lru links) until
+ * exactly `keep` are left free: the next allocations beyond those fail for real. False if
+ * fewer than `keep` were free. test_frames_release gives them all back. */
+bool test_frames_hold(uint64_t keep, struct list_head *held);
+void test_frames_release(struct list_head *held);
 
 /* Reads / writes one byte at `addr` under cpu_catch_fault: true if it faulted (fi filled). */
 bool test_read_faults(uint64_t addr, struct fault_info *fi);
