@@ -39,6 +39,10 @@ void lookaside_free(struct lookaside *l, void *p)
 {
 	if (!p)
 		return;
+	/* Parked blocks skip pool_free, so their red zones are checked here, as pool_free would. */
+	char why[96];
+	if (pool_check(p, why, sizeof(why)) != rcOk)
+		panic("lookaside_free(%s): %s", l->name, why);
 	bool irq = spin_lock_irqsave(&l->lock);
 	l->frees++;
 	if (l->count < l->depth) {

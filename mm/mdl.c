@@ -29,6 +29,8 @@
 #define RUNS_TAG    POOL_TAG('M', 'd', 'l', 'R')
 #define MDL_MAX_ORDER 10 /* frames are taken in blocks of up to 4 MiB: few runs */
 
+/* MDL headers come and go with every dump region, FromVm and mapping: a lookaside list. */
+static struct lookaside mdl_cache = LOOKASIDE_INIT(mdl_cache, "mdls", sizeof(struct mdl), MDL_TAG, 32);
 static spinlock_t mdl_lock = SPINLOCK_INIT("mdls");
 static struct list_head all_mdls = LIST_HEAD_INIT(all_mdls);
 static uint64_t nr_mdls, pinned_pages;
@@ -43,9 +45,11 @@ bool mdl_flags_valid(unsigned flags)
 	       (cache & (cache - 1)) == 0;
 }
 
+void mdl_init(void) { lookaside_register(&mdl_cache); }
+
 static struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages)
 {
-	struct mdl *m = pool_alloc(sizeof(*m), MDL_TAG);
+	struct mdl *m = lookaside_alloc(&mdl_cache);
 	if (!m)
 		return NULL;
 	memset(m, 0, sizeof(*m));
@@ -129,7 +133,7 @@ void mdl_free(struct mdl *m)
 	spin_unlock_irqrestore(&mdl_lock, irq);
 	if (m->runs)
 		pool_free(m->runs);
-	pool_free(m);
+	lookaside_free(&mdl_cache, m);
 }
 
 static bool size_to_pages(uint64_t bytes, uint64_t *pages)

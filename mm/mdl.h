@@ -55,6 +55,8 @@ bool mdl_flags_valid(unsigned flags);
 
 /* `bytes` of zeroed frames (rounded up to pages). rcInvalidArgument (size 0 or flags),
  * rcOutOfMemory (commit limit or frames: nothing is left behind). */
+/* Boot: registers the MDL headers' lookaside list. */
+void mdl_init(void);
 Retcode mdl_create(uint64_t bytes, unsigned flags, struct mdl **out);
 /* An I/O MDL over [pa, pa + bytes), which must lie outside RAM and the direct map, below the
  * CPU's physical limit. rcInvalidArgument otherwise. */

@@ -7,6 +7,7 @@
 #include <knmm/panic.h>
 #include <knmm/pool.h>
 #include <knmm/printf.h>
+#include "mdl.h"
 #include "mm.h"
 #include "pmm.h"
 #include "vm.h"
@@ -51,6 +52,7 @@ void mm_init(const struct boot_info *bi)
 
 	uint64_t free = pmm_free_pages();
 	vm_commit_init(free - kernel_reserve(free));
+	mdl_init();
 
 	/* Every top-level entry of the kernel half exists now; user roots will copy them. */
 	if (pt_prealloc_kernel(KDYN_BASE, KDYN_SIZE) != rcOk)
