@@ -15,6 +15,8 @@ extern uint64_t boot_ready_tsc;
 /* Command-line choices for new tasks: aslr=on|off (default on), mem.faultaround=N (0). */
 extern bool kernel_aslr;
 extern unsigned kernel_faultaround;
+/* Sets them from the command line (and logs them). */
+void kernel_apply_options(void);
 
 /* The boot module (program) called `name`, or NULL. */
 const struct boot_module *module_find(const char *name);

@@ -33,6 +33,13 @@
 struct boot_info boot_info;
 bool kernel_aslr = true;
 unsigned kernel_faultaround;
+
+void kernel_apply_options(void)
+{
+	kernel_aslr = cmdline_get_bool("aslr", true);
+	kernel_faultaround = (unsigned)cmdline_get_u64("mem.faultaround", 0);
+	pr_info("tasks: aslr %s, fault-around %u pages", kernel_aslr ? "on" : "off", kernel_faultaround);
+}
 /* Read by the gdb test (tests/gdb) and compared with the boot log. */
 uint64_t mem_usable_bytes;
 uint64_t boot_ready_tsc;
@@ -115,8 +122,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	percpu_init();
 	fpu_init();
 	serial_init(COM2_PORT); /* the dump sink */
-	kernel_aslr = cmdline_get_bool("aslr", true);
-	kernel_faultaround = (unsigned)cmdline_get_u64("mem.faultaround", 0);
+	kernel_apply_options();
 	sched_init();
 	timer_init();
 	irq_enable();

@@ -464,6 +464,11 @@ def main():
                 problems, results = evaluate(text, status, timed_out)
                 print(f"# {name}: {len(results)} tests in {secs:.1f} s", flush=True)
                 report_ktap(res, name, problems, results, text, log)
+                # The test ISO's command line says aslr=off and no mem.faultaround: the boot
+                # must have read them from GRUB's command line.
+                res.add(f"{name}: the command line's options reach the kernel",
+                        re.search(r"I tasks: aslr off, fault-around 0 pages", text) is not None,
+                        "no 'tasks: aslr off, fault-around 0 pages' line")
                 if any(r[2] == "user.dump" and r[1] for r in results):
                     for check, ok, detail in check_dumps.check(build, name, text, os.path.join(logdir, f"{name}.com2")):
                         res.add(f"{name}/dumps: {check}", ok, detail)

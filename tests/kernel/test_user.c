@@ -6,6 +6,7 @@
  */
 #include <arch/cpu.h>
 #include <knmm/align.h>
+#include <knmm/cmdline.h>
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/string.h>
@@ -58,6 +59,31 @@ KTEST(user, vm_aslr_faultaround)
 	run(t, "test_vm");
 	kernel_aslr = aslr;
 	kernel_faultaround = fa;
+}
+
+/* The command-line words reach new tasks: aslr and mem.faultaround, parsed as at boot, are
+ * what a task reads back (KnDebugGetStats) and what its address space does. */
+KTEST(user, cmdline_options_reach_tasks)
+{
+	char saved[BOOT_CMDLINE_MAX];
+
+	kstrlcpy(saved, cmdline_raw(), sizeof(saved));
+	cmdline_init("test=x aslr=off mem.faultaround=3");
+	kernel_apply_options();
+	KT_EXPECT(!kernel_aslr);
+	KT_EXPECT_EQ(kernel_faultaround, 3);
+	struct task *task;
+	KT_ASSERT_EQ(task_create("opts", "hello", 0, &task), rcOk);
+	KT_EXPECT(!task->vs.aslr);
+	KT_EXPECT_EQ(task->vs.faultaround, 3);
+	task_terminate(task, KN_EXIT_TERMINATED, true);
+	task_put(task);
+	cmdline_init("aslr mem.faultaround=junk");
+	kernel_apply_options();
+	KT_EXPECT(kernel_aslr);               /* a bare word is "on" */
+	KT_EXPECT_EQ(kernel_faultaround, 0);  /* not a number: the default */
+	cmdline_init(saved);
+	kernel_apply_options();
 }
 
 /* A task blocked in KnDebugGetStats while a teardown is pending still ends when terminated
