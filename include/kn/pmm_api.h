@@ -77,6 +77,9 @@ Retcode KnPmmMdlClone(Handle mdl, Handle *clone);
  *                      cache mode other than the MDL's, addr as in KnVmAllocate
  *   rcAlreadyExists    addr given and the range is taken
  *   rcOutOfMemory
+ *   rcBusy             another thread of the task unmapped or changed the new mapping's
+ *                      region before it was filled (nothing stays mapped)
+ *   rcFault            bad outAddr
  */
 Retcode KnPmmMdlMap(Handle mdl, rtl_size_t offset, rtl_size_t size, void *addr, int flags, void **outAddr);
 
