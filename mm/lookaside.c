@@ -39,10 +39,13 @@ void lookaside_free(struct lookaside *l, void *p)
 {
 	if (!p)
 		return;
-	/* Parked blocks skip pool_free, so their red zones are checked here, as pool_free would. */
+#ifdef KNMM_DEBUG
+	/* Parked blocks skip pool_free, so debug builds check their red zones here, as pool_free
+	 * would (release builds check them when the list gives them back to the pool). */
 	char why[96];
 	if (pool_check(p, why, sizeof(why)) != rcOk)
 		panic("lookaside_free(%s): %s", l->name, why);
+#endif
 	bool irq = spin_lock_irqsave(&l->lock);
 	l->frees++;
 	if (l->count < l->depth) {

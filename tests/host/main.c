@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The host test binary: the pure parts of knmm (PTE encoding, address arithmetic, string
- * helpers, printf, trap decoding, the physical allocator) under ASan and UBSan, with the
- * same KTEST cases and KTAP output as in the kernel. Usage: knmm-host-tests [GLOBS]
+ * helpers, printf, trap decoding, the physical allocator, the address-space core) under ASan
+ * and UBSan: its own KTEST cases (tests/host/*.c) through the kernel's test harness, with
+ * the same KTAP output. Usage: knmm-host-tests [GLOBS]
  */
 #include <knmm/ktest.h>
 
