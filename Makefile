@@ -234,11 +234,14 @@ $(HOST_BENCH): $(HOST_BENCH_OBJS)
 
 # ---------------------------------------------------------------- running
 
+# (the toolchain the build will use is checked too)
+DEPS_ENV = CC="$(CC)" LD="$(LD)" OBJCOPY="$(OBJCOPY)"
+
 check-deps:
-	@tools/install-deps.sh
+	@$(DEPS_ENV) tools/install-deps.sh
 
 deps:
-	@tools/install-deps.sh && echo "knmm: all build, run and test tools are present"
+	@$(DEPS_ENV) tools/install-deps.sh && echo "knmm: all build, run and test tools are present"
 
 run: $(ISO) | check-deps
 	$(Q)$(QEMU_PY) run --iso $(ISO) --mem $(MEM) --cpu $(CPU)

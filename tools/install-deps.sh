@@ -37,11 +37,26 @@ for pair in $NEEDS; do
 	*) missing_pkgs="$missing_pkgs $pkg" ;;
 	esac
 done
-# A C compiler: gcc unless the user chose another one through CC.
-if ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
-	missing_what="$missing_what ${CC:-gcc}"
-	missing_pkgs="$missing_pkgs gcc"
-fi
+# The compiler, linker and objcopy the Makefile will use (it passes CC, LD and OBJCOPY:
+# with CROSS=x86_64-elf- they are the cross tools, which Debian does not package).
+for tool in "${CC:-gcc}:gcc" "${LD:-ld}:binutils" "${OBJCOPY:-objcopy}:binutils"; do
+	what=${tool%%:*} pkg=${tool##*:}
+	command -v "$what" >/dev/null 2>&1 && continue
+	case $what in
+	gcc | ld | objcopy | clang)
+		[ "$what" = clang ] && pkg=clang
+		missing_what="$missing_what $what"
+		case " $missing_pkgs " in
+		*" $pkg "*) ;;
+		*) missing_pkgs="$missing_pkgs $pkg" ;;
+		esac
+		;;
+	*)
+		echo "knmm: $what is not on PATH: install that toolchain, or build without CROSS= (host gcc)" >&2
+		exit 1
+		;;
+	esac
+done
 
 if [ -z "$missing_pkgs" ]; then
 	exit 0
