@@ -142,12 +142,26 @@ static void cmd_help(void)
 		console_printf("%s\n", lines[i]);
 }
 
+/* A task's space counters, read together under its lock. */
+struct space_counts {
+	uint64_t nregions, committed, resident, locked, table_windows;
+};
+
+static struct space_counts space_counts(struct vm_space *vs)
+{
+	bool irq = spin_lock_irqsave(&vs->lock);
+	struct space_counts c = { vs->nregions, vs->committed, vs->resident, vs->locked, vs->table_windows };
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return c;
+}
+
 static void task_line(struct task *t, void *arg)
 {
 	(void)arg;
+	struct space_counts c = space_counts(&t->vs);
 	console_printf("%5llu  %-8s %7u %8llu %10llu %9llu  %s\n", (unsigned long long)t->id, task_state_name(t->state),
-		       t->nthreads, (unsigned long long)t->vs.nregions, (unsigned long long)t->vs.committed,
-		       (unsigned long long)t->vs.resident, t->name);
+		       t->nthreads, (unsigned long long)c.nregions, (unsigned long long)c.committed,
+		       (unsigned long long)c.resident, t->name);
 }
 
 static void cmd_tasks(void)
@@ -160,10 +174,11 @@ static void cmd_tasks(void)
 static void vm_task_line(struct task *t, void *arg)
 {
 	(void)arg;
+	struct space_counts c = space_counts(&t->vs);
 	pr_info("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked",
-		(unsigned long long)t->id, t->name, (unsigned long long)t->vs.nregions,
-		(unsigned long long)(t->vs.committed + t->vs.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
-		(unsigned long long)t->vs.resident, (unsigned long long)t->vs.locked);
+		(unsigned long long)t->id, t->name, (unsigned long long)c.nregions,
+		(unsigned long long)(c.committed + c.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
+		(unsigned long long)c.resident, (unsigned long long)c.locked);
 }
 
 static void cmd_vm(void)
@@ -181,7 +196,7 @@ static void cmd_regions(const char *spec)
 		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
 	} else {
 		console_printf("regions of task %llu '%s' (%llu):\n", (unsigned long long)t->id, t->name,
-			       (unsigned long long)t->vs.nregions);
+			       (unsigned long long)space_counts(&t->vs).nregions);
 		vm_print_regions(&t->vs);
 	}
 	task_put(t);
@@ -201,15 +216,22 @@ static void cmd_pte(const char *spec, const char *va_text)
 	struct task *t = task_arg(spec);
 	if (!t)
 		return;
-	if (t->state == KN_TASK_STATE_EXITED) {
+	/* The walk under the space's lock: no table is freed while it runs. A space being torn
+	 * down has no regions left once its root is freed (root 0): nothing to walk then. */
+	struct pt_trace tr;
+	bool irq = spin_lock_irqsave(&t->vs.lock);
+	uint64_t root = t->vs.pt.pml4_pa;
+	bool live = t->state != KN_TASK_STATE_EXITED && root != 0;
+	if (live)
+		pt_trace(&t->vs.pt, va, &tr);
+	spin_unlock_irqrestore(&t->vs.lock, irq);
+	if (!live) {
 		console_printf("monitor: task %llu '%s' has exited: no page tables\n", (unsigned long long)t->id, t->name);
 		task_put(t);
 		return;
 	}
-	struct pt_trace tr;
-	pt_trace(&t->vs.pt, va, &tr);
 	console_printf("pte of %#llx in task %llu '%s' (root %#llx):\n", (unsigned long long)va, (unsigned long long)t->id,
-		       t->name, (unsigned long long)t->vs.pt.pml4_pa);
+		       t->name, (unsigned long long)root);
 	for (unsigned i = 0; i < tr.n; i++) {
 		pte_t e = tr.step[i].entry;
 		enum pt_level level = tr.step[i].level;
