@@ -111,7 +111,7 @@ RUN_CMDLINE := aslr=on init=$(INIT) monitor
 TEST_CMDLINE := test=* aslr=off
 SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
 BENCH_CMDLINE := bench aslr=off
-MONITOR_CMDLINE := aslr=off init=demo monitor
+MONITOR_CMDLINE := aslr=on init=demo monitor
 
 QEMU_PY := $(PYTHON) tools/qemu.py --accel $(ACCEL)
 
@@ -202,7 +202,7 @@ $(TEST_ISO): $(KERNEL) $(TEST_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-de
 $(SELFCHECK_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_SELFCHECK) "$(SELFCHECK_CMDLINE)"
-# The monitor as make run has it (no ASLR: the same addresses every time), for the runner to drive.
+# The monitor as make run has it (ASLR on: the tests use the addresses the tasks log), for the runner to drive.
 $(MONITOR_ISO): $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(MONITOR_CMDLINE)" $(RUN_MODULES)

@@ -7,7 +7,12 @@
  *
  * TASK is a task id or name. It runs on the boot thread, polls COM1 (sleeping a few
  * milliseconds between polls, so tasks keep running), edits the line (backspace, Ctrl-U),
- * and answers a bad command or argument with one line. Nothing it is asked makes it fail.
+ * and answers a bad command or argument with one line. Nothing it is asked makes it fail,
+ * and nothing makes it wait without a bound (`dump` gives the collector a time limit).
+ *
+ * Reports read a task's space under the space's lock (its counters, its regions, its page
+ * tables: tables are freed only under that lock, or after the last region is gone, when the
+ * root is zero), taken with interrupts off; they print from what they read.
  */
 #include <arch/cpu.h>
 #include <arch/pt.h>
@@ -27,7 +32,8 @@
 
 #define LINE_MAX  120
 #define POLL_NS   5000000ull /* 5 ms between looks at the UART */
-#define DUMP_WAIT 10000000000ull
+#define DUMP_WAIT 10000000000ull /* for the target to stop, and the default for the collector */
+#define DUMP_WAIT_MAX_MS 3600000ull
 
 static struct wait_queue idle_wq = WAIT_QUEUE_INIT(idle_wq);
 
@@ -134,7 +140,8 @@ static void cmd_help(void)
 		"  pool              kernel pool usage by tag (like !poolused)",
 		"  mdl               live MDLs with their runs and pinned pages",
 		"  run PROGRAM       start a program (one of the boot modules) as a task",
-		"  dump TASK         freeze a task and dump it with the collector (a core file on COM2)",
+		"  dump TASK [MS]    freeze a task and dump it with the collector (a core file on COM2),",
+		"                    waiting MS milliseconds at most for it (default 10000)",
 		"  halt              leave QEMU",
 		"TASK is a task id or name; VA is hexadecimal.",
 	};
@@ -142,12 +149,26 @@ static void cmd_help(void)
 		console_printf("%s\n", lines[i]);
 }
 
+/* A task's space counters, read together under its lock. */
+struct space_counts {
+	uint64_t nregions, committed, resident, locked, table_windows;
+};
+
+static struct space_counts space_counts(struct vm_space *vs)
+{
+	bool irq = spin_lock_irqsave(&vs->lock);
+	struct space_counts c = { vs->nregions, vs->committed, vs->resident, vs->locked, vs->table_windows };
+	spin_unlock_irqrestore(&vs->lock, irq);
+	return c;
+}
+
 static void task_line(struct task *t, void *arg)
 {
 	(void)arg;
+	struct space_counts c = space_counts(&t->vs);
 	console_printf("%5llu  %-8s %7u %8llu %10llu %9llu  %s\n", (unsigned long long)t->id, task_state_name(t->state),
-		       t->nthreads, (unsigned long long)t->vs.nregions, (unsigned long long)t->vs.committed,
-		       (unsigned long long)t->vs.resident, t->name);
+		       t->nthreads, (unsigned long long)c.nregions, (unsigned long long)c.committed,
+		       (unsigned long long)c.resident, t->name);
 }
 
 static void cmd_tasks(void)
@@ -160,10 +181,11 @@ static void cmd_tasks(void)
 static void vm_task_line(struct task *t, void *arg)
 {
 	(void)arg;
+	struct space_counts c = space_counts(&t->vs);
 	pr_info("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked",
-		(unsigned long long)t->id, t->name, (unsigned long long)t->vs.nregions,
-		(unsigned long long)(t->vs.committed + t->vs.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
-		(unsigned long long)t->vs.resident, (unsigned long long)t->vs.locked);
+		(unsigned long long)t->id, t->name, (unsigned long long)c.nregions,
+		(unsigned long long)(c.committed + c.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
+		(unsigned long long)c.resident, (unsigned long long)c.locked);
 }
 
 static void cmd_vm(void)
@@ -181,7 +203,7 @@ static void cmd_regions(const char *spec)
 		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
 	} else {
 		console_printf("regions of task %llu '%s' (%llu):\n", (unsigned long long)t->id, t->name,
-			       (unsigned long long)t->vs.nregions);
+			       (unsigned long long)space_counts(&t->vs).nregions);
 		vm_print_regions(&t->vs);
 	}
 	task_put(t);
@@ -201,15 +223,22 @@ static void cmd_pte(const char *spec, const char *va_text)
 	struct task *t = task_arg(spec);
 	if (!t)
 		return;
-	if (t->state == KN_TASK_STATE_EXITED) {
+	/* The walk under the space's lock: no table is freed while it runs. A space being torn
+	 * down has no regions left once its root is freed (root 0): nothing to walk then. */
+	struct pt_trace tr;
+	bool irq = spin_lock_irqsave(&t->vs.lock);
+	uint64_t root = t->vs.pt.pml4_pa;
+	bool live = t->state != KN_TASK_STATE_EXITED && root != 0;
+	if (live)
+		pt_trace(&t->vs.pt, va, &tr);
+	spin_unlock_irqrestore(&t->vs.lock, irq);
+	if (!live) {
 		console_printf("monitor: task %llu '%s' has exited: no page tables\n", (unsigned long long)t->id, t->name);
 		task_put(t);
 		return;
 	}
-	struct pt_trace tr;
-	pt_trace(&t->vs.pt, va, &tr);
 	console_printf("pte of %#llx in task %llu '%s' (root %#llx):\n", (unsigned long long)va, (unsigned long long)t->id,
-		       t->name, (unsigned long long)t->vs.pt.pml4_pa);
+		       t->name, (unsigned long long)root);
 	for (unsigned i = 0; i < tr.n; i++) {
 		pte_t e = tr.step[i].entry;
 		enum pt_level level = tr.step[i].level;
@@ -261,8 +290,31 @@ static void cmd_run(const char *program)
 	task_put(t); /* it runs on; `tasks` shows it */
 }
 
-static void cmd_dump(const char *spec)
+static bool parse_decimal(const char *s, uint64_t max, uint64_t *out)
 {
+	uint64_t v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > max / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* dump TASK [MS]: MS bounds the collector's run (default DUMP_WAIT); past it the collector
+ * is terminated and the target stays frozen (the core on COM2 is then cut short). */
+static void cmd_dump(const char *spec, const char *limit_text)
+{
+	uint64_t limit_ms = DUMP_WAIT / 1000000;
+	if (limit_text && (!parse_decimal(limit_text, DUMP_WAIT_MAX_MS, &limit_ms) || limit_ms == 0)) {
+		console_printf("monitor: bad time limit '%s' (milliseconds, 1 to %llu)\n", limit_text, DUMP_WAIT_MAX_MS);
+		return;
+	}
 	struct task *t = task_arg(spec), *c = NULL;
 	if (!t)
 		return;
@@ -283,9 +335,19 @@ static void cmd_dump(const char *spec)
 		task_terminate(c, KN_EXIT_TERMINATED, true);
 	if (rc == rcOk) {
 		task_resume(c);
-		task_wait(c, KN_TASK_STATE_EXITED, 0);
-		console_printf("dump of task %llu '%s': %s (the core file is on COM2; make run saves it in build/dumps/)\n",
-			       (unsigned long long)t->id, t->name, c->exit_code == 0 ? "done" : "the collector failed");
+		if (task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + limit_ms * 1000000) == rcOk) {
+			console_printf("dump of task %llu '%s': %s (the core file is on COM2; make run saves it in build/dumps/)\n",
+				       (unsigned long long)t->id, t->name, c->exit_code == 0 ? "done" : "the collector failed");
+		} else {
+			/* Terminated, and waited for (boundedly too: its threads leave at their next
+			 * kernel entry or wake-up). */
+			task_terminate(c, KN_EXIT_TERMINATED, false);
+			bool gone = task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + DUMP_WAIT) == rcOk;
+			console_printf("monitor: dump of task %llu '%s': the collector did not finish in %llu ms: %s; "
+				       "the task stays frozen\n",
+				       (unsigned long long)t->id, t->name, (unsigned long long)limit_ms,
+				       gone ? "terminated" : "told to terminate, still leaving");
+		}
 	} else {
 		console_printf("monitor: cannot start the collector (Retcode %d)\n", rc);
 	}
@@ -307,6 +369,8 @@ static void execute(char *line)
 	unsigned want = !strcmp(cmd, "regions") || !strcmp(cmd, "run") || !strcmp(cmd, "dump") ? 2
 			: !strcmp(cmd, "pte")                                                  ? 3
 												: 1;
+	if (!strcmp(cmd, "dump") && argc == 3)
+		want = 3; /* dump TASK MS */
 	bool known = !strcmp(cmd, "help") || !strcmp(cmd, "vm") || !strcmp(cmd, "tasks") || !strcmp(cmd, "regions") ||
 		     !strcmp(cmd, "pte") || !strcmp(cmd, "pool") || !strcmp(cmd, "mdl") || !strcmp(cmd, "run") ||
 		     !strcmp(cmd, "dump") || !strcmp(cmd, "halt");
@@ -315,7 +379,9 @@ static void execute(char *line)
 		return;
 	}
 	if (argc != want) {
-		console_printf("monitor: %s takes %u argument%s (help shows them)\n", cmd, want - 1, want == 2 ? "" : "s");
+		static const char *const counts[] = { "", "0 arguments", "1 argument", "2 arguments" };
+		console_printf("monitor: %s takes %s (help shows them)\n", cmd,
+			       !strcmp(cmd, "dump") ? "1 or 2 arguments" : counts[want]);
 		return;
 	}
 	if (!strcmp(cmd, "help"))
@@ -335,7 +401,7 @@ static void execute(char *line)
 	else if (!strcmp(cmd, "run"))
 		cmd_run(argv[1]);
 	else if (!strcmp(cmd, "dump"))
-		cmd_dump(argv[1]);
+		cmd_dump(argv[1], argc == 3 ? argv[2] : NULL);
 	else if (!strcmp(cmd, "halt")) {
 		console_printf("halting\n");
 		qemu_exit(QEMU_EXIT_PASS);

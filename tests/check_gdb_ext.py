@@ -1,10 +1,12 @@
 """The gdb extension (tools/gdb/knmm.py) on a live kernel (SPEC §8), for tests/run.py.
 
-Boots build/knmm-monitor.iso halted under gdb and lets it run until `sharer-b` (one of the
-demo tasks sharing memory through an MDL) makes its KnDebugNop call. There, every kn-*
-command runs; the addresses they are given come from the serial log written so far (what
-sharer-a logged), and the answers are checked against that log and against kernel
-variables gdb reads directly.
+Boots build/knmm-monitor.iso (make run's set-up, `aslr=on`) halted under gdb and lets it run
+until `sharer-b` (one of the demo tasks sharing memory through an MDL) makes its KnDebugNop
+call; by then `sharer-a` has made and logged its regions. There, every kn-* command runs;
+the addresses they are given come from the serial log written so far, and the answers are
+checked against the facts tests/check_monitor.py uses (what sharer-a logged and is known to
+have done, its ELF segments, the boot log) and against each other: kn-vm's commit charge
+must equal, page for page, what it says makes it up.
 """
 import os
 import re
@@ -12,27 +14,40 @@ import shutil
 import subprocess
 
 import qemu
+from check_monitor import (EXPECTED, LEAF, PAGE, TABLE_CHARGE_PER_WINDOW, check_sharer_regions, elf_segments,
+                           parse_regions, region_totals, sharer_facts)
 
 # Runs inside gdb at the breakpoint; LOG is replaced by the serial log's path.
 SCRIPT = r'''
 import re
 log = open(LOG, errors="replace").read()
 m = re.search(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+)", log)
-for title, command in (("kn-tasks", "kn-tasks"), ("kn-regions", "kn-regions sharer-a"), ("kn-vm", "kn-vm"),
-                       ("kn-mdl", "kn-mdl"), ("pinned", "print pinned_pages"), ("kernel", "kn-pte &pmm_main")):
+made = {k: int(b, 16) for k, b, _ in re.findall(r"^sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", log, re.M)}
+for title, command in (("kn-tasks", "kn-tasks"), ("kn-vm", "kn-vm"), ("kn-mdl", "kn-mdl"),
+                       ("pinned", "print pinned_pages"), ("kernel", "kn-pte &pmm_main")):
     gdb.write("==%s==\n" % title)
     gdb.execute(command)
-if m:
-    gdb.write("==code==\n")
-    gdb.execute("kn-pte %s sharer-a" % m.group(2))
-    gdb.write("==data==\n")
-    gdb.execute("kn-pte %s sharer-a" % m.group(1))
-first = list(list_entries(gdb.parse_and_eval("all_mdls"), "struct mdl", "link"))
+for t in tasks():
+    gdb.write("==regions %s==\n" % c_string(t["name"]))
+    gdb.execute("kn-regions %d" % int(t["id"]))
+pages = {"code": m and int(m.group(2), 16), "data": m and int(m.group(1), 16)}
+for kind, offset in (("wc", 0), ("uc", 4096), ("rx", 0), ("guarded", 0)):
+    pages[kind] = made.get(kind, 0) and made[kind] + offset
+for name, va in pages.items():
+    if va:
+        gdb.write("==pte %s==\n" % name)
+        gdb.execute("kn-pte %#x sharer-a" % va)
+first = mdls()
 if first:
     gdb.write("==one-mdl==\n")
     gdb.execute("kn-mdl %#x" % int(first[0]))
 gdb.write("==end==\n")
 '''
+
+VM_TOTAL = re.compile(r"^([A-Za-z][A-Za-z -]*):\s+(\d+)(?: pages)?$", re.M)
+VM_TASK = re.compile(r"^Task (\d+)\s+(\S+)\s+(\d+) regions, (\d+) committed, (\d+) table windows, private commit (\d+) "
+                     r"pages, (\d+) resident, (\d+) locked$", re.M)
+KN_TASK = re.compile(r"^\s+(\d+)  (\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)  (\S+)$", re.M)
 
 
 def check(build, root, accel, logdir):
@@ -73,43 +88,101 @@ def check(build, root, accel, logdir):
         results.append((f"gdb extension: {name}", bool(ok), detail))
 
     def section(name):
-        m = re.search(rf"^=={name}==\n(.*?)^==", out, re.S | re.M)
+        m = re.search(rf"^=={re.escape(name)}==\n(.*?)^==", out, re.S | re.M)
         return m.group(1) if m else ""
 
     def leaf(text):
-        m = re.search(r"^\s+PT\s*\[\s*\d+\] 0x[0-9a-f]+\s+page .*$", text, re.M)
+        m = LEAF.search(text)
         return m.group(0) if m else ""
 
-    expect("gdb stops in sharer-b's KnDebugNop and runs every command", "sys_debug_nop" in out and "==end==" in out,
+    expect("gdb stops in sharer-b's KnDebugNop (make run's command line, aslr=on) and runs every command",
+           "sys_debug_nop" in out and "==end==" in out and 'command line "aslr=on init=demo monitor"' in serial,
            out[-1200:])
-    mdl_at = re.search(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\)", serial)
-    tasks = section("kn-tasks")
+    facts = sharer_facts(serial)
+    expect("sharer-a logged its MDL mapping, code and stack addresses", facts, serial[-1500:])
+    if not facts:
+        return results
+    made = facts["regions"]
+    tasks_out = section("kn-tasks")
+    tasks = {name: dict(id=int(i), state=st, regions=int(rg), committed=int(c), resident=int(r))
+             for i, st, th, rg, c, r, name in KN_TASK.findall(tasks_out)}
     expect("kn-tasks: stack-crash frozen, sharer-a and sharer-b running",
-           re.search(r"frozen .*stack-crash", tasks) and re.search(r"running .*sharer-a", tasks)
-           and re.search(r"running .*sharer-b", tasks), tasks)
-    regions = section("kn-regions")
-    expect("kn-regions: sharer-a's MDL mapping at the address it logged, 2 resident pages, rw- at most",
-           mdl_at and re.search(rf"^\s+{int(mdl_at.group(1), 16):#018x} 0x2000\s+2\s+rw-\s+mdl\s+C:2/rw-", regions,
-                                re.M), regions)
-    vm = section("kn-vm")
-    physical = re.search(r"vm:   Physical memory:\s+(\d+)", serial)
-    gdb_physical = re.search(r"^Physical memory:\s+(\d+) pages", vm, re.M)
-    expect("kn-vm: the physical memory the boot log reports",
-           physical and gdb_physical and physical.group(1) == gdb_physical.group(1), vm)
-    expect("kn-vm: a line for each task", re.search(r"^Task \d+\s+sharer-b", vm, re.M), vm)
-    mdls = section("kn-mdl")
-    pinned = re.search(r"^\$\d+ = (\d+)$", section("pinned"), re.M)
-    listed = re.search(r"^(\d+) MDLs, (\d+) pinned pages", mdls, re.M)
-    expect("kn-mdl: sharer-a's MDL, 2 pages of RAM; the pinned count gdb reads directly",
-           listed and pinned and listed.group(2) == pinned.group(1) and re.search(r"ram\s+8192 bytes\s+2 pages", mdls),
-           mdls + section("pinned"))
+           tasks.get("stack-crash", {}).get("state") == "frozen" and tasks.get("sharer-a", {}).get("state") == "running"
+           and tasks.get("sharer-b", {}).get("state") == "running", tasks_out)
+    for where, ok, detail in check_sharer_regions(section("regions sharer-a"), facts,
+                                                  elf_segments(os.path.join(build, "user", "sharer.elf")),
+                                                  "kn-regions sharer-a"):
+        results.append((f"gdb extension: {where}", ok, detail))
+
+    vm_out = section("kn-vm")
+    vm = {label.strip(): int(n) for label, n in VM_TOTAL.findall(vm_out)}
+    vm_tasks = {name: dict(regions=int(rg), committed=int(c), windows=int(w), private=int(pc), resident=int(r),
+                           locked=int(lk)) for i, name, rg, c, w, pc, r, lk in VM_TASK.findall(vm_out)}
+    kernel = re.search(r"^  kernel space:\s+(\d+) committed, (\d+) table windows, (\d+) for I/O tables; (\d+) resident, "
+                       r"(\d+) locked$", vm_out, re.M)
+    by_state = vm_out.partition("Pages by state:\n")[2]
+    states = {name: int(n) for name, n in re.findall(r"^  ([\w-]+) pages:\s+(\d+)$", by_state, re.M)}
+    charged_by = {name: int(n) for name, n in re.findall(r"^  (pool pages|MDLs):\s+(\d+)$",
+                                                         vm_out.partition("Pages by state:")[0], re.M)}
+    names = ("Physical memory", "Available pages", "Committed pages", "Commit limit", "Commit peak", "Locked pages",
+             "Pinned pages", "MDLs")
+    complete = all(n in vm for n in names) and kernel and len(charged_by) == 2 and len(states) == 7
+    expect("kn-vm: every total, what the charge is made of, pages by state, a line per task",
+           complete and set(vm_tasks) == set(tasks), vm_out)
+    usable = re.search(r"memory: usable \d+ bytes \(\d+ MiB, (\d+) pages\)", serial)
+    limit = re.search(r"vm: commit limit (\d+) pages", serial)
+    reserved = re.search(r"pmm: \d+ frames \(.*?, (\d+) reserved;", serial)
+    if complete:
+        expect("kn-vm: the physical memory the boot log reports",
+               usable and vm["Physical memory"] == int(usable.group(1)), vm_out)
+        expect("kn-vm: the commit limit the boot log reports", limit and vm["Commit limit"] == int(limit.group(1)),
+               vm_out)
+        expect("kn-vm: pages by state add up to physical memory; free pages are the available ones; reserved as at boot",
+               sum(states.values()) == vm["Physical memory"] and states.get("free") == vm["Available pages"]
+               and reserved and states.get("reserved") == int(reserved.group(1)), vm_out)
+        charged = (sum(t["private"] for t in vm_tasks.values()) + int(kernel.group(1))
+                   + TABLE_CHARGE_PER_WINDOW * int(kernel.group(2)) + int(kernel.group(3)) + charged_by["pool pages"]
+                   + charged_by["MDLs"])
+        expect("kn-vm: the commit charge is exactly the tasks' private commit + the kernel space's (pages, tables, "
+               "I/O tables) + pool pages + MDLs' charge", vm["Committed pages"] == charged,
+               f"charge {vm['Committed pages']}, parts add up to {charged}\n{vm_out}")
+        expect("kn-vm: committed <= peak <= limit, and the commit still grantable is backed by available pages",
+               vm["Committed pages"] <= vm["Commit peak"] <= vm["Commit limit"]
+               and vm["Available pages"] >= vm["Commit limit"] - vm["Committed pages"], vm_out)
+        expect("kn-vm: locked = the kernel's + the tasks'; sharer-a's = its 'locked' region, others none",
+               vm["Locked pages"] == int(kernel.group(5)) + sum(t["locked"] for t in vm_tasks.values())
+               and "locked" in made and vm_tasks.get("sharer-a", {}).get("locked") == made["locked"][1] // PAGE
+               and all(t["locked"] == 0 for n, t in vm_tasks.items() if n != "sharer-a"), vm_out)
+        mdls = section("kn-mdl")
+        pinned = re.search(r"^\$\d+ = (\d+)$", section("pinned"), re.M)
+        listed = re.search(r"^(\d+) MDLs, (\d+) pinned pages", mdls, re.M)
+        expect("kn-vm and kn-mdl: one MDL (sharer-a's, 2 pages of RAM), its 2 pages pinned, as pinned_pages says",
+               listed and pinned and vm["MDLs"] == int(listed.group(1)) == 1
+               and vm["Pinned pages"] == int(listed.group(2)) == int(pinned.group(1)) == made.get("mdl", (0, 0))[1] // PAGE
+               and charged_by["MDLs"] == 2 and re.search(r"ram\s+8192 bytes\s+2 pages", mdls), mdls + section("pinned"))
+    for name, t in tasks.items():
+        regions, count = parse_regions(section(f"regions {name}"))
+        resident, committed, private = region_totals(regions)
+        v = vm_tasks.get(name, {})
+        expect(f"{name}: kn-tasks, kn-vm and kn-regions agree (regions, resident, committed, private commit)",
+               count == len(regions) == t["regions"] == v.get("regions") and resident == t["resident"] == v.get("resident")
+               and committed == t["committed"] == v.get("committed") and private == v.get("private"),
+               f"kn-tasks {t}; kn-vm {v}; kn-regions add up to {len(regions)}, {resident} resident, {committed} "
+               f"committed, private {private}\n{section(f'regions {name}')}")
+
     expect("kn-mdl ADDR: one MDL in full", re.search(r"ram\s+8192 bytes\s+2 pages .*\[0x[0-9a-f]+\+2\]",
                                                     section("one-mdl")), section("one-mdl"))
-    code, data = leaf(section("code")), leaf(section("data"))
-    expect("kn-pte: sharer-a's code page is user, read-only, executable (no NX)",
-           code and " US" in code and " RO" in code and " NX" not in code, section("code"))
-    expect("kn-pte: its MDL page is user, writable, NX, write-back",
-           data and " RW" in data and " NX" in data and "PAT=0 (WB)" in data, section("data"))
+    for page, want, absent, what in (
+            ("code", (" US", " RO"), (" NX",), "sharer-a's code page is user, read-only, executable (no NX)"),
+            ("data", (" RW", " NX", "PAT=0 (WB)"), (), "its MDL page is user, writable, NX, write-back"),
+            ("wc", (" RW", " NX", "(WC)"), (), "its write-combining page has a WC PAT index"),
+            ("uc", (" RO", " NX", "(UC)"), (), "its uncached page has a UC PAT index"),
+            ("rx", (" RO", "(WB)"), (" NX",), "the page it made read-execute has no NX")):
+        text = section(f"pte {page}")
+        expect(f"kn-pte: {what}", leaf(text) and all(w in leaf(text) for w in want)
+               and not any(a in leaf(text) for a in absent), text)
+    text = section("pte guarded")
+    expect("kn-pte: a reserved page of sharer-a is not present", "not present" in text and not leaf(text), text)
     expect("kn-pte: a kernel variable, in the kernel's tables: supervisor, global",
            re.search(r"page .* S .*G", section("kernel")), section("kernel"))
     return results

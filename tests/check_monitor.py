@@ -1,19 +1,186 @@
 """Drives the monitor over the serial line (SPEC §8), for tests/run.py.
 
-Boots build/knmm-monitor.iso (make run's setup without ASLR: the demo leaves a frozen
-`stack-crash` and two tasks sharing an MDL), sends every command, bad ones included, and
-checks each answer against what the boot log says: the addresses `sharer-a` logged, the
-memory totals of the boot's vm report, the programs among the modules.
+Boots build/knmm-monitor.iso (make run's set-up, `aslr=on` included: the demo leaves a
+frozen `stack-crash` and two tasks sharing an MDL), sends every command, bad ones included,
+and checks each answer against facts known without the monitor: what the boot log says
+(usable pages, commit limit, reserved frames), what `sharer-a` logged creating (each
+region's kind, base and size; its code and stack addresses), what it is known to have done
+to each region (held here, in EXPECTED), the program headers of build/user/sharer.elf; and
+the answers against each other (`vm` totals, `tasks`, `regions`, `mdl`, `pte`).
+
+The region helpers are shared with tests/check_gdb_ext.py (kn-regions prints the same).
 """
 import os
 import re
+import struct
 import time
 
 import qemu
 from extract_dumps import extract
 
 PROMPT = "knmm> "
+PAGE = 0x1000
+WINDOW_SHIFT = 21            # VM_TABLE_WINDOW_SHIFT (mm/vm.h): page tables are charged per 2 MiB window
+TABLE_CHARGE_PER_WINDOW = 3  # VM_TABLE_CHARGE_PER_WINDOW
 
+# What sharer-a (user/programs/sharer.c) does to each region it logs: guard pages below and
+# above the usable range it logs, resident pages, the most protection allowed, cache mode,
+# flags and runs, as `regions` must show them.
+EXPECTED = {
+    "mdl": (0, 0, 2, "rw-", "WB", ["mdl"], ["C:2/rw-"]),
+    "lazy": (0, 0, 3, "rwx", "WB", [], ["C:8/rw-"]),
+    "guarded": (1, 1, 2, "rwx", "WB", ["lg", "hg"], ["G:1", "R:4/rw-", "C:2/rw-", "C:2/r--", "R:8/rw-", "G:1"]),
+    "locked": (0, 0, 3, "rwx", "WB", [], ["C:3/rw-L"]),
+    "wc": (0, 0, 1, "rwx", "WC", [], ["C:2/rw-"]),
+    "uc": (0, 0, 1, "rwx", "UC", [], ["C:2/r--"]),
+    "rx": (0, 0, 1, "rwx", "WB", [], ["C:1/r-x"]),
+    "grow": (1, 0, 1, "rwx", "WB", ["lg", "gd"], ["G:1", "R:7/rw-", "C:1/rw-"]),
+}
+GONE = ("freed",)  # made and unmapped again: no region may be left there
+
+SHARER_A = re.compile(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+), "
+                      r"stack near (0x[0-9a-f]+)")
+REGION_LOGGED = re.compile(r"^sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", re.M)
+REGION_LINE = re.compile(r"^  (0x[0-9a-f]{16}) (0x[0-9a-f]+)\s+(\d+)\s+([r-][w-][x-])\s+(WB|WT|WC|UC)\s*(.*)$", re.M)
+RUN = re.compile(r"^([RCG]):(\d+)(?:/([r-][w-][x-]))?(L?)$")
+VM_LINE = re.compile(r"vm:   ([A-Za-z -]+):\s+(\d+)")
+VM_TASK = re.compile(r"vm:   Task (\d+)\s+(\S+)\s+(\d+) regions, private commit (\d+) pages, (\d+) resident, "
+                     r"(\d+) locked")
+VM_KERNEL = re.compile(r"vm:   Space 'kernel': (\d+) regions, (\d+) committed, (\d+) resident, (\d+) locked pages")
+TASK_LINE = re.compile(r"^\s+(\d+)  (\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)  (\S+)$", re.M)
+LEAF = re.compile(r"^\s+PT\s*\[\s*\d+\] 0x[0-9a-f]+\s+page .*$", re.M)
+
+
+# ---------------------------------------------------------------- facts and parsers
+
+def sharer_facts(log):
+    """What sharer-a logged: {"mdl_va", "code_va", "stack_va", "regions": {kind: (base, size)}}, or None."""
+    m = SHARER_A.search(log)
+    if not m:
+        return None
+    regions = {kind: (int(base, 16), int(size, 16)) for kind, base, size in REGION_LOGGED.findall(log)}
+    return {"mdl_va": int(m.group(1), 16), "code_va": int(m.group(2), 16), "stack_va": int(m.group(3), 16),
+            "regions": regions}
+
+
+def elf_segments(path):
+    """[(base, size, prot)] of the PT_LOAD segments of an ELF64 file, page-rounded: the regions
+    the loader must make."""
+    with open(path, "rb") as f:
+        data = f.read()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    out = []
+    for i in range(phnum):
+        p_type, p_flags, _, vaddr, _, _, memsz, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+        if p_type != 1 or memsz == 0:
+            continue
+        base = vaddr & ~(PAGE - 1)
+        end = (vaddr + memsz + PAGE - 1) & ~(PAGE - 1)
+        prot = ("r" if p_flags & 4 else "-") + ("w" if p_flags & 2 else "-") + ("x" if p_flags & 1 else "-")
+        out.append((base, end - base, prot))
+    return out
+
+
+def parse_regions(text):
+    """The lines of a `regions` / kn-regions listing: [dict(base, size, resident, max, cache,
+    flags, runs)], and the count its header gives (None if none)."""
+    out = []
+    for m in REGION_LINE.finditer(text):
+        words = m.group(6).split()
+        i = len(words)
+        while i > 0 and RUN.match(words[i - 1]):
+            i -= 1
+        out.append({"base": int(m.group(1), 16), "size": int(m.group(2), 16), "resident": int(m.group(3)),
+                    "max": m.group(4), "cache": m.group(5), "flags": words[:i], "runs": words[i:]})
+    head = re.search(r"^regions of task \d+ '[^']*' \((\d+)\):", text, re.M)
+    return out, int(head.group(1)) if head else None
+
+
+def run_pages(runs):
+    return [(RUN.match(r).group(1), int(RUN.match(r).group(2))) for r in runs if RUN.match(r)]
+
+
+def region_totals(regions):
+    """(resident, committed pages, private commit) a listing adds up to: committed pages are
+    the C runs; private commit adds the table charge of each 2 MiB window they touch."""
+    resident = committed = 0
+    windows = set()
+    for r in regions:
+        resident += r["resident"]
+        at = 0
+        for state, n in run_pages(r["runs"]):
+            if state == "C":
+                committed += n
+                first, last = r["base"] + at * PAGE, r["base"] + (at + n) * PAGE - 1
+                windows.update(range(first >> WINDOW_SHIFT, (last >> WINDOW_SHIFT) + 1))
+            at += n
+    return resident, committed, committed + TABLE_CHARGE_PER_WINDOW * len(windows)
+
+
+def show(r):
+    return (f"{r['base']:#x} {r['size']:#x} resident {r['resident']} max {r['max']} {r['cache']} "
+            f"flags {' '.join(r['flags']) or '-'} runs {' '.join(r['runs'])}")
+
+
+def check_sharer_regions(text, facts, segments, where):
+    """Checks a listing of sharer-a's regions against what it logged, EXPECTED and its ELF
+    segments: [(name, ok, detail)]."""
+    regions, count = parse_regions(text)
+    results = []
+
+    def expect(name, ok, detail=""):
+        results.append((f"{where}: {name}", bool(ok), detail))
+
+    def at(base):
+        return [r for r in regions if r["base"] == base]
+
+    expect("header count equals the regions listed", count is not None and count == len(regions),
+           f"header {count}, {len(regions)} listed\n{text}")
+    accounted = set()
+    for kind, (below, above, resident, maxp, cache, flags, runs) in EXPECTED.items():
+        logged = facts["regions"].get(kind)
+        if not logged:
+            expect(f"sharer-a logged its '{kind}' region", False, "no such line in the log")
+            continue
+        base, size = logged[0] - below * PAGE, logged[1] + (below + above) * PAGE
+        want = {"base": base, "size": size, "resident": resident, "max": maxp, "cache": cache, "flags": flags,
+                "runs": runs}
+        got = at(base)
+        accounted.update(id(r) for r in got)
+        ok = len(got) == 1 and got[0] == want and sum(n for _, n in run_pages(runs)) * PAGE == size
+        expect(f"'{kind}' region: size, runs, protection, cache, flags and resident pages as made",
+               ok, f"want {show(want)}; got {[show(r) for r in got] or 'nothing at that base'}")
+    for kind in GONE:
+        logged = facts["regions"].get(kind)
+        overlap = [r for r in regions if logged and r["base"] < logged[0] + logged[1] and logged[0] < r["base"] + r["size"]]
+        expect(f"'{kind}' region (unmapped) is not listed", logged and not overlap,
+               f"logged {logged}; overlapping {[show(r) for r in overlap]}")
+    for base, size, prot in segments:
+        got = at(base)
+        accounted.update(id(r) for r in got)
+        pages = size // PAGE
+        ok = (len(got) == 1 and got[0]["size"] == size and got[0]["max"] == prot and got[0]["cache"] == "WB"
+              and got[0]["flags"] == ["elf"] and got[0]["runs"] == [f"C:{pages}/{prot}"]
+              and got[0]["resident"] <= pages)
+        if ok and "x" in prot:
+            ok = got[0]["base"] <= facts["code_va"] < got[0]["base"] + size and got[0]["resident"] >= 1
+        expect(f"program segment {base:#x}+{size:#x} {prot}: elf, committed, no more than the file says",
+               ok, f"got {[show(r) for r in got] or 'nothing'}")
+    stack = [r for r in regions if r["base"] <= facts["stack_va"] < r["base"] + r["size"]]
+    runs = run_pages(stack[0]["runs"]) if len(stack) == 1 else []
+    accounted.update(id(r) for r in stack)
+    expect("the stack (holding the address logged): low guard, grow-down, reserved then committed pages",
+           len(stack) == 1 and stack[0]["flags"] == ["lg", "gd"] and stack[0]["max"] == "rwx"
+           and [s for s, _ in runs] in (["G", "R", "C"], ["G", "C"]) and runs[0][1] == 1
+           and stack[0]["runs"][-1].endswith("/rw-") and 1 <= stack[0]["resident"] <= runs[-1][1],
+           f"{[show(r) for r in stack]}")
+    extra = [show(r) for r in regions if id(r) not in accounted]
+    expect("no region that sharer-a, its loader or its stack did not make", not extra, f"{extra}")
+    return results
+
+
+# ---------------------------------------------------------------- the session
 
 class Session:
     def __init__(self, boot):
@@ -39,6 +206,10 @@ class Session:
         return parts[self.asked]
 
 
+def vm_totals(text):
+    return {label.strip(): int(n) for label, n in VM_LINE.findall(text)}
+
+
 def check(build, accel, logdir):
     """[(name, ok, detail)]"""
     iso = os.path.join(build, "knmm-monitor.iso")
@@ -46,65 +217,147 @@ def check(build, accel, logdir):
     com2 = os.path.join(logdir, "monitor.com2")
     if os.path.exists(com2):
         os.remove(com2)
-    boot = qemu.Boot(qemu.qemu_args(iso, "1G", "max", accel, com2=com2), 240, log).start()
+    boot = qemu.Boot(qemu.qemu_args(iso, "1G", "max", accel, com2=com2), 300, log).start()
     results = []
 
     def expect(name, ok, detail=""):
         results.append((f"monitor: {name}", bool(ok), detail))
 
     s = Session(boot)
-    if not s.wait_prompts(1, 180):
+    if not s.wait_prompts(1, 180) or not boot.wait_for(r"sharer-b: MDL mapped at", 30):
         boot.kill()
-        return [("monitor: boots to the prompt", False, boot.text()[-1500:])]
+        return [("monitor: boots to the prompt, sharer-a and sharer-b set up", False, boot.text()[-1500:])]
     start = boot.text()
-    expect("boots to the prompt after the demo and the vm report", "vm: *** Virtual Memory Usage ***" in start)
-    mdl_at = re.search(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+)", start)
-    physical = re.search(r"vm:   Physical memory:\s+(\d+)", start)
-    expect("sharer-a logged its MDL mapping", mdl_at, start[-800:])
-    if not mdl_at or not physical:
+    expect("boots with make run's command line (aslr=on) to the prompt after the demo and the vm report",
+           re.search(r'command line "aslr=on init=demo monitor"', start) and "vm: *** Virtual Memory Usage ***" in start,
+           start[:1500])
+    facts = sharer_facts(start)
+    usable = re.search(r"memory: usable \d+ bytes \(\d+ MiB, (\d+) pages\)", start)
+    frames = re.search(r"pmm: (\d+) frames \(.*?, (\d+) reserved;", start)
+    limit = re.search(r"vm: commit limit (\d+) pages", start)
+    expect("sharer-a logged its MDL mapping, code and stack addresses; the boot log its memory totals",
+           facts and usable and frames and limit, start[-1500:])
+    if not facts or not usable or not frames or not limit:
         boot.kill()
         return results
-    mdl_va, code_va = int(mdl_at.group(1), 16), int(mdl_at.group(2), 16)
+    segments = elf_segments(os.path.join(build, "user", "sharer.elf"))
+    code_va, mdl_va = facts["code_va"], facts["mdl_va"]
+    made = facts["regions"]
 
     out = s.ask("help")
     expect("help lists every command", all(c in out for c in ("vm", "tasks", "regions TASK", "pte TASK VA", "pool", "mdl",
                                                                "run PROGRAM", "dump TASK", "halt")), out)
-    out = s.ask("tasks")
+    tasks_out = s.ask("tasks")
+    tasks = {name: dict(id=int(i), state=st, threads=int(th), regions=int(rg), committed=int(c), resident=int(r))
+             for i, st, th, rg, c, r, name in TASK_LINE.findall(tasks_out)}
     expect("tasks: sharer-a and sharer-b running, stack-crash frozen",
-           re.search(r"running .*sharer-a", out) and re.search(r"running .*sharer-b", out)
-           and re.search(r"frozen .*stack-crash", out), out)
-    out = s.ask("regions sharer-a")
-    expect("regions: the MDL mapping sharer-a logged, 2 pages, resident, read-write at most",
-           re.search(rf"^\s+{mdl_va:#018x} 0x2000\s+2\s+rw-\s+WB\s+mdl\s+C:2/rw-", out, re.M), out)
-    expect("regions: its program's text segment, read-execute",
-           re.search(r"^\s+0x0000000000400000 0x[0-9a-f]+\s+\d+\s+r-x\s+WB\s+elf", out, re.M), out)
-    out = s.ask(f"pte sharer-a {code_va:x}")
-    leaf = re.search(r"^\s+PT\s*\[\s*\d+\] 0x[0-9a-f]+\s+page .*$", out, re.M)
+           tasks.get("sharer-a", {}).get("state") == "running" and tasks.get("sharer-b", {}).get("state") == "running"
+           and tasks.get("stack-crash", {}).get("state") == "frozen", tasks_out)
+
+    listings = {}
+    for name in tasks:
+        listings[name] = s.ask(f"regions {name}")
+    for where, ok, detail in check_sharer_regions(listings.get("sharer-a", ""), facts, segments, "regions sharer-a"):
+        results.append((f"monitor: {where}", ok, detail))
+
+    # pte: the pages sharer-a made, each as it must be mapped
+    tables = set()
+
+    def pte(va):
+        out = s.ask(f"pte sharer-a {va:x}")
+        tables.update(re.findall(r"(?:root |table )(0x[0-9a-f]+)", out))
+        leaf = LEAF.search(out)
+        return out, leaf.group(0) if leaf else ""
+
+    out, leaf = pte(code_va)
     expect("pte: the code page is present, user, read-only and executable (no NX)",
-           leaf and " US" in leaf.group(0) and " RO" in leaf.group(0) and " NX" not in leaf.group(0), out)
-    out = s.ask(f"pte sharer-a {mdl_va:x}")
-    leaf = re.search(r"^\s+PT\s*\[\s*\d+\] 0x[0-9a-f]+\s+page .*$", out, re.M)
+           leaf and " US" in leaf and " RO" in leaf and " NX" not in leaf, out)
+    out, leaf = pte(mdl_va)
     expect("pte: the MDL page is present, user, writable and NX, write-back",
-           leaf and " RW" in leaf.group(0) and " NX" in leaf.group(0) and "PAT=0 (WB)" in leaf.group(0), out)
-    out = s.ask("pte sharer-a 7fff00000000")
-    expect("pte: an unmapped address stops at a level that is not present", "not present" in out, out)
-    out = s.ask("vm")
-    again = re.search(r"vm:   Physical memory:\s+(\d+)", out)
-    expect("vm: the same physical memory as at boot", again and again.group(1) == physical.group(1), out[-600:])
-    expect("vm: a line for each task", re.search(r"vm:   Task .*sharer-a .*private commit", out), out[-600:])
+           leaf and " RW" in leaf and " NX" in leaf and "PAT=0 (WB)" in leaf, out)
+    for kind, offset, want, absent, what in (
+            ("wc", 0, (" RW", " NX", "(WC)"), (), "the touched write-combining page: writable, NX, a WC PAT index"),
+            ("uc", PAGE, (" RO", " NX", "(UC)"), (), "the read uncached page: read-only, NX, a UC PAT index"),
+            ("rx", 0, (" RO", "(WB)"), (" NX",), "the page made read-execute: read-only, executable"),
+            ("lazy", 5 * PAGE, (" RW", " NX", " D", "(WB)"), (), "a written lazy page: writable, NX, dirty")):
+        if kind not in made:
+            expect(f"pte: {what}", False, f"sharer-a did not log its '{kind}' region")
+            continue
+        out, leaf = pte(made[kind][0] + offset)
+        expect(f"pte: {what}", leaf and all(w in leaf for w in want) and not any(a in leaf for a in absent), out)
+    for kind, offset, what in (("lazy", PAGE, "a committed page never touched"),
+                               ("guarded", 0, "a reserved page"), ("freed", 0, "a page unmapped again")):
+        if kind not in made:
+            expect(f"pte: {what} is not present", False, f"sharer-a did not log its '{kind}' region")
+            continue
+        out, _ = pte(made[kind][0] + offset)
+        expect(f"pte: {what} is not present", "not present" in out and not LEAF.search(out), out)
+
+    # vm: totals against the boot log, against each other, and against tasks/regions/mdl
+    mdl_out = s.ask("mdl")
+    vm_out = s.ask("vm")
+    vm = vm_totals(vm_out)
+    vm_tasks = {name: dict(id=int(i), regions=int(rg), private=int(pc), resident=int(r), locked=int(lk))
+                for i, name, rg, pc, r, lk in VM_TASK.findall(vm_out)}
+    kernel = VM_KERNEL.search(vm_out)
+    names = ("Physical memory", "Available pages", "Committed pages", "Commit limit", "Commit peak", "Locked pages",
+             "Pinned pages", "Page-table pages", "Kernel pages", "Pool pages", "Anonymous pages", "MDL pages", "MDLs")
+    expect("vm: every total, the kernel's space and a line per task",
+           all(n in vm for n in names) and kernel and set(vm_tasks) == set(tasks), vm_out[-1500:])
+    if all(n in vm for n in names) and kernel:
+        boot_vm = vm_totals(start)
+        expect("vm: physical memory is the boot log's usable pages (and the frames the pmm counted)",
+               vm["Physical memory"] == int(usable.group(1)) == int(frames.group(1))
+               and boot_vm.get("Physical memory") == vm["Physical memory"],
+               f"vm {vm['Physical memory']}, log {usable.group(1)} / {frames.group(1)}")
+        expect("vm: the commit limit is the one the boot log set", vm["Commit limit"] == int(limit.group(1)),
+               f"vm {vm['Commit limit']}, log {limit.group(1)}")
+        used = sum(vm[n] for n in ("Kernel pages", "Page-table pages", "Pool pages", "Anonymous pages", "MDL pages"))
+        expect("vm: available + kernel + page-table + pool + anonymous + MDL + reserved (boot log) = physical",
+               vm["Available pages"] + used + int(frames.group(2)) == vm["Physical memory"],
+               f"{vm['Available pages']} + {used} + {frames.group(2)} != {vm['Physical memory']}")
+        expect("vm: committed <= peak <= limit, and the commit still grantable is backed by available pages",
+               vm["Committed pages"] <= vm["Commit peak"] <= vm["Commit limit"]
+               and vm["Available pages"] >= vm["Commit limit"] - vm["Committed pages"], vm_out[:900])
+        mdl_frames = sum(int(n) for n in re.findall(r"\((\d+) frames\)", mdl_out))
+        charged = sum(t["private"] for t in vm_tasks.values()) + int(kernel.group(2)) + vm["Pool pages"] + mdl_frames
+        gap = vm["Committed pages"] - charged
+        expect("vm: committed = tasks' private commit + kernel committed + pool + MDL frames + kernel page-table "
+               "charge (a multiple of 3)", gap >= 0 and gap % TABLE_CHARGE_PER_WINDOW == 0,
+               f"committed {vm['Committed pages']}, accounted {charged} (gap {gap})")
+        expect("vm: locked = the kernel's locked pages + the tasks'; sharer-a's = its 'locked' region, others none",
+               vm["Locked pages"] == int(kernel.group(4)) + sum(t["locked"] for t in vm_tasks.values())
+               and "locked" in made and vm_tasks.get("sharer-a", {}).get("locked") == made["locked"][1] // PAGE
+               and all(t["locked"] == 0 for n, t in vm_tasks.items() if n != "sharer-a"),
+               f"{vm['Locked pages']} {kernel.group(0)} {vm_tasks}")
+        mdl_head = re.search(r"^(\d+) MDLs, (\d+) pinned pages", mdl_out, re.M)
+        expect("vm and mdl: one MDL (sharer-a's), its 2 pages pinned",
+               mdl_head and vm["MDLs"] == int(mdl_head.group(1)) == 1
+               and vm["Pinned pages"] == int(mdl_head.group(2)) == made.get("mdl", (0, 0))[1] // PAGE
+               and re.search(r"ram\s+8192 bytes\s+2 pages \(2 frames\)", mdl_out), mdl_out + vm_out[:900])
+        expect("vm: page-table pages at least the distinct tables the pte walks went through",
+               vm["Page-table pages"] >= len(tables) >= 4, f"{vm['Page-table pages']} < {len(tables)}")
+    for name, t in tasks.items():
+        regions, count = parse_regions(listings[name])
+        resident, committed, private = region_totals(regions)
+        v = vm_tasks.get(name, {})
+        expect(f"{name}: tasks, vm and its regions agree (regions, resident, committed, private commit with "
+               f"its page-table windows)",
+               count == len(regions) == t["regions"] == v.get("regions") and resident == t["resident"] == v.get("resident")
+               and committed == t["committed"] and private == v.get("private"),
+               f"tasks {t}; vm {v}; regions add up to {len(regions)} regions, {resident} resident, {committed} "
+               f"committed, private {private}\n{listings[name]}")
+
     out = s.ask("pool")
     expect("pool: usage by tag", "Tag" in out and re.search(r"^ VmRg\s+\d+", out, re.M), out)
-    out = s.ask("mdl")
-    expect("mdl: sharer-a's MDL with its two pinned frames",
-           re.search(r"^\d+ MDLs, \d+ pinned pages", out, re.M) and re.search(r"ram\s+8192 bytes\s+2 pages \(2 frames\)",
-                                                                               out), out)
     out = s.ask("tasksx\x7f")
     expect("line editing: backspace", "sharer-a" in out and "unknown command" not in out, out)
     for line, want in (("bogus", "unknown command 'bogus'"), ("regions", "regions takes 1 argument"),
                        ("pte sharer-a", "pte takes 2 arguments"), ("pte sharer-a zz", "bad address 'zz'"),
                        ("pte sharer-a 8000000000000000", "bad address"), ("regions nosuch", "no task 'nosuch'"),
                        ("dump nosuch", "no task 'nosuch'"), ("run nosuch", "no program 'nosuch'"),
-                       ("halt now", "halt takes 0 arguments")):
+                       ("halt now", "halt takes 0 arguments"), ("dump sharer-b 0", "bad time limit '0'"),
+                       ("dump sharer-b 1 2", "dump takes 1 or 2 arguments")):
         out = s.ask(line)
         expect(f"'{line}' is answered with one line: {want}", want in out and out.count("\n") <= 2, out)
     out = s.ask("run hello")
@@ -114,11 +367,30 @@ def check(build, accel, logdir):
     out = s.ask("tasks")
     expect("after the dump sharer-b is frozen, hello has run",
            re.search(r"frozen .*sharer-b", out) and "hello from hello" in boot.text(), out)
+    out = s.ask("pte hello 400000")
+    expect("pte of a task that has exited: one line, no walk",
+           re.search(r"^monitor: (task \d+ 'hello' has exited: no page tables|no task 'hello')", out, re.M)
+           and "pte of" not in out and out.count("\n") <= 2, out)
+    # A collector that does not finish in time (1 ms for 259 resident pages) is terminated.
+    t0 = time.monotonic()
+    out = s.ask("dump stack-crash 1", timeout=60)
+    expect("dump with a time limit the collector cannot meet: one line, collector terminated, task stays frozen",
+           re.search(r"^monitor: dump of task \d+ 'stack-crash': the collector did not finish in 1 ms: terminated; "
+                     r"the task stays frozen$", out, re.M) and out.count("\n") <= 2, out)
+    expect("the monitor answers at once after that (no wait for the collector)", time.monotonic() - t0 < 30,
+           f"{time.monotonic() - t0:.1f} s")
+    out = s.ask("tasks")
+    expect("the terminated collector is gone, stack-crash still frozen",
+           "dump:" not in out and re.search(r"frozen .*stack-crash", out), out)
+    out = s.ask("mdl")
+    expect("the terminated collector's MDLs are released: sharer-a's MDL alone",
+           re.search(r"^1 MDLs, 2 pinned pages", out, re.M), out)
     boot.send("halt\r")
     status = boot.wait()
     expect("halt leaves QEMU (status 33)", status == qemu.EXIT_PASS, f"status {status}")
     expect("no panic", "KERNEL PANIC" not in boot.text(), boot.text()[-1000:])
     done, problems = extract(com2, os.path.join(build, "dumps", "monitor"))
-    expect("the dump's core file is on COM2", any(name == "sharer-b" for name, _, _ in done) and not problems,
-           f"{done} {problems}")
+    expect("the dump's core file is on COM2; the cut-off one is reported cut short, not taken",
+           any(name == "sharer-b" for name, _, _ in done) and all("cut short" in p for p in problems)
+           and [n for n, _, _ in done].count("stack-crash") == 1, f"{done} {problems}")
     return results

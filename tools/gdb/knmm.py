@@ -4,9 +4,10 @@ Reads kernel structures of a halted kernel through its debug symbols (never fixe
 offsets: structure layouts come from the types, container_of from field offsets).
 Commands:
     kn-boot             the command line, boot loader, memory map and modules it booted with
-    kn-vm               physical memory, commit charge and limit, pinned pages, every task's memory
+    kn-vm               physical memory, commit charge and limit and what makes up the charge,
+                        locked and pinned pages, pages by state, every task's memory
     kn-tasks            every task: id, state, threads, regions, committed and resident pages
-    kn-regions TASK     a task's regions (TASK: id or name), with their runs
+    kn-regions TASK     a task's regions (TASK: id or name), as the monitor's `regions` shows them
     kn-pte VA [TASK]    the page-table walk of VA in TASK's tables (the kernel's without TASK),
                         read through the direct map
     kn-mdl [ADDR]       every live MDL, or the one at ADDR with all its runs
@@ -59,6 +60,13 @@ PAGE_STATES = {0: "free", 1: "reserved", 2: "kernel", 3: "page-table", 4: "anony
 RUN_STATES = {1: "R", 2: "C", 3: "G"}
 MDL_KINDS = {0: "ram", 1: "io", 2: "described"}
 FICTITIOUS = 0xFFFFFFFFFFFFFFFF
+# Commit charged per 2 MiB window of committed pages for its page tables
+# (VM_TABLE_CHARGE_PER_WINDOW in mm/vm.h: a macro, which the debug information does not hold).
+TABLE_CHARGE_PER_WINDOW = 3
+# enum vm_region_kind, and the VMM_FLAG_* bits of kn/flags.h the region listing shows.
+REGION_KINDS = {0: "", 1: "io ", 2: "frames "}
+LOW_GUARD, HIGH_GUARD, GROW_DOWN, CACHE_MASK = 0x100, 0x200, 0x400, 0xF000
+CACHE_NAMES = {0x2000: "WT", 0x4000: "WC", 0x8000: "UC"}
 
 
 def field_offset(type_name, field):
@@ -113,12 +121,17 @@ def prot_string(p):
     return ("r" if p & 1 else "-") + ("w" if p & 2 else "-") + ("x" if p & 4 else "-")
 
 
+def mdls():
+    return list(list_entries(gdb.parse_and_eval("all_mdls"), "struct mdl", "link"))
+
+
 def read_u64(addr):
     return int(gdb.parse_and_eval(f"*(unsigned long long *){addr:#x}"))
 
 
 class KnVm(gdb.Command):
-    """kn-vm: the memory report: physical memory, commit, pinned pages, every task's memory."""
+    """kn-vm: the memory report: physical memory, the commit charge and what makes it up, locked
+    and pinned pages, pages by state, every task's memory."""
 
     def __init__(self):
         super().__init__("kn-vm", gdb.COMMAND_USER)
@@ -126,18 +139,32 @@ class KnVm(gdb.Command):
     def invoke(self, arg, from_tty):
         pmm = gdb.parse_and_eval("pmm_main")
         commit = gdb.parse_and_eval("commit")
+        ks = gdb.parse_and_eval("kernel_space")
+        io_charge = sum(int(r["io_charge"]) for r in regions(ks))
         gdb.write(f"Physical memory:   {int(pmm['total_pages']):>10} pages\n")
         gdb.write(f"Available pages:   {int(pmm['free_pages']):>10}\n")
         gdb.write(f"Committed pages:   {int(commit['charge']):>10}\n")
         gdb.write(f"Commit limit:      {int(commit['limit']):>10}\n")
+        gdb.write(f"Commit peak:       {int(commit['peak']):>10}\n")
+        gdb.write(f"Locked pages:      {int(commit['locked']):>10}\n")
         gdb.write(f"Pinned pages:      {int(gdb.parse_and_eval('pinned_pages')):>10}\n")
         gdb.write(f"MDLs:              {int(gdb.parse_and_eval('nr_mdls')):>10}\n")
+        gdb.write("Commit charged by:\n")
+        pool_pages = int(gdb.parse_and_eval("'pool.c'::pages_held"))
+        gdb.write(f"  pool pages:      {pool_pages:>10}\n")
+        gdb.write(f"  MDLs:            {sum(int(m['charge']) for m in mdls()):>10}\n")
+        gdb.write(f"  kernel space:    {int(ks['committed']):>10} committed, {int(ks['table_windows'])} table windows, "
+                  f"{io_charge} for I/O tables; {int(ks['resident'])} resident, {int(ks['locked'])} locked\n")
+        gdb.write("Pages by state:\n")
         for state, name in PAGE_STATES.items():
             gdb.write(f"  {name + ' pages:':<18}{int(pmm['state_pages'][state]):>10}\n")
         for t in tasks():
             vs = t["vs"]
+            committed, windows = int(vs["committed"]), int(vs["table_windows"])
             gdb.write(f"Task {int(t['id']):<4} {c_string(t['name']):<24} {int(vs['nregions'])} regions, "
-                      f"{int(vs['committed'])} committed, {int(vs['resident'])} resident, {int(vs['locked'])} locked\n")
+                      f"{committed} committed, {windows} table windows, private commit "
+                      f"{committed + windows * TABLE_CHARGE_PER_WINDOW} pages, {int(vs['resident'])} resident, "
+                      f"{int(vs['locked'])} locked\n")
 
 
 class KnTasks(gdb.Command):
@@ -156,14 +183,17 @@ class KnTasks(gdb.Command):
 
 
 class KnRegions(gdb.Command):
-    """kn-regions TASK: the task's regions: base, size, resident pages, maximum protection, runs."""
+    """kn-regions TASK: the task's regions: base, size, resident pages, maximum protection, cache
+    mode, flags, runs (the columns of the monitor's `regions`)."""
 
     def __init__(self):
         super().__init__("kn-regions", gdb.COMMAND_USER)
 
     def invoke(self, arg, from_tty):
         t = find_task(arg.strip())
-        gdb.write(f"regions of task {int(t['id'])} '{c_string(t['name'])}':\n")
+        gdb.write(f"regions of task {int(t['id'])} '{c_string(t['name'])}' ({int(t['vs']['nregions'])}):\n")
+        gdb.write(f"  {'BASE':<18} {'SIZE':<12} {'RESIDENT':<8} {'MAX':<4} {'CACHE':<5} {'FLAGS':<20} "
+                  "RUNS (state:pages/protection, L: locked)\n")
         for r in regions(t["vs"]):
             base, end = int(r["node"]["base"]), int(r["node"]["end"])
             npages = (end - base) // PAGE
@@ -176,8 +206,13 @@ class KnRegions(gdb.Command):
                 state = RUN_STATES.get(int(run["state"]), "?")
                 prot = "" if state == "G" else "/" + prot_string(int(run["prot"]))
                 runs.append(f"{state}:{stop - start}{prot}{'L' if int(run['locked']) else ''}")
+            flags = int(r["flags"])
+            names = REGION_KINDS.get(int(r["kind"]), "? ") + "".join(
+                word for bit, word in ((LOW_GUARD, "lg "), (HIGH_GUARD, "hg "), (GROW_DOWN, "gd ")) if flags & bit)
+            names += c_string(r["name"])
             gdb.write(f"  {base:#018x} {hex(end - base):<12} {int(r['resident']):<8} "
-                      f"{prot_string(int(r['max_prot'])):<4} {c_string(r['name']):<8} {' '.join(runs)}\n")
+                      f"{prot_string(int(r['max_prot'])):<4} {CACHE_NAMES.get(flags & CACHE_MASK, 'WB'):<5} "
+                      f"{names:<20} {' '.join(runs)}\n")
 
 
 class KnPte(gdb.Command):
@@ -255,9 +290,9 @@ class KnMdl(gdb.Command):
             m = gdb.parse_and_eval(arg.strip()).cast(gdb.lookup_type("struct mdl").pointer())
             self.describe(m, True)
             return
-        mdls = list(list_entries(gdb.parse_and_eval("all_mdls"), "struct mdl", "link"))
-        gdb.write(f"{len(mdls)} MDLs, {int(gdb.parse_and_eval('pinned_pages'))} pinned pages\n")
-        for m in mdls:
+        all_mdls = mdls()
+        gdb.write(f"{len(all_mdls)} MDLs, {int(gdb.parse_and_eval('pinned_pages'))} pinned pages\n")
+        for m in all_mdls:
             self.describe(m, False)
 
 
