@@ -2,7 +2,7 @@
 /*
  * The host test binary: the pure parts of knmm (PTE encoding, address arithmetic, string
  * helpers, printf, trap decoding, the physical allocator, the address-space core) under ASan
- * and UBSan: its own KTEST cases (tests/host/*.c) through the kernel's test harness, with
+ * and UBSan: its own KTEST cases (the test_*.c files here) through the kernel's test harness, with
  * the same KTAP output. Usage: knmm-host-tests [GLOBS]
  */
 #include <knmm/ktest.h>
