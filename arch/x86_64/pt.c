@@ -154,8 +154,6 @@ struct pt_op {
 	/* pt_protect */
 	unsigned mmu_flags;
 	pte_t pt_set; /* a 4 KiB entry's bits for mmu_flags (no address) */
-	/* the last level in one pass, instead of a call per entry (optional) */
-	void (*ptes)(struct pt_op *op, pte_t *t, uint64_t va, uint64_t end);
 };
 
 static void op_invalidate(struct pt_op *op, uint64_t va, pte_t old)
@@ -688,48 +686,52 @@ static Retcode split_range_ends(struct pt_op *op, uint64_t va, uint64_t end)
 
 /* ------------------------------------------------------------------ modifying walks */
 
-static int unmap_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
+/* Clears a present leaf entry holding `old`, queues its invalidation and reports its frame. */
+static inline void unmap_entry(struct pt_op *op, pte_t *e, pte_t old, enum pt_level level, uint64_t va)
 {
-	struct pt_op *op = w->op;
-	pte_t old = *e;
-
 	WRITE_ONCE(*e, 0);
 	op_invalidate(op, va, old);
 	if (op->fn)
 		op->fn(va, pte_leaf_pa(old, level), pt_level_size(level), op->arg);
+}
+
+static int unmap_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
+{
+	unmap_entry(w->op, e, *e, level, va);
 	return 0;
 }
 
 /* unmap_leaf over 4 KiB entries, in one loop (unmapping a resident region is mostly this). */
 static int unmap_ptes(struct pt_walker *w, pte_t *t, uint64_t va, uint64_t end)
 {
-	struct pt_op *op = w->op;
-
 	for (unsigned i = pt_index(va, PT_LEVEL_PT); va < end; i++, va += PAGE_SIZE) {
 		pte_t old = READ_ONCE(t[i]);
-		if (!pte_present(old))
-			continue;
-		WRITE_ONCE(t[i], 0);
-		op_invalidate(op, va, old);
-		if (op->fn)
-			op->fn(va, pte_leaf_pa(old, PT_LEVEL_PT), PAGE_SIZE, op->arg);
+		if (pte_present(old))
+			unmap_entry(w->op, &t[i], old, PT_LEVEL_PT, va);
 	}
 	return 0;
+}
+
+/* A modifying walk of [va, va + size): the ends split first (so every leaf lies inside), then
+ * the walk, then the batched flush and the deferred table frees. */
+static Retcode modify_range(struct pt_walker *w, const struct pt_root *root, uint64_t va, uint64_t size)
+{
+	Retcode rc = split_range_ends(w->op, va, va + size);
+
+	if (rc == rcOk)
+		walk_root(w, root, va, size);
+	op_finish(w->op);
+	return rc;
 }
 
 Retcode pt_unmap(struct pt_root *root, uint64_t va, uint64_t size, pt_unmap_fn fn, void *arg)
 {
 	struct pt_op op = { .root = root, .fn = fn, .arg = arg };
 	struct pt_walker w = { .leaf = unmap_leaf, .ptes = unmap_ptes, .op = &op, .prune = true };
-	Retcode rc;
 
 	if (!range_ok(va, size))
 		return rcInvalidArgument;
-	rc = split_range_ends(&op, va, va + size);
-	if (rc == rcOk)
-		walk_root(&w, root, va, size);
-	op_finish(&op);
-	return rc;
+	return modify_range(&w, root, va, size);
 }
 
 static int protect_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
@@ -774,16 +776,11 @@ Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mm
 {
 	struct pt_op op = { .root = root, .mmu_flags = mmu_flags };
 	struct pt_walker w = { .leaf = protect_leaf, .ptes = protect_ptes, .op = &op };
-	Retcode rc;
 
 	if (!range_ok(va, size) || !flags_ok(mmu_flags))
 		return rcInvalidArgument;
 	op.pt_set = pte_make_leaf(0, mmu_flags, PT_LEVEL_PT);
-	rc = split_range_ends(&op, va, va + size);
-	if (rc == rcOk)
-		walk_root(&w, root, va, size);
-	op_finish(&op);
-	return rc;
+	return modify_range(&w, root, va, size);
 }
 
 /* A root's tables, after its address space has unmapped everything: any leaf left is a
