@@ -556,6 +556,21 @@ Retcode vm_allocate(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned 
 
 /* ------------------------------------------------------------------ commit / decommit / protect */
 
+/* [addr, addr + size) inside one anonymous region, with no guard page: what commit, decommit
+ * and protect act on. Its region and first page. */
+static Retcode find_anon_range(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out,
+			       uint64_t *first)
+{
+	Retcode rc = find_range(vs, addr, size, out);
+
+	if (rc != rcOk)
+		return rc;
+	*first = (addr - vmr_base(*out)) / PAGE;
+	if ((*out)->kind != VMR_ANON || runs_count(*out, *first, size / PAGE, VM_GUARD, false))
+		return rcInvalidArgument;
+	return rcOk;
+}
+
 Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags)
 {
 	struct vm_region *r;
@@ -564,13 +579,8 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 	if ((flags & ~(unsigned)VMM_FLAG_LOCKED) || !range_args_ok(vs, addr, size))
 		return rcInvalidArgument;
 	bool irq = spin_lock_irqsave(&vs->lock);
-	Retcode rc = find_range(vs, addr, size, &r);
 	uint64_t first = 0, count = size / PAGE, charge = 0, was_locked = 0;
-	if (rc == rcOk) {
-		first = (addr - vmr_base(r)) / PAGE;
-		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_GUARD, false))
-			rc = rcInvalidArgument;
-	}
+	Retcode rc = find_anon_range(vs, addr, size, &r, &first);
 	uint64_t windows = 0;
 	if (rc == rcOk) {
 		charge = runs_count(r, first, count, VM_RESERVED, false);
@@ -617,13 +627,8 @@ Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
 	if (!range_args_ok(vs, addr, size))
 		return rcInvalidArgument;
 	bool irq = spin_lock_irqsave(&vs->lock);
-	Retcode rc = find_range(vs, addr, size, &r);
 	uint64_t first = 0, count = size / PAGE;
-	if (rc == rcOk) {
-		first = (addr - vmr_base(r)) / PAGE;
-		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_GUARD, false))
-			rc = rcInvalidArgument;
-	}
+	Retcode rc = find_anon_range(vs, addr, size, &r, &first);
 	if (rc == rcOk && pt_walk_range(&vs->pt, addr, size, &pinned, NULL))
 		rc = rcBusy;
 	if (rc == rcOk)
@@ -652,15 +657,10 @@ Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned p
 	if (!prot_valid(prot) || !range_args_ok(vs, addr, size))
 		return rcInvalidArgument;
 	bool irq = spin_lock_irqsave(&vs->lock);
-	Retcode rc = find_range(vs, addr, size, &r);
 	uint64_t first = 0, count = size / PAGE;
-	if (rc == rcOk) {
-		first = (addr - vmr_base(r)) / PAGE;
-		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_GUARD, false))
-			rc = rcInvalidArgument;
-		else if (prot & ~(unsigned)r->max_prot)
-			rc = rcAccessDenied; /* an MDL mapping: no more than the MDL allows */
-	}
+	Retcode rc = find_anon_range(vs, addr, size, &r, &first);
+	if (rc == rcOk && (prot & ~(unsigned)r->max_prot))
+		rc = rcAccessDenied; /* an MDL mapping: no more than the MDL allows */
 	if (rc == rcOk)
 		rc = vm_runs_reserve(&r->runs, 2);
 	if (rc == rcOk) {
