@@ -266,16 +266,14 @@ static void emit_region(const struct region *r)
 	void *base;
 	rtl_size_t size;
 	int flags;
-	Handle mdl;
+	Handle mdl = 0; /* (a refused call leaves it 0) */
 
 	if (!broken && (KnTaskGetNextVmRegion(task, (const void *)(uintptr_t)r->base, &base, &size, &flags, &mdl) != rcOk ||
-			(uint64_t)(uintptr_t)base != r->base || size != r->size)) {
-		broken = true;
-		mdl = 0;
-	}
+			(uint64_t)(uintptr_t)base != r->base || size != r->size))
+		broken = true; /* (a different region's MDL is still closed below) */
 	for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++)
 		if (runs[k].used)
-			emit_used_run(broken ? 0 : mdl, &runs[k]);
+			emit_used_run(mdl, &runs[k]);
 	if (mdl)
 		KnHandleClose(mdl);
 }
