@@ -297,3 +297,17 @@ int64_t sys_handle_enumerate(const struct syscall_args *a)
 	copy_to_user(a->a[2], &t, sizeof(t));
 	return copy_to_user(a->a[3], &rights, sizeof(rights));
 }
+
+/* ------------------------------------------------------------------ quotas */
+
+int64_t sys_task_set_quota(const struct syscall_args *a)
+{
+	(void)a;
+	return rcNotSupported; /* (being built: kernel accounts) */
+}
+
+int64_t sys_task_get_quota(const struct syscall_args *a)
+{
+	(void)a;
+	return rcNotSupported;
+}

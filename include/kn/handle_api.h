@@ -20,11 +20,12 @@
 #define KN_RIGHT_FREEZE    0x0001
 #define KN_RIGHT_DUMP      0x0002
 #define KN_RIGHT_TERMINATE 0x0004
+#define KN_RIGHT_QUOTA     0x0008 /* KnTaskSetQuota; never on KN_HANDLE_SELF */
 /* Rights on MDL handles */
 #define KN_RIGHT_MAP_READ  0x0100
 #define KN_RIGHT_MAP_WRITE 0x0200
 #define KN_RIGHT_CLONE     0x0400
-#define KN_RIGHTS_ALL      0x0707
+#define KN_RIGHTS_ALL      0x070f
 
 /*
  * Closes a handle.

@@ -42,6 +42,8 @@
 	X(27, KnPmmMdlGetUsageMap, sys_mdl_get_usage_map)                                          \
 	X(28, KnTaskFreeze, sys_task_freeze)                                                       \
 	X(29, KnTaskGetThreadContext, sys_task_get_thread_context)                                 \
-	X(30, KnTaskGetNextVmRegion, sys_task_get_next_vm_region)
+	X(30, KnTaskGetNextVmRegion, sys_task_get_next_vm_region)                                 \
+	X(31, KnTaskSetQuota, sys_task_set_quota)                                                  \
+	X(32, KnTaskGetQuota, sys_task_get_quota)
 
 #endif

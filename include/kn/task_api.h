@@ -129,6 +129,55 @@ Retcode KnTaskGetThreadContext(Handle task, rtl_size_t index, KnThreadContext *c
  */
 Retcode KnTaskGetNextVmRegion(Handle task, const void *cursor, void **base, rtl_size_t *size, int *flags, Handle *mdl);
 
+/*
+ * Quotas (SPEC §14): what a task and every task it created (directly or not) may make the
+ * kernel spend, counted together: a task's usage includes its descendants', and a charge
+ * must fit under the limit of the task and of every ancestor. Going over is rcOutOfMemory
+ * and changes nothing.
+ *
+ *   commitPages  pages of commit: committed pages, their page tables and the page-table
+ *                root, MDLs it created, kernel stacks of its threads, and the kernel's
+ *                bookkeeping for it (regions, runs, handle tables, MDL headers and run
+ *                arrays, task and thread objects), rounded up to pages
+ *   lockedPages  pages committed with VMM_FLAG_LOCKED, and pages pinned by the MDLs it
+ *                made with KnPmmMdlCreateFromVm
+ *   handles      open handles in its handle table
+ *   regions      regions of its address space
+ *   tasks        tasks it created that have not been released (counted in its usage; not
+ *                itself)
+ *
+ * Charges stay with the task that caused them: an MDL's pages are charged to the task that
+ * created it for as long as the MDL lives, even after a handle went to another task.
+ */
+typedef struct {
+	rtl_uint64_t commitPages;
+	rtl_uint64_t lockedPages;
+	rtl_uint64_t handles;
+	rtl_uint64_t regions;
+	rtl_uint64_t tasks;
+} KnQuota;
+#define KN_QUOTA_UNLIMITED (~(rtl_uint64_t)0) /* a limit that is no limit (the default) */
+
+/*
+ * Sets the limits of `task` (KN_RIGHT_QUOTA). A limit below what the task already uses is
+ * allowed: nothing is taken away, but nothing more is charged until its usage is below it.
+ * KN_HANDLE_SELF lacks the right: a task cannot change its own limits, only those of the
+ * tasks it holds QUOTA handles to (a creator gets the right on its children); whatever it
+ * sets, its own limits and its ancestors' still bound the whole subtree.
+ *   rcOk
+ *   rcBadHandle, rcAccessDenied (no KN_RIGHT_QUOTA)
+ *   rcWrongState       the task has exited
+ *   rcFault            limits is not readable
+ */
+Retcode KnTaskSetQuota(Handle task, const KnQuota *limits);
+
+/*
+ * The limits of `task` and what it (with its descendants) uses now. Any handle to the task
+ * will do; an exited task reports what is still charged to it (MDLs that outlive it).
+ *   rcOk, rcBadHandle, rcFault (limits or usage not writable: nothing is written)
+ */
+Retcode KnTaskGetQuota(Handle task, KnQuota *limits, KnQuota *usage);
+
 /* Memory counters, for tests and tools. */
 typedef struct {
 	rtl_uint64_t freePages;   /* free physical pages */
