@@ -8,6 +8,7 @@
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/list.h>
+#include <knmm/printf.h>
 #include <knmm/string.h>
 #include <kernel/kernel.h>
 #include <kernel/task.h>
@@ -74,4 +75,70 @@ KTEST(user, hostile)
 
 	run_aslr(t, "test_hostile", "test_hostile", 0);
 	KT_EXPECT_EQ(end_leftovers(names), 0); /* nothing of it outlives the program */
+}
+
+/* Finding 4: 2^20 + 64 open/close cycles of one handle slot; no value comes back. */
+KTEST(user, hostile_handle_wrap) { run_aslr(t, "hostile_wrap", "hostile_wrap", 0); }
+
+/*
+ * Finding 2, correctness only (its time is a benchmark's: mdl_from_buf_fragmented_per_page):
+ * KnPmmMdlCreateFromBuf when every free frame is alone, so that each run of the MDL is one
+ * frame. The test takes every free frame, then gives back every other frame of what it took
+ * (never two neighbours: each freed frame's buddy stays taken), enough for the program to
+ * run, copy FRAG_PAGES pages of its own into an MDL and compare them page by page.
+ */
+#define FRAG_PAGES 1024u
+#define FRAG_SPARE 1024u /* frames beyond the buffer and the MDL: the task, its tables */
+
+/* Frees every even frame of the blocks on `held` (splitting them) until `want` are free;
+ * the odd ones, and the order-0 blocks, go to `kept`. Returns how many were freed. */
+static uint64_t free_every_other_frame(struct list_head *held, struct list_head *kept, uint64_t want)
+{
+	uint64_t freed = 0;
+	while (freed < want && !list_empty(held)) {
+		struct page *p = list_first_entry(held, struct page, lru);
+		unsigned order = p->order;
+		list_del(&p->lru);
+		if (order == 0) {
+			list_add(&p->lru, kept);
+			continue;
+		}
+		uint64_t pa = page_to_pa(p);
+		pmm_split_allocation(&pmm_main, p, order);
+		for (uint64_t i = 0; i < (1ull << order); i++) {
+			struct page *q = pa_to_page(pa + i * PAGE_SIZE);
+			if ((i & 1) == 0 && freed < want) {
+				pmm_free(q, 0);
+				freed++;
+			} else {
+				list_add(&q->lru, kept);
+			}
+		}
+	}
+	return freed;
+}
+
+KTEST(user, hostile_mdl_fragmented)
+{
+	const uint64_t want = 2 * FRAG_PAGES + FRAG_SPARE;
+	struct list_head held = LIST_HEAD_INIT(held), kept = LIST_HEAD_INIT(kept);
+	char name[24];
+
+	test_mm_settle();
+	if (pmm_free_pages() < 3 * want)
+		KT_SKIP("too little free memory to fragment");
+	KT_ASSERT(test_frames_hold(0, &held));
+	KT_EXPECT_EQ(free_every_other_frame(&held, &kept, want), want);
+	pmm_drain_pcp(&pmm_main);
+	KT_EXPECT_EQ(pmm_free_pages(), want);
+	/* Every free frame alone: not even two neighbours to allocate. */
+	struct page *pair = pmm_alloc(1, 0, PAGE_KERNEL);
+	KT_EXPECT(pair == NULL);
+	if (pair)
+		pmm_free(pair, 1);
+	ksnprintf(name, sizeof(name), "frag-%u", FRAG_PAGES);
+	int code = run_program("hostile_child", name, 0, PROGRAM_TIMEOUT_NS);
+	KT_EXPECT_EQ(code, 0);
+	test_frames_release(&kept);
+	test_frames_release(&held);
 }
