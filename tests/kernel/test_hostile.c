@@ -142,3 +142,7 @@ KTEST(user, hostile_mdl_fragmented)
 	test_frames_release(&kept);
 	test_frames_release(&held);
 }
+
+/* SPEC §14 quotas: the §9 cases of KnTaskSetQuota / KnTaskGetQuota, and children that try to
+ * pass each limit (hostile_quota, hostile_qchild). */
+KTEST(user, hostile_quota) { run_aslr(t, "hostile_quota", "hostile_quota", 0); }

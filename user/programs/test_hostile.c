@@ -253,8 +253,9 @@ static void frozen_holders(void)
 	ktap_check(s1.tasks == s0.tasks + 1, "created under frozen: our handle closed, it is released (the frozen one stays)",
 		   "%llu tasks more than before, expected 1", (unsigned long long)(s1.tasks - s0.tasks));
 	int state = 0;
-	ktap_check(KnTaskGetState(f, &state) == rcOk && state == KN_TASK_STATE_FROZEN, "created under frozen: the holder is still frozen",
-		   "state %d", state);
+	Retcode rc = KnTaskGetState(f, &state);
+	ktap_check(rc == rcOk && state == KN_TASK_STATE_FROZEN, "created under frozen: the holder is still frozen",
+		   "rc %d, state %d", rc, state);
 	KnHandleClose(f);
 	settle_tasks(s0.tasks, 300);
 	all_back(&s0, "created under frozen: everything back");
