@@ -146,3 +146,16 @@ KTEST(user, hostile_mdl_fragmented)
 /* SPEC §14 quotas: the §9 cases of KnTaskSetQuota / KnTaskGetQuota, and children that try to
  * pass each limit (hostile_quota, hostile_qchild). */
 KTEST(user, hostile_quota) { run_aslr(t, "hostile_quota", "hostile_quota", 0); }
+
+/*
+ * Finding 1: suspended tasks until refused, then the whole commit limit touched. Named to
+ * run after every other test (tests run in name order): on a kernel whose tasks take frames
+ * nobody paid for, it ends the boot with "vm: no frame for a committed page".
+ */
+KTEST(zz_last, user_hostile_reserve)
+{
+	static const char *const names[] = { "held", "hold", "q-exhaust", "q-held", NULL };
+
+	run_aslr(t, "hostile_reserve", "hostile_reserve", 0);
+	KT_EXPECT_EQ(end_leftovers(names), 0);
+}
