@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Issue 13: ring 3 cannot hurt the kernel. The ring-3 programs (user/programs/test_hostile.c,
- * hostile_*.c) are run here, the way tests/kernel/test_user.c runs the others, with ASLR on
- * (as the fuzzer that found the issue ran: a task's stack then lies in page tables of its
- * own, and what its tables cost shows).
+ * Issue 13: ring 3 cannot hurt the kernel. The ring-3 program user/programs/test_hostile.c
+ * (one program, its parts in user/programs/hostile/, chosen by the task's name) is run here
+ * the way tests/kernel/test_user.c runs the others, with ASLR on (as the fuzzer that found
+ * the issue ran: a task's stack then lies in page tables of its own, and what its tables
+ * cost shows).
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>
@@ -78,7 +79,7 @@ KTEST(user, hostile)
 }
 
 /* Finding 4: 2^20 + 64 open/close cycles of one handle slot; no value comes back. */
-KTEST(user, hostile_handle_wrap) { run_aslr(t, "hostile_wrap", "hostile_wrap", 0); }
+KTEST(user, hostile_handle_wrap) { run_aslr(t, "test_hostile", "hostile-wrap", 0); }
 
 /*
  * Finding 2, correctness only (its time is a benchmark's: mdl_from_buf_fragmented_per_page):
@@ -137,15 +138,15 @@ KTEST(user, hostile_mdl_fragmented)
 	if (pair)
 		pmm_free(pair, 1);
 	ksnprintf(name, sizeof(name), "frag-%u", FRAG_PAGES);
-	int code = run_program("hostile_child", name, 0, PROGRAM_TIMEOUT_NS);
+	int code = run_program("test_hostile", name, 0, PROGRAM_TIMEOUT_NS);
 	KT_EXPECT_EQ(code, 0);
 	test_frames_release(&kept);
 	test_frames_release(&held);
 }
 
 /* SPEC §14 quotas: the §9 cases of KnTaskSetQuota / KnTaskGetQuota, and children that try to
- * pass each limit (hostile_quota, hostile_qchild). */
-KTEST(user, hostile_quota) { run_aslr(t, "hostile_quota", "hostile_quota", 0); }
+ * pass each limit (user/programs/hostile/quota.c, qchild.c). */
+KTEST(user, hostile_quota) { run_aslr(t, "test_hostile", "hostile-quota", 0); }
 
 /*
  * Finding 1: suspended tasks until refused, then the whole commit limit touched. Named to
@@ -156,6 +157,6 @@ KTEST(zz_last, user_hostile_reserve)
 {
 	static const char *const names[] = { "held", "hold", "q-exhaust", "q-held", NULL };
 
-	run_aslr(t, "hostile_reserve", "hostile_reserve", 0);
+	run_aslr(t, "test_hostile", "hostile-reserve", 0);
 	KT_EXPECT_EQ(end_leftovers(names), 0);
 }

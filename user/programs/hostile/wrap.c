@@ -3,7 +3,7 @@
  * Issue 13, finding 4: a handle value, once closed, is never valid again. Today a slot's
  * generation is 20 bits, so after 2^20 - 1 close/open cycles of one slot a closed value
  * comes back (the issue: a closed MDL handle then answered KnPmmMdlGetSize with another
- * MDL's size). Run as user.hostile_handle_wrap.
+ * MDL's size). The task "hostile-wrap" (user.hostile_handle_wrap).
  *
  * One cycle is the cheapest open and close there is: KnHandleTransfer of KN_HANDLE_SELF to
  * ourselves, then KnHandleClose; with no lower slot free it is the same slot every time
@@ -11,9 +11,8 @@
  * value handed out is remembered (a bit per generation, per slot): none may come twice, and
  * the first closed value (an MDL handle's) stays rcBadHandle throughout.
  */
-#include <knlib.h>
+#include "common.h"
 
-#define PAGE      4096ull
 #define CYCLES    ((1u << 20) + 64)
 #define SLOT_BITS 12
 #define MAX_SLOTS 16
@@ -48,7 +47,7 @@ static bool first_time(Handle h)
 	return true;
 }
 
-int main(void)
+static int wrap_main(void)
 {
 	Handle first, h, again = 0, middle = 0;
 	rtl_size_t size = 0;

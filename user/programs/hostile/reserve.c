@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Issue 13, finding 1: ring 3 cannot reach the kernel reserve. Run last of all the tests
- * (zz_last.user_hostile_reserve), with ASLR on: on a kernel that does not charge what tasks
+ * Issue 13, finding 1: ring 3 cannot reach the kernel reserve. The task "hostile-reserve",
+ * run last of all the tests (zz_last.user_hostile_reserve), with ASLR on: on a kernel that does not charge what tasks
  * cost it, this program ends the boot with a panic ("vm: no frame for a committed page").
  *
  * The attack: suspended tasks of a one-page program until KnTaskCreate fails (it must fail
@@ -14,27 +14,22 @@
  * limit promises), about one frame a task; most of the commit limit is committed lazily
  * first (touched only at the end), so that the tasks run into the limit after about 16 per
  * frame of slack. When there are more tasks than our handle table holds, children
- * (hostile_child "hold") hold the rest. The whole commit limit is touched at the end, a few
+ * (child.c, "hold") hold the rest. The whole commit limit is touched at the end, a few
  * seconds with 2 GiB; with 256 GiB the slack alone (4 GiB) would take a million tasks and
  * the touching ten minutes: that global attack is skipped there (ktap_skip says so).
  *
- * In every configuration, the same attack inside a quota: a child (hostile_qchild
+ * In every configuration, the same attack inside a quota: a child (qchild.c,
  * "q-exhaust") limited to 4096 pages more than it uses makes tasks until refused, commits
  * the rest of its quota, touches it all, and checks that every frame its subtree took is
  * charged to it.
  */
-#include <knlib.h>
+#include "common.h"
 
-#define PAGE        4096ull
-#define RW          (VMM_FLAG_READ | VMM_FLAG_WRITE)
-#define LAZY        (VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW)
-#define HOLD_MAX    4000u   /* tasks one holder (us or a hostile_child "hold") keeps */
 #define HOLDERS_MAX 32u
 #define SLACK_MAX   16384ull /* frames of slack the global attack will eat */
 
 static Handle own[HOLD_MAX], holders[HOLDERS_MAX];
 static unsigned nown, nholders;
-static Handle sleeper;
 
 static uint64_t windows_charge(uint64_t pages) { return 3 * (pages / 512 + 2); } /* tables, at most */
 
@@ -69,7 +64,7 @@ static Retcode spawn_holder(unsigned *made)
 	if ((rc = KnPmmMdlCreate(PAGE, RW, &box)) != rcOk)
 		return rc;
 	if ((rc = KnPmmMdlMap(box, 0, PAGE, RTL_NULL, RW, &p)) != rcOk ||
-	    (rc = KnTaskCreate("hold", "hostile_child", 0, &h)) != rcOk) {
+	    (rc = KnTaskCreate("hold", PROGRAM, 0, &h)) != rcOk) {
 		if (p)
 			KnVmUnmap(p, PAGE);
 		KnHandleClose(box);
@@ -164,18 +159,8 @@ static void global_exhaustion(void)
 	if (rest)
 		KnVmUnmap(rest, nrest * PAGE);
 	release_all();
-	KnMemStats s2 = mem_stats();
-	for (unsigned waited = 0; s2.tasks > s0.tasks && waited < 500; waited += 5) {
-		KnTaskWait(sleeper, KN_TASK_STATE_EXITED, 5000000ull);
-		s2 = mem_stats();
-	}
-	ktap_check(s2.freePages == s0.freePages && s2.commitCharge == s0.commitCharge && s2.tasks == s0.tasks &&
-			   s2.threads == s0.threads,
-		   "reserve: everything back after closing them",
-		   "free %llu -> %llu, charge %llu -> %llu, tasks %llu -> %llu, threads %llu -> %llu",
-		   (unsigned long long)s0.freePages, (unsigned long long)s2.freePages, (unsigned long long)s0.commitCharge,
-		   (unsigned long long)s2.commitCharge, (unsigned long long)s0.tasks, (unsigned long long)s2.tasks,
-		   (unsigned long long)s0.threads, (unsigned long long)s2.threads);
+	settle_tasks(s0.tasks, 500);
+	stats_back(&s0, "reserve: everything back after closing them");
 }
 
 static void quota_exhaustion(void)
@@ -192,7 +177,7 @@ static void quota_exhaustion(void)
 	}
 	KnMemStats s0 = mem_stats();
 	((volatile uint64_t *)p)[0] = s0.freePages; /* the child's baseline */
-	ktap_rc(KnTaskCreate("q-exhaust", "hostile_qchild", 0, &c), rcOk, "quota: a child to do it");
+	ktap_rc(KnTaskCreate("q-exhaust", PROGRAM, 0, &c), rcOk, "quota: a child to do it");
 	Retcode rc = KnTaskGetQuota(c, &lim, &use);
 	if (rc == rcOk) {
 		lim.commitPages = use.commitPages + 4096;
@@ -216,17 +201,13 @@ static void quota_exhaustion(void)
 		   (unsigned long long)before.tasks, (unsigned long long)s1.tasks);
 }
 
-int main(void)
+static int reserve_main(void)
 {
 	ktap_start();
-	ktap_rc(KnTaskCreate("sleeper", "nop", 0, &sleeper), rcOk, "a created task to wait on (our clock)");
-	/* Our handle table at its full size before any baseline (it only grows). */
-	while (nown < HOLD_MAX && KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &own[nown]) == rcOk)
-		nown++;
-	while (nown)
-		KnHandleClose(own[--nown]);
+	ktap_rc(sleeper_init(), rcOk, "a created task to wait on (our clock)");
+	grow_handle_table(HOLD_MAX); /* at its full size before any baseline */
 	quota_exhaustion();
 	global_exhaustion();
-	KnHandleClose(sleeper);
+	sleeper_done();
 	ktap_done();
 }

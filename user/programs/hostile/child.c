@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The children of the issue-13 tests (test_hostile, hostile_reserve, the kernel's
+ * Children of the issue-13 tests (findings.c, reserve.c, the kernel's
  * user.hostile_mdl_fragmented), each doing what its task name says:
  *
  *   orphan-crash  given a handle to its parent and a mailbox MDL: waits a moment (its parent
@@ -14,24 +14,11 @@
  *                 exits with the number of pages that differ (the kernel test runs it when
  *                 every free frame is alone)
  */
-#include <knlib.h>
-
-#define PAGE     4096ull
-#define RW       (VMM_FLAG_READ | VMM_FLAG_WRITE)
-#define HOLD_MAX 4000
-
-static volatile uint64_t *mailbox(void)
-{
-	void *p = RTL_NULL;
-	Handle box = find_handle(KN_HANDLE_TYPE_MDL, KN_RIGHT_MAP_WRITE);
-	if (!box || KnPmmMdlMap(box, 0, PAGE, RTL_NULL, RW, &p) != rcOk)
-		return RTL_NULL;
-	return p;
-}
+#include "common.h"
 
 static int orphan_crash(void)
 {
-	volatile uint64_t *mail = mailbox();
+	volatile uint64_t *mail = mailbox_given(KN_RIGHT_MAP_WRITE, RW);
 	Handle parent = find_handle(KN_HANDLE_TYPE_TASK, 0);
 
 	if (!mail || !parent)
@@ -45,7 +32,7 @@ static int orphan_crash(void)
 static int hold(void)
 {
 	static Handle h[HOLD_MAX];
-	volatile uint64_t *mail = mailbox();
+	volatile uint64_t *mail = mailbox_given(KN_RIGHT_MAP_WRITE, RW);
 	Handle parent = find_handle(KN_HANDLE_TYPE_TASK, 0);
 	unsigned n = 0;
 	Retcode rc = rcOk;
@@ -63,7 +50,7 @@ static int hold(void)
 
 static uint64_t word(uint64_t page, uint64_t i) { return (page << 32 | i) * 0x9e3779b97f4a7c15ull ^ 0x5a5a5a5a5a5a5a5aull; }
 
-static int frag(uint64_t pages)
+static int frag_copy(uint64_t pages)
 {
 	const uint64_t bytes = pages * PAGE - 123; /* the last page partly: its tail must be zero */
 	uint64_t *src = KnVmAllocate(RTL_NULL, pages * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW);
@@ -72,17 +59,17 @@ static int frag(uint64_t pages)
 	rtl_size_t size = 0;
 
 	if (!src)
-		return -1;
+		return 1001;
 	for (uint64_t p = 0; p < pages; p++)
 		for (uint64_t i = 0; i < PAGE / 8; i++)
 			src[p * PAGE / 8 + i] = word(p, i);
 	Retcode rc = KnPmmMdlCreateFromBuf(src, bytes, RW, &h);
 	if (rc != rcOk) {
 		printf("frag: KnPmmMdlCreateFromBuf of %llu pages: %d\n", (unsigned long long)pages, rc);
-		return -2;
+		return 1002;
 	}
 	if (KnPmmMdlGetSize(h, &size) != rcOk || size != bytes || KnPmmMdlMap(h, 0, pages * PAGE, RTL_NULL, VMM_FLAG_READ, &map) != rcOk)
-		return -3;
+		return 1003;
 	const uint8_t *got = map, *want = (const uint8_t *)src;
 	int bad = 0;
 	for (uint64_t p = 0; p < pages; p++) {
@@ -99,10 +86,9 @@ static int frag(uint64_t pages)
 	return bad;
 }
 
-int main(int argc, char **argv)
+/* -1: not one of these roles. */
+static int child_main(const char *role)
 {
-	const char *role = argc > 0 ? argv[0] : "";
-
 	if (!strcmp(role, "orphan-crash"))
 		return orphan_crash();
 	if (!strcmp(role, "hold"))
@@ -111,8 +97,7 @@ int main(int argc, char **argv)
 		uint64_t n = 0;
 		for (const char *p = role + 5; *p >= '0' && *p <= '9'; p++)
 			n = n * 10 + (uint64_t)(*p - '0');
-		return frag(n);
+		return frag_copy(n);
 	}
-	printf("hostile_child: unknown role %s\n", role);
-	return 99;
+	return -1;
 }

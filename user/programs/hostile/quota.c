@@ -1,22 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * Issue 13 / SPEC §14: per-task quotas (KnTaskSetQuota, KnTaskGetQuota, right QUOTA), run as
- * user.hostile_quota. First the SPEC §9 cases of both calls (handles: made-up, closed,
+ * Issue 13 / SPEC §14: per-task quotas (KnTaskSetQuota, KnTaskGetQuota, right QUOTA): the
+ * task "hostile-quota" (user.hostile_quota). First the SPEC §9 cases of both calls (handles: made-up, closed,
  * wrong type, KN_HANDLE_SELF, missing right; pointers: kernel half, unmapped, NULL,
  * read-only, running into a guard page; an exited task), then the behaviour: children of
- * hostile_qchild, each given one limit before it runs, try to pass it (see that file).
+ * qchild.c, each given one limit before it runs, try to pass it (see that file).
  */
-#include <knlib.h>
-
-#define PAGE     4096ull
-#define RW       (VMM_FLAG_READ | VMM_FLAG_WRITE)
-#define KERNEL   ((void *)0xffffffff80100000ull)
-#define UNMAPPED ((void *)0x0000100000000000ull)
-#define SENTINEL 0xa5u
+#include "common.h"
 
 static const uint64_t ro_quota[5] = { 1, 2, 3, 4, 5 };
 
-static const KnQuota unlimited = { KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED,
+static const KnQuota q_unlimited = { KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED,
 				   KN_QUOTA_UNLIMITED };
 
 static bool quota_equal(const KnQuota *a, const KnQuota *b) { return !memcmp(a, b, sizeof(*a)); }
@@ -52,7 +46,7 @@ static void api_cases(void)
 	bool found = find_task_handle(c, &rights) != 0;
 	ktap_check(found && (rights & KN_RIGHT_QUOTA), "api: its creator holds QUOTA on it", "rights %#x", rights);
 	ktap_rc(KnTaskGetQuota(c, &lim, &use), rcOk, "api: get its limits and usage");
-	ktap_check(quota_equal(&lim, &unlimited), "api: no limits by default", NULL);
+	ktap_check(quota_equal(&lim, &q_unlimited), "api: no limits by default", NULL);
 	ktap_check(use.commitPages > 0 && use.regions >= 2 && use.tasks == 0 && use.lockedPages == 0,
 		   "api: it uses commit and regions already (image, stack), no tasks, nothing locked",
 		   "commit %llu regions %llu tasks %llu locked %llu", (unsigned long long)use.commitPages,
@@ -80,11 +74,11 @@ static void api_cases(void)
 	ktap_rc(KnTaskGetQuota(mdl, &lim, &use), rcBadHandle, "api: get, an MDL handle");
 	KnHandleClose(mdl);
 	ktap_rc(KnTaskSetQuota(KN_HANDLE_SELF, &set), rcAccessDenied, "api: set, KN_HANDLE_SELF (no QUOTA right)");
-	ktap_rc(KnTaskSetQuota(KnTaskSelf(), &unlimited), rcAccessDenied, "api: ... not even to unlimited");
+	ktap_rc(KnTaskSetQuota(KnTaskSelf(), &q_unlimited), rcAccessDenied, "api: ... not even to unlimited");
 	ktap_rc(KnTaskGetQuota(KN_HANDLE_SELF, &lim, &use), rcOk, "api: get, KN_HANDLE_SELF");
 	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, c, KN_RIGHT_FREEZE | KN_RIGHT_TERMINATE, &weak), rcOk,
 		"api: a handle to it without QUOTA");
-	ktap_rc(KnTaskSetQuota(weak, &unlimited), rcAccessDenied, "api: set through it is denied");
+	ktap_rc(KnTaskSetQuota(weak, &q_unlimited), rcAccessDenied, "api: set through it is denied");
 	ktap_rc(KnTaskGetQuota(weak, &lim, &use), rcOk, "api: get through it is fine (any handle)");
 	ktap_check(quota_equal(&lim, &set), "api: ... the denied set changed nothing", NULL);
 	KnHandleClose(weak);
@@ -155,9 +149,9 @@ static void api_cases(void)
 }
 
 /* Runs hostile_qchild as `role` with one limit changed relative to its usage before it runs. */
-enum which { COMMIT, LOCKED, HANDLES, REGIONS, TASKS };
+enum quota_which { Q_COMMIT, Q_LOCKED, Q_HANDLES, Q_REGIONS, Q_TASKS };
 
-static void behaviour(const char *role, enum which which, uint64_t above_usage, const char *what)
+static void behaviour(const char *role, enum quota_which which, uint64_t above_usage, const char *what)
 {
 	Handle c;
 	KnQuota lim, use;
@@ -165,19 +159,19 @@ static void behaviour(const char *role, enum which which, uint64_t above_usage, 
 	char name[128];
 	KnMemStats s0 = mem_stats();
 
-	if (KnTaskCreate(role, "hostile_qchild", 0, &c) != rcOk) {
+	if (KnTaskCreate(role, PROGRAM, 0, &c) != rcOk) {
 		ktap_check(false, what, "cannot create %s", role);
 		return;
 	}
 	Retcode rc = KnTaskGetQuota(c, &lim, &use);
 	if (rc == rcOk) {
-		lim = unlimited;
+		lim = q_unlimited;
 		switch (which) {
-		case COMMIT: lim.commitPages = use.commitPages + above_usage; break;
-		case LOCKED: lim.lockedPages = use.lockedPages + above_usage; break;
-		case HANDLES: lim.handles = use.handles + above_usage; break;
-		case REGIONS: lim.regions = use.regions + above_usage; break;
-		case TASKS: lim.tasks = use.tasks + above_usage; break;
+		case Q_COMMIT: lim.commitPages = use.commitPages + above_usage; break;
+		case Q_LOCKED: lim.lockedPages = use.lockedPages + above_usage; break;
+		case Q_HANDLES: lim.handles = use.handles + above_usage; break;
+		case Q_REGIONS: lim.regions = use.regions + above_usage; break;
+		case Q_TASKS: lim.tasks = use.tasks + above_usage; break;
 		}
 		rc = KnTaskSetQuota(c, &lim);
 	}
@@ -207,21 +201,16 @@ static void behaviour(const char *role, enum which which, uint64_t above_usage, 
 		   (unsigned long long)s0.tasks, (unsigned long long)s1.tasks);
 }
 
-int main(void)
+static int quota_main(void)
 {
 	ktap_start();
-	/* Our handle table at its size for what follows (it only grows). */
-	Handle h[64];
-	for (unsigned i = 0; i < 64; i++)
-		KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &h[i]);
-	for (unsigned i = 0; i < 64; i++)
-		KnHandleClose(h[i]);
+	grow_handle_table(64);
 	api_cases();
-	behaviour("q-commit", COMMIT, 64, "a child cannot commit past its commit limit");
-	behaviour("q-regions", REGIONS, 3, "a child cannot make regions past its regions limit");
-	behaviour("q-handles", HANDLES, 4, "a child cannot open handles past its handles limit");
-	behaviour("q-tasks", TASKS, 2, "a child cannot create tasks past its tasks limit");
-	behaviour("q-locked", LOCKED, 8, "a child cannot lock or pin pages past its locked limit");
-	behaviour("q-hier", COMMIT, 512, "a grandchild is bounded by its parent's limit and counted in its usage");
+	behaviour("q-commit", Q_COMMIT, 64, "a child cannot commit past its commit limit");
+	behaviour("q-regions", Q_REGIONS, 3, "a child cannot make regions past its regions limit");
+	behaviour("q-handles", Q_HANDLES, 4, "a child cannot open handles past its handles limit");
+	behaviour("q-tasks", Q_TASKS, 2, "a child cannot create tasks past its tasks limit");
+	behaviour("q-locked", Q_LOCKED, 8, "a child cannot lock or pin pages past its locked limit");
+	behaviour("q-hier", Q_COMMIT, 512, "a grandchild is bounded by its parent's limit and counted in its usage");
 	ktap_done();
 }
