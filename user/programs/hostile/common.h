@@ -25,6 +25,8 @@ static Handle sleeper;
 
 static inline Retcode sleeper_init(void) { return KnTaskCreate("sleeper", "nop", 0, &sleeper); }
 
+/* (The kernel's timer ticks every 10 ms: a shorter wait takes as long.) */
+#define SLEEP_MS 10u
 static inline void sleep_ms(unsigned ms) { KnTaskWait(sleeper, KN_TASK_STATE_EXITED, ms * 1000000ull); }
 
 static inline void sleeper_done(void)
@@ -101,8 +103,8 @@ static inline bool stats_back(const KnMemStats *before, const char *name)
 static inline KnMemStats settle_tasks(uint64_t tasks, unsigned ms)
 {
 	KnMemStats s = mem_stats();
-	for (unsigned waited = 0; s.tasks > tasks && waited < ms; waited += 2) {
-		sleep_ms(2);
+	for (unsigned waited = 0; s.tasks > tasks && waited < ms; waited += SLEEP_MS) {
+		sleep_ms(SLEEP_MS);
 		s = mem_stats();
 	}
 	return s;

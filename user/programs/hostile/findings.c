@@ -117,8 +117,8 @@ static void orphans_crash(void)
 	}
 	ktap_check(made == ORPHANS, "orphans: 200 dumpable children started, their handles closed at once", "%u started",
 		   made);
-	for (unsigned waited = 0; mail[0] < made && waited < 30000; waited += 2)
-		sleep_ms(2);
+	for (unsigned waited = 0; mail[0] < made && waited < 20000; waited += SLEEP_MS)
+		sleep_ms(SLEEP_MS);
 	ktap_check(mail[0] == made, "orphans: every one of them crashed (frozen for a dump, nobody holding it)",
 		   "%llu of %u", (unsigned long long)mail[0], made);
 	KnMemStats s1 = settle_tasks(s0.tasks, 500);
@@ -445,14 +445,18 @@ static int findings_main(void)
 	grow_handle_table(300);
 	KnMemStats start = mem_stats();
 
-	static void (*const parts[])(void) = { debug_write_limits, every_frame_charged, orphans_crash, frozen_holders,
-					       straddling_outputs, from_vm_cache_mode, write_back_named, inputs_not_faulted_in };
+	static const struct {
+		void (*fn)(void);
+		const char *name;
+	} parts[] = { { debug_write_limits, "KnDebugWrite" },    { every_frame_charged, "charge" },
+		      { orphans_crash, "orphans" },              { frozen_holders, "frozen holders" },
+		      { straddling_outputs, "straddle" },        { from_vm_cache_mode, "FromVm cache mode" },
+		      { write_back_named, "write-back" },        { inputs_not_faulted_in, "inputs" } };
 	for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		uint64_t t0 = rdtsc();
-		parts[i]();
-		printf("    # part %u: %llu Mticks\n", i, (unsigned long long)((rdtsc() - t0) >> 20));
+		parts[i].fn();
+		printf("    # %s: %llu million TSC ticks\n", parts[i].name, (unsigned long long)((rdtsc() - t0) / 1000000));
 	}
-
 	settle_tasks(start.tasks, 300);
 	stats_back(&start, "everything back at the end");
 	sleeper_done();
