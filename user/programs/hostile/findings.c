@@ -119,7 +119,7 @@ static void orphans_crash(void)
 		   made);
 	for (unsigned waited = 0; mail[0] < made && waited < 20000; waited += SLEEP_MS)
 		sleep_ms(SLEEP_MS);
-	ktap_check(mail[0] == made, "orphans: every one of them crashed (frozen for a dump, nobody holding it)",
+	ktap_check(mail[0] == made, "orphans: every one of them crashed, with nobody holding it",
 		   "%llu of %u", (unsigned long long)mail[0], made);
 	KnMemStats s1 = settle_tasks(s0.tasks, 500);
 	ktap_check(s1.tasks == s0.tasks, "orphans: the frozen orphans were released", "%llu tasks left of %u",
