@@ -264,45 +264,44 @@ static void straddling_outputs(void)
 	KnVmUnmap(guarded, PAGE);
 }
 
+/* One refused KnPmmMdlCreateFromVm over fresh lazily committed pages (region flags
+ * `extra`): nothing made resident, no handle written, no memory taken. */
+static void from_vm_refused(int extra, int flags, Retcode want, const char *what)
+{
+	Handle h = 0x5eed;
+	char name[120];
+	uint8_t *p = KnVmAllocate(RTL_NULL, 4 * PAGE, LAZY | extra);
+	KnMemStats s0 = mem_stats();
+
+	ksnprintf(name, sizeof(name), "FromVm: %s is refused", what);
+	ktap_rc(KnPmmMdlCreateFromVm(p, 4 * PAGE, flags, &h), want, name);
+	ksnprintf(name, sizeof(name), "FromVm: ... (%s) made no page resident, wrote no handle", what);
+	ktap_check(p && resident_pages(p, 4) == 0 && h == 0x5eed, name, "%u of 4 pages resident, output %#x",
+		   p ? resident_pages(p, 4) : 0, h);
+	ksnprintf(name, sizeof(name), "FromVm: ... (%s) took no memory", what);
+	ktap_counters_back(&s0, name);
+	KnVmUnmap(p, 4 * PAGE);
+}
+
 static void from_vm_cache_mode(void)
 {
 	Handle h = 0x5eed;
-	uint8_t *p = lazy(4);
-	ktap_check(p != RTL_NULL, "FromVm: 4 lazily committed pages (write-back)", NULL);
-	if (!p)
-		return;
-	KnMemStats s0 = mem_stats();
-	static const struct {
-		int cache;
-		const char *name;
-	} wrong[] = { { VMM_FLAG_WRITE_COMBINE, "write-combining" },
-		      { VMM_FLAG_CACHE_DISABLE, "uncached" },
-		      { VMM_FLAG_WRITE_THROUGH, "write-through" } };
-	for (unsigned i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
-		char name[96];
-		ksnprintf(name, sizeof(name), "FromVm: %s over write-back memory is refused", wrong[i].name);
-		ktap_rc(KnPmmMdlCreateFromVm(p, 4 * PAGE, RW | wrong[i].cache, &h), rcInvalidArgument, name);
-		ksnprintf(name, sizeof(name), "FromVm: ... (%s) and made no page resident", wrong[i].name);
-		ktap_check(resident_pages(p, 4) == 0, name, "%u of 4 pages resident", resident_pages(p, 4));
-	}
-	ktap_rc(KnPmmMdlCreateFromVm(p, 4 * PAGE, VMM_FLAG_READ | VMM_FLAG_EXECUTE, &h), rcAccessDenied,
-		"FromVm: executable over read-write memory is refused");
-	ktap_check(resident_pages(p, 4) == 0, "FromVm: ... and made no page resident", NULL);
-	ktap_check(h == 0x5eed, "FromVm: the refusals wrote no handle", "output %#x", h);
-	ktap_counters_back(&s0, "FromVm: the refusals took no memory");
-	KnVmUnmap(p, 4 * PAGE);
 
-	/* Write-combining memory, asked as write-back. */
-	uint8_t *wc = KnVmAllocate(RTL_NULL, 2 * PAGE, LAZY | VMM_FLAG_WRITE_COMBINE);
-	ktap_check(wc != RTL_NULL, "FromVm: 2 lazily committed write-combining pages", NULL);
-	if (!wc)
-		return;
-	s0 = mem_stats();
-	ktap_rc(KnPmmMdlCreateFromVm(wc, 2 * PAGE, RW | VMM_FLAG_WRITE_BACK, &h), rcInvalidArgument,
-		"FromVm: write-back over write-combining memory is refused");
-	ktap_check(resident_pages(wc, 2) == 0, "FromVm: ... and made no page resident", "%u of 2", resident_pages(wc, 2));
-	ktap_counters_back(&s0, "FromVm: ... and took no memory");
-	KnVmUnmap(wc, 2 * PAGE);
+	from_vm_refused(0, RW | VMM_FLAG_WRITE_COMBINE, rcInvalidArgument, "write-combining over write-back memory");
+	from_vm_refused(0, RW | VMM_FLAG_CACHE_DISABLE, rcInvalidArgument, "uncached over write-back memory");
+	from_vm_refused(0, RW | VMM_FLAG_WRITE_THROUGH, rcInvalidArgument, "write-through over write-back memory");
+	from_vm_refused(VMM_FLAG_WRITE_COMBINE, RW | VMM_FLAG_WRITE_BACK, rcInvalidArgument,
+			"write-back over write-combining memory");
+	from_vm_refused(0, VMM_FLAG_READ | VMM_FLAG_EXECUTE, rcAccessDenied, "executable over read-write memory");
+	/* A range whose last page is only reserved. */
+	uint8_t *pr = KnVmAllocate(RTL_NULL, 3 * PAGE, VMM_FLAG_RESERVE | RW);
+	ktap_check(pr && KnVmCommit(pr, 2 * PAGE, VMM_FLAG_COMMIT) == rcOk, "FromVm: 2 lazy pages, then a reserved one", NULL);
+	KnMemStats s0 = mem_stats();
+	ktap_rc(KnPmmMdlCreateFromVm(pr, 3 * PAGE, RW, &h), rcInvalidArgument, "FromVm: a range ending in a reserved page");
+	ktap_check(pr && resident_pages(pr, 2) == 0 && h == 0x5eed, "FromVm: ... made no page resident, wrote no handle",
+		   NULL);
+	ktap_counters_back(&s0, "FromVm: ... took no memory");
+	KnVmUnmap(pr, 3 * PAGE);
 }
 
 static void write_back_named(void)
