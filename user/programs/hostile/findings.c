@@ -159,6 +159,7 @@ static void frozen_holders(void)
 	stats_back(&s0, "frozen holder: everything back");
 
 	/* (c) Two frozen tasks holding each other, our handles closed: both released. */
+	s0 = mem_stats();
 	ktap_check(start_spinner(&f) && start_spinner(&g), "cycle: two running tasks", NULL);
 	ktap_rc(KnHandleTransfer(f, g, KN_RIGHT_FREEZE, &r), rcOk, "cycle: the first holds the second");
 	ktap_rc(KnHandleTransfer(g, f, KN_RIGHT_FREEZE, &r), rcOk, "cycle: the second holds the first");
@@ -172,6 +173,7 @@ static void frozen_holders(void)
 
 	/* (d) A created task held only by a frozen task (which we still hold): nobody can ever
 	 * resume it, so it is released. */
+	s0 = mem_stats();
 	ktap_check(start_spinner(&f), "created under frozen: a running task", NULL);
 	ktap_rc(KnTaskCreate("held", "nop", 0, &c), rcOk, "created under frozen: a created task");
 	ktap_rc(KnHandleTransfer(f, c, KN_RIGHT_TERMINATE, &r), rcOk, "created under frozen: the running one holds it");
