@@ -63,8 +63,8 @@ static void debug_write_limits(void)
 		return;
 	KnMemStats s0 = mem_stats();
 	ktap_rc(KnDebugWrite(0, r + PAGE - 16, 32), rcFault, "KnDebugWrite: a buffer running into a reserved page");
-	ktap_check(!is_resident(r), "... did not make the lazy page before it resident", NULL);
-	ktap_counters_back(&s0, "... and took no memory");
+	ktap_check(!is_resident(r), "KnDebugWrite: ... did not make the lazy page before it resident", NULL);
+	ktap_counters_back(&s0, "KnDebugWrite: ... and took no memory");
 	KnVmUnmap(r, 2 * PAGE);
 }
 
