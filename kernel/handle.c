@@ -3,10 +3,12 @@
 #include <knmm/panic.h>
 #include <knmm/pool.h>
 #include <knmm/string.h>
+#include <mm/commit.h>
 #include "handle.h"
 
-#define TABLE_TAG POOL_TAG('H', 'n', 'd', 'l')
-#define GEN_MASK  ((1u << (32 - HANDLE_SLOT_BITS)) - 1)
+#define TABLE_TAG   POOL_TAG('H', 'n', 'd', 'l')
+#define GEN_MASK    ((1u << (32 - HANDLE_SLOT_BITS)) - 1)
+#define GEN_RETIRED UINT32_MAX /* a slot that used all its generations: never handed out again */
 
 void kobj_get(struct kobject *o)
 {
@@ -30,10 +32,13 @@ void kobj_put(struct kobject *o)
 		o->release(o);
 }
 
-void handle_table_init(struct handle_table *ht, uint64_t owner_id)
+void handle_table_init(struct handle_table *ht, uint64_t owner_id, struct account *acct)
 {
 	memset(ht, 0, sizeof(*ht));
 	ht->lock = (spinlock_t)SPINLOCK_INIT("handles");
+	ht->acct = acct;
+	if (acct)
+		account_get(acct);
 	/* A well-mixed per-task start for the generations (Knuth's multiplicative hash). */
 	ht->salt = (uint32_t)((owner_id * 2654435761u) >> 7) & GEN_MASK;
 }
@@ -44,64 +49,89 @@ static Handle make(const struct handle_table *ht, uint32_t slot)
 	return (g << HANDLE_SLOT_BITS) | slot;
 }
 
-/* Moves the slot's generation past values a handle must never have: generation 0, and
- * the one that would make slot 4095's value KN_HANDLE_SELF. Skipping (not remapping)
- * keeps every generation distinct, so a closed value never becomes valid again. */
-static void skip_reserved_gens(struct handle_table *ht, uint32_t slot)
+/* The slot's next generation; after the last of its 2^20 it is retired (a value is never
+ * handed out twice). Lock held. */
+static void next_gen(struct handle_table *ht, uint32_t slot)
 {
-	for (;;) {
+	if (++ht->v[slot].gen > GEN_MASK) {
+		ht->v[slot].gen = GEN_RETIRED;
+		ht->retired++;
+	}
+}
+
+/* Moves a free slot's generation past values a handle must never have: generation bits 0,
+ * and the value KN_HANDLE_SELF (slot 4095). Skipping (not remapping) keeps every value the
+ * slot gives distinct. False if that retired the slot. Lock held. */
+static bool skip_reserved_gens(struct handle_table *ht, uint32_t slot)
+{
+	while (ht->v[slot].gen != GEN_RETIRED) {
 		Handle h = make(ht, slot);
 		if ((h >> HANDLE_SLOT_BITS) != 0 && h != KN_HANDLE_SELF)
-			return;
-		ht->v[slot].gen++;
+			return true;
+		next_gen(ht, slot);
 	}
+	return false;
 }
 
 /* The slot of h if it is open in ht, else 0. Lock held. */
 static uint32_t slot_of(const struct handle_table *ht, Handle h)
 {
 	uint32_t slot = h & (HANDLE_MAX_SLOTS - 1);
-	if (slot == 0 || slot >= ht->cap || !ht->v[slot].obj || make(ht, slot) != h)
+	if (slot == 0 || slot >= ht->cap || !ht->v[slot].obj || ht->v[slot].gen == GEN_RETIRED || make(ht, slot) != h)
 		return 0;
 	return slot;
+}
+
+/* A free slot that can take a handle (growing the table if needed), or 0. Lock held. */
+static uint32_t free_slot(struct handle_table *ht)
+{
+	for (;;) {
+		uint32_t slot = 1;
+		while (slot < ht->cap && (ht->v[slot].obj || ht->v[slot].gen == GEN_RETIRED))
+			slot++;
+		if (slot < ht->cap) {
+			if (skip_reserved_gens(ht, slot))
+				return slot;
+			continue; /* that slot just retired: look again */
+		}
+		/* Full, or no table yet (slot 0 is never used). */
+		uint32_t cap = ht->cap ? ht->cap * 2 : 16;
+		if (cap > HANDLE_MAX_SLOTS)
+			cap = HANDLE_MAX_SLOTS;
+		if (slot >= cap)
+			return 0;
+		struct handle_entry *v = kmem_alloc(ht->acct, cap * sizeof(*v), TABLE_TAG);
+		if (!v)
+			return 0;
+		memset(v, 0, cap * sizeof(*v));
+		if (ht->v) {
+			memcpy(v, ht->v, ht->cap * sizeof(*v));
+			kmem_free(ht->acct, ht->v);
+		}
+		ht->v = v;
+		ht->cap = cap;
+	}
 }
 
 Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
 	Retcode rc = rcOk;
-	uint32_t slot = 1;
+	uint32_t slot = 0;
 
 	if (ht->closed) {
 		rc = rcWrongState;
 		goto out;
 	}
-	while (slot < ht->cap && ht->v[slot].obj)
-		slot++;
-	if (slot >= ht->cap) { /* full, or no table yet (slot 0 is never used) */
-		uint32_t cap = ht->cap ? ht->cap * 2 : 16;
-		if (cap > HANDLE_MAX_SLOTS)
-			cap = HANDLE_MAX_SLOTS;
-		if (slot >= cap) {
-			rc = rcOutOfMemory;
-			goto out;
-		}
-		struct handle_entry *v = pool_alloc(cap * sizeof(*v), TABLE_TAG);
-		if (!v) {
-			rc = rcOutOfMemory;
-			goto out;
-		}
-		memset(v, 0, cap * sizeof(*v));
-		if (ht->v) {
-			memcpy(v, ht->v, ht->cap * sizeof(*v));
-			pool_free(ht->v);
-		}
-		ht->v = v;
-		ht->cap = cap;
+	if ((rc = account_charge(ht->acct, ACCT_HANDLES, 1)) != rcOk)
+		goto out;
+	if (!(slot = free_slot(ht))) {
+		account_uncharge(ht->acct, ACCT_HANDLES, 1);
+		rc = rcOutOfMemory;
+		goto out;
 	}
 	kobj_get(obj);
 	__atomic_add_fetch(&obj->handles, 1, __ATOMIC_ACQ_REL);
-	skip_reserved_gens(ht, slot);
 	ht->v[slot].obj = obj;
 	ht->v[slot].rights = rights;
 	ht->count++;
@@ -142,12 +172,13 @@ Retcode handle_close(struct handle_table *ht, Handle h)
 		obj = ht->v[slot].obj;
 		ht->v[slot].obj = NULL;
 		ht->v[slot].rights = 0;
-		ht->v[slot].gen++; /* the old value is stale from now on */
+		next_gen(ht, slot); /* the old value is stale from now on, for good */
 		ht->count--;
 	}
 	spin_unlock_irqrestore(&ht->lock, irq);
 	if (!obj)
 		return rcBadHandle;
+	account_uncharge(ht->acct, ACCT_HANDLES, 1);
 	handle_dropped(obj);
 	return rcOk;
 }
@@ -182,17 +213,20 @@ void handle_table_destroy(struct handle_table *ht)
 			if (ht->v[slot].obj) {
 				obj = ht->v[slot].obj;
 				ht->v[slot].obj = NULL;
-				ht->v[slot].gen++;
+				next_gen(ht, slot);
 				ht->count--;
 			}
 		}
 		spin_unlock_irqrestore(&ht->lock, irq);
 		if (!obj)
 			break;
+		account_uncharge(ht->acct, ACCT_HANDLES, 1);
 		handle_dropped(obj); /* outside the lock: releasing may take other locks */
 	}
-	if (ht->v)
-		pool_free(ht->v);
+	kmem_free(ht->acct, ht->v);
 	ht->v = NULL;
 	ht->cap = 0;
+	if (ht->acct)
+		account_put(ht->acct);
+	ht->acct = NULL;
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Kernel objects and per-task handle tables (see include/kn/handle_api.h).
+ * Kernel objects and per-task handle tables (see include/kn/handle_api.h, docs/tasks.md).
  *
- * A handle value is (salt + generation) << 12 | slot: 4095 slots per task, slot 0 unused,
- * the slot's generation bumped on every close (never to a value giving generation bits 0
- * or the value KN_HANDLE_SELF), and the table's salt derived from the task id, so values
- * of other tasks are (almost certainly) not valid here.
+ * A handle value is ((salt + generation) mod 2^20) << 12 | slot: 4095 slots per task, slot 0
+ * unused, the slot's generation bumped on every close (skipping values that would give
+ * generation bits 0 or the value KN_HANDLE_SELF), and the table's salt derived from the task
+ * id, so values of other tasks are (almost certainly) not valid here. A slot that has used
+ * all 2^20 generations is retired for good rather than wrap: a closed value never becomes
+ * valid again in that table.
  */
 #ifndef KERNEL_HANDLE_H
 #define KERNEL_HANDLE_H
@@ -45,14 +47,19 @@ struct handle_table {
 	spinlock_t lock;
 	struct handle_entry *v;
 	uint32_t cap, count;
+	uint32_t retired; /* slots that used every generation */
 	uint32_t salt;
 	bool closed; /* the task is gone: no new handles */
+	struct account *acct; /* pays for the table and counts its handles (NULL: the kernel's) */
 };
 
-void handle_table_init(struct handle_table *ht, uint64_t owner_id);
+struct account;
+/* An empty table; its storage and handles are charged to acct (a reference is kept). */
+void handle_table_init(struct handle_table *ht, uint64_t owner_id, struct account *acct);
 /* Closes every handle and frees the table. */
 void handle_table_destroy(struct handle_table *ht);
-/* A new handle to obj (takes a reference). rcOutOfMemory when full, rcWrongState if closed. */
+/* A new handle to obj (takes a reference). rcOutOfMemory when full (or the account's handle
+ * or commit limit), rcWrongState if closed. */
 Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out);
 /* The object behind h with a reference: rcBadHandle (not open here, or not of `type`),
  * rcAccessDenied (lacks `need` rights). type 0: any. */

@@ -276,7 +276,7 @@ static void cmd_pool(void)
 static void cmd_run(const char *program)
 {
 	struct task *t;
-	Retcode rc = task_create(program, program, 0, &t);
+	Retcode rc = task_create(program, program, 0, NULL, &t);
 	if (rc == rcNotFound) {
 		console_printf("monitor: no program '%s' among the boot modules\n", program);
 		return;
@@ -330,7 +330,7 @@ static void cmd_dump(const char *spec, const char *limit_text)
 	char name[KN_TASK_NAME_MAX + 1];
 	ksnprintf(name, sizeof(name), "dump:%s", t->name);
 	Handle h;
-	rc = task_create(name, "collector", 0, &c);
+	rc = task_create(name, "collector", 0, NULL, &c);
 	if (rc == rcOk && (rc = handle_alloc(&c->handles, &t->obj, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &h)) != rcOk)
 		task_terminate(c, KN_EXIT_TERMINATED, true);
 	if (rc == rcOk) {

@@ -15,6 +15,7 @@ struct task {
 	unsigned flags;
 	int state;     /* KN_TASK_STATE_* */
 	int exit_code;
+	struct account *acct; /* what it and its descendants make the kernel spend (quotas) */
 	struct vm_space vs;
 	struct handle_table handles;
 	spinlock_t lock;
@@ -31,8 +32,11 @@ struct task {
 /* The task of the running thread (NULL in kernel threads). */
 struct task *current_task(void);
 
-/* Makes a suspended task from a program module; *out holds one reference. */
-Retcode task_create(const char *name, const char *program, unsigned flags, struct task **out);
+/* Makes a suspended task from a program module; *out holds one reference. `parent`: the
+ * account of the creating task, under which the new task's account is made and which
+ * counts it against its task limit (NULL: a task of the kernel's, such as init). */
+Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent,
+		    struct task **out);
 Retcode task_resume(struct task *t);
 /* Ends the task: its threads leave, and when the last is gone the reaper frees its memory,
  * closes its handles, and sets EXITED. Waits for that unless `wait` is false (the caller is

@@ -214,6 +214,25 @@ static struct segment *new_segment(unsigned cls)
 	return seg;
 }
 
+/* The class of a small block of `size` bytes, or NR_CLASSES for a large one. */
+static unsigned class_of(size_t size)
+{
+	unsigned cls = 0;
+	while (cls < NR_CLASSES && size + HDR_SIZE + REDZONE_MIN > class_size[cls])
+		cls++;
+	return cls;
+}
+
+static uint64_t large_pages(size_t size) { return pages_of(LARGE_HDR + HDR_SIZE + size + REDZONE_MIN); }
+
+size_t pool_block_cost(size_t size)
+{
+	unsigned cls = class_of(size);
+	return cls < NR_CLASSES ? class_size[cls] : large_pages(size) * PAGE_SIZE;
+}
+
+size_t pool_block_size(const void *p) { return ((const struct hdr *)p - 1)->size; }
+
 void *pool_alloc(size_t size, uint32_t tag)
 {
 	void *data = NULL;
@@ -222,9 +241,7 @@ void *pool_alloc(size_t size, uint32_t tag)
 		return NULL;
 	bool irq = spin_lock_irqsave(&pool_lock);
 	init_locked();
-	unsigned cls = 0;
-	while (cls < NR_CLASSES && size + HDR_SIZE + REDZONE_MIN > class_size[cls])
-		cls++;
+	unsigned cls = class_of(size);
 	if (cls < NR_CLASSES) {
 		struct segment *seg = list_empty(&partial[cls]) ? new_segment(cls)
 								: list_first_entry(&partial[cls], struct segment, link);
@@ -236,7 +253,7 @@ void *pool_alloc(size_t size, uint32_t tag)
 			data = seal(h, cls, size, tag, class_size[cls] - HDR_SIZE);
 		}
 	} else {
-		uint64_t bytes = LARGE_HDR + HDR_SIZE + size + REDZONE_MIN, pages = pages_of(bytes);
+		uint64_t pages = large_pages(size);
 		uint64_t va = area_get(pages, 1, PAGE_SIZE);
 		if (va) {
 			struct large *l = (struct large *)va;

@@ -27,59 +27,6 @@
 static struct lookaside region_cache = LOOKASIDE_INIT(region_cache, "vm regions", sizeof(struct vm_region),
 						      REGION_TAG, 64);
 
-/* ------------------------------------------------------------------ commit charge */
-
-static spinlock_t commit_lock = SPINLOCK_INIT("commit");
-static struct vm_commit_stats commit;
-
-void vm_commit_init(uint64_t limit_pages)
-{
-	bool irq = spin_lock_irqsave(&commit_lock);
-	commit.limit = limit_pages;
-	spin_unlock_irqrestore(&commit_lock, irq);
-	lookaside_register(&region_cache);
-}
-
-Retcode vm_charge(uint64_t pages)
-{
-	Retcode rc = rcOk;
-	bool irq = spin_lock_irqsave(&commit_lock);
-
-	if (pages > commit.limit - commit.charge) {
-		rc = rcOutOfMemory;
-	} else {
-		commit.charge += pages;
-		commit.peak = MAX(commit.peak, commit.charge);
-	}
-	spin_unlock_irqrestore(&commit_lock, irq);
-	return rc;
-}
-
-void vm_uncharge(uint64_t pages)
-{
-	bool irq = spin_lock_irqsave(&commit_lock);
-	KASSERT_MSG(pages <= commit.charge, "uncharging %llu pages, only %llu charged", (unsigned long long)pages,
-		    (unsigned long long)commit.charge);
-	commit.charge -= pages;
-	spin_unlock_irqrestore(&commit_lock, irq);
-}
-
-static void locked_add(int64_t pages)
-{
-	bool irq = spin_lock_irqsave(&commit_lock);
-	commit.locked += (uint64_t)pages;
-	spin_unlock_irqrestore(&commit_lock, irq);
-}
-
-void vm_commit_get(struct vm_commit_stats *out)
-{
-	bool irq = spin_lock_irqsave(&commit_lock);
-	*out = commit;
-	spin_unlock_irqrestore(&commit_lock, irq);
-}
-
-uint64_t vm_commit_charge(void) { return READ_ONCE(commit.charge); }
-
 /* ------------------------------------------------------------------ flags */
 
 static bool prot_valid(unsigned prot)
@@ -121,8 +68,12 @@ unsigned vm_mmu_flags(const struct vm_space *vs, unsigned prot, unsigned region_
 
 /* ------------------------------------------------------------------ spaces */
 
+void (*vm_preempt_hook)(void);
+
+void vm_init(void) { lookaside_register(&region_cache); }
+
 Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
-		      const struct pt_root *root)
+		      const struct pt_root *root, struct account *acct)
 {
 	memset(vs, 0, sizeof(*vs));
 	vs->lock = (spinlock_t)SPINLOCK_INIT("vm space");
@@ -137,7 +88,18 @@ Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t
 		vs->pt = *root;
 		return rcOk;
 	}
-	return pt_root_create(&vs->pt, user);
+	/* A root of its own: a page, charged like any other page table. */
+	if (vm_charge_acct(acct, 1) != rcOk)
+		return rcOutOfMemory;
+	if (pt_root_create(&vs->pt, user) != rcOk) {
+		vm_uncharge_acct(acct, 1);
+		return rcOutOfMemory;
+	}
+	vs->own_root = true;
+	vs->acct = acct;
+	if (acct)
+		account_get(acct);
+	return rcOk;
 }
 
 static inline struct vm_region *region_of(struct vm_node *n) { return n ? container_of(n, struct vm_region, node) : NULL; }
@@ -442,10 +404,57 @@ static bool find_place(struct vm_space *vs, uint64_t total, uint64_t *base)
 	       vm_tree_find_gap(&vs->tree, vs->lo, vs->hi, vs->lo, total, PAGE, base);
 }
 
-static void region_free(struct vm_region *r)
+/* A region object, its bookkeeping charged to the space's account. */
+static struct vm_region *region_alloc(struct vm_space *vs)
 {
-	vm_runs_destroy(&r->runs);
-	lookaside_free(&region_cache, r);
+	struct vm_region *r = lookaside_alloc_charged(&region_cache, vs->acct);
+	if (r)
+		memset(r, 0, sizeof(*r)); /* (no run storage yet: region_free may take it back as is) */
+	return r;
+}
+
+static void region_free(struct vm_space *vs, struct vm_region *r)
+{
+	if (!r)
+		return;
+	vm_runs_destroy(&r->runs, vs->acct);
+	lookaside_free_charged(&region_cache, vs->acct, r);
+}
+
+/* One more region in the space: its limit and the account's. Lock held. */
+static Retcode region_count_add(struct vm_space *vs)
+{
+	if (vs->user && vs->nregions >= VM_MAX_REGIONS)
+		return rcOutOfMemory;
+	Retcode rc = account_charge(vs->acct, ACCT_REGIONS, 1);
+	if (rc == rcOk)
+		vs->nregions++;
+	return rc;
+}
+
+static void region_count_sub(struct vm_space *vs)
+{
+	vs->nregions--;
+	account_uncharge(vs->acct, ACCT_REGIONS, 1);
+}
+
+/* Locked pages (resident until decommitted) in the space: counted, and charged to the
+ * account's locked-pages limit; the report's total. Lock held. */
+static Retcode locked_add(struct vm_space *vs, uint64_t pages)
+{
+	Retcode rc = account_charge(vs->acct, ACCT_LOCKED, pages);
+	if (rc == rcOk) {
+		vs->locked += pages;
+		vm_locked_add((int64_t)pages);
+	}
+	return rc;
+}
+
+static void locked_sub(struct vm_space *vs, uint64_t pages)
+{
+	vs->locked -= pages;
+	vm_locked_add(-(int64_t)pages);
+	account_uncharge(vs->acct, ACCT_LOCKED, pages);
 }
 
 Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags,
@@ -479,14 +488,12 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	if (kind == VMR_IO) /* (the windows a range of `size` bytes can touch, wherever it lands) */
 		io_charge = (win_hi(size) / (1ull << VM_TABLE_WINDOW_SHIFT) + 1) * VM_TABLE_CHARGE_PER_WINDOW;
 
-	struct vm_region *r = lookaside_alloc(&region_cache);
+	struct vm_region *r = region_alloc(vs);
 	if (!r)
 		return rcOutOfMemory;
 	bool irq = spin_lock_irqsave(&vs->lock);
 	Retcode rc = rcOk;
-	if (vs->user && vs->nregions >= VM_MAX_REGIONS) {
-		rc = rcOutOfMemory;
-	} else if (addr) {
+	if (addr) {
 		base = addr - lowg;
 		if (vm_tree_overlaps(&vs->tree, base, base + total))
 			rc = rcAlreadyExists;
@@ -498,11 +505,20 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 		uint64_t c_end = base + lowg + size, c_start = (flags & VMM_FLAG_COMMIT) ? base + lowg : c_end - PAGE;
 		windows = new_windows(vs, c_start, c_end);
 	}
-	if (rc == rcOk)
-		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge);
+	/* Everything the region costs, taken together or not at all. */
+	uint64_t total_charge = charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge;
+	uint64_t lock_pages = (flags & VMM_FLAG_LOCKED) ? pages : 0;
+	if (rc == rcOk && (rc = vm_charge_acct(vs->acct, total_charge)) == rcOk) {
+		if ((rc = region_count_add(vs)) != rcOk) {
+			vm_uncharge_acct(vs->acct, total_charge);
+		} else if ((rc = locked_add(vs, lock_pages)) != rcOk) {
+			region_count_sub(vs);
+			vm_uncharge_acct(vs->acct, total_charge);
+		}
+	}
 	if (rc != rcOk) {
 		spin_unlock_irqrestore(&vs->lock, irq);
-		lookaside_free(&region_cache, r);
+		region_free(vs, r);
 		return rc;
 	}
 
@@ -524,7 +540,6 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	if (flags & VMM_FLAG_GROW_DOWN)
 		vm_runs_set(&r->runs, npages, first + pages - 1, 1, VM_COMMITTED, (uint8_t)prot, 0);
 	vm_tree_insert(&vs->tree, &r->node);
-	vs->nregions++;
 
 	if (flags & VMM_FLAG_LOCKED)
 		rc = populate(vs, r, first, pages);
@@ -532,18 +547,15 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 		rc = populate(vs, r, first + pages - 1, 1);
 	if (rc != rcOk) {
 		vm_tree_remove(&vs->tree, &r->node);
-		vs->nregions--;
+		locked_sub(vs, lock_pages);
+		region_count_sub(vs);
+		vm_uncharge_acct(vs->acct, total_charge);
 		spin_unlock_irqrestore(&vs->lock, irq);
-		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge);
-		region_free(r);
+		region_free(vs, r);
 		return rc;
 	}
 	vs->committed += charge;
 	vs->table_windows += windows;
-	if (flags & VMM_FLAG_LOCKED) {
-		vs->locked += pages;
-		locked_add((int64_t)pages);
-	}
 	spin_unlock_irqrestore(&vs->lock, irq);
 	*out = base + lowg;
 	return rcOk;
@@ -586,23 +598,27 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 		charge = runs_count(r, first, count, VM_RESERVED, false);
 		was_locked = runs_count(r, first, count, KEEP, true);
 		windows = new_windows(vs, addr, addr + size);
-		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+		rc = vm_charge_acct(vs->acct, charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 	}
+	uint64_t more_locked = lock_pages ? count - was_locked : 0;
+	if (rc == rcOk && (rc = locked_add(vs, more_locked)) != rcOk)
+		vm_uncharge_acct(vs->acct, charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
 	/* Room for the runs only once the charge is taken: a refused commit keeps nothing. */
-	if (rc == rcOk && (rc = vm_runs_reserve(&r->runs, 2)) != rcOk)
-		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+	if (rc == rcOk && (rc = vm_runs_reserve(&r->runs, 2, vs->acct)) != rcOk) {
+		locked_sub(vs, more_locked);
+		vm_uncharge_acct(vs->acct, charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+	}
 	if (rc == rcOk && lock_pages) {
 		rc = populate(vs, r, first, count);
-		if (rc != rcOk)
-			vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+		if (rc != rcOk) {
+			locked_sub(vs, more_locked);
+			vm_uncharge_acct(vs->acct, charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+		}
 	}
 	if (rc == rcOk) {
 		runs_apply(r, first, count, VM_RESERVED, VM_COMMITTED, KEEP, lock_pages ? 1 : 0);
-		if (lock_pages) {
+		if (lock_pages)
 			runs_apply(r, first, count, KEEP, KEEP, KEEP, 1);
-			vs->locked += count - was_locked;
-			locked_add((int64_t)(count - was_locked));
-		}
 		vs->committed += charge;
 		vs->table_windows += windows;
 	}
@@ -632,7 +648,7 @@ Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
 	if (rc == rcOk && pt_walk_range(&vs->pt, addr, size, &pinned, NULL))
 		rc = rcBusy;
 	if (rc == rcOk)
-		rc = vm_runs_reserve(&r->runs, 2);
+		rc = vm_runs_reserve(&r->runs, 2, vs->acct);
 	if (rc == rcOk) {
 		uint64_t committed = runs_count(r, first, count, VM_COMMITTED, false);
 		uint64_t locked = runs_count(r, first, count, KEEP, true);
@@ -641,10 +657,9 @@ Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
 		runs_apply(r, first, count, VM_COMMITTED, VM_RESERVED, KEEP, 0);
 		uint64_t gone = before - committed_windows(vs, win_lo(addr), win_hi(addr + size));
 		vs->committed -= committed;
-		vs->locked -= locked;
+		locked_sub(vs, locked);
 		vs->table_windows -= gone;
-		locked_add(-(int64_t)locked);
-		vm_uncharge(committed + gone * VM_TABLE_CHARGE_PER_WINDOW);
+		vm_uncharge_acct(vs->acct, committed + gone * VM_TABLE_CHARGE_PER_WINDOW);
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
 	return rc;
@@ -662,7 +677,7 @@ Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned p
 	if (rc == rcOk && (prot & ~(unsigned)r->max_prot))
 		rc = rcAccessDenied; /* an MDL mapping: no more than the MDL allows */
 	if (rc == rcOk)
-		rc = vm_runs_reserve(&r->runs, 2);
+		rc = vm_runs_reserve(&r->runs, 2, vs->acct);
 	if (rc == rcOk) {
 		runs_apply(r, first, count, KEEP, KEEP, (uint8_t)prot, KEEP);
 		if (r->resident) /* (with nothing mapped, the runs are all there is) */
@@ -694,17 +709,16 @@ static void release_pages(struct vm_space *vs, struct vm_region *r, uint64_t fir
 
 	unmap_pages(vs, r, vmr_base(r) + first * PAGE, count);
 	vs->committed -= committed;
-	vs->locked -= locked;
-	locked_add(-(int64_t)locked);
-	vm_uncharge(committed);
+	locked_sub(vs, locked);
+	vm_uncharge_acct(vs->acct, committed);
 }
 
 static void remove_region_locked(struct vm_space *vs, struct vm_region *r)
 {
 	release_pages(vs, r, 0, vmr_pages(r));
 	vm_tree_remove(&vs->tree, &r->node);
-	vs->nregions--;
-	vm_uncharge(r->io_charge);
+	region_count_sub(vs);
+	vm_uncharge_acct(vs->acct, r->io_charge);
 }
 
 /* Whether r has a committed page (it has few runs: a scan is cheap). */
@@ -720,7 +734,7 @@ static bool region_has_committed(const struct vm_region *r)
 static void release_windows(struct vm_space *vs, uint64_t gone)
 {
 	vs->table_windows -= gone;
-	vm_uncharge(gone * VM_TABLE_CHARGE_PER_WINDOW);
+	vm_uncharge_acct(vs->acct, gone * VM_TABLE_CHARGE_PER_WINDOW);
 }
 
 Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
@@ -730,7 +744,7 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 	if (!range_args_ok(vs, addr, size))
 		return rcInvalidArgument;
 	/* A split may need a second region: take it before the lock. */
-	struct vm_region *spare = lookaside_alloc(&region_cache);
+	struct vm_region *spare = region_alloc(vs);
 	bool irq = spin_lock_irqsave(&vs->lock);
 	Retcode rc = find_range(vs, addr, size, &r);
 	if (rc != rcOk)
@@ -751,21 +765,25 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		if (had_commit)
 			release_windows(vs, windows_before - committed_windows(vs, win_lo(base), win_hi(end)));
 		spin_unlock_irqrestore(&vs->lock, irq);
-		region_free(r);
-		lookaside_free(&region_cache, spare);
+		region_free(vs, r);
+		region_free(vs, spare);
 		return rcOk;
 	}
 	uint64_t npages = vmr_pages(r), first = (a - base) / PAGE, count = size / PAGE;
 	if (a > base && b < end) {
 		/* Middle: [base, a) stays in r, [b, end) moves to a new region. */
-		if (!spare || (vs->user && vs->nregions >= VM_MAX_REGIONS)) {
+		if (!spare) {
 			rc = rcOutOfMemory;
 			goto out;
 		}
 		memset(spare, 0, sizeof(*spare));
-		rc = vm_runs_prepare_split(&r->runs, (b - base) / PAGE, &spare->runs);
-		if (rc != rcOk)
+		if ((rc = region_count_add(vs)) != rcOk)
 			goto out;
+		rc = vm_runs_prepare_split(&r->runs, (b - base) / PAGE, &spare->runs, vs->acct);
+		if (rc != rcOk) {
+			region_count_sub(vs);
+			goto out;
+		}
 		release_pages(vs, r, first, count);
 		tail_region = spare;
 		spare = NULL;
@@ -805,14 +823,12 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		r->resident -= c.pages;
 		refresh_guard_flags(tail_region);
 		vm_tree_insert(&vs->tree, &tail_region->node);
-		vs->nregions++;
 	}
 	if (had_commit)
 		release_windows(vs, windows_before - committed_windows(vs, win_lo(base), win_hi(end)));
 out:
 	spin_unlock_irqrestore(&vs->lock, irq);
-	if (spare)
-		lookaside_free(&region_cache, spare);
+	region_free(vs, spare);
 	return rc;
 }
 
@@ -826,13 +842,19 @@ void vm_space_destroy(struct vm_space *vs)
 		remove_region_locked(vs, r);
 		release_windows(vs, before - committed_windows(vs, lo, hi));
 		spin_unlock_irqrestore(&vs->lock, irq);
-		region_free(r);
+		region_free(vs, r);
 		irq = spin_lock_irqsave(&vs->lock);
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
 	KASSERT(vs->committed == 0 && vs->resident == 0 && vs->locked == 0 && vs->table_windows == 0);
-	if (vs->user)
+	if (vs->own_root) {
 		pt_root_destroy(&vs->pt);
+		vm_uncharge_acct(vs->acct, 1);
+		vs->own_root = false;
+	}
+	if (vs->acct)
+		account_put(vs->acct);
+	vs->acct = NULL;
 }
 
 /* ------------------------------------------------------------------ query */
@@ -912,8 +934,8 @@ static void fault_in(struct vm_space *vs, struct vm_region *r, uint64_t p, unsig
 	struct page *frame = pmm_alloc(0, PMM_ZERO, PAGE_ANON);
 
 	if (!frame)
-		panic("vm: no frame for a committed page (commit %llu of %llu pages charged): the commit reserve "
-		      "is exhausted", (unsigned long long)vm_commit_charge(), (unsigned long long)commit.limit);
+		panic("vm: no frame for a committed page (%llu pages charged): the commit accounting is broken",
+		      (unsigned long long)vm_commit_charge());
 	Retcode rc = pt_map(&vs->pt, vmr_base(r) + p * PAGE, page_to_pa(frame), PAGE, vm_mmu_flags(vs, prot, r->flags),
 			    PT_LEVEL_PT);
 	if (rc != rcOk)
@@ -976,7 +998,8 @@ enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access
 			goto out;
 		uint64_t top = r->runs.v[i + 1].start, n = top - p;
 		uint64_t windows = new_windows(vs, vmr_base(r) + p * PAGE, vmr_base(r) + top * PAGE);
-		if (vm_runs_reserve(&r->runs, 2) != rcOk || vm_charge(n + windows * VM_TABLE_CHARGE_PER_WINDOW) != rcOk) {
+		if (vm_runs_reserve(&r->runs, 2, vs->acct) != rcOk ||
+		    vm_charge_acct(vs->acct, n + windows * VM_TABLE_CHARGE_PER_WINDOW) != rcOk) {
 			res = VM_FAULT_STACK_OVERFLOW;
 			goto out;
 		}
@@ -1028,6 +1051,47 @@ bool vm_check_access(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 	return ok;
 }
 
+/* Whether page `a` (in the space) can be read: committed with READ, or a reserved page of a
+ * grow-down region that an access would grow into (it reads as zeros). Lock held. */
+static bool page_readable_locked(struct vm_space *vs, uint64_t a)
+{
+	struct vm_region *r = region_of(vm_tree_find(&vs->tree, a));
+	if (!r || r->kind != VMR_ANON)
+		return false;
+	uint32_t i = vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE);
+	const struct vm_run *run = &r->runs.v[i];
+	bool growable = run->state == VM_RESERVED && (r->flags & VMM_FLAG_GROW_DOWN) && i + 1 < r->runs.n &&
+			r->runs.v[i + 1].state == VM_COMMITTED;
+	return (run->state == VM_COMMITTED || growable) && allows(run->prot, VMM_FLAG_READ);
+}
+
+Retcode vm_read(struct vm_space *vs, uint64_t addr, void *buf, uint64_t size)
+{
+	if (!vm_check_access(vs, addr, size, VMM_FLAG_READ))
+		return rcFault;
+	uint8_t *out = buf;
+	uint64_t pages = 0;
+	for (uint64_t done = 0; done < size;) {
+		uint64_t a = addr + done, n = MIN(size - done, PAGE - (a & PAGE_MASK));
+		struct pt_mapping m;
+		bool irq = spin_lock_irqsave(&vs->lock);
+		/* Page by page under the lock: the frame cannot go while it is read, and a page
+		 * another thread made unreadable since the check ends the copy. */
+		bool ok = page_readable_locked(vs, align_down(a, PAGE));
+		if (ok && pt_translate(&vs->pt, a, &m))
+			memcpy(out + done, phys_to_virt(m.pa), n);
+		else if (ok)
+			memset(out + done, 0, n); /* committed, never touched: zeros, and it stays so */
+		spin_unlock_irqrestore(&vs->lock, irq);
+		if (!ok)
+			return rcFault;
+		done += n;
+		if (++pages % VM_CHUNK_PAGES == 0 && done < size)
+			vm_preempt_point();
+	}
+	return rcOk;
+}
+
 /* ------------------------------------------------------------------ MDLs */
 
 /* Maps pages [first, first + npages) of RAM MDL m at va in region r: each mapped frame
@@ -1060,12 +1124,12 @@ static Retcode map_mdl_frames(struct vm_space *vs, struct vm_region *r, const st
 Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
 		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out)
 {
-	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = flags & VMM_FLAG_CACHE_MASK;
+	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = vm_cache_mode(flags);
 	unsigned cap = m->max_prot & max_prot & VMM_FLAG_RWX_MASK;
 	uint64_t va;
 
 	if (m->kind == MDL_DESCRIBED || (flags & ~(unsigned)(VMM_FLAG_RWX_MASK | VMM_FLAG_CACHE_MASK)) ||
-	    !prot_valid(prot) || !cache_valid(cache) || npages == 0 || first > m->pages || npages > m->pages - first)
+	    !prot_valid(prot) || !cache_valid(flags) || npages == 0 || first > m->pages || npages > m->pages - first)
 		return rcInvalidArgument;
 	if (prot & ~cap)
 		return rcAccessDenied;
@@ -1116,7 +1180,8 @@ static int collect_frames(const struct pt_leaf *leaf, void *arg)
 	return c->rc != rcOk;
 }
 
-Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, struct mdl *m)
+Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache,
+		     struct mdl *m)
 {
 	static const struct pt_walk_ops frames = { .leaf = collect_frames };
 	struct vm_region *r;
@@ -1128,7 +1193,8 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 	uint64_t first = 0, count = size / PAGE;
 	if (rc == rcOk) {
 		first = (addr - vmr_base(r)) / PAGE;
-		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_COMMITTED, false) != count)
+		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_COMMITTED, false) != count ||
+		    (cache != MDL_CACHE_ANY && vm_cache_mode(cache) != vm_cache_mode(r->flags)))
 			rc = rcInvalidArgument;
 		else if (!allows(r->max_prot, access))
 			rc = rcAccessDenied;
@@ -1148,7 +1214,7 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 	}
 	if (rc == rcOk) {
 		/* Every frame listed: only now take the references and pins. */
-		m->cache = (uint16_t)(r->flags & VMM_FLAG_CACHE_MASK);
+		m->cache = (uint16_t)vm_cache_mode(r->flags);
 		for (uint32_t i = 0; i < m->nruns; i++)
 			for (uint64_t k = 0; k < m->runs[i].count; k++)
 				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
@@ -1226,7 +1292,7 @@ static int dump_hole(uint64_t start, uint64_t end, void *arg)
 }
 
 Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
-		      struct mdl **out)
+		      struct account *acct, struct mdl **out)
 {
 	static const struct pt_walk_ops stretches = { .leaf = dump_leaf, .hole = dump_hole };
 
@@ -1245,7 +1311,8 @@ Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint
 			f |= run->prot;
 		f |= (run->state == VM_COMMITTED ? VMM_FLAG_COMMIT : 0) | (run->locked ? VMM_FLAG_LOCKED : 0);
 	}
-	struct region_runs rr = { .m = mdl_new_ram(VMM_FLAG_READ | (r->flags & VMM_FLAG_CACHE_MASK)), .at = vmr_base(r) };
+	struct region_runs rr = { .m = mdl_new_ram(VMM_FLAG_READ | (r->flags & VMM_FLAG_CACHE_MASK), acct),
+				  .at = vmr_base(r) };
 	if (!rr.m)
 		rr.rc = rcOutOfMemory;
 	else if (r->kind == VMR_IO)

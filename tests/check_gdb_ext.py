@@ -22,7 +22,7 @@ SCRIPT = r'''
 import re
 log = open(LOG, errors="replace").read()
 m = re.search(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+)", log)
-made = {k: int(b, 16) for k, b, _ in re.findall(r"^sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", log, re.M)}
+made = {k: int(b, 16) for k, b, _ in re.findall(r"^\s*\d+\| sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", log, re.M)}
 for title, command in (("kn-tasks", "kn-tasks"), ("kn-vm", "kn-vm"), ("kn-mdl", "kn-mdl"),
                        ("pinned", "print pinned_pages"), ("kernel", "kn-pte &pmm_main")):
     gdb.write("==%s==\n" % title)

@@ -40,7 +40,7 @@ GONE = ("freed",)  # made and unmapped again: no region may be left there
 
 SHARER_A = re.compile(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+), "
                       r"stack near (0x[0-9a-f]+)")
-REGION_LOGGED = re.compile(r"^sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", re.M)
+REGION_LOGGED = re.compile(r"^\s*\d+\| sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", re.M)
 REGION_LINE = re.compile(r"^  (0x[0-9a-f]{16}) (0x[0-9a-f]+)\s+(\d+)\s+([r-][w-][x-])\s+(WB|WT|WC|UC)\s*(.*)$", re.M)
 RUN = re.compile(r"^([RCG]):(\d+)(?:/([r-][w-][x-]))?(L?)$")
 VM_LINE = re.compile(r"vm:   ([A-Za-z -]+):\s+(\d+)")
