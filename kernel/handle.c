@@ -16,11 +16,22 @@ void kobj_get(struct kobject *o)
 	KASSERT_MSG(was != 0, "reference to a dead object");
 }
 
-/* A handle to o went away: tell the object when it was the last, then drop the reference. */
-static void handle_dropped(struct kobject *o)
+/* One live handle of o fewer (its table stopped counting, or it closed): tell the object
+ * when none is left. The caller holds a reference and no table lock. */
+static void live_dropped(struct kobject *o)
 {
-	if (__atomic_sub_fetch(&o->handles, 1, __ATOMIC_ACQ_REL) == 0 && o->last_handle)
-		o->last_handle(o);
+	uint32_t left = __atomic_sub_fetch(&o->live, 1, __ATOMIC_ACQ_REL);
+	KASSERT_MSG(left != UINT32_MAX, "live handle count underflow");
+	if (left == 0 && o->unreachable)
+		o->unreachable(o);
+}
+
+/* A handle to o went away (`counted`: it was a live one): drop what it held. */
+static void handle_dropped(struct kobject *o, bool counted)
+{
+	__atomic_sub_fetch(&o->handles, 1, __ATOMIC_ACQ_REL);
+	if (counted)
+		live_dropped(o);
 	kobj_put(o);
 }
 
@@ -37,6 +48,7 @@ void handle_table_init(struct handle_table *ht, uint64_t owner_id, struct accoun
 	memset(ht, 0, sizeof(*ht));
 	ht->lock = (spinlock_t)SPINLOCK_INIT("handles");
 	ht->acct = acct;
+	ht->counting = true;
 	if (acct)
 		account_get(acct);
 	/* A well-mixed per-task start for the generations (Knuth's multiplicative hash). */
@@ -82,6 +94,34 @@ static uint32_t slot_of(const struct handle_table *ht, Handle h)
 	return slot;
 }
 
+/* Makes the table hold `cap` slots (at least); false without memory. Lock held. */
+static bool grow(struct handle_table *ht, uint32_t cap)
+{
+	if (cap > HANDLE_MAX_SLOTS)
+		cap = HANDLE_MAX_SLOTS;
+	if (cap <= ht->cap)
+		return true;
+	struct handle_entry *v = kmem_alloc(ht->acct, cap * sizeof(*v), TABLE_TAG);
+	if (!v)
+		return false;
+	memset(v, 0, cap * sizeof(*v));
+	if (ht->v) {
+		memcpy(v, ht->v, ht->cap * sizeof(*v));
+		kmem_free(ht->acct, ht->v);
+	}
+	ht->v = v;
+	ht->cap = cap;
+	return true;
+}
+
+Retcode handle_table_reserve(struct handle_table *ht, uint32_t slots)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	bool ok = grow(ht, slots);
+	spin_unlock_irqrestore(&ht->lock, irq);
+	return ok ? rcOk : rcOutOfMemory;
+}
+
 /* A free slot that can take a handle (growing the table if needed), or 0. Lock held. */
 static uint32_t free_slot(struct handle_table *ht)
 {
@@ -95,21 +135,8 @@ static uint32_t free_slot(struct handle_table *ht)
 			continue; /* that slot just retired: look again */
 		}
 		/* Full, or no table yet (slot 0 is never used). */
-		uint32_t cap = ht->cap ? ht->cap * 2 : 16;
-		if (cap > HANDLE_MAX_SLOTS)
-			cap = HANDLE_MAX_SLOTS;
-		if (slot >= cap)
+		if (slot + 1 > HANDLE_MAX_SLOTS || !grow(ht, ht->cap ? ht->cap * 2 : 16))
 			return 0;
-		struct handle_entry *v = kmem_alloc(ht->acct, cap * sizeof(*v), TABLE_TAG);
-		if (!v)
-			return 0;
-		memset(v, 0, cap * sizeof(*v));
-		if (ht->v) {
-			memcpy(v, ht->v, ht->cap * sizeof(*v));
-			kmem_free(ht->acct, ht->v);
-		}
-		ht->v = v;
-		ht->cap = cap;
 	}
 }
 
@@ -132,6 +159,9 @@ Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t righ
 	}
 	kobj_get(obj);
 	__atomic_add_fetch(&obj->handles, 1, __ATOMIC_ACQ_REL);
+	if (ht->counting)
+		__atomic_add_fetch(&obj->live, 1, __ATOMIC_ACQ_REL);
+	ht->v[slot].counted = ht->counting;
 	ht->v[slot].obj = obj;
 	ht->v[slot].rights = rights;
 	ht->count++;
@@ -167,9 +197,11 @@ Retcode handle_close(struct handle_table *ht, Handle h)
 	bool irq = spin_lock_irqsave(&ht->lock);
 	uint32_t slot = slot_of(ht, h);
 	struct kobject *obj = NULL;
+	bool counted = false;
 
 	if (slot) {
 		obj = ht->v[slot].obj;
+		counted = ht->v[slot].counted;
 		ht->v[slot].obj = NULL;
 		ht->v[slot].rights = 0;
 		next_gen(ht, slot); /* the old value is stale from now on, for good */
@@ -179,7 +211,7 @@ Retcode handle_close(struct handle_table *ht, Handle h)
 	if (!obj)
 		return rcBadHandle;
 	account_uncharge(ht->acct, ACCT_HANDLES, 1);
-	handle_dropped(obj);
+	handle_dropped(obj, counted);
 	return rcOk;
 }
 
@@ -205,13 +237,15 @@ Retcode handle_enumerate(struct handle_table *ht, uint64_t index, Handle *h, uin
 
 void handle_table_destroy(struct handle_table *ht)
 {
-	for (;;) {
+	for (uint32_t slot = 1;;) {
 		struct kobject *obj = NULL;
+		bool counted = false;
 		bool irq = spin_lock_irqsave(&ht->lock);
 		ht->closed = true;
-		for (uint32_t slot = 1; slot < ht->cap && !obj; slot++) {
+		for (; slot < ht->cap && !obj; slot++) {
 			if (ht->v[slot].obj) {
 				obj = ht->v[slot].obj;
+				counted = ht->v[slot].counted;
 				ht->v[slot].obj = NULL;
 				next_gen(ht, slot);
 				ht->count--;
@@ -221,7 +255,7 @@ void handle_table_destroy(struct handle_table *ht)
 		if (!obj)
 			break;
 		account_uncharge(ht->acct, ACCT_HANDLES, 1);
-		handle_dropped(obj); /* outside the lock: releasing may take other locks */
+		handle_dropped(obj, counted); /* outside the lock: releasing may take other locks */
 	}
 	kmem_free(ht->acct, ht->v);
 	ht->v = NULL;
@@ -229,4 +263,36 @@ void handle_table_destroy(struct handle_table *ht)
 	if (ht->acct)
 		account_put(ht->acct);
 	ht->acct = NULL;
+}
+
+void handle_table_stop_counting(struct handle_table *ht)
+{
+	/* One entry at a time: telling an object may end a task, which takes other locks. */
+	for (uint32_t slot = 1;;) {
+		struct kobject *obj = NULL;
+		bool irq = spin_lock_irqsave(&ht->lock);
+		ht->counting = false;
+		for (; slot < ht->cap && !obj; slot++) {
+			if (ht->v[slot].obj && ht->v[slot].counted) {
+				obj = ht->v[slot].obj;
+				ht->v[slot].counted = false;
+				kobj_get(obj);
+			}
+		}
+		spin_unlock_irqrestore(&ht->lock, irq);
+		if (!obj)
+			break;
+		live_dropped(obj);
+		kobj_put(obj);
+	}
+}
+
+void handle_table_for_each(struct handle_table *ht, void (*fn)(struct kobject *o, uint32_t rights, void *arg),
+			   void *arg)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	for (uint32_t slot = 1; slot < ht->cap; slot++)
+		if (ht->v[slot].obj)
+			fn(ht->v[slot].obj, ht->v[slot].rights, arg);
+	spin_unlock_irqrestore(&ht->lock, irq);
 }

@@ -15,21 +15,31 @@
 #include <kn/handle_api.h>
 #include <knmm/spinlock.h>
 
+/*
+ * A kernel object behind handles. Besides all its handles, it counts its *live* ones: those
+ * in tables that can still be used (docs/tasks.md, "Orphans"): the kernel's, a running
+ * task's, or a created task's that a live handle keeps. A table stops counting for good
+ * (handle_table_stop_counting) when its task freezes or is found unreachable; `unreachable`
+ * is told when the last live handle goes, whatever the order of events.
+ */
 struct kobject {
 	uint32_t refs;
 	uint32_t handles; /* open handles (each also holds a reference) */
+	uint32_t live;    /* of those, in tables that count */
 	uint8_t type;     /* KN_HANDLE_TYPE_* */
 	void (*release)(struct kobject *obj);     /* the last reference is gone */
-	void (*last_handle)(struct kobject *obj); /* optional: the last handle was closed */
+	void (*unreachable)(struct kobject *obj); /* optional: no live handle is left (called
+						     with a reference held, no table lock) */
 };
 
 static inline void kobj_init(struct kobject *o, uint8_t type, void (*release)(struct kobject *))
 {
 	o->refs = 1;
 	o->handles = 0;
+	o->live = 0;
 	o->type = type;
 	o->release = release;
-	o->last_handle = NULL;
+	o->unreachable = NULL;
 }
 void kobj_get(struct kobject *o);
 void kobj_put(struct kobject *o);
@@ -41,6 +51,7 @@ struct handle_entry {
 	struct kobject *obj; /* NULL: free */
 	uint32_t rights;
 	uint32_t gen;
+	bool counted;        /* counted in obj->live */
 };
 
 struct handle_table {
@@ -50,14 +61,23 @@ struct handle_table {
 	uint32_t retired; /* slots that used every generation */
 	uint32_t salt;
 	bool closed; /* the task is gone: no new handles */
+	bool counting; /* its handles keep their objects reachable (until it stops for good) */
 	struct account *acct; /* pays for the table and counts its handles (NULL: the kernel's) */
 };
 
 struct account;
 /* An empty table; its storage and handles are charged to acct (a reference is kept). */
 void handle_table_init(struct handle_table *ht, uint64_t owner_id, struct account *acct);
+/* Room for `slots` handles from now on (rcOutOfMemory). */
+Retcode handle_table_reserve(struct handle_table *ht, uint32_t slots);
 /* Closes every handle and frees the table. */
 void handle_table_destroy(struct handle_table *ht);
+/* From now on the table's handles keep nothing reachable (its task froze, or can never run):
+ * each object's live count loses them, which may make it unreachable. */
+void handle_table_stop_counting(struct handle_table *ht);
+/* Calls fn for each object held (with the table's lock held: fn must not block or take it). */
+void handle_table_for_each(struct handle_table *ht, void (*fn)(struct kobject *o, uint32_t rights, void *arg),
+			   void *arg);
 /* A new handle to obj (takes a reference). rcOutOfMemory when full (or the account's handle
  * or commit limit), rcWrongState if closed. */
 Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out);

@@ -285,6 +285,10 @@ static void cmd_run(const char *program)
 		console_printf("monitor: cannot start '%s' (Retcode %d)\n", program, rc);
 		return;
 	}
+	/* The monitor holds it as a shell holds its jobs: were it to freeze, it stays for `dump`. */
+	Handle hold;
+	if (task_hold(t, &hold) != rcOk)
+		console_printf("monitor: no room for a handle to '%s': it runs unheld\n", program);
 	task_resume(t);
 	console_printf("started task %llu '%s'\n", (unsigned long long)t->id, t->name);
 	task_put(t); /* it runs on; `tasks` shows it */
@@ -318,7 +322,11 @@ static void cmd_dump(const char *spec, const char *limit_text)
 	struct task *t = task_arg(spec), *c = NULL;
 	if (!t)
 		return;
-	Retcode rc = task_freeze(t);
+	/* Held by the monitor first: once frozen it stays (to be looked at, dumped again). */
+	Handle hold;
+	Retcode rc = task_hold(t, &hold);
+	if (rc == rcOk)
+		rc = task_freeze(t);
 	if (rc == rcOk && task_wait(t, KN_TASK_STATE_FROZEN, clock_ns() + DUMP_WAIT) != rcOk)
 		rc = rcBusy;
 	if (rc != rcOk) {
@@ -363,6 +371,7 @@ static void execute(char *line)
 	char *argv[4];
 	unsigned argc = split(line, argv, 4);
 
+	task_drop_exited_holds(); /* (the monitor's handles to tasks that have ended since) */
 	if (argc == 0)
 		return;
 	const char *cmd = argv[0];

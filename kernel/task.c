@@ -76,12 +76,66 @@ static void thread_uncharge(struct account *a)
 	account_uncharge_kmem(a, thread_kmem());
 }
 
-/* Nobody can resume a created task once its last handle is closed: end it. */
-static void task_last_handle(struct kobject *o)
+/*
+ * No live handle refers to t any more (docs/tasks.md, "Orphans"): nobody can ever resume it
+ * if it was created, nor dump, resume or end it if it is frozen. It is ended, and its own
+ * handles stop keeping anything (which may end the tasks only it held, and so on). Running
+ * tasks need no handle: they act on their own.
+ */
+static void task_unreachable(struct kobject *o)
 {
 	struct task *t = container_of(o, struct task, obj);
-	if (t->state == KN_TASK_STATE_CREATED)
-		task_terminate(t, KN_EXIT_TERMINATED, false);
+	bool irq = spin_lock_irqsave(&t->lock);
+	bool orphan = !t->dying && (t->state == KN_TASK_STATE_CREATED || t->state == KN_TASK_STATE_FROZEN) &&
+		      READ_ONCE(o->live) == 0;
+	spin_unlock_irqrestore(&t->lock, irq);
+	if (!orphan)
+		return;
+	pr_info("task %s: %s, and nothing that can act holds a handle to it: ended", t->name,
+		t->state == KN_TASK_STATE_CREATED ? "never started" : "frozen");
+	handle_table_stop_counting(&t->handles);
+	task_terminate(t, KN_EXIT_TERMINATED, false);
+}
+
+/* The kernel's own handles (the monitor's, and init's if it freezes): they keep tasks
+ * reachable like a running task's. */
+static struct handle_table kernel_handles;
+
+void task_init(void)
+{
+	handle_table_init(&kernel_handles, 0, NULL);
+	if (handle_table_reserve(&kernel_handles, 64) != rcOk) /* (made now: tests count memory after) */
+		panic("task: no memory for the kernel's handle table");
+}
+
+Retcode task_hold(struct task *t, Handle *h)
+{
+	return handle_alloc(&kernel_handles, &t->obj, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE, h);
+}
+
+void task_drop_hold(Handle h) { handle_close(&kernel_handles, h); }
+
+void task_drop_exited_holds(void)
+{
+	/* Enumerate the kernel's handles and close those whose task has exited. */
+	for (uint64_t i = 0;;) {
+		Handle h;
+		uint8_t type;
+		uint32_t rights;
+		struct kobject *o;
+		if (handle_enumerate(&kernel_handles, i, &h, &type, &rights) != rcOk)
+			break;
+		if (handle_get(&kernel_handles, h, KN_HANDLE_TYPE_TASK, 0, &o, NULL) != rcOk) {
+			i++;
+			continue;
+		}
+		bool exited = container_of(o, struct task, obj)->state == KN_TASK_STATE_EXITED;
+		kobj_put(o);
+		if (exited)
+			handle_close(&kernel_handles, h); /* (the next one moves to index i) */
+		else
+			i++;
+	}
 }
 
 static void set_state(struct task *t, int state)
@@ -188,7 +242,7 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 
 	handle_table_init(&t->handles, t->id, acct);
 	kobj_init(&t->obj, KN_HANDLE_TYPE_TASK, task_release); /* the reference returned */
-	t->obj.last_handle = task_last_handle;
+	t->obj.unreachable = task_unreachable;
 	task_get(t);                                           /* the main thread's */
 	list_add_tail(&main->task_link, &t->threads);
 	t->nthreads = 1;
@@ -320,8 +374,16 @@ void task_park_current(void)
 
 	KASSERT(!irq_enabled());
 	t->parked++;
-	if (t->parked == t->nthreads && t->state == KN_TASK_STATE_RUNNING)
+	if (t->parked == t->nthreads && t->state == KN_TASK_STATE_RUNNING) {
 		set_state(t, KN_TASK_STATE_FROZEN);
+		/* It never acts again: its handles keep nothing from now on, and if nothing that
+		 * can act holds it, nobody will ever dump or end it: it ends now. */
+		handle_table_stop_counting(&t->handles);
+		task_get(t);
+		if (READ_ONCE(t->obj.live) == 0)
+			task_unreachable(&t->obj);
+		task_put(t);
+	}
 	while (!th->killed)
 		wq_wait_locked(&t->frozen_wq, 0);
 	t->parked--;
@@ -421,13 +483,28 @@ int run_program(const char *program, const char *name, unsigned flags, uint64_t 
 		pr_err("task %s: cannot create it from program %s (Retcode %d)", name, program, (int)rc);
 		return RUN_PROGRAM_FAILED - (int)rc;
 	}
+	/* The kernel holds it as a parent would: if it freezes (a dumpable crash, or a task it
+	 * gave its handle to froze it), it stays for a dump instead of being ended as an orphan,
+	 * and this waits for that too, never for ever. */
+	Handle hold = 0;
+	bool held = task_hold(t, &hold) == rcOk;
 	task_resume(t);
-	if (task_wait(t, KN_TASK_STATE_EXITED, timeout_ns ? clock_ns() + timeout_ns : 0) != rcOk) {
+	int code;
+	if (task_wait(t, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, timeout_ns ? clock_ns() + timeout_ns : 0) != rcOk) {
 		pr_err("task %s: still running after %llu ms: terminated", name,
 		       (unsigned long long)(timeout_ns / 1000000));
 		task_terminate(t, KN_EXIT_TERMINATED, true);
+		code = t->exit_code;
+	} else if (t->state == KN_TASK_STATE_FROZEN && held) {
+		pr_warn("task %s: frozen; the kernel keeps it for a dump (tasks, dump in the monitor)", name);
+		code = RUN_PROGRAM_FROZEN;
+		held = false; /* (the handle stays) */
+	} else {
+		task_wait(t, KN_TASK_STATE_EXITED, 0); /* (frozen without a hold: ended as an orphan) */
+		code = t->exit_code;
 	}
-	int code = t->exit_code;
+	if (held)
+		task_drop_hold(hold);
 	task_put(t);
 	return code;
 }

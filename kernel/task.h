@@ -61,6 +61,15 @@ void task_test_hold_teardown(bool hold);
 /* Called by the reaper for each thread of t it frees. */
 void task_thread_gone(struct task *t, struct thread *th);
 
+/* Boot: the kernel's own handle table. */
+void task_init(void);
+/* The kernel keeps a handle to t (as a running task would): t stays reachable, so it is not
+ * ended as an orphan when created or frozen (the monitor's tasks, a frozen init).
+ * rcOutOfMemory. task_drop_exited_holds closes the kernel's handles to tasks that exited. */
+Retcode task_hold(struct task *t, Handle *h);
+void task_drop_hold(Handle h);
+void task_drop_exited_holds(void);
+
 /* The task with id or name `spec` (the first by id if several share the name), with a
  * reference; NULL if none. */
 struct task *task_find(const char *spec);

@@ -69,6 +69,9 @@ unsigned vm_mmu_flags(const struct vm_space *vs, unsigned prot, unsigned region_
 /* ------------------------------------------------------------------ spaces */
 
 void (*vm_preempt_hook)(void);
+static uint64_t roots; /* spaces with a root of their own (each charged a page) */
+
+uint64_t vm_root_count(void) { return __atomic_load_n(&roots, __ATOMIC_RELAXED); }
 
 void vm_init(void) { lookaside_register(&region_cache); }
 
@@ -96,6 +99,7 @@ Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t
 		return rcOutOfMemory;
 	}
 	vs->own_root = true;
+	__atomic_add_fetch(&roots, 1, __ATOMIC_RELAXED);
 	vs->acct = acct;
 	if (acct)
 		account_get(acct);
@@ -851,6 +855,7 @@ void vm_space_destroy(struct vm_space *vs)
 		pt_root_destroy(&vs->pt);
 		vm_uncharge_acct(vs->acct, 1);
 		vs->own_root = false;
+		__atomic_sub_fetch(&roots, 1, __ATOMIC_RELAXED);
 	}
 	if (vs->acct)
 		account_put(vs->acct);

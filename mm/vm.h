@@ -109,6 +109,8 @@ void vm_init(void);
  */
 Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
 		      const struct pt_root *root, struct account *acct);
+/* Spaces with a page-table root of their own, each charged one page (the vm report). */
+uint64_t vm_root_count(void);
 /* Unmaps every region and frees the page tables (user spaces). */
 void vm_space_destroy(struct vm_space *vs);
 

@@ -301,7 +301,8 @@ def check(build, accel, logdir):
                 for i, name, rg, pc, r, lk in VM_TASK.findall(vm_out)}
     kernel = VM_KERNEL.search(vm_out)
     names = ("Physical memory", "Available pages", "Committed pages", "Commit limit", "Commit peak", "Locked pages",
-             "Pinned pages", "Page-table pages", "Kernel pages", "Pool pages", "Anonymous pages", "MDL pages", "MDLs")
+             "Pinned pages", "Page-table pages", "Kernel pages", "Pool pages", "Pool tables", "Page-table roots",
+             "Anonymous pages", "MDL pages", "MDLs")
     expect("vm: every total, the kernel's space and a line per task",
            all(n in vm for n in names) and kernel and set(vm_tasks) == set(tasks), vm_out[-1500:])
     if all(n in vm for n in names) and kernel:
@@ -320,10 +321,12 @@ def check(build, accel, logdir):
                vm["Committed pages"] <= vm["Commit peak"] <= vm["Commit limit"]
                and vm["Available pages"] >= vm["Commit limit"] - vm["Committed pages"], vm_out[:900])
         mdl_frames = sum(int(n) for n in re.findall(r"\((\d+) frames\)", mdl_out))
-        charged = sum(t["private"] for t in vm_tasks.values()) + int(kernel.group(2)) + vm["Pool pages"] + mdl_frames
+        charged = (sum(t["private"] for t in vm_tasks.values()) + int(kernel.group(2)) + vm["Pool pages"]
+                   + vm["Pool tables"] + vm["Page-table roots"] + mdl_frames)
         gap = vm["Committed pages"] - charged
-        expect("vm: committed = tasks' private commit + kernel committed + pool + MDL frames + kernel page-table "
-               "charge (a multiple of 3)", gap >= 0 and gap % TABLE_CHARGE_PER_WINDOW == 0,
+        expect("vm: committed = tasks' private commit + kernel committed + pool pages and tables + task roots + "
+               "MDL frames + kernel page-table charge (a multiple of 3)", gap >= 0 and gap % TABLE_CHARGE_PER_WINDOW == 0
+               and vm["Page-table roots"] == len(vm_tasks),
                f"committed {vm['Committed pages']}, accounted {charged} (gap {gap})")
         expect("vm: locked = the kernel's locked pages + the tasks'; sharer-a's = its 'locked' region, others none",
                vm["Locked pages"] == int(kernel.group(4)) + sum(t["locked"] for t in vm_tasks.values())

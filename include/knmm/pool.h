@@ -37,8 +37,10 @@ struct pool_tag_stats {
 };
 /* Usage per tag (live tags first); returns the number of entries written. */
 unsigned pool_tag_usage(struct pool_tag_stats *out, unsigned max);
-/* Pages of memory the pool holds (slabs and large blocks). */
+/* Pages of memory the pool holds (slabs and large blocks), and the page tables mapping them
+ * (both charged to the commit limit). */
 uint64_t pool_pages(void);
+uint64_t pool_table_pages(void);
 void pool_tag_name(uint32_t tag, char out[5]);
 /* Returns completely free slab segments to the page allocator. */
 void pool_trim(void);
