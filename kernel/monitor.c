@@ -151,13 +151,14 @@ static void cmd_help(void)
 
 /* A task's space counters, read together under its lock. */
 struct space_counts {
-	uint64_t nregions, committed, resident, locked, table_windows;
+	uint64_t nregions, committed, resident, locked, table_windows, commit_extra;
 };
 
 static struct space_counts space_counts(struct vm_space *vs)
 {
 	bool irq = spin_lock_irqsave(&vs->lock);
-	struct space_counts c = { vs->nregions, vs->committed, vs->resident, vs->locked, vs->table_windows };
+	struct space_counts c = { vs->nregions, vs->committed, vs->resident, vs->locked, vs->table_windows,
+				  vs->commit_extra };
 	spin_unlock_irqrestore(&vs->lock, irq);
 	return c;
 }
@@ -184,7 +185,7 @@ static void vm_task_line(struct task *t, void *arg)
 	struct space_counts c = space_counts(&t->vs);
 	pr_info("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked",
 		(unsigned long long)t->id, t->name, (unsigned long long)c.nregions,
-		(unsigned long long)(c.committed + c.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
+		(unsigned long long)(c.committed + c.commit_extra + c.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
 		(unsigned long long)c.resident, (unsigned long long)c.locked);
 }
 

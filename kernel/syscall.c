@@ -131,7 +131,8 @@ int64_t sys_debug_get_stats(const struct syscall_args *a)
 	st.tasks = task_count();
 	st.threads = sched_thread_count();
 	struct vm_space *vs = &current_task()->vs;
-	st.taskCommit = READ_ONCE(vs->committed) + READ_ONCE(vs->table_windows) * VM_TABLE_CHARGE_PER_WINDOW;
+	st.taskCommit = READ_ONCE(vs->committed) + READ_ONCE(vs->commit_extra) +
+			READ_ONCE(vs->table_windows) * VM_TABLE_CHARGE_PER_WINDOW;
 	st.taskResident = READ_ONCE(vs->resident);
 	st.faultAround = kernel_faultaround;
 	st.aslr = kernel_aslr;

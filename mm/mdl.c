@@ -20,6 +20,7 @@
 #include <knmm/pool.h>
 #include <knmm/spinlock.h>
 #include <knmm/string.h>
+#include "frame.h"
 #include "mdl.h"
 #include "mm.h"
 #include "pmm.h"
@@ -68,6 +69,28 @@ static struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, u
 	return m;
 }
 
+/* Makes the run array hold `cap` runs. */
+static Retcode runs_grow(struct mdl *m, uint32_t cap)
+{
+	struct mdl_run *v = kmem_alloc(m->acct, cap * sizeof(*v), RUNS_TAG);
+	if (!v)
+		return rcOutOfMemory;
+	if (m->runs) {
+		memcpy(v, m->runs, m->nruns * sizeof(*v));
+		kmem_free(m->acct, m->runs);
+	}
+	m->runs = v;
+	m->cap = cap;
+	return rcOk;
+}
+
+Retcode mdl_reserve_runs(struct mdl *m, uint64_t n)
+{
+	if (n > UINT32_MAX)
+		return rcOutOfMemory;
+	return n <= m->cap ? rcOk : runs_grow(m, (uint32_t)n);
+}
+
 Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count)
 {
 	if (m->nruns) {
@@ -78,18 +101,8 @@ Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count)
 			return rcOk;
 		}
 	}
-	if (m->nruns == m->cap) {
-		uint32_t cap = m->cap ? m->cap * 2 : 4;
-		struct mdl_run *v = kmem_alloc(m->acct, cap * sizeof(*v), RUNS_TAG);
-		if (!v)
-			return rcOutOfMemory;
-		if (m->runs) {
-			memcpy(v, m->runs, m->nruns * sizeof(*v));
-			kmem_free(m->acct, m->runs);
-		}
-		m->runs = v;
-		m->cap = cap;
-	}
+	if (m->nruns == m->cap && runs_grow(m, m->cap ? m->cap * 2 : 4) != rcOk)
+		return rcOutOfMemory;
 	m->runs[m->nruns++] = (struct mdl_run){ pfn, count };
 	return rcOk;
 }
@@ -111,7 +124,7 @@ static void unpin_frame(struct page *p)
 	uint32_t refs = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
 	KASSERT_MSG(refs != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)page_to_pa(p));
 	if (refs == 0)
-		pmm_free(p, 0);
+		frame_free(p);
 }
 
 /* Drops what the MDL holds on its frames; it lists nothing afterwards. */
@@ -166,17 +179,21 @@ Retcode mdl_create(uint64_t bytes, unsigned flags, struct account *acct, struct 
 
 	if (!mdl_flags_valid(flags) || !size_to_pages(bytes, &pages))
 		return rcInvalidArgument;
-	if (vm_charge_acct(acct, pages) != rcOk)
+	/* Frames of another memory type than write-back are of that type in the direct map
+	 * too (mm/frame.h): zeroed through it, and charged a page of direct-map table each. */
+	bool typed = frame_type_of(flags) != FRAME_WB;
+	uint64_t charge = pages * frame_commit_cost(flags);
+	if (vm_charge_acct(acct, charge) != rcOk)
 		return rcOutOfMemory;
 	struct mdl *m = mdl_new(MDL_RAM, flags, bytes, pages, acct);
 	if (!m) {
-		vm_uncharge_acct(acct, pages);
+		vm_uncharge_acct(acct, charge);
 		return rcOutOfMemory;
 	}
-	m->charge = pages;
+	m->charge = charge;
 	unsigned order = MIN(floor_log2(pages), MDL_MAX_ORDER);
 	for (uint64_t left = pages; left;) {
-		struct page *p = pmm_alloc(order, PMM_ZERO, PAGE_MDL);
+		struct page *p = pmm_alloc(order, typed ? 0 : PMM_ZERO, PAGE_MDL);
 		if (!p) {
 			if (order == 0) {
 				mdl_free(m);
@@ -197,8 +214,16 @@ Retcode mdl_create(uint64_t bytes, unsigned flags, struct account *acct, struct 
 			pa_to_page((pfn + k) << PAGE_SHIFT)->pincount = 1;
 			__atomic_add_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
 		}
+		for (uint64_t k = 0; typed && k < n; k++) {
+			if (frame_set_type(pa_to_page((pfn + k) << PAGE_SHIFT), flags) != rcOk) {
+				mdl_free(m); /* (frames go back write-back: those typed, and the rest) */
+				return rcOutOfMemory;
+			}
+			zero_pages(phys_to_virt((pfn + k) << PAGE_SHIFT), 1);
+		}
 		left -= n;
 		order = MIN(order, left ? floor_log2(left) : 0);
+		vm_preempt_point(); /* (between blocks of up to 4 MiB: no lock is held) */
 	}
 	*out = m;
 	return rcOk;
@@ -232,11 +257,12 @@ Retcode mdl_take_frames(struct mdl *m)
 		pages += m->runs[i].count;
 		frames += m->runs[i].pfn == MDL_FICTITIOUS ? 0 : m->runs[i].count;
 	}
-	if (vm_charge_acct(m->acct, frames) != rcOk) {
+	uint64_t charge = frames * frame_commit_cost(m->cache); /* (see mdl_create) */
+	if (vm_charge_acct(m->acct, charge) != rcOk) {
 		m->nruns = 0; /* nothing is pinned: nothing to give back */
 		return rcOutOfMemory;
 	}
-	m->charge = frames;
+	m->charge = charge;
 	m->pages = pages;
 	m->bytes = pages * PAGE_SIZE;
 	for (uint32_t i = 0; i < m->nruns; i++)
@@ -351,20 +377,26 @@ Retcode mdl_probe_and_lock(struct mdl *m, unsigned access, unsigned cache)
 {
 	if (m->kind != MDL_DESCRIBED)
 		return rcBusy; /* locked already (or not a described range) */
-	if (vm_charge_acct(m->acct, m->pages) != rcOk)
+	/* The range's memory type decides the charge (mm/frame.h): read it first, and have the
+	 * pin insist on it (a range changed meanwhile is refused, not charged wrong). */
+	struct vm_info vi;
+	if (cache == MDL_CACHE_ANY && vm_query(m->space, m->va, &vi) == rcOk && vi.state != VMM_STATE_FREE)
+		cache = vm_cache_mode(vi.flags);
+	uint64_t charge = m->pages * (cache == MDL_CACHE_ANY ? 1 : frame_commit_cost(cache));
+	if (vm_charge_acct(m->acct, charge) != rcOk)
 		return rcOutOfMemory;
 	if (account_charge(m->acct, ACCT_LOCKED, m->pages) != rcOk) {
-		vm_uncharge_acct(m->acct, m->pages);
+		vm_uncharge_acct(m->acct, charge);
 		return rcOutOfMemory;
 	}
 	Retcode rc = vm_pin_range(m->space, m->va, m->pages * PAGE_SIZE, access, cache, m);
 	if (rc != rcOk) {
 		account_uncharge(m->acct, ACCT_LOCKED, m->pages);
-		vm_uncharge_acct(m->acct, m->pages);
+		vm_uncharge_acct(m->acct, charge);
 		return rc;
 	}
 	m->kind = MDL_RAM;
-	m->charge = m->pages;
+	m->charge = charge;
 	m->locked = m->pages;
 	return rcOk;
 }
@@ -411,8 +443,9 @@ void *mdl_map_system(const struct mdl *m, unsigned cache)
 {
 	uint64_t va;
 
-	if (m->kind != MDL_RAM || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || (cache & (cache - 1)))
-		return NULL;
+	if (m->kind != MDL_RAM || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || (cache & (cache - 1)) ||
+	    (cache && vm_cache_mode(cache) != m->cache))
+		return NULL; /* (one memory type per frame: the MDL's) */
 	for (uint32_t i = 0; i < m->nruns; i++)
 		if (m->runs[i].pfn == MDL_FICTITIOUS)
 			return NULL; /* the kernel takes no faults on its own mappings */

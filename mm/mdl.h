@@ -125,9 +125,11 @@ void mdl_unlock(struct mdl *m);
  * block touches. rcInvalidArgument if it is not pool memory. */
 Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out);
 /*
- * Maps a RAM MDL (no fictitious pages) into the kernel's system-mapping area with a cache
- * mode (VMM_FLAG_CACHE_*, 0 for the MDL's own) (NT MmGetSystemAddressForMdlSafe /
- * MmMapLockedPagesSpecifyCache); unmapped with mdl_unmap_system. NULL on failure.
+ * Maps a RAM MDL (no fictitious pages) into the kernel's system-mapping area (NT
+ * MmGetSystemAddressForMdlSafe / MmMapLockedPagesSpecifyCache) with its cache mode: `cache`
+ * is 0 or the MDL's own (a frame has one memory type: another is refused, as Windows refuses
+ * a cache type that conflicts with the PFN's). Unmapped with mdl_unmap_system. NULL on
+ * failure.
  */
 void *mdl_map_system(const struct mdl *m, unsigned cache);
 void mdl_unmap_system(void *va, const struct mdl *m);
@@ -136,6 +138,8 @@ void mdl_unmap_system(void *va, const struct mdl *m);
 struct page;
 /* Appends a run, merging it with the last one where they touch. rcOutOfMemory. */
 Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count);
+/* Room for `n` runs in all, so that that many appends cannot fail. rcOutOfMemory. */
+Retcode mdl_reserve_runs(struct mdl *m, uint64_t n);
 /* An empty RAM MDL to append runs to, then mdl_take_frames (or mdl_free). NULL: no memory. */
 struct mdl *mdl_new_ram(unsigned flags, struct account *acct);
 /* Charges the frames of the runs appended and takes a reference and a pin on each; its size

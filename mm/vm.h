@@ -20,6 +20,7 @@
 #include <arch/pt.h>
 #include <kn/flags.h>
 #include <kn/retcode.h>
+#include <knmm/list.h>
 #include <knmm/spinlock.h>
 #include "commit.h"
 #include "vm_runs.h"
@@ -38,6 +39,8 @@ struct vm_region {
 	uint8_t max_prot;    /* the most KnVmProtect may give (an MDL mapping: the MDL's) */
 	char name[23];       /* kernel regions: "kstack idle", "pool", "io lapic" */
 	uint64_t resident;   /* pages mapped now */
+	uint16_t busy;       /* a locked commit or pin is zeroing frames for it with the lock
+				dropped: any other change is rcBusy until it is done */
 	uint64_t io_pa;      /* VMR_IO: physical address of the first page */
 	uint64_t io_charge;  /* VMR_IO: commit held for the page tables its mapping needs */
 	struct vm_runs runs;
@@ -60,8 +63,11 @@ struct vm_space {
 	const char *name;
 	struct account *acct;    /* who pays for it (mm/commit.h; NULL: the kernel); a reference */
 	bool own_root;           /* the root was made (and charged) for this space */
+	struct list_head dead;   /* frames unmapped under the lock, freed after it (lock held) */
 	/* statistics (pages) */
 	uint64_t committed, resident, locked;
+	uint64_t commit_extra;   /* charged on top of `committed` for non-write-back pages: a page
+				    of direct-map table each (mm/frame.h) */
 	uint64_t nregions;
 	uint64_t table_windows; /* 2 MiB windows holding committed pages: charged for tables */
 };

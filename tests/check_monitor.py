@@ -103,8 +103,9 @@ def run_pages(runs):
 
 def region_totals(regions):
     """(resident, committed pages, private commit) a listing adds up to: committed pages are
-    the C runs; private commit adds the table charge of each 2 MiB window they touch."""
-    resident = committed = 0
+    the C runs; private commit adds the table charge of each 2 MiB window they touch, and a
+    page for each committed page that is not write-back (a direct-map table it may need)."""
+    resident = committed = extra = 0
     windows = set()
     for r in regions:
         resident += r["resident"]
@@ -112,10 +113,11 @@ def region_totals(regions):
         for state, n in run_pages(r["runs"]):
             if state == "C":
                 committed += n
+                extra += n if r["cache"] != "WB" else 0
                 first, last = r["base"] + at * PAGE, r["base"] + (at + n) * PAGE - 1
                 windows.update(range(first >> WINDOW_SHIFT, (last >> WINDOW_SHIFT) + 1))
             at += n
-    return resident, committed, committed + TABLE_CHARGE_PER_WINDOW * len(windows)
+    return resident, committed, committed + extra + TABLE_CHARGE_PER_WINDOW * len(windows)
 
 
 def show(r):

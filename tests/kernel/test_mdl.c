@@ -174,7 +174,7 @@ KTEST(mdl, probe_and_lock)
 }
 
 /* NT MmGetSystemAddressForMdlSafe: the kernel sees the bytes the user mapping holds, with
- * the cache mode asked for. */
+ * the MDL's cache mode (another is refused: a frame has one memory type). */
 KTEST(mdl, system_mapping_reads_the_user_bytes)
 {
 	struct vm_space vs;
@@ -195,15 +195,28 @@ KTEST(mdl, system_mapping_reads_the_user_bytes)
 	KT_EXPECT_EQ(*(uint8_t *)phys_to_virt(frame_at(&vs, va + PAGE_SIZE)), 'Z');
 	mdl_unmap_system(sys, m);
 	KT_EXPECT(!mm_is_address_valid(sys));
-	/* An uncached system mapping: its entries carry the UC PAT index. */
+	/* Write-back memory cannot be mapped uncached (it would alias itself with two types). */
+	KT_EXPECT(mdl_map_system(m, VMM_FLAG_CACHE_DISABLE) == NULL);
+	sys = mdl_map_system(m, VMM_FLAG_WRITE_BACK); /* (its own mode, named) */
+	KT_EXPECT(sys != NULL);
+	if (sys)
+		mdl_unmap_system(sys, m);
+	mdl_unlock(m);
+	mdl_free(m);
+	/* An uncached MDL: its system mapping's entries carry the UC PAT index, and so does the
+	 * frames' entry in the direct map. */
+	KT_ASSERT_EQ(mdl_create(2 * PAGE_SIZE, RW | VMM_FLAG_CACHE_DISABLE, NULL, &m), rcOk);
 	sys = mdl_map_system(m, VMM_FLAG_CACHE_DISABLE);
 	KT_ASSERT(sys != NULL);
 	struct pt_trace tr;
 	pt_trace(&kernel_pt_root, (uint64_t)(uintptr_t)sys, &tr);
 	KT_EXPECT_EQ(pte_pat_index(tr.step[tr.n - 1].entry, PT_LEVEL_PT), PAT_INDEX_UC);
-	KT_EXPECT(sys[2 * PAGE_SIZE] == 'c');
+	KT_EXPECT(sys[PAGE_SIZE + 5] == 0);
+	pt_trace(&kernel_pt_root, DIRECT_MAP_BASE + (m->runs[0].pfn << PAGE_SHIFT), &tr);
+	KT_EXPECT_EQ(tr.step[tr.n - 1].level, PT_LEVEL_PT);
+	KT_EXPECT_EQ(pte_pat_index(tr.step[tr.n - 1].entry, PT_LEVEL_PT), PAT_INDEX_UC);
+	KT_EXPECT(mdl_map_system(m, VMM_FLAG_WRITE_COMBINE) == NULL);
 	mdl_unmap_system(sys, m);
-	mdl_unlock(m);
 	mdl_free(m);
 	test_space_end(t, &vs);
 }

@@ -167,7 +167,8 @@ class KnVm(gdb.Command):
             committed, windows = int(vs["committed"]), int(vs["table_windows"])
             gdb.write(f"Task {int(t['id']):<4} {c_string(t['name']):<24} {int(vs['nregions'])} regions, "
                       f"{committed} committed, {windows} table windows, private commit "
-                      f"{committed + windows * TABLE_CHARGE_PER_WINDOW} pages, {int(vs['resident'])} resident, "
+                      f"{committed + int(vs['commit_extra']) + windows * TABLE_CHARGE_PER_WINDOW} pages, "
+                      f"{int(vs['resident'])} resident, "
                       f"{int(vs['locked'])} locked\n")
 
 

@@ -134,3 +134,21 @@ bool mm_get_physical_address(const void *va, uint64_t *pa)
 	(void)pa;
 	return false;
 }
+
+/* ---- frames with a memory type: the host has no direct map to keep in step ---- */
+#include <mm/frame.h>
+#include <mm/pmm.h>
+
+struct page *frame_alloc(unsigned cache, enum page_state state)
+{
+	(void)cache;
+	return pmm_alloc(0, PMM_ZERO, state);
+}
+Retcode frame_set_type(struct page *p, unsigned cache)
+{
+	(void)p;
+	(void)cache;
+	return rcOk;
+}
+void frame_clear_type(struct page *p) { (void)p; }
+void frame_free(struct page *p) { pmm_free(p, 0); }
