@@ -119,6 +119,8 @@ void account_uncharge(struct account *a, enum acct_res res, uint64_t n)
 
 Retcode vm_charge_acct(struct account *a, uint64_t pages)
 {
+	if (!pages)
+		return rcOk;
 	bool irq = spin_lock_irqsave(&commit_lock);
 	bool ok = global_fits_locked(pages) && (!a || chain_fits_locked(a, ACCT_COMMIT, pages));
 	if (ok) {
@@ -131,6 +133,8 @@ Retcode vm_charge_acct(struct account *a, uint64_t pages)
 
 void vm_uncharge_acct(struct account *a, uint64_t pages)
 {
+	if (!pages)
+		return;
 	bool irq = spin_lock_irqsave(&commit_lock);
 	global_give_locked(pages);
 	chain_sub_locked(a, ACCT_COMMIT, pages);

@@ -200,6 +200,8 @@ static void unmap_pages(struct vm_space *vs, struct vm_region *r, uint64_t va, u
 static void free_dead(struct vm_space *vs)
 {
 	struct list_head dead = LIST_HEAD_INIT(dead);
+	if (list_empty(&vs->dead))
+		return; /* (this operation unmapped no frame that lost its last reference) */
 	bool irq = spin_lock_irqsave(&vs->lock);
 	list_splice_tail_init(&vs->dead, &dead);
 	spin_unlock_irqrestore(&vs->lock, irq);
@@ -502,6 +504,8 @@ static void region_count_sub(struct vm_space *vs)
  * account's locked-pages limit; the report's total. Lock held. */
 static Retcode locked_add(struct vm_space *vs, uint64_t pages)
 {
+	if (!pages)
+		return rcOk;
 	Retcode rc = account_charge(vs->acct, ACCT_LOCKED, pages);
 	if (rc == rcOk) {
 		vs->locked += pages;
@@ -512,6 +516,8 @@ static Retcode locked_add(struct vm_space *vs, uint64_t pages)
 
 static void locked_sub(struct vm_space *vs, uint64_t pages)
 {
+	if (!pages)
+		return;
 	vs->locked -= pages;
 	vm_locked_add(-(int64_t)pages);
 	account_uncharge(vs->acct, ACCT_LOCKED, pages);
@@ -868,8 +874,7 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 
 	if (!range_args_ok(vs, addr, size))
 		return rcInvalidArgument;
-	/* A split may need a second region: take it before the lock. */
-	struct vm_region *spare = region_alloc(vs);
+	struct vm_region *spare = NULL;
 	bool irq = spin_lock_irqsave(&vs->lock);
 	Retcode rc = find_range(vs, addr, size, &r);
 	if (rc == rcOk && r->busy)
@@ -899,12 +904,12 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 	}
 	uint64_t npages = vmr_pages(r), first = (a - base) / PAGE, count = size / PAGE;
 	if (a > base && b < end) {
-		/* Middle: [base, a) stays in r, [b, end) moves to a new region. */
-		if (!spare) {
+		/* Middle: [base, a) stays in r, [b, end) moves to a new region (the pool may be
+		 * used under a space lock). */
+		if (!(spare = region_alloc(vs))) {
 			rc = rcOutOfMemory;
 			goto out;
 		}
-		memset(spare, 0, sizeof(*spare));
 		if ((rc = region_count_add(vs)) != rcOk)
 			goto out;
 		rc = vm_runs_prepare_split(&r->runs, (b - base) / PAGE, &spare->runs, vs->acct);

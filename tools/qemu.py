@@ -242,7 +242,8 @@ def cmd_debug(opts):
             qemu.wait()
 
 
-BENCH_LINE = re.compile(r"^bench (\S+) (\d+)\s*$", re.M)
+# (the ring-3 program's lines carry its task prefix)
+BENCH_LINE = re.compile(r"^(?:" + TASK_PREFIX + r")?bench (\S+) (\d+)\s*$", re.M)
 
 
 def bench_boot(iso, mem, accel="tcg", timeout=600):
