@@ -103,6 +103,23 @@ KTEST(user, terminate_while_settling)
 	task_test_hold_teardown(false);
 }
 
+/* A program frozen by another task (one it gave a handle to itself) leaves the kernel that
+ * runs it waiting no more: run_program reports it frozen (not after its time limit) and
+ * holds it for a dump (SPEC §6: no ring-3 action wedges a kernel thread; init is run the
+ * same way). */
+KTEST(user, a_frozen_program_does_not_wedge_its_runner)
+{
+	int code = run_program("actor", "actor-freeze-parent", 0, PROGRAM_TIMEOUT_NS);
+	KT_EXPECT_EQ(code, RUN_PROGRAM_FROZEN);
+	struct task *task = task_find("actor-freeze-parent");
+	KT_ASSERT(task != NULL);
+	KT_EXPECT_EQ(task->state, KN_TASK_STATE_FROZEN); /* (the kernel's handle keeps it) */
+	task_terminate(task, KN_EXIT_TERMINATED, true);
+	KT_EXPECT_EQ(task->state, KN_TASK_STATE_EXITED);
+	task_put(task);
+	task_drop_exited_holds();
+}
+
 /* Cache modes chosen in ring 3 reach the task's page tables through the fault path. */
 KTEST(user, cache_modes_in_a_tasks_tables)
 {
