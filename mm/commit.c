@@ -172,12 +172,16 @@ void account_uncharge_kmem(struct account *a, uint64_t bytes)
 struct account *account_create(struct account *parent, uint64_t id)
 {
 	uint64_t cost = pool_block_cost(sizeof(struct account));
+	/* Every charge walks the chain to the top: its length is bounded. */
+	if (parent && parent->depth + 1 >= ACCT_MAX_DEPTH)
+		return NULL;
 	struct account *a = pool_alloc(sizeof(*a), ACCT_TAG);
 	if (!a)
 		return NULL;
 	memset(a, 0, sizeof(*a));
 	a->refs = 1;
 	a->id = id;
+	a->depth = parent ? parent->depth + 1 : 0;
 	for (unsigned r = 0; r < ACCT_NR; r++)
 		a->limit[r] = ACCT_UNLIMITED;
 	a->parent = parent;

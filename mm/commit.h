@@ -59,11 +59,15 @@ void vm_locked_add(int64_t pages);
 
 enum acct_res { ACCT_COMMIT, ACCT_LOCKED, ACCT_HANDLES, ACCT_REGIONS, ACCT_TASKS, ACCT_NR };
 #define ACCT_UNLIMITED UINT64_MAX
+/* Accounts below a top-level one at most: a charge walks every ancestor (with the commit
+ * lock held), so a chain of tasks each creating the next cannot make it arbitrarily long. */
+#define ACCT_MAX_DEPTH 64
 
 struct account {
 	struct account *parent; /* holds a reference */
 	uint32_t refs;
 	uint64_t id;            /* the owner's (a task id), for reports */
+	unsigned depth;         /* ancestors above it (0: a top-level account) */
 	uint64_t usage[ACCT_NR]; /* this account and its descendants */
 	uint64_t limit[ACCT_NR];
 	uint64_t kmem;          /* bytes of bookkeeping charged here (not the children's); its
@@ -73,7 +77,8 @@ struct account {
 /*
  * A new account under `parent` (NULL: a top-level account) with no limits, one reference
  * held by the caller. The account's own object is charged to it as bookkeeping. NULL if the
- * pool has no memory or the parent's commit limit does not allow it.
+ * pool has no memory, the parent's commit limit does not allow it, or the parent is
+ * ACCT_MAX_DEPTH - 1 levels deep already.
  */
 struct account *account_create(struct account *parent, uint64_t id);
 void account_get(struct account *a);

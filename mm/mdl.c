@@ -130,11 +130,15 @@ static void unpin_frame(struct page *p)
 /* Drops what the MDL holds on its frames; it lists nothing afterwards. */
 static void release_frames(struct mdl *m)
 {
+	uint64_t n = 0;
 	if (m->kind == MDL_RAM)
 		for (uint32_t i = 0; i < m->nruns; i++)
 			if (m->runs[i].pfn != MDL_FICTITIOUS)
-				for (uint64_t k = 0; k < m->runs[i].count; k++)
+				for (uint64_t k = 0; k < m->runs[i].count; k++) {
 					unpin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+					if (++n % VM_CHUNK_PAGES == 0)
+						vm_preempt_point(); /* (nothing when called with a lock held) */
+				}
 	m->nruns = 0;
 	vm_uncharge_acct(m->acct, m->charge);
 	m->charge = 0;
