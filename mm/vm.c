@@ -710,30 +710,40 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 		reserved = runs_count(r, first, count, VM_RESERVED, false);
 		charge = reserved * frame_commit_cost(r->flags);
 		was_locked = runs_count(r, first, count, KEEP, true);
-		windows = new_windows(vs, addr, addr + size);
-		rc = vm_charge_acct(vs->acct, charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+		rc = vm_charge_acct(vs->acct, charge);
 	}
 	uint64_t more_locked = lock_pages ? count - was_locked : 0;
 	if (rc == rcOk && (rc = locked_add(vs, more_locked)) != rcOk)
-		vm_uncharge_acct(vs->acct, charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
-	/* Room for the runs only once the charge is taken: a refused commit keeps nothing. */
-	if (rc == rcOk && (rc = vm_runs_reserve(&r->runs, 2, vs->acct)) != rcOk) {
-		locked_sub(vs, more_locked);
-		vm_uncharge_acct(vs->acct, charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
-	}
+		vm_uncharge_acct(vs->acct, charge);
 	if (rc == rcOk && lock_pages) {
+		/* The pages are charged (frames for the committed ones were already): zero the
+		 * frames with no lock held, the region busy meanwhile. */
 		uint64_t holes = holes_in(vs, addr, count);
 		unsigned cache = r->flags;
 		r->busy++;
 		spin_unlock_irqrestore(&vs->lock, irq);
 		Retcode frc = frames_get(&frames, holes, cache);
 		irq = spin_lock_irqsave(&vs->lock);
-		/* (busy: r is still the region, with the same runs) */
-		rc = frc == rcOk ? populate(vs, r, first, count, &frames) : frc;
-		busy_end(r);
+		busy_end(r); /* (busy: r is still the region, with the same runs) */
+		if (frc != rcOk) {
+			locked_sub(vs, more_locked);
+			vm_uncharge_acct(vs->acct, charge);
+			rc = frc;
+		}
+	}
+	/* The tables' charge with the runs' change, under the lock all along: another commit
+	 * in the same window counts it once. Room for the runs only once the charge is taken:
+	 * a refused commit keeps nothing. */
+	if (rc == rcOk) {
+		windows = new_windows(vs, addr, addr + size);
+		if ((rc = vm_charge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW)) == rcOk &&
+		    (rc = vm_runs_reserve(&r->runs, 2, vs->acct)) != rcOk)
+			vm_uncharge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW);
+		if (rc == rcOk && lock_pages && (rc = populate(vs, r, first, count, &frames)) != rcOk)
+			vm_uncharge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW);
 		if (rc != rcOk) {
 			locked_sub(vs, more_locked);
-			vm_uncharge_acct(vs->acct, charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+			vm_uncharge_acct(vs->acct, charge);
 		}
 	}
 	if (rc == rcOk) {
