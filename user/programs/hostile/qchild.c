@@ -49,9 +49,11 @@ static void q_check_rc(Retcode got, Retcode want, const char *what)
 /* Our limits and usage (KnTaskGetQuota of KN_HANDLE_SELF). */
 static KnQuota q_lim, q_use; /* (ours, read when we start) */
 
+/* (After KnDebugGetStats: tasks whose last handle closed are ended by then, docs/tasks.md.) */
 static KnQuota q_usage(void)
 {
 	KnQuota l, u = { 0 };
+	mem_stats();
 	KnTaskGetQuota(KN_HANDLE_SELF, &l, &u);
 	return u;
 }
