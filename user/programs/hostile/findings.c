@@ -88,6 +88,31 @@ static void every_frame_charged(void)
 	while (made)
 		KnHandleClose(h[--made]);
 	stats_back(&s0, "charge: all back after closing them");
+
+	/* Many small kernel objects (region objects and runs, MDL headers and their objects,
+	 * handle entries): the pool pages they take, and the pool area's tables, are charged too. */
+	enum { REGIONS = 1000, MDLS = 300 };
+	static void *r[REGIONS];
+	static Handle m[MDLS];
+	unsigned nr = 0, nm = 0;
+	s0 = mem_stats();
+	while (nr < REGIONS && (r[nr] = KnVmAllocate(RTL_NULL, 3 * PAGE, VMM_FLAG_RESERVE | RW)) != RTL_NULL) {
+		KnVmCommit((uint8_t *)r[nr] + PAGE, PAGE, VMM_FLAG_COMMIT); /* three runs */
+		nr++;
+	}
+	while (nm < MDLS && KnPmmMdlCreate(PAGE, RW, &m[nm]) == rcOk)
+		nm++;
+	s1 = mem_stats();
+	used = (long long)(s0.freePages - s1.freePages);
+	charged = (long long)(s1.commitCharge - s0.commitCharge);
+	ktap_check(nr == REGIONS && nm == MDLS && used <= charged,
+		   "charge: 1000 regions and 300 MDLs: every frame they took is covered by the commit charge",
+		   "%u regions, %u MDLs: free pages fell by %lld, the charge rose by %lld", nr, nm, used, charged);
+	while (nm)
+		KnHandleClose(m[--nm]);
+	while (nr)
+		KnVmUnmap(r[--nr], 3 * PAGE);
+	stats_back(&s0, "charge: all back after releasing them");
 }
 
 /* ------------------------------------------------------------------ finding 3 */
