@@ -167,7 +167,7 @@ static bool freeze(Handle h)
 
 static void frozen_holders(void)
 {
-	Handle f, g, c, r;
+	Handle f = 0, g = 0, c = 0, r;
 	KnMemStats s0 = mem_stats();
 
 	/* (b) A frozen task holding a handle to a created one: closing our handle to the frozen
