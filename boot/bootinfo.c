@@ -107,6 +107,8 @@ bool boot_info_from_multiboot2(uint32_t magic, uint64_t info_pa, struct boot_inf
 				bm->start = m->mod_start;
 				bm->end = m->mod_end;
 				kstrlcpy(bm->name, m->cmdline, sizeof(bm->name));
+			} else {
+				bi->modules_dropped++;
 			}
 			break;
 		}

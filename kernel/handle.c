@@ -86,12 +86,19 @@ static bool skip_reserved_gens(struct handle_table *ht, uint32_t slot)
 }
 
 /* The slot of h if it is open in ht, else 0. Lock held. */
-static uint32_t slot_of(const struct handle_table *ht, Handle h)
+static uint32_t slot_of_any(const struct handle_table *ht, Handle h)
 {
 	uint32_t slot = h & (HANDLE_MAX_SLOTS - 1);
 	if (slot == 0 || slot >= ht->cap || !ht->v[slot].obj || ht->v[slot].gen == GEN_RETIRED || make(ht, slot) != h)
 		return 0;
 	return slot;
+}
+
+/* The same for handles that are in use (not reserved: those are invisible until committed). */
+static uint32_t slot_of(const struct handle_table *ht, Handle h)
+{
+	uint32_t slot = slot_of_any(ht, h);
+	return slot && !ht->v[slot].pending ? slot : 0;
 }
 
 /* Makes the table hold `cap` slots (at least); false without memory. Lock held. */
@@ -140,7 +147,7 @@ static uint32_t free_slot(struct handle_table *ht)
 	}
 }
 
-Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out)
+static Retcode alloc_entry(struct handle_table *ht, struct kobject *obj, uint32_t rights, bool pending, Handle *out)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
 	Retcode rc = rcOk;
@@ -164,11 +171,31 @@ Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t righ
 	ht->v[slot].counted = ht->counting;
 	ht->v[slot].obj = obj;
 	ht->v[slot].rights = rights;
+	ht->v[slot].pending = pending;
 	ht->count++;
 	*out = make(ht, slot);
 out:
 	spin_unlock_irqrestore(&ht->lock, irq);
 	return rc;
+}
+
+Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out)
+{
+	return alloc_entry(ht, obj, rights, false, out);
+}
+
+Retcode handle_reserve(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out)
+{
+	return alloc_entry(ht, obj, rights, true, out);
+}
+
+void handle_commit(struct handle_table *ht, Handle h)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	uint32_t slot = slot_of_any(ht, h);
+	KASSERT_MSG(slot && ht->v[slot].pending, "committing handle %#x, which is not reserved", h);
+	ht->v[slot].pending = false;
+	spin_unlock_irqrestore(&ht->lock, irq);
 }
 
 Retcode handle_get(struct handle_table *ht, Handle h, uint8_t type, uint32_t need, struct kobject **obj,
@@ -192,10 +219,10 @@ Retcode handle_get(struct handle_table *ht, Handle h, uint8_t type, uint32_t nee
 	return rc;
 }
 
-Retcode handle_close(struct handle_table *ht, Handle h)
+static Retcode close_entry(struct handle_table *ht, Handle h, bool pending)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
-	uint32_t slot = slot_of(ht, h);
+	uint32_t slot = pending ? slot_of_any(ht, h) : slot_of(ht, h);
 	struct kobject *obj = NULL;
 	bool counted = false;
 
@@ -215,13 +242,21 @@ Retcode handle_close(struct handle_table *ht, Handle h)
 	return rcOk;
 }
 
+Retcode handle_close(struct handle_table *ht, Handle h) { return close_entry(ht, h, false); }
+
+void handle_abandon(struct handle_table *ht, Handle h)
+{
+	Retcode rc = close_entry(ht, h, true);
+	KASSERT_MSG(rc == rcOk, "abandoning handle %#x: %d", h, rc);
+}
+
 Retcode handle_enumerate(struct handle_table *ht, uint64_t index, Handle *h, uint8_t *type, uint32_t *rights)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
 	Retcode rc = rcEof;
 
 	for (uint32_t slot = 1; slot < ht->cap; slot++) {
-		if (!ht->v[slot].obj)
+		if (!ht->v[slot].obj || ht->v[slot].pending)
 			continue;
 		if (index-- == 0) {
 			*h = make(ht, slot);

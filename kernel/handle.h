@@ -52,6 +52,7 @@ struct handle_entry {
 	uint32_t rights;
 	uint32_t gen;
 	bool counted;        /* counted in obj->live */
+	bool pending;        /* reserved: not usable nor listed until committed */
 };
 
 struct handle_table {
@@ -83,6 +84,13 @@ void handle_table_for_each(struct handle_table *ht, void (*fn)(struct kobject *o
 Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out);
 /* The object behind h with a reference: rcBadHandle (not open here, or not of `type`),
  * rcAccessDenied (lacks `need` rights). type 0: any. */
+/* A handle made before the call that makes it has done anything visible: reserved (charged,
+ * holding its slot and a reference, but not usable nor listed) until handle_commit makes it
+ * a handle, or handle_abandon closes it. So a call can be sure of its handle first, and
+ * refuse with nothing changed. */
+Retcode handle_reserve(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out);
+void handle_commit(struct handle_table *ht, Handle h);
+void handle_abandon(struct handle_table *ht, Handle h);
 Retcode handle_get(struct handle_table *ht, Handle h, uint8_t type, uint32_t need, struct kobject **obj,
 		   uint32_t *rights);
 Retcode handle_close(struct handle_table *ht, Handle h);

@@ -57,6 +57,9 @@ static void log_memory_map(const struct boot_info *bi)
 	for (unsigned i = 0; i < bi->nr_modules; i++)
 		pr_info("module %u: %#llx-%#llx %s", i, (unsigned long long)bi->modules[i].start,
 			(unsigned long long)bi->modules[i].end, bi->modules[i].name);
+	if (bi->modules_dropped)
+		pr_err("boot: %u modules past the first %u were left out (BOOT_MAX_MODULES)", bi->modules_dropped,
+		       BOOT_MAX_MODULES);
 }
 
 const struct boot_module *module_find(const char *name)

@@ -25,6 +25,11 @@ struct mdl;
 /* A handle with `rights` in the caller's table for MDL m, written to uout (the handle takes
  * m over: it is freed on failure). */
 Retcode syscall_publish_mdl(struct mdl *m, uint32_t rights, uint64_t uout);
+/* The same in two steps, for calls that have more to do in between and must not fail after
+ * it: a reserved handle (handle_reserve) taking m over (freed on failure), then the value
+ * written to uout and the handle made usable (abandoned, with m, if the write fails). */
+Retcode syscall_reserve_mdl(struct mdl *m, uint32_t rights, Handle *h);
+Retcode syscall_commit_mdl(Handle h, uint64_t uout);
 /* The task behind a handle of the caller (KN_HANDLE_SELF included), with a reference, if
  * the handle has `need`. rcBadHandle, rcAccessDenied. */
 struct task;

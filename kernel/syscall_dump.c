@@ -91,14 +91,17 @@ int64_t sys_task_get_next_vm_region(const struct syscall_args *a)
 		return rc;
 	rc = vm_region_mdl(&t->vs, a->a[1], &base, &size, &flags, current_task()->acct, &m);
 	task_put(t);
-	if (rc != rcOk)
+	/* The handle before any output: it is what can still be refused (a full table, a
+	 * quota), and a refused call writes nothing. */
+	Handle h;
+	if (rc != rcOk || (rc = syscall_reserve_mdl(m, KN_RIGHT_MAP_READ, &h)) != rcOk)
 		return rc;
 	int f = (int)flags;
 	if ((rc = copy_to_user(a->a[2], &base, sizeof(base))) != rcOk ||
 	    (rc = copy_to_user(a->a[3], &size, sizeof(size))) != rcOk ||
 	    (rc = copy_to_user(a->a[4], &f, sizeof(f))) != rcOk) {
-		mdl_free(m);
+		handle_abandon(&current_task()->handles, h); /* (the MDL goes with it) */
 		return rc;
 	}
-	return syscall_publish_mdl(m, KN_RIGHT_MAP_READ, a->a[5]);
+	return syscall_commit_mdl(h, a->a[5]);
 }

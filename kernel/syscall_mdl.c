@@ -37,11 +37,9 @@ static void mdl_object_release(struct kobject *o)
 
 static struct account *own_account(void) { return current_task()->acct; }
 
-/* A handle in the caller's table for m (which it takes over: freed on failure). */
-Retcode syscall_publish_mdl(struct mdl *m, uint32_t rights, uint64_t uout)
+Retcode syscall_reserve_mdl(struct mdl *m, uint32_t rights, Handle *h)
 {
 	struct mdl_object *mo = kmem_alloc(m->acct, sizeof(*mo), MDL_OBJ_TAG);
-	Handle h;
 
 	if (!mo) {
 		mdl_free(m);
@@ -49,14 +47,27 @@ Retcode syscall_publish_mdl(struct mdl *m, uint32_t rights, uint64_t uout)
 	}
 	kobj_init(&mo->obj, KN_HANDLE_TYPE_MDL, mdl_object_release);
 	mo->mdl = m;
-	Retcode rc = handle_alloc(&current_task()->handles, &mo->obj, rights, &h);
-	kobj_put(&mo->obj); /* the handle holds it now, or nobody does */
-	if (rc != rcOk)
-		return rc;
-	rc = copy_to_user(uout, &h, sizeof(h));
-	if (rc != rcOk) /* (probed before, so only if another thread unmapped it meanwhile) */
-		handle_close(&current_task()->handles, h);
+	Retcode rc = handle_reserve(&current_task()->handles, &mo->obj, rights, h);
+	kobj_put(&mo->obj); /* the reserved handle holds it now, or nobody does */
 	return rc;
+}
+
+Retcode syscall_commit_mdl(Handle h, uint64_t uout)
+{
+	Retcode rc = copy_to_user(uout, &h, sizeof(h));
+	if (rc != rcOk) { /* (probed before, so only if another thread unmapped it meanwhile) */
+		handle_abandon(&current_task()->handles, h);
+		return rc;
+	}
+	handle_commit(&current_task()->handles, h);
+	return rcOk;
+}
+
+Retcode syscall_publish_mdl(struct mdl *m, uint32_t rights, uint64_t uout)
+{
+	Handle h;
+	Retcode rc = syscall_reserve_mdl(m, rights, &h);
+	return rc == rcOk ? syscall_commit_mdl(h, uout) : rc;
 }
 
 /* The MDL behind a handle of the caller, with a reference on its object. */
@@ -137,6 +148,11 @@ int64_t sys_mdl_create_from_vm(const struct syscall_args *a)
 		return rcInvalidArgument;
 	if ((rc = mdl_describe(&current_task()->vs, addr, size, own_account(), &m)) != rcOk)
 		return rc;
+	/* The handle first (reserved: it may be refused by a full table or a quota), so that
+	 * once pages are made resident and pinned the call cannot fail any more. */
+	Handle h;
+	if ((rc = syscall_reserve_mdl(m, ALL_MDL_RIGHTS, &h)) != rcOk)
+		return rc;
 	/* The MDL may allow no more than the range does (every bit asked, EXECUTE included:
 	 * a mapping of an MDL passes on its own limit), and keeps its memory type: a cache mode
 	 * named must be the range's (checked with everything else, before a page is touched). */
@@ -144,10 +160,10 @@ int64_t sys_mdl_create_from_vm(const struct syscall_args *a)
 	m->max_prot = (uint8_t)prot;
 	rc = mdl_probe_and_lock(m, prot, cache ? cache : MDL_CACHE_ANY);
 	if (rc != rcOk) {
-		mdl_free(m);
+		handle_abandon(&current_task()->handles, h); /* (the MDL goes with it) */
 		return rc;
 	}
-	return syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[3]);
+	return syscall_commit_mdl(h, a->a[3]);
 }
 
 int64_t sys_mdl_create_from_phys(const struct syscall_args *a)

@@ -91,7 +91,8 @@ static void task_unreachable(struct kobject *o)
 	spin_unlock_irqrestore(&t->lock, irq);
 	if (!orphan)
 		return;
-	pr_info("task %s: %s, and nothing that can act holds a handle to it: ended", t->name,
+	/* (debug level: ring 3 can make any number of these) */
+	pr_debug("task %s: %s, and nothing that can act holds a handle to it: ended", t->name,
 		t->state == KN_TASK_STATE_CREATED ? "never started" : "frozen");
 	handle_table_stop_counting(&t->handles);
 	task_terminate(t, KN_EXIT_TERMINATED, false);

@@ -13,7 +13,9 @@
  * `flags` of the Create calls: the most any mapping may allow (VMM_FLAG_READ, READ|WRITE,
  * READ|EXECUTE or VMM_FLAG_RWX_MASK) and at most one cache mode (kn/flags.h); anything else
  * is rcInvalidArgument. Every output pointer that is not writable user memory is rcFault;
- * a call that fails changes nothing.
+ * a call that fails changes nothing. Every call that makes a handle may also be
+ * rcOutOfMemory because the caller's handle table is full or a quota (kn/task_api.h) is
+ * reached: that is known before anything is done.
  */
 #ifndef KN_PMM_API_H
 #define KN_PMM_API_H
@@ -53,6 +55,8 @@ Retcode KnPmmMdlCreateFromVm(void *addr, rtl_size_t size, int flags, Handle *mdl
  *   rcAccessDenied     the caller is not privileged
  *   rcInvalidArgument  unaligned pa, size 0, flags, or the range is RAM or past the CPU's
  *                      physical address width
+ *   rcOutOfMemory      no memory for the MDL, or no room for its handle (a full table, a
+ *                      quota)
  */
 Retcode KnPmmMdlCreateFromPhys(rtl_uint64_t pa, rtl_size_t size, int flags, Handle *mdl);
 

@@ -179,7 +179,10 @@ Retcode KnTaskSetQuota(Handle task, const KnQuota *limits);
 
 /*
  * The limits of `task` and what it (with its descendants) uses now. Any handle to the task
- * will do; an exited task reports what is still charged to it (MDLs that outlive it).
+ * will do; an exited task reports what is still charged to it: MDLs it made that outlive
+ * it, and the bookkeeping of its task object while handles keep that. A task that is
+ * being torn down still counts until its teardown is done (KnDebugGetStats waits for
+ * pending teardowns).
  *   rcOk, rcBadHandle, rcFault (limits or usage not writable: nothing is written)
  */
 Retcode KnTaskGetQuota(Handle task, KnQuota *limits, KnQuota *usage);

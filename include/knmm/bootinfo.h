@@ -31,7 +31,7 @@ struct boot_module {
 };
 
 #define BOOT_MAX_MEM_RANGES 128
-#define BOOT_MAX_MODULES    32
+#define BOOT_MAX_MODULES    128
 #define BOOT_CMDLINE_MAX    512
 
 struct boot_info {
@@ -42,6 +42,7 @@ struct boot_info {
 	struct boot_mem_range mem[BOOT_MAX_MEM_RANGES];
 
 	unsigned nr_modules;
+	unsigned modules_dropped; /* modules past BOOT_MAX_MODULES (the boot log says so) */
 	struct boot_module modules[BOOT_MAX_MODULES];
 
 	/* The boot information block itself (physical). */
