@@ -58,7 +58,7 @@
 #define MAX_HANDLES 96
 #define MAX_CHILDREN 10
 #define MAX_PRINTED 40
-#define CHILD_WAIT_NS 20000000000ull /* a child must end or freeze within this */
+#define CHILD_WAIT_S 20 /* a child must end or freeze within this (seconds of progress) */
 #define ALL_TASK_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA)
 #define ALL_MDL_RIGHTS  (KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE | KN_RIGHT_CLONE)
 #define SENTINEL    0xa5
@@ -370,6 +370,7 @@ static struct {
 	uint8_t *mbox;     /* the child fuzzer's mailbox, mapped here too (or 0) */
 } ar;
 
+static unsigned trap_springs;
 static const char trap_line[] = "\n    not ok 999 a failing KnDebugWrite printed part of its buffer (fuzz finding)\n";
 
 enum { RK_ANON, RK_MDL, RK_DEV };
@@ -402,8 +403,7 @@ static unsigned nbaseline_handles;
 enum { CP_CREATED, CP_RUNNING, CP_FREEZING, CP_FROZEN, CP_EXITED };
 struct child {
 	bool live;
-	bool never_ends; /* runs until terminated (fc-sleep, spin): its last TERMINATE handle stays */
-	bool fuzzer;     /* a child fuzzer: no handles given to it once it runs */
+	bool never_ends; /* runs until terminated (fc-sleep): its last TERMINATE handle stays */
 	uint8_t phase;
 	int kind;        /* index into fc_kinds, or -1 */
 };
@@ -420,7 +420,7 @@ static const struct fc_kind fc_kinds[] = {
 #undef KIND
 };
 static uint64_t kinds_seen[(ARRAY_SIZE(fc_kinds) + 63) / 64];
-static unsigned children_run, faults_contained, fuzzers_run;
+static unsigned children_run, faults_contained, fuzzers_run, children_unset;
 
 static uint64_t baseline_regions[16];
 static unsigned nbaseline_regions;
@@ -873,13 +873,9 @@ static void str_arg(struct call *c, unsigned arg, const char *s, bool name)
 		c->why = c->why ? c->why : "string without its NUL before a page that cannot be read";
 		break;
 	}
-	case 11: /* in a lazy page (empty) */
+	case 11: /* in a lazy page: empty, unless a call wrote there (then it is resident) */
 		kind = P_LAZY;
 		p = (uint64_t)(uintptr_t)ar.lazy + below(4) * PAGE + below(PAGE);
-		if (!c->must_fail) {
-			c->must_fail = true;
-			c->why = "empty string (a lazy page)";
-		}
 		break;
 	case 12:
 	case 13: { /* a bad pointer */
@@ -1152,9 +1148,8 @@ static void vm_range(struct call *c, uint64_t *addr, uint64_t *size)
 		case 2:
 			s = 0 - a + PAGE * below(3); /* wraps */
 			break;
-		default:
-			if (a < USER_TOP - PAGE && a >= PAGE) /* (fine where it is: make it wrap) */
-				s = ~0ull & ~(PAGE - 1);
+		default: /* (leaves the user half, or wraps) */
+			s = ~0ull & ~(PAGE - 1);
 			break;
 		}
 		c->must_fail = true;
@@ -1296,7 +1291,16 @@ static void gen_debug_write(struct call *c)
 			}
 			return;
 		}
-		case 1: { /* the trap */
+		case 1: { /* the trap (twice a run: each time it springs is a line of the log) */
+			if (trap_springs >= 2) {
+				c->a[1] = 0;
+				c->a[2] = 1 + below(100);
+				add_buf(c, 0, c->a[2], P_NULL, DIR_IN, true);
+				c->must_fail = true;
+				c->why = "null";
+				return;
+			}
+			trap_springs++;
 			uint64_t len = 600 + below(2000);
 			c->a[1] = (uint64_t)(uintptr_t)ar.trap + PAGE - 512;
 			c->a[2] = len;
@@ -1312,9 +1316,10 @@ static void gen_debug_write(struct call *c)
 			c->why = "longer than 64 KiB";
 			return;
 		default: {
+			/* (none with a readable start: a kernel that printed that before failing would
+			 * cut the fuzzer's own lines; the trap is for that) */
 			static const uint8_t bad[] = { P_NULL, P_LOW, P_KERNEL, P_KERNEL_TOP, P_NONCANON, P_UNMAPPED,
-						       P_GUARD, P_RESERVED, P_STRADDLE_GUARD, P_STRADDLE_RESERVED,
-						       P_USER_END, P_WRAP };
+						       P_GUARD, P_RESERVED, P_WRAP };
 			uint64_t n = 1 + below(300);
 			c->a[2] = n;
 			in_arg(c, 1, n, NULL, PICK(bad));
@@ -1644,7 +1649,8 @@ static void gen_transfer(struct call *c)
 	struct hrec *target = NULL, *src = NULL;
 	c->nr = NR_KnHandleTransfer;
 	c->garbage_ok = true;
-	/* The target: ourselves, a child that is not a running fuzzer, or a bad one. */
+	/* The target: ourselves, a child, or a bad one. (Child fuzzers are never among the
+	 * children the calls see: nothing changes their handle tables under them.) */
 	switch (below(6)) {
 	case 0:
 		c->a[0] = KN_HANDLE_SELF;
@@ -1653,8 +1659,6 @@ static void gen_transfer(struct call *c)
 	case 2:
 	case 3: {
 		struct hrec *t = random_hrec(KN_HANDLE_TYPE_TASK);
-		if (t && t->child >= 0 && children[t->child].fuzzer && children[t->child].phase != CP_CREATED)
-			t = NULL;
 		if (t) {
 			target = t;
 			c->a[0] = t->h;
@@ -1664,11 +1668,6 @@ static void gen_transfer(struct call *c)
 		/* fall through */
 	default:
 		c->a[0] = pick_task(c, 0, false, &target);
-		if (target && target->child >= 0 && children[target->child].fuzzer &&
-		    children[target->child].phase != CP_CREATED) {
-			c->a[0] = KN_HANDLE_SELF;
-			target = NULL;
-		}
 		break;
 	}
 	/* What: one of ours, ourselves, or a bad one. */
@@ -1835,7 +1834,7 @@ static void gen_allocate(struct call *c)
 	if (c->why)
 		c->must_fail = true;
 	if ((flags & VMM_FLAG_LOCKED) && size > SMALL_PAGES * PAGE && size <= commit_limit_pages * PAGE)
-		size = small_size(); /* (never gigabytes of frames) */
+		size = (size & (PAGE - 1)) | small_size(); /* (never gigabytes of frames) */
 	uint64_t addr = 0;
 	switch (below(6)) {
 	case 0:
@@ -2276,18 +2275,16 @@ static void gen_usage_map(struct call *c)
 {
 	c->nr = NR_KnPmmMdlGetUsageMap;
 	struct region *r = random_region();
-	uint64_t a = r ? r->base : (uint64_t)(uintptr_t)ar.lazy, pages = r ? r->size / PAGE : 4;
+	uint64_t a = r ? r->base : (uint64_t)(uintptr_t)ar.lazy;
 	switch (below(10)) {
 	case 0:
 		a += PAGE;
-		c->why = "not a region's usable base";
 		break;
 	case 1:
 		a = ZONE + below(ZONE_SIZE / PAGE) * PAGE;
 		break;
 	case 2:
 		a = PICK(((const uint64_t[]){ 0, 0xffffffff80000000ull, USER_TOP, (uint64_t)(uintptr_t)ar.out + 8 }));
-		c->why = "not a region's usable base";
 		break;
 	case 3:
 		a = (uint64_t)(uintptr_t)(below(2) ? ar.lazy : ar.out);
@@ -2295,26 +2292,37 @@ static void gen_usage_map(struct call *c)
 	default:
 		break;
 	}
+	/* What is there now (the model only remembers where regions began). */
+	uint64_t pages = 0;
+	bool base = false;
+	harness_calls++;
+	if (a >= PAGE && a < USER_TOP && KnVmQuery((void *)(uintptr_t)a, &qinfo) == rcOk && qinfo.state != VMM_STATE_FREE) {
+		uint64_t low = (qinfo.flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0, high = (qinfo.flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0;
+		base = a == (uint64_t)(uintptr_t)qinfo.regionBase + low;
+		pages = (qinfo.regionSize - low - high) / PAGE;
+	}
+	if (!base) {
+		c->must_fail = true;
+		c->why = "not a region's usable base";
+	}
 	uint64_t start = below(pages + 1);
 	if (one_in(10)) {
 		start = pages + 1 + below(1000);
+		c->must_fail = true;
 		c->why = c->why ? c->why : "startPage past the end";
 	}
 	uint64_t want = PICK(((const uint64_t[]){ 1, 2, 3, 16, 256, 300, 1ull << 40 }));
 	if (one_in(12)) {
 		want = 0;
+		c->must_fail = true;
 		c->why = c->why ? c->why : "countersNum 0";
 	}
-	if (c->why && r)
-		c->must_fail = true;
 	c->a[0] = a;
 	c->a[1] = start;
 	c->a[3] = want;
 	out_arg(c, 2, MIN(want, 256) * 8, -1);
 	out_arg(c, 4, sizeof(rtl_bool), -1);
 	out_arg(c, 5, sizeof(rtl_size_t), -1);
-	if (want == 0) /* (nothing is written to counters: any pointer will do) */
-		c->b[0].must = false;
 	c->done = done_usage_map;
 }
 
@@ -2706,6 +2714,21 @@ static bool arena_build(void)
 /* ------------------------------------------------------------------ children */
 
 /*
+ * Waits up to `seconds` for a child to reach one of `states`, a second at a time: the guest's
+ * clock follows the host's, so a host that stops QEMU for a minute (the machine is shared)
+ * would make one long wait expire with the child never having run. A stall eats one step.
+ */
+static Retcode wait_steps(Handle h, int states, unsigned seconds)
+{
+	Retcode rc = rcBusy;
+	for (unsigned i = 0; i < seconds && rc == rcBusy; i++) {
+		harness_calls++;
+		rc = KnTaskWait(h, states, 1000000000ull);
+	}
+	return rc;
+}
+
+/*
  * Checks how a child ended (or froze): `dumpable` children freeze where a plain one is
  * terminated. `forced`: the fuzzer terminated it. Returns false (after a finding) if wrong.
  */
@@ -2713,11 +2736,11 @@ static bool check_child_end(Handle h, int kind, bool dumpable, const char *name)
 {
 	int state = 0, code = 0;
 	harness_calls++;
-	Retcode rc = KnTaskWait(h, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, CHILD_WAIT_NS);
+	Retcode rc = wait_steps(h, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, CHILD_WAIT_S);
 	KnTaskGetState(h, &state);
 	if (rc != rcOk) {
-		finding(CK_CHILD, NR_KnTaskWait, rc, "child %s neither ended nor froze in %llu s (state %d, wait %d)", name,
-			CHILD_WAIT_NS / 1000000000ull, state, rc);
+		finding(CK_CHILD, NR_KnTaskWait, rc, "child %s neither ended nor froze in %u s (state %d, wait %d)", name,
+			CHILD_WAIT_S, state, rc);
 		return false;
 	}
 	const struct fc_kind *k = &fc_kinds[kind];
@@ -2779,6 +2802,10 @@ static bool check_child_end(Handle h, int kind, bool dumpable, const char *name)
 	}
 	harness_calls++;
 	KnTaskGetExitCode(h, &code);
+	if (code == FC_SETUP_FAILED) { /* (its set-up met the commit limit: nothing to judge) */
+		children_unset++;
+		return true;
+	}
 	bool ok;
 	switch (k->how) {
 	case FC_FAULT:
@@ -2824,21 +2851,23 @@ static void scenario_fault(void)
 		if (KnTaskCreate(name, "fuzzchild", dumpable ? KN_TASK_DUMPABLE : 0, &h) != rcOk)
 			return;
 		KnTaskResume(h);
-		int state = 0;
+		int state = 0, code = 0;
 		Retcode rc = KnTaskWait(h, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, 2000000ull);
 		KnTaskGetState(h, &state);
-		if (rc != rcBusy || state != KN_TASK_STATE_RUNNING)
+		if (rc == rcOk && KnTaskGetExitCode(h, &code) == rcOk && code == FC_SETUP_FAILED)
+			children_unset++; /* (no memory for its grandchild) */
+		else if (rc != rcBusy || state != KN_TASK_STATE_RUNNING)
 			finding(CK_CHILD, NR_KnTaskWait, rc, "child %s should sleep: wait %d, state %d", name, rc, state);
 		if (one_in(2)) {
 			harness_calls += 3;
 			rc = KnTaskFreeze(h);
-			Retcode w = KnTaskWait(h, KN_TASK_STATE_FROZEN, CHILD_WAIT_NS);
+			Retcode w = wait_steps(h, KN_TASK_STATE_FROZEN, CHILD_WAIT_S);
 			if (rc != rcOk || w != rcOk)
 				finding(CK_CHILD, NR_KnTaskFreeze, rc, "child %s: freeze %d, wait for FROZEN %d", name, rc, w);
 		}
 		harness_calls += 3;
-		int code = 0;
-		if (KnTaskTerminate(h) != rcOk || KnTaskGetExitCode(h, &code) != rcOk || code != KN_EXIT_TERMINATED)
+		if (KnTaskTerminate(h) != rcOk || KnTaskGetExitCode(h, &code) != rcOk ||
+		    (code != KN_EXIT_TERMINATED && code != FC_SETUP_FAILED))
 			finding(CK_CHILD, NR_KnTaskTerminate, 0, "child %s terminated: exit code %d", name, code);
 		KnHandleClose(h);
 		children_run++;
@@ -2892,7 +2921,7 @@ static void scenario_orphan(void)
 		if (!strcmp(name, "fc-sleep") || !strcmp(name, "fc-freeze")) {
 			KnTaskResume(h);
 			KnTaskFreeze(h);
-			KnTaskWait(h, KN_TASK_STATE_FROZEN, CHILD_WAIT_NS);
+			wait_steps(h, KN_TASK_STATE_FROZEN, CHILD_WAIT_S);
 		}
 		break;
 	case 2: /* dumpable: it freezes (or ends) after the handle is gone */
@@ -2902,7 +2931,7 @@ static void scenario_orphan(void)
 		KnTaskResume(h);
 		if (!strcmp(name, "fc-sleep")) {
 			KnTaskFreeze(h);
-			KnTaskWait(h, KN_TASK_STATE_FROZEN, CHILD_WAIT_NS);
+			wait_steps(h, KN_TASK_STATE_FROZEN, CHILD_WAIT_S);
 		}
 		break;
 	}
@@ -2942,16 +2971,25 @@ static void scenario_child_fuzzer(void)
 	volatile struct mailbox *mb = p;
 	mb->magic = 0;
 	KnTaskResume(h);
-	/* Wait for it here (it is small): then the mailbox says what it found. */
+	/* Wait for it here (it is small): then the mailbox says what it found. It counts its
+	 * calls there: it is stuck only when the count stops moving for CHILD_WAIT_S steps. */
 	int state = 0, code = 0;
-	Retcode rc = KnTaskWait(h, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, CHILD_WAIT_NS);
+	Retcode rc = rcBusy;
+	uint64_t seen_calls = 0;
+	for (unsigned still = 0; rc == rcBusy && still < CHILD_WAIT_S; still++) {
+		rc = wait_steps(h, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, 1);
+		if (mb->calls != seen_calls) {
+			seen_calls = mb->calls;
+			still = 0;
+		}
+	}
 	KnTaskGetState(h, &state);
 	KnTaskGetExitCode(h, &code);
-	harness_calls += 4;
+	harness_calls += 2;
 	fuzzers_run++;
 	if (rc != rcOk) {
-		finding(CK_CHILD, NR_KnTaskWait, rc, "child fuzzer '%s' still running after %llu s (state %d)", name,
-			CHILD_WAIT_NS / 1000000000ull, state);
+		finding(CK_CHILD, NR_KnTaskWait, rc, "child fuzzer '%s' made no call for %u s (state %d, at its call %llu)",
+			name, CHILD_WAIT_S, state, (unsigned long long)seen_calls);
 	} else if (mb->magic != MAILBOX_MAGIC) {
 		finding(CK_CHILD, NR_KnTaskCreate, 0, "child fuzzer '%s' never reported (state %d, exit code %d)", name,
 			state, code);
@@ -2992,6 +3030,19 @@ static void scenario_child_fuzzer(void)
 
 /* ------------------------------------------------------------------ pressure */
 
+/* How often each kind of pressure ran, and the most it reached. */
+static struct {
+	unsigned runs;
+	uint64_t most;
+} pressure[4];
+
+static void pressure_note(unsigned kind, uint64_t reached)
+{
+	pressure[kind].runs++;
+	if (reached > pressure[kind].most)
+		pressure[kind].most = reached;
+}
+
 static void random_calls(unsigned n);
 
 /* Many regions, then random calls among them. */
@@ -3007,6 +3058,7 @@ static void pressure_regions(void)
 			break;
 		made[n] = (uint64_t)(uintptr_t)p;
 	}
+	pressure_note(0, n);
 	random_calls(20);
 	for (unsigned i = 0; i < n; i++) {
 		harness_calls++;
@@ -3024,6 +3076,7 @@ static void pressure_handles(void)
 		if (KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, 0, &h) != rcOk)
 			break;
 	}
+	pressure_note(1, n);
 	/* (the model does not know them: the handle checks look past them while they are there) */
 	extra_handles = true;
 	random_calls(30);
@@ -3060,6 +3113,7 @@ static void pressure_commit(void)
 	}
 	if (!p)
 		return;
+	pressure_note(2, n);
 	/* Touch at most 16 MiB of it: a committed page must never fail to appear. */
 	uint64_t touchable = MIN(n, 4096);
 	for (uint64_t i = 0; i < touchable; i++)
@@ -3079,6 +3133,7 @@ static void pressure_tasks(void)
 		if (KnTaskCreate("fc-exit", "fuzzchild", 0, &made[n]) != rcOk)
 			break;
 	}
+	pressure_note(3, n);
 	/* (the model does not know them either) */
 	extra_handles = true;
 	random_calls(30);
@@ -3279,8 +3334,11 @@ static void run(void)
 			slot = end;
 			continue;
 		}
-		for (; slot < end; slot++)
+		for (; slot < end; slot++) {
 			one_slot();
+			if (mailbox)
+				mailbox->calls = slot + 1;
+		}
 		slot--; /* (the round's findings are at its last call) */
 		round_end(&s0, first);
 		slot++;
@@ -3291,8 +3349,6 @@ static void run(void)
 			printf("    # fuzz: %llu calls, %u findings\n", (unsigned long long)slot, total);
 			next_progress += 100000;
 		}
-		if (mailbox)
-			mailbox->calls = slot;
 	}
 }
 
@@ -3484,8 +3540,14 @@ int main(int argc, char **argv)
 	unsigned kinds = 0;
 	for (unsigned k = 0; k < ARRAY_SIZE(fc_kinds); k++)
 		kinds += (kinds_seen[k / 64] >> (k % 64)) & 1;
-	printf("    # fuzz: %u children of %u kinds (%u faults contained), %u child fuzzers\n", children_run, kinds,
-	       faults_contained, fuzzers_run);
+	printf("    # fuzz: %u children of %u kinds (%u faults contained, %u could not set up for want of memory), %u child "
+	       "fuzzers\n",
+	       children_run, kinds, faults_contained, children_unset, fuzzers_run);
+
+	printf("    # fuzz: pressure: %u times up to %llu regions, %u times %llu more handles (a full table), %u times "
+	       "%llu pages committed (the limit), %u times %llu tasks\n",
+	       pressure[0].runs, (unsigned long long)pressure[0].most, pressure[1].runs, (unsigned long long)pressure[1].most,
+	       pressure[2].runs, (unsigned long long)pressure[2].most, pressure[3].runs, (unsigned long long)pressure[3].most);
 
 	for (unsigned i = 0; i < CK_COUNT; i++)
 		ktap_check(found[i] == 0, check_name[i], "%u findings, the first at call %llu", found[i],
