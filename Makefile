@@ -71,7 +71,7 @@ SELFCHECK_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(wildcard tests/s
 
 # Pure code that also runs on the host, under ASan and UBSan.
 HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/pt.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
-	kernel/lib/printf.c kernel/ktest.c mm/pmm.c mm/vm.c mm/vm_tree.c mm/vm_runs.c mm/lookaside.c mm/mdl.c \
+	kernel/lib/printf.c kernel/ktest.c mm/pmm.c mm/commit.c mm/vm.c mm/vm_tree.c mm/vm_runs.c mm/lookaside.c mm/mdl.c \
 	tests/host/shim/shim.c tests/host/shim/pmm_sim.c
 HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c)) tests/model/vm_model.c
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host/%.o,$(basename $(HOST_SHARED_SRCS) $(HOST_TEST_SRCS)))

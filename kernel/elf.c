@@ -76,7 +76,8 @@ const char *elf_check(const void *file, uint64_t size, uint64_t *entry)
 
 /* The segment as an MDL: frames for the pages that hold file bytes (zeroed, then filled),
  * fictitious pages for the rest of its memory (.bss: committed, resident when touched). */
-static Retcode segment_mdl(const void *file, const Elf64_Phdr *p, unsigned prot, struct mdl **out)
+static Retcode segment_mdl(const void *file, const Elf64_Phdr *p, unsigned prot, struct account *acct,
+			   struct mdl **out)
 {
 	uint64_t start = seg_start(p), pages = (seg_end(p) - start) / PAGE_SIZE;
 	uint64_t file_pages = p->p_filesz ? (align_up(p->p_vaddr + p->p_filesz, PAGE_SIZE) - start) / PAGE_SIZE : 0;
@@ -84,19 +85,22 @@ static Retcode segment_mdl(const void *file, const Elf64_Phdr *p, unsigned prot,
 	Retcode rc;
 
 	if (file_pages) {
-		rc = mdl_create(file_pages * PAGE_SIZE, prot, &m);
+		rc = mdl_create(file_pages * PAGE_SIZE, prot, acct, &m);
 		/* The file bytes go to offset p_vaddr - start of the MDL, page by page. */
 		const uint8_t *src = (const uint8_t *)file + p->p_offset;
+		struct mdl_cursor c;
+		if (rc == rcOk)
+			mdl_cursor_init(&c, m, (p->p_vaddr - start) / PAGE_SIZE);
 		for (uint64_t off = p->p_vaddr - start, left = p->p_filesz; rc == rcOk && left;) {
 			uint64_t n = MIN(left, PAGE_SIZE - (off & PAGE_MASK));
-			memcpy((uint8_t *)mdl_page_address(m, off / PAGE_SIZE) + (off & PAGE_MASK), src, n);
+			memcpy((uint8_t *)mdl_cursor_next(&c) + (off & PAGE_MASK), src, n);
 			src += n;
 			off += n;
 			left -= n;
 		}
 	} else {
 		const struct mdl_run bss = { MDL_FICTITIOUS, pages };
-		rc = mdl_create_from_runs(&bss, 1, prot, &m);
+		rc = mdl_create_from_runs(&bss, 1, prot, acct, &m);
 		file_pages = pages;
 	}
 	if (rc == rcOk && pages > file_pages && (rc = mdl_add_fictitious(m, pages - file_pages)) != rcOk)
@@ -106,7 +110,8 @@ static Retcode segment_mdl(const void *file, const Elf64_Phdr *p, unsigned prot,
 	return rc;
 }
 
-Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const char *name, uint64_t *entry)
+Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const char *name, struct account *acct,
+		 uint64_t *entry)
 {
 	const char *why = elf_check(file, size, entry);
 	const Elf64_Ehdr *eh = file;
@@ -126,7 +131,7 @@ Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const cha
 		 * task cannot make its text writable later), then let go: the mapping holds the
 		 * frames. */
 		struct mdl *m;
-		Retcode rc = segment_mdl(file, p, prot, &m);
+		Retcode rc = segment_mdl(file, p, prot, acct, &m);
 		if (rc != rcOk)
 			return rc;
 		rc = vm_map_mdl(vs, m, 0, m->pages, start, prot, prot, "elf", &va);

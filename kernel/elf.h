@@ -10,9 +10,11 @@
  * header sizes; segments with file bytes past the end, overlapping, outside the user half,
  * writable and executable; entry outside executable code) is rcInvalidArgument with the
  * reason logged as "elf: NAME: refused: REASON". rcOutOfMemory if memory runs out (what was
- * mapped stays in vs: the caller destroys vs).
+ * mapped stays in vs: the caller destroys vs). The segments' MDLs, while loading, are charged
+ * to acct (the new task's account).
  */
-Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const char *name, uint64_t *entry);
+Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const char *name, struct account *acct,
+		 uint64_t *entry);
 
 /* The reason a file is refused, or NULL if it is acceptable (no mapping done). */
 const char *elf_check(const void *file, uint64_t size, uint64_t *entry);

@@ -3,10 +3,12 @@
 #include <knmm/panic.h>
 #include <knmm/pool.h>
 #include <knmm/string.h>
+#include <mm/commit.h>
 #include "handle.h"
 
-#define TABLE_TAG POOL_TAG('H', 'n', 'd', 'l')
-#define GEN_MASK  ((1u << (32 - HANDLE_SLOT_BITS)) - 1)
+#define TABLE_TAG   POOL_TAG('H', 'n', 'd', 'l')
+#define GEN_MASK    ((1u << (32 - HANDLE_SLOT_BITS)) - 1)
+#define GEN_RETIRED UINT32_MAX /* a slot that used all its generations: never handed out again */
 
 void kobj_get(struct kobject *o)
 {
@@ -14,11 +16,22 @@ void kobj_get(struct kobject *o)
 	KASSERT_MSG(was != 0, "reference to a dead object");
 }
 
-/* A handle to o went away: tell the object when it was the last, then drop the reference. */
-static void handle_dropped(struct kobject *o)
+/* One live handle of o fewer (its table stopped counting, or it closed): tell the object
+ * when none is left. The caller holds a reference and no table lock. */
+static void live_dropped(struct kobject *o)
 {
-	if (__atomic_sub_fetch(&o->handles, 1, __ATOMIC_ACQ_REL) == 0 && o->last_handle)
-		o->last_handle(o);
+	uint32_t left = __atomic_sub_fetch(&o->live, 1, __ATOMIC_ACQ_REL);
+	KASSERT_MSG(left != UINT32_MAX, "live handle count underflow");
+	if (left == 0 && o->unreachable)
+		o->unreachable(o);
+}
+
+/* A handle to o went away (`counted`: it was a live one): drop what it held. */
+static void handle_dropped(struct kobject *o, bool counted)
+{
+	__atomic_sub_fetch(&o->handles, 1, __ATOMIC_ACQ_REL);
+	if (counted)
+		live_dropped(o);
 	kobj_put(o);
 }
 
@@ -30,10 +43,14 @@ void kobj_put(struct kobject *o)
 		o->release(o);
 }
 
-void handle_table_init(struct handle_table *ht, uint64_t owner_id)
+void handle_table_init(struct handle_table *ht, uint64_t owner_id, struct account *acct)
 {
 	memset(ht, 0, sizeof(*ht));
 	ht->lock = (spinlock_t)SPINLOCK_INIT("handles");
+	ht->acct = acct;
+	ht->counting = true;
+	if (acct)
+		account_get(acct);
 	/* A well-mixed per-task start for the generations (Knuth's multiplicative hash). */
 	ht->salt = (uint32_t)((owner_id * 2654435761u) >> 7) & GEN_MASK;
 }
@@ -44,64 +61,107 @@ static Handle make(const struct handle_table *ht, uint32_t slot)
 	return (g << HANDLE_SLOT_BITS) | slot;
 }
 
-/* Moves the slot's generation past values a handle must never have: generation 0, and
- * the one that would make slot 4095's value KN_HANDLE_SELF. Skipping (not remapping)
- * keeps every generation distinct, so a closed value never becomes valid again. */
-static void skip_reserved_gens(struct handle_table *ht, uint32_t slot)
+/* The slot's next generation; after the last of its 2^20 it is retired (a value is never
+ * handed out twice). Lock held. */
+static void next_gen(struct handle_table *ht, uint32_t slot)
 {
-	for (;;) {
+	if (++ht->v[slot].gen > GEN_MASK) {
+		ht->v[slot].gen = GEN_RETIRED;
+		ht->retired++;
+	}
+}
+
+/* Moves a free slot's generation past values a handle must never have: generation bits 0,
+ * and the value KN_HANDLE_SELF (slot 4095). Skipping (not remapping) keeps every value the
+ * slot gives distinct. False if that retired the slot. Lock held. */
+static bool skip_reserved_gens(struct handle_table *ht, uint32_t slot)
+{
+	while (ht->v[slot].gen != GEN_RETIRED) {
 		Handle h = make(ht, slot);
 		if ((h >> HANDLE_SLOT_BITS) != 0 && h != KN_HANDLE_SELF)
-			return;
-		ht->v[slot].gen++;
+			return true;
+		next_gen(ht, slot);
 	}
+	return false;
 }
 
 /* The slot of h if it is open in ht, else 0. Lock held. */
 static uint32_t slot_of(const struct handle_table *ht, Handle h)
 {
 	uint32_t slot = h & (HANDLE_MAX_SLOTS - 1);
-	if (slot == 0 || slot >= ht->cap || !ht->v[slot].obj || make(ht, slot) != h)
+	if (slot == 0 || slot >= ht->cap || !ht->v[slot].obj || ht->v[slot].gen == GEN_RETIRED || make(ht, slot) != h)
 		return 0;
 	return slot;
+}
+
+/* Makes the table hold `cap` slots (at least); false without memory. Lock held. */
+static bool grow(struct handle_table *ht, uint32_t cap)
+{
+	if (cap > HANDLE_MAX_SLOTS)
+		cap = HANDLE_MAX_SLOTS;
+	if (cap <= ht->cap)
+		return true;
+	struct handle_entry *v = kmem_alloc(ht->acct, cap * sizeof(*v), TABLE_TAG);
+	if (!v)
+		return false;
+	memset(v, 0, cap * sizeof(*v));
+	if (ht->v) {
+		memcpy(v, ht->v, ht->cap * sizeof(*v));
+		kmem_free(ht->acct, ht->v);
+	}
+	ht->v = v;
+	ht->cap = cap;
+	return true;
+}
+
+Retcode handle_table_reserve(struct handle_table *ht, uint32_t slots)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	bool ok = grow(ht, slots);
+	spin_unlock_irqrestore(&ht->lock, irq);
+	return ok ? rcOk : rcOutOfMemory;
+}
+
+/* A free slot that can take a handle (growing the table if needed), or 0. Lock held. */
+static uint32_t free_slot(struct handle_table *ht)
+{
+	for (;;) {
+		uint32_t slot = 1;
+		while (slot < ht->cap && (ht->v[slot].obj || ht->v[slot].gen == GEN_RETIRED))
+			slot++;
+		if (slot < ht->cap) {
+			if (skip_reserved_gens(ht, slot))
+				return slot;
+			continue; /* that slot just retired: look again */
+		}
+		/* Full, or no table yet (slot 0 is never used). */
+		if (slot + 1 > HANDLE_MAX_SLOTS || !grow(ht, ht->cap ? ht->cap * 2 : 16))
+			return 0;
+	}
 }
 
 Retcode handle_alloc(struct handle_table *ht, struct kobject *obj, uint32_t rights, Handle *out)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
 	Retcode rc = rcOk;
-	uint32_t slot = 1;
+	uint32_t slot = 0;
 
 	if (ht->closed) {
 		rc = rcWrongState;
 		goto out;
 	}
-	while (slot < ht->cap && ht->v[slot].obj)
-		slot++;
-	if (slot >= ht->cap) { /* full, or no table yet (slot 0 is never used) */
-		uint32_t cap = ht->cap ? ht->cap * 2 : 16;
-		if (cap > HANDLE_MAX_SLOTS)
-			cap = HANDLE_MAX_SLOTS;
-		if (slot >= cap) {
-			rc = rcOutOfMemory;
-			goto out;
-		}
-		struct handle_entry *v = pool_alloc(cap * sizeof(*v), TABLE_TAG);
-		if (!v) {
-			rc = rcOutOfMemory;
-			goto out;
-		}
-		memset(v, 0, cap * sizeof(*v));
-		if (ht->v) {
-			memcpy(v, ht->v, ht->cap * sizeof(*v));
-			pool_free(ht->v);
-		}
-		ht->v = v;
-		ht->cap = cap;
+	if ((rc = account_charge(ht->acct, ACCT_HANDLES, 1)) != rcOk)
+		goto out;
+	if (!(slot = free_slot(ht))) {
+		account_uncharge(ht->acct, ACCT_HANDLES, 1);
+		rc = rcOutOfMemory;
+		goto out;
 	}
 	kobj_get(obj);
 	__atomic_add_fetch(&obj->handles, 1, __ATOMIC_ACQ_REL);
-	skip_reserved_gens(ht, slot);
+	if (ht->counting)
+		__atomic_add_fetch(&obj->live, 1, __ATOMIC_ACQ_REL);
+	ht->v[slot].counted = ht->counting;
 	ht->v[slot].obj = obj;
 	ht->v[slot].rights = rights;
 	ht->count++;
@@ -137,18 +197,21 @@ Retcode handle_close(struct handle_table *ht, Handle h)
 	bool irq = spin_lock_irqsave(&ht->lock);
 	uint32_t slot = slot_of(ht, h);
 	struct kobject *obj = NULL;
+	bool counted = false;
 
 	if (slot) {
 		obj = ht->v[slot].obj;
+		counted = ht->v[slot].counted;
 		ht->v[slot].obj = NULL;
 		ht->v[slot].rights = 0;
-		ht->v[slot].gen++; /* the old value is stale from now on */
+		next_gen(ht, slot); /* the old value is stale from now on, for good */
 		ht->count--;
 	}
 	spin_unlock_irqrestore(&ht->lock, irq);
 	if (!obj)
 		return rcBadHandle;
-	handle_dropped(obj);
+	account_uncharge(ht->acct, ACCT_HANDLES, 1);
+	handle_dropped(obj, counted);
 	return rcOk;
 }
 
@@ -174,25 +237,62 @@ Retcode handle_enumerate(struct handle_table *ht, uint64_t index, Handle *h, uin
 
 void handle_table_destroy(struct handle_table *ht)
 {
-	for (;;) {
+	for (uint32_t slot = 1;;) {
 		struct kobject *obj = NULL;
+		bool counted = false;
 		bool irq = spin_lock_irqsave(&ht->lock);
 		ht->closed = true;
-		for (uint32_t slot = 1; slot < ht->cap && !obj; slot++) {
+		for (; slot < ht->cap && !obj; slot++) {
 			if (ht->v[slot].obj) {
 				obj = ht->v[slot].obj;
+				counted = ht->v[slot].counted;
 				ht->v[slot].obj = NULL;
-				ht->v[slot].gen++;
+				next_gen(ht, slot);
 				ht->count--;
 			}
 		}
 		spin_unlock_irqrestore(&ht->lock, irq);
 		if (!obj)
 			break;
-		handle_dropped(obj); /* outside the lock: releasing may take other locks */
+		account_uncharge(ht->acct, ACCT_HANDLES, 1);
+		handle_dropped(obj, counted); /* outside the lock: releasing may take other locks */
 	}
-	if (ht->v)
-		pool_free(ht->v);
+	kmem_free(ht->acct, ht->v);
 	ht->v = NULL;
 	ht->cap = 0;
+	if (ht->acct)
+		account_put(ht->acct);
+	ht->acct = NULL;
+}
+
+void handle_table_stop_counting(struct handle_table *ht)
+{
+	/* One entry at a time: telling an object may end a task, which takes other locks. */
+	for (uint32_t slot = 1;;) {
+		struct kobject *obj = NULL;
+		bool irq = spin_lock_irqsave(&ht->lock);
+		ht->counting = false;
+		for (; slot < ht->cap && !obj; slot++) {
+			if (ht->v[slot].obj && ht->v[slot].counted) {
+				obj = ht->v[slot].obj;
+				ht->v[slot].counted = false;
+				kobj_get(obj);
+			}
+		}
+		spin_unlock_irqrestore(&ht->lock, irq);
+		if (!obj)
+			break;
+		live_dropped(obj);
+		kobj_put(obj);
+	}
+}
+
+void handle_table_for_each(struct handle_table *ht, void (*fn)(struct kobject *o, uint32_t rights, void *arg),
+			   void *arg)
+{
+	bool irq = spin_lock_irqsave(&ht->lock);
+	for (uint32_t slot = 1; slot < ht->cap; slot++)
+		if (ht->v[slot].obj)
+			fn(ht->v[slot].obj, ht->v[slot].rights, arg);
+	spin_unlock_irqrestore(&ht->lock, irq);
 }

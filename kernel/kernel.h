@@ -24,9 +24,11 @@ const struct boot_module *module_find(const char *name);
  * so that free-page and commit counts can be compared. */
 void kernel_settle(void);
 /* Creates, runs and waits for a program; returns its exit code, or RUN_PROGRAM_FAILED - rc
- * when it could not be created (as libkn's run_task). After `timeout_ns` (0: no limit) the
- * task is terminated. */
+ * when it could not be created (as libkn's run_task), or RUN_PROGRAM_FROZEN if it froze (it
+ * stays, held by the kernel, for a dump). After `timeout_ns` (0: no limit) the task is
+ * terminated. */
 #define RUN_PROGRAM_FAILED (-1000)
+#define RUN_PROGRAM_FROZEN (-2000)
 int run_program(const char *program, const char *name, unsigned flags, uint64_t timeout_ns);
 
 void kernel_ready(void);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Console and log. The console is COM1; '\n' goes out as "\r\n" for terminals. Log lines
- * get "[seconds.micros] L " in front (L = E, W, I, D).
+ * get "[seconds.micros] L " in front (L = E, W, I, D); task output gets "ID| " (see
+ * knmm/log.h), and the console keeps track of who owns the line being written.
  */
 #include <arch/serial.h>
 #include <knmm/log.h>
@@ -13,6 +14,10 @@ int log_level = LOG_INFO;
 volatile bool panic_in_progress;
 
 static spinlock_t console_lock = SPINLOCK_INIT("console");
+/* The line being written: its author (0 the kernel, else a task id), and whether it is
+ * still empty. Lock held. */
+static uint64_t line_owner;
+static bool line_empty = true;
 
 static void console_put_locked(const char *s, size_t n)
 {
@@ -21,6 +26,16 @@ static void console_put_locked(const char *s, size_t n)
 			serial_putc(COM1_PORT, '\r');
 		serial_putc(COM1_PORT, s[i]);
 	}
+	if (n)
+		line_empty = s[n - 1] == '\n';
+}
+
+/* Output of `owner` comes next: a line another author left open is closed first. */
+static void console_claim_locked(uint64_t owner)
+{
+	if (!line_empty && line_owner != owner)
+		console_put_locked("\n", 1);
+	line_owner = owner;
 }
 
 /* During a panic the lock is ignored: its holder may be the context that panicked. */
@@ -40,7 +55,26 @@ void console_break_lock(void) { __atomic_store_n(&console_lock.locked, 0, __ATOM
 void console_write(const char *s, size_t n)
 {
 	bool irq = console_lock_take();
+	console_claim_locked(0);
 	console_put_locked(s, n);
+	console_lock_drop(irq);
+}
+
+void console_write_task(uint64_t id, const char *s, size_t n)
+{
+	char prefix[24];
+	int plen = ksnprintf(prefix, sizeof(prefix), "%3llu| ", (unsigned long long)id);
+
+	bool irq = console_lock_take();
+	console_claim_locked(id);
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (line_empty)
+			console_put_locked(prefix, (size_t)plen);
+		if (c != '\n' && c != '\t' && (c < 0x20 || c > 0x7e))
+			c = '?'; /* no escape sequences, carriage returns or C1 controls */
+		console_put_locked(&c, 1);
+	}
 	console_lock_drop(irq);
 }
 
@@ -72,6 +106,7 @@ void vklog(int level, const char *fmt, va_list ap)
 			     (unsigned long long)(ns / 1000u % 1000000u), letters[level < 1 || level > 4 ? 0 : level]);
 
 	bool irq = console_lock_take();
+	console_claim_locked(0);
 	size_t start = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i == len || msg[i] == '\n') {

@@ -29,6 +29,7 @@
 #include <mm/pmm.h>
 #include "kernel.h"
 #include "sched.h"
+#include "task.h"
 
 struct boot_info boot_info;
 bool kernel_aslr = true;
@@ -124,6 +125,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	serial_init(COM2_PORT); /* the dump sink */
 	kernel_apply_options();
 	sched_init();
+	task_init();
 	timer_init();
 	irq_enable();
 

@@ -151,13 +151,14 @@ static void cmd_help(void)
 
 /* A task's space counters, read together under its lock. */
 struct space_counts {
-	uint64_t nregions, committed, resident, locked, table_windows;
+	uint64_t nregions, committed, resident, locked, table_windows, commit_extra;
 };
 
 static struct space_counts space_counts(struct vm_space *vs)
 {
 	bool irq = spin_lock_irqsave(&vs->lock);
-	struct space_counts c = { vs->nregions, vs->committed, vs->resident, vs->locked, vs->table_windows };
+	struct space_counts c = { vs->nregions, vs->committed, vs->resident, vs->locked, vs->table_windows,
+				  vs->commit_extra };
 	spin_unlock_irqrestore(&vs->lock, irq);
 	return c;
 }
@@ -184,7 +185,7 @@ static void vm_task_line(struct task *t, void *arg)
 	struct space_counts c = space_counts(&t->vs);
 	pr_info("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked",
 		(unsigned long long)t->id, t->name, (unsigned long long)c.nregions,
-		(unsigned long long)(c.committed + c.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
+		(unsigned long long)(c.committed + c.commit_extra + c.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
 		(unsigned long long)c.resident, (unsigned long long)c.locked);
 }
 
@@ -276,7 +277,7 @@ static void cmd_pool(void)
 static void cmd_run(const char *program)
 {
 	struct task *t;
-	Retcode rc = task_create(program, program, 0, &t);
+	Retcode rc = task_create(program, program, 0, NULL, &t);
 	if (rc == rcNotFound) {
 		console_printf("monitor: no program '%s' among the boot modules\n", program);
 		return;
@@ -285,6 +286,10 @@ static void cmd_run(const char *program)
 		console_printf("monitor: cannot start '%s' (Retcode %d)\n", program, rc);
 		return;
 	}
+	/* The monitor holds it as a shell holds its jobs: were it to freeze, it stays for `dump`. */
+	Handle hold;
+	if (task_hold(t, &hold) != rcOk)
+		console_printf("monitor: no room for a handle to '%s': it runs unheld\n", program);
 	task_resume(t);
 	console_printf("started task %llu '%s'\n", (unsigned long long)t->id, t->name);
 	task_put(t); /* it runs on; `tasks` shows it */
@@ -318,7 +323,11 @@ static void cmd_dump(const char *spec, const char *limit_text)
 	struct task *t = task_arg(spec), *c = NULL;
 	if (!t)
 		return;
-	Retcode rc = task_freeze(t);
+	/* Held by the monitor first: once frozen it stays (to be looked at, dumped again). */
+	Handle hold;
+	Retcode rc = task_hold(t, &hold);
+	if (rc == rcOk)
+		rc = task_freeze(t);
 	if (rc == rcOk && task_wait(t, KN_TASK_STATE_FROZEN, clock_ns() + DUMP_WAIT) != rcOk)
 		rc = rcBusy;
 	if (rc != rcOk) {
@@ -330,7 +339,7 @@ static void cmd_dump(const char *spec, const char *limit_text)
 	char name[KN_TASK_NAME_MAX + 1];
 	ksnprintf(name, sizeof(name), "dump:%s", t->name);
 	Handle h;
-	rc = task_create(name, "collector", 0, &c);
+	rc = task_create(name, "collector", 0, NULL, &c);
 	if (rc == rcOk && (rc = handle_alloc(&c->handles, &t->obj, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &h)) != rcOk)
 		task_terminate(c, KN_EXIT_TERMINATED, true);
 	if (rc == rcOk) {
@@ -363,6 +372,7 @@ static void execute(char *line)
 	char *argv[4];
 	unsigned argc = split(line, argv, 4);
 
+	task_drop_exited_holds(); /* (the monitor's handles to tasks that have ended since) */
 	if (argc == 0)
 		return;
 	const char *cmd = argv[0];

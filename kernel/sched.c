@@ -112,6 +112,13 @@ void schedule(void)
 
 void sched_yield(void) { schedule(); }
 
+void sched_preempt_point(void)
+{
+	/* Interrupts on means no spinlock is held here (every one disables them). */
+	if (irq_enabled() && READ_ONCE(this_cpu()->need_resched))
+		schedule();
+}
+
 /* ------------------------------------------------------------------ waiting */
 
 bool wq_wait_locked(struct wait_queue *wq, uint64_t deadline_ns)
@@ -385,6 +392,7 @@ void sched_init(void)
 	idle_thread->state = THREAD_RUNNABLE;
 	if (!thread_create_kernel("reaper", reaper_loop, NULL))
 		panic("sched: cannot create the reaper thread");
+	vm_preempt_hook = sched_preempt_point; /* mm's long operations give the CPU away here */
 	trap_set_irq_handler(VEC_TIMER, timer_irq);
 	trap_set_irq_handler(VEC_SPURIOUS, spurious_irq);
 }

@@ -82,6 +82,10 @@ struct trap_frame *thread_user_frame(const struct thread *t);
 /* Gives the CPU to the next runnable thread (the current one stays runnable). */
 void schedule(void);
 void sched_yield(void);
+/* A preemption point for long kernel work (the kernel is not preempted otherwise): gives the
+ * CPU to another thread if the timer asked for it. Only where no lock is held (with
+ * interrupts off it does nothing). */
+void sched_preempt_point(void);
 /* Called on every return to ring 3 (interrupts off): reschedules if asked, and ends the
  * thread if its task is being torn down. */
 void sched_return_to_user(struct trap_frame *tf);

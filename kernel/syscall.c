@@ -18,7 +18,14 @@
 #include "usercopy.h"
 
 #define DEBUG_WRITE_MAX (64 * 1024)
-#define ALL_TASK_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE)
+/* Bytes written between two preemption points: to the console under its lock (64 bytes at
+ * 115200 baud hold interrupts off for about 5.5 ms), to the dump sink with no lock. */
+#define CONSOLE_CHUNK 64
+#define SINK_CHUNK    1024
+/* A creator's rights on the task it made; KN_HANDLE_SELF has them all but QUOTA (a task
+ * cannot lift its own limits). */
+#define ALL_TASK_RIGHTS  (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA)
+#define SELF_TASK_RIGHTS (ALL_TASK_RIGHTS & ~(uint32_t)KN_RIGHT_QUOTA)
 
 static const syscall_fn table[] = {
 #define ENTRY(n, name, handler) [n] = handler,
@@ -47,12 +54,19 @@ Retcode syscall_probe_output(uint64_t out, uint64_t size)
 	return rcOk;
 }
 
+bool syscall_input_ok(uint64_t in, uint64_t size)
+{
+	return size == 0 || (is_user_range(in, size) && vm_check_access(&current_task()->vs, in, size, VMM_FLAG_READ));
+}
+
 Retcode syscall_get_task(Handle h, uint32_t need, struct task **out)
 {
 	struct task *self = current_task();
 	struct kobject *o;
 
 	if (h == KN_HANDLE_SELF) {
+		if ((need & SELF_TASK_RIGHTS) != need)
+			return rcAccessDenied;
 		task_get(self);
 		*out = self;
 		return rcOk;
@@ -75,21 +89,28 @@ int64_t sys_debug_write(const struct syscall_args *a)
 {
 	int channel = (int)a->a[0];
 	uint64_t buf = a->a[1], len = a->a[2];
-	char chunk[256];
+	char chunk[SINK_CHUNK];
+	struct task *self = current_task();
 
 	if ((channel != 0 && channel != 1) || len > DEBUG_WRITE_MAX)
 		return rcInvalidArgument;
-	if (len && !is_user_range(buf, len))
-		return rcFault;
+	if (!syscall_input_ok(buf, len))
+		return rcFault; /* (nothing written) */
+	/* A chunk at a time, each under the console lock with interrupts off only while its
+	 * bytes go out, and a preemption point between chunks: a long write at 115200 baud
+	 * takes seconds, during which the other tasks run. The console marks the task's lines
+	 * as its own (docs/tasks.md). */
 	for (uint64_t done = 0; done < len;) {
-		uint64_t n = MIN(len - done, sizeof(chunk));
+		uint64_t n = MIN(len - done, channel == 0 ? CONSOLE_CHUNK : SINK_CHUNK);
 		if (copy_from_user(chunk, buf + done, n) != rcOk)
-			return rcFault;
+			return rcFault; /* another thread unmapped the rest meanwhile */
 		if (channel == 0)
-			console_write(chunk, n);
+			console_write_task(self->id, chunk, n);
 		else
 			serial_write(COM2_PORT, chunk, n);
 		done += n;
+		if (done < len)
+			sched_preempt_point();
 	}
 	return rcOk;
 }
@@ -97,7 +118,10 @@ int64_t sys_debug_write(const struct syscall_args *a)
 int64_t sys_debug_get_stats(const struct syscall_args *a)
 {
 	KnMemStats st = { 0 };
+	Retcode rc = syscall_probe_output(a->a[0], sizeof(st)); /* all of it, or nothing written */
 
+	if (rc != rcOk)
+		return rc;
 	kernel_settle(); /* pending teardowns finish, caches go back: counts can be compared */
 	struct pmm_stats ps;
 	struct vm_commit_stats cs;
@@ -110,7 +134,8 @@ int64_t sys_debug_get_stats(const struct syscall_args *a)
 	st.tasks = task_count();
 	st.threads = sched_thread_count();
 	struct vm_space *vs = &current_task()->vs;
-	st.taskCommit = READ_ONCE(vs->committed) + READ_ONCE(vs->table_windows) * VM_TABLE_CHARGE_PER_WINDOW;
+	st.taskCommit = READ_ONCE(vs->committed) + READ_ONCE(vs->commit_extra) +
+			READ_ONCE(vs->table_windows) * VM_TABLE_CHARGE_PER_WINDOW;
 	st.taskResident = READ_ONCE(vs->resident);
 	st.faultAround = kernel_faultaround;
 	st.aslr = kernel_aslr;
@@ -135,7 +160,7 @@ int64_t sys_task_create(const struct syscall_args *a)
 	/* The output must be writable before anything is made (no half-created task). */
 	if ((rc = syscall_probe_output(a->a[3], sizeof(Handle))) != rcOk)
 		return rc;
-	if ((rc = task_create(name, program, flags, &t)) != rcOk)
+	if ((rc = task_create(name, program, flags, self->acct, &t)) != rcOk)
 		return rc;
 	rc = handle_alloc(&self->handles, &t->obj, ALL_TASK_RIGHTS, &h);
 	if (rc != rcOk) {
@@ -163,7 +188,9 @@ int64_t sys_task_resume(const struct syscall_args *a)
 int64_t sys_task_get_state(const struct syscall_args *a)
 {
 	struct task *t;
-	Retcode rc = syscall_get_task((Handle)a->a[0], 0, &t);
+	Retcode rc = syscall_probe_output(a->a[1], sizeof(int));
+	if (rc == rcOk)
+		rc = syscall_get_task((Handle)a->a[0], 0, &t);
 	if (rc != rcOk)
 		return rc;
 	int state = t->state;
@@ -182,6 +209,8 @@ int64_t sys_task_get_exit_code(const struct syscall_args *a)
 	task_put(t);
 	if (!exited)
 		return rcWrongState;
+	if ((rc = syscall_probe_output(a->a[1], sizeof(code))) != rcOk)
+		return rc; /* (all of it, or nothing written) */
 	return copy_to_user(a->a[1], &code, sizeof(code));
 }
 
@@ -255,7 +284,7 @@ int64_t sys_handle_transfer(const struct syscall_args *a)
 	if ((Handle)a->a[1] == KN_HANDLE_SELF) {
 		task_get(self);
 		obj = &self->obj;
-		have = ALL_TASK_RIGHTS;
+		have = SELF_TASK_RIGHTS;
 	} else if ((rc = handle_get(&self->handles, (Handle)a->a[1], 0, 0, &obj, &have)) != rcOk) {
 		task_put(target);
 		return rc;
@@ -300,14 +329,56 @@ int64_t sys_handle_enumerate(const struct syscall_args *a)
 
 /* ------------------------------------------------------------------ quotas */
 
+static void quota_to_array(const KnQuota *q, uint64_t v[ACCT_NR])
+{
+	v[ACCT_COMMIT] = q->commitPages;
+	v[ACCT_LOCKED] = q->lockedPages;
+	v[ACCT_HANDLES] = q->handles;
+	v[ACCT_REGIONS] = q->regions;
+	v[ACCT_TASKS] = q->tasks;
+}
+
+static KnQuota quota_from_array(const uint64_t v[ACCT_NR])
+{
+	return (KnQuota){ .commitPages = v[ACCT_COMMIT], .lockedPages = v[ACCT_LOCKED], .handles = v[ACCT_HANDLES],
+			  .regions = v[ACCT_REGIONS], .tasks = v[ACCT_TASKS] };
+}
+
 int64_t sys_task_set_quota(const struct syscall_args *a)
 {
-	(void)a;
-	return rcNotSupported; /* (being built: kernel accounts) */
+	KnQuota q;
+	uint64_t limit[ACCT_NR];
+	struct task *t;
+	Retcode rc = copy_from_user(&q, a->a[1], sizeof(q));
+
+	if (rc == rcOk)
+		rc = syscall_get_task((Handle)a->a[0], KN_RIGHT_QUOTA, &t);
+	if (rc != rcOk)
+		return rc;
+	if (t->state == KN_TASK_STATE_EXITED || t->dying) {
+		rc = rcWrongState;
+	} else {
+		quota_to_array(&q, limit);
+		account_set_limits(t->acct, limit);
+	}
+	task_put(t);
+	return rc;
 }
 
 int64_t sys_task_get_quota(const struct syscall_args *a)
 {
-	(void)a;
-	return rcNotSupported;
+	uint64_t limit[ACCT_NR], usage[ACCT_NR];
+	struct task *t;
+	Retcode rc;
+
+	if ((rc = syscall_probe_output(a->a[1], sizeof(KnQuota))) != rcOk ||
+	    (rc = syscall_probe_output(a->a[2], sizeof(KnQuota))) != rcOk ||
+	    (rc = syscall_get_task((Handle)a->a[0], 0, &t)) != rcOk)
+		return rc;
+	account_read(t->acct, limit, usage);
+	task_put(t);
+	KnQuota l = quota_from_array(limit), u = quota_from_array(usage);
+	if ((rc = copy_to_user(a->a[1], &l, sizeof(l))) != rcOk)
+		return rc;
+	return copy_to_user(a->a[2], &u, sizeof(u));
 }

@@ -33,6 +33,9 @@ Retcode syscall_get_task(Handle h, uint32_t need, struct task **out);
 /* rcFault unless the caller could write `size` bytes at `out` (asked of its address space:
  * nothing is touched), so that a call checks its outputs before it does anything. */
 Retcode syscall_probe_output(uint64_t out, uint64_t size);
+/* Whether the caller could read `size` bytes at `in` (user half, readable memory; asked of
+ * its address space, nothing is faulted in): inputs are checked whole before a call acts. */
+bool syscall_input_ok(uint64_t in, uint64_t size);
 
 /* Called by the SYSCALL entry with interrupts on. */
 void syscall_dispatch(struct trap_frame *tf);

@@ -89,7 +89,7 @@ int64_t sys_task_get_next_vm_region(const struct syscall_args *a)
 		return rc;
 	if ((rc = frozen_task((Handle)a->a[0], &t)) != rcOk)
 		return rc;
-	rc = vm_region_mdl(&t->vs, a->a[1], &base, &size, &flags, &m);
+	rc = vm_region_mdl(&t->vs, a->a[1], &base, &size, &flags, current_task()->acct, &m);
 	task_put(t);
 	if (rc != rcOk)
 		return rc;

@@ -26,17 +26,21 @@ struct mdl_object {
 	struct mdl *mdl;
 };
 
+/* The object is the MDL's bookkeeping too: charged to the MDL's account. */
 static void mdl_object_release(struct kobject *o)
 {
 	struct mdl_object *mo = container_of(o, struct mdl_object, obj);
-	mdl_free(mo->mdl);
-	pool_free(mo);
+	struct mdl *m = mo->mdl;
+	kmem_free(m->acct, mo);
+	mdl_free(m);
 }
+
+static struct account *own_account(void) { return current_task()->acct; }
 
 /* A handle in the caller's table for m (which it takes over: freed on failure). */
 Retcode syscall_publish_mdl(struct mdl *m, uint32_t rights, uint64_t uout)
 {
-	struct mdl_object *mo = pool_alloc(sizeof(*mo), MDL_OBJ_TAG);
+	struct mdl_object *mo = kmem_alloc(m->acct, sizeof(*mo), MDL_OBJ_TAG);
 	Handle h;
 
 	if (!mo) {
@@ -71,28 +75,52 @@ int64_t sys_mdl_create(const struct syscall_args *a)
 	Retcode rc = syscall_probe_output(a->a[2], sizeof(Handle));
 
 	if (rc == rcOk)
-		rc = mdl_create(a->a[0], syscall_flags(a->a[1]), &m);
+		rc = mdl_create(a->a[0], syscall_flags(a->a[1]), own_account(), &m);
 	return rc == rcOk ? syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[2]) : rc;
+}
+
+/* Copies `size` bytes from the caller at buf into m's frames, a run at a time (a cursor:
+ * O(runs + pages) however fragmented the frames are), giving the CPU away between chunks. */
+static Retcode fill_from_user(struct mdl *m, uint64_t buf, uint64_t size)
+{
+	uint64_t done = 0, since = 0;
+
+	for (uint32_t r = 0; r < m->nruns && done < size; r++) {
+		uint64_t pa = m->runs[r].pfn << PAGE_SHIFT, left = m->runs[r].count * PAGE_SIZE;
+		while (left && done < size) {
+			uint64_t n = MIN(MIN(left, size - done), VM_CHUNK_PAGES * PAGE_SIZE);
+			Retcode rc = copy_from_user(phys_to_virt(pa), buf + done, n);
+			if (rc != rcOk)
+				return rc;
+			pa += n;
+			left -= MIN(left, align_up(n, PAGE_SIZE));
+			done += n;
+			if ((since += n) >= VM_CHUNK_PAGES * PAGE_SIZE) {
+				since = 0;
+				sched_preempt_point();
+			}
+		}
+	}
+	return rcOk;
 }
 
 int64_t sys_mdl_create_from_buf(const struct syscall_args *a)
 {
 	uint64_t buf = a->a[0], size = a->a[1];
+	unsigned flags = syscall_flags(a->a[2]);
 	struct mdl *m;
 	Retcode rc = syscall_probe_output(a->a[3], sizeof(Handle));
 
-	if (rc == rcOk && size && !is_user_range(buf, size))
+	/* Every argument before anything is made: flags and size, then the whole input range
+	 * (readable memory, asked of the address space: nothing is faulted in). */
+	if (rc == rcOk && (!mdl_flags_valid(flags) || size == 0))
+		rc = rcInvalidArgument;
+	if (rc == rcOk && !syscall_input_ok(buf, size))
 		rc = rcFault;
 	if (rc == rcOk)
-		rc = mdl_create(size, syscall_flags(a->a[2]), &m);
-	/* Page by page into the frames (through the direct map). */
-	for (uint64_t done = 0, i = 0; rc == rcOk && done < size; i++) {
-		uint64_t n = MIN(size - done, PAGE_SIZE);
-		rc = copy_from_user(mdl_page_address(m, i), buf + done, n);
-		if (rc != rcOk)
-			mdl_free(m);
-		done += n;
-	}
+		rc = mdl_create(size, flags, own_account(), &m);
+	if (rc == rcOk && (rc = fill_from_user(m, buf, size)) != rcOk)
+		mdl_free(m); /* (another thread unmapped part of the buffer meanwhile) */
 	return rc == rcOk ? syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[3]) : rc;
 }
 
@@ -107,15 +135,14 @@ int64_t sys_mdl_create_from_vm(const struct syscall_args *a)
 		return rc;
 	if (!mdl_flags_valid(flags))
 		return rcInvalidArgument;
-	if ((rc = mdl_describe(&current_task()->vs, addr, size, &m)) != rcOk)
+	if ((rc = mdl_describe(&current_task()->vs, addr, size, own_account(), &m)) != rcOk)
 		return rc;
 	/* The MDL may allow no more than the range does (every bit asked, EXECUTE included:
-	 * a mapping of an MDL passes on its own limit), and keeps its memory type. */
+	 * a mapping of an MDL passes on its own limit), and keeps its memory type: a cache mode
+	 * named must be the range's (checked with everything else, before a page is touched). */
 	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = flags & VMM_FLAG_CACHE_MASK;
 	m->max_prot = (uint8_t)prot;
-	rc = mdl_probe_and_lock(m, prot);
-	if (rc == rcOk && cache && cache != m->cache)
-		rc = rcInvalidArgument;
+	rc = mdl_probe_and_lock(m, prot, cache ? cache : MDL_CACHE_ANY);
 	if (rc != rcOk) {
 		mdl_free(m);
 		return rc;
@@ -132,7 +159,7 @@ int64_t sys_mdl_create_from_phys(const struct syscall_args *a)
 		return rc;
 	if (!(current_task()->flags & KN_TASK_PRIVILEGED))
 		return rcAccessDenied;
-	if ((rc = mdl_create_phys(a->a[0], a->a[1], syscall_flags(a->a[2]), &m)) != rcOk)
+	if ((rc = mdl_create_phys(a->a[0], a->a[1], syscall_flags(a->a[2]), own_account(), &m)) != rcOk)
 		return rc;
 	return syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[3]);
 }
@@ -148,7 +175,7 @@ int64_t sys_mdl_clone(const struct syscall_args *a)
 		rc = get_mdl((Handle)a->a[0], KN_RIGHT_CLONE, &mo, &rights);
 	if (rc != rcOk)
 		return rc;
-	rc = mdl_clone(mo->mdl, &m);
+	rc = mdl_clone(mo->mdl, own_account(), &m);
 	kobj_put(&mo->obj);
 	return rc == rcOk ? syscall_publish_mdl(m, rights, a->a[1]) : rc;
 }
@@ -169,7 +196,8 @@ int64_t sys_mdl_map(const struct syscall_args *a)
 	unsigned cache = flags & VMM_FLAG_CACHE_MASK;
 	if (!(rights & KN_RIGHT_MAP_READ) || ((flags & VMM_FLAG_WRITE) && !(rights & KN_RIGHT_MAP_WRITE)))
 		rc = rcAccessDenied;
-	else if (!is_aligned(offset, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || (cache && cache != m->cache))
+	else if (!is_aligned(offset, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) ||
+		 (cache && vm_cache_mode(cache) != m->cache))
 		rc = rcInvalidArgument; /* (one memory type per frame: no other cache mode) */
 	else
 		/* The handle's rights bound the mapping for good: no KnVmProtect past them later. */
@@ -185,8 +213,10 @@ int64_t sys_mdl_map(const struct syscall_args *a)
 int64_t sys_mdl_get_size(const struct syscall_args *a)
 {
 	struct mdl_object *mo;
-	Retcode rc = get_mdl((Handle)a->a[0], 0, &mo, NULL);
+	Retcode rc = syscall_probe_output(a->a[1], sizeof(uint64_t)); /* all of it, or nothing written */
 
+	if (rc == rcOk)
+		rc = get_mdl((Handle)a->a[0], 0, &mo, NULL);
 	if (rc != rcOk)
 		return rc;
 	uint64_t size = mo->mdl->bytes;

@@ -43,21 +43,99 @@ struct task *current_task(void)
 static void task_release(struct kobject *o)
 {
 	struct task *t = container_of(o, struct task, obj);
+	struct account *acct = t->acct;
 
 	KASSERT_MSG(t->nthreads == 0 && (t->state == KN_TASK_STATE_EXITED), "releasing live task %s", t->name);
 	bool irq = spin_lock_irqsave(&tasks_lock);
 	list_del(&t->all_link);
 	ntasks--;
 	spin_unlock_irqrestore(&tasks_lock, irq);
-	pool_free(t);
+	kmem_free(acct, t);
+	account_put(acct);
 }
 
-/* Nobody can resume a created task once its last handle is closed: end it. */
-static void task_last_handle(struct kobject *o)
+/* What a thread costs its task's account: its object and FPU area as bookkeeping, its
+ * kernel stack as commit (the stack's frames are charged globally where it is allocated). */
+static uint64_t thread_kmem(void) { return pool_block_cost(sizeof(struct thread)) + pool_block_cost(FPU_STATE_SIZE); }
+#define THREAD_STACK_PAGES (KSTACK_SIZE / PAGE_SIZE)
+
+static Retcode thread_charge(struct account *a)
+{
+	if (account_charge_kmem(a, thread_kmem()) != rcOk)
+		return rcOutOfMemory;
+	if (account_charge(a, ACCT_COMMIT, THREAD_STACK_PAGES) != rcOk) {
+		account_uncharge_kmem(a, thread_kmem());
+		return rcOutOfMemory;
+	}
+	return rcOk;
+}
+
+static void thread_uncharge(struct account *a)
+{
+	account_uncharge(a, ACCT_COMMIT, THREAD_STACK_PAGES);
+	account_uncharge_kmem(a, thread_kmem());
+}
+
+/*
+ * No live handle refers to t any more (docs/tasks.md, "Orphans"): nobody can ever resume it
+ * if it was created, nor dump, resume or end it if it is frozen. It is ended, and its own
+ * handles stop keeping anything (which may end the tasks only it held, and so on). Running
+ * tasks need no handle: they act on their own.
+ */
+static void task_unreachable(struct kobject *o)
 {
 	struct task *t = container_of(o, struct task, obj);
-	if (t->state == KN_TASK_STATE_CREATED)
-		task_terminate(t, KN_EXIT_TERMINATED, false);
+	bool irq = spin_lock_irqsave(&t->lock);
+	bool orphan = !t->dying && (t->state == KN_TASK_STATE_CREATED || t->state == KN_TASK_STATE_FROZEN) &&
+		      READ_ONCE(o->live) == 0;
+	spin_unlock_irqrestore(&t->lock, irq);
+	if (!orphan)
+		return;
+	pr_info("task %s: %s, and nothing that can act holds a handle to it: ended", t->name,
+		t->state == KN_TASK_STATE_CREATED ? "never started" : "frozen");
+	handle_table_stop_counting(&t->handles);
+	task_terminate(t, KN_EXIT_TERMINATED, false);
+}
+
+/* The kernel's own handles (the monitor's, and init's if it freezes): they keep tasks
+ * reachable like a running task's. */
+static struct handle_table kernel_handles;
+
+void task_init(void)
+{
+	handle_table_init(&kernel_handles, 0, NULL);
+	if (handle_table_reserve(&kernel_handles, 64) != rcOk) /* (made now: tests count memory after) */
+		panic("task: no memory for the kernel's handle table");
+}
+
+Retcode task_hold(struct task *t, Handle *h)
+{
+	return handle_alloc(&kernel_handles, &t->obj, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE, h);
+}
+
+void task_drop_hold(Handle h) { handle_close(&kernel_handles, h); }
+
+void task_drop_exited_holds(void)
+{
+	/* Enumerate the kernel's handles and close those whose task has exited. */
+	for (uint64_t i = 0;;) {
+		Handle h;
+		uint8_t type;
+		uint32_t rights;
+		struct kobject *o;
+		if (handle_enumerate(&kernel_handles, i, &h, &type, &rights) != rcOk)
+			break;
+		if (handle_get(&kernel_handles, h, KN_HANDLE_TYPE_TASK, 0, &o, NULL) != rcOk) {
+			i++;
+			continue;
+		}
+		bool exited = container_of(o, struct task, obj)->state == KN_TASK_STATE_EXITED;
+		kobj_put(o);
+		if (exited)
+			handle_close(&kernel_handles, h); /* (the next one moves to index i) */
+		else
+			i++;
+	}
 }
 
 static void set_state(struct task *t, int state)
@@ -83,7 +161,19 @@ static Retcode push_args(struct task *t, uint64_t top, uint64_t *rsp, uint64_t *
 	return rcOk;
 }
 
-Retcode task_create(const char *name, const char *program, unsigned flags, struct task **out)
+/* Undoes what task_create took before the task was published. */
+static void task_unmake(struct task *t, struct account *parent, bool space)
+{
+	struct account *acct = t->acct;
+	if (space)
+		vm_space_destroy(&t->vs);
+	kmem_free(acct, t);
+	account_put(acct);
+	account_uncharge(parent, ACCT_TASKS, 1);
+}
+
+Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent,
+		    struct task **out)
 {
 	size_t len = strlen(name);
 	if (len == 0 || len > KN_TASK_NAME_MAX || (flags & ~(unsigned)(KN_TASK_DUMPABLE | KN_TASK_PRIVILEGED)))
@@ -92,23 +182,34 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	if (!mod)
 		return rcNotFound;
 
-	struct task *t = pool_alloc(sizeof(*t), TASK_TAG);
-	if (!t)
+	/* It counts against its creator's task limit, and everything it costs goes to an
+	 * account of its own under the creator's. */
+	if (account_charge(parent, ACCT_TASKS, 1) != rcOk)
 		return rcOutOfMemory;
+	bool irq = spin_lock_irqsave(&tasks_lock);
+	uint64_t id = next_id++;
+	spin_unlock_irqrestore(&tasks_lock, irq);
+	struct account *acct = account_create(parent, id);
+	struct task *t = acct ? kmem_alloc(acct, sizeof(*t), TASK_TAG) : NULL;
+	if (!t) {
+		if (acct)
+			account_put(acct);
+		account_uncharge(parent, ACCT_TASKS, 1);
+		return rcOutOfMemory;
+	}
 	memset(t, 0, sizeof(*t));
 	kstrlcpy(t->name, name, sizeof(t->name));
+	t->id = id;
+	t->acct = acct;
 	t->flags = flags;
 	t->lock = (spinlock_t)SPINLOCK_INIT("task");
 	list_init(&t->threads);
 	wq_init(&t->state_wq);
 	wq_init(&t->frozen_wq);
-	bool irq = spin_lock_irqsave(&tasks_lock);
-	t->id = next_id++;
-	spin_unlock_irqrestore(&tasks_lock, irq);
 
-	Retcode rc = vm_space_init(&t->vs, t->name, true, USER_BASE, USER_END, NULL);
+	Retcode rc = vm_space_init(&t->vs, t->name, true, USER_BASE, USER_END, NULL, acct);
 	if (rc != rcOk) {
-		pool_free(t);
+		task_unmake(t, parent, false);
 		return rc;
 	}
 	t->vs.aslr = kernel_aslr;
@@ -117,7 +218,7 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	t->vs.faultaround = kernel_faultaround;
 
 	uint64_t entry, stack, rsp, argv;
-	rc = elf_load(&t->vs, phys_to_virt(mod->start), mod->end - mod->start, t->name, &entry);
+	rc = elf_load(&t->vs, phys_to_virt(mod->start), mod->end - mod->start, t->name, acct, &entry);
 	if (rc == rcOk)
 		rc = vm_allocate(&t->vs, 0, STACK_SIZE,
 				 VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD,
@@ -125,20 +226,23 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	if (rc == rcOk)
 		rc = push_args(t, stack + STACK_SIZE, &rsp, &argv);
 	struct thread *main = NULL;
+	if (rc == rcOk)
+		rc = thread_charge(acct);
 	if (rc == rcOk) {
 		main = thread_create_user(t, t->name, entry, rsp, 1, argv);
-		if (!main)
+		if (!main) {
+			thread_uncharge(acct);
 			rc = rcOutOfMemory;
+		}
 	}
 	if (rc != rcOk) {
-		vm_space_destroy(&t->vs);
-		pool_free(t);
+		task_unmake(t, parent, true);
 		return rc;
 	}
 
-	handle_table_init(&t->handles, t->id);
+	handle_table_init(&t->handles, t->id, acct);
 	kobj_init(&t->obj, KN_HANDLE_TYPE_TASK, task_release); /* the reference returned */
-	t->obj.last_handle = task_last_handle;
+	t->obj.unreachable = task_unreachable;
 	task_get(t);                                           /* the main thread's */
 	list_add_tail(&main->task_link, &t->threads);
 	t->nthreads = 1;
@@ -270,8 +374,16 @@ void task_park_current(void)
 
 	KASSERT(!irq_enabled());
 	t->parked++;
-	if (t->parked == t->nthreads && t->state == KN_TASK_STATE_RUNNING)
+	if (t->parked == t->nthreads && t->state == KN_TASK_STATE_RUNNING) {
 		set_state(t, KN_TASK_STATE_FROZEN);
+		/* It never acts again: its handles keep nothing from now on, and if nothing that
+		 * can act holds it, nobody will ever dump or end it: it ends now. */
+		handle_table_stop_counting(&t->handles);
+		task_get(t);
+		if (READ_ONCE(t->obj.live) == 0)
+			task_unreachable(&t->obj);
+		task_put(t);
+	}
 	while (!th->killed)
 		wq_wait_locked(&t->frozen_wq, 0);
 	t->parked--;
@@ -284,10 +396,12 @@ void task_thread_gone(struct task *t, struct thread *th)
 	list_del(&th->task_link);
 	bool last = --t->nthreads == 0;
 	spin_unlock_irqrestore(&t->lock, irq);
+	thread_uncharge(t->acct);
 	if (last) {
 		/* The reaper runs on the kernel's tables: this space is not active anywhere. */
 		vm_space_destroy(&t->vs);
 		handle_table_destroy(&t->handles);
+		account_uncharge(t->acct->parent, ACCT_TASKS, 1);
 		set_state(t, KN_TASK_STATE_EXITED);
 		__atomic_sub_fetch(&dying, 1, __ATOMIC_ACQ_REL);
 		wq_wake_all(&settle_wq);
@@ -363,19 +477,34 @@ void task_test_hold_teardown(bool hold)
 int run_program(const char *program, const char *name, unsigned flags, uint64_t timeout_ns)
 {
 	struct task *t;
-	Retcode rc = task_create(name, program, flags, &t);
+	Retcode rc = task_create(name, program, flags, NULL, &t);
 
 	if (rc != rcOk) {
 		pr_err("task %s: cannot create it from program %s (Retcode %d)", name, program, (int)rc);
 		return RUN_PROGRAM_FAILED - (int)rc;
 	}
+	/* The kernel holds it as a parent would: if it freezes (a dumpable crash, or a task it
+	 * gave its handle to froze it), it stays for a dump instead of being ended as an orphan,
+	 * and this waits for that too, never for ever. */
+	Handle hold = 0;
+	bool held = task_hold(t, &hold) == rcOk;
 	task_resume(t);
-	if (task_wait(t, KN_TASK_STATE_EXITED, timeout_ns ? clock_ns() + timeout_ns : 0) != rcOk) {
+	int code;
+	if (task_wait(t, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, timeout_ns ? clock_ns() + timeout_ns : 0) != rcOk) {
 		pr_err("task %s: still running after %llu ms: terminated", name,
 		       (unsigned long long)(timeout_ns / 1000000));
 		task_terminate(t, KN_EXIT_TERMINATED, true);
+		code = t->exit_code;
+	} else if (t->state == KN_TASK_STATE_FROZEN && held) {
+		pr_warn("task %s: frozen; the kernel keeps it for a dump (tasks, dump in the monitor)", name);
+		code = RUN_PROGRAM_FROZEN;
+		held = false; /* (the handle stays) */
+	} else {
+		task_wait(t, KN_TASK_STATE_EXITED, 0); /* (frozen without a hold: ended as an orphan) */
+		code = t->exit_code;
 	}
-	int code = t->exit_code;
+	if (held)
+		task_drop_hold(hold);
 	task_put(t);
 	return code;
 }

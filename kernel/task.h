@@ -15,6 +15,7 @@ struct task {
 	unsigned flags;
 	int state;     /* KN_TASK_STATE_* */
 	int exit_code;
+	struct account *acct; /* what it and its descendants make the kernel spend (quotas) */
 	struct vm_space vs;
 	struct handle_table handles;
 	spinlock_t lock;
@@ -31,8 +32,11 @@ struct task {
 /* The task of the running thread (NULL in kernel threads). */
 struct task *current_task(void);
 
-/* Makes a suspended task from a program module; *out holds one reference. */
-Retcode task_create(const char *name, const char *program, unsigned flags, struct task **out);
+/* Makes a suspended task from a program module; *out holds one reference. `parent`: the
+ * account of the creating task, under which the new task's account is made and which
+ * counts it against its task limit (NULL: a task of the kernel's, such as init). */
+Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent,
+		    struct task **out);
 Retcode task_resume(struct task *t);
 /* Ends the task: its threads leave, and when the last is gone the reaper frees its memory,
  * closes its handles, and sets EXITED. Waits for that unless `wait` is false (the caller is
@@ -56,6 +60,15 @@ Retcode task_wait(struct task *t, int states, uint64_t deadline_ns);
 void task_test_hold_teardown(bool hold);
 /* Called by the reaper for each thread of t it frees. */
 void task_thread_gone(struct task *t, struct thread *th);
+
+/* Boot: the kernel's own handle table. */
+void task_init(void);
+/* The kernel keeps a handle to t (as a running task would): t stays reachable, so it is not
+ * ended as an orphan when created or frozen (the monitor's tasks, a frozen init).
+ * rcOutOfMemory. task_drop_exited_holds closes the kernel's handles to tasks that exited. */
+Retcode task_hold(struct task *t, Handle *h);
+void task_drop_hold(Handle h);
+void task_drop_exited_holds(void);
 
 /* The task with id or name `spec` (the first by id if several share the name), with a
  * reference; NULL if none. */

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <arch/cpu.h>
+#include <knmm/align.h>
 #include <knmm/layout.h>
+#include <mm/vm.h>
+#include "task.h"
 #include "usercopy.h"
 
 extern uint64_t arch_copy_user_bytes(void *dst, const void *src, uint64_t n);
-extern int64_t arch_copy_user_string(char *dst, const char *src, uint64_t max);
 
 Retcode copy_from_user(void *dst, uint64_t usrc, uint64_t n)
 {
@@ -12,10 +14,10 @@ Retcode copy_from_user(void *dst, uint64_t usrc, uint64_t n)
 		return rcOk;
 	if (!is_user_range(usrc, n))
 		return rcFault;
-	user_access_begin();
-	uint64_t left = arch_copy_user_bytes(dst, (const void *)(uintptr_t)usrc, n);
-	user_access_end();
-	return left ? rcFault : rcOk;
+	/* Read through the frames, not through the task's mappings: an input never faults a
+	 * page in, so a call that then fails has changed nothing (and one that succeeds has not
+	 * made its input buffer resident either). */
+	return vm_read(&current_task()->vs, usrc, dst, n);
 }
 
 Retcode copy_to_user(uint64_t udst, const void *src, uint64_t n)
@@ -35,18 +37,20 @@ Retcode copy_string_from_user(char *dst, uint64_t usrc, uint64_t max)
 	if (max == 0 || !is_user_addr(usrc))
 		return rcFault;
 	/* Never read past the user half, even when max would take us there: a string that
-	 * runs into its end is as bad as one that runs into an unmapped page. */
+	 * runs into its end is as bad as one that runs into an unreadable page. */
 	bool clipped = max > USER_END - usrc;
 	if (clipped)
 		max = USER_END - usrc;
-	user_access_begin();
-	int64_t n = arch_copy_user_string(dst, (const char *)(uintptr_t)usrc, max);
-	user_access_end();
-	if (n == -1)
-		return rcFault;
-	if (n < 0) {
-		dst[max - 1] = '\0';
-		return clipped ? rcFault : rcInvalidArgument;
+	/* A page at a time (only pages the string reaches are looked at), as copy_from_user. */
+	for (uint64_t done = 0; done < max;) {
+		uint64_t n = MIN(max - done, PAGE_SIZE - ((usrc + done) & PAGE_MASK));
+		if (vm_read(&current_task()->vs, usrc + done, dst + done, n) != rcOk)
+			return rcFault;
+		for (uint64_t i = done; i < done + n; i++)
+			if (dst[i] == '\0')
+				return rcOk;
+		done += n;
 	}
-	return rcOk;
+	dst[max - 1] = '\0';
+	return clipped ? rcFault : rcInvalidArgument;
 }

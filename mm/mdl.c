@@ -20,6 +20,7 @@
 #include <knmm/pool.h>
 #include <knmm/spinlock.h>
 #include <knmm/string.h>
+#include "frame.h"
 #include "mdl.h"
 #include "mm.h"
 #include "pmm.h"
@@ -47,15 +48,18 @@ bool mdl_flags_valid(unsigned flags)
 
 void mdl_init(void) { lookaside_register(&mdl_cache); }
 
-static struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages)
+static struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages, struct account *acct)
 {
-	struct mdl *m = lookaside_alloc(&mdl_cache);
+	struct mdl *m = lookaside_alloc_charged(&mdl_cache, acct);
 	if (!m)
 		return NULL;
 	memset(m, 0, sizeof(*m));
+	m->acct = acct;
+	if (acct)
+		account_get(acct);
 	m->kind = (uint8_t)kind;
 	m->max_prot = (uint8_t)(flags & VMM_FLAG_RWX_MASK);
-	m->cache = (uint16_t)(flags & VMM_FLAG_CACHE_MASK);
+	m->cache = (uint16_t)vm_cache_mode(flags);
 	m->bytes = bytes;
 	m->pages = pages;
 	bool irq = spin_lock_irqsave(&mdl_lock);
@@ -63,6 +67,28 @@ static struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, u
 	nr_mdls++;
 	spin_unlock_irqrestore(&mdl_lock, irq);
 	return m;
+}
+
+/* Makes the run array hold `cap` runs. */
+static Retcode runs_grow(struct mdl *m, uint32_t cap)
+{
+	struct mdl_run *v = kmem_alloc(m->acct, cap * sizeof(*v), RUNS_TAG);
+	if (!v)
+		return rcOutOfMemory;
+	if (m->runs) {
+		memcpy(v, m->runs, m->nruns * sizeof(*v));
+		kmem_free(m->acct, m->runs);
+	}
+	m->runs = v;
+	m->cap = cap;
+	return rcOk;
+}
+
+Retcode mdl_reserve_runs(struct mdl *m, uint64_t n)
+{
+	if (n > UINT32_MAX)
+		return rcOutOfMemory;
+	return n <= m->cap ? rcOk : runs_grow(m, (uint32_t)n);
 }
 
 Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count)
@@ -75,18 +101,8 @@ Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count)
 			return rcOk;
 		}
 	}
-	if (m->nruns == m->cap) {
-		uint32_t cap = m->cap ? m->cap * 2 : 4;
-		struct mdl_run *v = pool_alloc(cap * sizeof(*v), RUNS_TAG);
-		if (!v)
-			return rcOutOfMemory;
-		if (m->runs) {
-			memcpy(v, m->runs, m->nruns * sizeof(*v));
-			pool_free(m->runs);
-		}
-		m->runs = v;
-		m->cap = cap;
-	}
+	if (m->nruns == m->cap && runs_grow(m, m->cap ? m->cap * 2 : 4) != rcOk)
+		return rcOutOfMemory;
 	m->runs[m->nruns++] = (struct mdl_run){ pfn, count };
 	return rcOk;
 }
@@ -108,20 +124,26 @@ static void unpin_frame(struct page *p)
 	uint32_t refs = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
 	KASSERT_MSG(refs != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)page_to_pa(p));
 	if (refs == 0)
-		pmm_free(p, 0);
+		frame_free(p);
 }
 
 /* Drops what the MDL holds on its frames; it lists nothing afterwards. */
 static void release_frames(struct mdl *m)
 {
+	uint64_t n = 0;
 	if (m->kind == MDL_RAM)
 		for (uint32_t i = 0; i < m->nruns; i++)
 			if (m->runs[i].pfn != MDL_FICTITIOUS)
-				for (uint64_t k = 0; k < m->runs[i].count; k++)
+				for (uint64_t k = 0; k < m->runs[i].count; k++) {
 					unpin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+					if (++n % VM_CHUNK_PAGES == 0)
+						vm_preempt_point(); /* (nothing when called with a lock held) */
+				}
 	m->nruns = 0;
-	vm_uncharge(m->charge);
+	vm_uncharge_acct(m->acct, m->charge);
 	m->charge = 0;
+	account_uncharge(m->acct, ACCT_LOCKED, m->locked);
+	m->locked = 0;
 }
 
 void mdl_free(struct mdl *m)
@@ -131,9 +153,11 @@ void mdl_free(struct mdl *m)
 	list_del(&m->link);
 	nr_mdls--;
 	spin_unlock_irqrestore(&mdl_lock, irq);
-	if (m->runs)
-		pool_free(m->runs);
-	lookaside_free(&mdl_cache, m);
+	struct account *acct = m->acct;
+	kmem_free(acct, m->runs);
+	lookaside_free_charged(&mdl_cache, acct, m);
+	if (acct)
+		account_put(acct);
 }
 
 static bool size_to_pages(uint64_t bytes, uint64_t *pages)
@@ -153,23 +177,27 @@ static unsigned floor_log2(uint64_t n)
 	return k;
 }
 
-Retcode mdl_create(uint64_t bytes, unsigned flags, struct mdl **out)
+Retcode mdl_create(uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out)
 {
 	uint64_t pages;
 
 	if (!mdl_flags_valid(flags) || !size_to_pages(bytes, &pages))
 		return rcInvalidArgument;
-	if (vm_charge(pages) != rcOk)
+	/* Frames of another memory type than write-back are of that type in the direct map
+	 * too (mm/frame.h): zeroed through it, and charged a page of direct-map table each. */
+	bool typed = frame_type_of(flags) != FRAME_WB;
+	uint64_t charge = pages * frame_commit_cost(flags);
+	if (vm_charge_acct(acct, charge) != rcOk)
 		return rcOutOfMemory;
-	struct mdl *m = mdl_new(MDL_RAM, flags, bytes, pages);
+	struct mdl *m = mdl_new(MDL_RAM, flags, bytes, pages, acct);
 	if (!m) {
-		vm_uncharge(pages);
+		vm_uncharge_acct(acct, charge);
 		return rcOutOfMemory;
 	}
-	m->charge = pages;
+	m->charge = charge;
 	unsigned order = MIN(floor_log2(pages), MDL_MAX_ORDER);
 	for (uint64_t left = pages; left;) {
-		struct page *p = pmm_alloc(order, PMM_ZERO, PAGE_MDL);
+		struct page *p = pmm_alloc(order, typed ? 0 : PMM_ZERO, PAGE_MDL);
 		if (!p) {
 			if (order == 0) {
 				mdl_free(m);
@@ -190,21 +218,29 @@ Retcode mdl_create(uint64_t bytes, unsigned flags, struct mdl **out)
 			pa_to_page((pfn + k) << PAGE_SHIFT)->pincount = 1;
 			__atomic_add_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
 		}
+		for (uint64_t k = 0; typed && k < n; k++) {
+			if (frame_set_type(pa_to_page((pfn + k) << PAGE_SHIFT), flags) != rcOk) {
+				mdl_free(m); /* (frames go back write-back: those typed, and the rest) */
+				return rcOutOfMemory;
+			}
+			zero_pages(phys_to_virt((pfn + k) << PAGE_SHIFT), 1);
+		}
 		left -= n;
 		order = MIN(order, left ? floor_log2(left) : 0);
+		vm_preempt_point(); /* (between blocks of up to 4 MiB: no lock is held) */
 	}
 	*out = m;
 	return rcOk;
 }
 
-Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct mdl **out)
+Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out)
 {
 	uint64_t pages;
 
 	if (!mdl_flags_valid(flags) || !size_to_pages(bytes, &pages) || !is_aligned(pa, PAGE_SIZE) ||
 	    pa + pages * PAGE_SIZE < pa || !mm_phys_is_io(pa, pa + pages * PAGE_SIZE))
 		return rcInvalidArgument;
-	struct mdl *m = mdl_new(MDL_IO, flags, bytes, pages);
+	struct mdl *m = mdl_new(MDL_IO, flags, bytes, pages, acct);
 	if (!m)
 		return rcOutOfMemory;
 	if (mdl_append_run(m, pa >> PAGE_SHIFT, pages) != rcOk) {
@@ -215,7 +251,7 @@ Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct mdl 
 	return rcOk;
 }
 
-struct mdl *mdl_new_ram(unsigned flags) { return mdl_new(MDL_RAM, flags, 0, 0); }
+struct mdl *mdl_new_ram(unsigned flags, struct account *acct) { return mdl_new(MDL_RAM, flags, 0, 0, acct); }
 
 Retcode mdl_take_frames(struct mdl *m)
 {
@@ -225,11 +261,12 @@ Retcode mdl_take_frames(struct mdl *m)
 		pages += m->runs[i].count;
 		frames += m->runs[i].pfn == MDL_FICTITIOUS ? 0 : m->runs[i].count;
 	}
-	if (vm_charge(frames) != rcOk) {
+	uint64_t charge = frames * frame_commit_cost(m->cache); /* (see mdl_create) */
+	if (vm_charge_acct(m->acct, charge) != rcOk) {
 		m->nruns = 0; /* nothing is pinned: nothing to give back */
 		return rcOutOfMemory;
 	}
-	m->charge = frames;
+	m->charge = charge;
 	m->pages = pages;
 	m->bytes = pages * PAGE_SIZE;
 	for (uint32_t i = 0; i < m->nruns; i++)
@@ -239,11 +276,12 @@ Retcode mdl_take_frames(struct mdl *m)
 	return rcOk;
 }
 
-Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigned flags, struct mdl **out)
+Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigned flags, struct account *acct,
+			     struct mdl **out)
 {
 	if (!mdl_flags_valid(flags) || nruns == 0)
 		return rcInvalidArgument;
-	struct mdl *m = mdl_new_ram(flags);
+	struct mdl *m = mdl_new_ram(flags, acct);
 	if (!m)
 		return rcOutOfMemory;
 	Retcode rc = rcOk;
@@ -273,19 +311,43 @@ Retcode mdl_add_fictitious(struct mdl *m, uint64_t pages)
 	return rc;
 }
 
-Retcode mdl_clone(const struct mdl *m, struct mdl **out)
+Retcode mdl_clone(const struct mdl *m, struct account *acct, struct mdl **out)
 {
 	if (m->kind == MDL_DESCRIBED)
 		return rcInvalidArgument;
 	unsigned flags = m->max_prot | m->cache;
 	if (m->kind == MDL_IO) {
-		Retcode rc = mdl_create_phys(m->runs[0].pfn << PAGE_SHIFT, m->bytes, flags, out);
+		Retcode rc = mdl_create_phys(m->runs[0].pfn << PAGE_SHIFT, m->bytes, flags, acct, out);
 		return rc == rcInvalidArgument ? rcOutOfMemory : rc;
 	}
-	Retcode rc = mdl_create_from_runs(m->runs, m->nruns, flags, out);
+	Retcode rc = mdl_create_from_runs(m->runs, m->nruns, flags, acct, out);
 	if (rc == rcOk)
 		(*out)->bytes = m->bytes;
 	return rc;
+}
+
+void mdl_cursor_init(struct mdl_cursor *c, const struct mdl *m, uint64_t first_page)
+{
+	c->m = m;
+	c->run = 0;
+	c->in_run = first_page;
+	while (c->run < m->nruns && c->in_run >= m->runs[c->run].count)
+		c->in_run -= m->runs[c->run++].count;
+}
+
+void *mdl_cursor_next(struct mdl_cursor *c)
+{
+	const struct mdl *m = c->m;
+	if (c->run >= m->nruns)
+		return NULL;
+	const struct mdl_run *r = &m->runs[c->run];
+	void *va = (m->kind != MDL_RAM || r->pfn == MDL_FICTITIOUS) ? NULL
+								   : phys_to_virt((r->pfn + c->in_run) << PAGE_SHIFT);
+	if (++c->in_run == r->count) {
+		c->run++;
+		c->in_run = 0;
+	}
+	return va;
 }
 
 void *mdl_page_address(const struct mdl *m, uint64_t i)
@@ -302,11 +364,11 @@ void *mdl_page_address(const struct mdl *m, uint64_t i)
 
 /* ------------------------------------------------------------------ NT-style services */
 
-Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct mdl **out)
+Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct account *acct, struct mdl **out)
 {
 	if (size == 0 || !is_aligned(va, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || va + size < va)
 		return rcInvalidArgument;
-	struct mdl *m = mdl_new(MDL_DESCRIBED, VMM_FLAG_RWX_MASK, size, size / PAGE_SIZE);
+	struct mdl *m = mdl_new(MDL_DESCRIBED, VMM_FLAG_RWX_MASK, size, size / PAGE_SIZE, acct);
 	if (!m)
 		return rcOutOfMemory;
 	m->space = vs;
@@ -315,19 +377,31 @@ Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct mdl
 	return rcOk;
 }
 
-Retcode mdl_probe_and_lock(struct mdl *m, unsigned access)
+Retcode mdl_probe_and_lock(struct mdl *m, unsigned access, unsigned cache)
 {
 	if (m->kind != MDL_DESCRIBED)
 		return rcBusy; /* locked already (or not a described range) */
-	if (vm_charge(m->pages) != rcOk)
+	/* The range's memory type decides the charge (mm/frame.h): read it first, and have the
+	 * pin insist on it (a range changed meanwhile is refused, not charged wrong). */
+	struct vm_info vi;
+	if (cache == MDL_CACHE_ANY && vm_query(m->space, m->va, &vi) == rcOk && vi.state != VMM_STATE_FREE)
+		cache = vm_cache_mode(vi.flags);
+	uint64_t charge = m->pages * (cache == MDL_CACHE_ANY ? 1 : frame_commit_cost(cache));
+	if (vm_charge_acct(m->acct, charge) != rcOk)
 		return rcOutOfMemory;
-	Retcode rc = vm_pin_range(m->space, m->va, m->pages * PAGE_SIZE, access, m);
+	if (account_charge(m->acct, ACCT_LOCKED, m->pages) != rcOk) {
+		vm_uncharge_acct(m->acct, charge);
+		return rcOutOfMemory;
+	}
+	Retcode rc = vm_pin_range(m->space, m->va, m->pages * PAGE_SIZE, access, cache, m);
 	if (rc != rcOk) {
-		vm_uncharge(m->pages);
+		account_uncharge(m->acct, ACCT_LOCKED, m->pages);
+		vm_uncharge_acct(m->acct, charge);
 		return rc;
 	}
 	m->kind = MDL_RAM;
-	m->charge = m->pages;
+	m->charge = charge;
+	m->locked = m->pages;
 	return rcOk;
 }
 
@@ -348,7 +422,7 @@ Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out)
 	for (uint64_t a = first; a < end; a += PAGE_SIZE)
 		if (!mm_is_address_valid((const void *)(uintptr_t)a))
 			return rcInvalidArgument;
-	struct mdl *m = mdl_new(MDL_RAM, VMM_FLAG_READ | VMM_FLAG_WRITE, size, (end - first) / PAGE_SIZE);
+	struct mdl *m = mdl_new(MDL_RAM, VMM_FLAG_READ | VMM_FLAG_WRITE, size, (end - first) / PAGE_SIZE, NULL);
 	if (!m)
 		return rcOutOfMemory;
 	for (uint64_t a = first; a < end; a += PAGE_SIZE) {
@@ -373,8 +447,9 @@ void *mdl_map_system(const struct mdl *m, unsigned cache)
 {
 	uint64_t va;
 
-	if (m->kind != MDL_RAM || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || (cache & (cache - 1)))
-		return NULL;
+	if (m->kind != MDL_RAM || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || (cache & (cache - 1)) ||
+	    (cache && vm_cache_mode(cache) != m->cache))
+		return NULL; /* (one memory type per frame: the MDL's) */
 	for (uint32_t i = 0; i < m->nruns; i++)
 		if (m->runs[i].pfn == MDL_FICTITIOUS)
 			return NULL; /* the kernel takes no faults on its own mappings */

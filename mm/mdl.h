@@ -14,6 +14,7 @@
 
 #include <kn/retcode.h>
 #include <knmm/list.h>
+#include "commit.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,6 +40,8 @@ struct mdl {
 	uint8_t max_prot;   /* VMM_FLAG_READ | WRITE | EXECUTE: the most a mapping may have */
 	uint16_t cache;     /* VMM_FLAG_CACHE_*: how every mapping caches it (0: write-back) */
 	uint64_t charge;    /* commit pages this MDL holds against the limit */
+	uint64_t locked;    /* pages charged to the account's locked-pages limit (probe and lock) */
+	struct account *acct; /* who pays for it (mm/commit.h; NULL: the kernel); a reference */
 	uint32_t nruns, cap;
 	struct mdl_run *runs;
 	/* described / locked user ranges (probe-and-lock) */
@@ -53,55 +56,80 @@ struct mdl {
  */
 bool mdl_flags_valid(unsigned flags);
 
-/* `bytes` of zeroed frames (rounded up to pages). rcInvalidArgument (size 0 or flags),
- * rcOutOfMemory (commit limit or frames: nothing is left behind). */
 /* Boot: registers the MDL headers' lookaside list. */
 void mdl_init(void);
-Retcode mdl_create(uint64_t bytes, unsigned flags, struct mdl **out);
+
+/*
+ * Every constructor takes the account that pays for the MDL (mm/commit.h; NULL: the
+ * kernel): its header and run array as bookkeeping, its frames as commit, pinned user pages
+ * as locked pages, for as long as the MDL lives (it keeps a reference on the account).
+ */
+
+/* `bytes` of zeroed frames (rounded up to pages). rcInvalidArgument (size 0 or flags),
+ * rcOutOfMemory (commit limit or frames: nothing is left behind). */
+Retcode mdl_create(uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out);
 /* An I/O MDL over [pa, pa + bytes), which must lie outside RAM and the direct map, below the
  * CPU's physical limit. rcInvalidArgument otherwise. */
-Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct mdl **out);
+Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out);
 /* A second MDL over the same frames (fictitious runs stay fictitious). rcOutOfMemory. */
-Retcode mdl_clone(const struct mdl *m, struct mdl **out);
+Retcode mdl_clone(const struct mdl *m, struct account *acct, struct mdl **out);
 /*
  * An MDL over frames the caller found resident (runs given in order), taking a reference and
  * a pin on each: what KnTaskGetNextVmRegion builds. Fictitious runs are allowed. The caller
  * holds the space's lock so the frames cannot go meanwhile.
  */
-Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigned flags, struct mdl **out);
+Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigned flags, struct account *acct,
+			     struct mdl **out);
 /* Appends `pages` fictitious pages to a RAM MDL (a segment's .bss after its file bytes). */
 Retcode mdl_add_fictitious(struct mdl *m, uint64_t pages);
 /* Releases an MDL: unpins and unreferences its frames, returns its charge, frees it. */
 void mdl_free(struct mdl *m);
 
 /* The kernel address of page `i` of a RAM MDL (its frame in the direct map), or NULL for a
- * fictitious page. For filling and reading MDL memory from the kernel. */
+ * fictitious page. O(runs): for one page; a loop over pages takes a cursor. */
 void *mdl_page_address(const struct mdl *m, uint64_t i);
+
+/* Pages of an MDL in order, O(1) each after an O(runs) start (filling and reading MDL
+ * memory from the kernel). */
+struct mdl_cursor {
+	const struct mdl *m;
+	uint32_t run;     /* the run holding the next page (nruns: past the end) */
+	uint64_t in_run;  /* its index in that run */
+};
+void mdl_cursor_init(struct mdl_cursor *c, const struct mdl *m, uint64_t first_page);
+/* The next page's kernel address (NULL for a fictitious page, or past the end), and advances. */
+void *mdl_cursor_next(struct mdl_cursor *c);
 
 /* ---- NT-style services (probe and lock, system mappings, pool buffers) ---- */
 
 /* Describes [va, va + size) of a space without locking anything (NT IoAllocateMdl). */
-Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct mdl **out);
+Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct account *acct, struct mdl **out);
 /*
  * Makes the described range resident and pins its frames (NT MmProbeAndLockPages): every
  * page must be committed, with a protection that allows `access` (VMM_FLAG_READ, WRITE,
  * EXECUTE: all the bits given); lazy pages get their frames; the MDL takes the region's
- * cache mode. The charge covers the frames for as long as the lock lasts.
+ * cache mode, which must be `cache` (a VMM_FLAG_CACHE_* mode, 0 or VMM_FLAG_WRITE_BACK for
+ * write-back) unless that is MDL_CACHE_ANY. Everything is checked before any page is made
+ * resident. The charge covers the frames for as long as the lock lasts.
  *   rcBusy             the MDL is already locked (a second lock is refused)
- *   rcInvalidArgument  the range leaves its region, or holds reserved, free or guard pages
+ *   rcInvalidArgument  the range leaves its region, or holds reserved, free or guard pages,
+ *                      or the region's cache mode is not `cache`
  *   rcAccessDenied     a page's protection does not allow the access
  *   rcOutOfMemory      commit, frames or run storage (nothing is left locked)
  */
-Retcode mdl_probe_and_lock(struct mdl *m, unsigned access);
+#define MDL_CACHE_ANY (~0u)
+Retcode mdl_probe_and_lock(struct mdl *m, unsigned access, unsigned cache);
 /* Unpins and unreferences the frames: the MDL describes its range again (NT MmUnlockPages). */
 void mdl_unlock(struct mdl *m);
 /* An MDL over a pool block (NT MmBuildMdlForNonPagedPool), page-granular: the pages the
  * block touches. rcInvalidArgument if it is not pool memory. */
 Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out);
 /*
- * Maps a RAM MDL (no fictitious pages) into the kernel's system-mapping area with a cache
- * mode (VMM_FLAG_CACHE_*, 0 for the MDL's own) (NT MmGetSystemAddressForMdlSafe /
- * MmMapLockedPagesSpecifyCache); unmapped with mdl_unmap_system. NULL on failure.
+ * Maps a RAM MDL (no fictitious pages) into the kernel's system-mapping area (NT
+ * MmGetSystemAddressForMdlSafe / MmMapLockedPagesSpecifyCache) with its cache mode: `cache`
+ * is 0 or the MDL's own (a frame has one memory type: another is refused, as Windows refuses
+ * a cache type that conflicts with the PFN's). Unmapped with mdl_unmap_system. NULL on
+ * failure.
  */
 void *mdl_map_system(const struct mdl *m, unsigned cache);
 void mdl_unmap_system(void *va, const struct mdl *m);
@@ -110,8 +138,10 @@ void mdl_unmap_system(void *va, const struct mdl *m);
 struct page;
 /* Appends a run, merging it with the last one where they touch. rcOutOfMemory. */
 Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count);
+/* Room for `n` runs in all, so that that many appends cannot fail. rcOutOfMemory. */
+Retcode mdl_reserve_runs(struct mdl *m, uint64_t n);
 /* An empty RAM MDL to append runs to, then mdl_take_frames (or mdl_free). NULL: no memory. */
-struct mdl *mdl_new_ram(unsigned flags);
+struct mdl *mdl_new_ram(unsigned flags, struct account *acct);
 /* Charges the frames of the runs appended and takes a reference and a pin on each; its size
  * becomes the pages listed. rcOutOfMemory (the commit limit: nothing taken, runs dropped). */
 Retcode mdl_take_frames(struct mdl *m);

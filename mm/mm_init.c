@@ -52,13 +52,14 @@ void mm_init(const struct boot_info *bi)
 
 	uint64_t free = pmm_free_pages();
 	vm_commit_init(free - kernel_reserve(free));
+	vm_init();
 	mdl_init();
 
 	/* Every top-level entry of the kernel half exists now; user roots will copy them. */
 	if (pt_prealloc_kernel(KDYN_BASE, KDYN_SIZE) != rcOk)
 		panic("mm: no memory for the kernel dynamic area's tables");
 	pt_seal_kernel_top();
-	if (vm_space_init(&kernel_space, "kernel", false, KSPACE_BASE, KSPACE_END, &kernel_pt_root) != rcOk)
+	if (vm_space_init(&kernel_space, "kernel", false, KSPACE_BASE, KSPACE_END, &kernel_pt_root, NULL) != rcOk)
 		panic("mm: cannot set up the kernel address space");
 
 	ktest_leak_check_begin = leak_begin;

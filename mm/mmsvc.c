@@ -103,68 +103,22 @@ void mm_free_contiguous(void *va, uint64_t size)
 	vm_uncharge(npages);
 }
 
-#define ALIAS_WB (MMU_READ | MMU_WRITE | MMU_GLOBAL | MMU_CACHE_WB)
-#define ALIAS_UC (MMU_READ | MMU_WRITE | MMU_GLOBAL | MMU_CACHE_UC)
-
-struct alias_ctx {
-	unsigned mmu;
-	uint64_t done; /* pages whose alias was changed */
-	Retcode rc;
-};
-
-static int set_alias(const struct pt_leaf *leaf, void *arg)
-{
-	struct alias_ctx *c = arg;
-	uint64_t alias = DIRECT_MAP_BASE + leaf->pa;
-	Retcode rc = pt_protect(&kernel_pt_root, alias, PAGE_SIZE, c->mmu);
-	if (rc != rcOk) {
-		c->rc = rc;
-		return 1;
-	}
-	/* Back to write-back: the direct map may become large pages again. */
-	if (c->mmu == ALIAS_WB)
-		pt_collapse(&kernel_pt_root, alias);
-	c->done++;
-	return 0;
-}
-
-/* Sets the direct-map alias of the frames mapped at [va, va + size) to `mmu` (the walk reads the
- * dynamic area's tables while pt_protect changes the direct map's: disjoint parts). */
-static struct alias_ctx set_aliases(uint64_t va, uint64_t size, unsigned mmu)
-{
-	static const struct pt_walk_ops ops = { .leaf = set_alias };
-	struct alias_ctx c = { .mmu = mmu, .rc = rcOk };
-	pt_walk_range(&kernel_pt_root, va, size, &ops, &c);
-	return c;
-}
-
 void *mm_alloc_noncached(uint64_t size)
 {
 	uint64_t va, bytes = align_up(size, PAGE_SIZE);
 
+	/* An uncached region's frames are uncached in the direct map too, and zeroed through
+	 * it (mm/frame.h): no write-back alias, nothing of them left in the caches. */
 	if (size == 0 || vm_allocate_named(&kernel_space, 0, bytes,
 					   VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ |
 						   VMM_FLAG_WRITE | VMM_FLAG_CACHE_DISABLE,
 					   VMR_ANON, "noncached", &va) != rcOk)
 		return NULL;
-	struct alias_ctx c = set_aliases(va, bytes, ALIAS_UC);
-	if (c.rc != rcOk) {
-		/* Splitting a large page of the direct map failed: put back what changed. */
-		set_aliases(va, c.done * PAGE_SIZE, ALIAS_WB);
-		vm_unmap(&kernel_space, va, bytes);
-		return NULL;
-	}
-	cache_flush_all(); /* no write-back line may survive for an uncached frame */
 	return (void *)(uintptr_t)va;
 }
 
 void mm_free_noncached(void *va, uint64_t size)
 {
-	uint64_t a = (uint64_t)(uintptr_t)va, bytes = align_up(size, PAGE_SIZE);
-	struct alias_ctx c = set_aliases(a, bytes, ALIAS_WB); /* already split: cannot fail */
-	cache_flush_all();
-
-	KASSERT(c.rc == rcOk);
-	Retcode rc = vm_unmap(&kernel_space, a, bytes);
+	Retcode rc = vm_unmap(&kernel_space, (uint64_t)(uintptr_t)va, align_up(size, PAGE_SIZE));
 	KASSERT_MSG(rc == rcOk, "mm_free_noncached(%p): %d", va, rc);
 }

@@ -29,6 +29,10 @@ enum page_state {
 /* page.flags */
 #define PG_PCP      (1u << 0) /* free, parked in a per-CPU cache (not in the buddy lists) */
 #define PG_POISONED (1u << 1) /* free block whose contents hold the poison pattern */
+/* An allocated frame's memory type when it is not write-back: its entry in the direct map
+ * was changed to match (mm/frame.h). 0 write-back, else enum frame_type. */
+#define PG_TYPE_SHIFT 2
+#define PG_TYPE_MASK  (3u << PG_TYPE_SHIFT)
 
 struct page {
 	struct list_head lru; /* free list, per-CPU cache, or the owner's list */

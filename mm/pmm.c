@@ -459,6 +459,10 @@ static inline void check_freeable(struct pmm *pm, struct page *p, unsigned order
 	if (unlikely(p->pincount))
 		panic("pmm: freeing frame %#llx (pfn %llu, %s) with %u pins", (unsigned long long)pfn_pa(pfn),
 		      (unsigned long long)pfn, page_state_name(p->state), p->pincount);
+	if (unlikely(p->flags & PG_TYPE_MASK))
+		panic("pmm: freeing frame %#llx (pfn %llu, %s) whose direct-map entry is still of memory type %u",
+		      (unsigned long long)pfn_pa(pfn), (unsigned long long)pfn, page_state_name(p->state),
+		      (p->flags & PG_TYPE_MASK) >> PG_TYPE_SHIFT);
 	DEBUG_ASSERT(pmm_pfn_described(pm, pfn));
 }
 

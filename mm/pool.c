@@ -10,7 +10,11 @@
  *     each segment keeps its own free list, and a class keeps the segments that have room;
  *   large blocks: their own pages, followed by an unmapped guard page.
  * Every block is [header 16 B][data][red zone >= 8 B of 0xfd]; pool_free checks both.
- * All frames are PAGE_POOL frames from the PMM, charged to the commit limit.
+ * All frames are PAGE_POOL frames from the PMM, charged to the commit limit, and so are the
+ * page tables that map them: a page table per 2 MiB window and a page directory per 1 GiB
+ * that holds any pool page, charged by whoever maps the first page there and given back by
+ * whoever unmaps the last (otherwise small blocks spread one per window would make the
+ * kernel allocate tables nobody paid for).
  */
 #include <arch/pt.h>
 #include <knmm/align.h>
@@ -49,8 +53,15 @@ _Static_assert(sizeof(struct hdr) == HDR_SIZE, "pool header size");
 static const uint32_t class_size[] = { 32, 64, 128, 256, 512, 1024, 2048 };
 #define NR_CLASSES ARRAY_SIZE(class_size)
 
-struct segment {
+/* What the pool area's tree holds: a segment or a large block, mapped [base, mapped_end)
+ * (a large block's guard page, at the end of its node, is not mapped). */
+struct area {
 	struct vm_node node;
+	uint64_t mapped_end;
+};
+
+struct segment {
+	struct area area;
 	struct list_head link; /* on its class's partial list while it has free blocks */
 	void *free;
 	uint16_t cls, live, nblocks;
@@ -58,7 +69,7 @@ struct segment {
 _Static_assert(sizeof(struct segment) <= SEG_HDR, "segment header");
 
 struct large {
-	struct vm_node node; /* the block's pages plus its guard page */
+	struct area area; /* the block's pages plus its guard page */
 	uint64_t pages;
 };
 _Static_assert(sizeof(struct large) <= LARGE_HDR, "large header");
@@ -73,7 +84,7 @@ static spinlock_t pool_lock = SPINLOCK_INIT("pool");
 static struct vm_tree pool_va;
 static struct list_head partial[NR_CLASSES];
 static bool pool_ready;
-static uint64_t pages_held;
+static uint64_t pages_held, tables_held; /* (tables_held: the tables charged, see tables_for) */
 static struct tag_slot tags[NR_TAGS];
 
 /* ------------------------------------------------------------------ pages of the pool area */
@@ -103,10 +114,32 @@ static void unmap_and_free(uint64_t va, uint64_t pages)
 	}
 }
 
+/* Whether a pool area in the tree maps a page in [lo, hi) (so the tables there exist). The
+ * last area starting below hi is the only one that can. Lock held. */
+static bool mapped_in(uint64_t lo, uint64_t hi)
+{
+	struct vm_node *n = vm_tree_floor(&pool_va, hi - 1);
+	return n && container_of(n, struct area, node)->mapped_end > lo;
+}
+
+/* The page tables (a table per 2 MiB window, a directory per 1 GiB) that mapping
+ * [va, end) needs and no area in the tree already holds: what a new area costs in tables,
+ * or what a removed one gives back. Lock held. */
+static uint64_t tables_for(uint64_t va, uint64_t end)
+{
+	uint64_t n = 0;
+	for (uint64_t w = align_down(va, MiB(2)); w < end; w += MiB(2))
+		n += !mapped_in(w, w + MiB(2));
+	for (uint64_t g = align_down(va, GiB(1)); g < end; g += GiB(1))
+		n += !mapped_in(g, g + GiB(1));
+	return n;
+}
+
 /*
  * Maps `pages` fresh frames at a free, `align`-aligned spot of the pool area that has `gap`
- * unmapped pages after it, charged to the commit limit. Returns the address (the caller
- * builds its header there and inserts it into pool_va before dropping the lock), or 0.
+ * unmapped pages after it, charged (with the tables they need) to the commit limit. Returns
+ * the address (the caller builds its header there, sets it up with area_init and inserts it
+ * into pool_va before dropping the lock), or 0.
  */
 static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
 {
@@ -115,7 +148,8 @@ static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
 	if (!vm_tree_find_gap(&pool_va, KPOOL_BASE, KPOOL_BASE + KPOOL_SIZE, KPOOL_BASE, (pages + gap) * PAGE_SIZE, align,
 			      &va))
 		return 0;
-	if (vm_charge(pages) != rcOk)
+	uint64_t tables = tables_for(va, va + pages * PAGE_SIZE);
+	if (vm_charge(pages + tables) != rcOk)
 		return 0;
 	for (uint64_t i = 0; i < pages; i++) {
 		struct page *p = pmm_alloc(0, 0, PAGE_POOL);
@@ -126,21 +160,31 @@ static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
 			pmm_free(p, 0);
 		if (i)
 			unmap_and_free(va, i);
-		vm_uncharge(pages);
+		vm_uncharge(pages + tables);
 		return 0;
 	}
 	pages_held += pages;
+	tables_held += tables;
 	return va;
 }
 
-static void area_put(struct vm_node *node, uint64_t pages)
+static void area_init(struct area *a, uint64_t va, uint64_t mapped_pages, uint64_t gap)
 {
-	uint64_t base = node->base;
+	a->node = (struct vm_node){ .base = va, .end = va + (mapped_pages + gap) * PAGE_SIZE };
+	a->mapped_end = va + mapped_pages * PAGE_SIZE;
+	vm_tree_insert(&pool_va, &a->node);
+}
 
-	vm_tree_remove(&pool_va, node);
+static void area_put(struct area *a, uint64_t pages)
+{
+	uint64_t base = a->node.base;
+
+	vm_tree_remove(&pool_va, &a->node);
 	unmap_and_free(base, pages);
-	vm_uncharge(pages);
+	uint64_t tables = tables_for(base, base + pages * PAGE_SIZE); /* (it is out of the tree) */
+	vm_uncharge(pages + tables);
 	pages_held -= pages;
+	tables_held -= tables;
 }
 
 /* ------------------------------------------------------------------ tags */
@@ -201,8 +245,8 @@ static struct segment *new_segment(unsigned cls)
 	if (!va)
 		return NULL;
 	struct segment *seg = (struct segment *)va;
-	*seg = (struct segment){ .node = { .base = va, .end = va + SEG_SIZE }, .cls = (uint16_t)cls };
-	vm_tree_insert(&pool_va, &seg->node);
+	*seg = (struct segment){ .cls = (uint16_t)cls };
+	area_init(&seg->area, va, SEG_PAGES, 0);
 	seg->nblocks = (uint16_t)((SEG_SIZE - SEG_HDR) / class_size[cls]);
 	for (unsigned i = seg->nblocks; i-- > 0;) {
 		struct hdr *h = (struct hdr *)(va + SEG_HDR + (uint64_t)i * class_size[cls]);
@@ -214,6 +258,25 @@ static struct segment *new_segment(unsigned cls)
 	return seg;
 }
 
+/* The class of a small block of `size` bytes, or NR_CLASSES for a large one. */
+static unsigned class_of(size_t size)
+{
+	unsigned cls = 0;
+	while (cls < NR_CLASSES && size + HDR_SIZE + REDZONE_MIN > class_size[cls])
+		cls++;
+	return cls;
+}
+
+static uint64_t large_pages(size_t size) { return pages_of(LARGE_HDR + HDR_SIZE + size + REDZONE_MIN); }
+
+size_t pool_block_cost(size_t size)
+{
+	unsigned cls = class_of(size);
+	return cls < NR_CLASSES ? class_size[cls] : large_pages(size) * PAGE_SIZE;
+}
+
+size_t pool_block_size(const void *p) { return ((const struct hdr *)p - 1)->size; }
+
 void *pool_alloc(size_t size, uint32_t tag)
 {
 	void *data = NULL;
@@ -222,9 +285,7 @@ void *pool_alloc(size_t size, uint32_t tag)
 		return NULL;
 	bool irq = spin_lock_irqsave(&pool_lock);
 	init_locked();
-	unsigned cls = 0;
-	while (cls < NR_CLASSES && size + HDR_SIZE + REDZONE_MIN > class_size[cls])
-		cls++;
+	unsigned cls = class_of(size);
 	if (cls < NR_CLASSES) {
 		struct segment *seg = list_empty(&partial[cls]) ? new_segment(cls)
 								: list_first_entry(&partial[cls], struct segment, link);
@@ -236,12 +297,12 @@ void *pool_alloc(size_t size, uint32_t tag)
 			data = seal(h, cls, size, tag, class_size[cls] - HDR_SIZE);
 		}
 	} else {
-		uint64_t bytes = LARGE_HDR + HDR_SIZE + size + REDZONE_MIN, pages = pages_of(bytes);
+		uint64_t pages = large_pages(size);
 		uint64_t va = area_get(pages, 1, PAGE_SIZE);
 		if (va) {
 			struct large *l = (struct large *)va;
-			*l = (struct large){ .node = { .base = va, .end = va + (pages + 1) * PAGE_SIZE }, .pages = pages };
-			vm_tree_insert(&pool_va, &l->node);
+			*l = (struct large){ .pages = pages };
+			area_init(&l->area, va, pages, 1);
 			data = seal((struct hdr *)(va + LARGE_HDR), CLASS_LARGE, size, tag,
 				    pages * PAGE_SIZE - LARGE_HDR - HDR_SIZE);
 		}
@@ -314,7 +375,7 @@ void pool_free(void *p)
 	h->magic = MAGIC_FREE;
 	if (h->cls == CLASS_LARGE) {
 		struct large *l = (struct large *)((uint64_t)(uintptr_t)h - LARGE_HDR);
-		area_put(&l->node, l->pages);
+		area_put(&l->area, l->pages);
 	} else {
 		struct segment *seg = (struct segment *)align_down((uint64_t)(uintptr_t)h, SEG_SIZE);
 #ifdef KNMM_DEBUG
@@ -339,7 +400,7 @@ void pool_trim(void)
 			if (seg->live)
 				continue;
 			list_del(&seg->link);
-			area_put(&seg->node, SEG_PAGES);
+			area_put(&seg->area, SEG_PAGES);
 		}
 	}
 	spin_unlock_irqrestore(&pool_lock, irq);
@@ -363,3 +424,4 @@ unsigned pool_tag_usage(struct pool_tag_stats *out, unsigned max)
 }
 
 uint64_t pool_pages(void) { return READ_ONCE(pages_held); }
+uint64_t pool_table_pages(void) { return READ_ONCE(tables_held); }

@@ -13,6 +13,7 @@
 #include <knmm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
+#include "frame.h"
 #include "mdl.h"
 #include "pmm.h"
 #include "vm.h"
@@ -26,59 +27,6 @@
 
 static struct lookaside region_cache = LOOKASIDE_INIT(region_cache, "vm regions", sizeof(struct vm_region),
 						      REGION_TAG, 64);
-
-/* ------------------------------------------------------------------ commit charge */
-
-static spinlock_t commit_lock = SPINLOCK_INIT("commit");
-static struct vm_commit_stats commit;
-
-void vm_commit_init(uint64_t limit_pages)
-{
-	bool irq = spin_lock_irqsave(&commit_lock);
-	commit.limit = limit_pages;
-	spin_unlock_irqrestore(&commit_lock, irq);
-	lookaside_register(&region_cache);
-}
-
-Retcode vm_charge(uint64_t pages)
-{
-	Retcode rc = rcOk;
-	bool irq = spin_lock_irqsave(&commit_lock);
-
-	if (pages > commit.limit - commit.charge) {
-		rc = rcOutOfMemory;
-	} else {
-		commit.charge += pages;
-		commit.peak = MAX(commit.peak, commit.charge);
-	}
-	spin_unlock_irqrestore(&commit_lock, irq);
-	return rc;
-}
-
-void vm_uncharge(uint64_t pages)
-{
-	bool irq = spin_lock_irqsave(&commit_lock);
-	KASSERT_MSG(pages <= commit.charge, "uncharging %llu pages, only %llu charged", (unsigned long long)pages,
-		    (unsigned long long)commit.charge);
-	commit.charge -= pages;
-	spin_unlock_irqrestore(&commit_lock, irq);
-}
-
-static void locked_add(int64_t pages)
-{
-	bool irq = spin_lock_irqsave(&commit_lock);
-	commit.locked += (uint64_t)pages;
-	spin_unlock_irqrestore(&commit_lock, irq);
-}
-
-void vm_commit_get(struct vm_commit_stats *out)
-{
-	bool irq = spin_lock_irqsave(&commit_lock);
-	*out = commit;
-	spin_unlock_irqrestore(&commit_lock, irq);
-}
-
-uint64_t vm_commit_charge(void) { return READ_ONCE(commit.charge); }
 
 /* ------------------------------------------------------------------ flags */
 
@@ -121,8 +69,15 @@ unsigned vm_mmu_flags(const struct vm_space *vs, unsigned prot, unsigned region_
 
 /* ------------------------------------------------------------------ spaces */
 
+void (*vm_preempt_hook)(void);
+static uint64_t roots; /* spaces with a root of their own (each charged a page) */
+
+uint64_t vm_root_count(void) { return __atomic_load_n(&roots, __ATOMIC_RELAXED); }
+
+void vm_init(void) { lookaside_register(&region_cache); }
+
 Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
-		      const struct pt_root *root)
+		      const struct pt_root *root, struct account *acct)
 {
 	memset(vs, 0, sizeof(*vs));
 	vs->lock = (spinlock_t)SPINLOCK_INIT("vm space");
@@ -132,12 +87,25 @@ Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t
 	vs->hi = hi;
 	vs->mmap_base = lo;
 	vs->rng = 0x9e3779b97f4a7c15ull;
+	list_init(&vs->dead);
 	vm_tree_init(&vs->tree);
 	if (root) {
 		vs->pt = *root;
 		return rcOk;
 	}
-	return pt_root_create(&vs->pt, user);
+	/* A root of its own: a page, charged like any other page table. */
+	if (vm_charge_acct(acct, 1) != rcOk)
+		return rcOutOfMemory;
+	if (pt_root_create(&vs->pt, user) != rcOk) {
+		vm_uncharge_acct(acct, 1);
+		return rcOutOfMemory;
+	}
+	vs->own_root = true;
+	__atomic_add_fetch(&roots, 1, __ATOMIC_RELAXED);
+	vs->acct = acct;
+	if (acct)
+		account_get(acct);
+	return rcOk;
 }
 
 static inline struct vm_region *region_of(struct vm_node *n) { return n ? container_of(n, struct vm_region, node) : NULL; }
@@ -159,7 +127,7 @@ const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_
 struct unmap_ctx {
 	bool owns_frames;
 	uint64_t pages;
-	struct list_head dead; /* frames whose last reference went: freed after the TLB flush */
+	struct list_head *dead; /* frames whose last reference went: freed after the TLB flush */
 };
 
 static void unmap_cb(uint64_t va, uint64_t pa, uint64_t size, void *arg)
@@ -174,29 +142,70 @@ static void unmap_cb(uint64_t va, uint64_t pa, uint64_t size, void *arg)
 		uint32_t left = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
 		KASSERT_MSG(left != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)(pa + off));
 		if (left == 0)
-			list_add_tail(&p->lru, &c->dead);
+			list_add_tail(&p->lru, c->dead);
 	}
 }
 
+/* Frames to the allocator, a chunk at a time with a preemption point between chunks (in
+ * debug builds each free also poisons the frame). No lock held. */
+static void frames_put(struct list_head *frames)
+{
+	for (uint64_t n = 1; !list_empty(frames); n++) {
+		struct page *p = list_first_entry(frames, struct page, lru);
+		list_del(&p->lru);
+		frame_free(p);
+		if (n % VM_CHUNK_PAGES == 0)
+			vm_preempt_point();
+	}
+}
+
+/* `n` zeroed frames of the cache mode's type onto `frames`, zeroed outside any lock with a
+ * preemption point between chunks (so a large locked commit does not zero with interrupts
+ * off). rcOutOfMemory with the list as it was. */
+static Retcode frames_get(struct list_head *frames, uint64_t n, unsigned cache)
+{
+	struct list_head got = LIST_HEAD_INIT(got);
+	for (uint64_t i = 0; i < n; i++) {
+		struct page *p = frame_alloc(cache, PAGE_ANON);
+		if (!p) {
+			frames_put(&got);
+			return rcOutOfMemory;
+		}
+		list_add_tail(&p->lru, &got);
+		if ((i + 1) % VM_CHUNK_PAGES == 0)
+			vm_preempt_point();
+	}
+	list_splice_tail_init(&got, frames);
+	return rcOk;
+}
+
 /* Unmaps [va, va + npages) of region r: frames lose the mapping's reference, and those that
- * lose their last go back to the allocator once no TLB can still reach them. */
+ * lose their last wait on the space's dead list (the TLB flushed before pt_unmap returns)
+ * until the operation drops the lock and calls free_dead. Lock held. */
 static void unmap_pages(struct vm_space *vs, struct vm_region *r, uint64_t va, uint64_t npages)
 {
-	struct unmap_ctx c = { .owns_frames = r->kind != VMR_IO };
+	struct unmap_ctx c = { .owns_frames = r->kind != VMR_IO, .dead = &vs->dead };
 
 	if (!r->resident)
 		return; /* nothing of the region is mapped: no tables to walk */
-	list_init(&c.dead);
 	Retcode rc = pt_unmap(&vs->pt, va, npages * PAGE, unmap_cb, &c); /* flushes before returning */
 
 	KASSERT(rc == rcOk); /* 4 KiB pages only: nothing to split */
-	while (!list_empty(&c.dead)) {
-		struct page *p = list_first_entry(&c.dead, struct page, lru);
-		list_del(&p->lru);
-		pmm_free(p, 0);
-	}
 	r->resident -= c.pages;
 	vs->resident -= c.pages;
+}
+
+/* Frees what unmap_pages left on the dead list. Every operation that may unmap calls it
+ * after dropping the lock. */
+static void free_dead(struct vm_space *vs)
+{
+	struct list_head dead = LIST_HEAD_INIT(dead);
+	if (list_empty(&vs->dead))
+		return; /* (this operation unmapped no frame that lost its last reference) */
+	bool irq = spin_lock_irqsave(&vs->lock);
+	list_splice_tail_init(&vs->dead, &dead);
+	spin_unlock_irqrestore(&vs->lock, irq);
+	frames_put(&dead);
 }
 
 struct span {
@@ -236,17 +245,35 @@ static void span_vec_free(struct span_vec *sv)
 		pool_free(sv->v);
 }
 
+static int count_hole(uint64_t start, uint64_t end, void *arg)
+{
+	*(uint64_t *)arg += (end - start) / PAGE;
+	return 0;
+}
+
+/* Non-resident pages in [va, va + npages) (O(tables present)). Lock held. */
+static uint64_t holes_in(struct vm_space *vs, uint64_t va, uint64_t npages)
+{
+	static const struct pt_walk_ops holes_only = { .hole = count_hole };
+	uint64_t n = 0;
+	pt_walk_range(&vs->pt, va, npages * PAGE, &holes_only, &n);
+	return n;
+}
+
 /*
- * Gives every non-resident page of pages [first, first + count) of region r a fresh zeroed
- * frame, mapped with its run's protection. All or nothing: the holes are found first, all
- * frames allocated next, and a mapping that fails undoes this call's mappings only.
+ * Gives every non-resident page of pages [first, first + count) of region r a frame from
+ * `frames` (zeroed, of the region's type: callers allocate them before taking the lock, see
+ * frames_get), mapped with its run's protection; frames it does not need stay on the list.
+ * If the list is short (a caller that could not count the holes beforehand) the rest is
+ * allocated here. All or nothing: the holes are found first, every frame is at hand next,
+ * and a mapping that fails undoes this call's mappings only. Lock held.
  */
-static Retcode populate(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count)
+static Retcode populate(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count,
+			struct list_head *frames)
 {
 	static const struct pt_walk_ops holes_only = { .hole = collect_hole };
 	struct span_vec holes = { .cap = 4 };
-	struct list_head frames = LIST_HEAD_INIT(frames);
-	uint64_t va0 = vmr_base(r) + first * PAGE, need = 0, mapped = 0;
+	uint64_t va0 = vmr_base(r) + first * PAGE, need = 0, have = 0;
 	Retcode rc = rcOk;
 
 	holes.v = holes.inline_v;
@@ -257,44 +284,41 @@ static Retcode populate(struct vm_space *vs, struct vm_region *r, uint64_t first
 	}
 	for (unsigned i = 0; i < holes.n; i++)
 		need += (holes.v[i].end - holes.v[i].start) / PAGE;
-	for (uint64_t i = 0; i < need; i++) {
-		struct page *p = pmm_alloc(0, PMM_ZERO, PAGE_ANON);
+	struct list_head *pos;
+	list_for_each(pos, frames)
+		if (++have >= need)
+			break;
+	for (; have < need; have++) {
+		struct page *p = frame_alloc(r->flags, PAGE_ANON);
 		if (!p) {
 			rc = rcOutOfMemory;
 			break;
 		}
-		list_add_tail(&p->lru, &frames);
+		list_add_tail(&p->lru, frames);
 	}
 	for (unsigned h = 0; rc == rcOk && h < holes.n; h++) {
 		for (uint64_t va = holes.v[h].start; va < holes.v[h].end; va += PAGE) {
 			uint32_t ri = vm_runs_find(&r->runs, (va - vmr_base(r)) / PAGE);
-			struct page *p = list_first_entry(&frames, struct page, lru);
+			struct page *p = list_first_entry(frames, struct page, lru);
 			unsigned mmu = vm_mmu_flags(vs, r->runs.v[ri].prot, r->flags);
 			rc = pt_map(&vs->pt, va, page_to_pa(p), PAGE, mmu, PT_LEVEL_PT);
 			if (rc != rcOk) {
-				/* Undo this call's mappings: the holes before h, and h up to va. */
+				/* Undo this call's mappings: the holes before h, and h up to va (their
+				 * frames go to the dead list: freed after the lock). */
 				for (unsigned k = 0; k <= h; k++) {
 					uint64_t end = k == h ? va : holes.v[k].end;
 					if (end > holes.v[k].start)
 						unmap_pages(vs, r, holes.v[k].start, (end - holes.v[k].start) / PAGE);
 				}
-				mapped = 0;
 				break;
 			}
 			list_del(&p->lru);
 			p->lru.next = p->lru.prev = NULL;
-			mapped++;
 			r->resident++;
 			vs->resident++;
 		}
 	}
-	while (!list_empty(&frames)) {
-		struct page *p = list_first_entry(&frames, struct page, lru);
-		list_del(&p->lru);
-		pmm_free(p, 0);
-	}
 	span_vec_free(&holes);
-	(void)mapped;
 	return rc;
 }
 
@@ -442,10 +466,61 @@ static bool find_place(struct vm_space *vs, uint64_t total, uint64_t *base)
 	       vm_tree_find_gap(&vs->tree, vs->lo, vs->hi, vs->lo, total, PAGE, base);
 }
 
-static void region_free(struct vm_region *r)
+/* A region object, its bookkeeping charged to the space's account. */
+static struct vm_region *region_alloc(struct vm_space *vs)
 {
-	vm_runs_destroy(&r->runs);
-	lookaside_free(&region_cache, r);
+	struct vm_region *r = lookaside_alloc_charged(&region_cache, vs->acct);
+	if (r)
+		memset(r, 0, sizeof(*r)); /* (no run storage yet: region_free may take it back as is) */
+	return r;
+}
+
+static void region_free(struct vm_space *vs, struct vm_region *r)
+{
+	if (!r)
+		return;
+	vm_runs_destroy(&r->runs, vs->acct);
+	lookaside_free_charged(&region_cache, vs->acct, r);
+}
+
+/* One more region in the space: its limit and the account's. Lock held. */
+static Retcode region_count_add(struct vm_space *vs)
+{
+	if (vs->user && vs->nregions >= VM_MAX_REGIONS)
+		return rcOutOfMemory;
+	Retcode rc = account_charge(vs->acct, ACCT_REGIONS, 1);
+	if (rc == rcOk)
+		vs->nregions++;
+	return rc;
+}
+
+static void region_count_sub(struct vm_space *vs)
+{
+	vs->nregions--;
+	account_uncharge(vs->acct, ACCT_REGIONS, 1);
+}
+
+/* Locked pages (resident until decommitted) in the space: counted, and charged to the
+ * account's locked-pages limit; the report's total. Lock held. */
+static Retcode locked_add(struct vm_space *vs, uint64_t pages)
+{
+	if (!pages)
+		return rcOk;
+	Retcode rc = account_charge(vs->acct, ACCT_LOCKED, pages);
+	if (rc == rcOk) {
+		vs->locked += pages;
+		vm_locked_add((int64_t)pages);
+	}
+	return rc;
+}
+
+static void locked_sub(struct vm_space *vs, uint64_t pages)
+{
+	if (!pages)
+		return;
+	vs->locked -= pages;
+	vm_locked_add(-(int64_t)pages);
+	account_uncharge(vs->acct, ACCT_LOCKED, pages);
 }
 
 Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags,
@@ -468,25 +543,47 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	if (addr && (addr < lowg || addr - lowg < vs->lo || addr - lowg >= vs->hi || total > vs->hi - (addr - lowg)))
 		return rcInvalidArgument;
 
-	uint64_t pages = size / PAGE, charge = 0, windows = 0, io_charge = 0;
+	uint64_t pages = size / PAGE, committed = 0, windows = 0, io_charge = 0;
 	if (flags & VMM_FLAG_COMMIT)
-		charge = pages;
+		committed = pages;
 	else if (flags & VMM_FLAG_GROW_DOWN)
-		charge = 1;
+		committed = 1;
+	uint64_t charge = committed * frame_commit_cost(flags);
 	/* An I/O region is mapped whole: its tables are charged like a committed region's (per
 	 * 2 MiB window, for as long as it lives), or a task could make the kernel allocate
 	 * page tables nobody paid for. */
 	if (kind == VMR_IO) /* (the windows a range of `size` bytes can touch, wherever it lands) */
 		io_charge = (win_hi(size) / (1ull << VM_TABLE_WINDOW_SHIFT) + 1) * VM_TABLE_CHARGE_PER_WINDOW;
 
-	struct vm_region *r = lookaside_alloc(&region_cache);
-	if (!r)
+	/* A locked region's pages are charged, then their frames zeroed, before the lock: a
+	 * chunk at a time, preemptibly (never a frame taken that is not charged). */
+	struct list_head frames = LIST_HEAD_INIT(frames);
+	uint64_t early = 0;
+	if (flags & VMM_FLAG_LOCKED) {
+		if (addr) { /* (a taken range is rcAlreadyExists whatever the charge: looked at first) */
+			bool irq = spin_lock_irqsave(&vs->lock);
+			bool taken = vm_tree_overlaps(&vs->tree, addr - lowg, addr - lowg + total);
+			spin_unlock_irqrestore(&vs->lock, irq);
+			if (taken)
+				return rcAlreadyExists;
+		}
+		if (vm_charge_acct(vs->acct, charge) != rcOk)
+			return rcOutOfMemory;
+		early = charge;
+		if (frames_get(&frames, pages, flags) != rcOk) {
+			vm_uncharge_acct(vs->acct, early);
+			return rcOutOfMemory;
+		}
+	}
+	struct vm_region *r = region_alloc(vs);
+	if (!r) {
+		frames_put(&frames);
+		vm_uncharge_acct(vs->acct, early);
 		return rcOutOfMemory;
+	}
 	bool irq = spin_lock_irqsave(&vs->lock);
 	Retcode rc = rcOk;
-	if (vs->user && vs->nregions >= VM_MAX_REGIONS) {
-		rc = rcOutOfMemory;
-	} else if (addr) {
+	if (addr) {
 		base = addr - lowg;
 		if (vm_tree_overlaps(&vs->tree, base, base + total))
 			rc = rcAlreadyExists;
@@ -498,11 +595,23 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 		uint64_t c_end = base + lowg + size, c_start = (flags & VMM_FLAG_COMMIT) ? base + lowg : c_end - PAGE;
 		windows = new_windows(vs, c_start, c_end);
 	}
-	if (rc == rcOk)
-		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge);
+	/* Everything the region costs, taken together or not at all (a locked region's pages
+	 * were charged already). */
+	uint64_t total_charge = charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge;
+	uint64_t lock_pages = (flags & VMM_FLAG_LOCKED) ? pages : 0;
+	if (rc == rcOk && (rc = vm_charge_acct(vs->acct, total_charge - early)) == rcOk) {
+		if ((rc = region_count_add(vs)) != rcOk) {
+			vm_uncharge_acct(vs->acct, total_charge - early);
+		} else if ((rc = locked_add(vs, lock_pages)) != rcOk) {
+			region_count_sub(vs);
+			vm_uncharge_acct(vs->acct, total_charge - early);
+		}
+	}
 	if (rc != rcOk) {
 		spin_unlock_irqrestore(&vs->lock, irq);
-		lookaside_free(&region_cache, r);
+		region_free(vs, r);
+		frames_put(&frames);
+		vm_uncharge_acct(vs->acct, early);
 		return rc;
 	}
 
@@ -524,27 +633,27 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	if (flags & VMM_FLAG_GROW_DOWN)
 		vm_runs_set(&r->runs, npages, first + pages - 1, 1, VM_COMMITTED, (uint8_t)prot, 0);
 	vm_tree_insert(&vs->tree, &r->node);
-	vs->nregions++;
 
 	if (flags & VMM_FLAG_LOCKED)
-		rc = populate(vs, r, first, pages);
+		rc = populate(vs, r, first, pages, &frames);
 	else if (flags & VMM_FLAG_GROW_DOWN)
-		rc = populate(vs, r, first + pages - 1, 1);
+		rc = populate(vs, r, first + pages - 1, 1, &frames);
 	if (rc != rcOk) {
 		vm_tree_remove(&vs->tree, &r->node);
-		vs->nregions--;
+		locked_sub(vs, lock_pages);
+		region_count_sub(vs);
+		vm_uncharge_acct(vs->acct, total_charge);
 		spin_unlock_irqrestore(&vs->lock, irq);
-		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge);
-		region_free(r);
+		region_free(vs, r);
+		frames_put(&frames);
+		free_dead(vs);
 		return rc;
 	}
-	vs->committed += charge;
+	vs->committed += committed;
+	vs->commit_extra += charge - committed;
 	vs->table_windows += windows;
-	if (flags & VMM_FLAG_LOCKED) {
-		vs->locked += pages;
-		locked_add((int64_t)pages);
-	}
 	spin_unlock_irqrestore(&vs->lock, irq);
+	frames_put(&frames); /* (none left, unless a page was resident already) */
 	*out = base + lowg;
 	return rcOk;
 }
@@ -571,42 +680,83 @@ static Retcode find_anon_range(struct vm_space *vs, uint64_t addr, uint64_t size
 	return rcOk;
 }
 
+/*
+ * A locked commit (or pin) makes pages resident in three steps, so that the frames are zeroed
+ * with no lock held: under the lock everything is checked and charged and the region is
+ * marked busy (any other change to it is rcBusy meanwhile; faults go on); then the frames
+ * for the pages that are not resident are allocated, preemptibly; then under the lock again
+ * they are mapped. busy_end drops the mark.
+ */
+static void busy_end(struct vm_region *r)
+{
+	KASSERT(r->busy);
+	r->busy--;
+}
+
 Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags)
 {
 	struct vm_region *r;
+	struct list_head frames = LIST_HEAD_INIT(frames);
 	bool lock_pages = flags & VMM_FLAG_LOCKED;
 
 	if ((flags & ~(unsigned)VMM_FLAG_LOCKED) || !range_args_ok(vs, addr, size))
 		return rcInvalidArgument;
 	bool irq = spin_lock_irqsave(&vs->lock);
-	uint64_t first = 0, count = size / PAGE, charge = 0, was_locked = 0;
+	uint64_t first = 0, count = size / PAGE, reserved = 0, charge = 0, was_locked = 0, windows = 0;
 	Retcode rc = find_anon_range(vs, addr, size, &r, &first);
-	uint64_t windows = 0;
+	if (rc == rcOk && r->busy)
+		rc = rcBusy;
 	if (rc == rcOk) {
-		charge = runs_count(r, first, count, VM_RESERVED, false);
+		reserved = runs_count(r, first, count, VM_RESERVED, false);
+		charge = reserved * frame_commit_cost(r->flags);
 		was_locked = runs_count(r, first, count, KEEP, true);
-		windows = new_windows(vs, addr, addr + size);
-		rc = vm_charge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+		rc = vm_charge_acct(vs->acct, charge);
 	}
-	/* Room for the runs only once the charge is taken: a refused commit keeps nothing. */
-	if (rc == rcOk && (rc = vm_runs_reserve(&r->runs, 2)) != rcOk)
-		vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+	uint64_t more_locked = lock_pages ? count - was_locked : 0;
+	if (rc == rcOk && (rc = locked_add(vs, more_locked)) != rcOk)
+		vm_uncharge_acct(vs->acct, charge);
 	if (rc == rcOk && lock_pages) {
-		rc = populate(vs, r, first, count);
-		if (rc != rcOk)
-			vm_uncharge(charge + windows * VM_TABLE_CHARGE_PER_WINDOW);
+		/* The pages are charged (frames for the committed ones were already): zero the
+		 * frames with no lock held, the region busy meanwhile. */
+		uint64_t holes = holes_in(vs, addr, count);
+		unsigned cache = r->flags;
+		r->busy++;
+		spin_unlock_irqrestore(&vs->lock, irq);
+		Retcode frc = frames_get(&frames, holes, cache);
+		irq = spin_lock_irqsave(&vs->lock);
+		busy_end(r); /* (busy: r is still the region, with the same runs) */
+		if (frc != rcOk) {
+			locked_sub(vs, more_locked);
+			vm_uncharge_acct(vs->acct, charge);
+			rc = frc;
+		}
+	}
+	/* The tables' charge with the runs' change, under the lock all along: another commit
+	 * in the same window counts it once. Room for the runs only once the charge is taken:
+	 * a refused commit keeps nothing. */
+	if (rc == rcOk) {
+		windows = new_windows(vs, addr, addr + size);
+		if ((rc = vm_charge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW)) == rcOk &&
+		    (rc = vm_runs_reserve(&r->runs, 2, vs->acct)) != rcOk)
+			vm_uncharge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW);
+		if (rc == rcOk && lock_pages && (rc = populate(vs, r, first, count, &frames)) != rcOk)
+			vm_uncharge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW);
+		if (rc != rcOk) {
+			locked_sub(vs, more_locked);
+			vm_uncharge_acct(vs->acct, charge);
+		}
 	}
 	if (rc == rcOk) {
 		runs_apply(r, first, count, VM_RESERVED, VM_COMMITTED, KEEP, lock_pages ? 1 : 0);
-		if (lock_pages) {
+		if (lock_pages)
 			runs_apply(r, first, count, KEEP, KEEP, KEEP, 1);
-			vs->locked += count - was_locked;
-			locked_add((int64_t)(count - was_locked));
-		}
-		vs->committed += charge;
+		vs->committed += reserved;
+		vs->commit_extra += charge - reserved;
 		vs->table_windows += windows;
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
+	frames_put(&frames);
+	free_dead(vs);
 	return rc;
 }
 
@@ -629,24 +779,26 @@ Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
 	bool irq = spin_lock_irqsave(&vs->lock);
 	uint64_t first = 0, count = size / PAGE;
 	Retcode rc = find_anon_range(vs, addr, size, &r, &first);
-	if (rc == rcOk && pt_walk_range(&vs->pt, addr, size, &pinned, NULL))
+	if (rc == rcOk && (r->busy || pt_walk_range(&vs->pt, addr, size, &pinned, NULL)))
 		rc = rcBusy;
 	if (rc == rcOk)
-		rc = vm_runs_reserve(&r->runs, 2);
+		rc = vm_runs_reserve(&r->runs, 2, vs->acct);
 	if (rc == rcOk) {
 		uint64_t committed = runs_count(r, first, count, VM_COMMITTED, false);
+		uint64_t extra = committed * (frame_commit_cost(r->flags) - 1);
 		uint64_t locked = runs_count(r, first, count, KEEP, true);
 		uint64_t before = committed_windows(vs, win_lo(addr), win_hi(addr + size));
 		unmap_pages(vs, r, addr, count);
 		runs_apply(r, first, count, VM_COMMITTED, VM_RESERVED, KEEP, 0);
 		uint64_t gone = before - committed_windows(vs, win_lo(addr), win_hi(addr + size));
 		vs->committed -= committed;
-		vs->locked -= locked;
+		vs->commit_extra -= extra;
+		locked_sub(vs, locked);
 		vs->table_windows -= gone;
-		locked_add(-(int64_t)locked);
-		vm_uncharge(committed + gone * VM_TABLE_CHARGE_PER_WINDOW);
+		vm_uncharge_acct(vs->acct, committed + extra + gone * VM_TABLE_CHARGE_PER_WINDOW);
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
+	free_dead(vs);
 	return rc;
 }
 
@@ -659,10 +811,12 @@ Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned p
 	bool irq = spin_lock_irqsave(&vs->lock);
 	uint64_t first = 0, count = size / PAGE;
 	Retcode rc = find_anon_range(vs, addr, size, &r, &first);
+	if (rc == rcOk && r->busy)
+		rc = rcBusy;
 	if (rc == rcOk && (prot & ~(unsigned)r->max_prot))
 		rc = rcAccessDenied; /* an MDL mapping: no more than the MDL allows */
 	if (rc == rcOk)
-		rc = vm_runs_reserve(&r->runs, 2);
+		rc = vm_runs_reserve(&r->runs, 2, vs->acct);
 	if (rc == rcOk) {
 		runs_apply(r, first, count, KEEP, KEEP, (uint8_t)prot, KEEP);
 		if (r->resident) /* (with nothing mapped, the runs are all there is) */
@@ -690,21 +844,22 @@ static int count_leaf(const struct pt_leaf *leaf, void *arg)
 static void release_pages(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count)
 {
 	uint64_t committed = r->kind == VMR_ANON ? runs_count(r, first, count, VM_COMMITTED, false) : 0;
+	uint64_t extra = committed * (frame_commit_cost(r->flags) - 1);
 	uint64_t locked = runs_count(r, first, count, KEEP, true);
 
 	unmap_pages(vs, r, vmr_base(r) + first * PAGE, count);
 	vs->committed -= committed;
-	vs->locked -= locked;
-	locked_add(-(int64_t)locked);
-	vm_uncharge(committed);
+	vs->commit_extra -= extra;
+	locked_sub(vs, locked);
+	vm_uncharge_acct(vs->acct, committed + extra);
 }
 
 static void remove_region_locked(struct vm_space *vs, struct vm_region *r)
 {
 	release_pages(vs, r, 0, vmr_pages(r));
 	vm_tree_remove(&vs->tree, &r->node);
-	vs->nregions--;
-	vm_uncharge(r->io_charge);
+	region_count_sub(vs);
+	vm_uncharge_acct(vs->acct, r->io_charge);
 }
 
 /* Whether r has a committed page (it has few runs: a scan is cheap). */
@@ -720,7 +875,7 @@ static bool region_has_committed(const struct vm_region *r)
 static void release_windows(struct vm_space *vs, uint64_t gone)
 {
 	vs->table_windows -= gone;
-	vm_uncharge(gone * VM_TABLE_CHARGE_PER_WINDOW);
+	vm_uncharge_acct(vs->acct, gone * VM_TABLE_CHARGE_PER_WINDOW);
 }
 
 Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
@@ -729,10 +884,11 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 
 	if (!range_args_ok(vs, addr, size))
 		return rcInvalidArgument;
-	/* A split may need a second region: take it before the lock. */
-	struct vm_region *spare = lookaside_alloc(&region_cache);
+	struct vm_region *spare = NULL;
 	bool irq = spin_lock_irqsave(&vs->lock);
 	Retcode rc = find_range(vs, addr, size, &r);
+	if (rc == rcOk && r->busy)
+		rc = rcBusy;
 	if (rc != rcOk)
 		goto out;
 	uint64_t base = vmr_base(r), end = vmr_end(r), a = addr, b = addr + size;
@@ -751,21 +907,26 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		if (had_commit)
 			release_windows(vs, windows_before - committed_windows(vs, win_lo(base), win_hi(end)));
 		spin_unlock_irqrestore(&vs->lock, irq);
-		region_free(r);
-		lookaside_free(&region_cache, spare);
+		region_free(vs, r);
+		region_free(vs, spare);
+		free_dead(vs);
 		return rcOk;
 	}
 	uint64_t npages = vmr_pages(r), first = (a - base) / PAGE, count = size / PAGE;
 	if (a > base && b < end) {
-		/* Middle: [base, a) stays in r, [b, end) moves to a new region. */
-		if (!spare || (vs->user && vs->nregions >= VM_MAX_REGIONS)) {
+		/* Middle: [base, a) stays in r, [b, end) moves to a new region (the pool may be
+		 * used under a space lock). */
+		if (!(spare = region_alloc(vs))) {
 			rc = rcOutOfMemory;
 			goto out;
 		}
-		memset(spare, 0, sizeof(*spare));
-		rc = vm_runs_prepare_split(&r->runs, (b - base) / PAGE, &spare->runs);
-		if (rc != rcOk)
+		if ((rc = region_count_add(vs)) != rcOk)
 			goto out;
+		rc = vm_runs_prepare_split(&r->runs, (b - base) / PAGE, &spare->runs, vs->acct);
+		if (rc != rcOk) {
+			region_count_sub(vs);
+			goto out;
+		}
 		release_pages(vs, r, first, count);
 		tail_region = spare;
 		spare = NULL;
@@ -805,14 +966,13 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		r->resident -= c.pages;
 		refresh_guard_flags(tail_region);
 		vm_tree_insert(&vs->tree, &tail_region->node);
-		vs->nregions++;
 	}
 	if (had_commit)
 		release_windows(vs, windows_before - committed_windows(vs, win_lo(base), win_hi(end)));
 out:
 	spin_unlock_irqrestore(&vs->lock, irq);
-	if (spare)
-		lookaside_free(&region_cache, spare);
+	region_free(vs, spare);
+	free_dead(vs);
 	return rc;
 }
 
@@ -826,13 +986,22 @@ void vm_space_destroy(struct vm_space *vs)
 		remove_region_locked(vs, r);
 		release_windows(vs, before - committed_windows(vs, lo, hi));
 		spin_unlock_irqrestore(&vs->lock, irq);
-		region_free(r);
+		region_free(vs, r);
+		free_dead(vs);
 		irq = spin_lock_irqsave(&vs->lock);
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
-	KASSERT(vs->committed == 0 && vs->resident == 0 && vs->locked == 0 && vs->table_windows == 0);
-	if (vs->user)
+	KASSERT(vs->committed == 0 && vs->commit_extra == 0 && vs->resident == 0 && vs->locked == 0 &&
+		vs->table_windows == 0);
+	if (vs->own_root) {
 		pt_root_destroy(&vs->pt);
+		vm_uncharge_acct(vs->acct, 1);
+		vs->own_root = false;
+		__atomic_sub_fetch(&roots, 1, __ATOMIC_RELAXED);
+	}
+	if (vs->acct)
+		account_put(vs->acct);
+	vs->acct = NULL;
 }
 
 /* ------------------------------------------------------------------ query */
@@ -909,11 +1078,11 @@ Retcode vm_query(struct vm_space *vs, uint64_t addr, struct vm_info *out)
 /* Maps a fresh frame at page p of r (committed, not resident). Charged: cannot fail. */
 static void fault_in(struct vm_space *vs, struct vm_region *r, uint64_t p, unsigned prot)
 {
-	struct page *frame = pmm_alloc(0, PMM_ZERO, PAGE_ANON);
+	struct page *frame = frame_alloc(r->flags, PAGE_ANON);
 
 	if (!frame)
-		panic("vm: no frame for a committed page (commit %llu of %llu pages charged): the commit reserve "
-		      "is exhausted", (unsigned long long)vm_commit_charge(), (unsigned long long)commit.limit);
+		panic("vm: no frame for a committed page (%llu pages charged): the commit accounting is broken",
+		      (unsigned long long)vm_commit_charge());
 	Retcode rc = pt_map(&vs->pt, vmr_base(r) + p * PAGE, page_to_pa(frame), PAGE, vm_mmu_flags(vs, prot, r->flags),
 			    PT_LEVEL_PT);
 	if (rc != rcOk)
@@ -974,14 +1143,16 @@ enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access
 		if (!(r->flags & VMM_FLAG_GROW_DOWN) || i + 1 >= r->runs.n || r->runs.v[i + 1].state != VM_COMMITTED ||
 		    !access_allowed(run.prot, access))
 			goto out;
-		uint64_t top = r->runs.v[i + 1].start, n = top - p;
+		uint64_t top = r->runs.v[i + 1].start, n = top - p, extra = n * (frame_commit_cost(r->flags) - 1);
 		uint64_t windows = new_windows(vs, vmr_base(r) + p * PAGE, vmr_base(r) + top * PAGE);
-		if (vm_runs_reserve(&r->runs, 2) != rcOk || vm_charge(n + windows * VM_TABLE_CHARGE_PER_WINDOW) != rcOk) {
+		if (vm_runs_reserve(&r->runs, 2, vs->acct) != rcOk ||
+		    vm_charge_acct(vs->acct, n + extra + windows * VM_TABLE_CHARGE_PER_WINDOW) != rcOk) {
 			res = VM_FAULT_STACK_OVERFLOW;
 			goto out;
 		}
 		runs_apply(r, p, n, VM_RESERVED, VM_COMMITTED, KEEP, 0);
 		vs->committed += n;
+		vs->commit_extra += extra;
 		vs->table_windows += windows;
 		fault_in(vs, r, p, run.prot);
 		res = VM_FAULT_GREW;
@@ -1028,6 +1199,47 @@ bool vm_check_access(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 	return ok;
 }
 
+/* Whether page `a` (in the space) can be read: committed with READ, or a reserved page of a
+ * grow-down region that an access would grow into (it reads as zeros). Lock held. */
+static bool page_readable_locked(struct vm_space *vs, uint64_t a)
+{
+	struct vm_region *r = region_of(vm_tree_find(&vs->tree, a));
+	if (!r || r->kind != VMR_ANON)
+		return false;
+	uint32_t i = vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE);
+	const struct vm_run *run = &r->runs.v[i];
+	bool growable = run->state == VM_RESERVED && (r->flags & VMM_FLAG_GROW_DOWN) && i + 1 < r->runs.n &&
+			r->runs.v[i + 1].state == VM_COMMITTED;
+	return (run->state == VM_COMMITTED || growable) && allows(run->prot, VMM_FLAG_READ);
+}
+
+Retcode vm_read(struct vm_space *vs, uint64_t addr, void *buf, uint64_t size)
+{
+	if (!vm_check_access(vs, addr, size, VMM_FLAG_READ))
+		return rcFault;
+	uint8_t *out = buf;
+	uint64_t pages = 0;
+	for (uint64_t done = 0; done < size;) {
+		uint64_t a = addr + done, n = MIN(size - done, PAGE - (a & PAGE_MASK));
+		struct pt_mapping m;
+		bool irq = spin_lock_irqsave(&vs->lock);
+		/* Page by page under the lock: the frame cannot go while it is read, and a page
+		 * another thread made unreadable since the check ends the copy. */
+		bool ok = page_readable_locked(vs, align_down(a, PAGE));
+		if (ok && pt_translate(&vs->pt, a, &m))
+			memcpy(out + done, phys_to_virt(m.pa), n);
+		else if (ok)
+			memset(out + done, 0, n); /* committed, never touched: zeros, and it stays so */
+		spin_unlock_irqrestore(&vs->lock, irq);
+		if (!ok)
+			return rcFault;
+		done += n;
+		if (++pages % VM_CHUNK_PAGES == 0 && done < size)
+			vm_preempt_point();
+	}
+	return rcOk;
+}
+
 /* ------------------------------------------------------------------ MDLs */
 
 /* Maps pages [first, first + npages) of RAM MDL m at va in region r: each mapped frame
@@ -1060,12 +1272,12 @@ static Retcode map_mdl_frames(struct vm_space *vs, struct vm_region *r, const st
 Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
 		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out)
 {
-	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = flags & VMM_FLAG_CACHE_MASK;
+	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = vm_cache_mode(flags);
 	unsigned cap = m->max_prot & max_prot & VMM_FLAG_RWX_MASK;
 	uint64_t va;
 
 	if (m->kind == MDL_DESCRIBED || (flags & ~(unsigned)(VMM_FLAG_RWX_MASK | VMM_FLAG_CACHE_MASK)) ||
-	    !prot_valid(prot) || !cache_valid(cache) || npages == 0 || first > m->pages || npages > m->pages - first)
+	    !prot_valid(prot) || !cache_valid(flags) || npages == 0 || first > m->pages || npages > m->pages - first)
 		return rcInvalidArgument;
 	if (prot & ~cap)
 		return rcAccessDenied;
@@ -1096,6 +1308,7 @@ Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uin
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
 	if (rc != rcOk) {
+		free_dead(vs);
 		if (rc != rcBusy)
 			vm_unmap(vs, va, npages * PAGE);
 		return rc;
@@ -1116,7 +1329,8 @@ static int collect_frames(const struct pt_leaf *leaf, void *arg)
 	return c->rc != rcOk;
 }
 
-Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, struct mdl *m)
+Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache,
+		     struct mdl *m)
 {
 	static const struct pt_walk_ops frames = { .leaf = collect_frames };
 	struct vm_region *r;
@@ -1128,7 +1342,8 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 	uint64_t first = 0, count = size / PAGE;
 	if (rc == rcOk) {
 		first = (addr - vmr_base(r)) / PAGE;
-		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_COMMITTED, false) != count)
+		if (r->kind != VMR_ANON || runs_count(r, first, count, VM_COMMITTED, false) != count ||
+		    (cache != MDL_CACHE_ANY && vm_cache_mode(cache) != vm_cache_mode(r->flags)))
 			rc = rcInvalidArgument;
 		else if (!allows(r->max_prot, access))
 			rc = rcAccessDenied;
@@ -1139,16 +1354,32 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 			rc = rcAccessDenied;
 		pos = vm_runs_end(&r->runs, i, vmr_pages(r));
 	}
+	if (rc == rcOk && r->busy)
+		rc = rcBusy;
+	if (rc != rcOk) {
+		spin_unlock_irqrestore(&vs->lock, irq);
+		return rc;
+	}
+	/* Everything that can fail before a page is made resident: room for a run per page
+	 * (frames may come in any order), and the frames, zeroed with no lock held (busy). */
+	struct list_head pool = LIST_HEAD_INIT(pool);
+	uint64_t holes = holes_in(vs, addr, count);
+	unsigned cache_flags = r->flags;
+	r->busy++;
+	spin_unlock_irqrestore(&vs->lock, irq);
+	rc = mdl_reserve_runs(m, count);
 	if (rc == rcOk)
-		rc = populate(vs, r, first, count);
+		rc = frames_get(&pool, holes, cache_flags);
+	irq = spin_lock_irqsave(&vs->lock);
+	if (rc == rcOk)
+		rc = populate(vs, r, first, count, &pool);
+	busy_end(r);
 	struct pin_ctx c = { .m = m, .rc = rcOk };
 	if (rc == rcOk) {
 		pt_walk_range(&vs->pt, addr, size, &frames, &c);
-		rc = c.rc;
-	}
-	if (rc == rcOk) {
+		KASSERT(c.rc == rcOk); /* (room was made for every page) */
 		/* Every frame listed: only now take the references and pins. */
-		m->cache = (uint16_t)(r->flags & VMM_FLAG_CACHE_MASK);
+		m->cache = (uint16_t)vm_cache_mode(r->flags);
 		for (uint32_t i = 0; i < m->nruns; i++)
 			for (uint64_t k = 0; k < m->runs[i].count; k++)
 				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
@@ -1156,6 +1387,8 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 		m->nruns = 0;
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
+	frames_put(&pool);
+	free_dead(vs);
 	return rc;
 }
 
@@ -1226,7 +1459,7 @@ static int dump_hole(uint64_t start, uint64_t end, void *arg)
 }
 
 Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
-		      struct mdl **out)
+		      struct account *acct, struct mdl **out)
 {
 	static const struct pt_walk_ops stretches = { .leaf = dump_leaf, .hole = dump_hole };
 
@@ -1245,7 +1478,8 @@ Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint
 			f |= run->prot;
 		f |= (run->state == VM_COMMITTED ? VMM_FLAG_COMMIT : 0) | (run->locked ? VMM_FLAG_LOCKED : 0);
 	}
-	struct region_runs rr = { .m = mdl_new_ram(VMM_FLAG_READ | (r->flags & VMM_FLAG_CACHE_MASK)), .at = vmr_base(r) };
+	struct region_runs rr = { .m = mdl_new_ram(VMM_FLAG_READ | (r->flags & VMM_FLAG_CACHE_MASK), acct),
+				  .at = vmr_base(r) };
 	if (!rr.m)
 		rr.rc = rcOutOfMemory;
 	else if (r->kind == VMR_IO)
@@ -1298,7 +1532,7 @@ Retcode vm_map_io(struct vm_space *vs, uint64_t va, uint64_t pa, uint64_t npages
 bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 {
 	static const struct pt_walk_ops counter = { .leaf = count_leaf };
-	uint64_t committed = 0, resident = 0, locked = 0;
+	uint64_t committed = 0, extra = 0, resident = 0, locked = 0;
 	bool ok = true;
 
 	bool irq = spin_lock_irqsave(&vs->lock);
@@ -1333,6 +1567,7 @@ bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 				goto out;
 			}
 			committed += cm;
+			extra += cm * (frame_commit_cost(r->flags) - 1);
 			locked += lk;
 		}
 		resident += c.pages;
@@ -1349,7 +1584,7 @@ bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 	}
 	uint64_t windows = committed_windows(vs, vs->lo, vs->hi);
 	if (committed != vs->committed || resident != vs->resident || locked != vs->locked ||
-	    windows != vs->table_windows) {
+	    windows != vs->table_windows || extra != vs->commit_extra) {
 		ksnprintf(why, size,
 			  "space counters: committed %llu/%llu resident %llu/%llu locked %llu/%llu windows %llu/%llu",
 			  (unsigned long long)committed, (unsigned long long)vs->committed, (unsigned long long)resident,

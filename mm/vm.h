@@ -20,7 +20,9 @@
 #include <arch/pt.h>
 #include <kn/flags.h>
 #include <kn/retcode.h>
+#include <knmm/list.h>
 #include <knmm/spinlock.h>
+#include "commit.h"
 #include "vm_runs.h"
 #include "vm_tree.h"
 
@@ -37,6 +39,8 @@ struct vm_region {
 	uint8_t max_prot;    /* the most KnVmProtect may give (an MDL mapping: the MDL's) */
 	char name[23];       /* kernel regions: "kstack idle", "pool", "io lapic" */
 	uint64_t resident;   /* pages mapped now */
+	uint16_t busy;       /* a locked commit or pin is zeroing frames for it with the lock
+				dropped: any other change is rcBusy until it is done */
 	uint64_t io_pa;      /* VMR_IO: physical address of the first page */
 	uint64_t io_charge;  /* VMR_IO: commit held for the page tables its mapping needs */
 	struct vm_runs runs;
@@ -57,8 +61,13 @@ struct vm_space {
 	uint64_t rng;            /* xorshift64 state for ASLR */
 	unsigned faultaround;    /* extra pages mapped around a lazy fault (mem.faultaround) */
 	const char *name;
+	struct account *acct;    /* who pays for it (mm/commit.h; NULL: the kernel); a reference */
+	bool own_root;           /* the root was made (and charged) for this space */
+	struct list_head dead;   /* frames unmapped under the lock, freed after it (lock held) */
 	/* statistics (pages) */
 	uint64_t committed, resident, locked;
+	uint64_t commit_extra;   /* charged on top of `committed` for non-write-back pages: a page
+				    of direct-map table each (mm/frame.h) */
 	uint64_t nregions;
 	uint64_t table_windows; /* 2 MiB windows holding committed pages: charged for tables */
 };
@@ -91,29 +100,23 @@ enum vm_fault_result {
 	VM_FAULT_STACK_OVERFLOW, /* a grow-down region could not be charged for growth */
 };
 
-/* ---- the commit charge (global) ---- */
-
-struct vm_commit_stats {
-	uint64_t charge, limit, peak; /* pages */
-	uint64_t locked;              /* resident pages of locked runs, all spaces */
-};
-
-/* Sets the limit (pages): usable RAM at boot minus the kernel reserve. */
-void vm_commit_init(uint64_t limit_pages);
-/* Takes `pages` of commit; rcOutOfMemory (nothing taken) if that passes the limit. */
-Retcode vm_charge(uint64_t pages);
-void vm_uncharge(uint64_t pages);
-void vm_commit_get(struct vm_commit_stats *out);
-uint64_t vm_commit_charge(void);
-
 /* ---- address spaces ---- */
 
+/* Boot: registers the region objects' lookaside list. */
+void vm_init(void);
+
 /*
- * A space placing regions in [lo, hi). user: a new page-table root whose kernel half is the
- * kernel's; otherwise `root` (the kernel's) is used. rcOutOfMemory if no frame for the root.
+ * A space placing regions in [lo, hi). user: ring-3 mappings. root: the tables to use (the
+ * kernel's); NULL: a new root (for a user space its kernel half is the kernel's). Everything
+ * the space makes the kernel spend — the root, committed pages and their tables, region and
+ * run bookkeeping, regions and locked pages — is charged to `acct` (mm/commit.h; NULL: only
+ * the global commit charge), of which the space keeps a reference until it is destroyed.
+ * rcOutOfMemory if the root cannot be charged or has no frame.
  */
 Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
-		      const struct pt_root *root);
+		      const struct pt_root *root, struct account *acct);
+/* Spaces with a page-table root of their own, each charged one page (the vm report). */
+uint64_t vm_root_count(void);
 /* Unmaps every region and frees the page tables (user spaces). */
 void vm_space_destroy(struct vm_space *vs);
 
@@ -150,6 +153,28 @@ Retcode vm_query(struct vm_space *vs, uint64_t addr, struct vm_info *out);
  */
 bool vm_check_access(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access);
 
+/*
+ * Copies [addr, addr + size) of the space into buf as a read would see it, without changing
+ * the space: resident pages are read through their frames, committed pages that are not
+ * resident (and reserved pages a grow-down region would grow into) read as zeros and stay
+ * as they are. Every page must be readable (committed with READ, anonymous memory): rcFault
+ * otherwise (checked first; a page made unreadable meanwhile by another thread also stops
+ * the copy, with part of buf written). May preempt between megabytes. Not with the lock.
+ */
+Retcode vm_read(struct vm_space *vs, uint64_t addr, void *buf, uint64_t size);
+
+/* Pages a long operation handles between two preemption points. */
+#define VM_CHUNK_PAGES 256
+
+/* Long operations call this between chunks of work, holding no lock: the kernel's
+ * scheduler registers a hook that gives the CPU away if a reschedule is due. */
+extern void (*vm_preempt_hook)(void);
+static inline void vm_preempt_point(void)
+{
+	if (vm_preempt_hook)
+		vm_preempt_hook();
+}
+
 /* What a fault at addr is, and resolves it when it can (maps a frame, grows a stack). */
 enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access access);
 
@@ -172,12 +197,23 @@ Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uin
 		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out);
 /*
  * Makes [addr, addr + size) resident and appends its frames to m's runs, then takes a
- * reference and a pin on each (probe and lock); m takes the region's cache mode. `access`:
- * the protection bits every page must allow (VMM_FLAG_READ, WRITE, EXECUTE).
- * rcInvalidArgument (not inside one region, not all committed, not anonymous memory),
- * rcAccessDenied (protection), rcOutOfMemory. On failure nothing is pinned.
+ * reference and a pin on each (probe and lock); m takes the region's cache mode, which must
+ * be `cache` unless that is MDL_CACHE_ANY (mm/mdl.h). `access`: the protection bits every
+ * page must allow (VMM_FLAG_READ, WRITE, EXECUTE). Everything is checked before a page is
+ * made resident. rcInvalidArgument (not inside one region, not all committed, not anonymous
+ * memory, another cache mode), rcAccessDenied (protection), rcOutOfMemory. On failure
+ * nothing is pinned.
  */
-Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, struct mdl *m);
+Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache,
+		     struct mdl *m);
+
+/* The cache mode of VMM_FLAG_* flags as the kernel keeps it: 0 for write-back, whether the
+ * flags said VMM_FLAG_WRITE_BACK or nothing. */
+static inline unsigned vm_cache_mode(unsigned flags)
+{
+	unsigned c = flags & VMM_FLAG_CACHE_MASK;
+	return c == VMM_FLAG_WRITE_BACK ? 0 : c;
+}
 /*
  * The usage map of the region whose usable range starts at `addr` (SPEC §5): from page
  * `start` on, up to `max` alternating counts of resident and non-resident pages into
@@ -194,10 +230,11 @@ Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_
  * (*base, *size), *flags (the region's flags, RESERVE, the protections of its pages, COMMIT
  * and LOCKED if any page is so) and an MDL over it (read-only, the region's cache mode): a
  * physical run per resident stretch, a fictitious run per other stretch (all of an I/O
- * region). Pins the frames; allocates none. rcEof, rcOutOfMemory.
+ * region). Pins the frames; allocates none. The MDL is charged to `acct` (the dumper).
+ * rcEof, rcOutOfMemory.
  */
 Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
-		      struct mdl **out);
+		      struct account *acct, struct mdl **out);
 
 /* Region lookup without locking, for panics and the monitor (may race with changes). */
 const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr);

@@ -34,6 +34,8 @@ void vm_report(void)
 	LINE("Page-table pages:", ps.state[PAGE_TABLE]);
 	LINE("Kernel pages:", ps.state[PAGE_KERNEL]);
 	LINE("Pool pages:", pool_pages());
+	LINE("Pool tables:", pool_table_pages());
+	LINE("Page-table roots:", vm_root_count());
 	LINE("Anonymous pages:", ps.state[PAGE_ANON]);
 	LINE("MDL pages:", ps.state[PAGE_MDL]);
 	pr_info("vm:   %-20s %10llu", "MDLs:", (unsigned long long)ms.mdls);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <knmm/pool.h>
+#include "commit.h"
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include "vm_runs.h"
@@ -14,27 +15,27 @@ void vm_runs_init(struct vm_runs *r, uint8_t state, uint8_t prot)
 	r->v[0] = (struct vm_run){ .start = 0, .state = state, .prot = prot };
 }
 
-void vm_runs_destroy(struct vm_runs *r)
+void vm_runs_destroy(struct vm_runs *r, struct account *a)
 {
 	if (r->v != r->inline_runs)
-		pool_free(r->v);
+		kmem_free(a, r->v);
 	r->v = NULL;
 	r->n = r->cap = 0;
 }
 
-Retcode vm_runs_reserve(struct vm_runs *r, uint32_t extra)
+Retcode vm_runs_reserve(struct vm_runs *r, uint32_t extra, struct account *a)
 {
 	if (r->n + extra <= r->cap)
 		return rcOk;
 	if ((uint64_t)r->n + extra > VM_RUNS_MAX)
 		return rcOutOfMemory;
 	uint32_t cap = MIN(MAX(r->cap * 2, r->n + extra), VM_RUNS_MAX);
-	struct vm_run *v = pool_alloc(cap * sizeof(*v), RUNS_TAG);
+	struct vm_run *v = kmem_alloc(a, cap * sizeof(*v), RUNS_TAG);
 	if (!v)
 		return rcOutOfMemory;
 	memcpy(v, r->v, r->n * sizeof(*v));
 	if (r->v != r->inline_runs)
-		pool_free(r->v);
+		kmem_free(a, r->v);
 	r->v = v;
 	r->cap = cap;
 	return rcOk;
@@ -111,12 +112,12 @@ uint64_t vm_runs_count(const struct vm_runs *r, uint64_t npages, uint64_t first,
 	return total;
 }
 
-Retcode vm_runs_prepare_split(const struct vm_runs *r, uint64_t at, struct vm_runs *tail)
+Retcode vm_runs_prepare_split(const struct vm_runs *r, uint64_t at, struct vm_runs *tail, struct account *a)
 {
 	uint32_t i = vm_runs_find(r, at);
 	vm_runs_init(tail, VM_RESERVED, 0);
 	tail->n = 0;
-	return vm_runs_reserve(tail, r->n - i);
+	return vm_runs_reserve(tail, r->n - i, a);
 }
 
 void vm_runs_split(struct vm_runs *r, uint64_t npages, uint64_t at, struct vm_runs *tail)

@@ -35,11 +35,15 @@ struct vm_runs {
 	struct vm_run inline_runs[VM_RUNS_INLINE];
 };
 
+struct account;
+
 /* One run of npages pages. */
 void vm_runs_init(struct vm_runs *r, uint8_t state, uint8_t prot);
-void vm_runs_destroy(struct vm_runs *r);
-/* Room for `extra` more runs, so that the next changes cannot fail (rcOutOfMemory). */
-Retcode vm_runs_reserve(struct vm_runs *r, uint32_t extra);
+/* Frees the run storage, which was charged to account a (mm/commit.h; NULL: the kernel). */
+void vm_runs_destroy(struct vm_runs *r, struct account *a);
+/* Room for `extra` more runs, so that the next changes cannot fail (rcOutOfMemory: the pool,
+ * or a's limits: storage beyond the inline runs is charged to a). */
+Retcode vm_runs_reserve(struct vm_runs *r, uint32_t extra, struct account *a);
 /* The run holding page p (index into v). */
 uint32_t vm_runs_find(const struct vm_runs *r, uint64_t p);
 /* End page of run i, given the region's page count. */
@@ -60,7 +64,7 @@ uint64_t vm_runs_count(const struct vm_runs *r, uint64_t npages, uint64_t first,
  * 0; r keeps [0, at). Needs one extra run of capacity in r and enough in tail: call
  * vm_runs_prepare_split first.
  */
-Retcode vm_runs_prepare_split(const struct vm_runs *r, uint64_t at, struct vm_runs *tail);
+Retcode vm_runs_prepare_split(const struct vm_runs *r, uint64_t at, struct vm_runs *tail, struct account *a);
 void vm_runs_split(struct vm_runs *r, uint64_t npages, uint64_t at, struct vm_runs *tail);
 /* Drops pages [0, at) (renumbering the rest from 0). */
 void vm_runs_drop_head(struct vm_runs *r, uint64_t at);

@@ -12,10 +12,10 @@ import subprocess
 
 from extract_dumps import extract
 
-REGION = re.compile(r"^dumpee: region (\S+) at (0x[0-9a-f]+) size (0x[0-9a-f]+) resident (\d+)$", re.M)
-MARKER = re.compile(r"^dumpee: marker (KNMM-\S+-MARKER) at (0x[0-9a-f]+)$", re.M)
-ZERO = re.compile(r"^dumpee: zero page at (0x[0-9a-f]+)$", re.M)
-REGS = re.compile(r"^dumpee: r12=(0x[0-9a-f]+) r13=(0x[0-9a-f]+) r14=(0x[0-9a-f]+) r15=(0x[0-9a-f]+)$", re.M)
+REGION = re.compile(r"^\s*\d+\| dumpee: region (\S+) at (0x[0-9a-f]+) size (0x[0-9a-f]+) resident (\d+)$", re.M)
+MARKER = re.compile(r"^\s*\d+\| dumpee: marker (KNMM-\S+-MARKER) at (0x[0-9a-f]+)$", re.M)
+ZERO = re.compile(r"^\s*\d+\| dumpee: zero page at (0x[0-9a-f]+)$", re.M)
+REGS = re.compile(r"^\s*\d+\| dumpee: r12=(0x[0-9a-f]+) r13=(0x[0-9a-f]+) r14=(0x[0-9a-f]+) r15=(0x[0-9a-f]+)$", re.M)
 CRASH = re.compile(r"W task stack-crash: guard violation at (0x[0-9a-f]+) rip (0x[0-9a-f]+) \(frozen for a dump\)")
 LOAD = re.compile(r"^\s+LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)", re.M)
 

@@ -22,7 +22,7 @@ SCRIPT = r'''
 import re
 log = open(LOG, errors="replace").read()
 m = re.search(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+)", log)
-made = {k: int(b, 16) for k, b, _ in re.findall(r"^sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", log, re.M)}
+made = {k: int(b, 16) for k, b, _ in re.findall(r"^\s*\d+\| sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", log, re.M)}
 for title, command in (("kn-tasks", "kn-tasks"), ("kn-vm", "kn-vm"), ("kn-mdl", "kn-mdl"),
                        ("pinned", "print pinned_pages"), ("kernel", "kn-pte &pmm_main")):
     gdb.write("==%s==\n" % title)
@@ -122,11 +122,11 @@ def check(build, root, accel, logdir):
                        r"(\d+) locked$", vm_out, re.M)
     by_state = vm_out.partition("Pages by state:\n")[2]
     states = {name: int(n) for name, n in re.findall(r"^  ([\w-]+) pages:\s+(\d+)$", by_state, re.M)}
-    charged_by = {name: int(n) for name, n in re.findall(r"^  (pool pages|MDLs):\s+(\d+)$",
+    charged_by = {name: int(n) for name, n in re.findall(r"^  (pool pages|pool tables|task roots|MDLs):\s+(\d+)$",
                                                          vm_out.partition("Pages by state:")[0], re.M)}
     names = ("Physical memory", "Available pages", "Committed pages", "Commit limit", "Commit peak", "Locked pages",
              "Pinned pages", "MDLs")
-    complete = all(n in vm for n in names) and kernel and len(charged_by) == 2 and len(states) == 7
+    complete = all(n in vm for n in names) and kernel and len(charged_by) == 4 and len(states) == 7
     expect("kn-vm: every total, what the charge is made of, pages by state, a line per task",
            complete and set(vm_tasks) == set(tasks), vm_out)
     usable = re.search(r"memory: usable \d+ bytes \(\d+ MiB, (\d+) pages\)", serial)
@@ -142,9 +142,9 @@ def check(build, root, accel, logdir):
                and reserved and states.get("reserved") == int(reserved.group(1)), vm_out)
         charged = (sum(t["private"] for t in vm_tasks.values()) + int(kernel.group(1))
                    + TABLE_CHARGE_PER_WINDOW * int(kernel.group(2)) + int(kernel.group(3)) + charged_by["pool pages"]
-                   + charged_by["MDLs"])
+                   + charged_by["pool tables"] + charged_by["task roots"] + charged_by["MDLs"])
         expect("kn-vm: the commit charge is exactly the tasks' private commit + the kernel space's (pages, tables, "
-               "I/O tables) + pool pages + MDLs' charge", vm["Committed pages"] == charged,
+               "I/O tables) + pool pages and tables + task roots + MDLs' charge", vm["Committed pages"] == charged,
                f"charge {vm['Committed pages']}, parts add up to {charged}\n{vm_out}")
         expect("kn-vm: committed <= peak <= limit, and the commit still grantable is backed by available pages",
                vm["Committed pages"] <= vm["Commit peak"] <= vm["Commit limit"]

@@ -40,7 +40,7 @@ GONE = ("freed",)  # made and unmapped again: no region may be left there
 
 SHARER_A = re.compile(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+), "
                       r"stack near (0x[0-9a-f]+)")
-REGION_LOGGED = re.compile(r"^sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", re.M)
+REGION_LOGGED = re.compile(r"^\s*\d+\| sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", re.M)
 REGION_LINE = re.compile(r"^  (0x[0-9a-f]{16}) (0x[0-9a-f]+)\s+(\d+)\s+([r-][w-][x-])\s+(WB|WT|WC|UC)\s*(.*)$", re.M)
 RUN = re.compile(r"^([RCG]):(\d+)(?:/([r-][w-][x-]))?(L?)$")
 VM_LINE = re.compile(r"vm:   ([A-Za-z -]+):\s+(\d+)")
@@ -103,8 +103,9 @@ def run_pages(runs):
 
 def region_totals(regions):
     """(resident, committed pages, private commit) a listing adds up to: committed pages are
-    the C runs; private commit adds the table charge of each 2 MiB window they touch."""
-    resident = committed = 0
+    the C runs; private commit adds the table charge of each 2 MiB window they touch, and a
+    page for each committed page that is not write-back (a direct-map table it may need)."""
+    resident = committed = extra = 0
     windows = set()
     for r in regions:
         resident += r["resident"]
@@ -112,10 +113,11 @@ def region_totals(regions):
         for state, n in run_pages(r["runs"]):
             if state == "C":
                 committed += n
+                extra += n if r["cache"] != "WB" else 0
                 first, last = r["base"] + at * PAGE, r["base"] + (at + n) * PAGE - 1
                 windows.update(range(first >> WINDOW_SHIFT, (last >> WINDOW_SHIFT) + 1))
             at += n
-    return resident, committed, committed + TABLE_CHARGE_PER_WINDOW * len(windows)
+    return resident, committed, committed + extra + TABLE_CHARGE_PER_WINDOW * len(windows)
 
 
 def show(r):
@@ -301,7 +303,8 @@ def check(build, accel, logdir):
                 for i, name, rg, pc, r, lk in VM_TASK.findall(vm_out)}
     kernel = VM_KERNEL.search(vm_out)
     names = ("Physical memory", "Available pages", "Committed pages", "Commit limit", "Commit peak", "Locked pages",
-             "Pinned pages", "Page-table pages", "Kernel pages", "Pool pages", "Anonymous pages", "MDL pages", "MDLs")
+             "Pinned pages", "Page-table pages", "Kernel pages", "Pool pages", "Pool tables", "Page-table roots",
+             "Anonymous pages", "MDL pages", "MDLs")
     expect("vm: every total, the kernel's space and a line per task",
            all(n in vm for n in names) and kernel and set(vm_tasks) == set(tasks), vm_out[-1500:])
     if all(n in vm for n in names) and kernel:
@@ -320,10 +323,12 @@ def check(build, accel, logdir):
                vm["Committed pages"] <= vm["Commit peak"] <= vm["Commit limit"]
                and vm["Available pages"] >= vm["Commit limit"] - vm["Committed pages"], vm_out[:900])
         mdl_frames = sum(int(n) for n in re.findall(r"\((\d+) frames\)", mdl_out))
-        charged = sum(t["private"] for t in vm_tasks.values()) + int(kernel.group(2)) + vm["Pool pages"] + mdl_frames
+        charged = (sum(t["private"] for t in vm_tasks.values()) + int(kernel.group(2)) + vm["Pool pages"]
+                   + vm["Pool tables"] + vm["Page-table roots"] + mdl_frames)
         gap = vm["Committed pages"] - charged
-        expect("vm: committed = tasks' private commit + kernel committed + pool + MDL frames + kernel page-table "
-               "charge (a multiple of 3)", gap >= 0 and gap % TABLE_CHARGE_PER_WINDOW == 0,
+        expect("vm: committed = tasks' private commit + kernel committed + pool pages and tables + task roots + "
+               "MDL frames + kernel page-table charge (a multiple of 3)", gap >= 0 and gap % TABLE_CHARGE_PER_WINDOW == 0
+               and vm["Page-table roots"] == len(vm_tasks),
                f"committed {vm['Committed pages']}, accounted {charged} (gap {gap})")
         expect("vm: locked = the kernel's locked pages + the tasks'; sharer-a's = its 'locked' region, others none",
                vm["Locked pages"] == int(kernel.group(4)) + sum(t["locked"] for t in vm_tasks.values())

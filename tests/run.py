@@ -48,8 +48,9 @@ CONFIGS = [
 PANIC = re.compile(r"KERNEL PANIC")
 KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+) (\S+)(?:\s+#\s*(.*))?$")
 # Subtests: user test programs print KTAP indented by four spaces, before their parent's
-# result line ("ok N user.PROGRAM").
-KTAP_SUB = re.compile(r"^    (ok|not ok) (\d+) ([^#]*?)\s*(?:#\s*(.*))?$")
+# result line ("ok N user.PROGRAM"); the console shows each task line after its task prefix
+# ("  5|     ok 1 name").
+KTAP_SUB = re.compile(r"^" + qemu.TASK_PREFIX + r"    (ok|not ok) (\d+) ([^#]*?)\s*(?:#\s*(.*))?$")
 
 # The lines of test_vm's children (user/programs/vmchild.c), which fault at fixed addresses.
 VM_FAULT_LINES = [
@@ -194,7 +195,7 @@ def evaluate(text, status, timed_out, expect_status=qemu.EXIT_PASS):
     failed = [r[2] for r in results if not r[1]]
     if failed:
         problems.append("failed: " + ", ".join(failed))
-    if PANIC.search(text):
+    if PANIC.search(qemu.kernel_lines(text)):  # (a task may print the words: its lines are marked)
         problems.append("kernel panic")
     if not timed_out and status != expect_status:
         problems.append(f"exit status {status} ({qemu.EXIT_NAMES.get(status, 'unexpected')}), "

@@ -34,6 +34,9 @@ EXIT_NAMES = {EXIT_PASS: "pass", EXIT_FAIL: "test failure", EXIT_PANIC: "kernel 
 BACKEND_THRESHOLD = 16 << 30
 
 LOG_PREFIX = re.compile(r"^\[\s*\d+\.\d+\] [EWID] ")
+# What the kernel puts before every line a task prints on the console: its id (knmm/log.h).
+TASK_PREFIX = r"\s*\d+\| "
+TASK_LINE = re.compile("^" + TASK_PREFIX)
 
 
 def parse_size(text):
@@ -166,6 +169,12 @@ def strip_log_prefix(line):
     return LOG_PREFIX.sub("", line)
 
 
+def kernel_lines(text):
+    """The console text without the lines tasks printed (which carry TASK_PREFIX): what only
+    the kernel can have said."""
+    return "\n".join(line for line in text.splitlines() if not TASK_LINE.match(line))
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -234,7 +243,8 @@ def cmd_debug(opts):
             qemu.wait()
 
 
-BENCH_LINE = re.compile(r"^bench (\S+) (\d+)\s*$", re.M)
+# (the ring-3 program's lines carry its task prefix)
+BENCH_LINE = re.compile(r"^(?:" + TASK_PREFIX + r")?bench (\S+) (\d+)\s*$", re.M)
 
 
 def bench_boot(iso, mem, accel="tcg", timeout=600):

@@ -22,6 +22,10 @@ void cpu_detect(void)
 	f->vendor[12] = '\0';
 
 	cpuid(1, 0, &a, &b, &c, &d);
+	f->clflush = d & BIT(19);
+	f->clflush_line = ((b >> 8) & 0xff) * 8;
+	if (!f->clflush_line)
+		f->clflush = false;
 	f->pge = d & BIT(13);
 	f->pat = d & BIT(16);
 	f->apic = d & BIT(9);
@@ -121,4 +125,17 @@ void cpu_log_features(void)
 	pr_info("cpu: enabled: NX%s%s%s%s, PAT with WB WT UC- UC WC", (read_cr4() & CR4_SMEP) ? " SMEP" : "",
 		(read_cr4() & CR4_SMAP) ? " SMAP" : "", (read_cr4() & CR4_PGE) ? " global-pages" : "",
 		(read_cr0() & CR0_WP) ? " WP" : "");
+}
+
+void cache_flush_range(const void *va, uint64_t size)
+{
+	if (!cpu_features.clflush) {
+		cache_flush_all();
+		return;
+	}
+	uintptr_t line = cpu_features.clflush_line, a = (uintptr_t)va & ~(line - 1), end = (uintptr_t)va + size;
+	__asm__ __volatile__("mfence" ::: "memory");
+	for (; a < end; a += line)
+		__asm__ __volatile__("clflush (%0)" ::"r"(a) : "memory");
+	__asm__ __volatile__("mfence" ::: "memory");
 }

@@ -112,7 +112,8 @@ arch_thread_trampoline:
  * uint64_t arch_copy_user_bytes(void *dst, const void *src, uint64_t n)
  * Copies n bytes; returns the number NOT copied (0 when all went well). A fault on either
  * side (a bad user pointer) lands in the fixup through the exception table, after the trap
- * handler has tried to resolve it (a lazy page) and failed. The caller brackets the call
+ * handler has tried to resolve it (a lazy page) and failed. The kernel writes to user memory
+ * this way (outputs); it reads inputs through the frames (vm_read), which faults nothing in. The caller brackets the call
  * with user_access_begin/end (SMAP).
  */
 	.globl arch_copy_user_bytes
@@ -123,31 +124,6 @@ arch_copy_user_bytes:
 	movq %rcx, %rax
 	ret
 
-/*
- * int64_t arch_copy_user_string(char *dst, const char *src, uint64_t max)
- * Copies up to max bytes, stopping after the NUL: the length without the NUL, -2 if no NUL
- * within max bytes, -1 on a fault.
- */
-	.globl arch_copy_user_string
-arch_copy_user_string:
-	xorl %eax, %eax
-1:	cmpq %rdx, %rax
-	jae 3f
-.Lstr_load:
-	movb (%rsi, %rax), %cl
-	movb %cl, (%rdi, %rax)
-	testb %cl, %cl
-	jz 2f
-	incq %rax
-	jmp 1b
-2:	ret
-3:	movq $-2, %rax
-	ret
-.Lstr_fault:
-	movq $-1, %rax
-	ret
-
 	.section ex_table, "a"
 	.balign 8
 	.quad .Lcopy, .Lcopy_done
-	.quad .Lstr_load, .Lstr_fault

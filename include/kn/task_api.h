@@ -37,7 +37,9 @@
  *                      executable (the reason is in the kernel log)
  *   rcNotFound         no such program
  *   rcAccessDenied     KN_TASK_PRIVILEGED asked by an unprivileged task
- *   rcOutOfMemory      no memory (nothing is left behind)
+ *   rcOutOfMemory      no memory, a quota of the caller or an ancestor (tasks, commit), or
+ *                      the caller is 63 levels below a task the kernel made (nothing is
+ *                      left behind)
  *   rcFault            name, program or task is a bad pointer
  */
 Retcode KnTaskCreate(const char *name, const char *program, int flags, Handle *task);
@@ -83,8 +85,12 @@ Handle KnTaskSelf(void);
 /* The exit code of an exited task. rcWrongState if it has not exited. */
 Retcode KnTaskGetExitCode(Handle task, int *code);
 
-/* Output: channel 0 is the console (COM1), channel 1 the dump sink (COM2).
- * rcInvalidArgument (unknown channel, len above 64 KiB), rcFault (bad buffer). */
+/* Output: channel 0 is the console (COM1), channel 1 the dump sink (COM2). On the console
+ * every line the task prints is prefixed with its id ("  7| "), and bytes that are not
+ * printable ASCII, newline or tab show as '?'. The whole buffer is checked first; it is
+ * written in chunks, other tasks running in between.
+ * rcInvalidArgument (unknown channel, len above 64 KiB), rcFault (buffer not readable:
+ * nothing written). */
 Retcode KnDebugWrite(int channel, const void *buf, rtl_size_t len);
 
 /* A system call that does nothing (for measuring the round trip). */
@@ -186,7 +192,8 @@ typedef struct {
 	rtl_uint64_t commitLimit;
 	rtl_uint64_t tasks;       /* tasks that exist (not yet released) */
 	rtl_uint64_t threads;
-	rtl_uint64_t taskCommit;  /* the caller's commit: its committed pages and their page tables */
+	rtl_uint64_t taskCommit;  /* the caller's commit: its committed pages and their page tables
+				     (a committed page that is not write-back costs two) */
 	rtl_uint64_t taskResident; /* the caller's resident pages */
 	rtl_uint64_t faultAround; /* neighbours a fault also maps, for new tasks (mem.faultaround) */
 	rtl_bool aslr;            /* new tasks place regions at random (aslr=on) */

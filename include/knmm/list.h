@@ -32,6 +32,18 @@ static inline void list_del(struct list_head *n)
 	n->next = n->prev = NULL;
 }
 
+/* Moves every entry of `from` to the end of `to`; `from` is left empty. */
+static inline void list_splice_tail_init(struct list_head *from, struct list_head *to)
+{
+	if (list_empty(from))
+		return;
+	from->next->prev = to->prev;
+	to->prev->next = from->next;
+	from->prev->next = to;
+	to->prev = from->prev;
+	list_init(from);
+}
+
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 #define list_first_entry(h, type, member) list_entry((h)->next, type, member)
 #define list_for_each(pos, h) for (pos = (h)->next; pos != (h); pos = pos->next)

@@ -28,9 +28,18 @@ void vklog(int level, const char *fmt, va_list ap);
 #define pr_info(...)  klog(LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) klog(LOG_DEBUG, __VA_ARGS__)
 
-/* Raw console output, no prefix (KTAP lines, user programs' KnDebugWrite). */
+/* The kernel's raw console output, no prefix (KTAP lines, the monitor). */
 void console_write(const char *s, size_t n);
 void console_printf(const char *fmt, ...) __printf(1, 2);
+/*
+ * Output of task `id` (KnDebugWrite): every line it starts is prefixed "%3llu| " with its
+ * id, and bytes that are not printable ASCII (other than newline and tab) are shown as '?'.
+ * A line of one author is never continued by another: a kernel line, or another task's,
+ * that arrives while a line is open starts on a new line. So a task cannot print anything
+ * that passes for a kernel line (they begin with "[" or are the kernel's own raw output,
+ * never with a task prefix).
+ */
+void console_write_task(uint64_t id, const char *s, size_t n);
 /* Used by panic: the console lock is taken without waiting (the holder may be the panicking
  * context itself). */
 void console_break_lock(void);

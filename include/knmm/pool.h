@@ -22,6 +22,11 @@
 
 void *pool_alloc(size_t size, uint32_t tag);
 void pool_free(void *p);
+/* What a block of `size` bytes really takes from the pool (its size class, or its pages):
+ * the bytes charged to an account for it (mm/commit.h). */
+size_t pool_block_cost(size_t size);
+/* The size a live block was asked with. */
+size_t pool_block_size(const void *p);
 /* Checks a live block's header and red zone without freeing it: rcOk, or rcFault with a
  * description in why (tests and debugging). */
 Retcode pool_check(const void *p, char *why, size_t size);
@@ -32,8 +37,10 @@ struct pool_tag_stats {
 };
 /* Usage per tag (live tags first); returns the number of entries written. */
 unsigned pool_tag_usage(struct pool_tag_stats *out, unsigned max);
-/* Pages of memory the pool holds (slabs and large blocks). */
+/* Pages of memory the pool holds (slabs and large blocks), and the page tables mapping them
+ * (both charged to the commit limit). */
 uint64_t pool_pages(void);
+uint64_t pool_table_pages(void);
 void pool_tag_name(uint32_t tag, char out[5]);
 /* Returns completely free slab segments to the page allocator. */
 void pool_trim(void);

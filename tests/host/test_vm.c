@@ -57,7 +57,7 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 {
 	if (!vm_space_check(vs, why, size))
 		return false;
-	uint64_t want_charge = M.charge + vmm_table_charge(&M);
+	uint64_t want_charge = 1 + M.charge + vmm_table_charge(&M); /* (1: the space's root) */
 	if (vm_commit_charge() != want_charge) {
 		snprintf(why, size, "commit charge %llu, model %llu", (unsigned long long)vm_commit_charge(),
 			 (unsigned long long)want_charge);
@@ -246,8 +246,8 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 	char why[320] = "";
 
 	KT_ASSERT(sim_create_main(&sim, 8192));
-	vm_commit_init(LIMIT);
-	KT_ASSERT_EQ(vm_space_init(&vs, "model", true, LO, HI, NULL), rcOk);
+	vm_commit_init(LIMIT + 1); /* + the space's root, which it charges */
+	KT_ASSERT_EQ(vm_space_init(&vs, "model", true, LO, HI, NULL, NULL), rcOk);
 	vs.faultaround = faultaround;
 	vmm_init(&M, LO, W, pages, regions, ARRAY_SIZE(regions));
 	M.limit = LIMIT;
@@ -295,7 +295,7 @@ KTEST(vm, huge_reservation_costs_nothing)
 
 	KT_ASSERT(sim_create_main(&sim, 1024));
 	vm_commit_init(512);
-	KT_ASSERT_EQ(vm_space_init(&vs, "huge", true, 0x1000, 0x00007ffffffff000ull, NULL), rcOk);
+	KT_ASSERT_EQ(vm_space_init(&vs, "huge", true, 0x1000, 0x00007ffffffff000ull, NULL, NULL), rcOk);
 	uint64_t tables = pt_table_pages(), free_pages = pmm_main.free_pages;
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE, &base), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
@@ -304,18 +304,20 @@ KTEST(vm, huge_reservation_costs_nothing)
 	KT_EXPECT_EQ(vm_query(&vs, base + (32ull << 40), &info), rcOk);
 	KT_EXPECT_EQ(info.state, VMM_STATE_RESERVED);
 	KT_EXPECT_EQ(info.run_size, 32ull << 40);
-	/* Committing all of it passes the limit and changes nothing. */
+	/* Committing all of it passes the limit and changes nothing (the space's root is the one
+	 * page charged). */
 	KT_EXPECT_EQ(vm_commit(&vs, base, 64ull << 40, 0), rcOutOfMemory);
-	KT_EXPECT_EQ(vm_commit_charge(), 0);
+	KT_EXPECT_EQ(vm_commit_charge(), 1);
 	/* Committing a little and touching it costs one table chain. */
 	KT_EXPECT_EQ(vm_commit(&vs, base + (40ull << 40), 4 * PAGE_SIZE, 0), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), 4 + VM_TABLE_CHARGE_PER_WINDOW); /* pages + their tables */
+	KT_EXPECT_EQ(vm_commit_charge(), 1 + 4 + VM_TABLE_CHARGE_PER_WINDOW); /* pages + their tables */
 	KT_EXPECT_EQ(vm_fault(&vs, base + (40ull << 40) + 5, VM_ACCESS_WRITE), VM_FAULT_RESOLVED);
 	KT_EXPECT_EQ(pt_table_pages(), tables + 3);
 	KT_EXPECT_EQ(vm_unmap(&vs, base, 64ull << 40), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
-	KT_EXPECT_EQ(vm_commit_charge(), 0);
+	KT_EXPECT_EQ(vm_commit_charge(), 1);
 	vm_space_destroy(&vs);
+	KT_EXPECT_EQ(vm_commit_charge(), 0);
 	sim_destroy(&sim);
 }
 
@@ -381,7 +383,7 @@ KTEST(vm, sparse_commits_charge_their_page_tables)
 	KT_ASSERT(sim_create_main(&sim, 4096));
 	uint64_t free_pages = pmm_main.free_pages;
 	vm_commit_init(free_pages - free_pages / 64);
-	KT_ASSERT_EQ(vm_space_init(&vs, "sparse", true, 0x1000, 0x00007ffffffff000ull, NULL), rcOk);
+	KT_ASSERT_EQ(vm_space_init(&vs, "sparse", true, 0x1000, 0x00007ffffffff000ull, NULL, NULL), rcOk);
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE, &base), rcOk);
 	Retcode rc = rcOk;
 	unsigned unresolved = 0;
@@ -398,7 +400,8 @@ KTEST(vm, sparse_commits_charge_their_page_tables)
 	char why[160] = "";
 	KT_EXPECT(vm_space_check(&vs, why, sizeof(why)));
 	KT_EXPECT_EQ(vm_unmap(&vs, base, 64ull << 40), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), 0);
+	KT_EXPECT_EQ(vm_commit_charge(), 1); /* the root */
 	vm_space_destroy(&vs);
+	KT_EXPECT_EQ(vm_commit_charge(), 0);
 	sim_destroy(&sim);
 }

@@ -41,7 +41,7 @@ static void map_and_free(struct ktest_ctx *t, bool mdl_first)
 
 	KT_ASSERT(test_space_begin(t, &vs));
 	uint64_t before = free_pages();
-	KT_ASSERT_EQ(mdl_create(5 * PAGE_SIZE + 17, RW, &m), rcOk);
+	KT_ASSERT_EQ(mdl_create(5 * PAGE_SIZE + 17, RW, NULL, &m), rcOk);
 	KT_EXPECT_EQ(m->pages, 6);
 	KT_EXPECT_EQ(m->bytes, 5 * PAGE_SIZE + 17);
 	memset(mdl_page_address(m, 5), 0x5a, 100);
@@ -83,7 +83,7 @@ KTEST(mdl, map_rolls_back_when_tables_run_out)
 	uint64_t va;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	KT_ASSERT_EQ(mdl_create(MiB(6), RW, &m), rcOk); /* three 2 MiB windows: a table each */
+	KT_ASSERT_EQ(mdl_create(MiB(6), RW, NULL, &m), rcOk); /* three 2 MiB windows: a table each */
 	uint64_t before = free_pages(), charge = vm_commit_charge(), refs = pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount;
 	for (unsigned budget = 0; budget < 5; budget++) {
 		test_tables_fail_after(budget);
@@ -111,9 +111,9 @@ KTEST(mdl, fictitious_runs_map_lazily)
 	uint64_t va;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	KT_ASSERT_EQ(mdl_create(2 * PAGE_SIZE, RW, &real), rcOk);
+	KT_ASSERT_EQ(mdl_create(2 * PAGE_SIZE, RW, NULL, &real), rcOk);
 	struct mdl_run runs[] = { { MDL_FICTITIOUS, 3 }, { real->runs[0].pfn, 2 }, { MDL_FICTITIOUS, 1 } };
-	KT_ASSERT_EQ(mdl_create_from_runs(runs, 3, VMM_FLAG_READ, &m), rcOk);
+	KT_ASSERT_EQ(mdl_create_from_runs(runs, 3, VMM_FLAG_READ, NULL, &m), rcOk);
 	KT_EXPECT_EQ(m->pages, 6);
 	KT_ASSERT_EQ(vm_map_mdl(&vs, m, 0, 6, 0, VMM_FLAG_READ, VMM_FLAG_RWX_MASK, "mdl", &va), rcOk);
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 6 * PAGE_SIZE), 2);
@@ -144,16 +144,16 @@ KTEST(mdl, probe_and_lock)
 
 	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_READ, &ro), rcOk);
-	KT_ASSERT_EQ(mdl_describe(&vs, ro, 4 * PAGE_SIZE, &m), rcOk);
+	KT_ASSERT_EQ(mdl_describe(&vs, ro, 4 * PAGE_SIZE, NULL, &m), rcOk);
 	uint64_t charge = vm_commit_charge();
-	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_WRITE), rcAccessDenied);
+	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_WRITE, MDL_CACHE_ANY), rcAccessDenied);
 	KT_EXPECT_EQ(m->nruns, 0);
 	KT_EXPECT_EQ(vm_commit_charge(), charge);
 	KT_EXPECT_EQ(test_resident_pages(&vs, ro, 4 * PAGE_SIZE), 0); /* refused before anything was touched */
-	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ), rcOk);
+	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ, MDL_CACHE_ANY), rcOk);
 	KT_EXPECT_EQ(test_resident_pages(&vs, ro, 4 * PAGE_SIZE), 4); /* lazy pages got their frames */
 	KT_EXPECT_EQ(pa_to_page(frame_at(&vs, ro + PAGE_SIZE))->pincount, 1);
-	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ), rcBusy);
+	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ, MDL_CACHE_ANY), rcBusy);
 	KT_EXPECT_EQ(vm_decommit(&vs, ro, 4 * PAGE_SIZE), rcBusy);
 	KT_EXPECT_EQ(test_resident_pages(&vs, ro, 4 * PAGE_SIZE), 4);
 	mdl_unlock(m);
@@ -164,17 +164,17 @@ KTEST(mdl, probe_and_lock)
 
 	/* A range that leaves its region, or holds reserved pages, is refused. */
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE + MiB(1), 4 * PAGE_SIZE, VMM_FLAG_RESERVE | RW, &rw), rcOk);
-	KT_ASSERT_EQ(mdl_describe(&vs, rw, 8 * PAGE_SIZE, &m), rcOk);
-	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ), rcInvalidArgument);
+	KT_ASSERT_EQ(mdl_describe(&vs, rw, 8 * PAGE_SIZE, NULL, &m), rcOk);
+	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ, MDL_CACHE_ANY), rcInvalidArgument);
 	mdl_free(m);
-	KT_ASSERT_EQ(mdl_describe(&vs, rw, 4 * PAGE_SIZE, &m), rcOk);
-	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ), rcInvalidArgument);
+	KT_ASSERT_EQ(mdl_describe(&vs, rw, 4 * PAGE_SIZE, NULL, &m), rcOk);
+	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ, MDL_CACHE_ANY), rcInvalidArgument);
 	mdl_free(m);
 	test_space_end(t, &vs);
 }
 
 /* NT MmGetSystemAddressForMdlSafe: the kernel sees the bytes the user mapping holds, with
- * the cache mode asked for. */
+ * the MDL's cache mode (another is refused: a frame has one memory type). */
 KTEST(mdl, system_mapping_reads_the_user_bytes)
 {
 	struct vm_space vs;
@@ -186,8 +186,8 @@ KTEST(mdl, system_mapping_reads_the_user_bytes)
 		     rcOk);
 	for (unsigned p = 0; p < 3; p++)
 		memset(phys_to_virt(frame_at(&vs, va + p * PAGE_SIZE)), 'a' + p, PAGE_SIZE);
-	KT_ASSERT_EQ(mdl_describe(&vs, va, 3 * PAGE_SIZE, &m), rcOk);
-	KT_ASSERT_EQ(mdl_probe_and_lock(m, VMM_FLAG_WRITE), rcOk);
+	KT_ASSERT_EQ(mdl_describe(&vs, va, 3 * PAGE_SIZE, NULL, &m), rcOk);
+	KT_ASSERT_EQ(mdl_probe_and_lock(m, VMM_FLAG_WRITE, MDL_CACHE_ANY), rcOk);
 	uint8_t *sys = mdl_map_system(m, 0);
 	KT_ASSERT(sys != NULL);
 	KT_EXPECT(sys[0] == 'a' && sys[PAGE_SIZE + 7] == 'b' && sys[3 * PAGE_SIZE - 1] == 'c');
@@ -195,15 +195,28 @@ KTEST(mdl, system_mapping_reads_the_user_bytes)
 	KT_EXPECT_EQ(*(uint8_t *)phys_to_virt(frame_at(&vs, va + PAGE_SIZE)), 'Z');
 	mdl_unmap_system(sys, m);
 	KT_EXPECT(!mm_is_address_valid(sys));
-	/* An uncached system mapping: its entries carry the UC PAT index. */
+	/* Write-back memory cannot be mapped uncached (it would alias itself with two types). */
+	KT_EXPECT(mdl_map_system(m, VMM_FLAG_CACHE_DISABLE) == NULL);
+	sys = mdl_map_system(m, VMM_FLAG_WRITE_BACK); /* (its own mode, named) */
+	KT_EXPECT(sys != NULL);
+	if (sys)
+		mdl_unmap_system(sys, m);
+	mdl_unlock(m);
+	mdl_free(m);
+	/* An uncached MDL: its system mapping's entries carry the UC PAT index, and so does the
+	 * frames' entry in the direct map. */
+	KT_ASSERT_EQ(mdl_create(2 * PAGE_SIZE, RW | VMM_FLAG_CACHE_DISABLE, NULL, &m), rcOk);
 	sys = mdl_map_system(m, VMM_FLAG_CACHE_DISABLE);
 	KT_ASSERT(sys != NULL);
 	struct pt_trace tr;
 	pt_trace(&kernel_pt_root, (uint64_t)(uintptr_t)sys, &tr);
 	KT_EXPECT_EQ(pte_pat_index(tr.step[tr.n - 1].entry, PT_LEVEL_PT), PAT_INDEX_UC);
-	KT_EXPECT(sys[2 * PAGE_SIZE] == 'c');
+	KT_EXPECT(sys[PAGE_SIZE + 5] == 0);
+	pt_trace(&kernel_pt_root, DIRECT_MAP_BASE + (m->runs[0].pfn << PAGE_SHIFT), &tr);
+	KT_EXPECT_EQ(tr.step[tr.n - 1].level, PT_LEVEL_PT);
+	KT_EXPECT_EQ(pte_pat_index(tr.step[tr.n - 1].entry, PT_LEVEL_PT), PAT_INDEX_UC);
+	KT_EXPECT(mdl_map_system(m, VMM_FLAG_WRITE_COMBINE) == NULL);
 	mdl_unmap_system(sys, m);
-	mdl_unlock(m);
 	mdl_free(m);
 	test_space_end(t, &vs);
 }
@@ -236,8 +249,8 @@ KTEST(mdl, clone_shares_frames)
 	struct mdl *a, *b;
 	uint64_t before = free_pages();
 
-	KT_ASSERT_EQ(mdl_create(4 * PAGE_SIZE, RW, &a), rcOk);
-	KT_ASSERT_EQ(mdl_clone(a, &b), rcOk);
+	KT_ASSERT_EQ(mdl_create(4 * PAGE_SIZE, RW, NULL, &a), rcOk);
+	KT_ASSERT_EQ(mdl_clone(a, NULL, &b), rcOk);
 	KT_EXPECT_EQ(mdl_page_address(a, 3), mdl_page_address(b, 3));
 	KT_EXPECT_EQ(pa_to_page(virt_to_phys_direct(mdl_page_address(a, 3)))->pincount, 2);
 	mdl_free(a);

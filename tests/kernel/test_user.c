@@ -73,7 +73,7 @@ KTEST(user, cmdline_options_reach_tasks)
 	KT_EXPECT(!kernel_aslr);
 	KT_EXPECT_EQ(kernel_faultaround, 3);
 	struct task *task;
-	KT_ASSERT_EQ(task_create("opts", "hello", 0, &task), rcOk);
+	KT_ASSERT_EQ(task_create("opts", "hello", 0, NULL, &task), rcOk);
 	KT_EXPECT(!task->vs.aslr);
 	KT_EXPECT_EQ(task->vs.faultaround, 3);
 	task_terminate(task, KN_EXIT_TERMINATED, true);
@@ -93,7 +93,7 @@ KTEST(user, terminate_while_settling)
 	struct task *task;
 
 	task_test_hold_teardown(true);
-	KT_ASSERT_EQ(task_create("actor-stats", "actor", 0, &task), rcOk);
+	KT_ASSERT_EQ(task_create("actor-stats", "actor", 0, NULL, &task), rcOk);
 	task_resume(task);
 	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 50000000ull), rcBusy); /* it waits for the teardown */
 	task_terminate(task, KN_EXIT_TERMINATED, true);
@@ -101,6 +101,23 @@ KTEST(user, terminate_while_settling)
 	KT_EXPECT_EQ(task->exit_code, KN_EXIT_TERMINATED);
 	task_put(task);
 	task_test_hold_teardown(false);
+}
+
+/* A program frozen by another task (one it gave a handle to itself) leaves the kernel that
+ * runs it waiting no more: run_program reports it frozen (not after its time limit) and
+ * holds it for a dump (SPEC §6: no ring-3 action wedges a kernel thread; init is run the
+ * same way). */
+KTEST(user, a_frozen_program_does_not_wedge_its_runner)
+{
+	int code = run_program("actor", "actor-freeze-parent", 0, PROGRAM_TIMEOUT_NS);
+	KT_EXPECT_EQ(code, RUN_PROGRAM_FROZEN);
+	struct task *task = task_find("actor-freeze-parent");
+	KT_ASSERT(task != NULL);
+	KT_EXPECT_EQ(task->state, KN_TASK_STATE_FROZEN); /* (the kernel's handle keeps it) */
+	task_terminate(task, KN_EXIT_TERMINATED, true);
+	KT_EXPECT_EQ(task->state, KN_TASK_STATE_EXITED);
+	task_put(task);
+	task_drop_exited_holds();
 }
 
 /* Cache modes chosen in ring 3 reach the task's page tables through the fault path. */
@@ -111,7 +128,7 @@ KTEST(user, cache_modes_in_a_tasks_tables)
 	struct task *task;
 	struct vm_info info = { 0 };
 
-	KT_ASSERT_EQ(task_create("actor-cache", "actor", 0, &task), rcOk);
+	KT_ASSERT_EQ(task_create("actor-cache", "actor", 0, NULL, &task), rcOk);
 	task_resume(task);
 	/* It touches the pages in order: the last one resident means all are. */
 	uint64_t deadline = clock_ns() + 10000000000ull;
@@ -140,13 +157,13 @@ KTEST(user, malformed_elf_refused)
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct task *task = NULL;
 		KT_EXPECT(module_find(bad[i]) != NULL);
-		KT_EXPECT_EQ(task_create(bad[i], bad[i], 0, &task), rcInvalidArgument);
+		KT_EXPECT_EQ(task_create(bad[i], bad[i], 0, NULL, &task), rcInvalidArgument);
 		KT_EXPECT(task == NULL);
 	}
 	KT_EXPECT_EQ(task_count(), tasks);
 	/* The good original loads. */
 	struct task *good;
-	KT_ASSERT_EQ(task_create("nop", "nop", 0, &good), rcOk);
+	KT_ASSERT_EQ(task_create("nop", "nop", 0, NULL, &good), rcOk);
 	task_terminate(good, KN_EXIT_TERMINATED, true);
 	task_put(good);
 }
@@ -161,7 +178,7 @@ KTEST(user, smep_and_smap)
 	if (!cpu_features.smap || !cpu_features.smep)
 		KT_SKIP("this CPU has no SMEP/SMAP");
 	test_mm_settle();
-	KT_ASSERT_EQ(vm_space_init(&vs, "smap", true, USER_BASE, USER_END, NULL), rcOk);
+	KT_ASSERT_EQ(vm_space_init(&vs, "smap", true, USER_BASE, USER_END, NULL, NULL), rcOk);
 	KT_ASSERT_EQ(vm_allocate(&vs, 0x10000000, PAGE_SIZE,
 				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_WRITE, &data),
 		     rcOk);

@@ -52,6 +52,17 @@ static bool same_run(const struct vmm_page *a, const struct vmm_page *b)
 
 /* ------------------------------------------------------------------ commit charge */
 
+/* What a committed page of a region with these flags costs: a write-back page one page of
+ * commit; a page of another memory type two (its frame's entry in the direct map may need a
+ * page table of its own: docs/vm.md, "Memory types"). */
+static uint64_t page_cost(unsigned region_flags)
+{
+	unsigned c = region_flags & VMM_FLAG_CACHE_MASK;
+	return c && c != VMM_FLAG_WRITE_BACK ? 2 : 1;
+}
+
+static uint64_t cost_of(const struct vm_model *m, uint64_t p) { return page_cost(m->region[m->page[p].region].flags); }
+
 /* Distinct windows holding committed pages, as if [first, first + count) were committed too. */
 static uint64_t windows_if(const struct vm_model *m, uint64_t first, uint64_t count)
 {
@@ -240,9 +251,10 @@ Retcode vmm_allocate(struct vm_model *m, uint64_t addr, uint64_t size, unsigned 
 		if (base < 0)
 			return rcOutOfMemory;
 	}
-	uint64_t charge = (f & VMM_FLAG_COMMIT) ? n : (f & VMM_FLAG_GROW_DOWN) ? 1 : 0;
+	uint64_t committed = (f & VMM_FLAG_COMMIT) ? n : (f & VMM_FLAG_GROW_DOWN) ? 1 : 0;
+	uint64_t charge = committed * page_cost(f);
 	uint64_t c_first = (uint64_t)base + lowg + ((f & VMM_FLAG_COMMIT) ? 0 : n - 1);
-	if (charge && !fits(m, charge, c_first, charge))
+	if (charge && !fits(m, charge, c_first, committed))
 		return rcOutOfMemory;
 	if (got != vmm_va(m, (uint64_t)base + lowg))
 		return -1; /* placed elsewhere: the caller reports the mismatch */
@@ -323,7 +335,7 @@ Retcode vmm_commit(struct vm_model *m, uint64_t addr, uint64_t size, unsigned f)
 		return rc;
 	uint64_t charge = 0;
 	for (uint64_t p = first; p < first + count; p++)
-		charge += m->page[p].state == R;
+		charge += m->page[p].state == R ? cost_of(m, p) : 0;
 	if (!fits(m, charge, first, count))
 		return rcOutOfMemory;
 	for (uint64_t p = first; p < first + count; p++) {
@@ -351,7 +363,7 @@ Retcode vmm_decommit(struct vm_model *m, uint64_t addr, uint64_t size)
 	for (uint64_t p = first; p < first + count; p++) {
 		struct vmm_page *pg = &m->page[p];
 		if (pg->state == C) {
-			m->charge--;
+			m->charge -= cost_of(m, p);
 			pg->state = R;
 		}
 		pg->locked = pg->resident = 0;
@@ -390,7 +402,7 @@ Retcode vmm_unmap(struct vm_model *m, uint64_t addr, uint64_t size)
 		count = mr->end - mr->base;
 	}
 	for (uint64_t p = first; p < first + count; p++) {
-		m->charge -= m->page[p].state == C;
+		m->charge -= m->page[p].state == C ? cost_of(m, p) : 0;
 		m->page[p] = (struct vmm_page){ .state = F, .region = -1 };
 	}
 	/* What is left on either side becomes a region of its own. */
@@ -456,13 +468,13 @@ static enum vmm_fault touch(struct vm_model *m, uint64_t p, enum vmm_access a, b
 	if (q + 1 >= m->npages || m->page[q + 1].region != pg->region || m->page[q + 1].state != C)
 		return VMM_ACCESS_VIOLATION;
 	uint64_t n = q + 1 - p;
-	if (!fits(m, n, p, n))
+	if (!fits(m, n * cost_of(m, p), p, n))
 		return VMM_STACK_OVERFLOW;
 	if (apply) {
 		for (uint64_t k = p; k <= q; k++)
 			m->page[k].state = C;
 		pg->resident = 1;
-		m->charge += n;
+		m->charge += n * cost_of(m, p);
 	}
 	return VMM_GREW;
 }

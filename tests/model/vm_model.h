@@ -56,7 +56,8 @@ struct vm_model {
 	unsigned table_charge, window_shift; /* table pages charged per window of committed pages */
 	unsigned faultaround; /* neighbours a fault also maps */
 	bool exec_touch;      /* the driver can make execute accesses (random calls include them) */
-	uint64_t charge;      /* committed pages (tables not included) */
+	uint64_t charge;      /* commit of the committed pages (tables not included): a page each,
+				 two for a page that is not write-back */
 	struct vmm_page *page;
 	struct vmm_region *region;
 	unsigned max_regions;

@@ -152,6 +152,10 @@ class KnVm(gdb.Command):
         gdb.write("Commit charged by:\n")
         pool_pages = int(gdb.parse_and_eval("'pool.c'::pages_held"))
         gdb.write(f"  pool pages:      {pool_pages:>10}\n")
+        pool_tables = int(gdb.parse_and_eval("'pool.c'::tables_held"))
+        gdb.write(f"  pool tables:     {pool_tables:>10}\n")
+        roots = sum(1 for t in tasks() if bool(t["vs"]["own_root"]))
+        gdb.write(f"  task roots:      {roots:>10}\n")
         gdb.write(f"  MDLs:            {sum(int(m['charge']) for m in mdls()):>10}\n")
         gdb.write(f"  kernel space:    {int(ks['committed']):>10} committed, {int(ks['table_windows'])} table windows, "
                   f"{io_charge} for I/O tables; {int(ks['resident'])} resident, {int(ks['locked'])} locked\n")
@@ -163,7 +167,8 @@ class KnVm(gdb.Command):
             committed, windows = int(vs["committed"]), int(vs["table_windows"])
             gdb.write(f"Task {int(t['id']):<4} {c_string(t['name']):<24} {int(vs['nregions'])} regions, "
                       f"{committed} committed, {windows} table windows, private commit "
-                      f"{committed + windows * TABLE_CHARGE_PER_WINDOW} pages, {int(vs['resident'])} resident, "
+                      f"{committed + int(vs['commit_extra']) + windows * TABLE_CHARGE_PER_WINDOW} pages, "
+                      f"{int(vs['resident'])} resident, "
                       f"{int(vs['locked'])} locked\n")
 
 

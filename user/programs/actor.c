@@ -12,6 +12,10 @@
  *   actor-cache  one lazily committed page in each cache mode at CACHE_AT + i * 2 MiB
  *                (default, WB, WT, WC, UC), touched in that order, then a busy loop: the
  *                kernel's test reads the modes from the task's page tables
+ *   actor-freeze-parent  starts actor-freezer with a FREEZE handle to itself, then waits
+ *                for it for ever: the child freezes it (the kernel running it must not
+ *                wait for ever)
+ *   actor-freezer  freezes the task of the first handle it was given, then exits
  */
 #include <knlib.h>
 
@@ -68,6 +72,24 @@ int main(int argc, char **argv)
 		}
 		for (;;)
 			;
+	}
+	if (!strcmp(role, "actor-freeze-parent")) {
+		Handle child, remote;
+		if (KnTaskCreate("actor-freezer", "actor", 0, &child) != rcOk ||
+		    KnHandleTransfer(child, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &remote) != rcOk)
+			return 9;
+		KnTaskResume(child);
+		KnTaskWait(child, KN_TASK_STATE_EXITED, ~0ull);
+		for (;;) /* (frozen before it gets here) */
+			KnTaskWait(KN_HANDLE_SELF, KN_TASK_STATE_FROZEN, ~0ull);
+	}
+	if (!strcmp(role, "actor-freezer")) {
+		Handle h;
+		int type;
+		rtl_uint32_t rights;
+		if (KnHandleEnumerate(0, &h, &type, &rights) != rcOk)
+			return 10;
+		return KnTaskFreeze(h) == rcOk ? 0 : 11;
 	}
 	if (!strcmp(role, "actor-ac")) {
 		__asm__ __volatile__("pushfq; orq $0x40000, (%%rsp); popfq" ::: "memory", "cc");

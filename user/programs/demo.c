@@ -3,7 +3,9 @@
  * What make run shows: a dumpable task overflows its stack into the guard page, is frozen
  * instead of terminated, and the dump collector writes its core file to the dump sink,
  * which make run turns into build/dumps/stack-crash.core for gdb. The crashed task stays
- * frozen, and two tasks that share memory through an MDL stay running, for the monitor.
+ * frozen, and two tasks that share memory through an MDL stay running, for the monitor. A
+ * frozen task lives only while something that can act holds a handle to it (docs/tasks.md):
+ * the demo leaves, so it gives its handle to sharer-a, which stays.
  */
 #include <knlib.h>
 
@@ -31,13 +33,16 @@ int main(void)
 	KnTaskWait(collector, KN_TASK_STATE_EXITED, ~0ull);
 	KnTaskGetExitCode(collector, &code);
 	KnHandleClose(collector);
-	KnHandleClose(crash); /* it stays frozen (for `regions stack-crash`) */
 	printf("demo: %s; look at it with: gdb build/user/vmchild.elf build/dumps/stack-crash.core\n",
 	       code == 0 ? "dumped" : "the dump failed");
-	/* Shared memory, for `regions`, `pte` and `mdl`. */
+	/* Shared memory, for `regions`, `pte` and `mdl`; sharer-a keeps stack-crash frozen (for
+	 * `regions stack-crash`). */
 	Handle a;
 	if (KnTaskCreate("sharer-a", "sharer", 0, &a) != rcOk)
 		return 4;
+	if (KnHandleTransfer(a, crash, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE, &remote) != rcOk)
+		return 5;
+	KnHandleClose(crash);
 	KnTaskResume(a);
 	KnTaskWait(a, KN_TASK_STATE_EXITED, 200000000ull); /* (time for both to say hello) */
 	KnHandleClose(a);

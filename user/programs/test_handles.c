@@ -50,7 +50,8 @@ int main(void)
 	ktap_rc(KnTaskTerminate(weak), rcAccessDenied, "terminate without the right");
 	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, weak, KN_RIGHT_TERMINATE, &h), rcAccessDenied, "no rights from nowhere");
 	ktap_rc(KnHandleEnumerate(0, &h, &type, &rights), rcOk, "enumerate");
-	ktap_check(h == b && type == KN_HANDLE_TYPE_TASK && rights == (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE),
+	ktap_check(h == b && type == KN_HANDLE_TYPE_TASK &&
+			   rights == (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA),
 		   "the first handle is b with every task right", "h %#x type %d rights %#x", h, type, rights);
 	h = 0x5eed;
 	type = 77;

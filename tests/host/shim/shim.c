@@ -83,13 +83,26 @@ void zero_pages(void *va, uint64_t npages) { memset(va, 0, npages << PAGE_SHIFT)
 
 struct cpu_features cpu_features; /* no 1 GiB pages, no ERMS: the host tests use 4 KiB tables */
 
+/* A 16-byte header before each block holds its size (pool_block_size). */
 void *pool_alloc(size_t size, uint32_t tag)
 {
 	(void)tag;
-	return size ? aligned_alloc(16, (size + 15) & ~(size_t)15) : NULL;
+	if (!size)
+		return NULL;
+	size_t *h = aligned_alloc(16, 16 + ((size + 15) & ~(size_t)15));
+	if (!h)
+		return NULL;
+	h[0] = size;
+	return (char *)h + 16;
 }
 
-void pool_free(void *p) { free(p); }
+void pool_free(void *p)
+{
+	if (p)
+		free((char *)p - 16);
+}
+size_t pool_block_cost(size_t size) { return (size + 15) & ~(size_t)15; }
+size_t pool_block_size(const void *p) { return *(const size_t *)((const char *)p - 16); }
 void pool_trim(void) {}
 /* Red zones are ASan's business on the host. */
 Retcode pool_check(const void *p, char *why, size_t size)
@@ -121,3 +134,21 @@ bool mm_get_physical_address(const void *va, uint64_t *pa)
 	(void)pa;
 	return false;
 }
+
+/* ---- frames with a memory type: the host has no direct map to keep in step ---- */
+#include <mm/frame.h>
+#include <mm/pmm.h>
+
+struct page *frame_alloc(unsigned cache, enum page_state state)
+{
+	(void)cache;
+	return pmm_alloc(0, PMM_ZERO, state);
+}
+Retcode frame_set_type(struct page *p, unsigned cache)
+{
+	(void)p;
+	(void)cache;
+	return rcOk;
+}
+void frame_clear_type(struct page *p) { (void)p; }
+void frame_free(struct page *p) { pmm_free(p, 0); }

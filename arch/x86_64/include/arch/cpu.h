@@ -51,6 +51,8 @@ struct cpu_features {
 	unsigned phys_bits, virt_bits;
 	bool nx, smep, smap, pcid, invpcid, page_1g, erms, pat, pge, fsgsbase;
 	bool apic, x2apic, tsc_deadline, hypervisor, syscall;
+	bool clflush;
+	unsigned clflush_line; /* bytes a CLFLUSH line covers */
 };
 
 extern struct cpu_features cpu_features;
@@ -142,6 +144,10 @@ static inline void fpu_restore(const void *area) { __asm__ __volatile__("fxrstor
 
 /* Writes back and invalidates every cache line (before a frame changes memory type). */
 static inline void cache_flush_all(void) { __asm__ __volatile__("wbinvd" ::: "memory"); }
+/* Writes back and evicts the cache lines of [va, va + size) from every level (CLFLUSH, or
+ * WBINVD on a CPU without it): what a page needs when its memory type changes (SDM Vol. 3A
+ * 11.12.4). */
+void cache_flush_range(const void *va, uint64_t size);
 
 /* Stops this CPU for good (interrupts off). */
 __noreturn void cpu_halt_forever(void);
