@@ -503,12 +503,15 @@ struct call {
 	unsigned nw;
 	uint32_t used;        /* kinds of pointer used (each special one once per call) */
 	unsigned slices;      /* slices of ar.out handed out */
+	unsigned lazies;      /* pages of ar.lazy handed out */
 	bool must_fail;       /* an argument the contract refuses */
 	const char *why;
 	bool garbage_ok;      /* 32-bit arguments may carry garbage in their upper half */
 	void (*done)(struct call *c, int64_t rc);
 	uint64_t x[4];
 };
+
+static void describe(char *buf, size_t size, const struct call *c);
 
 /* ------------------------------------------------------------------ checks */
 
@@ -693,8 +696,8 @@ static uint64_t place(struct call *c, unsigned kind, uint64_t n, unsigned *actua
 		return (uint64_t)(uintptr_t)out_slice(c) + (rnd_off(2 * PAGE - MIN(span, 2 * PAGE)) & ~7ull);
 	case P_MISALIGNED:
 		return (uint64_t)(uintptr_t)out_slice(c) + 1 + rnd_off(2 * PAGE - MIN(span, 2 * PAGE) - 1);
-	case P_LAZY:
-		return (uint64_t)(uintptr_t)ar.lazy + below(4) * PAGE + rnd_off(PAGE - span + 1);
+	case P_LAZY: /* (a page of its own for each buffer of the call: outputs never overlap) */
+		return (uint64_t)(uintptr_t)ar.lazy + (c->lazies++ % 4) * PAGE + rnd_off(PAGE - span + 1);
 	case P_MDL:
 		return (uint64_t)(uintptr_t)ar.mdl + rnd_off(PAGE - span + 1);
 	case P_GROW:
@@ -2263,12 +2266,16 @@ static void done_usage_map(struct call *c, int64_t rc)
 		return;
 	uint64_t n = *(volatile uint64_t *)(uintptr_t)c->a[5], max = MIN(c->a[3], 256);
 	const volatile uint64_t *counts = (const volatile uint64_t *)(uintptr_t)c->a[2];
-	bool bad = n > max;
-	for (uint64_t i = 0; i < n && !bad; i++)
-		bad = counts[i] == 0;
-	if (bad)
-		finding(CK_RESULT, c->nr, rcOk, "KnPmmMdlGetUsageMap gave %llu counts (at most %llu asked), or a count of 0",
-			(unsigned long long)n, (unsigned long long)max);
+	uint64_t zero = n;
+	for (uint64_t i = 0; i < n && i < max && zero == n; i++)
+		if (counts[i] == 0)
+			zero = i;
+	if (n > max || zero != n) {
+		char what[200];
+		describe(what, sizeof(what), c);
+		finding(CK_RESULT, c->nr, rcOk, "%s gave %llu counts (at most %llu asked), count %llu of them 0", what,
+			(unsigned long long)n, (unsigned long long)max, (unsigned long long)zero);
+	}
 }
 
 static void gen_usage_map(struct call *c)
