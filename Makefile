@@ -215,9 +215,9 @@ $(MONITOR_ISO): $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(MONITOR_CMDLINE)" $(RUN_MODULES)
 # The fuzzer alone, with its seed and call count on the command line (make fuzz).
-$(FUZZ_ISO): $(KERNEL) $(USER_ELFS) $(BUILD)/fuzz-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
+$(FUZZ_ISO): $(KERNEL) $(TEST_MODULES) $(BUILD)/fuzz-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
-	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(FUZZ_CMDLINE)" $(USER_ELFS)
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(FUZZ_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
 $(BENCH_ISO): $(KERNEL_RELEASE) $(USER_ELFS) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_CMDLINE)" $(USER_ELFS)

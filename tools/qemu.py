@@ -276,9 +276,8 @@ def cmd_bench(opts):
 
 
 # What the fuzzer's own run expects to see in the kernel log and need not show: each of its
-# children's exceptions and the malformed programs it asks for.
-FUZZ_QUIET = re.compile(r"^\[\s*\d+\.\d+\] W task (fc-|fuzzc )|^\[\s*\d+\.\d+\] E elf: bad_|"
-                        r"^\[\s*\d+\.\d+\] W elf: bad_")
+# children's exceptions, the orphans the kernel ends, and the malformed programs it asks for.
+FUZZ_QUIET = re.compile(r"^\[\s*\d+\.\d+\] ([WI] task|W elf:) (fc-|fuzzc |n+:)")
 FUZZ_FINDING = re.compile(r"FINDING|^\s*(?:\d+\|)?\s*not ok 999 ")
 
 
