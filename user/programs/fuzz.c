@@ -160,6 +160,7 @@ static uint64_t seed, ncalls, slot;
 static unsigned child_end;
 static char mem_name[16], cpu_name[16];
 static bool privileged; /* KnPmmMdlCreateFromPhys works for us */
+static bool limited;    /* a child fuzzer under a quota: its own set-up may meet it */
 
 static uint64_t calls_made[NCALLS + 1], calls_failed[NCALLS + 1][RC_COUNT], harness_calls;
 
@@ -208,7 +209,7 @@ static const char *const check_name[CK_COUNT] = {
 	"failed calls left the task's own commit and residency alone",
 	"successful calls did what they document",
 	"children's faults and ends contained as documented",
-	"free pages, commit charge, tasks and threads back after every round",
+	"free pages, commit charge, tasks, threads and the fuzzer's account back after every round",
 	"the fuzzer's own set-up and clean-up worked",
 };
 static unsigned found[CK_COUNT];
@@ -2399,6 +2400,26 @@ static void gen_next_region(struct call *c)
 	c->done = done_next_region;
 }
 
+/* A successful KnTaskSetQuota: KnTaskGetQuota gives back the limits that were set. */
+static void done_set_quota(struct call *c, int64_t rc)
+{
+	struct hrec *r = (struct hrec *)(uintptr_t)c->x[0];
+	KnQuota set, got, usage;
+	if (rc != rcOk || !r || !r->live)
+		return;
+	memcpy(&set, (const void *)(uintptr_t)c->a[1], sizeof(set));
+	harness_calls++;
+	Retcode g = KnTaskGetQuota(r->h, &got, &usage);
+	if (g != rcOk || memcmp(&set, &got, sizeof(set)))
+		finding(CK_RESULT, c->nr, rcOk,
+			"KnTaskSetQuota(%#x) set commit %#llx locked %#llx handles %#llx regions %#llx tasks %#llx; "
+			"KnTaskGetQuota returned %d with %#llx %#llx %#llx %#llx %#llx",
+			r->h, (unsigned long long)set.commitPages, (unsigned long long)set.lockedPages,
+			(unsigned long long)set.handles, (unsigned long long)set.regions, (unsigned long long)set.tasks, g,
+			(unsigned long long)got.commitPages, (unsigned long long)got.lockedPages,
+			(unsigned long long)got.handles, (unsigned long long)got.regions, (unsigned long long)got.tasks);
+}
+
 static void gen_set_quota(struct call *c)
 {
 	struct hrec *r;
@@ -2410,11 +2431,13 @@ static void gen_set_quota(struct call *c)
 		c->must_fail = true;
 		c->why = "no QUOTA right (KN_HANDLE_SELF never has it)";
 	}
-	/* Generous limits mostly (nothing a child does here comes near them), or none. */
-	uint64_t big = PICK(((const uint64_t[]){ KN_QUOTA_UNLIMITED, 1ull << 20, 1ull << 40, 0, 1, 4096 }));
-	q = (KnQuota){ big, big, big, big, big };
+	/* Each limit: none, generous, or tight (a child then meets it: rcOutOfMemory for its
+	 * calls, an exception for its faults). */
+	static const uint64_t limits[] = { KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, 1ull << 20, 1ull << 40, 0, 1, 64, 4096 };
+	q = (KnQuota){ PICK(limits), PICK(limits), PICK(limits), PICK(limits), PICK(limits) };
 	in_arg(c, 1, sizeof(q), &q, -1);
-	c->done = done_nothing;
+	c->x[0] = (uint64_t)(uintptr_t)r;
+	c->done = done_set_quota;
 }
 
 static void gen_get_quota(struct call *c)
@@ -2639,8 +2662,9 @@ static uint8_t *arena_region(uint64_t at, uint64_t size, int flags)
 	if (rc != rcOk)
 		rc = KnVmAllocateEx(RTL_NULL, size, flags, &out); /* (taken: anywhere) */
 	if (rc != rcOk) {
-		finding(CK_HARNESS, NR_KnVmAllocateEx, rc, "the arena: KnVmAllocateEx(%#llx, %#x) returned %d",
-			(unsigned long long)size, flags, rc);
+		if (!(limited && rc == rcOutOfMemory))
+			finding(CK_HARNESS, NR_KnVmAllocateEx, rc, "the arena: KnVmAllocateEx(%#llx, %#x) returned %d",
+				(unsigned long long)size, flags, rc);
 		return RTL_NULL;
 	}
 	return out;
@@ -2979,6 +3003,19 @@ static void scenario_child_fuzzer(void)
 	KnHandleClose(box);
 	volatile struct mailbox *mb = p;
 	mb->magic = 0;
+	/* Half of them under a quota a little above what they use now: their calls meet it
+	 * (rcOutOfMemory, and nothing changed), their set-up may too (not a finding then). */
+	KnQuota limits, usage;
+	bool quota = one_in(2);
+	harness_calls++;
+	if (quota && KnTaskGetQuota(h, &limits, &usage) == rcOk) {
+		limits = (KnQuota){ usage.commitPages + 150 + below(450), usage.lockedPages + 16 + below(200),
+				    usage.handles + 16 + below(32), usage.regions + 20 + below(40), usage.tasks + below(3) };
+		harness_calls++;
+		Retcode q = KnTaskSetQuota(h, &limits);
+		if (q != rcOk)
+			finding(CK_RESULT, NR_KnTaskSetQuota, q, "KnTaskSetQuota of a new child fuzzer returned %d", q);
+	}
 	KnTaskResume(h);
 	/* Wait for it here (it is small): then the mailbox says what it found. It counts its
 	 * calls there: it is stuck only when the count stops moving for CHILD_WAIT_S steps. */
@@ -2997,16 +3034,16 @@ static void scenario_child_fuzzer(void)
 	harness_calls += 2;
 	fuzzers_run++;
 	if (rc != rcOk) {
-		finding(CK_CHILD, NR_KnTaskWait, rc, "child fuzzer '%s' made no call for %u s (state %d, at its call %llu)",
-			name, CHILD_WAIT_S, state, (unsigned long long)seen_calls);
+		finding(CK_CHILD, NR_KnTaskWait, rc, "child fuzzer '%s'%s made no call for %u s (state %d, at its call %llu)",
+			name, quota ? " (under a quota)" : "", CHILD_WAIT_S, state, (unsigned long long)seen_calls);
 	} else if (mb->magic != MAILBOX_MAGIC) {
 		finding(CK_CHILD, NR_KnTaskCreate, 0, "child fuzzer '%s' never reported (state %d, exit code %d)", name,
 			state, code);
 	} else {
 		if (mb->findings)
 			finding(CK_CHILD, NR_KnTaskCreate, (int)mb->findings,
-				"child fuzzer '%s' made %llu findings, the first at its call %llu (its lines are above)", name,
-				(unsigned long long)mb->findings, (unsigned long long)mb->first);
+				"child fuzzer '%s'%s made %llu findings, the first at its call %llu (its lines are above)", name,
+				quota ? " (under a quota)" : "", (unsigned long long)mb->findings, (unsigned long long)mb->first);
 		/* How it ended: 0 returned its findings, 1 KnTaskExit(0), 2 froze, 3 terminated
 		 * itself, 4 ud2. */
 		bool ok;
@@ -3301,6 +3338,16 @@ static void unmap_all(void)
 
 static unsigned rounds, rounds_back;
 
+/* The fuzzer's own account at the start of the round (KnTaskGetQuota of itself). */
+static KnQuota usage0;
+
+static bool own_usage(KnQuota *usage)
+{
+	KnQuota limits;
+	harness_calls++;
+	return KnTaskGetQuota(KN_HANDLE_SELF, &limits, usage) == rcOk;
+}
+
 static void round_end(const KnMemStats *s0, uint64_t first_slot)
 {
 	end_children();
@@ -3326,6 +3373,16 @@ static void round_end(const KnMemStats *s0, uint64_t first_slot)
 		KnDebugGetStats(&stats);
 	}
 	rounds++;
+	KnQuota u1;
+	if (own_usage(&u1) && memcmp(&u1, &usage0, sizeof(u1)))
+		finding(CK_ROUND, NR_KnTaskGetQuota, 0,
+			"after the round of calls %llu..%llu the fuzzer's account says commit %llu -> %llu, locked %llu -> "
+			"%llu, handles %llu -> %llu, regions %llu -> %llu, tasks %llu -> %llu",
+			(unsigned long long)first_slot, (unsigned long long)slot, (unsigned long long)usage0.commitPages,
+			(unsigned long long)u1.commitPages, (unsigned long long)usage0.lockedPages,
+			(unsigned long long)u1.lockedPages, (unsigned long long)usage0.handles, (unsigned long long)u1.handles,
+			(unsigned long long)usage0.regions, (unsigned long long)u1.regions, (unsigned long long)usage0.tasks,
+			(unsigned long long)u1.tasks);
 	if (stats.freePages != s0->freePages || stats.commitCharge != s0->commitCharge || stats.tasks != s0->tasks ||
 	    stats.threads != s0->threads || stats.taskCommit != s0->taskCommit || stats.taskResident != s0->taskResident) {
 		finding(CK_ROUND, NR_KnDebugGetStats, 0,
@@ -3349,10 +3406,13 @@ static void run(void)
 	while (slot < ncalls) {
 		harness_calls++;
 		KnDebugGetStats(&s0);
+		if (!child_mode)
+			own_usage(&usage0);
 		commit_limit_pages = s0.commitLimit;
 		uint64_t first = slot, end = MIN(ncalls, (slot / ROUND_CALLS + 1) * ROUND_CALLS);
 		if (!arena_build()) {
-			finding(CK_HARNESS, NR_KnVmAllocateEx, 0, "the arena could not be built");
+			if (!limited)
+				finding(CK_HARNESS, NR_KnVmAllocateEx, 0, "the arena could not be built");
 			round_end(&s0, first);
 			slot = end;
 			continue;
@@ -3510,6 +3570,12 @@ int main(int argc, char **argv)
 			}
 		}
 		take_baseline();
+		KnQuota limits, usage;
+		harness_calls++;
+		if (KnTaskGetQuota(KN_HANDLE_SELF, &limits, &usage) == rcOk)
+			limited = limits.commitPages != KN_QUOTA_UNLIMITED || limits.handles != KN_QUOTA_UNLIMITED ||
+				  limits.regions != KN_QUOTA_UNLIMITED || limits.lockedPages != KN_QUOTA_UNLIMITED ||
+				  limits.tasks != KN_QUOTA_UNLIMITED;
 		if (mailbox) {
 			mailbox->findings = 0;
 			mailbox->calls = 0;
