@@ -1603,16 +1603,17 @@ static void gen_close(struct call *c)
 {
 	c->nr = NR_KnHandleClose;
 	c->garbage_ok = true;
-	struct hrec *r = NULL;
-	if (below(4)) {
-		r = random_hrec(-1);
-		if (r && !may_close(r))
-			r = NULL;
-	}
+	/* (every draw made whatever is chosen: which children may be let go of depends on what
+	 * they were seen doing, which depends on timing, and must not shift the sequence) */
+	struct hrec *r = below(4) ? random_hrec(-1) : NULL;
+	Handle bad = bad_handle_value();
+	bool self = one_in(8);
+	if (r && !may_close(r))
+		r = NULL;
 	if (r) {
 		c->a[0] = arg32(c, r->h);
 	} else {
-		c->a[0] = arg32(c, below(8) ? bad_handle_value() : KN_HANDLE_SELF);
+		c->a[0] = arg32(c, self ? KN_HANDLE_SELF : bad);
 		c->must_fail = true;
 		c->why = "a handle that is not open (or KN_HANDLE_SELF)";
 	}
@@ -3221,12 +3222,13 @@ static void touch_slot(void)
 		return;
 	uint64_t a = r->base + below(MIN(r->size / PAGE, 64)) * PAGE + below(PAGE);
 	bool write = one_in(2);
+	uint8_t value = (uint8_t)rnd();
 	harness_calls++;
 	if (KnVmQuery((void *)(uintptr_t)a, &qinfo) != rcOk || qinfo.state != VMM_STATE_COMMITTED ||
 	    !(qinfo.flags & VMM_FLAG_READ) || (write && !(qinfo.flags & VMM_FLAG_WRITE)))
 		return;
 	if (write)
-		*(volatile uint8_t *)(uintptr_t)a = (uint8_t)rnd();
+		*(volatile uint8_t *)(uintptr_t)a = value;
 	else
 		(void)*(volatile uint8_t *)(uintptr_t)a;
 }
