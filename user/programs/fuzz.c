@@ -3113,11 +3113,35 @@ static void pressure_regions(void)
 	}
 }
 
-/* A full handle table (copies of our own handle, without rights), then random calls. */
+static void one_call_of(void (*const *set)(struct call *c), unsigned n);
+
+/*
+ * A full handle table (copies of our own handle, without rights), then calls that make
+ * handles: each must fail with rcOutOfMemory and change nothing (an MDL made, pages pinned
+ * or outputs written before the handle was refused would show). A frozen child first, so
+ * that KnTaskGetNextVmRegion has one to walk.
+ */
 static void pressure_handles(void)
 {
+	static void (*const makers[])(struct call *c) = { gen_task_create, gen_transfer, gen_mdl_create,
+							   gen_mdl_from_buf, gen_mdl_from_vm, gen_mdl_from_phys,
+							   gen_mdl_clone, gen_next_region, gen_next_region };
 	unsigned n = 0;
 	Handle h;
+	int idx = free_child();
+	harness_calls += 3;
+	if (idx >= 0 && KnTaskCreate("fc-freeze", "fuzzchild", KN_TASK_DUMPABLE, &h) == rcOk) {
+		struct hrec *r = new_hrec(h, KN_HANDLE_TYPE_TASK, ALL_TASK_RIGHTS, NR_KnTaskCreate);
+		if (r) {
+			r->child = idx;
+			children[idx] = (struct child){ .live = true, .phase = CP_RUNNING, .kind = -1 };
+			KnTaskResume(h);
+			if (wait_steps(h, KN_TASK_STATE_FROZEN, CHILD_WAIT_S) == rcOk)
+				children[idx].phase = CP_FROZEN;
+		} else {
+			KnHandleClose(h);
+		}
+	}
 	for (; n < 5000; n++) {
 		harness_calls++;
 		if (KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, 0, &h) != rcOk)
@@ -3126,7 +3150,9 @@ static void pressure_handles(void)
 	pressure_note(1, n);
 	/* (the model does not know them: the handle checks look past them while they are there) */
 	extra_handles = true;
-	random_calls(30);
+	for (unsigned i = 0; i < 30; i++)
+		one_call_of(makers, ARRAY_SIZE(makers));
+	random_calls(10);
 	extra_handles = false;
 	for (unsigned i = 0;;) {
 		int type;
@@ -3204,6 +3230,15 @@ static void one_call(void)
 		i++;
 	}
 	gens[i].gen(&c);
+	perform(&c);
+}
+
+/* One call of a given few (a scenario's). */
+static void one_call_of(void (*const *set)(struct call *c), unsigned n)
+{
+	struct call c;
+	memset(&c, 0, sizeof(c));
+	set[below(n)](&c);
 	perform(&c);
 }
 
