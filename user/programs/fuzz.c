@@ -491,7 +491,6 @@ enum { DIR_IN, DIR_OUT };
 struct buf {
 	uint64_t p, n;
 	uint8_t kind, dir;
-	bool must; /* the call cannot succeed if this buffer is bad */
 	uint64_t lo, hi; /* output: the bytes holding the sentinel */
 };
 
@@ -666,10 +665,10 @@ static uint64_t straddle(uint64_t boundary, uint64_t n)
 	return boundary - (n - k);
 }
 
-static struct buf *add_buf(struct call *c, uint64_t p, uint64_t n, unsigned kind, unsigned dir, bool must)
+static struct buf *add_buf(struct call *c, uint64_t p, uint64_t n, unsigned kind, unsigned dir)
 {
 	struct buf *b = &c->b[c->nb++];
-	*b = (struct buf){ .p = p, .n = n, .kind = (uint8_t)kind, .dir = (uint8_t)dir, .must = must };
+	*b = (struct buf){ .p = p, .n = n, .kind = (uint8_t)kind, .dir = (uint8_t)dir };
 	return b;
 }
 
@@ -795,7 +794,7 @@ static void out_arg(struct call *c, unsigned arg, uint64_t n, int force)
 {
 	unsigned kind = force >= 0 ? (unsigned)force : pick_kind(DIR_OUT), actual;
 	uint64_t p = place(c, kind, n, &actual);
-	struct buf *b = add_buf(c, p, n, actual, DIR_OUT, true);
+	struct buf *b = add_buf(c, p, n, actual, DIR_OUT);
 	sentinel_part(b);
 	c->a[arg] = p;
 	if (!pkinds[actual].writable && !c->must_fail) {
@@ -814,7 +813,7 @@ static void in_arg(struct call *c, unsigned arg, uint64_t n, const void *content
 	uint64_t p = place(c, kind, n, &actual);
 	if (content && (actual == P_GOOD || actual == P_MISALIGNED || actual == P_MDL))
 		memcpy((void *)(uintptr_t)p, content, n);
-	add_buf(c, p, n, actual, DIR_IN, true);
+	add_buf(c, p, n, actual, DIR_IN);
 	c->a[arg] = p;
 	if (n && pkinds[actual].readable == 0 && !c->must_fail) {
 		c->must_fail = true;
@@ -895,7 +894,7 @@ static void str_arg(struct call *c, unsigned arg, const char *s, bool name)
 		break;
 	}
 	}
-	add_buf(c, p, len + 1, kind, DIR_IN, true);
+	add_buf(c, p, len + 1, kind, DIR_IN);
 	c->a[arg] = p;
 }
 
@@ -1285,7 +1284,7 @@ static void gen_debug_write(struct call *c)
 			memset(p, '.', n);
 			memcpy(p, "fuzz: ", 6);
 			p[n - 1] = '\n';
-			add_buf(c, (uint64_t)(uintptr_t)p, n, P_GOOD, DIR_IN, true);
+			add_buf(c, (uint64_t)(uintptr_t)p, n, P_GOOD, DIR_IN);
 			c->a[1] = (uint64_t)(uintptr_t)p;
 			c->a[2] = n;
 			if (child_mode && !c->must_fail) { /* (a child's lines would cut into its parent's) */
@@ -1299,7 +1298,7 @@ static void gen_debug_write(struct call *c)
 			if (trap_springs >= 2) {
 				c->a[1] = 0;
 				c->a[2] = 1 + below(100);
-				add_buf(c, 0, c->a[2], P_NULL, DIR_IN, true);
+				add_buf(c, 0, c->a[2], P_NULL, DIR_IN);
 				c->must_fail = true;
 				c->why = "null";
 				return;
@@ -1310,7 +1309,7 @@ static void gen_debug_write(struct call *c)
 			c->a[2] = len;
 			c->must_fail = true;
 			c->why = "running into a guard page";
-			add_buf(c, c->a[1], len, P_STRADDLE_GUARD, DIR_IN, true);
+			add_buf(c, c->a[1], len, P_STRADDLE_GUARD, DIR_IN);
 			return;
 		}
 		case 2: /* too long */
@@ -1341,7 +1340,7 @@ static void gen_debug_write(struct call *c)
 	c->a[2] = n;
 	if (n > 2 * PAGE) {
 		c->a[1] = (uint64_t)(uintptr_t)ar.in + below(IN_PAGES * PAGE - MIN(n, IN_PAGES * PAGE) + 1);
-		add_buf(c, c->a[1], n, P_GOOD, DIR_IN, true);
+		add_buf(c, c->a[1], n, P_GOOD, DIR_IN);
 	} else {
 		in_arg(c, 1, n, NULL, -1);
 		if (n == 0 && c->must_fail && c->why && strcmp(c->why, "longer than 64 KiB")) {
@@ -2029,7 +2028,7 @@ static void gen_mdl_from_buf(struct call *c)
 	c->a[1] = size;
 	if (size > 2 * PAGE && size <= IN_PAGES * PAGE) {
 		c->a[0] = (uint64_t)(uintptr_t)ar.in;
-		add_buf(c, c->a[0], size, P_GOOD, DIR_IN, true);
+		add_buf(c, c->a[0], size, P_GOOD, DIR_IN);
 	} else if (size > IN_PAGES * PAGE) {
 		c->a[0] = (uint64_t)(uintptr_t)ar.in; /* refused: past the limit, or runs off the arena */
 		c->must_fail = true;
