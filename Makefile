@@ -5,13 +5,14 @@
 #   make test       host unit tests + the kernel's tests in QEMU under several configurations
 #   make debug      QEMU halted with its gdb stub, and gdb attached with the kernel's symbols
 #   make bench      benchmark figures in guest TSC ticks (QEMU -icount: they repeat exactly)
+#   make fuzz       the system-call fuzzer, long (SEED=N CALLS=N MEM=... CPU=...; docs/fuzz.md)
 #   make bench-host benchmark figures of the host build of the physical allocator (ns)
 #   make deps       install what is missing (tools/install-deps.sh)
 #   make clean
 #
 # Variables: CROSS=x86_64-elf- (toolchain prefix), CC=clang, CFLAGS=..., DEBUG=0 (no debug
 # checks), MEM=..., CPU=..., INIT=PROGRAM (first task of make run; default demo),
-# ACCEL=kvm (default tcg), GDBPORT=1234, V=1 (show commands).
+# ACCEL=kvm (default tcg), GDBPORT=1234, SEED=N and CALLS=N (make fuzz), V=1 (show commands).
 
 CROSS ?=
 ifeq ($(origin CC),default)
@@ -33,6 +34,8 @@ MEM ?= 1G
 CPU ?= max
 ACCEL ?= tcg
 GDBPORT ?= 1234
+SEED ?= 1
+CALLS ?= 200000
 
 ifeq ($(V),1)
 Q :=
@@ -103,6 +106,7 @@ TEST_ISO := $(BUILD)/knmm-test.iso
 SELFCHECK_ISO := $(BUILD)/knmm-selfcheck.iso
 BENCH_ISO := $(BUILD)/knmm-bench.iso
 MONITOR_ISO := $(BUILD)/knmm-monitor.iso
+FUZZ_ISO := $(BUILD)/knmm-fuzz.iso
 HOST_TESTS := $(BUILD)/host/knmm-host-tests
 HOST_BENCH := $(BUILD)/hostbench/knmm-host-bench
 
@@ -112,10 +116,11 @@ TEST_CMDLINE := test=* aslr=off
 SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
 BENCH_CMDLINE := bench aslr=off
 MONITOR_CMDLINE := aslr=on init=demo monitor
+FUZZ_CMDLINE := test=user.fuzz fuzz.seed=$(SEED) fuzz.calls=$(CALLS) aslr=off
 
 QEMU_PY := $(PYTHON) tools/qemu.py --accel $(ACCEL)
 
-.PHONY: all iso run test debug bench bench-host clean deps check-deps FORCE
+.PHONY: all iso run test debug bench bench-host fuzz clean deps check-deps FORCE
 .DEFAULT_GOAL := all
 
 all: $(KERNEL) $(ISO) $(USER_ELFS)
@@ -191,6 +196,9 @@ $(BAD_ELFS) &: $(BUILD)/user/hello.elf tools/mkbadelf.py
 $(BUILD)/run-cmdline: FORCE
 	@mkdir -p $(@D)
 	@echo '$(RUN_CMDLINE)' | cmp -s - $@ || echo '$(RUN_CMDLINE)' > $@
+$(BUILD)/fuzz-cmdline: FORCE
+	@mkdir -p $(@D)
+	@echo '$(FUZZ_CMDLINE)' | cmp -s - $@ || echo '$(FUZZ_CMDLINE)' > $@
 FORCE:
 
 $(ISO): $(KERNEL) $(RUN_MODULES) $(BUILD)/run-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
@@ -206,6 +214,10 @@ $(SELFCHECK_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-dep
 $(MONITOR_ISO): $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(MONITOR_CMDLINE)" $(RUN_MODULES)
+# The fuzzer alone, with its seed and call count on the command line (make fuzz).
+$(FUZZ_ISO): $(KERNEL) $(TEST_MODULES) $(BUILD)/fuzz-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(FUZZ_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
 $(BENCH_ISO): $(KERNEL_RELEASE) $(USER_ELFS) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_CMDLINE)" $(USER_ELFS)
@@ -254,6 +266,9 @@ test: $(KERNEL) $(TEST_ISO) $(SELFCHECK_ISO) $(MONITOR_ISO) $(HOST_TESTS) | chec
 
 bench: $(BENCH_ISO) | check-deps
 	$(Q)$(QEMU_PY) bench --iso $(BENCH_ISO)
+
+fuzz: $(FUZZ_ISO) | check-deps
+	$(Q)$(QEMU_PY) fuzz --iso $(FUZZ_ISO) --mem $(MEM) --cpu $(CPU) --seed $(SEED) --calls $(CALLS)
 
 ifeq ($(HOST_BENCH_SRCS),)
 bench-host:

@@ -4,6 +4,7 @@
     tools/qemu.py run   --iso build/knmm.iso [--mem 1G] [--cpu max]
     tools/qemu.py debug --iso build/knmm.iso --kernel build/kernel.elf [--gdb-port 1234]
     tools/qemu.py bench --iso build/knmm-bench.iso
+    tools/qemu.py fuzz  --iso build/knmm-fuzz.iso [--mem 1G] [--cpu max] --seed N --calls N
 
 Also imported by tests/run.py. Python 3 standard library only.
 """
@@ -274,6 +275,61 @@ def cmd_bench(opts):
     return 0 if figures else 1
 
 
+# What the fuzzer's own run expects to see in the kernel log and need not show: each of its
+# children's exceptions, the orphans the kernel ends, and the malformed programs it asks for.
+FUZZ_QUIET = re.compile(r"^\[\s*\d+\.\d+\] ([WI] task|W elf:) (fc-|fuzzc |n+:)")
+FUZZ_FINDING = re.compile(r"FINDING|^\s*(?:\d+\|)?\s*not ok 999 ")
+
+
+def cmd_fuzz(opts):
+    """Boots the fuzzer ISO (test=user.fuzz with the seed and call count on the command line),
+    shows its output as it comes (less its children's expected exception lines), and says
+    whether it found anything. Exit status 1 on a finding, a failure or a hang."""
+    build = os.path.dirname(opts.iso) or "."
+    log = os.path.join(build, "fuzz.log")
+    args = qemu_args(opts.iso, opts.mem, opts.cpu, opts.accel, com2="/dev/null")
+    # TCG runs several thousand calls a second; the kernel test's own bound is larger.
+    timeout = 300 + opts.calls * 0.02
+    print(f"knmm: fuzzing with seed {opts.seed}, {opts.calls} calls, {opts.mem} of RAM, CPU {opts.cpu} "
+          f"(the whole log goes to {log})", flush=True)
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
+    findings, result, lines = [], None, 0
+    try:
+        with open(log, "w", errors="replace") as f:
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace").replace("\r", "").rstrip("\n")
+                f.write(line + "\n")
+                if FUZZ_FINDING.search(line):
+                    findings.append(line)
+                m = re.search(r"(?:^|\] |\| )(ok|not ok) \d+ user\.fuzz\b", line)
+                if m and not line.startswith(" "):
+                    result = m.group(1)
+                if not FUZZ_QUIET.search(line):
+                    print(line, flush=True)
+                lines += 1
+        status = proc.wait()
+    finally:
+        timer.cancel()
+    timed_out = status == -signal.SIGKILL
+    problems = []
+    if timed_out:
+        problems.append(f"no end after {timeout:.0f} s (killed)")
+    elif status != EXIT_PASS:
+        problems.append(f"QEMU exited with status {status} ({EXIT_NAMES.get(status, 'QEMU error')})")
+    if result is None:
+        problems.append("no result line for user.fuzz")
+    elif result != "ok":
+        problems.append("user.fuzz failed")
+    print(f"knmm: fuzz: seed {opts.seed}, {opts.calls} calls, {opts.mem}, CPU {opts.cpu}: "
+          f"{len(findings)} finding line(s)" + ("; " + "; ".join(problems) if problems else ""), flush=True)
+    for line in findings:
+        print(f"knmm: {line.strip()}", flush=True)
+    return 1 if findings or problems else 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"), choices=["tcg", "kvm"])
@@ -290,11 +346,17 @@ def main(argv=None):
     d.add_argument("--gdb-port", type=int, default=1234)
     b = sub.add_parser("bench")
     b.add_argument("--iso", required=True)
+    z = sub.add_parser("fuzz")
+    z.add_argument("--iso", required=True)
+    z.add_argument("--mem", default="1G")
+    z.add_argument("--cpu", default="max")
+    z.add_argument("--seed", type=int, default=1)
+    z.add_argument("--calls", type=int, default=200000)
     opts = p.parse_args(argv)
     if shutil.which(QEMU) is None:
         print(f"knmm: {QEMU} not found; run `make deps`", file=sys.stderr)
         return 1
-    return {"run": cmd_run, "debug": cmd_debug, "bench": cmd_bench}[opts.cmd](opts)
+    return {"run": cmd_run, "debug": cmd_debug, "bench": cmd_bench, "fuzz": cmd_fuzz}[opts.cmd](opts)
 
 
 if __name__ == "__main__":
