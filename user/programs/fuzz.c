@@ -134,7 +134,7 @@ static const uint16_t documented[NCALLS + 1] = {
 	[NR_KnPmmMdlCreateFromBuf] = OK | B(rcInvalidArgument) | B(rcOutOfMemory) | B(rcFault),
 	[NR_KnPmmMdlCreateFromVm] =
 		OK | B(rcInvalidArgument) | B(rcNotFound) | B(rcAccessDenied) | B(rcOutOfMemory) | B(rcFault),
-	[NR_KnPmmMdlCreateFromPhys] = OK | B(rcAccessDenied) | B(rcInvalidArgument) | B(rcFault),
+	[NR_KnPmmMdlCreateFromPhys] = OK | B(rcAccessDenied) | B(rcInvalidArgument) | B(rcOutOfMemory) | B(rcFault),
 	[NR_KnPmmMdlClone] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcOutOfMemory) | B(rcFault),
 	[NR_KnPmmMdlMap] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcInvalidArgument) | B(rcAlreadyExists) |
 			   B(rcOutOfMemory) | B(rcBusy) | B(rcFault),
