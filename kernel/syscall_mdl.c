@@ -128,10 +128,17 @@ int64_t sys_mdl_create_from_buf(const struct syscall_args *a)
 		rc = rcInvalidArgument;
 	if (rc == rcOk && !syscall_input_ok(buf, size))
 		rc = rcFault;
+	/* Frames not zeroed first: every byte is written here, the buffer's, then zeros to the
+	 * end of the last page. */
 	if (rc == rcOk)
-		rc = mdl_create(size, flags, own_account(), &m);
+		rc = mdl_create_unzeroed(size, flags, own_account(), &m);
 	if (rc == rcOk && (rc = fill_from_user(m, buf, size)) != rcOk)
 		mdl_free(m); /* (another thread unmapped part of the buffer meanwhile) */
+	if (rc == rcOk && (size & PAGE_MASK)) {
+		struct mdl_cursor c;
+		mdl_cursor_init(&c, m, size / PAGE_SIZE);
+		memset((uint8_t *)mdl_cursor_next(&c) + (size & PAGE_MASK), 0, PAGE_SIZE - (size & PAGE_MASK));
+	}
 	return rc == rcOk ? syscall_publish_mdl(m, ALL_MDL_RIGHTS, a->a[3]) : rc;
 }
 

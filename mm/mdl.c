@@ -177,7 +177,7 @@ static unsigned floor_log2(uint64_t n)
 	return k;
 }
 
-Retcode mdl_create(uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out)
+static Retcode create(uint64_t bytes, unsigned flags, struct account *acct, bool zero, struct mdl **out)
 {
 	uint64_t pages;
 
@@ -197,7 +197,7 @@ Retcode mdl_create(uint64_t bytes, unsigned flags, struct account *acct, struct 
 	m->charge = charge;
 	unsigned order = MIN(floor_log2(pages), MDL_MAX_ORDER);
 	for (uint64_t left = pages; left;) {
-		struct page *p = pmm_alloc(order, typed ? 0 : PMM_ZERO, PAGE_MDL);
+		struct page *p = pmm_alloc(order, typed || !zero ? 0 : PMM_ZERO, PAGE_MDL);
 		if (!p) {
 			if (order == 0) {
 				mdl_free(m);
@@ -324,6 +324,17 @@ Retcode mdl_clone(const struct mdl *m, struct account *acct, struct mdl **out)
 	if (rc == rcOk)
 		(*out)->bytes = m->bytes;
 	return rc;
+}
+
+Retcode mdl_create(uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out)
+{
+	return create(bytes, flags, acct, true, out);
+}
+
+Retcode mdl_create_unzeroed(uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out)
+{
+	/* (memory of another type than write-back is zeroed anyway: through its new type) */
+	return create(bytes, flags, acct, false, out);
 }
 
 void mdl_cursor_init(struct mdl_cursor *c, const struct mdl *m, uint64_t first_page)

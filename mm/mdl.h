@@ -68,6 +68,10 @@ void mdl_init(void);
 /* `bytes` of zeroed frames (rounded up to pages). rcInvalidArgument (size 0 or flags),
  * rcOutOfMemory (commit limit or frames: nothing is left behind). */
 Retcode mdl_create(uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out);
+/* The same, for a caller that writes every byte itself: the frames hold what they held.
+ * The caller overwrites all of [0, pages * PAGE_SIZE) before anyone can see the MDL (or
+ * frees it). */
+Retcode mdl_create_unzeroed(uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out);
 /* An I/O MDL over [pa, pa + bytes), which must lie outside RAM and the direct map, below the
  * CPU's physical limit. rcInvalidArgument otherwise. */
 Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct account *acct, struct mdl **out);

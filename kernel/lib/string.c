@@ -12,7 +12,15 @@ void *memset(void *dst, int c, size_t n)
 void *memcpy(void *restrict dst, const void *restrict src, size_t n)
 {
 	void *d = dst;
-	__asm__ __volatile__("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+	/* Whole quadwords when everything is 8-aligned (pages, frames, structures): as fast
+	 * as bytes on hardware with fast strings, and an eighth of the iterations where each
+	 * one counts (QEMU TCG, which also times make bench). */
+	if (!(((uintptr_t)d | (uintptr_t)src | n) & 7)) {
+		size_t words = n / 8;
+		__asm__ __volatile__("rep movsq" : "+D"(d), "+S"(src), "+c"(words) : : "memory");
+	} else {
+		__asm__ __volatile__("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+	}
 	return dst;
 }
 

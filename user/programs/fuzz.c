@@ -1531,18 +1531,27 @@ static void done_terminate(struct call *c, int64_t rc)
 		children[r->child].phase = CP_EXITED;
 }
 
-static void gen_terminate(struct call *c)
+/* A call `nr` on a task handle that needs `right` (mostly live children: `children`), which
+ * must fail when the handle picked lacks it; the handle's record in x[0] for `done`. */
+static struct hrec *gen_task_right(struct call *c, int nr, uint32_t right, bool children, const char *why,
+				   void (*done)(struct call *, int64_t))
 {
 	struct hrec *r;
-	c->nr = NR_KnTaskTerminate;
+	c->nr = nr;
 	c->garbage_ok = true;
-	c->a[0] = arg32(c, pick_task(c, KN_RIGHT_TERMINATE, true, &r));
-	if (r && !(r->rights & KN_RIGHT_TERMINATE)) {
+	c->a[0] = arg32(c, pick_task(c, right, children, &r));
+	if ((right == KN_RIGHT_QUOTA && c->a[0] == KN_HANDLE_SELF) || (r && !(r->rights & right))) {
 		c->must_fail = true;
-		c->why = "no TERMINATE right";
+		c->why = why;
 	}
 	c->x[0] = (uint64_t)(uintptr_t)r;
-	c->done = done_terminate;
+	c->done = done;
+	return r;
+}
+
+static void gen_terminate(struct call *c)
+{
+	gen_task_right(c, NR_KnTaskTerminate, KN_RIGHT_TERMINATE, true, "no TERMINATE right", done_terminate);
 }
 
 static void done_exit_code(struct call *c, int64_t rc)
@@ -1698,18 +1707,17 @@ static void gen_transfer(struct call *c)
 		break;
 	}
 	uint32_t rights = have & (uint32_t)rnd();
-	if (one_in(8)) {
+	if (one_in(8))
 		rights |= (uint32_t)1 << below(32);
-		if (rights & ~have) {
-			c->must_fail = true;
-			c->why = c->why ? c->why : "rights the handle does not have";
-		}
-	}
 	/* Never give the fuzzer a handle to itself that could end or freeze it... it would not
 	 * use one (pick_task), but a child given one could. */
 	if (c->a[1] == KN_HANDLE_SELF || (src && src->child == OBJ_SELF))
 		if (!(c->a[0] == KN_HANDLE_SELF || (target && target->child == OBJ_SELF)))
 			rights &= ~(uint32_t)(KN_RIGHT_FREEZE | KN_RIGHT_TERMINATE);
+	if (rights & ~have) { /* (judged on the rights passed, after that mask) */
+		c->must_fail = true;
+		c->why = c->why ? c->why : "rights the handle does not have";
+	}
 	c->a[1] = arg32(c, (uint32_t)c->a[1]);
 	c->a[2] = arg32(c, rights);
 	out_arg(c, 3, sizeof(Handle), -1);
@@ -2344,16 +2352,7 @@ static void done_freeze(struct call *c, int64_t rc)
 
 static void gen_freeze(struct call *c)
 {
-	struct hrec *r;
-	c->nr = NR_KnTaskFreeze;
-	c->garbage_ok = true;
-	c->a[0] = arg32(c, pick_task(c, KN_RIGHT_FREEZE, true, &r));
-	if (r && !(r->rights & KN_RIGHT_FREEZE)) {
-		c->must_fail = true;
-		c->why = "no FREEZE right";
-	}
-	c->x[0] = (uint64_t)(uintptr_t)r;
-	c->done = done_freeze;
+	gen_task_right(c, NR_KnTaskFreeze, KN_RIGHT_FREEZE, true, "no FREEZE right", done_freeze);
 }
 
 static void done_context(struct call *c, int64_t rc)
@@ -2422,22 +2421,14 @@ static void done_set_quota(struct call *c, int64_t rc)
 
 static void gen_set_quota(struct call *c)
 {
-	struct hrec *r;
 	KnQuota q;
-	c->nr = NR_KnTaskSetQuota;
-	c->garbage_ok = true;
-	c->a[0] = arg32(c, pick_task(c, KN_RIGHT_QUOTA, false, &r));
-	if (c->a[0] == KN_HANDLE_SELF || (r && !(r->rights & KN_RIGHT_QUOTA))) {
-		c->must_fail = true;
-		c->why = "no QUOTA right (KN_HANDLE_SELF never has it)";
-	}
+	gen_task_right(c, NR_KnTaskSetQuota, KN_RIGHT_QUOTA, false, "no QUOTA right (KN_HANDLE_SELF never has it)",
+		       done_set_quota);
 	/* Each limit: none, generous, or tight (a child then meets it: rcOutOfMemory for its
 	 * calls, an exception for its faults). */
 	static const uint64_t limits[] = { KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, 1ull << 20, 1ull << 40, 0, 1, 64, 4096 };
 	q = (KnQuota){ PICK(limits), PICK(limits), PICK(limits), PICK(limits), PICK(limits) };
 	in_arg(c, 1, sizeof(q), &q, -1);
-	c->x[0] = (uint64_t)(uintptr_t)r;
-	c->done = done_set_quota;
 }
 
 static void gen_get_quota(struct call *c)
@@ -2819,7 +2810,10 @@ static bool check_child_end(Handle h, int kind, bool dumpable, const char *name)
 			harness_calls++;
 			cursor = (uint64_t)(uintptr_t)base + size;
 		}
-		if (rc != rcEof || nregions < 3) {
+		/* (a region's MDL charges its frames to us while it lives: under a quota it may not
+		 * fit, which is the documented rcOutOfMemory) */
+		bool quota_met = limited && rc == rcOutOfMemory;
+		if (!quota_met && (rc != rcEof || nregions < 3)) {
 			finding(CK_CHILD, NR_KnTaskGetNextVmRegion, rc, "child %s frozen: %llu regions, then %d", name,
 				(unsigned long long)nregions, rc);
 			return false;
