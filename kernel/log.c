@@ -65,7 +65,11 @@ void console_write_task(uint64_t id, const char *s, size_t n)
 	char prefix[24];
 	int plen = ksnprintf(prefix, sizeof(prefix), "%3llu| ", (unsigned long long)id);
 
-	bool irq = console_lock_take();
+	/* Interrupts stay on while a task's bytes go out at the UART's pace: no interrupt
+	 * handler writes to the console (a panic ignores the lock). */
+	if (panic_in_progress)
+		return;
+	spin_lock(&console_lock);
 	console_claim_locked(id);
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -75,7 +79,7 @@ void console_write_task(uint64_t id, const char *s, size_t n)
 			c = '?'; /* no escape sequences, carriage returns or C1 controls */
 		console_put_locked(&c, 1);
 	}
-	console_lock_drop(irq);
+	spin_unlock(&console_lock);
 }
 
 void console_printf(const char *fmt, ...)

@@ -19,6 +19,10 @@ typedef struct spinlock {
 /* Takes the lock with interrupts off; returns the previous interrupt state. */
 bool spin_lock_irqsave(spinlock_t *l);
 void spin_unlock_irqrestore(spinlock_t *l, bool irq_was_on);
+/* Takes the lock and leaves interrupts as they are: only for a lock that no interrupt
+ * handler takes (the holder is not preempted: the kernel switches only where it blocks). */
+void spin_lock(spinlock_t *l);
+void spin_unlock(spinlock_t *l);
 static inline bool spin_is_locked(const spinlock_t *l) { return READ_ONCE(l->locked) != 0; }
 void spin_assert_held_fail(const spinlock_t *l, const char *file, int line);
 #define spin_assert_held(l)                                                                        \
