@@ -332,7 +332,7 @@ static void cmd_dump(const char *spec, const char *limit_text)
 		rc = rcBusy;
 	if (rc != rcOk) {
 		console_printf("monitor: cannot freeze task %llu '%s' (%s)\n", (unsigned long long)t->id, t->name,
-			       rc == rcBusy ? "it did not stop" : "not running");
+			       rc == rcBusy ? "it did not stop" : rc == rcOutOfMemory ? "no room for the monitor's handle" : "not running");
 		task_put(t);
 		return;
 	}

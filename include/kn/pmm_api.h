@@ -45,6 +45,7 @@ Retcode KnPmmMdlCreateFromBuf(const void *buf, rtl_size_t size, int flags, Handl
  *   rcNotFound         addr is in free space
  *   rcAccessDenied     the range's protection (or, for a mapping of an MDL, what its handle
  *                      allowed) does not allow every protection bit flags ask
+ *   rcBusy             another thread is making pages of that region resident (kn/vmm_api.h)
  *   rcOutOfMemory
  */
 Retcode KnPmmMdlCreateFromVm(void *addr, rtl_size_t size, int flags, Handle *mdl);

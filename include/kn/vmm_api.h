@@ -12,6 +12,11 @@
  * is in free space, rcInvalidArgument when the range leaves its region. A call that fails
  * changes nothing (outputs included: they are checked before anything is done).
  *
+ * Busy regions: while a locked commit or an MDL lock (KnPmmMdlCreateFromVm) of one thread
+ * makes pages of a region resident, it zeroes their frames with no lock held; meanwhile
+ * KnVmCommit, KnVmDecommit, KnVmProtect, KnVmUnmap and KnPmmMdlCreateFromVm of other threads
+ * on that region are rcBusy and change nothing (faults go on as usual).
+ *
  * Limits: a task has at most 65 536 regions, a region at most 65 536 runs (stretches of
  * pages with the same state and protection); a call that would need more, or pool memory
  * for its bookkeeping that the commit limit does not allow, is rcOutOfMemory. That holds
@@ -51,7 +56,8 @@ void *KnVmAllocate(void *addr, rtl_size_t size, int flags);
  * COMMIT (every page of the range resident at return, and locked until decommitted).
  *   rcInvalidArgument  range rules, a guard page in the range, other flag bits
  *   rcNotFound         addr is in free space
- *   rcOutOfMemory      the commit limit, or (LOCKED) no frames; nothing changed
+ *   rcOutOfMemory      the commit limit or a quota, or (LOCKED) no frames; nothing changed
+ *   rcBusy             another thread is making pages of the region resident (above)
  */
 Retcode KnVmCommit(void *addr, rtl_size_t size, int flags);
 
@@ -60,7 +66,7 @@ Retcode KnVmCommit(void *addr, rtl_size_t size, int flags);
  * released, locked pages too. Reserved pages in the range are fine.
  *   rcInvalidArgument  range rules, a guard page in the range
  *   rcNotFound         addr is in free space
- *   rcBusy             a page is pinned by an MDL (nothing changed)
+ *   rcBusy             a page is pinned by an MDL, or the region is busy (nothing changed)
  */
 Retcode KnVmDecommit(void *addr, rtl_size_t size);
 
@@ -73,6 +79,7 @@ Retcode KnVmDecommit(void *addr, rtl_size_t size);
  *   rcAccessDenied     more than the region allows (an MDL mapping, or a program segment:
  *                      no more than the MDL's or the segment's protection)
  *   rcOutOfMemory      the limits above
+ *   rcBusy             the region is busy (above)
  */
 Retcode KnVmProtect(void *addr, rtl_size_t size, int newFlags);
 
@@ -84,6 +91,7 @@ Retcode KnVmProtect(void *addr, rtl_size_t size, int newFlags);
  *                      it is unmapped whole)
  *   rcNotFound         addr is in free space
  *   rcOutOfMemory      the limits above (a split)
+ *   rcBusy             the region is busy (above)
  */
 Retcode KnVmUnmap(void *addr, rtl_size_t size);
 

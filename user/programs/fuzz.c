@@ -110,6 +110,8 @@ static const uint8_t arity[NCALLS + 1] = {
  */
 #define B(rc) (1u << (rc))
 #define OK    B(rcOk)
+/* (kn/vmm_api.h's rcBusy for a region another thread is making resident is left out: the
+ * fuzzer is one thread, so for it that code would be a kernel bug) */
 static const uint16_t documented[NCALLS + 1] = {
 	[NR_KnDebugNop] = OK,
 	[NR_KnDebugWrite] = OK | B(rcInvalidArgument) | B(rcFault),
