@@ -47,36 +47,55 @@ endif
 CFLAGS ?= -O2 -g -Wall -Wextra -Werror
 HOST_CFLAGS ?= -O1 -g -Wall -Wextra -Werror
 
+# Layers (docs/architecture.md): each sees its own headers and those of the layers below it,
+# never one above. The ground floor (kernel/lib) sees include/ and arch's interrupt flags.
+LIB_INC := -Iinclude -Iarch/x86_64/include/floor
+ARCH_INC := $(LIB_INC) -Iarch/x86_64/include
+MM_INC := $(ARCH_INC) -Imm/include
+KERNEL_INC := $(MM_INC) -Ikernel/include
+TESTS_INC := $(KERNEL_INC) -I. -Itests
+# The include path of a source file, by its folder.
+layer_inc = $(if $(filter kernel/lib/%,$(1)),$(LIB_INC),$(if $(filter arch/% boot/%,$(1)),$(ARCH_INC),$(if \
+	$(filter mm/%,$(1)),$(MM_INC),$(if $(filter kernel/%,$(1)),$(KERNEL_INC),$(TESTS_INC)))))
+
 # What makes it a kernel: appended after CFLAGS, so CFLAGS cannot undo it.
 KERNEL_BASE_CFLAGS := -std=c11 -ffreestanding -fno-pic -fno-pie -mno-red-zone -mcmodel=kernel \
 	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -fno-stack-protector -fstack-clash-protection -nostdlib \
 	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-strict-aliasing \
-	-fcf-protection=none -Iinclude -Iarch/x86_64/include -I. -DKNMM_KERNEL -MMD -MP
+	-fcf-protection=none -DKNMM_KERNEL -MMD -MP
 # Debug checks (free-page poisoning, extra invariants) unless DEBUG=0; benchmarks never.
 KERNEL_REQUIRED_CFLAGS := $(KERNEL_BASE_CFLAGS) $(if $(filter 1,$(DEBUG)),-DKNMM_DEBUG)
-KERNEL_REQUIRED_ASFLAGS := -D__ASSEMBLER__ -Iinclude -Iarch/x86_64/include -I. -MMD -MP
+KERNEL_REQUIRED_ASFLAGS := -D__ASSEMBLER__ -MMD -MP
 KERNEL_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack -T linker.ld
 
 HOST_REQUIRED_CFLAGS := -std=gnu11 -fsanitize=address,undefined -fno-omit-frame-pointer \
-	-fno-sanitize-recover=all -DKNMM_HOST -DKNMM_DEBUG -Iinclude -Iarch/x86_64/include -I. \
-	-Itests/host/shim -MMD -MP
+	-fno-sanitize-recover=all -DKNMM_HOST -DKNMM_DEBUG $(TESTS_INC) -Itests/host/shim -MMD -MP
 
 # ---------------------------------------------------------------- sources
 
+# The kernel make run boots has no test code: the in-kernel tests (and their leak check) are
+# linked only into the test kernel, the self-check kernel's own test into that one.
 KERNEL_SRCS := $(sort $(wildcard boot/*.S boot/*.c arch/x86_64/*.S arch/x86_64/*.c kernel/*.c \
-	kernel/lib/*.c mm/*.c tests/kernel/*.c))
+	kernel/lib/*.c mm/*.c))
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(KERNEL_SRCS)))
 RELEASE_OBJS := $(patsubst %,$(BUILD)/release/%.o,$(basename $(KERNEL_SRCS)))
-SELFCHECK_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(wildcard tests/selfcheck/*.c)))
+KTEST_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(basename $(sort $(wildcard tests/kernel/*.c))))
+SELFCHECK_OBJS := $(BUILD)/kernel/tests/kernel/leak.o \
+	$(patsubst %,$(BUILD)/kernel/%.o,$(basename $(wildcard tests/selfcheck/*.c)))
 
-# Pure code that also runs on the host, under ASan and UBSan.
+# Code that also runs on the host, under ASan and UBSan: all of mm but the files that only make
+# sense in the kernel (they touch the real machine, boot data or the kernel's own space), so a
+# new mm file is host-tested unless it is listed here; arch's pure page-table code; the floor's
+# pure parts.
+MM_KERNEL_ONLY := mm/bootmem.c mm/frame.c mm/kdyn.c mm/kspace.c mm/mm_init.c mm/mmsvc.c mm/pmm_boot.c \
+	mm/pool.c mm/vm_report.c
 HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/pt.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
-	kernel/lib/printf.c kernel/ktest.c mm/pmm.c mm/commit.c mm/vm.c mm/vm_tree.c mm/vm_runs.c mm/lookaside.c mm/mdl.c \
-	tests/host/shim/shim.c tests/host/shim/pmm_sim.c
+	kernel/lib/printf.c kernel/lib/ktest.c $(filter-out $(MM_KERNEL_ONLY),$(sort $(wildcard mm/*.c))) \
+	$(sort $(wildcard tests/host/shim/*.c))
 HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c)) tests/model/vm_model.c
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host/%.o,$(basename $(HOST_SHARED_SRCS) $(HOST_TEST_SRCS)))
 HOST_BENCH_SRCS := $(sort $(wildcard tests/host/bench/*.c))
-HOST_BENCH_OBJS := $(patsubst %,$(BUILD)/hostbench/%.o,$(basename $(filter-out kernel/ktest.c,$(HOST_SHARED_SRCS)) \
+HOST_BENCH_OBJS := $(patsubst %,$(BUILD)/hostbench/%.o,$(basename $(filter-out kernel/lib/ktest.c,$(HOST_SHARED_SRCS)) \
 	$(HOST_BENCH_SRCS)))
 
 # User programs: static ELF64 executables at 4 MiB, GRUB modules of the ISOs.
@@ -99,6 +118,7 @@ TEST_MODULES := $(USER_ELFS) $(BAD_ELFS)
 RUN_MODULES := $(USER_ELFS)
 
 KERNEL := $(BUILD)/kernel.elf
+KERNEL_TEST := $(BUILD)/kernel-test.elf
 KERNEL_SELFCHECK := $(BUILD)/kernel-selfcheck.elf
 KERNEL_RELEASE := $(BUILD)/kernel-release.elf
 ISO := $(BUILD)/knmm.iso
@@ -120,7 +140,7 @@ FUZZ_CMDLINE := test=user.fuzz fuzz.seed=$(SEED) fuzz.calls=$(CALLS) aslr=off
 
 QEMU_PY := $(PYTHON) tools/qemu.py --accel $(ACCEL)
 
-.PHONY: all iso run test debug bench bench-host fuzz clean deps check-deps FORCE
+.PHONY: all iso run test debug bench bench-host fuzz clean deps check-deps check-layers FORCE
 .DEFAULT_GOAL := all
 
 all: $(KERNEL) $(ISO) $(USER_ELFS)
@@ -130,23 +150,23 @@ iso: $(ISO)
 $(BUILD)/kernel/%.o: %.c Makefile | check-deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(KERNEL_REQUIRED_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(KERNEL_REQUIRED_CFLAGS) $(call layer_inc,$<) -c $< -o $@
 
 $(BUILD)/kernel/%.o: %.S Makefile | check-deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AS      $<")
-	$(Q)$(CC) $(KERNEL_REQUIRED_CFLAGS) $(KERNEL_REQUIRED_ASFLAGS) -c $< -o $@
+	$(Q)$(CC) $(KERNEL_REQUIRED_CFLAGS) $(KERNEL_REQUIRED_ASFLAGS) $(call layer_inc,$<) -c $< -o $@
 
 # The benchmark kernel: same sources, no debug checks.
 $(BUILD)/release/%.o: %.c Makefile | check-deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $< (release)")
-	$(Q)$(CC) $(CFLAGS) $(KERNEL_BASE_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(KERNEL_BASE_CFLAGS) $(call layer_inc,$<) -c $< -o $@
 
 $(BUILD)/release/%.o: %.S Makefile | check-deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AS      $< (release)")
-	$(Q)$(CC) $(KERNEL_BASE_CFLAGS) $(KERNEL_REQUIRED_ASFLAGS) -c $< -o $@
+	$(Q)$(CC) $(KERNEL_BASE_CFLAGS) $(KERNEL_REQUIRED_ASFLAGS) $(call layer_inc,$<) -c $< -o $@
 
 $(KERNEL_RELEASE): $(RELEASE_OBJS) linker.ld
 	@$(if $(Q),echo "  LD      $@")
@@ -155,6 +175,11 @@ $(KERNEL_RELEASE): $(RELEASE_OBJS) linker.ld
 $(KERNEL): $(KERNEL_OBJS) linker.ld
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS)
+	@echo $(KERNEL_OBJS) > $(BUILD)/kernel.objs
+
+$(KERNEL_TEST): $(KERNEL_OBJS) $(KTEST_OBJS) linker.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(KTEST_OBJS)
 
 # The runner's self-check: the same kernel plus one test that fails on purpose.
 $(KERNEL_SELFCHECK): $(KERNEL_OBJS) $(SELFCHECK_OBJS) linker.ld
@@ -204,9 +229,9 @@ FORCE:
 $(ISO): $(KERNEL) $(RUN_MODULES) $(BUILD)/run-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(RUN_CMDLINE)" $(RUN_MODULES)
-$(TEST_ISO): $(KERNEL) $(TEST_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
+$(TEST_ISO): $(KERNEL_TEST) $(TEST_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
-	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(TEST_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_TEST) "$(TEST_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
 $(SELFCHECK_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_SELFCHECK) "$(SELFCHECK_CMDLINE)"
@@ -215,9 +240,9 @@ $(MONITOR_ISO): $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(MONITOR_CMDLINE)" $(RUN_MODULES)
 # The fuzzer alone, with its seed and call count on the command line (make fuzz).
-$(FUZZ_ISO): $(KERNEL) $(TEST_MODULES) $(BUILD)/fuzz-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
+$(FUZZ_ISO): $(KERNEL_TEST) $(TEST_MODULES) $(BUILD)/fuzz-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
-	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(FUZZ_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_TEST) "$(FUZZ_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
 $(BENCH_ISO): $(KERNEL_RELEASE) $(USER_ELFS) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_CMDLINE)" $(USER_ELFS)
@@ -237,8 +262,7 @@ $(HOST_TESTS): $(HOST_TEST_OBJS)
 $(BUILD)/hostbench/%.o: %.c Makefile
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  HOSTCC  $<")
-	$(Q)$(HOSTCC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -DKNMM_HOST -Iinclude -Iarch/x86_64/include \
-		-I. -Itests/host/shim -MMD -MP -c $< -o $@
+	$(Q)$(HOSTCC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -DKNMM_HOST $(TESTS_INC) -Itests/host/shim -MMD -MP -c $< -o $@
 
 $(HOST_BENCH): $(HOST_BENCH_OBJS)
 	@$(if $(Q),echo "  HOSTLD  $@")
@@ -261,8 +285,12 @@ run: $(ISO) | check-deps
 debug: $(ISO) $(KERNEL) | check-deps
 	$(Q)$(QEMU_PY) debug --iso $(ISO) --kernel $(KERNEL) --mem $(MEM) --cpu $(CPU) --gdb-port $(GDBPORT)
 
-test: $(KERNEL) $(TEST_ISO) $(SELFCHECK_ISO) $(MONITOR_ISO) $(HOST_TESTS) | check-deps
+test: $(KERNEL) $(KERNEL_TEST) $(TEST_ISO) $(SELFCHECK_ISO) $(MONITOR_ISO) $(HOST_TESTS) | check-deps
 	$(Q)$(PYTHON) tests/run.py --build $(BUILD) --accel $(ACCEL)
+
+# The layering check alone (make test runs it too): docs/architecture.md.
+check-layers: $(KERNEL)
+	$(Q)$(PYTHON) tools/check_layers.py $(BUILD)/kernel --objects $(BUILD)/kernel.objs --kernel $(KERNEL)
 
 bench: $(BENCH_ISO) | check-deps
 	$(Q)$(QEMU_PY) bench --iso $(BENCH_ISO)

@@ -11,7 +11,7 @@
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <mm/vm.h>
-#include "kernel.h"
+#include <kernel/kernel.h>
 
 bool bench_run(void)
 {

@@ -7,7 +7,7 @@
 #include <knmm/string.h>
 #include <mm/mdl.h>
 #include <mm/vm.h>
-#include "elf.h"
+#include <kernel/elf.h>
 
 #define MAX_PHDRS 64
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include <kn/task_api.h>
 #include <knmm/panic.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/commit.h>
-#include "handle.h"
+#include <kernel/handle.h>
 
 #define TABLE_TAG   POOL_TAG('H', 'n', 'd', 'l')
 #define GEN_MASK    ((1u << (32 - HANDLE_SLOT_BITS)) - 1)

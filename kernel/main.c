@@ -6,6 +6,7 @@
  */
 #include <arch/apic.h>
 #include <arch/cpu.h>
+#include <arch/ground.h>
 #include <arch/percpu.h>
 #include <arch/qemu.h>
 #include <arch/serial.h>
@@ -13,6 +14,7 @@
 #include <arch/trap.h>
 #include <knmm/bootinfo.h>
 #include <knmm/cmdline.h>
+#include <knmm/entry.h>
 #include <knmm/ksyms.h>
 #include <knmm/ktest.h>
 #include <knmm/layout.h>
@@ -27,9 +29,10 @@
 #include <mm/kspace.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
-#include "kernel.h"
-#include "sched.h"
-#include "task.h"
+#include <kernel/kernel.h>
+#include <kernel/sched.h>
+#include <kernel/task.h>
+#include <kernel/trap_user.h>
 
 struct boot_info boot_info;
 bool kernel_aslr = true;
@@ -92,7 +95,7 @@ __noinline void kernel_ready(void)
 
 __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 {
-	serial_init(COM1_PORT);
+	arch_ground_init();
 	cpu_detect();
 	tsc_calibrate();
 	if (!boot_info_from_multiboot2(magic, info_pa, &boot_info))
@@ -105,6 +108,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	pr_info("boot: loader \"%s\", command line \"%s\"", boot_info.loader, boot_info.cmdline);
 	gdt_init();
 	idt_init();
+	trap_user_init();
 	ksyms_init(&boot_info);
 	cpu_init();
 	cpu_log_features();

@@ -14,21 +14,22 @@
  * tables: tables are freed only under that lock, or after the last region is gone, when the
  * root is zero), taken with interrupts off; they print from what they read.
  */
+#include <arch/time.h>
 #include <arch/cpu.h>
 #include <arch/pt.h>
 #include <arch/pte.h>
 #include <arch/qemu.h>
 #include <arch/serial.h>
 #include <knmm/log.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include <mm/mdl.h>
 #include <mm/mm.h>
 #include <mm/vm.h>
-#include "kernel.h"
-#include "sched.h"
-#include "task.h"
+#include <kernel/kernel.h>
+#include <kernel/sched.h>
+#include <kernel/task.h>
 
 #define LINE_MAX  120
 #define POLL_NS   5000000ull /* 5 ms between looks at the UART */

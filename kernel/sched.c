@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <arch/time.h>
 #include <arch/apic.h>
 #include <arch/cpu.h>
 #include <arch/gdt.h>
@@ -6,14 +7,14 @@
 #include <arch/pt.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/kspace.h>
 #include <mm/mm.h>
 #include <mm/vm.h>
-#include "kernel.h"
-#include "sched.h"
-#include "task.h"
+#include <kernel/kernel.h>
+#include <kernel/sched.h>
+#include <kernel/task.h>
 
 #define THREAD_TAG POOL_TAG('T', 'h', 'r', 'd')
 #define FPU_TAG    POOL_TAG('F', 'p', 'u', 'S')

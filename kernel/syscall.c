@@ -3,19 +3,20 @@
  * System calls of tasks and handles (the table is include/kn/syscall_table.h). Every user
  * pointer goes through usercopy; every handle through the caller's table.
  */
+#include <arch/time.h>
 #include <arch/cpu.h>
 #include <arch/serial.h>
 #include <kn/syscall_table.h>
 #include <kn/task_api.h>
 #include <knmm/log.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
-#include "kernel.h"
-#include "sched.h"
-#include "syscall.h"
-#include "task.h"
-#include "usercopy.h"
+#include <kernel/kernel.h>
+#include <kernel/sched.h>
+#include <kernel/syscall.h>
+#include <kernel/task.h>
+#include <kernel/usercopy.h>
 
 #define DEBUG_WRITE_MAX (64 * 1024)
 /* Bytes written between two preemption points: to the console under its lock (64 bytes at

@@ -7,10 +7,10 @@
 #include <kn/task_api.h>
 #include <mm/mdl.h>
 #include <mm/vm.h>
-#include "sched.h"
-#include "syscall.h"
-#include "task.h"
-#include "usercopy.h"
+#include <kernel/sched.h>
+#include <kernel/syscall.h>
+#include <kernel/task.h>
+#include <kernel/usercopy.h>
 
 int64_t sys_task_freeze(const struct syscall_args *a)
 {

@@ -9,13 +9,13 @@
 #include <kn/task_api.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/mdl.h>
 #include <mm/vm.h>
-#include "syscall.h"
-#include "task.h"
-#include "usercopy.h"
+#include <kernel/syscall.h>
+#include <kernel/task.h>
+#include <kernel/usercopy.h>
 
 #define MDL_OBJ_TAG      POOL_TAG('M', 'd', 'l', 'H')
 #define ALL_MDL_RIGHTS   (KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE | KN_RIGHT_CLONE)

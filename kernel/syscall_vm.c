@@ -7,9 +7,9 @@
  */
 #include <kn/vmm_api.h>
 #include <mm/vm.h>
-#include "syscall.h"
-#include "task.h"
-#include "usercopy.h"
+#include <kernel/syscall.h>
+#include <kernel/task.h>
+#include <kernel/usercopy.h>
 
 static struct vm_space *own_space(void) { return &current_task()->vs; }
 

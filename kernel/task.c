@@ -10,19 +10,20 @@
  *                  stack) and the handle table; then: EXITED, waiters woken
  * A task object lives while handles or its threads refer to it.
  */
+#include <arch/time.h>
 #include <arch/cpu.h>
 #include <knmm/align.h>
 #include <knmm/cmdline.h>
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
-#include "elf.h"
-#include "kernel.h"
-#include "task.h"
+#include <kernel/elf.h>
+#include <kernel/kernel.h>
+#include <kernel/task.h>
 
 #define TASK_TAG     POOL_TAG('T', 'a', 's', 'k')
 #define STACK_SIZE   MiB(1)

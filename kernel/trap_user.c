@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
-/* What ring-3 exceptions mean (SPEC §4.4): the trap layer's hooks (arch/trap.h). */
+/* What ring-3 exceptions mean (SPEC §4.4): the hooks this layer registers with the trap layer
+ * (struct trap_user_hooks in arch/trap.h). */
 #include <arch/cpu.h>
 #include <arch/pt.h>
 #include <arch/trap.h>
 #include <knmm/layout.h>
 #include <knmm/panic.h>
 #include <mm/vm.h>
-#include "sched.h"
-#include "task.h"
+#include <kernel/sched.h>
+#include <kernel/task.h>
+#include <kernel/trap_user.h>
 
 static enum vm_access access_of(uint64_t error)
 {
@@ -38,7 +40,7 @@ static void check_resolved(struct task *t, struct trap_frame *tf, uint64_t cr2)
 				 "refuse the access", t->name, (unsigned long long)cr2, (unsigned long long)tf->error);
 }
 
-void kernel_user_trap(struct trap_frame *tf, uint64_t cr2)
+static void user_trap(struct trap_frame *tf, uint64_t cr2)
 {
 	struct task *t = current_task();
 
@@ -70,7 +72,7 @@ void kernel_user_trap(struct trap_frame *tf, uint64_t cr2)
 	irq_disable();
 }
 
-bool kernel_user_copy_fault(uint64_t addr, uint64_t error)
+static bool user_copy_fault(uint64_t addr, uint64_t error)
 {
 	struct task *t = current_task();
 
@@ -84,8 +86,16 @@ bool kernel_user_copy_fault(uint64_t addr, uint64_t error)
 	return r == VM_FAULT_RESOLVED || r == VM_FAULT_GREW;
 }
 
-void kernel_return_to_user(struct trap_frame *tf)
+static void return_to_user(struct trap_frame *tf)
 {
 	irq_disable();
 	sched_return_to_user(tf);
 }
+
+static const struct trap_user_hooks hooks = {
+	.user_trap = user_trap,
+	.user_copy_fault = user_copy_fault,
+	.return_to_user = return_to_user,
+};
+
+void trap_user_init(void) { trap_set_user_hooks(&hooks); }

@@ -3,8 +3,8 @@
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <mm/vm.h>
-#include "task.h"
-#include "usercopy.h"
+#include <kernel/task.h>
+#include <kernel/usercopy.h>
 
 extern uint64_t arch_copy_user_bytes(void *dst, const void *src, uint64_t n);
 

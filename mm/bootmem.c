@@ -5,7 +5,7 @@
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/string.h>
-#include "bootmem.h"
+#include <mm/bootmem.h>
 
 static struct bootmem_range free_ranges[BOOTMEM_MAX_RANGES];
 static unsigned nr_free;

@@ -3,9 +3,9 @@
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/panic.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/string.h>
-#include "commit.h"
+#include <mm/commit.h>
 
 #define ACCT_TAG POOL_TAG('A', 'c', 'c', 't')
 

@@ -8,7 +8,7 @@
 #include <knmm/spinlock.h>
 #include <knmm/string.h>
 #include "frame.h"
-#include "pmm.h"
+#include <mm/pmm.h>
 
 /* Changes to the direct map's entries (splits, types, merges). */
 static spinlock_t alias_lock = SPINLOCK_INIT("direct map types");

@@ -19,7 +19,7 @@
 
 #include <kn/flags.h>
 #include <kn/retcode.h>
-#include "page.h"
+#include <mm/page.h>
 
 enum frame_type { FRAME_WB = 0, FRAME_WT = 1, FRAME_WC = 2, FRAME_UC = 3 };
 

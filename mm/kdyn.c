@@ -10,9 +10,9 @@
 #include <knmm/panic.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
-#include "kspace.h"
-#include "mm.h"
-#include "vm.h"
+#include <mm/kspace.h>
+#include <mm/mm.h>
+#include <mm/vm.h>
 
 struct vm_space kernel_space;
 
@@ -35,19 +35,12 @@ void kstack_free(uint64_t base, uint64_t size)
 	KASSERT_MSG(rc == rcOk, "kstack_free(%#llx): %d", (unsigned long long)base, rc);
 }
 
-/* For panics: which stack's guard page holds addr (no locks: the panicking context may hold
- * them). */
+/* For panics (the trap layer's stack namer): which kernel stack's guard page holds addr (no
+ * locks: the panicking context may hold them). */
 const char *kstack_describe(uint64_t addr)
 {
-	extern const char *ist_stack_name(uint64_t addr);
 	static char buf[48];
-	uint64_t guard = (uint64_t)(uintptr_t)boot_stack_guard;
 
-	if (addr >= guard && addr < guard + PAGE_SIZE)
-		return "boot stack";
-	const char *ist = ist_stack_name(addr);
-	if (ist)
-		return ist;
 	if (!kernel_space.hi)
 		return NULL;
 	const struct vm_region *r = vm_region_at_unlocked(&kernel_space, addr);

@@ -4,8 +4,8 @@
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-#include "bootmem.h"
-#include "kspace.h"
+#include <mm/bootmem.h>
+#include <mm/kspace.h>
 
 bool boot_mem_is_ram(enum boot_mem_type t)
 {

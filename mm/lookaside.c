@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Lookaside lists: fixed-size blocks over the pool, with a depth (see knmm/pool.h). */
 #include <knmm/panic.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 
 static struct lookaside *all_lists;
 static spinlock_t lists_lock = SPINLOCK_INIT("lookaside lists");

@@ -17,14 +17,14 @@
 #include <knmm/log.h>
 #include <knmm/printf.h>
 #include <knmm/panic.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/spinlock.h>
 #include <knmm/string.h>
 #include "frame.h"
-#include "mdl.h"
-#include "mm.h"
-#include "pmm.h"
-#include "vm.h"
+#include <mm/mdl.h>
+#include <mm/mm.h>
+#include <mm/pmm.h>
+#include <mm/vm.h>
 
 #define MDL_TAG     POOL_TAG('M', 'd', 'l', ' ')
 #define RUNS_TAG    POOL_TAG('M', 'd', 'l', 'R')

@@ -5,9 +5,9 @@
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/panic.h>
-#include "mm.h"
-#include "pmm.h"
-#include "vm.h"
+#include <mm/mm.h>
+#include <mm/pmm.h>
+#include <mm/vm.h>
 
 static struct pt_root current_root(uint64_t va)
 {

@@ -19,7 +19,7 @@
 #include <knmm/panic.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
-#include "pmm.h"
+#include <mm/pmm.h>
 
 struct pmm pmm_main;
 

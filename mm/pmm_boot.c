@@ -11,8 +11,8 @@
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/printf.h>
-#include "bootmem.h"
-#include "pmm.h"
+#include <mm/bootmem.h>
+#include <mm/pmm.h>
 
 #define DB_CHUNK   SIZE_2M         /* one large page of the database: 64 Ki descriptors */
 #define DB_PER_PAGE (PAGE_SIZE / sizeof(struct page))

@@ -21,12 +21,12 @@
 #include <knmm/list.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
-#include "pmm.h"
-#include "vm.h"
-#include "vm_tree.h"
+#include <mm/pmm.h>
+#include <mm/vm.h>
+#include <mm/vm_tree.h>
 
 #define HDR_SIZE     16
 #define REDZONE_MIN  8

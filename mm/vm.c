@@ -10,13 +10,13 @@
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/panic.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include "frame.h"
-#include "mdl.h"
-#include "pmm.h"
-#include "vm.h"
+#include <mm/mdl.h>
+#include <mm/pmm.h>
+#include <mm/vm.h>
 
 #define PAGE PAGE_SIZE
 #define PROT_R   VMM_FLAG_READ

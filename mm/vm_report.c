@@ -3,11 +3,11 @@
 #include <arch/pt.h>
 #include <knmm/log.h>
 #include <knmm/printf.h>
-#include <knmm/pool.h>
-#include "mdl.h"
-#include "mm.h"
-#include "pmm.h"
-#include "vm.h"
+#include <mm/pool.h>
+#include <mm/mdl.h>
+#include <mm/mm.h>
+#include <mm/pmm.h>
+#include <mm/vm.h>
 
 #define LINE(label, pages)                                                                         \
 	pr_info("vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages),                   \

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include <knmm/pool.h>
-#include "commit.h"
+#include <mm/pool.h>
+#include <mm/commit.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
-#include "vm_runs.h"
+#include <mm/vm_runs.h>
 
 #define RUNS_TAG POOL_TAG('V', 'm', 'R', 'n')
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <knmm/align.h>
 #include <knmm/printf.h>
-#include "vm_tree.h"
+#include <mm/vm_tree.h>
 
 static inline int height(const struct vm_node *n) { return n ? n->height : 0; }
 

@@ -326,7 +326,7 @@ def check_gdb(build, accel, logdir):
     if not gdb:
         return ["gdb not installed"], ""
     iso = os.path.join(build, "knmm-test.iso")
-    kernel = os.path.join(build, "kernel.elf")
+    kernel = os.path.join(build, "kernel-test.elf")
     log = os.path.join(logdir, "gdb-com1.log")
     if os.path.exists(log):
         os.unlink(log)
@@ -410,19 +410,32 @@ def check_kernel_segments(build):
     return wrong, out
 
 
+def check_layers(res, build):
+    """tools/check_layers.py over the kernel's objects: no upward reference outside the
+    allow-list, no cycle across layers, no test code in kernel.elf (docs/architecture.md)."""
+    objects = os.path.join(build, "kernel.objs")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "check_layers.py"), os.path.join(build, "kernel"),
+                        "--objects", objects, "--kernel", os.path.join(build, "kernel.elf")],
+                       capture_output=True, text=True, timeout=300)
+    print(p.stdout, end="")
+    res.add("layers: no upward reference outside tools/layers.allow, no cycle across layers, "
+            "no test code in kernel.elf", p.returncode == 0, p.stdout + p.stderr)
+
+
 def check_clang(build):
     """The kernel, the self-check kernel and the host tests also build with clang."""
     clang = shutil.which("clang")
     if not clang:
         return None, "clang not installed"
     out = os.path.join(build, "clang")
-    targets = [os.path.join(out, t) for t in ("kernel.elf", "kernel-selfcheck.elf", "host/knmm-host-tests")]
+    targets = [os.path.join(out, t) for t in ("kernel.elf", "kernel-test.elf", "kernel-selfcheck.elf",
+                                             "host/knmm-host-tests")]
     jobs = str(max(1, os.cpu_count() or 1))
     p = subprocess.run(["make", "-s", "-j", jobs, "-C", ROOT, f"BUILD={out}", "CC=clang", "HOSTCC=clang"] + targets,
                        capture_output=True, text=True, timeout=1200)
     if p.returncode != 0:
         return ["clang build failed"], p.stdout + p.stderr
-    p = subprocess.run([targets[2]], capture_output=True, text=True, timeout=600)
+    p = subprocess.run([targets[3]], capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         return ["host tests built with clang failed"], p.stdout + p.stderr
     return [], ""
@@ -449,6 +462,8 @@ def main():
         wrong, out = check_kernel_segments(build)
         res.add("elf: kernel.elf has three PT_LOADs: text R+X, rodata R, data+bss RW, page-aligned",
                 not wrong, "; ".join(wrong) + ("\n" + out if wrong else ""))
+    if want("layers"):
+        check_layers(res, build)
     if shutil.which(qemu.QEMU) is None:
         res.add("tools: qemu-system-x86_64 present", False, "run `make deps`")
     else:

@@ -36,7 +36,6 @@ static uint8_t ist_stacks[3][IST_STACK_SIZE] __aligned(16);
 
 static uint64_t gdt[8] __aligned(16);
 
-const char *ist_stack_name(uint64_t addr);
 const char *ist_stack_name(uint64_t addr)
 {
 	static const char *const names[3] = { "double-fault IST stack", "NMI IST stack", "machine-check IST stack" };

@@ -2,11 +2,14 @@
 /*
  * The trap dispatcher. Kernel-mode exceptions are fixed up (exception table), caught
  * (cpu_catch_fault) or fatal: a panic with the vector, the decoded error code, all
- * registers and a backtrace. Ring-3 exceptions go to the task layer (a later issue);
- * until tasks exist there are none.
+ * registers and a backtrace. Ring-3 exceptions and user-copy faults go to the hooks the
+ * kernel registered (trap_set_user_hooks).
  */
 #include <arch/cpu.h>
+#include <arch/gdt.h>
 #include <arch/trap.h>
+#include <knmm/align.h>
+#include <knmm/image.h>
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
@@ -21,6 +24,24 @@ extern struct catch_ctx catch_ctx;
 extern const struct extable_entry __start_ex_table[], __stop_ex_table[];
 
 static irq_handler_t irq_handlers[NR_VECTORS];
+static const struct trap_user_hooks *user_hooks;
+static const char *(*stack_namer)(uint64_t addr);
+
+void trap_set_user_hooks(const struct trap_user_hooks *hooks) { user_hooks = hooks; }
+void trap_set_stack_namer(const char *(*namer)(uint64_t addr)) { stack_namer = namer; }
+
+/* Which stack's guard page holds addr: the boot stack, an IST stack, or what mm names. */
+static const char *stack_describe(uint64_t addr)
+{
+	uint64_t guard = (uint64_t)(uintptr_t)boot_stack_guard;
+
+	if (addr >= guard && addr < guard + PAGE_SIZE)
+		return "boot stack";
+	const char *ist = ist_stack_name(addr);
+	if (ist)
+		return ist;
+	return stack_namer ? stack_namer(addr) : NULL;
+}
 
 const struct extable_entry *extable_find(uint64_t rip)
 {
@@ -43,7 +64,7 @@ static __noreturn void kernel_exception(struct trap_frame *tf, uint64_t cr2)
 
 	if (tf->vector == VEC_PF) {
 		pf_error_describe(tf->error, what, sizeof(what));
-		stack = kstack_describe(cr2);
+		stack = stack_describe(cr2);
 		panic_with_frame(tf, "%s at rip %#llx: %s, address %#llx%s%s", trap_name((unsigned)tf->vector),
 				 (unsigned long long)tf->rip, what, (unsigned long long)cr2,
 				 stack ? " in the guard page of the " : "", stack ? stack : "");
@@ -52,9 +73,9 @@ static __noreturn void kernel_exception(struct trap_frame *tf, uint64_t cr2)
 	 * overflow. */
 	stack = NULL;
 	if (tf->vector == VEC_DF) {
-		stack = kstack_describe(tf->rsp - 1);
+		stack = stack_describe(tf->rsp - 1);
 		if (!stack)
-			stack = kstack_describe(read_cr2());
+			stack = stack_describe(read_cr2());
 	}
 	panic_with_frame(tf, "%s (vector %llu, error %#llx) at rip %#llx%s%s", trap_name((unsigned)tf->vector),
 			 (unsigned long long)tf->vector, (unsigned long long)tf->error, (unsigned long long)tf->rip,
@@ -72,8 +93,8 @@ void trap_dispatch(struct trap_frame *tf)
 			fn(tf);
 		else
 			pr_warn("trap: spurious interrupt, vector %llu", (unsigned long long)tf->vector);
-		if (trap_from_user(tf))
-			kernel_return_to_user(tf);
+		if (trap_from_user(tf) && user_hooks)
+			user_hooks->return_to_user(tf);
 		return;
 	}
 
@@ -82,9 +103,9 @@ void trap_dispatch(struct trap_frame *tf)
 	/* A double fault, NMI or machine check is the machine's, not the task's: it is fatal in
 	 * any mode (an NMI means a hardware error here, as on NT). */
 	bool machine = tf->vector == VEC_DF || tf->vector == VEC_NMI || tf->vector == VEC_MC;
-	if (trap_from_user(tf) && !machine) {
-		kernel_user_trap(tf, cr2);
-		kernel_return_to_user(tf);
+	if (trap_from_user(tf) && !machine && user_hooks) {
+		user_hooks->user_trap(tf, cr2);
+		user_hooks->return_to_user(tf);
 		return;
 	}
 
@@ -92,8 +113,8 @@ void trap_dispatch(struct trap_frame *tf)
 	 * memory, where a lazy page may just need its frame. A fault on their kernel side is
 	 * a kernel bug like any other. */
 	const struct extable_entry *fix = extable_find(tf->rip);
-	if (fix && tf->vector == VEC_PF && cr2 < USER_END) {
-		if (kernel_user_copy_fault(cr2, tf->error))
+	if (fix && tf->vector == VEC_PF && cr2 < USER_END && user_hooks) {
+		if (user_hooks->user_copy_fault(cr2, tf->error))
 			return;
 		tf->rip = fix->fixup;
 		return;

@@ -9,7 +9,7 @@
 static inline bool local_irq_save(void) { return false; }
 static inline void local_irq_restore(bool on) { (void)on; }
 #else
-#include <arch/cpu.h>
+#include <arch/irqflags.h>
 static inline bool local_irq_save(void) { return irq_save(); }
 static inline void local_irq_restore(bool on) { irq_restore(on); }
 #endif

@@ -91,10 +91,19 @@ void ktest_skip(struct ktest_ctx *t, const char *reason);
 unsigned ktest_run(const char *globs);
 
 /*
- * Optional check run after every test: returns a non-empty description (into buf) when the
- * test left something behind (the kernel checks free pages and commit charge). Set by mm.
+ * Fixtures wrap every test: begin() runs before it, end() after it and returns true, with a
+ * description in buf, when the test left something behind (a failure). They are registered
+ * like tests, so only what links tests carries them (tests/kernel/leak.c: free pages and
+ * commit charge must come back).
  */
-extern bool (*ktest_leak_check_begin)(void);
-extern bool (*ktest_leak_check_end)(char *buf, size_t size);
+struct ktest_fixture {
+	const char *name;
+	void (*begin)(void);
+	bool (*end)(char *buf, size_t size);
+};
+#define KTEST_FIXTURE(id, begin_fn, end_fn)                                                        \
+	static const struct ktest_fixture ktest_fixture_##id = { #id, begin_fn, end_fn };          \
+	static const struct ktest_fixture *const ktest_fixture_##id##_ptr __section("ktest_fixtures") \
+		__used = &ktest_fixture_##id
 
 #endif

@@ -44,7 +44,12 @@ void console_write_task(uint64_t id, const char *s, size_t n);
  * context itself). */
 void console_break_lock(void);
 
-/* Nanoseconds since kernel entry (0 until the clock is calibrated). */
-uint64_t clock_ns(void);
+/*
+ * What the log stands on, registered by arch first thing in kmain (the ground floor calls
+ * nothing above it): the console's output, one byte at a time, and the clock of the log's
+ * time stamps. Until then output is dropped and time stamps read 0.
+ */
+void console_set_output(void (*putc)(char c));
+void log_set_clock(uint64_t (*now_ns)(void));
 
 #endif

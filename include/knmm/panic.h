@@ -36,6 +36,22 @@ __noreturn void panic_with_frame(const struct trap_frame *tf, const char *fmt, .
 #define DEBUG_ASSERT(cond) ((void)sizeof(cond))
 #endif
 
+/*
+ * What panic stands on, registered by arch first thing in kmain (the ground floor calls
+ * nothing above it). Until then a panic prints its message and halts.
+ *   capture  fills the frame with its caller's registers (rip inside panic(), rbp its frame);
+ *            panic() gives it PANIC_FRAME_BYTES of storage
+ *   dump     prints a frame's registers and backtrace on the console
+ *   halt     stops the machine (under QEMU: exits with the panic status)
+ */
+#define PANIC_FRAME_BYTES 256
+struct panic_ops {
+	void (*capture)(struct trap_frame *frame);
+	void (*dump)(const struct trap_frame *frame);
+	__noreturn void (*halt)(void);
+};
+void panic_set_ops(const struct panic_ops *ops);
+
 /* True once panic() has started (the console then stops taking its lock). */
 extern volatile bool panic_in_progress;
 

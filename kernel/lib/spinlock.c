@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include <arch/cpu.h>
+#include <arch/irqflags.h>
 #include <knmm/panic.h>
 #include <knmm/spinlock.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <knmm/align.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/layout.h>
 #include <mm/pmm.h>
 #include <mm/vm.h>

@@ -9,7 +9,7 @@
 #include <arch/cpu.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/mdl.h>
 #include <mm/mm.h>

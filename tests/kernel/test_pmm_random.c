@@ -16,7 +16,7 @@
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/pmm.h>
 #include "ktest_util.h"

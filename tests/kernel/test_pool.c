@@ -11,7 +11,7 @@
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include "ktest_util.h"

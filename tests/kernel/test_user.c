@@ -4,6 +4,7 @@
  * the subtests); the harness checks that every page and page of commit came back. Plus the
  * refusal of malformed programs, and SMEP/SMAP seen from the kernel.
  */
+#include <arch/time.h>
 #include <arch/cpu.h>
 #include <knmm/align.h>
 #include <knmm/cmdline.h>

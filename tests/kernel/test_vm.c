@@ -9,7 +9,7 @@
 #include <kernel/kernel.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>

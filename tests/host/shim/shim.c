@@ -78,7 +78,7 @@ void spin_assert_held_fail(const spinlock_t *l, const char *file, int line)
 void zero_pages(void *va, uint64_t npages) { memset(va, 0, npages << PAGE_SHIFT); }
 
 /* ---- pools: plain malloc on the host ---- */
-#include <knmm/pool.h>
+#include <mm/pool.h>
 #include <arch/cpu.h>
 
 struct cpu_features cpu_features; /* no 1 GiB pages, no ERMS: the host tests use 4 KiB tables */

@@ -44,6 +44,7 @@
 
 #ifndef __ASSEMBLER__
 #include <knmm/compiler.h>
+#include <arch/irqflags.h>
 
 struct cpu_features {
 	char vendor[13];
@@ -90,31 +91,6 @@ static inline uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-static inline uint64_t read_rflags(void)
-{
-	uint64_t f;
-	__asm__ __volatile__("pushfq; popq %0" : "=r"(f));
-	return f;
-}
-
-static inline void irq_enable(void) { __asm__ __volatile__("sti" ::: "memory"); }
-static inline void irq_disable(void) { __asm__ __volatile__("cli" ::: "memory"); }
-static inline bool irq_enabled(void) { return (read_rflags() & RFLAGS_IF) != 0; }
-/* Disable interrupts, returning whether they were on (for irq_restore). */
-static inline bool irq_save(void)
-{
-	bool on = irq_enabled();
-	irq_disable();
-	return on;
-}
-static inline void irq_restore(bool on)
-{
-	if (on)
-		irq_enable();
-}
-
-static inline void cpu_relax(void) { __asm__ __volatile__("pause" ::: "memory"); }
-static inline void cpu_halt(void) { __asm__ __volatile__("hlt" ::: "memory"); }
 static inline uint64_t read_rbp(void)
 {
 	uint64_t v;

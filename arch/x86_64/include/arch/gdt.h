@@ -12,4 +12,10 @@
 #define GDT_TSS       0x30
 #define SEL_RPL3      3
 
+#ifndef __ASSEMBLER__
+#include <knmm/compiler.h>
+/* "double-fault IST stack" etc. when addr is in an IST stack, else NULL. */
+const char *ist_stack_name(uint64_t addr);
+#endif
+
 #endif

@@ -13,5 +13,7 @@ extern uint64_t tsc_khz;
 /* Measures the TSC against the PIT (2 ms). Deterministic under QEMU -icount. */
 void tsc_calibrate(void);
 uint64_t tsc_to_ns(uint64_t ticks);
+/* Nanoseconds since kernel entry (0 until the clock is calibrated). */
+uint64_t clock_ns(void);
 
 #endif

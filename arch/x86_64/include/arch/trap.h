@@ -103,18 +103,25 @@ void trap_capture_frame(struct trap_frame *tf);
 void arch_call_on_stack(void (*fn)(void *), void *arg, uint64_t stack_top);
 
 /*
- * Hooks the kernel provides to the trap layer:
- *   kernel_user_trap         an exception raised in ring 3 (resolves it or ends the task)
- *   kernel_user_copy_fault   a page fault inside a user-copy routine, at a user address:
- *                            true if it was resolved (a lazy page) and the copy may go on
- *   kernel_return_to_user    every return to ring 3 from an interrupt (rescheduling)
+ * What the layers above provide to the trap layer, registered at boot (arch calls nothing
+ * above it at link time; docs/architecture.md):
+ *   user_trap        an exception raised in ring 3 (resolves it or ends the task)
+ *   user_copy_fault  a page fault inside a user-copy routine, at a user address: true if it
+ *                    was resolved (a lazy page) and the copy may go on
+ *   return_to_user   every return to ring 3 from an interrupt (rescheduling)
+ * Until they are registered, an exception from ring 3 or a user-copy fault is a panic.
  */
-void kernel_user_trap(struct trap_frame *tf, uint64_t cr2);
-bool kernel_user_copy_fault(uint64_t addr, uint64_t error);
-void kernel_return_to_user(struct trap_frame *tf);
+struct trap_user_hooks {
+	void (*user_trap)(struct trap_frame *tf, uint64_t cr2);
+	bool (*user_copy_fault)(uint64_t addr, uint64_t error);
+	void (*return_to_user)(struct trap_frame *tf);
+};
+void trap_set_user_hooks(const struct trap_user_hooks *hooks);
 
-/* Hook for naming the stack that holds `addr` in panics ("kernel stack of thread X"). */
-const char *kstack_describe(uint64_t addr);
+/* Names the stack whose guard page holds `addr` in panics ("kernel stack 'X'"), or NULL.
+ * The trap layer names its own (boot, IST) stacks; mm registers the namer of the rest.
+ * Called without locks (the panicking context may hold them). */
+void trap_set_stack_namer(const char *(*namer)(uint64_t addr));
 
 #endif /* __ASSEMBLER__ */
 #endif

@@ -17,7 +17,7 @@
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/spinlock.h>
-#include "page.h"
+#include <mm/page.h>
 
 #define PMM_MAX_ORDER 18 /* 1 GiB blocks: a 256 GiB machine starts with ~256 of them */
 #define PMM_NR_ORDERS (PMM_MAX_ORDER + 1)

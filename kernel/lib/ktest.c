@@ -8,8 +8,9 @@
 
 extern const struct ktest *const __start_ktests[], *const __stop_ktests[];
 
-bool (*ktest_leak_check_begin)(void);
-bool (*ktest_leak_check_end)(char *buf, size_t size);
+/* Weak: a build without fixtures has no such section (both bounds are then 0). */
+extern const struct ktest_fixture *const __start_ktest_fixtures[] __attribute__((weak));
+extern const struct ktest_fixture *const __stop_ktest_fixtures[] __attribute__((weak));
 
 void ktest_fail(struct ktest_ctx *t, const char *file, int line, const char *fmt, ...)
 {
@@ -71,13 +72,17 @@ unsigned ktest_run(const char *globs)
 	for (unsigned i = 0; i < planned; i++) {
 		const struct ktest *k = run[i];
 		struct ktest_ctx t = { .name = k->name };
-		char leak[160] = "";
-		bool checking = ktest_leak_check_begin && ktest_leak_check_begin();
+		char leak[160];
 
+		for (const struct ktest_fixture *const *f = __start_ktest_fixtures; f < __stop_ktest_fixtures; f++)
+			(*f)->begin();
 		k->fn(&t);
-		if (checking && ktest_leak_check_end(leak, sizeof(leak))) {
-			console_printf("# %s: leaked: %s\n", k->name, leak);
-			t.failures++;
+		for (const struct ktest_fixture *const *f = __start_ktest_fixtures; f < __stop_ktest_fixtures; f++) {
+			leak[0] = 0;
+			if ((*f)->end(leak, sizeof(leak))) {
+				console_printf("# %s: %s: %s\n", k->name, (*f)->name, leak);
+				t.failures++;
+			}
 		}
 		n++;
 		if (t.failures) {

@@ -5,8 +5,8 @@
 
 #include <kn/task_api.h>
 #include <mm/vm.h>
-#include "handle.h"
-#include "sched.h"
+#include <kernel/handle.h>
+#include <kernel/sched.h>
 
 struct task {
 	struct kobject obj; /* handles and the living task hold references */

@@ -7,11 +7,7 @@
 #define MM_KSPACE_H
 
 #include <knmm/bootinfo.h>
-
-/* Kernel image bounds (linker.ld). */
-extern char __kernel_start[], __text_start[], __text_end[], __rodata_start[], __data_start[], __bss_start[],
-	__bss_end[], __kernel_end[];
-extern char boot_stack_guard[], boot_stack_bottom[], boot_stack_top[];
+#include <knmm/image.h>
 
 /* Builds the kernel PML4 (frames from bootmem), switches CR3 to it and drops the boot tables.
  * Panics if memory runs out: nothing can work without it. */

@@ -19,6 +19,9 @@ void mm_trim_caches(void);
  * double fault that panics naming the stack. rcOutOfMemory if no memory. */
 Retcode kstack_alloc(const char *name, uint64_t size, uint64_t *base);
 void kstack_free(uint64_t base, uint64_t size);
+/* Names the kernel stack whose guard page holds addr ("kernel stack 'X'"), or NULL; the trap
+ * layer's stack namer for panics (lock-free). */
+const char *kstack_describe(uint64_t addr);
 
 /* The address is mapped (kernel half: the kernel's tables; user half: the current ones). */
 bool mm_is_address_valid(const void *va);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Console and log. The console is COM1; '\n' goes out as "\r\n" for terminals. Log lines
+ * Console and log. The console is whatever arch registered (COM1); '\n' goes out as "\r\n"
+ * for terminals. Log lines
  * get "[seconds.micros] L " in front (L = E, W, I, D); task output gets "ID| " (see
  * knmm/log.h), and the console keeps track of who owns the line being written.
  */
-#include <arch/serial.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/printf.h>
@@ -12,6 +12,12 @@
 
 int log_level = LOG_INFO;
 volatile bool panic_in_progress;
+
+static void (*console_putc)(char c);
+static uint64_t (*log_clock)(void);
+
+void console_set_output(void (*putc)(char c)) { console_putc = putc; }
+void log_set_clock(uint64_t (*now_ns)(void)) { log_clock = now_ns; }
 
 static spinlock_t console_lock = SPINLOCK_INIT("console");
 /* The line being written: its author (0 the kernel, else a task id), and whether it is
@@ -21,10 +27,12 @@ static bool line_empty = true;
 
 static void console_put_locked(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	void (*putc)(char) = console_putc;
+
+	for (size_t i = 0; putc && i < n; i++) {
 		if (s[i] == '\n')
-			serial_putc(COM1_PORT, '\r');
-		serial_putc(COM1_PORT, s[i]);
+			putc('\r');
+		putc(s[i]);
 	}
 	if (n)
 		line_empty = s[n - 1] == '\n';
@@ -105,7 +113,7 @@ void vklog(int level, const char *fmt, va_list ap)
 	while (len && msg[len - 1] == '\n')
 		len--;
 
-	uint64_t ns = clock_ns();
+	uint64_t ns = log_clock ? log_clock() : 0;
 	int plen = ksnprintf(prefix, sizeof(prefix), "[%5llu.%06llu] %c ", (unsigned long long)(ns / 1000000000u),
 			     (unsigned long long)(ns / 1000u % 1000000u), letters[level < 1 || level > 4 ? 0 : level]);
 

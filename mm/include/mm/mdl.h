@@ -14,7 +14,7 @@
 
 #include <kn/retcode.h>
 #include <knmm/list.h>
-#include "commit.h"
+#include <mm/commit.h>
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: MIT
-#include <arch/cpu.h>
-#include <arch/qemu.h>
-#include <arch/trap.h>
+#include <arch/irqflags.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/printf.h>
 
 static volatile int panic_depth;
+static const struct panic_ops *ops;
+
+void panic_set_ops(const struct panic_ops *o) { ops = o; }
+
+static __noreturn void panic_halt(void)
+{
+	if (ops)
+		ops->halt();
+	for (;;)
+		cpu_halt();
+}
 
 static __noreturn void panic_finish(const struct trap_frame *tf, const char *fmt, va_list ap)
 {
@@ -16,15 +25,16 @@ static __noreturn void panic_finish(const struct trap_frame *tf, const char *fmt
 	if (++panic_depth > 1) {
 		/* A panic while panicking: say so with the least machinery and stop. */
 		console_write("\nKERNEL PANIC (nested): giving up\n", 34);
-		qemu_exit(QEMU_EXIT_PANIC);
+		panic_halt();
 	}
 	panic_in_progress = true;
 	console_break_lock();
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	pr_err("KERNEL PANIC: %s", msg);
-	trap_dump_frame(tf);
+	if (ops && tf)
+		ops->dump(tf);
 	pr_err("---[ end kernel panic ]---");
-	qemu_exit(QEMU_EXIT_PANIC);
+	panic_halt();
 }
 
 __noreturn void panic_with_frame(const struct trap_frame *tf, const char *fmt, ...)
@@ -37,10 +47,14 @@ __noreturn void panic_with_frame(const struct trap_frame *tf, const char *fmt, .
 
 __noreturn __noinline void panic(const char *fmt, ...)
 {
-	struct trap_frame tf;
+	uint64_t frame[PANIC_FRAME_BYTES / sizeof(uint64_t)] __aligned(16);
+	struct trap_frame *tf = NULL;
 	va_list ap;
 
-	trap_capture_frame(&tf); /* rip inside panic(), rbp its frame: the backtrace starts here */
+	if (ops) {
+		tf = (struct trap_frame *)frame;
+		ops->capture(tf); /* rip inside panic(), rbp its frame: the backtrace starts here */
+	}
 	va_start(ap, fmt);
-	panic_finish(&tf, fmt, ap);
+	panic_finish(tf, fmt, ap);
 }

@@ -22,9 +22,9 @@
 #include <kn/retcode.h>
 #include <knmm/list.h>
 #include <knmm/spinlock.h>
-#include "commit.h"
-#include "vm_runs.h"
-#include "vm_tree.h"
+#include <mm/commit.h>
+#include <mm/vm_runs.h>
+#include <mm/vm_tree.h>
 
 enum vm_region_kind {
 	VMR_ANON,   /* pages of its own, allocated on commit or touch */

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+/* The leak check around every in-kernel test: free pages and commit charge come back. */
+#include <knmm/ktest.h>
+#include <knmm/printf.h>
+#include <mm/mm.h>
+#include <mm/pmm.h>
+#include <mm/vm.h>
+
+static uint64_t free_before, charge_before;
+
+static void leak_begin(void)
+{
+	mm_trim_caches();
+	free_before = pmm_free_pages();
+	charge_before = vm_commit_charge();
+}
+
+static bool leak_end(char *buf, size_t size)
+{
+	mm_trim_caches();
+	uint64_t free_now = pmm_free_pages(), charge_now = vm_commit_charge();
+	if (free_now == free_before && charge_now == charge_before)
+		return false;
+	ksnprintf(buf, size, "free pages %llu -> %llu, commit charge %llu -> %llu", (unsigned long long)free_before,
+		  (unsigned long long)free_now, (unsigned long long)charge_before, (unsigned long long)charge_now);
+	return true;
+}
+
+KTEST_FIXTURE(leaked, leak_begin, leak_end);
