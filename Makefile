@@ -140,7 +140,7 @@ FUZZ_CMDLINE := test=user.fuzz fuzz.seed=$(SEED) fuzz.calls=$(CALLS) aslr=off
 
 QEMU_PY := $(PYTHON) tools/qemu.py --accel $(ACCEL)
 
-.PHONY: all iso run test debug bench bench-host fuzz clean deps check-deps check-layers FORCE
+.PHONY: all iso run test debug bench bench-host fuzz clean deps check-deps check-layers format FORCE
 .DEFAULT_GOAL := all
 
 all: $(KERNEL) $(ISO) $(USER_ELFS)
@@ -175,7 +175,7 @@ $(KERNEL_RELEASE): $(RELEASE_OBJS) linker.ld
 $(KERNEL): $(KERNEL_OBJS) linker.ld
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS)
-	@echo $(KERNEL_OBJS) > $(BUILD)/kernel.objs
+	@echo $(abspath $(KERNEL_OBJS)) > $(BUILD)/kernel.objs
 
 $(KERNEL_TEST): $(KERNEL_OBJS) $(KTEST_OBJS) linker.ld
 	@$(if $(Q),echo "  LD      $@")
@@ -287,6 +287,10 @@ debug: $(ISO) $(KERNEL) | check-deps
 
 test: $(KERNEL) $(KERNEL_TEST) $(TEST_ISO) $(SELFCHECK_ISO) $(MONITOR_ISO) $(HOST_TESTS) | check-deps
 	$(Q)$(PYTHON) tests/run.py --build $(BUILD) --accel $(ACCEL)
+
+# Formats every C file as .clang-format says (make test checks it).
+format: | check-deps
+	$(Q)find arch boot include kernel mm tests tools user -name '*.[ch]' -print0 | xargs -0 clang-format --style=file -i
 
 # The layering check alone (make test runs it too): docs/architecture.md.
 check-layers: $(KERNEL)

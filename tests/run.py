@@ -422,6 +422,34 @@ def check_layers(res, build):
             "no test code in kernel.elf", p.returncode == 0, p.stdout + p.stderr)
 
 
+def c_sources():
+    """Every C source and header of the project (not build output)."""
+    out = []
+    for top in ("arch", "boot", "include", "kernel", "mm", "tests", "tools", "user"):
+        for dirpath, dirnames, files in os.walk(os.path.join(ROOT, top)):
+            dirnames.sort()
+            out += [os.path.join(dirpath, f) for f in sorted(files) if f.endswith((".c", ".h"))]
+    return out
+
+
+def check_format(res):
+    """`clang-format --dry-run -Werror` with the tree's .clang-format over every C file."""
+    tool = shutil.which("clang-format")
+    if not tool:
+        res.add("format: clang-format present", False, "run `make deps`")
+        return
+    files = c_sources()
+    bad = []
+    for i in range(0, len(files), 64):
+        p = subprocess.run([tool, "--style=file", "--dry-run", "-Werror"] + files[i:i + 64],
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            bad.append(p.stderr)
+    detail = "".join(bad)
+    res.add(f"format: {len(files)} C files as .clang-format has them (make format fixes them)", not bad,
+            tail(detail) if bad else "")
+
+
 def check_clang(build):
     """The kernel, the self-check kernel and the host tests also build with clang."""
     clang = shutil.which("clang")
@@ -464,6 +492,8 @@ def main():
                 not wrong, "; ".join(wrong) + ("\n" + out if wrong else ""))
     if want("layers"):
         check_layers(res, build)
+    if want("format"):
+        check_format(res)
     if shutil.which(qemu.QEMU) is None:
         res.add("tools: qemu-system-x86_64 present", False, "run `make deps`")
     else:

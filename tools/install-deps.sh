@@ -20,6 +20,7 @@ python3:python3
 readelf:binutils
 ld:binutils
 make:make
+clang-format:clang-format
 "
 
 missing_pkgs=""
