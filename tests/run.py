@@ -29,8 +29,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+# The checks beside this file are found as the script's own folder; tools/ (qemu.py,
+# extract_dumps.py, the knmm package) is the one folder added.
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-sys.path.insert(0, HERE)
 import check_dumps  # noqa: E402
 import check_gdb_ext  # noqa: E402
 import check_monitor  # noqa: E402
