@@ -310,6 +310,25 @@ bench-host: $(HOST_BENCH)
 	$(Q)$(HOST_BENCH)
 endif
 
+# ---------------------------------------------------------------- constants for the Python tools
+
+# The #define constants the gdb extension and the tests read (task states, VMM flags, PTE bits,
+# the table charge, DIRECT_MAP_BASE...), generated from the kernel's headers: the compiler
+# computes each one in tools/gdb/constants.c (to assembly, never linked) and
+# tools/knmm/constants.py writes them as Python. Enumerations come from the debug information.
+GDB_CONSTANTS := $(BUILD)/gdb/knmm_constants.py
+
+$(BUILD)/gdb/constants.s: tools/gdb/constants.c Makefile | check-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $< (constants)")
+	$(Q)$(CC) $(CFLAGS) $(KERNEL_REQUIRED_CFLAGS) $(MM_INC) -S $< -o $@
+
+$(GDB_CONSTANTS): $(BUILD)/gdb/constants.s tools/knmm/constants.py
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$(PYTHON) tools/knmm/constants.py $< $@
+
+all test debug: $(GDB_CONSTANTS)
+
 clean:
 	rm -rf $(BUILD)
 

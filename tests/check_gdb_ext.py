@@ -6,7 +6,9 @@ call; by then `sharer-a` has made and logged its regions. There, every kn-* comm
 the addresses they are given come from the serial log written so far, and the answers are
 checked against the facts tests/check_monitor.py uses (what sharer-a logged and is known to
 have done, its ELF segments, the boot log) and against each other: kn-vm's commit charge
-must equal, page for page, what it says makes it up.
+must equal, page for page, what it says makes it up. The extension finds the constants
+generated from the kernel's headers beside the kernel ELF (BUILD/gdb/knmm_constants.py);
+pointed at a file that is not there, its commands must say so and go on.
 """
 import os
 import re
@@ -14,8 +16,9 @@ import shutil
 import subprocess
 
 import qemu
-from check_monitor import (EXPECTED, LEAF, PAGE, TABLE_CHARGE_PER_WINDOW, check_sharer_regions, elf_segments,
-                           parse_regions, region_totals, sharer_facts)
+from check_monitor import (EXPECTED, LEAF, PAGE, check_sharer_regions, elf_segments, load_constants, parse_regions,
+                           region_totals, sharer_facts)
+from knmm import charge, constants
 
 # Runs inside gdb at the breakpoint; LOG is replaced by the serial log's path.
 SCRIPT = r'''
@@ -23,6 +26,12 @@ import re
 log = open(LOG, errors="replace").read()
 m = re.search(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+)", log)
 made = {k: int(b, 16) for k, b, _ in re.findall(r"^\s*\d+\| sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", log, re.M)}
+# Without the generated constants: every command that needs them says what is missing.
+gdb.execute("set knmm-constants " + MISSING)
+for command in ("kn-vm", "kn-tasks", "kn-regions sharer-a", "kn-pte 0x400000 sharer-a", "kn-mdl"):
+    gdb.write("==missing %s==\n" % command)
+    gdb.execute(command)
+gdb.execute("set knmm-constants")
 for title, command in (("kn-tasks", "kn-tasks"), ("kn-vm", "kn-vm"), ("kn-mdl", "kn-mdl"),
                        ("pinned", "print pinned_pages"), ("kernel", "kn-pte &pmm_main")):
     gdb.write("==%s==\n" % title)
@@ -59,8 +68,13 @@ def check(build, root, accel, logdir):
     script = os.path.join(logdir, "gdb-ext.py")
     if os.path.exists(log):
         os.unlink(log)
+    try:
+        k = load_constants(build)
+    except constants.Missing as e:
+        return [("gdb extension: the constants generated from the kernel's headers", False, str(e))]
+    missing = os.path.join(logdir, "no-such-dir", "knmm_constants.py")
     with open(script, "w") as f:
-        f.write(f"LOG = {log!r}\n" + SCRIPT)
+        f.write(f"LOG = {log!r}\nMISSING = {missing!r}\n" + SCRIPT)
     port = qemu.free_port()
     args = qemu.qemu_args(os.path.join(build, "knmm-monitor.iso"), "1G", "max", accel, gdb_port=port, halted=True,
                           serial=f"file:{log}", com2="/dev/null")
@@ -98,6 +112,11 @@ def check(build, root, accel, logdir):
     expect("gdb stops in sharer-b's KnDebugNop (make run's command line, aslr=on) and runs every command",
            "sys_debug_nop" in out and "==end==" in out and 'command line "aslr=on init=demo monitor"' in serial,
            out[-1200:])
+    for command in ("kn-vm", "kn-tasks", "kn-regions sharer-a", "kn-pte 0x400000 sharer-a", "kn-mdl"):
+        text = section(f"missing {command}")
+        expect(f"{command} without the constants file: one line naming the missing file, no Python error",
+               f"{command.split()[0]}: {missing} is missing" in text and "make" in text and text.count("\n") == 1
+               and "Traceback" not in text and "Python Exception" not in text, text)
     facts = sharer_facts(serial)
     expect("sharer-a logged its MDL mapping, code and stack addresses", facts, serial[-1500:])
     if not facts:
@@ -141,7 +160,7 @@ def check(build, root, accel, logdir):
                sum(states.values()) == vm["Physical memory"] and states.get("free") == vm["Available pages"]
                and reserved and states.get("reserved") == int(reserved.group(1)), vm_out)
         charged = (sum(t["private"] for t in vm_tasks.values()) + int(kernel.group(1))
-                   + TABLE_CHARGE_PER_WINDOW * int(kernel.group(2)) + int(kernel.group(3)) + charged_by["pool pages"]
+                   + charge.table_charge(k, int(kernel.group(2))) + int(kernel.group(3)) + charged_by["pool pages"]
                    + charged_by["pool tables"] + charged_by["task roots"] + charged_by["MDLs"])
         expect("kn-vm: the commit charge is exactly the tasks' private commit + the kernel space's (pages, tables, "
                "I/O tables) + pool pages and tables + task roots + MDLs' charge", vm["Committed pages"] == charged,
@@ -162,7 +181,7 @@ def check(build, root, accel, logdir):
                and charged_by["MDLs"] == 2 and re.search(r"ram\s+8192 bytes\s+2 pages", mdls), mdls + section("pinned"))
     for name, t in tasks.items():
         regions, count = parse_regions(section(f"regions {name}"))
-        resident, committed, private = region_totals(regions)
+        resident, committed, private = region_totals(regions, k)
         v = vm_tasks.get(name, {})
         expect(f"{name}: kn-tasks, kn-vm and kn-regions agree (regions, resident, committed, private commit)",
                count == len(regions) == t["regions"] == v.get("regions") and resident == t["resident"] == v.get("resident")

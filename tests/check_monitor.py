@@ -8,7 +8,9 @@ region's kind, base and size; its code and stack addresses), what it is known to
 to each region (held here, in EXPECTED), the program headers of build/user/sharer.elf; and
 the answers against each other (`vm` totals, `tasks`, `regions`, `mdl`, `pte`).
 
-The region helpers are shared with tests/check_gdb_ext.py (kn-regions prints the same).
+The region helpers are shared with tests/check_gdb_ext.py (kn-regions prints the same); the
+table charge and the private commit come from tools/knmm/charge.py, with the constants
+generated from the kernel's headers (BUILD/gdb/knmm_constants.py), as the gdb extension's.
 """
 import os
 import re
@@ -17,11 +19,10 @@ import time
 
 import qemu
 from extract_dumps import extract
+from knmm import charge, constants
 
 PROMPT = "knmm> "
 PAGE = 0x1000
-WINDOW_SHIFT = 21            # VM_TABLE_WINDOW_SHIFT (mm/vm.h): page tables are charged per 2 MiB window
-TABLE_CHARGE_PER_WINDOW = 3  # VM_TABLE_CHARGE_PER_WINDOW
 
 # What sharer-a (user/programs/sharer.c) does to each region it logs: guard pages below and
 # above the usable range it logs, resident pages, the most protection allowed, cache mode,
@@ -101,10 +102,17 @@ def run_pages(runs):
     return [(RUN.match(r).group(1), int(RUN.match(r).group(2))) for r in runs if RUN.match(r)]
 
 
-def region_totals(regions):
+def load_constants(build):
+    """The kernel's constants generated at build time (tools/knmm/constants.py), with what the
+    charge arithmetic needs; constants.Missing says what is missing."""
+    return constants.load(constants.path_for_build(build), need=charge.NEEDS)
+
+
+def region_totals(regions, k):
     """(resident, committed pages, private commit) a listing adds up to: committed pages are
-    the C runs; private commit adds the table charge of each 2 MiB window they touch, and a
-    page for each committed page that is not write-back (a direct-map table it may need)."""
+    the C runs; private commit (tools/knmm/charge.py) adds the table charge of each 2 MiB
+    window they touch, and a page for each committed page that is not write-back (a
+    direct-map table it may need). `k`: load_constants()."""
     resident = committed = extra = 0
     windows = set()
     for r in regions:
@@ -114,10 +122,9 @@ def region_totals(regions):
             if state == "C":
                 committed += n
                 extra += n if r["cache"] != "WB" else 0
-                first, last = r["base"] + at * PAGE, r["base"] + (at + n) * PAGE - 1
-                windows.update(range(first >> WINDOW_SHIFT, (last >> WINDOW_SHIFT) + 1))
+                windows.update(charge.windows(k, r["base"] + at * PAGE, r["base"] + (at + n) * PAGE - 1))
             at += n
-    return resident, committed, committed + extra + TABLE_CHARGE_PER_WINDOW * len(windows)
+    return resident, committed, charge.private_commit(k, committed, extra, len(windows))
 
 
 def show(r):
@@ -214,6 +221,10 @@ def vm_totals(text):
 
 def check(build, accel, logdir):
     """[(name, ok, detail)]"""
+    try:
+        k = load_constants(build)
+    except constants.Missing as e:
+        return [("monitor: the constants generated from the kernel's headers", False, str(e))]
     iso = os.path.join(build, "knmm-monitor.iso")
     log = os.path.join(logdir, "monitor.log")
     com2 = os.path.join(logdir, "monitor.com2")
@@ -327,8 +338,8 @@ def check(build, accel, logdir):
                    + vm["Pool tables"] + vm["Page-table roots"] + mdl_frames)
         gap = vm["Committed pages"] - charged
         expect("vm: committed = tasks' private commit + kernel committed + pool pages and tables + task roots + "
-               "MDL frames + kernel page-table charge (a multiple of 3)", gap >= 0 and gap % TABLE_CHARGE_PER_WINDOW == 0
-               and vm["Page-table roots"] == len(vm_tasks),
+               f"MDL frames + kernel page-table charge (a multiple of {charge.table_charge(k, 1)})",
+               gap >= 0 and gap % charge.table_charge(k, 1) == 0 and vm["Page-table roots"] == len(vm_tasks),
                f"committed {vm['Committed pages']}, accounted {charged} (gap {gap})")
         expect("vm: locked = the kernel's locked pages + the tasks'; sharer-a's = its 'locked' region, others none",
                vm["Locked pages"] == int(kernel.group(4)) + sum(t["locked"] for t in vm_tasks.values())
@@ -344,7 +355,7 @@ def check(build, accel, logdir):
                vm["Page-table pages"] >= len(tables) >= 4, f"{vm['Page-table pages']} < {len(tables)}")
     for name, t in tasks.items():
         regions, count = parse_regions(listings[name])
-        resident, committed, private = region_totals(regions)
+        resident, committed, private = region_totals(regions, k)
         v = vm_tasks.get(name, {})
         expect(f"{name}: tasks, vm and its regions agree (regions, resident, committed, private commit with "
                f"its page-table windows)",

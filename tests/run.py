@@ -4,7 +4,8 @@
 0. `readelf -lW` of kernel.elf: three PT_LOADs, W^X;
 1. the host unit tests (ASan/UBSan build of the pure mm code), KTAP on stdout;
 2. the test kernel booted headless in QEMU (TCG) under every configuration of CONFIGS,
-   KTAP on COM1, leaving through isa-debug-exit;
+   KTAP on COM1, leaving through isa-debug-exit; in each test's part of the log, the lines
+   its EXPECT-LOG comments want (collected from user/ and tests/kernel/);
 3. boots that must be refused (no long mode, no NX) with their message;
 4. the self-check: a kernel with a deliberately failing test and a deliberate kernel stack
    overflow, which this runner must report as failures (proof that it can fail);
@@ -28,8 +29,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+# The checks beside this file are found as the script's own folder; tools/ (qemu.py,
+# extract_dumps.py, the knmm package) is the one folder added.
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-sys.path.insert(0, HERE)
 import check_dumps  # noqa: E402
 import check_gdb_ext  # noqa: E402
 import check_monitor  # noqa: E402
@@ -52,69 +54,51 @@ KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+) (\S+)(?:\s+#\s*(.*))?$")
 # ("  5|     ok 1 name").
 KTAP_SUB = re.compile(r"^" + qemu.TASK_PREFIX + r"    (ok|not ok) (\d+) ([^#]*?)\s*(?:#\s*(.*))?$")
 
-# The lines of test_vm's children (user/programs/vmchild.c), which fault at fixed addresses.
-VM_FAULT_LINES = [
-    r"W task vm-free: access violation at 0x50000000 rip 0x",
-    r"W task vm-reserved: access violation at 0x50000000 rip 0x",
-    r"W task vm-readonly: access violation at 0x50000000 rip 0x",
-    r"W task vm-readonly-big: access violation at 0x50028000 rip 0x",
-    r"W task vm-nx: access violation at 0x50000000 rip 0x50000000",
-    r"W task vm-decommitted: access violation at 0x50000000 rip 0x",
-    r"W task vm-guard-low: guard violation at 0x50000000 rip 0x",
-    r"W task vm-guard-high: guard violation at 0x50003000 rip 0x",
-    r"W task vm-grow-guard: guard violation at 0x50000fff rip 0x",
-    r"W task vm-overflow: stack overflow at 0x50001000 rip 0x",
-    r"W task vm-recurse: guard violation at 0x[0-9a-f]+ rip 0x",
-]
-# Lines a test's part of the log must hold: what the kernel says about each ring-3 exception
-# and each refused program (SPEC §4.4).
-EXPECTED_LINES = {
-    "user.tasks": [
-        r"W task kread: access violation at 0xffffffff80100000 rip 0x",
-        r"W task kwrite: access violation at 0xffff800000100000 rip 0x",
-        r"W task kexec: access violation at 0xffffffff80100000 rip 0xffffffff80100000",
-        r"W task null: access violation at 0x0 rip 0x",
-        r"W task ud: invalid opcode at 0x[0-9a-f]+ rip 0x",
-        r"W task div: divide error at 0x",
-        r"W task priv: general protection at 0x",
-        r"W task brk: general protection at 0x",
-        r"W task peek:[0-9a-f]+: access violation at 0x[0-9a-f]+ rip 0x",
-        r"W task poke:[0-9a-f]+: access violation at 0x[0-9a-f]+ rip 0x",
-        # A far return into the null 32-bit code descriptor: #GP, or under SMAP in QEMU a
-        # refused supervisor-mode read of the return frame first.
-        r"W task compat: (general protection|access violation) at 0x",
-    ],
-    "user.vm": VM_FAULT_LINES,
-    # test_dump's dumpable children (user/programs/vmchild.c), frozen where they fail.
-    "user.dump": [
-        r"W task ud-crash: invalid opcode at 0x[0-9a-f]+ rip 0x[0-9a-f]+ \(frozen for a dump\)",
-        r"W task ro-crash: access violation at 0x50000000 rip 0x[0-9a-f]+ \(frozen for a dump\)",
-    ],
-    "user.vm_aslr_faultaround": VM_FAULT_LINES,
-    # test_hostile (issue 13): what a task prints is marked with its id ("%3llu| "), so that
-    # lines it fakes pass neither for the kernel's (a panic) nor for results; and its
-    # dumpable orphans crash (frozen or ended at once: nobody holds them).
-    "user.hostile": [
-        r"(?m)^ *\d+\| \[    1\.000000\] E KERNEL PANIC: fake$",
-        r"(?m)^ *\d+\| ok 999 fake\.result$",
-        r"(?m)^ *\d+\| hostile: two lines in one write$",
-        r"(?m)^ *\d+\| \[    2\.000000\] E KERNEL PANIC: fake second line$",
-        r"(?m)^ *\d+\| hostile: a line in two writes, ended here$",
-        r"(?m)^ *\d+\| \[    3\.000000\] E KERNEL PANIC: fake after a split line$",
-        r"W task orphan-crash: access violation at 0x0 rip 0x[0-9a-f]+",
-    ],
-    "user.malformed_elf_refused": [
-        r"elf: bad_magic: refused: not an ELF file",
-        r"elf: bad_class: refused: not a 64-bit ELF file",
-        r"elf: bad_machine: refused: not an x86-64 program",
-        r"elf: bad_truncated: refused: file shorter than an ELF header",
-        r"elf: bad_offset: refused: segment file bytes past the end of the file",
-        r"elf: bad_overlap: refused: overlapping segments",
-        r"elf: bad_kernel: refused: segment outside the user half",
-        r"elf: bad_wx: refused: writable and executable segment",
-        r"elf: bad_entry: refused: entry point outside the executable segments",
-    ],
-}
+# Log lines a test must make the kernel print live beside the code that causes them, as
+# comments in the ring-3 programs (user/) and the in-kernel tests (tests/kernel/):
+#     EXPECT-LOG(TEST [TEST...]): REGEX
+# TEST is a top-level test's name (user.vm); REGEX a Python regular expression (the rest of
+# the line, less a closing "*/" and the spaces around it) that must match in that test's part
+# of the log: what was printed after the previous result line, up to its own. The runner
+# collects them from those files; every mention of EXPECT-LOG there must have that form.
+EXPECT_DIRS = ("user", os.path.join("tests", "kernel"))
+EXPECT_SUFFIXES = (".c", ".h", ".S")
+EXPECT_LOG = re.compile(r"EXPECT-LOG\(([^)]*)\):(.*)$")
+TEST_NAME = re.compile(r"[\w.]+")
+
+
+def collect_expectations(root=ROOT):
+    """({test name: [(regex, "file:line")]}, [problems]) from the EXPECT-LOG comments."""
+    expected, problems = {}, []
+    for top in EXPECT_DIRS:
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, top)):
+            dirnames.sort()
+            for filename in sorted(f for f in filenames if f.endswith(EXPECT_SUFFIXES)):
+                path = os.path.join(dirpath, filename)
+                with open(path, errors="replace") as f:
+                    lines = f.read().splitlines()
+                for number, line in enumerate(lines, 1):
+                    if "EXPECT-LOG" not in line:
+                        continue
+                    where = f"{os.path.relpath(path, root)}:{number}"
+                    m = EXPECT_LOG.search(line)
+                    tests = m.group(1).replace(",", " ").split() if m else []
+                    pattern = m.group(2).strip() if m else ""
+                    if pattern.endswith("*/"):
+                        pattern = pattern[:-2].rstrip()
+                    if not m or not tests or not pattern or not all(TEST_NAME.fullmatch(t) for t in tests):
+                        problems.append(f"{where}: not 'EXPECT-LOG(TEST [TEST...]): REGEX'")
+                        continue
+                    try:
+                        re.compile(pattern)
+                    except re.error as e:
+                        problems.append(f"{where}: {pattern!r} is not a regular expression ({e})")
+                        continue
+                    for test in tests:
+                        expected.setdefault(test, []).append((pattern, where))
+    return expected, problems
+
+
 KTAP_PLAN = re.compile(r"^1\.\.(\d+)$")
 
 
@@ -219,7 +203,10 @@ def tail(text, n=25):
     return "\n".join("    | " + l for l in text.splitlines()[-n:])
 
 
-def report_ktap(res, prefix, problems, results, log_text, log_path):
+def report_ktap(res, prefix, problems, results, log_text, log_path, expected=None):
+    """One result per test and subtest, one per line `expected` ({test: [(regex, where)]})
+    wants in a passing test's part of the log, and one for the whole run."""
+    expected = expected or {}
     subs = parse_subtests(log_text)
     sections = test_sections(log_text)
     for num, ok, name, directive in results:
@@ -230,9 +217,10 @@ def report_ktap(res, prefix, problems, results, log_text, log_path):
         for sok, sname, sdir in subs.get(name, []):
             res.add(f"{prefix}/{name}/{sname}", sok, sdir)
         res.add(f"{prefix}/{name}", ok, detail)
-        for pattern in EXPECTED_LINES.get(name, []) if ok else []:
+        for pattern, where in expected.get(name, []) if ok else []:
             res.add(f"{prefix}/{name}: log has /{pattern}/", re.search(pattern, sections.get(name, "")) is not None,
-                    f"no line matching {pattern!r} in the test's part of the log (log: {log_path})")
+                    f"no line matching {pattern!r} (EXPECT-LOG in {where}) in the test's part of the log "
+                    f"(log: {log_path})")
     whole_ok = not problems
     detail = "; ".join(problems)
     if not whole_ok and log_path:
@@ -494,6 +482,10 @@ def main():
         check_layers(res, build)
     if want("format"):
         check_format(res)
+    expected, bad_expectations = collect_expectations()
+    if any(want(name) for name, _, _, _ in CONFIGS):
+        res.add("expectations: every EXPECT-LOG comment in user/ and tests/kernel/ names tests and a regex",
+                not bad_expectations, "; ".join(bad_expectations))
     if shutil.which(qemu.QEMU) is None:
         res.add("tools: qemu-system-x86_64 present", False, "run `make deps`")
     else:
@@ -521,7 +513,12 @@ def main():
                 name, text, status, timed_out, log, secs = job.result()
                 problems, results = evaluate(text, status, timed_out)
                 print(f"# {name}: {len(results)} tests in {secs:.1f} s", flush=True)
-                report_ktap(res, name, problems, results, text, log)
+                report_ktap(res, name, problems, results, text, log, expected)
+                ran = {r[2] for r in results}
+                absent = sorted(test for test in expected if test not in ran)
+                res.add(f"{name}: every test an EXPECT-LOG names has run", not absent,
+                        "; ".join(f"{test} (EXPECT-LOG in {', '.join(sorted({w for _, w in expected[test]}))})"
+                                  for test in absent))
                 # The test ISO's command line says aslr=off and no mem.faultaround: the boot
                 # must have read them from GRUB's command line.
                 res.add(f"{name}: the command line's options reach the kernel",

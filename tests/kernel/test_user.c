@@ -149,6 +149,17 @@ KTEST(user, cache_modes_in_a_tasks_tables)
 	task_put(task);
 }
 
+/* The loader says why it refuses each (tools/mkbadelf.py makes them):
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_magic: refused: not an ELF file
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_class: refused: not a 64-bit ELF file
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_machine: refused: not an x86-64 program
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_truncated: refused: file shorter than an ELF header
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_offset: refused: segment file bytes past the end of the file
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_overlap: refused: overlapping segments
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_kernel: refused: segment outside the user half
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_wx: refused: writable and executable segment
+ * EXPECT-LOG(user.malformed_elf_refused): elf: bad_entry: refused: entry point outside the executable segments
+ */
 KTEST(user, malformed_elf_refused)
 {
 	static const char *const bad[] = { "bad_magic", "bad_class", "bad_machine", "bad_truncated", "bad_offset",

@@ -1,7 +1,18 @@
 """knmm gdb extension, loaded by `make debug` (source tools/gdb/knmm.py).
 
-Reads kernel structures of a halted kernel through its debug symbols (never fixed
-offsets: structure layouts come from the types, container_of from field offsets).
+Reads kernel structures of a halted kernel. It holds no copy of the kernel's numbers:
+  - structure layouts come from the types of the debug information (never fixed offsets;
+    container_of from field offsets);
+  - enumerations (page states, run states, MDL and region kinds, boot memory types, page-table
+    levels) from their enumerators in the debug information;
+  - #define constants (task states, VMM_FLAG_* bits, PTE bits and masks, the PAT layout,
+    DIRECT_MAP_BASE, the table charge per 2 MiB window) from BUILD/gdb/knmm_constants.py,
+    generated at build time from the headers (tools/gdb/constants.c, tools/knmm/constants.py).
+    It is looked for beside the kernel ELF gdb loaded; `set knmm-constants PATH` names another.
+    Without it, the commands that need it say what is missing, and do nothing else;
+  - the kernel variables and types it reads by name are in KERNEL_NAMES, in one place.
+A private commit is computed by tools/knmm/charge.py, as the tests compute it.
+
 Commands:
     kn-boot             the command line, boot loader, memory map and modules it booted with
     kn-vm               physical memory, commit charge and limit and what makes up the charge,
@@ -13,9 +24,175 @@ Commands:
     kn-mdl [ADDR]       every live MDL, or the one at ADDR with all its runs
 """
 
+import os
+import sys
+
 import gdb
 
-BOOT_MEM_TYPES = {1: "available", 2: "reserved", 3: "ACPI reclaimable", 4: "ACPI NVS", 5: "bad RAM"}
+# tools/knmm (the constants' loader, the charge arithmetic), shared with the tests.
+_TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+from knmm import charge, constants  # noqa: E402
+
+# ---------------------------------------------------------------- what is read by name
+
+# Every kernel variable and type this extension names, in one place: when the kernel renames
+# one, this is the line to change. (The commit charge's statistics: the variable `commit`,
+# a struct vm_commit_stats, in mm/commit.c.)
+KERNEL_NAMES = {
+    # variables
+    "boot_info": "boot_info",
+    "pmm": "pmm_main",
+    "commit": "commit",
+    "kernel_space": "kernel_space",
+    "kernel_root": "kernel_pt_root",
+    "all_tasks": "all_tasks",
+    "all_mdls": "all_mdls",
+    "nr_mdls": "nr_mdls",
+    "pinned_pages": "pinned_pages",
+    "pool_pages": "'pool.c'::pages_held",
+    "pool_tables": "'pool.c'::tables_held",
+    # structures
+    "task": "struct task",
+    "region": "struct vm_region",
+    "mdl": "struct mdl",
+    # enumerations
+    "page_state": "enum page_state",
+    "run_state": "enum vm_page_state",
+    "region_kind": "enum vm_region_kind",
+    "mdl_kind": "enum mdl_kind",
+    "boot_mem_type": "enum boot_mem_type",
+    "pt_level": "enum pt_level",
+}
+
+# How enumerators and constants are shown, by their C names (values come from the kernel).
+PAGE_STATE_LABELS = {"PAGE_FREE": "free", "PAGE_RESERVED": "reserved", "PAGE_KERNEL": "kernel",
+                     "PAGE_TABLE": "page-table", "PAGE_ANON": "anonymous", "PAGE_MDL": "MDL", "PAGE_POOL": "pool"}
+RUN_STATE_LABELS = {"VM_RESERVED": "R", "VM_COMMITTED": "C", "VM_GUARD": "G"}
+REGION_KIND_LABELS = {"VMR_ANON": "", "VMR_IO": "io ", "VMR_FRAMES": "frames "}
+BOOT_MEM_LABELS = {"BOOT_MEM_AVAILABLE": "available", "BOOT_MEM_RESERVED": "reserved",
+                   "BOOT_MEM_ACPI_RECLAIM": "ACPI reclaimable", "BOOT_MEM_ACPI_NVS": "ACPI NVS",
+                   "BOOT_MEM_BAD": "bad RAM"}
+TASK_STATE_LABELS = {"KN_TASK_STATE_CREATED": "created", "KN_TASK_STATE_RUNNING": "running",
+                     "KN_TASK_STATE_FROZEN": "frozen", "KN_TASK_STATE_EXITED": "exited"}
+CACHE_LABELS = {"VMM_FLAG_WRITE_THROUGH": "WT", "VMM_FLAG_WRITE_COMBINE": "WC", "VMM_FLAG_CACHE_DISABLE": "UC"}
+REGION_FLAG_LABELS = (("VMM_FLAG_LOW_GUARD", "lg "), ("VMM_FLAG_HIGH_GUARD", "hg "), ("VMM_FLAG_GROW_DOWN", "gd "))
+PAT_TYPE_LABELS = {"PAT_TYPE_UC": "UC", "PAT_TYPE_WC": "WC", "PAT_TYPE_WT": "WT", "PAT_TYPE_WP": "WP",
+                   "PAT_TYPE_WB": "WB", "PAT_TYPE_UCM": "UC-"}
+LEVEL_LABELS = (("PT_LEVEL_PML4", "PML4"), ("PT_LEVEL_PDPT", "PDPT"), ("PT_LEVEL_PD", "PD"), ("PT_LEVEL_PT", "PT"))
+
+
+class Missing(Exception):
+    """Something the extension needs is not there (the constants file, a constant, a symbol, an
+    enumeration): the commands say what, and stop."""
+
+
+def enumerators(key):
+    """{enumerator name: value} of one of KERNEL_NAMES' enumerations, from the debug info."""
+    name = KERNEL_NAMES[key]
+    try:
+        return {f.name: int(f.enumval) for f in gdb.lookup_type(name).fields()}
+    except gdb.error:
+        raise Missing(f"the kernel's debug information has no {name} (KERNEL_NAMES in tools/gdb/knmm.py)") from None
+
+
+def labelled(key, labels, prefix):
+    """{value: label} of an enumeration; an enumerator with no label shows its name less
+    `prefix`, in lower case. Counts (NAME_COUNT) are left out."""
+    return {value: labels.get(name, name[len(prefix):].lower() if name.startswith(prefix) else name.lower())
+            for name, value in enumerators(key).items() if not name.endswith("_COUNT")}
+
+
+def symbol(key):
+    """The kernel variable KERNEL_NAMES[key], as a gdb value."""
+    name = KERNEL_NAMES[key]
+    try:
+        return gdb.parse_and_eval(name)
+    except gdb.error as e:
+        raise Missing(f"cannot read the kernel's {name} ({e}; KERNEL_NAMES in tools/gdb/knmm.py)") from None
+
+
+def kernel_type(key):
+    name = KERNEL_NAMES[key]
+    try:
+        return gdb.lookup_type(name)
+    except gdb.error:
+        raise Missing(f"the kernel's debug information has no {name} (KERNEL_NAMES in tools/gdb/knmm.py)") from None
+
+
+# ---------------------------------------------------------------- the generated constants
+
+class KnConstantsPath(gdb.Parameter):
+    """The constants generated from the kernel's headers at build time (BUILD/gdb/knmm_constants.py).
+    Empty (the default): the one beside the kernel ELF gdb loaded."""
+
+    set_doc = "Set the file of the kernel's constants the kn-* commands read (empty: beside the kernel ELF)."
+    show_doc = "Show the file of the kernel's constants the kn-* commands read."
+
+    def __init__(self):
+        super().__init__("knmm-constants", gdb.COMMAND_DATA, gdb.PARAM_OPTIONAL_FILENAME)
+        self.value = ""
+
+    def get_set_string(self):
+        return ""
+
+    def get_show_string(self, svalue):
+        try:
+            return f"The kn-* commands read the kernel's constants from {constants_path()}."
+        except Missing as e:
+            return str(e)
+
+
+_constants_param = KnConstantsPath()
+_constants_cache = {}
+
+
+def constants_path():
+    if _constants_param.value:
+        return os.path.abspath(os.path.expanduser(_constants_param.value))
+    elf = gdb.current_progspace().filename
+    if not elf:
+        raise Missing("no kernel ELF is loaded (file build/kernel.elf) to find the constants beside, and "
+                      "knmm-constants is not set")
+    return constants.path_for_kernel(elf)
+
+
+def consts(*need):
+    """The generated constants module, with the names in `need` (Missing otherwise)."""
+    path = constants_path()
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        stamp = None
+    if _constants_cache.get("key") != (path, stamp):
+        _constants_cache.clear()
+        _constants_cache["module"] = constants.load(path)  # (Missing when absent or unreadable)
+        _constants_cache["key"] = (path, stamp)
+    module = _constants_cache["module"]
+    lacking = [n for n in need if not hasattr(module, n)]
+    if lacking:
+        raise Missing(f"{path} has no {', '.join(lacking)} (made from an older tools/gdb/constants.c? run `make`)")
+    return module
+
+
+def named(k, labels):
+    """{value: label} of constants named in `labels` ({C name: label})."""
+    return {getattr(k, name): label for name, label in labels.items()}
+
+
+class KnCommand(gdb.Command):
+    """A kn-* command: what it needs and cannot find is said in one line, never thrown."""
+
+    def __init__(self, name):
+        super().__init__(name, gdb.COMMAND_USER)
+        self.name = name
+
+    def invoke(self, arg, from_tty):
+        try:
+            self.run(arg)
+        except (Missing, constants.Missing) as e:
+            gdb.write(f"{self.name}: {e}\n")
 
 
 def c_string(value):
@@ -26,14 +203,15 @@ def c_string(value):
         return "?"
 
 
-class KnBoot(gdb.Command):
+class KnBoot(KnCommand):
     """kn-boot: what the kernel booted with (boot_info: command line, memory map, modules)."""
 
     def __init__(self):
-        super().__init__("kn-boot", gdb.COMMAND_USER)
+        super().__init__("kn-boot")
 
-    def invoke(self, arg, from_tty):
-        bi = gdb.parse_and_eval("boot_info")
+    def run(self, arg):
+        kinds = labelled("boot_mem_type", BOOT_MEM_LABELS, "BOOT_MEM_")
+        bi = symbol("boot_info")
         gdb.write(f"loader:       {c_string(bi['loader'])}\n")
         gdb.write(f"command line: {c_string(bi['cmdline'])}\n")
         n = int(bi["nr_mem"])
@@ -42,44 +220,25 @@ class KnBoot(gdb.Command):
             m = bi["mem"][i]
             base, size, kind = int(m["base"]), int(m["size"]), int(m["type"])
             gdb.write(f"  {base:#014x}-{base + size - 1:#014x} {size >> 10:>10} KiB  "
-                      f"{BOOT_MEM_TYPES.get(kind, 'reserved')}\n")
+                      f"{kinds.get(kind, 'reserved')}\n")
         for i in range(int(bi["nr_modules"])):
             mod = bi["modules"][i]
             gdb.write(f"module {i}: {int(mod['start']):#x}-{int(mod['end']):#x} {c_string(mod['name'])}\n")
 
 
-KnBoot()
-
-
 # ---------------------------------------------------------------- structures
 
-DIRECT_MAP_BASE = 0xFFFF800000000000
-PAGE = 4096
-TASK_STATES = {1: "created", 2: "running", 4: "frozen", 8: "exited"}
-PAGE_STATES = {0: "free", 1: "reserved", 2: "kernel", 3: "page-table", 4: "anonymous", 5: "MDL", 6: "pool"}
-RUN_STATES = {1: "R", 2: "C", 3: "G"}
-MDL_KINDS = {0: "ram", 1: "io", 2: "described"}
-FICTITIOUS = 0xFFFFFFFFFFFFFFFF
-# Commit charged per 2 MiB window of committed pages for its page tables
-# (VM_TABLE_CHARGE_PER_WINDOW in mm/vm.h: a macro, which the debug information does not hold).
-TABLE_CHARGE_PER_WINDOW = 3
-# enum vm_region_kind, and the VMM_FLAG_* bits of kn/flags.h the region listing shows.
-REGION_KINDS = {0: "", 1: "io ", 2: "frames "}
-LOW_GUARD, HIGH_GUARD, GROW_DOWN, CACHE_MASK = 0x100, 0x200, 0x400, 0xF000
-CACHE_NAMES = {0x2000: "WT", 0x4000: "WC", 0x8000: "UC"}
-
-
-def field_offset(type_name, field):
-    for f in gdb.lookup_type(type_name).fields():
+def field_offset(key, field):
+    for f in kernel_type(key).fields():
         if f.name == field:
             return f.bitpos // 8
-    raise gdb.GdbError(f"{type_name} has no field {field}")
+    raise Missing(f"{KERNEL_NAMES[key]} has no field {field}")
 
 
-def list_entries(head, type_name, member):
-    """The structures on a struct list_head, as gdb values of `type_name *`."""
-    offset = field_offset(type_name, member)
-    ptr = gdb.lookup_type(type_name).pointer()
+def list_entries(head, key, member):
+    """The structures on a struct list_head, as gdb values of pointers to KERNEL_NAMES[key]."""
+    offset = field_offset(key, member)
+    ptr = kernel_type(key).pointer()
     node = head["next"]
     end = int(head.address)
     while int(node) != end:
@@ -88,7 +247,7 @@ def list_entries(head, type_name, member):
 
 
 def tasks():
-    return list(list_entries(gdb.parse_and_eval("all_tasks"), "struct task", "all_link"))
+    return list(list_entries(symbol("all_tasks"), "task", "all_link"))
 
 
 def find_task(spec):
@@ -111,35 +270,41 @@ def tree_nodes(node):
 
 
 def regions(space):
-    offset = field_offset("struct vm_region", "node")
-    ptr = gdb.lookup_type("struct vm_region").pointer()
+    offset = field_offset("region", "node")
+    ptr = kernel_type("region").pointer()
     for node in tree_nodes(space["tree"]["root"]):
         yield gdb.Value(int(node) - offset).cast(ptr)
 
 
-def prot_string(p):
-    return ("r" if p & 1 else "-") + ("w" if p & 2 else "-") + ("x" if p & 4 else "-")
+def prot_string(k, p):
+    return (("r" if p & k.VMM_FLAG_READ else "-") + ("w" if p & k.VMM_FLAG_WRITE else "-")
+            + ("x" if p & k.VMM_FLAG_EXECUTE else "-"))
+
+
+PROT_NEEDS = ("VMM_FLAG_READ", "VMM_FLAG_WRITE", "VMM_FLAG_EXECUTE")
 
 
 def mdls():
-    return list(list_entries(gdb.parse_and_eval("all_mdls"), "struct mdl", "link"))
+    return list(list_entries(symbol("all_mdls"), "mdl", "link"))
 
 
 def read_u64(addr):
     return int(gdb.parse_and_eval(f"*(unsigned long long *){addr:#x}"))
 
 
-class KnVm(gdb.Command):
+class KnVm(KnCommand):
     """kn-vm: the memory report: physical memory, the commit charge and what makes it up, locked
     and pinned pages, pages by state, every task's memory."""
 
     def __init__(self):
-        super().__init__("kn-vm", gdb.COMMAND_USER)
+        super().__init__("kn-vm")
 
-    def invoke(self, arg, from_tty):
-        pmm = gdb.parse_and_eval("pmm_main")
-        commit = gdb.parse_and_eval("commit")
-        ks = gdb.parse_and_eval("kernel_space")
+    def run(self, arg):
+        k = consts(*charge.NEEDS)
+        page_states = labelled("page_state", PAGE_STATE_LABELS, "PAGE_")
+        pmm = symbol("pmm")
+        commit = symbol("commit")
+        ks = symbol("kernel_space")
         io_charge = sum(int(r["io_charge"]) for r in regions(ks))
         gdb.write(f"Physical memory:   {int(pmm['total_pages']):>10} pages\n")
         gdb.write(f"Available pages:   {int(pmm['free_pages']):>10}\n")
@@ -147,160 +312,179 @@ class KnVm(gdb.Command):
         gdb.write(f"Commit limit:      {int(commit['limit']):>10}\n")
         gdb.write(f"Commit peak:       {int(commit['peak']):>10}\n")
         gdb.write(f"Locked pages:      {int(commit['locked']):>10}\n")
-        gdb.write(f"Pinned pages:      {int(gdb.parse_and_eval('pinned_pages')):>10}\n")
-        gdb.write(f"MDLs:              {int(gdb.parse_and_eval('nr_mdls')):>10}\n")
+        gdb.write(f"Pinned pages:      {int(symbol('pinned_pages')):>10}\n")
+        gdb.write(f"MDLs:              {int(symbol('nr_mdls')):>10}\n")
         gdb.write("Commit charged by:\n")
-        pool_pages = int(gdb.parse_and_eval("'pool.c'::pages_held"))
-        gdb.write(f"  pool pages:      {pool_pages:>10}\n")
-        pool_tables = int(gdb.parse_and_eval("'pool.c'::tables_held"))
-        gdb.write(f"  pool tables:     {pool_tables:>10}\n")
+        gdb.write(f"  pool pages:      {int(symbol('pool_pages')):>10}\n")
+        gdb.write(f"  pool tables:     {int(symbol('pool_tables')):>10}\n")
         roots = sum(1 for t in tasks() if bool(t["vs"]["own_root"]))
         gdb.write(f"  task roots:      {roots:>10}\n")
         gdb.write(f"  MDLs:            {sum(int(m['charge']) for m in mdls()):>10}\n")
         gdb.write(f"  kernel space:    {int(ks['committed']):>10} committed, {int(ks['table_windows'])} table windows, "
                   f"{io_charge} for I/O tables; {int(ks['resident'])} resident, {int(ks['locked'])} locked\n")
         gdb.write("Pages by state:\n")
-        for state, name in PAGE_STATES.items():
+        for state, name in sorted(page_states.items()):
             gdb.write(f"  {name + ' pages:':<18}{int(pmm['state_pages'][state]):>10}\n")
         for t in tasks():
             vs = t["vs"]
             committed, windows = int(vs["committed"]), int(vs["table_windows"])
+            private = charge.private_commit(k, committed, int(vs["commit_extra"]), windows)
             gdb.write(f"Task {int(t['id']):<4} {c_string(t['name']):<24} {int(vs['nregions'])} regions, "
-                      f"{committed} committed, {windows} table windows, private commit "
-                      f"{committed + int(vs['commit_extra']) + windows * TABLE_CHARGE_PER_WINDOW} pages, "
-                      f"{int(vs['resident'])} resident, "
-                      f"{int(vs['locked'])} locked\n")
+                      f"{committed} committed, {windows} table windows, private commit {private} pages, "
+                      f"{int(vs['resident'])} resident, {int(vs['locked'])} locked\n")
 
 
-class KnTasks(gdb.Command):
+class KnTasks(KnCommand):
     """kn-tasks: every task: id, state, threads, regions, committed and resident pages, name."""
 
     def __init__(self):
-        super().__init__("kn-tasks", gdb.COMMAND_USER)
+        super().__init__("kn-tasks")
 
-    def invoke(self, arg, from_tty):
+    def run(self, arg):
+        states = named(consts(*TASK_STATE_LABELS), TASK_STATE_LABELS)
         gdb.write(f"{'ID':>5}  {'STATE':<8} {'THREADS':>7} {'REGIONS':>8} {'COMMITTED':>10} {'RESIDENT':>9}  NAME\n")
         for t in tasks():
             vs = t["vs"]
-            gdb.write(f"{int(t['id']):>5}  {TASK_STATES.get(int(t['state']), '?'):<8} {int(t['nthreads']):>7} "
+            gdb.write(f"{int(t['id']):>5}  {states.get(int(t['state']), '?'):<8} {int(t['nthreads']):>7} "
                       f"{int(vs['nregions']):>8} {int(vs['committed']):>10} {int(vs['resident']):>9}  "
                       f"{c_string(t['name'])}\n")
 
 
-class KnRegions(gdb.Command):
+class KnRegions(KnCommand):
     """kn-regions TASK: the task's regions: base, size, resident pages, maximum protection, cache
     mode, flags, runs (the columns of the monitor's `regions`)."""
 
     def __init__(self):
-        super().__init__("kn-regions", gdb.COMMAND_USER)
+        super().__init__("kn-regions")
 
-    def invoke(self, arg, from_tty):
+    def run(self, arg):
+        k = consts("PAGE_SIZE", "VMM_FLAG_CACHE_MASK", *PROT_NEEDS, *CACHE_LABELS,
+                   *(name for name, _ in REGION_FLAG_LABELS))
+        cache_names = named(k, CACHE_LABELS)
+        region_flags = [(getattr(k, name), word) for name, word in REGION_FLAG_LABELS]
+        run_states = labelled("run_state", RUN_STATE_LABELS, "VM_")
+        guard = enumerators("run_state").get("VM_GUARD")
+        kinds = labelled("region_kind", REGION_KIND_LABELS, "VMR_")
         t = find_task(arg.strip())
         gdb.write(f"regions of task {int(t['id'])} '{c_string(t['name'])}' ({int(t['vs']['nregions'])}):\n")
         gdb.write(f"  {'BASE':<18} {'SIZE':<12} {'RESIDENT':<8} {'MAX':<4} {'CACHE':<5} {'FLAGS':<20} "
                   "RUNS (state:pages/protection, L: locked)\n")
         for r in regions(t["vs"]):
             base, end = int(r["node"]["base"]), int(r["node"]["end"])
-            npages = (end - base) // PAGE
+            npages = (end - base) // k.PAGE_SIZE
             runs_v, n = r["runs"]["v"], int(r["runs"]["n"])
             runs = []
             for i in range(n):
                 run = runs_v[i]
-                start = int(run["start"])
+                start, state = int(run["start"]), int(run["state"])
                 stop = int(runs_v[i + 1]["start"]) if i + 1 < n else npages
-                state = RUN_STATES.get(int(run["state"]), "?")
-                prot = "" if state == "G" else "/" + prot_string(int(run["prot"]))
-                runs.append(f"{state}:{stop - start}{prot}{'L' if int(run['locked']) else ''}")
+                prot = "" if state == guard else "/" + prot_string(k, int(run["prot"]))
+                runs.append(f"{run_states.get(state, '?')}:{stop - start}{prot}{'L' if int(run['locked']) else ''}")
             flags = int(r["flags"])
-            names = REGION_KINDS.get(int(r["kind"]), "? ") + "".join(
-                word for bit, word in ((LOW_GUARD, "lg "), (HIGH_GUARD, "hg "), (GROW_DOWN, "gd ")) if flags & bit)
+            names = kinds.get(int(r["kind"]), "? ") + "".join(word for bit, word in region_flags if flags & bit)
             names += c_string(r["name"])
             gdb.write(f"  {base:#018x} {hex(end - base):<12} {int(r['resident']):<8} "
-                      f"{prot_string(int(r['max_prot'])):<4} {CACHE_NAMES.get(flags & CACHE_MASK, 'WB'):<5} "
-                      f"{names:<20} {' '.join(runs)}\n")
+                      f"{prot_string(k, int(r['max_prot'])):<4} "
+                      f"{cache_names.get(flags & k.VMM_FLAG_CACHE_MASK, 'WB'):<5} {names:<20} {' '.join(runs)}\n")
 
 
-class KnPte(gdb.Command):
+class KnPte(KnCommand):
     """kn-pte VA [TASK]: the page-table entries that map VA, level by level, decoded."""
 
-    LEVELS = ("PML4", "PDPT", "PD", "PT")
+    NEEDS = ("DIRECT_MAP_BASE", "PAGE_SHIFT", "PT_ENTRIES", "PT_INDEX_BITS", "PTE_P", "PTE_RW", "PTE_US", "PTE_PWT",
+             "PTE_PCD", "PTE_A", "PTE_D", "PTE_PS", "PTE_PAT_4K", "PTE_G", "PTE_PAT_BIG", "PTE_NX", "PTE_ADDR_MASK",
+             "PTE_ADDR_MASK_2M", "PTE_ADDR_MASK_1G", "PAT_MSR_VALUE", *PAT_TYPE_LABELS)
 
     def __init__(self):
-        super().__init__("kn-pte", gdb.COMMAND_USER)
+        super().__init__("kn-pte")
 
-    def invoke(self, arg, from_tty):
+    def run(self, arg):
         words = arg.split()
         if not words:
             raise gdb.GdbError("usage: kn-pte VA [TASK]")
+        k = consts(*self.NEEDS)
+        level = enumerators("pt_level")
+        lacking = [name for name, _ in LEVEL_LABELS if name not in level]
+        if lacking:
+            raise Missing(f"{KERNEL_NAMES['pt_level']} has no {', '.join(lacking)}")
+        pt, pd, pdpt = level["PT_LEVEL_PT"], level["PT_LEVEL_PD"], level["PT_LEVEL_PDPT"]
+        pat_types = named(k, PAT_TYPE_LABELS)
+        # the memory type of each PAT index, as cpu_init programs the PAT
+        pat_names = [pat_types.get((k.PAT_MSR_VALUE >> (8 * i)) & 0xFF, "?") for i in range(8)]
         va = int(gdb.parse_and_eval(words[0]))
         if len(words) > 1:
             t = find_task(words[1])
             root = int(t["vs"]["pt"]["pml4_pa"])
             gdb.write(f"pte of {va:#x} in task {int(t['id'])} '{c_string(t['name'])}' (root {root:#x}):\n")
         else:
-            root = int(gdb.parse_and_eval("kernel_pt_root.pml4_pa"))
+            root = int(symbol("kernel_root")["pml4_pa"])
             gdb.write(f"pte of {va:#x} in the kernel's tables (root {root:#x}):\n")
         table = root
-        for depth, name in enumerate(self.LEVELS):
-            index = (va >> (39 - 9 * depth)) & 511
-            entry = read_u64(DIRECT_MAP_BASE + table + index * 8)
-            line = f"  {name:<4}[{index:3}] {entry:#018x}"
-            if not entry & 1:
+        for name, label in LEVEL_LABELS:
+            lv = level[name]
+            index = (va >> (k.PAGE_SHIFT + k.PT_INDEX_BITS * lv)) & (k.PT_ENTRIES - 1)
+            entry = read_u64(k.DIRECT_MAP_BASE + table + index * 8)
+            line = f"  {label:<4}[{index:3}] {entry:#018x}"
+            if not entry & k.PTE_P:
                 gdb.write(line + "  not present\n")
                 return
-            leaf = depth == 3 or bool(entry & 0x80)
-            addr_mask = {1: 0x000FFFFFC0000000, 2: 0x000FFFFFFFE00000}.get(depth, 0x000FFFFFFFFFF000) if leaf \
-                else 0x000FFFFFFFFFF000
-            bits = ["P", "RW" if entry & 2 else "RO", "US" if entry & 4 else "S"]
-            bits += [b for b, m in (("PWT", 8), ("PCD", 16), ("A", 32)) if entry & m]
-            if leaf and entry & 64:
+            big = lv in (pd, pdpt) and bool(entry & k.PTE_PS)
+            leaf = lv == pt or big
+            addr_mask = {pdpt: k.PTE_ADDR_MASK_1G, pd: k.PTE_ADDR_MASK_2M}.get(lv, k.PTE_ADDR_MASK) if leaf \
+                else k.PTE_ADDR_MASK
+            bits = ["P", "RW" if entry & k.PTE_RW else "RO", "US" if entry & k.PTE_US else "S"]
+            bits += [b for b, m in (("PWT", k.PTE_PWT), ("PCD", k.PTE_PCD), ("A", k.PTE_A)) if entry & m]
+            if leaf and entry & k.PTE_D:
                 bits.append("D")
-            if depth in (1, 2) and entry & 0x80:
+            if big:
                 bits.append("PS")
-            if entry & 0x100:
+            if entry & k.PTE_G:
                 bits.append("G")
-            if entry >> 63:
+            if entry & k.PTE_NX:
                 bits.append("NX")
             line += f"  {'page ' if leaf else 'table'} {entry & addr_mask:#x}  {' '.join(bits)}"
             if leaf:
-                pat_bit = (entry >> 7) & 1 if depth == 3 else (entry >> 12) & 1
-                pat = (entry >> 3) & 1 | ((entry >> 4) & 1) << 1 | pat_bit << 2
-                line += f" PAT={pat} ({('WB', 'WT', 'UC-', 'UC', 'WC', 'WP', '?', '?')[pat]})"
+                pat_bit = k.PTE_PAT_4K if lv == pt else k.PTE_PAT_BIG
+                pat = (4 if entry & pat_bit else 0) | (2 if entry & k.PTE_PCD else 0) | (1 if entry & k.PTE_PWT else 0)
+                line += f" PAT={pat} ({pat_names[pat]})"
             gdb.write(line + "\n")
             if leaf:
                 return
-            table = entry & 0x000FFFFFFFFFF000
+            table = entry & k.PTE_ADDR_MASK
 
 
-class KnMdl(gdb.Command):
+class KnMdl(KnCommand):
     """kn-mdl [ADDR]: every live MDL (address, kind, size, runs), or the MDL at ADDR in full."""
 
     def __init__(self):
-        super().__init__("kn-mdl", gdb.COMMAND_USER)
+        super().__init__("kn-mdl")
 
-    def describe(self, m, full):
+    def describe(self, k, kinds, m, full):
         runs = []
         for i in range(int(m["nruns"])):
             r = m["runs"][i]
             pfn, count = int(r["pfn"]), int(r["count"])
-            runs.append(f"[{count} fictitious]" if pfn == FICTITIOUS else f"[{pfn * PAGE:#x}+{count}]")
+            runs.append(f"[{count} fictitious]" if pfn == k.MDL_FICTITIOUS else f"[{pfn * k.PAGE_SIZE:#x}+{count}]")
         if not full and len(runs) > 4:
             runs = runs[:4] + ["..."]
-        gdb.write(f"  {int(m):#x} {MDL_KINDS.get(int(m['kind']), '?'):<9} {int(m['bytes']):>10} bytes "
-                  f"{int(m['pages']):>6} pages max {prot_string(int(m['max_prot']))} cache {int(m['cache']):#x}: "
+        gdb.write(f"  {int(m):#x} {kinds.get(int(m['kind']), '?'):<9} {int(m['bytes']):>10} bytes "
+                  f"{int(m['pages']):>6} pages max {prot_string(k, int(m['max_prot']))} cache {int(m['cache']):#x}: "
                   f"{' '.join(runs)}\n")
 
-    def invoke(self, arg, from_tty):
+    def run(self, arg):
+        k = consts("MDL_FICTITIOUS", "PAGE_SIZE", *PROT_NEEDS)
+        kinds = labelled("mdl_kind", {}, "MDL_")
         if arg.strip():
-            m = gdb.parse_and_eval(arg.strip()).cast(gdb.lookup_type("struct mdl").pointer())
-            self.describe(m, True)
+            m = gdb.parse_and_eval(arg.strip()).cast(kernel_type("mdl").pointer())
+            self.describe(k, kinds, m, True)
             return
         all_mdls = mdls()
-        gdb.write(f"{len(all_mdls)} MDLs, {int(gdb.parse_and_eval('pinned_pages'))} pinned pages\n")
+        gdb.write(f"{len(all_mdls)} MDLs, {int(symbol('pinned_pages'))} pinned pages\n")
         for m in all_mdls:
-            self.describe(m, False)
+            self.describe(k, kinds, m, False)
 
 
+KnBoot()
 KnVm()
 KnTasks()
 KnRegions()

@@ -2,7 +2,23 @@
 /*
  * Does one forbidden thing, chosen by its task name; it must not survive it (the kernel
  * logs the exception and ends the task). Exits 99 if it does survive.
- *   kread kwrite kexec null ud div priv brk peek:HEXADDR
+ *   kread kwrite kexec null ud div priv brk peek:HEXADDR poke:HEXADDR compat
+ *
+ * test_tasks runs each role (the test user.tasks); the line the kernel logs for each, which
+ * the runner (tests/run.py) must find in that test's part of the log:
+ * EXPECT-LOG(user.tasks): W task kread: access violation at 0xffffffff80100000 rip 0x
+ * EXPECT-LOG(user.tasks): W task kwrite: access violation at 0xffff800000100000 rip 0x
+ * EXPECT-LOG(user.tasks): W task kexec: access violation at 0xffffffff80100000 rip 0xffffffff80100000
+ * EXPECT-LOG(user.tasks): W task null: access violation at 0x0 rip 0x
+ * EXPECT-LOG(user.tasks): W task ud: invalid opcode at 0x[0-9a-f]+ rip 0x
+ * EXPECT-LOG(user.tasks): W task div: divide error at 0x
+ * EXPECT-LOG(user.tasks): W task priv: general protection at 0x
+ * EXPECT-LOG(user.tasks): W task brk: general protection at 0x
+ * EXPECT-LOG(user.tasks): W task peek:[0-9a-f]+: access violation at 0x[0-9a-f]+ rip 0x
+ * EXPECT-LOG(user.tasks): W task poke:[0-9a-f]+: access violation at 0x[0-9a-f]+ rip 0x
+ * A far return into the null 32-bit code descriptor: #GP, or under SMAP in QEMU a refused
+ * supervisor-mode read of the return frame first.
+ * EXPECT-LOG(user.tasks): W task compat: (general protection|access violation) at 0x
  */
 #include <knlib.h>
 

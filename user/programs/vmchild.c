@@ -12,6 +12,24 @@
  *
  * test_dump runs some of them as KN_TASK_DUMPABLE tasks, to be frozen where they fail:
  * "stack-crash" (its stack guard), "ud-crash" (ud2), "ro-crash" (a write to a read-only page).
+ *
+ * The lines the kernel logs for them, which the runner (tests/run.py) must find in the part
+ * of the log of each test named: test_vm's children (the tests user.vm and, with ASLR and
+ * fault-around, user.vm_aslr_faultaround)
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-free: access violation at 0x50000000 rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-reserved: access violation at 0x50000000 rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-readonly: access violation at 0x50000000 rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-readonly-big: access violation at 0x50028000 rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-nx: access violation at 0x50000000 rip 0x50000000
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-decommitted: access violation at 0x50000000 rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-guard-low: guard violation at 0x50000000 rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-guard-high: guard violation at 0x50003000 rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-grow-guard: guard violation at 0x50000fff rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-overflow: stack overflow at 0x50001000 rip 0x
+ * EXPECT-LOG(user.vm user.vm_aslr_faultaround): W task vm-recurse: guard violation at 0x[0-9a-f]+ rip 0x
+ * and test_dump's dumpable ones (user.dump), frozen where they fail:
+ * EXPECT-LOG(user.dump): W task ud-crash: invalid opcode at 0x[0-9a-f]+ rip 0x[0-9a-f]+ \(frozen for a dump\)
+ * EXPECT-LOG(user.dump): W task ro-crash: access violation at 0x50000000 rip 0x[0-9a-f]+ \(frozen for a dump\)
  */
 #include <knlib.h>
 

@@ -16,6 +16,9 @@
  */
 #include "common.h"
 
+/* The kernel logs its crash (it runs dumpable: frozen, or ended at once, as nobody holds it):
+ * EXPECT-LOG(user.hostile): W task orphan-crash: access violation at 0x0 rip 0x[0-9a-f]+
+ */
 static int orphan_crash(void)
 {
 	volatile uint64_t *mail = mailbox_given(KN_RIGHT_MAP_WRITE, RW);

@@ -29,7 +29,15 @@
 /* Lines a task prints that look like the kernel's own: the console must show each with the
  * task's mark in front ("%3llu| "), so the runner never takes them for a panic or a result.
  * Printed before anything else, so that today's runner (which takes "ok 999" for a result
- * line) does not hand this program's own subtests to the fake result. */
+ * line) does not hand this program's own subtests to the fake result. The runner must find
+ * each, marked, in the log of the test user.hostile:
+ * EXPECT-LOG(user.hostile): (?m)^ *\d+\| \[    1\.000000\] E KERNEL PANIC: fake$
+ * EXPECT-LOG(user.hostile): (?m)^ *\d+\| ok 999 fake\.result$
+ * EXPECT-LOG(user.hostile): (?m)^ *\d+\| hostile: two lines in one write$
+ * EXPECT-LOG(user.hostile): (?m)^ *\d+\| \[    2\.000000\] E KERNEL PANIC: fake second line$
+ * EXPECT-LOG(user.hostile): (?m)^ *\d+\| hostile: a line in two writes, ended here$
+ * EXPECT-LOG(user.hostile): (?m)^ *\d+\| \[    3\.000000\] E KERNEL PANIC: fake after a split line$
+ */
 static void fake_kernel_lines(void)
 {
 	printf("[    1.000000] E KERNEL PANIC: fake\n");
