@@ -401,6 +401,7 @@ def check_kernel_segments(build):
 def check_layers(res, build):
     """tools/check_layers.py over the kernel's objects: no upward reference outside the
     allow-list, no cycle across layers, no test code in kernel.elf (docs/architecture.md)."""
+    build = os.path.abspath(build)
     objects = os.path.join(build, "kernel.objs")
     p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "check_layers.py"), os.path.join(build, "kernel"),
                         "--objects", objects, "--kernel", os.path.join(build, "kernel.elf")],
