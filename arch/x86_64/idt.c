@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <arch/gdt.h>
 #include <arch/trap.h>
+#include "asm.h"
 
 struct idt_entry {
 	uint16_t offset_lo;
@@ -18,9 +19,7 @@ struct idt_ptr {
 } __packed;
 
 #define IDT_INTERRUPT_GATE 0x8e /* present, DPL 0, 64-bit interrupt gate (IF cleared) */
-#define ISR_STUB_SIZE 16
 
-extern const char isr_stubs[];
 static struct idt_entry idt[NR_VECTORS] __aligned(16);
 
 static void set_gate(unsigned vec, uint64_t handler, unsigned ist)
