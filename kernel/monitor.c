@@ -17,7 +17,6 @@
 #include <arch/time.h>
 #include <arch/cpu.h>
 #include <arch/pt.h>
-#include <arch/pte.h>
 #include <arch/qemu.h>
 #include <arch/serial.h>
 #include <knmm/log.h>
@@ -211,10 +210,6 @@ static void cmd_regions(const char *spec)
 	task_put(t);
 }
 
-static const char *const pat_names[8] = { "WB", "WT", "UC-", "UC", "WC", "WP", "?", "?" };
-static const char *const level_names[] = { [PT_LEVEL_PT] = "PT", [PT_LEVEL_PD] = "PD", [PT_LEVEL_PDPT] = "PDPT",
-					   [PT_LEVEL_PML4] = "PML4" };
-
 static void cmd_pte(const char *spec, const char *va_text)
 {
 	uint64_t va;
@@ -241,23 +236,9 @@ static void cmd_pte(const char *spec, const char *va_text)
 	}
 	console_printf("pte of %#llx in task %llu '%s' (root %#llx):\n", (unsigned long long)va, (unsigned long long)t->id,
 		       t->name, (unsigned long long)root);
-	for (unsigned i = 0; i < tr.n; i++) {
-		pte_t e = tr.step[i].entry;
-		enum pt_level level = tr.step[i].level;
-		bool leaf = pte_present(e) && pte_is_leaf(e, level);
-		console_printf("  %-4s[%3u] %#018llx", level_names[level], tr.step[i].index, (unsigned long long)e);
-		if (!pte_present(e)) {
-			console_printf("  not present\n");
-			continue;
-		}
-		console_printf("  %s %#llx  P%s%s%s%s%s%s%s%s%s", leaf ? "page " : "table", (unsigned long long)(leaf ? pte_leaf_pa(e, level) : pte_table_pa(e)),
-			       pte_writable(e) ? " RW" : " RO", pte_user(e) ? " US" : " S", (e & PTE_PWT) ? " PWT" : "",
-			       (e & PTE_PCD) ? " PCD" : "", pte_accessed(e) ? " A" : "", leaf && pte_dirty(e) ? " D" : "",
-			       level != PT_LEVEL_PT && (e & PTE_PS) ? " PS" : "", pte_global(e) ? " G" : "", pte_nx(e) ? " NX" : "");
-		if (leaf)
-			console_printf(" PAT=%u (%s)", pte_pat_index(e, level), pat_names[pte_pat_index(e, level) & 7]);
-		console_printf("\n");
-	}
+	for (unsigned i = 0; i < tr.n; i++)
+		console_printf("  %-4s[%3u] %#018llx  %s\n", tr.step[i].level_name, tr.step[i].index,
+			       (unsigned long long)tr.step[i].entry, tr.step[i].text);
 	task_put(t);
 }
 

@@ -12,6 +12,7 @@
  */
 #include <arch/cpu.h>
 #include <arch/pt.h>
+#include <arch/pte.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/panic.h>
@@ -269,7 +270,18 @@ void pt_seal_kernel_top(void) { kernel_top_sealed = true; }
 
 /* ------------------------------------------------------------------ single-address walk */
 
-pte_t *pt_walk(const struct pt_root *root, uint64_t va, enum pt_level want, enum pt_walk_mode mode,
+enum pt_walk_mode {
+	PT_WALK_LOOKUP, /* never changes the tables */
+	PT_WALK_ALLOC,  /* creates missing intermediate tables */
+};
+
+/*
+ * Returns the entry for `va` at level `want`, walking from the root. If a leaf (large page)
+ * sits above `want`, returns that leaf instead; *found tells which level was returned.
+ * LOOKUP: NULL when a table on the way is missing. ALLOC: missing tables are created;
+ * NULL when the frame source is empty.
+ */
+static pte_t *pt_walk(const struct pt_root *root, uint64_t va, enum pt_level want, enum pt_walk_mode mode,
 	       enum pt_level *found)
 {
 	pte_t *table = table_of(root->pml4_pa);
@@ -322,8 +334,12 @@ bool pt_translate(const struct pt_root *root, uint64_t va, struct pt_mapping *ou
 	return true;
 }
 
+_Static_assert(PT_TRACE_TEXT_SIZE >= PTE_DESCRIBE_SIZE, "pt_trace holds any entry's decoding");
+
 void pt_trace(const struct pt_root *root, uint64_t va, struct pt_trace *out)
 {
+	static const char *const level_names[] = { [PT_LEVEL_PT] = "PT", [PT_LEVEL_PD] = "PD",
+						   [PT_LEVEL_PDPT] = "PDPT", [PT_LEVEL_PML4] = "PML4" };
 	uint64_t table_pa = root->pml4_pa;
 
 	out->n = 0;
@@ -331,9 +347,11 @@ void pt_trace(const struct pt_root *root, uint64_t va, struct pt_trace *out)
 		unsigned idx = pt_index(va, level);
 		pte_t e = table_of(table_pa)[idx];
 		out->step[out->n].level = level;
+		out->step[out->n].level_name = level_names[level];
 		out->step[out->n].table_pa = table_pa;
 		out->step[out->n].index = idx;
 		out->step[out->n].entry = e;
+		pte_describe(e, level, out->step[out->n].text, sizeof(out->step[out->n].text));
 		out->n++;
 		if (!pte_present(e) || pte_is_leaf(e, level))
 			return;

@@ -6,6 +6,7 @@
  */
 #include <arch/time.h>
 #include <arch/cpu.h>
+#include <arch/pte.h>
 #include <knmm/align.h>
 #include <knmm/cmdline.h>
 #include <knmm/layout.h>
