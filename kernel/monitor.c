@@ -27,7 +27,7 @@
 #include <mm/mdl.h>
 #include <mm/mm.h>
 #include <mm/vm.h>
-#include <kernel/kernel.h>
+#include <kernel/monitor.h>
 #include <kernel/sched.h>
 #include <kernel/task.h>
 

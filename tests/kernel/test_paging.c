@@ -4,7 +4,7 @@
 #include <arch/pte.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <kernel/kernel.h>
+#include <kernel/main.h>
 #include <mm/kspace.h>
 #include "ktest_util.h"
 

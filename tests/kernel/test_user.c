@@ -12,7 +12,9 @@
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/string.h>
-#include <kernel/kernel.h>
+#include <kernel/init.h>
+#include <kernel/modules.h>
+#include <kernel/options.h>
 #include <kernel/task.h>
 #include <mm/vm.h>
 #include "ktest_util.h"

@@ -7,7 +7,7 @@
 #include <arch/cpu.h>
 #include <arch/msr.h>
 #include <arch/pte.h>
-#include <kernel/kernel.h>
+#include <kernel/main.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <mm/pool.h>
