@@ -16,24 +16,16 @@
 
 struct pt_root kernel_pt_root;
 
-static const struct pt_frame_source *frame_src;
+const struct pt_frame_source *pt_frame_src;
 static uint64_t table_pages;
 /* Once set, the kernel half's top-level entries are final: user roots copy them. */
 static bool kernel_top_sealed;
 
-void pt_set_frame_source(const struct pt_frame_source *src) { frame_src = src; }
-const struct pt_frame_source *pt_get_frame_source(void) { return frame_src; }
+void pt_set_frame_source(const struct pt_frame_source *src) { pt_frame_src = src; }
+const struct pt_frame_source *pt_get_frame_source(void) { return pt_frame_src; }
 uint64_t pt_table_pages(void) { return table_pages; }
 
 /* ------------------------------------------------------------------ occupancy summaries */
-
-uint32_t *pt_summary_of(uint64_t table_pa)
-{
-	if (!frame_src || !frame_src->word)
-		return NULL;
-	uint32_t *w = frame_src->word(table_pa);
-	return (*w & SUM_TRACKED) ? w : NULL;
-}
 
 static inline uint64_t table_pa_of(const pte_t *e)
 {
@@ -81,13 +73,13 @@ void pt_entry_write(pte_t *e, pte_t v)
 
 uint64_t pt_table_alloc(void)
 {
-	KASSERT(frame_src != NULL);
-	uint64_t pa = frame_src->alloc();
+	KASSERT(pt_frame_src != NULL);
+	uint64_t pa = pt_frame_src->alloc();
 	if (pa) {
 		KASSERT(is_aligned(pa, PAGE_SIZE));
 		table_pages++;
-		if (frame_src->word)
-			*frame_src->word(pa) = SUM_TRACKED; /* zeroed: every chunk empty */
+		if (pt_frame_src->word)
+			*pt_frame_src->word(pa) = SUM_TRACKED; /* zeroed: every chunk empty */
 	}
 	return pa;
 }
@@ -95,9 +87,9 @@ uint64_t pt_table_alloc(void)
 void pt_table_free(uint64_t pa)
 {
 	table_pages--;
-	if (frame_src->word)
-		*frame_src->word(pa) = 0;
-	frame_src->free(pa);
+	if (pt_frame_src->word)
+		*pt_frame_src->word(pa) = 0;
+	pt_frame_src->free(pa);
 }
 
 bool pt_table_is_empty(uint64_t table_pa)

@@ -31,8 +31,17 @@ static inline bool in_user_half(uint64_t va) { return va < DIRECT_MAP_BASE; }
 #define CHUNK_ENTRIES (1u << CHUNK_SHIFT)
 #define CHUNK_ALL     0xffffu
 
+/* Where table frames come from (pt_set_frame_source). */
+extern const struct pt_frame_source *pt_frame_src;
+
 /* The summary of a table, or NULL if it has none (a boot table). */
-uint32_t *pt_summary_of(uint64_t table_pa);
+static inline uint32_t *pt_summary_of(uint64_t table_pa)
+{
+	if (!pt_frame_src || !pt_frame_src->word)
+		return NULL;
+	uint32_t *w = pt_frame_src->word(table_pa);
+	return (*w & SUM_TRACKED) ? w : NULL;
+}
 /* Recomputes chunks [c0, c1] of a table's summary from its entries. */
 void pt_summary_refresh(uint64_t table_pa, unsigned c0, unsigned c1);
 /* Whether chunk `c` of a table is known to be empty (false when there is no summary). */
