@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+/* The IDT: an interrupt gate for every vector, each pointing at its isr.S stub (asm.h); #DF,
+ * NMI and #MC switch to their IST stacks (gdt.c). */
 #include <arch/gdt.h>
 #include <arch/trap.h>
 #include "asm.h"
