@@ -5,11 +5,12 @@
  *
  *   help, vm, tasks, regions TASK, pte TASK VA, pool, mdl, run PROGRAM, dump TASK [MS], halt
  *
- * One table (`commands`) names each command, the arguments it takes and its help line; the
- * loop looks a line's first word up there. TASK is a task id or name. It runs on the boot thread, polls COM1 (sleeping a few
- * milliseconds between polls, so tasks keep running), edits the line (backspace, Ctrl-U),
- * and answers a bad command or argument with one line. Nothing it is asked makes it fail,
- * and nothing makes it wait without a bound (`dump` gives the collector a time limit).
+ * TASK is a task id or name. One table (`commands`) names each command, the arguments it
+ * takes, the function that runs it and its help line; a line's first word is looked up there.
+ * It runs on the boot thread, polls COM1 (sleeping a few milliseconds between polls, so tasks
+ * keep running), edits the line (backspace, Ctrl-U), and answers a bad command or argument
+ * with one line. Nothing it is asked makes it fail, and nothing makes it wait without a bound
+ * (`dump` gives the collector a time limit).
  *
  * Reports read a task's space under the space's lock (its counters, its regions, its page
  * tables: tables are freed only under that lock, or after the last region is gone, when the

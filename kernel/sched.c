@@ -242,7 +242,10 @@ static __noreturn void thread_bootstrap(void *arg)
 }
 
 /* The thread's first switch to it runs thread_bootstrap(t) on the stack below `top`. */
-static void stack_init(struct thread *t, uint64_t top) { t->saved_rsp = arch_thread_stack_init(top, thread_bootstrap, t); }
+static void stack_init(struct thread *t, uint64_t top)
+{
+	t->saved_rsp = arch_thread_stack_init(top, thread_bootstrap, t);
+}
 
 struct thread *thread_create_kernel(const char *name, void (*entry)(void *), void *arg)
 {
