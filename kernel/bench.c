@@ -11,7 +11,9 @@
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <mm/vm.h>
-#include <kernel/kernel.h>
+#include <kernel/bench.h>
+#include <kernel/init.h>
+#include <kernel/main.h>
 
 bool bench_run(void)
 {

@@ -2,13 +2,13 @@
 /*
  * kmain: from the boot hand-over to a running kernel. boot/entry.S calls it on the boot
  * stack, in long mode, on the early tables, with the loader's magic and information block.
- * This is the last place that knows the kernel came from Multiboot2.
+ * This is the last place that knows the kernel came from Multiboot2. It brings the layers up
+ * in order and hands over to init_run (kernel/init.c), which does what the command line asks.
  */
 #include <arch/apic.h>
 #include <arch/cpu.h>
 #include <arch/ground.h>
 #include <arch/percpu.h>
-#include <arch/qemu.h>
 #include <arch/serial.h>
 #include <arch/time.h>
 #include <arch/trap.h>
@@ -16,35 +16,30 @@
 #include <knmm/cmdline.h>
 #include <knmm/entry.h>
 #include <knmm/ksyms.h>
-#include <knmm/ktest.h>
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/string.h>
 #include <kn/flags.h>
-#include <kn/task_api.h>
 #include <knmm/align.h>
 #include <arch/pt.h>
 #include <mm/bootmem.h>
 #include <mm/kspace.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
-#include <kernel/kernel.h>
+#include <kernel/init.h>
+#include <kernel/main.h>
+#include <kernel/modules.h>
+#include <kernel/options.h>
 #include <kernel/sched.h>
 #include <kernel/task.h>
 #include <kernel/trap_user.h>
 
-struct boot_info boot_info;
-bool kernel_aslr = true;
-unsigned kernel_faultaround;
+#ifndef KNMM_VERSION
+#define KNMM_VERSION "0.1"
+#endif
 
-void kernel_apply_options(void)
-{
-	kernel_aslr = cmdline_get_bool("aslr", true);
-	kernel_faultaround = (unsigned)cmdline_get_u64("mem.faultaround", 0);
-	pr_info("tasks: aslr %s, fault-around %u pages", kernel_aslr ? "on" : "off", kernel_faultaround);
-}
-/* Read by the gdb test (tests/gdb) and compared with the boot log. */
+struct boot_info boot_info;
 uint64_t mem_usable_bytes;
 uint64_t boot_ready_tsc;
 
@@ -65,14 +60,6 @@ static void log_memory_map(const struct boot_info *bi)
 		       BOOT_MAX_MODULES);
 }
 
-const struct boot_module *module_find(const char *name)
-{
-	for (unsigned i = 0; i < boot_info.nr_modules; i++)
-		if (strcmp(boot_info.modules[i].name, name) == 0)
-			return &boot_info.modules[i];
-	return NULL;
-}
-
 /* The local APIC, mapped uncached through mm; its timer drives preemption. */
 static void timer_init(void)
 {
@@ -84,7 +71,7 @@ static void timer_init(void)
 	pr_info("timer: local APIC version %#x, tick %u ms (%u counts)", apic_version() & 0xff, SCHED_TICK_MS, count);
 }
 
-/* gdb's anchor: the kernel is up (paging, traps, memory totals) and about to do its work. */
+/* (gdb's anchor: kernel/main.h) */
 __noinline void kernel_ready(void)
 {
 	boot_ready_tsc = rdtsc();
@@ -114,6 +101,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	cpu_log_features();
 	zero_pages_calibrate();
 	log_memory_map(&boot_info);
+	modules_init(&boot_info);
 
 	bootmem_init(&boot_info, kimage_to_phys(__kernel_end));
 	kspace_init(&boot_info);
@@ -139,25 +127,5 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	vm_report();
 	kernel_ready();
 
-	char globs[BOOT_CMDLINE_MAX];
-	if (cmdline_get_str("test", globs, sizeof(globs))) {
-		unsigned failed = ktest_run(globs);
-		qemu_exit(failed ? QEMU_EXIT_FAIL : QEMU_EXIT_PASS);
-	}
-	if (cmdline_get_bool("bench", false)) {
-		qemu_exit(bench_run() ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
-	}
-	char init[64];
-	bool monitor = cmdline_get_bool("monitor", false);
-	if (cmdline_get_str("init", init, sizeof(init))) {
-		pr_info("init: starting %s", init);
-		int code = run_program(init, init, KN_TASK_PRIVILEGED, 0);
-		pr_info("init: %s exited with %d", init, code);
-		if (!monitor)
-			qemu_exit(code == 0 ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
-	}
-	if (monitor)
-		monitor_run(); /* (it starts with the vm report) */
-	pr_info("knmm: boot complete; nothing to run (init=PROGRAM starts one), leaving QEMU");
-	qemu_exit(QEMU_EXIT_PASS);
+	init_run();
 }

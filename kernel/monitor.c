@@ -3,12 +3,14 @@
  * The monitor (SPEC §8, the `monitor` command line): a prompt on the serial console, for
  * looking inside the memory subsystem the way !vm, !pte and !poolused do in WinDbg.
  *
- *   help, vm, tasks, regions TASK, pte TASK VA, pool, mdl, run PROGRAM, dump TASK, halt
+ *   help, vm, tasks, regions TASK, pte TASK VA, pool, mdl, run PROGRAM, dump TASK [MS], halt
  *
- * TASK is a task id or name. It runs on the boot thread, polls COM1 (sleeping a few
- * milliseconds between polls, so tasks keep running), edits the line (backspace, Ctrl-U),
- * and answers a bad command or argument with one line. Nothing it is asked makes it fail,
- * and nothing makes it wait without a bound (`dump` gives the collector a time limit).
+ * TASK is a task id or name. One table (`commands`) names each command, the arguments it
+ * takes, the function that runs it and its help line; a line's first word is looked up there.
+ * It runs on the boot thread, polls COM1 (sleeping a few milliseconds between polls, so tasks
+ * keep running), edits the line (backspace, Ctrl-U), and answers a bad command or argument
+ * with one line. Nothing it is asked makes it fail, and nothing makes it wait without a bound
+ * (`dump` gives the collector a time limit).
  *
  * Reports read a task's space under the space's lock (its counters, its regions, its page
  * tables: tables are freed only under that lock, or after the last region is gone, when the
@@ -17,7 +19,6 @@
 #include <arch/time.h>
 #include <arch/cpu.h>
 #include <arch/pt.h>
-#include <arch/pte.h>
 #include <arch/qemu.h>
 #include <arch/serial.h>
 #include <knmm/log.h>
@@ -27,7 +28,7 @@
 #include <mm/mdl.h>
 #include <mm/mm.h>
 #include <mm/vm.h>
-#include <kernel/kernel.h>
+#include <kernel/monitor.h>
 #include <kernel/sched.h>
 #include <kernel/task.h>
 
@@ -129,26 +130,13 @@ static struct task *task_arg(const char *spec)
 
 /* ------------------------------------------------------------------ commands */
 
-static void cmd_help(void)
-{
-	static const char *const lines[] = {
-		"commands:",
-		"  help              this list",
-		"  vm                the memory report (like !vm): totals, pools, every task's memory",
-		"  tasks             every task: id, state, threads, regions, committed and resident pages",
-		"  regions TASK      a task's regions: base, size, resident pages, protection, cache, runs",
-		"  pte TASK VA       the page-table entries that map VA in TASK, each level decoded",
-		"  pool              kernel pool usage by tag (like !poolused)",
-		"  mdl               live MDLs with their runs and pinned pages",
-		"  run PROGRAM       start a program (one of the boot modules) as a task",
-		"  dump TASK [MS]    freeze a task and dump it with the collector (a core file on COM2),",
-		"                    waiting MS milliseconds at most for it (default 10000)",
-		"  halt              leave QEMU",
-		"TASK is a task id or name; VA is hexadecimal.",
-	};
-	for (unsigned i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-		console_printf("%s\n", lines[i]);
-}
+#define MAX_ARGS 3 /* a line has at most the command and MAX_ARGS words: more is too many */
+
+/* A command's arguments (the words after its name). */
+struct args {
+	unsigned n;
+	const char *v[MAX_ARGS];
+};
 
 /* A task's space counters, read together under its lock. */
 struct space_counts {
@@ -173,8 +161,9 @@ static void task_line(struct task *t, void *arg)
 		       (unsigned long long)c.resident, t->name);
 }
 
-static void cmd_tasks(void)
+static void cmd_tasks(const struct args *a)
 {
+	(void)a;
 	console_printf("%5s  %-8s %7s %8s %10s %9s  %s\n", "ID", "STATE", "THREADS", "REGIONS", "COMMITTED", "RESIDENT",
 		       "NAME");
 	task_for_each(task_line, NULL);
@@ -190,15 +179,16 @@ static void vm_task_line(struct task *t, void *arg)
 		(unsigned long long)c.resident, (unsigned long long)c.locked);
 }
 
-static void cmd_vm(void)
+static void cmd_vm(const struct args *a)
 {
+	(void)a;
 	vm_report();
 	task_for_each(vm_task_line, NULL);
 }
 
-static void cmd_regions(const char *spec)
+static void cmd_regions(const struct args *a)
 {
-	struct task *t = task_arg(spec);
+	struct task *t = task_arg(a->v[0]);
 	if (!t)
 		return;
 	if (t->state == KN_TASK_STATE_EXITED) {
@@ -211,12 +201,9 @@ static void cmd_regions(const char *spec)
 	task_put(t);
 }
 
-static const char *const pat_names[8] = { "WB", "WT", "UC-", "UC", "WC", "WP", "?", "?" };
-static const char *const level_names[] = { [PT_LEVEL_PT] = "PT", [PT_LEVEL_PD] = "PD", [PT_LEVEL_PDPT] = "PDPT",
-					   [PT_LEVEL_PML4] = "PML4" };
-
-static void cmd_pte(const char *spec, const char *va_text)
+static void cmd_pte(const struct args *a)
 {
+	const char *spec = a->v[0], *va_text = a->v[1];
 	uint64_t va;
 	if (!parse_address(va_text, &va) || !va_is_canonical(va)) {
 		console_printf("monitor: bad address '%s' (hexadecimal, canonical)\n", va_text);
@@ -241,28 +228,15 @@ static void cmd_pte(const char *spec, const char *va_text)
 	}
 	console_printf("pte of %#llx in task %llu '%s' (root %#llx):\n", (unsigned long long)va, (unsigned long long)t->id,
 		       t->name, (unsigned long long)root);
-	for (unsigned i = 0; i < tr.n; i++) {
-		pte_t e = tr.step[i].entry;
-		enum pt_level level = tr.step[i].level;
-		bool leaf = pte_present(e) && pte_is_leaf(e, level);
-		console_printf("  %-4s[%3u] %#018llx", level_names[level], tr.step[i].index, (unsigned long long)e);
-		if (!pte_present(e)) {
-			console_printf("  not present\n");
-			continue;
-		}
-		console_printf("  %s %#llx  P%s%s%s%s%s%s%s%s%s", leaf ? "page " : "table", (unsigned long long)(leaf ? pte_leaf_pa(e, level) : pte_table_pa(e)),
-			       pte_writable(e) ? " RW" : " RO", pte_user(e) ? " US" : " S", (e & PTE_PWT) ? " PWT" : "",
-			       (e & PTE_PCD) ? " PCD" : "", pte_accessed(e) ? " A" : "", leaf && pte_dirty(e) ? " D" : "",
-			       level != PT_LEVEL_PT && (e & PTE_PS) ? " PS" : "", pte_global(e) ? " G" : "", pte_nx(e) ? " NX" : "");
-		if (leaf)
-			console_printf(" PAT=%u (%s)", pte_pat_index(e, level), pat_names[pte_pat_index(e, level) & 7]);
-		console_printf("\n");
-	}
+	for (unsigned i = 0; i < tr.n; i++)
+		console_printf("  %-4s[%3u] %#018llx  %s\n", tr.step[i].level_name, tr.step[i].index,
+			       (unsigned long long)tr.step[i].entry, tr.step[i].text);
 	task_put(t);
 }
 
-static void cmd_pool(void)
+static void cmd_pool(const struct args *a)
 {
+	(void)a;
 	struct pool_tag_stats tags[32];
 	unsigned n = pool_tag_usage(tags, 32);
 	console_printf("pool: %llu pages\n %-4s %10s %10s %14s\n", (unsigned long long)pool_pages(), "Tag", "Allocs", "Frees",
@@ -275,8 +249,15 @@ static void cmd_pool(void)
 	}
 }
 
-static void cmd_run(const char *program)
+static void cmd_mdl(const struct args *a)
 {
+	(void)a;
+	mdl_report();
+}
+
+static void cmd_run(const struct args *a)
+{
+	const char *program = a->v[0];
 	struct task *t;
 	Retcode rc = task_create(program, program, 0, NULL, &t);
 	if (rc == rcNotFound) {
@@ -314,8 +295,9 @@ static bool parse_decimal(const char *s, uint64_t max, uint64_t *out)
 
 /* dump TASK [MS]: MS bounds the collector's run (default DUMP_WAIT); past it the collector
  * is terminated and the target stays frozen (the core on COM2 is then cut short). */
-static void cmd_dump(const char *spec, const char *limit_text)
+static void cmd_dump(const struct args *a)
 {
+	const char *spec = a->v[0], *limit_text = a->n > 1 ? a->v[1] : NULL;
 	uint64_t limit_ms = DUMP_WAIT / 1000000;
 	if (limit_text && (!parse_decimal(limit_text, DUMP_WAIT_MAX_MS, &limit_ms) || limit_ms == 0)) {
 		console_printf("monitor: bad time limit '%s' (milliseconds, 1 to %llu)\n", limit_text, DUMP_WAIT_MAX_MS);
@@ -366,64 +348,96 @@ static void cmd_dump(const char *spec, const char *limit_text)
 	task_put(t);
 }
 
+static void cmd_halt(const struct args *a)
+{
+	(void)a;
+	console_printf("halting\n");
+	qemu_exit(QEMU_EXIT_PASS);
+}
+
+static void cmd_help(const struct args *a);
+
+/* Every command: its name, how many arguments it takes, what runs it, and its help (`args`
+ * names the arguments; a second help line, after a newline, is indented under the first;
+ * no more than two). */
+static const struct command {
+	const char *name;
+	unsigned min_args, max_args;
+	void (*fn)(const struct args *a);
+	const char *args;
+	const char *help;
+} commands[] = {
+	{ "help", 0, 0, cmd_help, "", "this list" },
+	{ "vm", 0, 0, cmd_vm, "", "the memory report (like !vm): totals, pools, every task's memory" },
+	{ "tasks", 0, 0, cmd_tasks, "", "every task: id, state, threads, regions, committed and resident pages" },
+	{ "regions", 1, 1, cmd_regions, "TASK", "a task's regions: base, size, resident pages, protection, cache, runs" },
+	{ "pte", 2, 2, cmd_pte, "TASK VA", "the page-table entries that map VA in TASK, each level decoded" },
+	{ "pool", 0, 0, cmd_pool, "", "kernel pool usage by tag (like !poolused)" },
+	{ "mdl", 0, 0, cmd_mdl, "", "live MDLs with their runs and pinned pages" },
+	{ "run", 1, 1, cmd_run, "PROGRAM", "start a program (one of the boot modules) as a task" },
+	{ "dump", 1, 2, cmd_dump, "TASK [MS]",
+	  "freeze a task and dump it with the collector (a core file on COM2),\n"
+	  "waiting MS milliseconds at most for it (default 10000)" },
+	{ "halt", 0, 0, cmd_halt, "", "leave QEMU" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void cmd_help(const struct args *a)
+{
+	(void)a;
+	console_printf("commands:\n");
+	for (unsigned i = 0; i < NCOMMANDS; i++) {
+		const struct command *c = &commands[i];
+		char usage[24];
+		ksnprintf(usage, sizeof(usage), "%s%s%s", c->name, *c->args ? " " : "", c->args);
+		const char *second = strchr(c->help, '\n');
+		if (second)
+			console_printf("  %-17s %.*s\n%20s%s\n", usage, (int)(second - c->help), c->help, "", second + 1);
+		else
+			console_printf("  %-17s %s\n", usage, c->help);
+	}
+	console_printf("TASK is a task id or name; VA is hexadecimal.\n");
+}
+
 /* ------------------------------------------------------------------ the loop */
 
 static void execute(char *line)
 {
-	char *argv[4];
-	unsigned argc = split(line, argv, 4);
+	char *words[1 + MAX_ARGS];
+	unsigned nwords = split(line, words, 1 + MAX_ARGS);
 
 	task_drop_exited_holds(); /* (the monitor's handles to tasks that have ended since) */
-	if (argc == 0)
+	if (nwords == 0)
 		return;
-	const char *cmd = argv[0];
-	unsigned want = !strcmp(cmd, "regions") || !strcmp(cmd, "run") || !strcmp(cmd, "dump") ? 2
-			: !strcmp(cmd, "pte")                                                  ? 3
-												: 1;
-	if (!strcmp(cmd, "dump") && argc == 3)
-		want = 3; /* dump TASK MS */
-	bool known = !strcmp(cmd, "help") || !strcmp(cmd, "vm") || !strcmp(cmd, "tasks") || !strcmp(cmd, "regions") ||
-		     !strcmp(cmd, "pte") || !strcmp(cmd, "pool") || !strcmp(cmd, "mdl") || !strcmp(cmd, "run") ||
-		     !strcmp(cmd, "dump") || !strcmp(cmd, "halt");
-	if (!known) {
-		console_printf("monitor: unknown command '%s' (help lists them)\n", cmd);
+	const struct command *c = NULL;
+	for (unsigned i = 0; i < NCOMMANDS && !c; i++)
+		if (!strcmp(words[0], commands[i].name))
+			c = &commands[i];
+	if (!c) {
+		console_printf("monitor: unknown command '%s' (help lists them)\n", words[0]);
 		return;
 	}
-	if (argc != want) {
-		static const char *const counts[] = { "", "0 arguments", "1 argument", "2 arguments" };
-		console_printf("monitor: %s takes %s (help shows them)\n", cmd,
-			       !strcmp(cmd, "dump") ? "1 or 2 arguments" : counts[want]);
+	/* (A line with more words than any command takes is cut at 1 + MAX_ARGS: still too many.) */
+	struct args a = { .n = nwords - 1 };
+	if (a.n < c->min_args || a.n > c->max_args) {
+		if (c->min_args == c->max_args)
+			console_printf("monitor: %s takes %u argument%s (help shows them)\n", c->name, c->min_args,
+				       c->min_args == 1 ? "" : "s");
+		else
+			console_printf("monitor: %s takes %u or %u arguments (help shows them)\n", c->name, c->min_args,
+				       c->max_args);
 		return;
 	}
-	if (!strcmp(cmd, "help"))
-		cmd_help();
-	else if (!strcmp(cmd, "vm"))
-		cmd_vm();
-	else if (!strcmp(cmd, "tasks"))
-		cmd_tasks();
-	else if (!strcmp(cmd, "regions"))
-		cmd_regions(argv[1]);
-	else if (!strcmp(cmd, "pte"))
-		cmd_pte(argv[1], argv[2]);
-	else if (!strcmp(cmd, "pool"))
-		cmd_pool();
-	else if (!strcmp(cmd, "mdl"))
-		mdl_report();
-	else if (!strcmp(cmd, "run"))
-		cmd_run(argv[1]);
-	else if (!strcmp(cmd, "dump"))
-		cmd_dump(argv[1], argc == 3 ? argv[2] : NULL);
-	else if (!strcmp(cmd, "halt")) {
-		console_printf("halting\n");
-		qemu_exit(QEMU_EXIT_PASS);
-	}
+	for (unsigned i = 0; i < a.n; i++)
+		a.v[i] = words[1 + i];
+	c->fn(&a);
 }
 
 __noreturn void monitor_run(void)
 {
 	char line[LINE_MAX];
 
-	cmd_vm();
+	cmd_vm(&(struct args){ 0 });
 	console_printf("knmm monitor: type 'help' for the commands\n");
 	for (;;) {
 		console_printf("knmm> ");

@@ -1,27 +1,28 @@
 // SPDX-License-Identifier: MIT
+/*
+ * Threads and the scheduler (kernel/sched.h, docs/tasks.md): the run queue, wait queues and
+ * sleepers, the timer tick, the reaper of exited threads, and the way back to ring 3. How a
+ * thread looks to the CPU (its first stack, its ring-3 frame, the switch) is arch's
+ * (arch/thread.h): a thread here is a saved stack pointer and a kernel stack.
+ */
 #include <arch/time.h>
 #include <arch/apic.h>
 #include <arch/cpu.h>
-#include <arch/gdt.h>
 #include <arch/percpu.h>
 #include <arch/pt.h>
+#include <arch/thread.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <mm/pool.h>
 #include <knmm/string.h>
-#include <mm/kspace.h>
+#include <knmm/image.h>
 #include <mm/mm.h>
 #include <mm/vm.h>
-#include <kernel/kernel.h>
 #include <kernel/sched.h>
 #include <kernel/task.h>
 
 #define THREAD_TAG POOL_TAG('T', 'h', 'r', 'd')
 #define FPU_TAG    POOL_TAG('F', 'p', 'u', 'S')
-
-extern void arch_switch(uint64_t *from_rsp, uint64_t to_rsp);
-extern char arch_thread_trampoline[];
-extern char trap_return[];
 
 static struct list_head runqueue = LIST_HEAD_INIT(runqueue);
 static struct list_head all_threads = LIST_HEAD_INIT(all_threads);
@@ -37,10 +38,7 @@ uint64_t sched_thread_count(void) { return READ_ONCE(nthreads); }
 
 static uint64_t kstack_top(const struct thread *t) { return t->kstack_base + t->kstack_size; }
 
-struct trap_frame *thread_user_frame(const struct thread *t)
-{
-	return (struct trap_frame *)(kstack_top(t) - sizeof(struct trap_frame));
-}
+struct trap_frame *thread_user_frame(const struct thread *t) { return arch_user_frame(kstack_top(t)); }
 
 /* ------------------------------------------------------------------ run queue */
 
@@ -58,8 +56,7 @@ static void switch_to(struct thread *prev, struct thread *next)
 	const struct pt_root *root = next->task ? &next->task->vs.pt : &kernel_pt_root;
 	if (!pt_is_active(root))
 		pt_activate(root);
-	this_cpu()->kernel_rsp = kstack_top(next);
-	tss_set_kernel_stack(kstack_top(next));
+	arch_set_kernel_stack(kstack_top(next));
 	if (next->fpu)
 		fpu_restore(next->fpu);
 	this_cpu()->current = next;
@@ -67,13 +64,12 @@ static void switch_to(struct thread *prev, struct thread *next)
 	arch_switch(&prev->saved_rsp, next->saved_rsp);
 }
 
-/* Ring 3 can set RFLAGS.AC; with SMAP the kernel must never run with it outside the copy
- * routines (SMAP would be off). Checked where it could leak: interrupts and switches.
- * (Without SMAP, AC means nothing in ring 0.) */
+/* Ring 3 can open supervisor access to user pages (RFLAGS.AC under SMAP); the kernel must
+ * never run with it open outside the copy routines. Checked where it could leak: interrupts
+ * and switches. */
 static inline void assert_smap_closed(const char *where)
 {
-	KASSERT_MSG(!cpu_features.smap || !(read_rflags() & RFLAGS_AC), "RFLAGS.AC set in the kernel (%s): SMAP is off",
-		    where);
+	KASSERT_MSG(!arch_user_access_open(), "RFLAGS.AC set in the kernel (%s): SMAP is off", where);
 }
 
 /* Back on a CPU after arch_switch: the thread we left may be dead now that it is off it. */
@@ -245,21 +241,10 @@ static __noreturn void thread_bootstrap(void *arg)
 	thread_exit();
 }
 
+/* The thread's first switch to it runs thread_bootstrap(t) on the stack below `top`. */
 static void stack_init(struct thread *t, uint64_t top)
 {
-	/* arch_switch pops r15, r14, r13, r12, rbx, rbp and the flags, then returns into the
-	 * trampoline, which calls rbx(r12). */
-	uint64_t *sp = (uint64_t *)(uintptr_t)top;
-	*--sp = 0;                                       /* alignment */
-	*--sp = (uint64_t)(uintptr_t)arch_thread_trampoline;
-	*--sp = RFLAGS_RESERVED;                         /* rflags: interrupts off, AC clear */
-	*--sp = 0;                                       /* rbp */
-	*--sp = (uint64_t)(uintptr_t)thread_bootstrap;   /* rbx */
-	*--sp = (uint64_t)(uintptr_t)t;                  /* r12 */
-	*--sp = 0;                                       /* r13 */
-	*--sp = 0;                                       /* r14 */
-	*--sp = 0;                                       /* r15 */
-	t->saved_rsp = (uint64_t)(uintptr_t)sp;
+	t->saved_rsp = arch_thread_stack_init(top, thread_bootstrap, t);
 }
 
 struct thread *thread_create_kernel(const char *name, void (*entry)(void *), void *arg)
@@ -280,8 +265,7 @@ static __noreturn void enter_user(void *arg)
 	struct thread *t = arg;
 	irq_disable();
 	sched_return_to_user(thread_user_frame(t)); /* a task ended before it began: leave here */
-	__asm__ __volatile__("movq %0, %%rsp\n\tjmp trap_return" ::"r"(thread_user_frame(t)) : "memory");
-	__builtin_unreachable();
+	arch_enter_user(thread_user_frame(t));
 }
 
 struct thread *thread_create_user(struct task *task, const char *name, uint64_t rip, uint64_t rsp, uint64_t a0,
@@ -305,14 +289,7 @@ struct thread *thread_create_user(struct task *task, const char *name, uint64_t 
 	t->entry = enter_user;
 	t->arg = t;
 	struct trap_frame *tf = thread_user_frame(t);
-	memset(tf, 0, sizeof(*tf));
-	tf->rip = rip;
-	tf->cs = GDT_USER_CS | SEL_RPL3;
-	tf->rflags = RFLAGS_IF | 0x2;
-	tf->rsp = rsp;
-	tf->ss = GDT_USER_DS | SEL_RPL3;
-	tf->rdi = a0;
-	tf->rsi = a1;
+	arch_user_frame_init(tf, rip, rsp, a0, a1);
 	stack_init(t, (uint64_t)(uintptr_t)tf);
 	return t;
 }
@@ -345,8 +322,7 @@ static void idle_loop(void *arg)
 			schedule();
 			continue;
 		}
-		/* sti; hlt: the interrupt that ends the halt cannot slip in between. */
-		__asm__ __volatile__("sti; hlt" ::: "memory");
+		arch_idle(); /* (the interrupt that ends it cannot slip in before the halt) */
 	}
 }
 
@@ -383,7 +359,7 @@ void sched_init(void)
 	nthreads++;
 	list_add_tail(&m->all_link, &all_threads);
 	this_cpu()->current = m;
-	this_cpu()->kernel_rsp = kstack_top(m);
+	arch_set_kernel_stack(kstack_top(m));
 
 	idle_thread = thread_alloc("idle");
 	if (!idle_thread)

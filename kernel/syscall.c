@@ -12,7 +12,8 @@
 #include <mm/pool.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
-#include <kernel/kernel.h>
+#include <kernel/init.h>
+#include <kernel/options.h>
 #include <kernel/sched.h>
 #include <kernel/syscall.h>
 #include <kernel/task.h>

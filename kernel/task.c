@@ -22,7 +22,8 @@
 #include <mm/mm.h>
 #include <mm/pmm.h>
 #include <kernel/elf.h>
-#include <kernel/kernel.h>
+#include <kernel/modules.h>
+#include <kernel/options.h>
 #include <kernel/task.h>
 
 #define TASK_TAG     POOL_TAG('T', 'a', 's', 'k')
@@ -411,14 +412,13 @@ void task_thread_gone(struct task *t, struct thread *th)
 	task_put(t); /* the thread's reference */
 }
 
-void kernel_settle(void)
+void task_wait_teardowns(void)
 {
 	bool irq = irq_save();
 	/* A caller being terminated stops waiting (it may itself be what is dying). */
 	while (READ_ONCE(dying) && !must_leave_wait())
 		wq_wait_locked(&settle_wq, clock_ns() + 10000000ull);
 	irq_restore(irq);
-	mm_trim_caches();
 }
 
 struct task *task_find(const char *spec)
@@ -474,39 +474,4 @@ void task_test_hold_teardown(bool hold)
 	bool irq = irq_save();
 	wq_wake_all(&settle_wq);
 	irq_restore(irq);
-}
-
-int run_program(const char *program, const char *name, unsigned flags, uint64_t timeout_ns)
-{
-	struct task *t;
-	Retcode rc = task_create(name, program, flags, NULL, &t);
-
-	if (rc != rcOk) {
-		pr_err("task %s: cannot create it from program %s (Retcode %d)", name, program, (int)rc);
-		return RUN_PROGRAM_FAILED - (int)rc;
-	}
-	/* The kernel holds it as a parent would: if it freezes (a dumpable crash, or a task it
-	 * gave its handle to froze it), it stays for a dump instead of being ended as an orphan,
-	 * and this waits for that too, never for ever. */
-	Handle hold = 0;
-	bool held = task_hold(t, &hold) == rcOk;
-	task_resume(t);
-	int code;
-	if (task_wait(t, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, timeout_ns ? clock_ns() + timeout_ns : 0) != rcOk) {
-		pr_err("task %s: still running after %llu ms: terminated", name,
-		       (unsigned long long)(timeout_ns / 1000000));
-		task_terminate(t, KN_EXIT_TERMINATED, true);
-		code = t->exit_code;
-	} else if (t->state == KN_TASK_STATE_FROZEN && held) {
-		pr_warn("task %s: frozen; the kernel keeps it for a dump (tasks, dump in the monitor)", name);
-		code = RUN_PROGRAM_FROZEN;
-		held = false; /* (the handle stays) */
-	} else {
-		task_wait(t, KN_TASK_STATE_EXITED, 0); /* (frozen without a hold: ended as an orphan) */
-		code = t->exit_code;
-	}
-	if (held)
-		task_drop_hold(hold);
-	task_put(t);
-	return code;
 }

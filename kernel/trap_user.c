@@ -57,17 +57,20 @@ static void user_trap(struct trap_frame *tf, uint64_t cr2)
 		task_exception(tf, "access violation", cr2);
 	irq_enable(); /* resolving may take locks and allocate */
 	enum vm_fault_result r = cr2 < USER_END ? vm_fault(&t->vs, cr2, access_of(tf->error)) : VM_FAULT_ACCESS;
-	switch (r) {
+	switch (r) { /* (task_exception never returns: the breaks after it are not reached) */
 	case VM_FAULT_RESOLVED:
 	case VM_FAULT_GREW:
 		check_resolved(t, tf, cr2);
 		break;
 	case VM_FAULT_GUARD:
 		task_exception(tf, "guard violation", cr2);
+		break;
 	case VM_FAULT_STACK_OVERFLOW:
 		task_exception(tf, "stack overflow", cr2);
+		break;
 	default:
 		task_exception(tf, "access violation", cr2);
+		break;
 	}
 	irq_disable();
 }

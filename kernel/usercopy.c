@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
+/* Copies between the kernel and the current task (kernel/usercopy.h, docs/tasks.md). */
 #include <arch/cpu.h>
+#include <arch/usercopy.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <mm/vm.h>
 #include <kernel/task.h>
 #include <kernel/usercopy.h>
-
-extern uint64_t arch_copy_user_bytes(void *dst, const void *src, uint64_t n);
 
 Retcode copy_from_user(void *dst, uint64_t usrc, uint64_t n)
 {

@@ -15,7 +15,7 @@
 
 static bool kernel_word_readable(uint64_t addr)
 {
-	struct pt_root cur = { .pml4_pa = read_cr3() & PTE_ADDR_MASK };
+	struct pt_root cur = pt_active_root();
 
 	if (!is_kernel_addr(addr) || (addr & 7) || !va_is_canonical(addr))
 		return false;

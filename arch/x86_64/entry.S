@@ -12,6 +12,7 @@
 #include <arch/percpu.h>
 #include <arch/trap.h>
 #include <knmm/layout.h>
+#include "regs.h"
 
 	.text
 	.globl syscall_entry
@@ -26,41 +27,13 @@ syscall_entry:
 	pushq %rcx                       /* rip */
 	pushq $0                         /* error */
 	pushq $VEC_SYSCALL               /* vector */
-	pushq %rax
-	pushq %rbx
-	pushq %rcx
-	pushq %rdx
-	pushq %rsi
-	pushq %rdi
-	pushq %rbp
-	pushq %r8
-	pushq %r9
-	pushq %r10
-	pushq %r11
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
+	SAVE_REGS
 	xorl %ebp, %ebp                  /* backtraces stop at the user boundary */
 	movq %rsp, %rdi
 	sti
 	call syscall_dispatch
 	cli
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %r11
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rbp
-	popq %rdi
-	popq %rsi
-	popq %rdx
-	popq %rcx
-	popq %rbx
-	popq %rax
+	RESTORE_REGS
 	addq $16, %rsp                   /* vector, error */
 	/* rsp -> rip, cs, rflags, rsp, ss */
 	movq (%rsp), %rcx
@@ -77,7 +50,8 @@ syscall_entry:
 /*
  * void arch_switch(uint64_t *from_rsp, uint64_t to_rsp)
  * Saves the callee-saved registers on this stack, stores rsp in *from_rsp, continues on the
- * stack at to_rsp (a stack saved by arch_switch, or made by arch_thread_stack_init).
+ * stack at to_rsp (a stack saved by arch_switch, or made by arch_thread_stack_init in
+ * thread.c, which knows the order of the pops below).
  */
 	.globl arch_switch
 arch_switch:

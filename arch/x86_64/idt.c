@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
+/* The IDT: an interrupt gate for every vector, each pointing at its isr.S stub (asm.h); #DF,
+ * NMI and #MC switch to their IST stacks (gdt.c). */
 #include <arch/gdt.h>
 #include <arch/trap.h>
+#include "asm.h"
 
 struct idt_entry {
 	uint16_t offset_lo;
@@ -18,9 +21,7 @@ struct idt_ptr {
 } __packed;
 
 #define IDT_INTERRUPT_GATE 0x8e /* present, DPL 0, 64-bit interrupt gate (IF cleared) */
-#define ISR_STUB_SIZE 16
 
-extern const char isr_stubs[];
 static struct idt_entry idt[NR_VECTORS] __aligned(16);
 
 static void set_gate(unsigned vec, uint64_t handler, unsigned ist)

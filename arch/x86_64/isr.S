@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Entry stubs for all 256 vectors, 16 bytes apart (idt_init computes their addresses), and
- * the common path that builds a struct trap_frame and calls trap_dispatch().
+ * Entry stubs for all 256 vectors, ISR_STUB_SIZE bytes apart (idt_init computes their
+ * addresses), and the common path that builds a struct trap_frame (the registers: regs.h)
+ * and calls trap_dispatch().
  */
 #include <arch/trap.h>
+#include "asm.h"
+#include "regs.h"
 
 #define TF_CS_AFTER_VEC 24 /* offset of cs when only vector+error are pushed */
 
@@ -13,7 +16,7 @@
 isr_stubs:
 	.set vec, 0
 	.rept NR_VECTORS
-	.balign 16
+	.balign ISR_STUB_SIZE
 	.if !(vec == VEC_DF || vec == VEC_TS || vec == VEC_NP || vec == VEC_SS || vec == VEC_GP || vec == VEC_PF || vec == VEC_AC || vec == VEC_CP || vec == 29 || vec == 30)
 	pushq $0                        /* no error code from the CPU: keep the frame uniform */
 	.endif
@@ -26,41 +29,13 @@ isr_common:
 	testb $3, TF_CS_AFTER_VEC(%rsp)
 	jz 1f
 	swapgs                          /* from ring 3: kernel GS base */
-1:	pushq %rax
-	pushq %rbx
-	pushq %rcx
-	pushq %rdx
-	pushq %rsi
-	pushq %rdi
-	pushq %rbp
-	pushq %r8
-	pushq %r9
-	pushq %r10
-	pushq %r11
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
+1:	SAVE_REGS
 	cld
 	movq %rsp, %rdi
 	call trap_dispatch
 	.globl trap_return
 trap_return:
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %r11
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rbp
-	popq %rdi
-	popq %rsi
-	popq %rdx
-	popq %rcx
-	popq %rbx
-	popq %rax
+	RESTORE_REGS
 	testb $3, TF_CS_AFTER_VEC(%rsp)
 	jz 2f
 	swapgs

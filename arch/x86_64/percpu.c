@@ -5,10 +5,9 @@
 #include <arch/msr.h>
 #include <arch/percpu.h>
 #include <knmm/string.h>
+#include "asm.h"
 
 struct cpu cpu0;
-
-extern char syscall_entry[];
 
 static uint8_t fpu_clean[FPU_STATE_SIZE] __aligned(16);
 

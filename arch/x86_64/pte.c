@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * PTE encoding and decoding: the only place MMU_* flags become x86 bits and back.
- * Pure functions; built into the kernel and into the host tests.
+ * PTE encoding and decoding: the only place MMU_* flags become x86 bits and back, and the
+ * one decoder of entries into text (the monitor's `pte`, through pt_trace). Pure functions;
+ * built into the kernel and into the host tests.
  */
 #include <arch/cpu.h>
 #include <arch/pte.h>
+#include <knmm/printf.h>
 
 unsigned pte_pat_index_for_cache(unsigned mmu_flags)
 {
@@ -81,33 +83,42 @@ pte_t pte_make_table(uint64_t table_pa, bool user)
 	return (table_pa & PTE_ADDR_MASK) | PTE_P | PTE_RW | (user ? PTE_US : 0);
 }
 
-static void put(char **p, char *end, const char *s)
+/* The memory type PAT entry `idx` selects, as cpu_init programs the PAT (PAT_MSR_VALUE). */
+static const char *pat_type_name(unsigned idx)
 {
-	while (*s && *p < end - 1)
-		*(*p)++ = *s++;
+	switch ((PAT_MSR_VALUE >> (8 * (idx & 7))) & 0xff) {
+	case PAT_TYPE_UC:
+		return "UC";
+	case PAT_TYPE_WC:
+		return "WC";
+	case PAT_TYPE_WT:
+		return "WT";
+	case PAT_TYPE_WP:
+		return "WP";
+	case PAT_TYPE_WB:
+		return "WB";
+	case PAT_TYPE_UCM:
+		return "UC-";
+	default:
+		return "?";
+	}
 }
 
 void pte_describe(pte_t e, enum pt_level level, char *buf, unsigned size)
 {
-	char *p = buf, *end = buf + size;
-	bool leaf = pte_is_leaf(e, level);
-
 	if (size == 0)
 		return;
-	put(&p, end, pte_present(e) ? "P " : "-- ");
-	put(&p, end, pte_writable(e) ? "RW " : "RO ");
-	put(&p, end, pte_user(e) ? "US " : "SU ");
-	put(&p, end, (e & PTE_PWT) ? "PWT " : "--- ");
-	put(&p, end, (e & PTE_PCD) ? "PCD " : "--- ");
-	put(&p, end, pte_accessed(e) ? "A " : "- ");
-	put(&p, end, (leaf && pte_dirty(e)) ? "D " : "- ");
-	put(&p, end, (level != PT_LEVEL_PT && (e & PTE_PS)) ? "PS " : "-- ");
-	put(&p, end, (leaf && pte_global(e)) ? "G " : "- ");
-	put(&p, end, pte_nx(e) ? "NX" : "X ");
-	if (leaf) {
-		char pat[] = " pat=0";
-		pat[5] = (char)('0' + pte_pat_index(e, level));
-		put(&p, end, pat);
+	if (!pte_present(e)) {
+		ksnprintf(buf, size, "not present");
+		return;
 	}
-	*p = '\0';
+	bool leaf = pte_is_leaf(e, level);
+	int n = ksnprintf(buf, size, "%s %#llx  P%s%s%s%s%s%s%s%s%s", leaf ? "page " : "table",
+			  (unsigned long long)(leaf ? pte_leaf_pa(e, level) : pte_table_pa(e)), pte_writable(e) ? " RW" : " RO",
+			  pte_user(e) ? " US" : " S", (e & PTE_PWT) ? " PWT" : "", (e & PTE_PCD) ? " PCD" : "",
+			  pte_accessed(e) ? " A" : "", leaf && pte_dirty(e) ? " D" : "",
+			  level != PT_LEVEL_PT && (e & PTE_PS) ? " PS" : "", pte_global(e) ? " G" : "", pte_nx(e) ? " NX" : "");
+	if (leaf && n >= 0 && (unsigned)n < size)
+		ksnprintf(buf + n, size - (unsigned)n, " PAT=%u (%s)", pte_pat_index(e, level),
+			  pat_type_name(pte_pat_index(e, level)));
 }

@@ -13,15 +13,7 @@
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-
-struct catch_ctx {
-	uint64_t rsp, rip;
-	struct fault_info *fi;
-	uint64_t armed;
-};
-extern struct catch_ctx catch_ctx;
-
-extern const struct extable_entry __start_ex_table[], __stop_ex_table[];
+#include "asm.h"
 
 static irq_handler_t irq_handlers[NR_VECTORS];
 static const struct trap_user_hooks *user_hooks;

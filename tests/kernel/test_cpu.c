@@ -2,6 +2,7 @@
 /* CPU setup: control registers, PAT layout, and the exception path for each kind of fault. */
 #include <arch/cpu.h>
 #include <arch/msr.h>
+#include <arch/pte.h>
 #include <knmm/align.h>
 #include "ktest_util.h"
 

@@ -10,7 +10,7 @@
 #include <knmm/cmdline.h>
 #include <knmm/log.h>
 #include <knmm/printf.h>
-#include <kernel/kernel.h>
+#include <kernel/init.h>
 #include "ktest_util.h"
 
 #define FUZZ_DEFAULT_SEED  1

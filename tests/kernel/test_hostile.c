@@ -11,7 +11,8 @@
 #include <knmm/list.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
-#include <kernel/kernel.h>
+#include <kernel/init.h>
+#include <kernel/options.h>
 #include <kernel/task.h>
 #include <mm/pmm.h>
 #include <mm/vm.h>

@@ -7,6 +7,7 @@
  * test leaves free pages and the commit charge as it found them.
  */
 #include <arch/cpu.h>
+#include <arch/pte.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <mm/pool.h>

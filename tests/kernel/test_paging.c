@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* The kernel's own address space: W^X image, direct map of all RAM, boot tables gone. */
 #include <arch/cpu.h>
+#include <arch/pte.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <kernel/kernel.h>
+#include <kernel/main.h>
 #include <mm/kspace.h>
 #include "ktest_util.h"
 

@@ -7,7 +7,7 @@
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/string.h>
-#include <kernel/kernel.h>
+#include <kernel/main.h>
 #include <mm/kspace.h>
 #include <mm/pmm.h>
 #include "ktest_util.h"

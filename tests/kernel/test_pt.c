@@ -5,6 +5,7 @@
  * the range walk, and TLB invalidation on an active root.
  */
 #include <arch/cpu.h>
+#include <arch/pte.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <knmm/string.h>
@@ -337,10 +338,14 @@ KTEST(pt, trace_decodes_each_level)
 	KT_EXPECT_EQ(tr.step[0].level, PT_LEVEL_PML4);
 	KT_EXPECT_EQ(tr.step[0].index, 511);
 	KT_EXPECT_EQ(tr.step[0].table_pa, kernel_pt_root.pml4_pa);
+	KT_EXPECT(strcmp(tr.step[0].level_name, "PML4") == 0 && strcmp(tr.step[3].level_name, "PT") == 0);
 	KT_EXPECT(pte_is_leaf(tr.step[3].entry, PT_LEVEL_PT));
 	pte_describe(tr.step[3].entry, PT_LEVEL_PT, buf, sizeof(buf));
-	KT_EXPECT(strncmp(buf, "P RO SU", 7) == 0);
-	KT_EXPECT(strchr(buf, 'G') != NULL);
+	KT_EXPECT(strcmp(buf, tr.step[3].text) == 0);
+	KT_EXPECT(strncmp(buf, "page ", 5) == 0);
+	KT_EXPECT(strstr(buf, "  P RO S") != NULL); /* kernel text: read-only, supervisor */
+	KT_EXPECT(strstr(buf, " G") != NULL && strstr(buf, " NX") == NULL);
+	KT_EXPECT(strncmp(tr.step[0].text, "table ", 6) == 0);
 }
 
 /* A split 2 MiB page whose 4 KiB entries agree again collapses back, freeing its table. */

@@ -6,12 +6,15 @@
  */
 #include <arch/time.h>
 #include <arch/cpu.h>
+#include <arch/pte.h>
 #include <knmm/align.h>
 #include <knmm/cmdline.h>
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/string.h>
-#include <kernel/kernel.h>
+#include <kernel/init.h>
+#include <kernel/modules.h>
+#include <kernel/options.h>
 #include <kernel/task.h>
 #include <mm/vm.h>
 #include "ktest_util.h"

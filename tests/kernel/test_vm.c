@@ -6,7 +6,8 @@
  */
 #include <arch/cpu.h>
 #include <arch/msr.h>
-#include <kernel/kernel.h>
+#include <arch/pte.h>
+#include <kernel/main.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
 #include <mm/pool.h>

@@ -2,7 +2,8 @@
 /*
  * The page-table layer: the one door to x86-64 page tables (STYLE.md 1 and 2).
  *
- * Callers speak arch-neutral MMU_* flags (include/knmm/mmu.h) and never see PTE bits. Page
+ * Callers speak arch-neutral MMU_* flags (include/knmm/mmu.h) and never see PTE bits (the
+ * entries' format, arch/pte.h, is arch's: the pte report gets entries decoded). Page
  * tables are reached through the direct map. Table frames come from the frame source that
  * mm registers with pt_set_frame_source() (the boot allocator first, the PMM later); the
  * layer holds no allocation policy.
@@ -13,8 +14,9 @@
 #ifndef ARCH_PT_H
 #define ARCH_PT_H
 
-#include <arch/pte.h>
+#include <arch/paging.h>
 #include <kn/retcode.h>
+#include <knmm/mmu.h>
 
 struct pt_root {
 	uint64_t pml4_pa;
@@ -37,20 +39,6 @@ struct pt_frame_source {
 };
 void pt_set_frame_source(const struct pt_frame_source *src);
 const struct pt_frame_source *pt_get_frame_source(void);
-
-enum pt_walk_mode {
-	PT_WALK_LOOKUP, /* never changes the tables */
-	PT_WALK_ALLOC,  /* creates missing intermediate tables */
-};
-
-/*
- * Returns the entry for `va` at level `want`, walking from the root. If a leaf (large page)
- * sits above `want`, returns that leaf instead; *found tells which level was returned.
- * LOOKUP: NULL when a table on the way is missing. ALLOC: missing tables are created;
- * NULL when the frame source is empty.
- */
-pte_t *pt_walk(const struct pt_root *root, uint64_t va, enum pt_level want, enum pt_walk_mode mode,
-	       enum pt_level *found);
 
 /* A new, empty root. For a user root the kernel half is shared with the kernel's root.
  * rcOutOfMemory if no frame. */
@@ -154,14 +142,23 @@ int pt_scan_residency(const struct pt_root *root, uint64_t start, uint64_t size,
 int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops,
 		  void *arg);
 
-/* Decoded entries along the walk of `va`, for the pte report (levels 3..0; n entries valid). */
+/*
+ * The walk of `va` through a root's tables, for the pte report: one step a level from the top
+ * (PML4) down to the entry that ends it (a leaf, or one not present); n steps are valid.
+ * Each step has the table holding the entry, the entry's index there, its raw value and its
+ * decoding: "not present", or "page "/"table" with the address it points to and its bits,
+ * e.g. "page  0x1000  P RW US A D NX PAT=4 (WC)" (pte_describe in arch/pte.h).
+ */
+#define PT_TRACE_TEXT_SIZE 72
 struct pt_trace {
 	unsigned n;
 	struct {
 		enum pt_level level;
-		uint64_t table_pa; /* the table holding the entry */
+		const char *level_name; /* "PML4", "PDPT", "PD", "PT" */
+		uint64_t table_pa;
 		unsigned index;
-		pte_t entry;
+		uint64_t entry;
+		char text[PT_TRACE_TEXT_SIZE];
 	} step[4];
 };
 void pt_trace(const struct pt_root *root, uint64_t va, struct pt_trace *out);

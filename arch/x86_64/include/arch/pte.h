@@ -4,9 +4,14 @@
  * defined once here, by bit number, and read or written through the accessors below; no
  * other file spells a PTE bit. Usable from assembly. The functions are pure, so the host
  * tests check them (tests/host/test_pte.c).
+ *
+ * For arch and the tests only: mm and the kernel see mappings through the page-table layer
+ * (arch/pt.h) in MMU_* flags, and entries decoded to text (pt_trace).
  */
 #ifndef ARCH_PTE_H
 #define ARCH_PTE_H
+
+#include <arch/paging.h>
 
 #define PTE_BIT_P        0  /* present */
 #define PTE_BIT_RW       1  /* writable */
@@ -39,41 +44,11 @@
 #define PTE_ADDR_MASK_2M 0x000fffffffe00000ull
 #define PTE_ADDR_MASK_1G 0x000fffffc0000000ull
 
-#define PT_ENTRIES     512
-#define PT_INDEX_BITS  9
-#define VA_BITS        48
-
 #ifndef __ASSEMBLER__
 #include <knmm/compiler.h>
 #include <knmm/mmu.h>
 
 typedef uint64_t pte_t;
-
-/* Level 0 holds 4 KiB PTEs, 1 PDEs, 2 PDPTEs, 3 PML4Es. */
-enum pt_level {
-	PT_LEVEL_PT = 0,
-	PT_LEVEL_PD = 1,
-	PT_LEVEL_PDPT = 2,
-	PT_LEVEL_PML4 = 3,
-};
-
-/* Bytes mapped by one entry at `level`. */
-static inline uint64_t pt_level_size(enum pt_level level) { return 1ull << (12 + PT_INDEX_BITS * level); }
-/* Index of va's entry in the table at `level`. */
-static inline unsigned pt_index(uint64_t va, enum pt_level level)
-{
-	return (unsigned)(va >> (12 + PT_INDEX_BITS * level)) & (PT_ENTRIES - 1);
-}
-/* Bits 48..63 equal bit 47. */
-static inline bool va_is_canonical(uint64_t va)
-{
-	return (uint64_t)((int64_t)(va << (64 - VA_BITS)) >> (64 - VA_BITS)) == va;
-}
-/* Sign-extends bit 47 (turns a table-index composition into a usable address). */
-static inline uint64_t va_canonicalize(uint64_t va)
-{
-	return (uint64_t)((int64_t)(va << (64 - VA_BITS)) >> (64 - VA_BITS));
-}
 
 static inline bool pte_present(pte_t e) { return (e & PTE_P) != 0; }
 static inline bool pte_writable(pte_t e) { return (e & PTE_RW) != 0; }
@@ -122,7 +97,14 @@ unsigned pte_leaf_mmu_flags(pte_t e, enum pt_level level);
 /* A non-leaf entry pointing to the table at `table_pa`; `user` lets ring 3 through. */
 pte_t pte_make_table(uint64_t table_pa, bool user);
 
-/* Human-readable decode, e.g. "P RW US -- -- A D -- G NX pat=0" (at least 64 bytes). */
+/*
+ * The entry decoded, as the monitor's `pte` shows it: "not present", or what it points to
+ * ("page " with the leaf's physical address, "table" with the next table's) and its bits,
+ * e.g. "page  0x1000  P RW US A D NX PAT=4 (WC)" (P, RW or RO, US or S, PWT, PCD, A, D for
+ * leaves, PS above the last level, G, NX; for a leaf its PAT index and that entry's memory
+ * type). PTE_DESCRIBE_SIZE bytes hold any entry; a shorter buffer gets a cut, NUL-ended text.
+ */
+#define PTE_DESCRIBE_SIZE 72
 void pte_describe(pte_t e, enum pt_level level, char *buf, unsigned size);
 #endif
 

@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Host stand-ins for arch's CR3 and TLB functions (arch/x86_64/tlb.c): the host tests build
+ * page tables in simulated memory that no CPU walks, so nothing is ever active and there is
+ * nothing to flush.
+ */
+#include <arch/pt.h>
+
+void tlb_flush_all_nonglobal(void) {}
+void tlb_flush_all(void) {}
+void pt_activate(const struct pt_root *root) { (void)root; }
+bool pt_is_active(const struct pt_root *root) { (void)root; return false; }
+struct pt_root pt_active_root(void) { return kernel_pt_root; }
