@@ -46,7 +46,7 @@ void kobj_put(struct kobject *o)
 void handle_table_init(struct handle_table *ht, uint64_t owner_id, struct account *acct)
 {
 	memset(ht, 0, sizeof(*ht));
-	ht->lock = (spinlock_t)SPINLOCK_INIT("handles");
+	ht->lock = (spinlock_t)SPINLOCK_INIT("handles", LOCK_RANK_HANDLES);
 	ht->acct = acct;
 	ht->counting = true;
 	if (acct)

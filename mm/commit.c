@@ -10,7 +10,7 @@
 #define ACCT_TAG POOL_TAG('A', 'c', 'c', 't')
 
 /* The global charge and every account's counters: one leaf lock. */
-static spinlock_t commit_lock = SPINLOCK_INIT("commit");
+static spinlock_t commit_lock = SPINLOCK_INIT("commit", LOCK_RANK_COMMIT);
 static struct vm_commit_stats commit;
 
 /* ------------------------------------------------------------------ the global charge */

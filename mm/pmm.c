@@ -42,7 +42,7 @@ static inline uint64_t pfn_pa(uint64_t pfn) { return pfn << PAGE_SHIFT; }
 void pmm_setup(struct pmm *pm, struct page *db, bool poison)
 {
 	memset(pm, 0, sizeof(*pm));
-	pm->lock = (spinlock_t)SPINLOCK_INIT("pmm");
+	pm->lock = (spinlock_t)SPINLOCK_INIT("pmm", LOCK_RANK_PMM);
 	pm->db = db;
 	pm->poison = poison;
 	pm->pcp_high = PCP_HIGH;

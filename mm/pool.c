@@ -80,7 +80,7 @@ struct tag_slot {
 	uint64_t allocs, frees, bytes;
 };
 
-static spinlock_t pool_lock = SPINLOCK_INIT("pool");
+static spinlock_t pool_lock = SPINLOCK_INIT("pool", LOCK_RANK_POOL);
 static struct vm_tree pool_va;
 static struct list_head partial[NR_CLASSES];
 static bool pool_ready;
