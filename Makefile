@@ -90,7 +90,7 @@ SELFCHECK_OBJS := $(BUILD)/kernel/tests/kernel/leak.o \
 MM_KERNEL_ONLY := mm/bootmem.c mm/frame.c mm/kdyn.c mm/kspace.c mm/mm_init.c mm/mmsvc.c mm/pmm_boot.c \
 	mm/pool.c mm/vm_report.c
 HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/pt.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
-	kernel/lib/printf.c kernel/lib/ktest.c $(filter-out $(MM_KERNEL_ONLY),$(sort $(wildcard mm/*.c))) \
+	kernel/lib/printf.c kernel/lib/ktest.c kernel/lib/spinlock.c $(filter-out $(MM_KERNEL_ONLY),$(sort $(wildcard mm/*.c))) \
 	$(sort $(wildcard tests/host/shim/*.c))
 HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c)) tests/model/vm_model.c
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host/%.o,$(basename $(HOST_SHARED_SRCS) $(HOST_TEST_SRCS)))
