@@ -12,12 +12,13 @@
 static inline bool local_irq_save(void) { return false; }
 static inline void local_irq_restore(bool on) { (void)on; }
 static inline bool local_irq_enabled(void) { return false; }
-static inline void cpu_relax(void) { barrier(); }
+static inline void local_cpu_relax(void) { barrier(); }
 #else
 #include <arch/irqflags.h>
 static inline bool local_irq_save(void) { return irq_save(); }
 static inline void local_irq_restore(bool on) { irq_restore(on); }
 static inline bool local_irq_enabled(void) { return irq_enabled(); }
+static inline void local_cpu_relax(void) { cpu_relax(); }
 #endif
 
 #endif

@@ -31,21 +31,26 @@ static struct held_locks *held_here(unsigned cpu)
 	return &held[cpu];
 }
 
-const spinlock_t *spin_order_conflict(const spinlock_t *l)
+/* The order rule: l's rank must be above every rank cpu holds, that is above the last one's. */
+static const spinlock_t *conflict_on(unsigned cpu, const spinlock_t *l)
 {
-	const struct held_locks *h = held_here(spin_this_cpu());
+	const struct held_locks *h = held_here(cpu);
 	const spinlock_t *top = h->n ? h->lock[h->n - 1] : NULL;
 	return top && top->rank >= l->rank ? top : NULL;
 }
 
+const spinlock_t *spin_order_conflict(const spinlock_t *l) { return conflict_on(spin_this_cpu(), l); }
+
 unsigned spin_held_count(void) { return held_here(spin_this_cpu())->n; }
 
 /* Everything debug builds check before a CPU queues for a lock. */
-static void check_acquire(const spinlock_t *l, bool irqs_may_be_on)
+void spin_check_acquire_(const spinlock_t *l, unsigned cpu, bool irqs_may_be_on)
 {
+	if (unlikely(READ_ONCE(l->owner) == cpu))
+		panic("spinlock '%s' taken recursively", l->name);
 	KASSERT_MSG(l->rank > LOCK_RANK_NONE && l->rank < LOCK_RANK_COUNT, "lock '%s' has no rank (%u)", l->name,
 		    l->rank);
-	const spinlock_t *c = spin_order_conflict(l);
+	const spinlock_t *c = conflict_on(cpu, l);
 	if (unlikely(c))
 		panic("lock order: taking '%s' (rank %u) while holding '%s' (rank %u)", l->name, l->rank, c->name,
 		      c->rank);
@@ -58,15 +63,17 @@ static void check_acquire(const spinlock_t *l, bool irqs_may_be_on)
 		      l->name, l->rank);
 }
 
-static void note_acquired(const spinlock_t *l, unsigned cpu)
+void spin_note_acquired_(const spinlock_t *l, unsigned cpu)
 {
 	struct held_locks *h = held_here(cpu);
 	KASSERT(h->n < LOCK_RANK_COUNT); /* (ranks rise strictly: at most one lock of each) */
 	h->lock[h->n++] = l;
 }
 
-static void note_released(const spinlock_t *l, unsigned cpu)
+void spin_note_released_(const spinlock_t *l, unsigned cpu)
 {
+	if (unlikely(READ_ONCE(l->owner) != cpu))
+		panic("unlocking '%s', which this CPU does not hold", l->name);
 	struct held_locks *h = held_here(cpu);
 	unsigned i = h->n;
 	while (i > 0 && h->lock[i - 1] != l)
@@ -92,59 +99,21 @@ const spinlock_t *spin_order_conflict(const spinlock_t *l)
 unsigned spin_held_count(void) { return 0; }
 #endif
 
-static inline void acquire(spinlock_t *l, bool irqs_may_be_on)
-{
-	unsigned cpu = spin_this_cpu();
+static unsigned cpus_online = 1;
 
-	/* Only this CPU ever writes its own number into owner, and clears it before it lets go. */
-	if (unlikely(READ_ONCE(l->owner) == cpu))
+void spin_set_cpus_online(unsigned n) { WRITE_ONCE(cpus_online, n); }
+
+void spin_wait_(spinlock_t *l, uint16_t ticket)
+{
+	/* (Debug builds looked at the owner before taking the ticket.) With one CPU, the holder
+	 * can only be this CPU itself: waiting would never end. */
+	if (READ_ONCE(cpus_online) <= 1)
 		panic("spinlock '%s' taken recursively", l->name);
-#ifdef KNMM_DEBUG
-	check_acquire(l, irqs_may_be_on);
-#else
-	(void)irqs_may_be_on;
-#endif
-	uint16_t ticket = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 	while (__atomic_load_n(&l->serving, __ATOMIC_ACQUIRE) != ticket)
-		cpu_relax();
-	WRITE_ONCE(l->owner, (uint16_t)cpu);
-#ifdef KNMM_DEBUG
-	note_acquired(l, cpu);
-#endif
+		local_cpu_relax();
 }
 
-static inline void release(spinlock_t *l)
-{
-#ifdef KNMM_DEBUG
-	unsigned cpu = spin_this_cpu();
-	if (unlikely(READ_ONCE(l->owner) != cpu))
-		panic("unlocking '%s', which this CPU does not hold", l->name);
-	note_released(l, cpu);
-#else
-	if (unlikely(READ_ONCE(l->owner) == SPIN_NO_OWNER))
-		panic("unlocking '%s', which is not held", l->name);
-#endif
-	WRITE_ONCE(l->owner, (uint16_t)SPIN_NO_OWNER);
-	/* Only the holder writes serving: the next ticket in line goes in. */
-	__atomic_store_n(&l->serving, (uint16_t)(l->serving + 1), __ATOMIC_RELEASE);
-}
-
-bool spin_lock_irqsave(spinlock_t *l)
-{
-	bool irq = local_irq_save();
-	acquire(l, false);
-	return irq;
-}
-
-void spin_unlock_irqrestore(spinlock_t *l, bool irq_was_on)
-{
-	release(l);
-	local_irq_restore(irq_was_on);
-}
-
-void spin_lock(spinlock_t *l) { acquire(l, true); }
-
-void spin_unlock(spinlock_t *l) { release(l); }
+void spin_unlock_unheld_(const spinlock_t *l) { panic("unlocking '%s', which is not held", l->name); }
 
 void spin_assert_held_fail(const spinlock_t *l, const char *file, int line)
 {
