@@ -89,8 +89,9 @@ SELFCHECK_OBJS := $(BUILD)/kernel/tests/kernel/leak.o \
 # pure parts.
 MM_KERNEL_ONLY := mm/bootmem.c mm/frame.c mm/kdyn.c mm/kspace.c mm/mm_init.c mm/mmsvc.c mm/pmm_boot.c \
 	mm/pool.c mm/vm_report.c
-HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/pt.c arch/x86_64/pt_range.c arch/x86_64/trap_decode.c kernel/lib/strutil.c \
-	kernel/lib/printf.c kernel/lib/ktest.c $(filter-out $(MM_KERNEL_ONLY),$(sort $(wildcard mm/*.c))) \
+HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/pt.c arch/x86_64/pt_range.c arch/x86_64/trap_decode.c \
+	kernel/lib/strutil.c kernel/lib/printf.c kernel/lib/ktest.c kernel/lib/spinlock.c \
+	$(filter-out $(MM_KERNEL_ONLY),$(sort $(wildcard mm/*.c))) \
 	$(sort $(wildcard tests/host/shim/*.c))
 HOST_TEST_SRCS := $(sort $(wildcard tests/host/*.c)) tests/model/vm_model.c
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host/%.o,$(basename $(HOST_SHARED_SRCS) $(HOST_TEST_SRCS)))
@@ -124,6 +125,7 @@ KERNEL_RELEASE := $(BUILD)/kernel-release.elf
 ISO := $(BUILD)/knmm.iso
 TEST_ISO := $(BUILD)/knmm-test.iso
 SELFCHECK_ISO := $(BUILD)/knmm-selfcheck.iso
+SELFCHECK_LOCKS_ISO := $(BUILD)/knmm-selfcheck-locks.iso
 BENCH_ISO := $(BUILD)/knmm-bench.iso
 MONITOR_ISO := $(BUILD)/knmm-monitor.iso
 FUZZ_ISO := $(BUILD)/knmm-fuzz.iso
@@ -134,6 +136,7 @@ INIT ?= demo
 RUN_CMDLINE := aslr=on init=$(INIT) monitor
 TEST_CMDLINE := test=* aslr=off
 SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
+SELFCHECK_LOCKS_CMDLINE := test=selfcheck_locks.* aslr=off
 BENCH_CMDLINE := bench aslr=off
 MONITOR_CMDLINE := aslr=on init=demo monitor
 FUZZ_CMDLINE := test=user.fuzz fuzz.seed=$(SEED) fuzz.calls=$(CALLS) aslr=off
@@ -235,6 +238,10 @@ $(TEST_ISO): $(KERNEL_TEST) $(TEST_MODULES) iso/grub.cfg.in tools/mkiso.sh | che
 $(SELFCHECK_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_SELFCHECK) "$(SELFCHECK_CMDLINE)"
+# The same kernel on a command line of its own: one panic per boot (a lock taken out of order).
+$(SELFCHECK_LOCKS_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_SELFCHECK) "$(SELFCHECK_LOCKS_CMDLINE)"
 # The monitor as make run has it (ASLR on: the tests use the addresses the tasks log), for the runner to drive.
 $(MONITOR_ISO): $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
@@ -285,7 +292,7 @@ run: $(ISO) | check-deps
 debug: $(ISO) $(KERNEL) | check-deps
 	$(Q)$(QEMU_PY) debug --iso $(ISO) --kernel $(KERNEL) --mem $(MEM) --cpu $(CPU) --gdb-port $(GDBPORT)
 
-test: $(KERNEL) $(KERNEL_TEST) $(TEST_ISO) $(SELFCHECK_ISO) $(MONITOR_ISO) $(HOST_TESTS) | check-deps
+test: $(KERNEL) $(KERNEL_TEST) $(TEST_ISO) $(SELFCHECK_ISO) $(SELFCHECK_LOCKS_ISO) $(MONITOR_ISO) $(HOST_TESTS) | check-deps
 	$(Q)$(PYTHON) tests/run.py --build $(BUILD) --accel $(ACCEL)
 
 # Formats every C file as .clang-format says (make test checks it).

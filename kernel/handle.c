@@ -46,7 +46,7 @@ void kobj_put(struct kobject *o)
 void handle_table_init(struct handle_table *ht, uint64_t owner_id, struct account *acct)
 {
 	memset(ht, 0, sizeof(*ht));
-	ht->lock = (spinlock_t)SPINLOCK_INIT("handles");
+	ht->lock = (spinlock_t)SPINLOCK_INIT("handles", LOCK_RANK_HANDLES);
 	ht->acct = acct;
 	ht->counting = true;
 	if (acct)
@@ -63,8 +63,9 @@ static Handle make(const struct handle_table *ht, uint32_t slot)
 
 /* The slot's next generation; after the last of its 2^20 it is retired (a value is never
  * handed out twice). Lock held. */
-static void next_gen(struct handle_table *ht, uint32_t slot)
+static void next_gen_locked(struct handle_table *ht, uint32_t slot)
 {
+	spin_assert_held(&ht->lock);
 	if (++ht->v[slot].gen > GEN_MASK) {
 		ht->v[slot].gen = GEN_RETIRED;
 		ht->retired++;
@@ -74,20 +75,22 @@ static void next_gen(struct handle_table *ht, uint32_t slot)
 /* Moves a free slot's generation past values a handle must never have: generation bits 0,
  * and the value KN_HANDLE_SELF (slot 4095). Skipping (not remapping) keeps every value the
  * slot gives distinct. False if that retired the slot. Lock held. */
-static bool skip_reserved_gens(struct handle_table *ht, uint32_t slot)
+static bool skip_reserved_gens_locked(struct handle_table *ht, uint32_t slot)
 {
+	spin_assert_held(&ht->lock);
 	while (ht->v[slot].gen != GEN_RETIRED) {
 		Handle h = make(ht, slot);
 		if ((h >> HANDLE_SLOT_BITS) != 0 && h != KN_HANDLE_SELF)
 			return true;
-		next_gen(ht, slot);
+		next_gen_locked(ht, slot);
 	}
 	return false;
 }
 
 /* The slot of h if it is open in ht, else 0. Lock held. */
-static uint32_t slot_of_any(const struct handle_table *ht, Handle h)
+static uint32_t slot_of_any_locked(const struct handle_table *ht, Handle h)
 {
+	spin_assert_held(&ht->lock);
 	uint32_t slot = h & (HANDLE_MAX_SLOTS - 1);
 	if (slot == 0 || slot >= ht->cap || !ht->v[slot].obj || ht->v[slot].gen == GEN_RETIRED || make(ht, slot) != h)
 		return 0;
@@ -95,15 +98,16 @@ static uint32_t slot_of_any(const struct handle_table *ht, Handle h)
 }
 
 /* The same for handles that are in use (not reserved: those are invisible until committed). */
-static uint32_t slot_of(const struct handle_table *ht, Handle h)
+static uint32_t slot_of_locked(const struct handle_table *ht, Handle h)
 {
-	uint32_t slot = slot_of_any(ht, h);
+	uint32_t slot = slot_of_any_locked(ht, h);
 	return slot && !ht->v[slot].pending ? slot : 0;
 }
 
 /* Makes the table hold `cap` slots (at least); false without memory. Lock held. */
-static bool grow(struct handle_table *ht, uint32_t cap)
+static bool grow_locked(struct handle_table *ht, uint32_t cap)
 {
+	spin_assert_held(&ht->lock);
 	if (cap > HANDLE_MAX_SLOTS)
 		cap = HANDLE_MAX_SLOTS;
 	if (cap <= ht->cap)
@@ -124,25 +128,26 @@ static bool grow(struct handle_table *ht, uint32_t cap)
 Retcode handle_table_reserve(struct handle_table *ht, uint32_t slots)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
-	bool ok = grow(ht, slots);
+	bool ok = grow_locked(ht, slots);
 	spin_unlock_irqrestore(&ht->lock, irq);
 	return ok ? rcOk : rcOutOfMemory;
 }
 
 /* A free slot that can take a handle (growing the table if needed), or 0. Lock held. */
-static uint32_t free_slot(struct handle_table *ht)
+static uint32_t free_slot_locked(struct handle_table *ht)
 {
+	spin_assert_held(&ht->lock);
 	for (;;) {
 		uint32_t slot = 1;
 		while (slot < ht->cap && (ht->v[slot].obj || ht->v[slot].gen == GEN_RETIRED))
 			slot++;
 		if (slot < ht->cap) {
-			if (skip_reserved_gens(ht, slot))
+			if (skip_reserved_gens_locked(ht, slot))
 				return slot;
 			continue; /* that slot just retired: look again */
 		}
 		/* Full, or no table yet (slot 0 is never used). */
-		if (slot + 1 > HANDLE_MAX_SLOTS || !grow(ht, ht->cap ? ht->cap * 2 : 16))
+		if (slot + 1 > HANDLE_MAX_SLOTS || !grow_locked(ht, ht->cap ? ht->cap * 2 : 16))
 			return 0;
 	}
 }
@@ -159,7 +164,7 @@ static Retcode alloc_entry(struct handle_table *ht, struct kobject *obj, uint32_
 	}
 	if ((rc = account_charge(ht->acct, ACCT_HANDLES, 1)) != rcOk)
 		goto out;
-	if (!(slot = free_slot(ht))) {
+	if (!(slot = free_slot_locked(ht))) {
 		account_uncharge(ht->acct, ACCT_HANDLES, 1);
 		rc = rcOutOfMemory;
 		goto out;
@@ -192,7 +197,7 @@ Retcode handle_reserve(struct handle_table *ht, struct kobject *obj, uint32_t ri
 void handle_commit(struct handle_table *ht, Handle h)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
-	uint32_t slot = slot_of_any(ht, h);
+	uint32_t slot = slot_of_any_locked(ht, h);
 	KASSERT_MSG(slot && ht->v[slot].pending, "committing handle %#x, which is not reserved", h);
 	ht->v[slot].pending = false;
 	spin_unlock_irqrestore(&ht->lock, irq);
@@ -202,7 +207,7 @@ Retcode handle_get(struct handle_table *ht, Handle h, uint8_t type, uint32_t nee
 		   uint32_t *rights)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
-	uint32_t slot = slot_of(ht, h);
+	uint32_t slot = slot_of_locked(ht, h);
 	Retcode rc = rcOk;
 
 	if (!slot || (type && ht->v[slot].obj->type != type))
@@ -222,7 +227,7 @@ Retcode handle_get(struct handle_table *ht, Handle h, uint8_t type, uint32_t nee
 static Retcode close_entry(struct handle_table *ht, Handle h, bool pending)
 {
 	bool irq = spin_lock_irqsave(&ht->lock);
-	uint32_t slot = pending ? slot_of_any(ht, h) : slot_of(ht, h);
+	uint32_t slot = pending ? slot_of_any_locked(ht, h) : slot_of_locked(ht, h);
 	struct kobject *obj = NULL;
 	bool counted = false;
 
@@ -231,7 +236,7 @@ static Retcode close_entry(struct handle_table *ht, Handle h, bool pending)
 		counted = ht->v[slot].counted;
 		ht->v[slot].obj = NULL;
 		ht->v[slot].rights = 0;
-		next_gen(ht, slot); /* the old value is stale from now on, for good */
+		next_gen_locked(ht, slot); /* the old value is stale from now on, for good */
 		ht->count--;
 	}
 	spin_unlock_irqrestore(&ht->lock, irq);
@@ -282,7 +287,7 @@ void handle_table_destroy(struct handle_table *ht)
 				obj = ht->v[slot].obj;
 				counted = ht->v[slot].counted;
 				ht->v[slot].obj = NULL;
-				next_gen(ht, slot);
+				next_gen_locked(ht, slot);
 				ht->count--;
 			}
 		}

@@ -44,6 +44,7 @@ struct trap_frame *thread_user_frame(const struct thread *t) { return arch_user_
 
 static void enqueue_locked(struct thread *t)
 {
+	KASSERT(!irq_enabled()); /* (the scheduler's lock: interrupts off) */
 	t->state = THREAD_RUNNABLE;
 	if (t != idle_thread)
 		list_add_tail(&t->run_link, &runqueue);
@@ -75,6 +76,7 @@ static inline void assert_smap_closed(const char *where)
 /* Back on a CPU after arch_switch: the thread we left may be dead now that it is off it. */
 static void finish_switch_locked(void)
 {
+	KASSERT(!irq_enabled());
 	assert_smap_closed("after a switch");
 	struct thread *prev = last_prev;
 	last_prev = NULL;
@@ -89,6 +91,7 @@ void schedule(void)
 {
 	bool irq = irq_save();
 	struct thread *prev = current_thread(), *next;
+	spin_assert_none_held("schedule()"); /* (debug builds: no spinlock is held across a switch) */
 
 	this_cpu()->need_resched = false;
 	if (prev->state == THREAD_RUNNING)
@@ -140,6 +143,7 @@ bool wq_wait_locked(struct wait_queue *wq, uint64_t deadline_ns)
 
 static void wake_locked(struct thread *t, bool timed_out)
 {
+	KASSERT(!irq_enabled());
 	if (t->state != THREAD_BLOCKED)
 		return;
 	list_del(&t->run_link);

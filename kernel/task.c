@@ -29,7 +29,7 @@
 #define TASK_TAG     POOL_TAG('T', 'a', 's', 'k')
 #define STACK_SIZE   MiB(1)
 
-static spinlock_t tasks_lock = SPINLOCK_INIT("tasks");
+static spinlock_t tasks_lock = SPINLOCK_INIT("tasks", LOCK_RANK_TASKS);
 static struct list_head all_tasks = LIST_HEAD_INIT(all_tasks);
 static uint64_t next_id = 1, ntasks, dying; /* dying: terminated, not yet EXITED */
 static struct wait_queue settle_wq = WAIT_QUEUE_INIT(settle_wq);
@@ -205,7 +205,7 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	t->id = id;
 	t->acct = acct;
 	t->flags = flags;
-	t->lock = (spinlock_t)SPINLOCK_INIT("task");
+	t->lock = (spinlock_t)SPINLOCK_INIT("task", LOCK_RANK_TASK);
 	list_init(&t->threads);
 	wq_init(&t->state_wq);
 	wq_init(&t->frozen_wq);

@@ -10,7 +10,7 @@
 #define ACCT_TAG POOL_TAG('A', 'c', 'c', 't')
 
 /* The global charge and every account's counters: one leaf lock. */
-static spinlock_t commit_lock = SPINLOCK_INIT("commit");
+static spinlock_t commit_lock = SPINLOCK_INIT("commit", LOCK_RANK_COMMIT);
 static struct vm_commit_stats commit;
 
 /* ------------------------------------------------------------------ the global charge */
@@ -22,16 +22,22 @@ void vm_commit_init(uint64_t limit_pages)
 	spin_unlock_irqrestore(&commit_lock, irq);
 }
 
-static bool global_fits_locked(uint64_t pages) { return pages <= commit.limit - commit.charge; }
+static bool global_fits_locked(uint64_t pages)
+{
+	spin_assert_held(&commit_lock);
+	return pages <= commit.limit - commit.charge;
+}
 
 static void global_take_locked(uint64_t pages)
 {
+	spin_assert_held(&commit_lock);
 	commit.charge += pages;
 	commit.peak = MAX(commit.peak, commit.charge);
 }
 
 static void global_give_locked(uint64_t pages)
 {
+	spin_assert_held(&commit_lock);
 	KASSERT_MSG(pages <= commit.charge, "uncharging %llu pages, only %llu charged", (unsigned long long)pages,
 		    (unsigned long long)commit.charge);
 	commit.charge -= pages;
@@ -75,6 +81,7 @@ uint64_t vm_commit_charge(void) { return READ_ONCE(commit.charge); }
 /* Whether n more of res fits under a's limit and every ancestor's. */
 static bool chain_fits_locked(const struct account *a, enum acct_res res, uint64_t n)
 {
+	spin_assert_held(&commit_lock);
 	for (; a; a = a->parent)
 		if (n > a->limit[res] || a->usage[res] > a->limit[res] - n)
 			return false;
@@ -83,12 +90,14 @@ static bool chain_fits_locked(const struct account *a, enum acct_res res, uint64
 
 static void chain_add_locked(struct account *a, enum acct_res res, uint64_t n)
 {
+	spin_assert_held(&commit_lock);
 	for (; a; a = a->parent)
 		a->usage[res] += n;
 }
 
 static void chain_sub_locked(struct account *a, enum acct_res res, uint64_t n)
 {
+	spin_assert_held(&commit_lock);
 	for (; a; a = a->parent) {
 		KASSERT_MSG(a->usage[res] >= n, "account %llu: uncharging %llu of resource %d, only %llu charged",
 			    (unsigned long long)a->id, (unsigned long long)n, res, (unsigned long long)a->usage[res]);

@@ -11,7 +11,7 @@
 #include <mm/pmm.h>
 
 /* Changes to the direct map's entries (splits, types, merges). */
-static spinlock_t alias_lock = SPINLOCK_INIT("direct map types");
+static spinlock_t alias_lock = SPINLOCK_INIT("direct map types", LOCK_RANK_DIRECT_MAP);
 
 static unsigned alias_mmu(enum frame_type t)
 {

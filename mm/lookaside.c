@@ -4,7 +4,7 @@
 #include <mm/pool.h>
 
 static struct lookaside *all_lists;
-static spinlock_t lists_lock = SPINLOCK_INIT("lookaside lists");
+static spinlock_t lists_lock = SPINLOCK_INIT("lookaside lists", LOCK_RANK_LOOKASIDE_LISTS);
 
 void lookaside_register(struct lookaside *l)
 {

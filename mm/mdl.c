@@ -32,7 +32,7 @@
 
 /* MDL headers come and go with every dump region, FromVm and mapping: a lookaside list. */
 static struct lookaside mdl_cache = LOOKASIDE_INIT(mdl_cache, "mdls", sizeof(struct mdl), MDL_TAG, 32);
-static spinlock_t mdl_lock = SPINLOCK_INIT("mdls");
+static spinlock_t mdl_lock = SPINLOCK_INIT("mdls", LOCK_RANK_MDLS);
 static struct list_head all_mdls = LIST_HEAD_INIT(all_mdls);
 static uint64_t nr_mdls, pinned_pages;
 

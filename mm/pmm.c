@@ -42,7 +42,7 @@ static inline uint64_t pfn_pa(uint64_t pfn) { return pfn << PAGE_SHIFT; }
 void pmm_setup(struct pmm *pm, struct page *db, bool poison)
 {
 	memset(pm, 0, sizeof(*pm));
-	pm->lock = (spinlock_t)SPINLOCK_INIT("pmm");
+	pm->lock = (spinlock_t)SPINLOCK_INIT("pmm", LOCK_RANK_PMM);
 	pm->db = db;
 	pm->poison = poison;
 	pm->pcp_high = PCP_HIGH;
@@ -183,7 +183,7 @@ static void expand(struct pmm_zone *z, struct page *p, unsigned low, unsigned hi
 	p->order = (uint8_t)low;
 }
 
-/* A block of `order` from zone z, or NULL. Lock held. */
+/* A block of `order` from zone z, or NULL. Its pmm's lock held (rmqueue_zones_locked). */
 static struct page *rmqueue(struct pmm_zone *z, unsigned order)
 {
 	for (unsigned o = order; o < PMM_NR_ORDERS; o++) {
@@ -198,8 +198,9 @@ static struct page *rmqueue(struct pmm_zone *z, unsigned order)
 	return NULL;
 }
 
-static struct page *rmqueue_zones(struct pmm *pm, unsigned order, unsigned flags)
+static struct page *rmqueue_zones_locked(struct pmm *pm, unsigned order, unsigned flags)
 {
+	spin_assert_held(&pm->lock);
 	struct page *p = NULL;
 
 	if (!(flags & PMM_LOW))
@@ -210,8 +211,9 @@ static struct page *rmqueue_zones(struct pmm *pm, unsigned order, unsigned flags
 }
 
 /* Returns a free block to the lists, merging with free buddies up to its max_order. */
-static void free_one(struct pmm *pm, struct page *p, unsigned order, bool poisoned)
+static void free_one_locked(struct pmm *pm, struct page *p, unsigned order, bool poisoned)
 {
+	spin_assert_held(&pm->lock);
 	uint64_t pfn = pmm_pfn(pm, p);
 	unsigned max_order = p->max_order;
 	struct pmm_zone *z = &pm->zone[zone_of(pfn)];
@@ -306,7 +308,7 @@ static struct page *pcp_pop(struct pmm *pm)
 static void pcp_refill(struct pmm *pm)
 {
 	spin_lock_irqsave(&pm->lock);
-	struct page *blk = rmqueue_zones(pm, PCP_BATCH_ORDER, 0);
+	struct page *blk = rmqueue_zones_locked(pm, PCP_BATCH_ORDER, 0);
 	if (blk) {
 		uint8_t poisoned = blk->flags & PG_POISONED;
 		unsigned max_order = blk->max_order;
@@ -315,7 +317,7 @@ static void pcp_refill(struct pmm *pm)
 	} else {
 		/* No block that large left: gather single frames. */
 		for (unsigned i = 0; i < pm->pcp_batch; i++) {
-			struct page *p = rmqueue_zones(pm, 0, 0);
+			struct page *p = rmqueue_zones_locked(pm, 0, 0);
 			if (!p)
 				break;
 			pcp_push(pm, p, p->max_order, p->flags & PG_POISONED);
@@ -333,6 +335,7 @@ static void pcp_refill(struct pmm *pm)
 
 static void pcp_drain_locked(struct pmm *pm, unsigned n)
 {
+	spin_assert_held(&pm->lock);
 	while (n && pm->pcp.head) {
 		uint64_t pfn[DRAIN_MAX];
 		uint8_t poisoned[DRAIN_MAX];
@@ -372,7 +375,7 @@ static void pcp_drain_locked(struct pmm *pm, unsigned n)
 				k++;
 			}
 			head->flags = 0;
-			free_one(pm, head, k, pois);
+			free_one_locked(pm, head, k, pois);
 			i += 1u << k;
 		}
 	}
@@ -406,7 +409,7 @@ static __noinline struct page *alloc_slow(struct pmm *pm, unsigned order, unsign
 		local_irq_restore(irq);
 	} else {
 		bool irq = spin_lock_irqsave(&pm->lock);
-		p = rmqueue_zones(pm, order, flags);
+		p = rmqueue_zones_locked(pm, order, flags);
 		if (p) {
 			poisoned = p->flags & PG_POISONED;
 			init_allocated(p, order, p->max_order, state);
@@ -489,7 +492,7 @@ static __noinline void free_slow(struct pmm *pm, struct page *p, unsigned order)
 	}
 	bool irq = spin_lock_irqsave(&pm->lock);
 	count_free(pm, n, p->state);
-	free_one(pm, p, order, poisoned);
+	free_one_locked(pm, p, order, poisoned);
 	spin_unlock_irqrestore(&pm->lock, irq);
 }
 
@@ -529,9 +532,10 @@ static unsigned order_for(uint64_t npages) { return npages <= 1 ? 0 : ilog2_u64(
  * piece is first marked in use, so that a merge never reads the stale head of a piece not
  * yet freed; after the last free the pieces have merged as far as they can. Lock held.
  */
-static void free_outside(struct pmm *pm, uint64_t head, unsigned order, uint64_t start, uint64_t end,
+static void free_outside_locked(struct pmm *pm, uint64_t head, unsigned order, uint64_t start, uint64_t end,
 			 unsigned max_order, bool poisoned)
 {
+	spin_assert_held(&pm->lock);
 	uint64_t piece[2 * PMM_NR_ORDERS];
 	uint8_t piece_order[2 * PMM_NR_ORDERS];
 	unsigned n = 0;
@@ -561,7 +565,7 @@ static void free_outside(struct pmm *pm, uint64_t head, unsigned order, uint64_t
 	for (unsigned i = 0; i < n; i++)
 		init_allocated(pm->db + piece[i], piece_order[i], max_order, PAGE_KERNEL);
 	for (unsigned i = 0; i < n; i++)
-		free_one(pm, pm->db + piece[i], piece_order[i], poisoned);
+		free_one_locked(pm, pm->db + piece[i], piece_order[i], poisoned);
 }
 
 struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align_pages, uint64_t limit_pa,
@@ -609,7 +613,7 @@ struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align
 	/* Hand out frame by frame, then give back what the request does not need. */
 	for (uint64_t i = 0; i < npages; i++)
 		init_allocated(found + i, 0, max_order, state);
-	free_outside(pm, pfn, order, pfn, pfn + npages, max_order, poisoned);
+	free_outside_locked(pm, pfn, order, pfn, pfn + npages, max_order, poisoned);
 	count_alloc(pm, npages, state);
 	spin_unlock_irqrestore(&pm->lock, irq);
 
@@ -631,7 +635,7 @@ void pmm_free_contig_in(struct pmm *pm, struct page *first, uint64_t npages)
 	bool irq = spin_lock_irqsave(&pm->lock);
 	for (uint64_t i = 0; i < npages; i++) {
 		count_free(pm, 1, first[i].state);
-		free_one(pm, first + i, 0, pm->poison);
+		free_one_locked(pm, first + i, 0, pm->poison);
 	}
 	spin_unlock_irqrestore(&pm->lock, irq);
 }
@@ -645,8 +649,9 @@ void pmm_free_contig_in(struct pmm *pm, struct page *first, uint64_t npages)
  * block's head. Below m it would be a tail with a stale descriptor, so the first head whose
  * order equals k decides, free or not.
  */
-static bool find_free_block(struct pmm *pm, uint64_t pfn, uint64_t *head, unsigned *order)
+static bool find_free_block_locked(struct pmm *pm, uint64_t pfn, uint64_t *head, unsigned *order)
 {
+	spin_assert_held(&pm->lock);
 	for (int k = PMM_MAX_ORDER; k >= 0; k--) {
 		uint64_t h = pfn & ~((1ull << k) - 1);
 		if (!pmm_pfn_described(pm, h))
@@ -679,13 +684,13 @@ Retcode pmm_claim_in(struct pmm *pm, uint64_t pa, uint64_t npages, enum page_sta
 	uint64_t head;
 	unsigned order;
 	for (uint64_t pfn = start; pfn < end; pfn = head + (1ull << order)) {
-		if (!find_free_block(pm, pfn, &head, &order)) {
+		if (!find_free_block_locked(pm, pfn, &head, &order)) {
 			spin_unlock_irqrestore(&pm->lock, irq);
 			return rcBusy;
 		}
 	}
 	for (uint64_t pfn = start; pfn < end;) {
-		bool ok = find_free_block(pm, pfn, &head, &order);
+		bool ok = find_free_block_locked(pm, pfn, &head, &order);
 		KASSERT(ok);
 		struct page *p = pm->db + head;
 		struct pmm_zone *z = &pm->zone[zone_of(head)];
@@ -695,7 +700,7 @@ Retcode pmm_claim_in(struct pmm *pm, uint64_t pa, uint64_t npages, enum page_sta
 		z->free_pages -= 1ull << order;
 		for (uint64_t f = MAX(head, start); f < MIN(head + (1ull << order), end); f++)
 			init_allocated(pm->db + f, 0, max_order, state);
-		free_outside(pm, head, order, start, end, max_order, poisoned);
+		free_outside_locked(pm, head, order, start, end, max_order, poisoned);
 		pfn = head + (1ull << order);
 	}
 	count_alloc(pm, npages, state);

@@ -80,7 +80,7 @@ Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t
 		      const struct pt_root *root, struct account *acct)
 {
 	memset(vs, 0, sizeof(*vs));
-	vs->lock = (spinlock_t)SPINLOCK_INIT("vm space");
+	vs->lock = (spinlock_t)SPINLOCK_INIT("vm space", LOCK_RANK_VM_SPACE);
 	vs->name = name;
 	vs->user = user;
 	vs->lo = lo;

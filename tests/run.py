@@ -305,7 +305,28 @@ def check_selfcheck(build, accel, logdir):
     for reg in ("rax ", "rip ", "cr2 ", "cr3 "):
         if reg not in text:
             wrong.append(f"register dump lacks {reg.strip()}")
-    return wrong, text, log
+
+    # The same kernel on its own command line: two locks taken out of rank order must panic
+    # naming both (debug builds; without debug checks the test skips and says why).
+    lock_wrong = []
+    lock_log = os.path.join(logdir, "selfcheck-locks.log")
+    lock_text, status, timed_out = boot(os.path.join(build, "knmm-selfcheck-locks.iso"), "256M", "max", accel, 120,
+                                        lock_log)
+    problems, results = evaluate(lock_text, status, timed_out)
+    if any(r[2] == "selfcheck_locks.out_of_order_panics" and r[1] and (r[3] or "").startswith("SKIP")
+           for r in results):
+        lock_wrong += ["lock order (no debug checks): " + p for p in problems]
+    else:
+        if "kernel panic" not in problems or status != qemu.EXIT_PANIC:
+            lock_wrong.append(f"lock order: no panic (exit status {status}, expected {qemu.EXIT_PANIC})")
+        if not re.search(r"KERNEL PANIC: lock order: taking 'vm space' \(rank \d+\) while holding 'pmm' "
+                         r"\(rank \d+\)", lock_text):
+            lock_wrong.append("lock order: the panic does not name both locks ('vm space' while holding 'pmm')")
+        if not re.search(r"backtrace:\n(?:.*\n)*?.*selfcheck_locks__out_of_order_panics\+0x", lock_text):
+            lock_wrong.append("lock order: no backtrace through the test")
+    if lock_wrong and not wrong:
+        return lock_wrong, lock_text, lock_log
+    return wrong + lock_wrong, text, log
 
 
 def check_gdb(build, accel, logdir):

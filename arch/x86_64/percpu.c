@@ -4,6 +4,7 @@
 #include <arch/gdt.h>
 #include <arch/msr.h>
 #include <arch/percpu.h>
+#include <knmm/spinlock.h>
 #include <knmm/string.h>
 #include "asm.h"
 
@@ -11,11 +12,18 @@ struct cpu cpu0;
 
 static uint8_t fpu_clean[FPU_STATE_SIZE] __aligned(16);
 
+static unsigned cpu_id(void) { return this_cpu()->id; }
+static bool cpu_in_interrupt(void) { return this_cpu()->irq_depth != 0; }
+
+/* What the locks ask arch (knmm/spinlock.h): usable from here on, GS points at cpu0. */
+static const struct spin_cpu_ops lock_cpu_ops = { .cpu_id = cpu_id, .in_interrupt = cpu_in_interrupt };
+
 void percpu_init(void)
 {
 	cpu0.self = &cpu0;
 	wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)&cpu0);
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
+	spin_set_cpu_ops(&lock_cpu_ops);
 
 	/* SYSCALL lands in syscall_entry with CS/SS from STAR[47:32]; SYSRET takes user CS/SS
 	 * from STAR[63:48] + 16 / + 8. Interrupts, traps, direction and AC are cleared. */

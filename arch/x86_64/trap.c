@@ -7,6 +7,7 @@
  */
 #include <arch/cpu.h>
 #include <arch/gdt.h>
+#include <arch/percpu.h>
 #include <arch/trap.h>
 #include <knmm/align.h>
 #include <knmm/image.h>
@@ -81,10 +82,12 @@ void trap_dispatch(struct trap_frame *tf)
 	user_access_end();
 	if (tf->vector >= NR_EXCEPTIONS) {
 		irq_handler_t fn = irq_handlers[tf->vector];
+		this_cpu()->irq_depth++; /* (for the locks' debug checks: docs/locking.md) */
 		if (fn)
 			fn(tf);
 		else
 			pr_warn("trap: spurious interrupt, vector %llu", (unsigned long long)tf->vector);
+		this_cpu()->irq_depth--;
 		if (trap_from_user(tf) && user_hooks)
 			user_hooks->return_to_user(tf);
 		return;

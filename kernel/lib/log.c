@@ -19,16 +19,24 @@ static uint64_t (*log_clock)(void);
 void console_set_output(void (*putc)(char c)) { console_putc = putc; }
 void log_set_clock(uint64_t (*now_ns)(void)) { log_clock = now_ns; }
 
-static spinlock_t console_lock = SPINLOCK_INIT("console");
+static spinlock_t console_lock = SPINLOCK_INIT("console", LOCK_RANK_CONSOLE);
 /* The line being written: its author (0 the kernel, else a task id), and whether it is
  * still empty. Lock held. */
 static uint64_t line_owner;
 static bool line_empty = true;
 
+/* During a panic the lock is ignored: its holder may be the context that panicked. */
+static inline void console_assert_locked(void)
+{
+	if (!panic_in_progress)
+		spin_assert_held(&console_lock);
+}
+
 static void console_put_locked(const char *s, size_t n)
 {
 	void (*putc)(char) = console_putc;
 
+	console_assert_locked();
 	for (size_t i = 0; putc && i < n; i++) {
 		if (s[i] == '\n')
 			putc('\r');
@@ -41,12 +49,12 @@ static void console_put_locked(const char *s, size_t n)
 /* Output of `owner` comes next: a line another author left open is closed first. */
 static void console_claim_locked(uint64_t owner)
 {
+	console_assert_locked();
 	if (!line_empty && line_owner != owner)
 		console_put_locked("\n", 1);
 	line_owner = owner;
 }
 
-/* During a panic the lock is ignored: its holder may be the context that panicked. */
 static bool console_lock_take(void)
 {
 	return panic_in_progress ? false : spin_lock_irqsave(&console_lock);
@@ -58,7 +66,7 @@ static void console_lock_drop(bool irq)
 		spin_unlock_irqrestore(&console_lock, irq);
 }
 
-void console_break_lock(void) { __atomic_store_n(&console_lock.locked, 0, __ATOMIC_RELEASE); }
+void console_break_lock(void) { spin_break(&console_lock); }
 
 void console_write(const char *s, size_t n)
 {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Host stand-ins for the kernel services that generic code calls (console, log, panic,
- * locks, page zeroing, simulated physical memory). Linked into the host tests and the host
- * benchmarks.
+ * Host stand-ins for the kernel services that generic code calls (console, log, panic, page
+ * zeroing, simulated physical memory); the locks are the kernel's own (kernel/lib/spinlock.c,
+ * one CPU, no interrupts). Linked into the host tests and the host benchmarks.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,26 +54,6 @@ __noreturn void panic(const char *fmt, ...)
 }
 
 uint64_t clock_ns(void) { return 0; }
-
-bool spin_lock_irqsave(spinlock_t *l)
-{
-	if (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
-		panic("spinlock '%s' taken recursively", l->name);
-	return false;
-}
-
-void spin_unlock_irqrestore(spinlock_t *l, bool irq_was_on)
-{
-	(void)irq_was_on;
-	if (!l->locked)
-		panic("unlocking '%s', which is not held", l->name);
-	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
-}
-
-void spin_assert_held_fail(const spinlock_t *l, const char *file, int line)
-{
-	panic("lock '%s' not held at %s:%d", l->name, file, line);
-}
 
 void zero_pages(void *va, uint64_t npages) { memset(va, 0, npages << PAGE_SHIFT); }
 

@@ -23,6 +23,8 @@ struct cpu {
 	struct thread *current;
 	volatile bool need_resched; /* set by the timer, acted on at the next return to ring 3 or idle */
 	uint64_t ticks;
+	uint32_t id;        /* this CPU's number (the locks' owner, knmm/spinlock.h) */
+	uint32_t irq_depth; /* interrupt handlers running on it (trap_dispatch) */
 };
 
 _Static_assert(__builtin_offsetof(struct cpu, kernel_rsp) == PERCPU_KERNEL_RSP, "percpu layout");
