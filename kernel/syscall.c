@@ -125,12 +125,12 @@ int64_t sys_debug_get_stats(const struct syscall_args *a)
 		return rc;
 	kernel_settle(); /* pending teardowns finish, caches go back: counts can be compared */
 	struct pmm_stats ps;
-	struct vm_commit_stats cs;
+	struct charge_stats cs;
 	pmm_get_stats(&pmm_main, &ps);
-	vm_commit_get(&cs);
+	charge_get(&cs);
 	st.freePages = ps.free;
 	st.totalPages = ps.total;
-	st.commitCharge = cs.charge;
+	st.commitCharge = cs.total;
 	st.commitLimit = cs.limit;
 	st.tasks = task_count();
 	st.threads = sched_thread_count();
@@ -332,7 +332,7 @@ int64_t sys_handle_enumerate(const struct syscall_args *a)
 
 static void quota_to_array(const KnQuota *q, uint64_t v[ACCT_NR])
 {
-	v[ACCT_COMMIT] = q->commitPages;
+	v[ACCT_CHARGE] = q->commitPages;
 	v[ACCT_LOCKED] = q->lockedPages;
 	v[ACCT_HANDLES] = q->handles;
 	v[ACCT_REGIONS] = q->regions;
@@ -341,7 +341,7 @@ static void quota_to_array(const KnQuota *q, uint64_t v[ACCT_NR])
 
 static KnQuota quota_from_array(const uint64_t v[ACCT_NR])
 {
-	return (KnQuota){ .commitPages = v[ACCT_COMMIT], .lockedPages = v[ACCT_LOCKED], .handles = v[ACCT_HANDLES],
+	return (KnQuota){ .commitPages = v[ACCT_CHARGE], .lockedPages = v[ACCT_LOCKED], .handles = v[ACCT_HANDLES],
 			  .regions = v[ACCT_REGIONS], .tasks = v[ACCT_TASKS] };
 }
 

@@ -64,7 +64,7 @@ static Retcode thread_charge(struct account *a)
 {
 	if (account_charge_kmem(a, thread_kmem()) != rcOk)
 		return rcOutOfMemory;
-	if (account_charge(a, ACCT_COMMIT, THREAD_STACK_PAGES) != rcOk) {
+	if (account_charge(a, ACCT_CHARGE, THREAD_STACK_PAGES) != rcOk) {
 		account_uncharge_kmem(a, thread_kmem());
 		return rcOutOfMemory;
 	}
@@ -73,7 +73,7 @@ static Retcode thread_charge(struct account *a)
 
 static void thread_uncharge(struct account *a)
 {
-	account_uncharge(a, ACCT_COMMIT, THREAD_STACK_PAGES);
+	account_uncharge(a, ACCT_CHARGE, THREAD_STACK_PAGES);
 	account_uncharge_kmem(a, thread_kmem());
 }
 

@@ -140,7 +140,7 @@ static void release_frames(struct mdl *m)
 						vm_preempt_point(); /* (nothing when called with a lock held) */
 				}
 	m->nruns = 0;
-	vm_uncharge_acct(m->acct, m->charge);
+	charge_release(m->acct, m->charge);
 	m->charge = 0;
 	account_uncharge(m->acct, ACCT_LOCKED, m->locked);
 	m->locked = 0;
@@ -187,11 +187,11 @@ static Retcode create(uint64_t bytes, unsigned flags, struct account *acct, bool
 	 * too (mm/frame.h): zeroed through it, and charged a page of direct-map table each. */
 	bool typed = frame_type_of(flags) != FRAME_WB;
 	uint64_t charge = pages * frame_commit_cost(flags);
-	if (vm_charge_acct(acct, charge) != rcOk)
+	if (charge_take(acct, charge) != rcOk)
 		return rcOutOfMemory;
 	struct mdl *m = mdl_new(MDL_RAM, flags, bytes, pages, acct);
 	if (!m) {
-		vm_uncharge_acct(acct, charge);
+		charge_release(acct, charge);
 		return rcOutOfMemory;
 	}
 	m->charge = charge;
@@ -262,7 +262,7 @@ Retcode mdl_take_frames(struct mdl *m)
 		frames += m->runs[i].pfn == MDL_FICTITIOUS ? 0 : m->runs[i].count;
 	}
 	uint64_t charge = frames * frame_commit_cost(m->cache); /* (see mdl_create) */
-	if (vm_charge_acct(m->acct, charge) != rcOk) {
+	if (charge_take(m->acct, charge) != rcOk) {
 		m->nruns = 0; /* nothing is pinned: nothing to give back */
 		return rcOutOfMemory;
 	}
@@ -398,16 +398,16 @@ Retcode mdl_probe_and_lock(struct mdl *m, unsigned access, unsigned cache)
 	if (cache == MDL_CACHE_ANY && vm_query(m->space, m->va, &vi) == rcOk && vi.state != VMM_STATE_FREE)
 		cache = vm_cache_mode(vi.flags);
 	uint64_t charge = m->pages * (cache == MDL_CACHE_ANY ? 1 : frame_commit_cost(cache));
-	if (vm_charge_acct(m->acct, charge) != rcOk)
+	if (charge_take(m->acct, charge) != rcOk)
 		return rcOutOfMemory;
 	if (account_charge(m->acct, ACCT_LOCKED, m->pages) != rcOk) {
-		vm_uncharge_acct(m->acct, charge);
+		charge_release(m->acct, charge);
 		return rcOutOfMemory;
 	}
 	Retcode rc = vm_pin_range(m->space, m->va, m->pages * PAGE_SIZE, access, cache, m);
 	if (rc != rcOk) {
 		account_uncharge(m->acct, ACCT_LOCKED, m->pages);
-		vm_uncharge_acct(m->acct, charge);
+		charge_release(m->acct, charge);
 		return rc;
 	}
 	m->kind = MDL_RAM;

@@ -29,7 +29,7 @@ void mm_init(const struct boot_info *bi)
 	pmm_init(bi);
 
 	uint64_t free = pmm_free_pages();
-	vm_commit_init(free - kernel_reserve(free));
+	charge_init(free - kernel_reserve(free));
 	vm_init();
 	mdl_init();
 

@@ -86,11 +86,11 @@ void *mm_alloc_contiguous(uint64_t size, uint64_t highest_pa)
 	uint64_t npages = pages_of(size);
 	uint64_t limit = highest_pa == UINT64_MAX ? UINT64_MAX : highest_pa + 1;
 
-	if (size == 0 || vm_charge(npages) != rcOk)
+	if (size == 0 || charge_take(NULL, npages) != rcOk)
 		return NULL;
 	struct page *p = pmm_alloc_contig_in(&pmm_main, npages, 1, limit, PMM_ZERO, PAGE_KERNEL);
 	if (!p) {
-		vm_uncharge(npages);
+		charge_release(NULL, npages);
 		return NULL;
 	}
 	return page_to_va(p);
@@ -100,7 +100,7 @@ void mm_free_contiguous(void *va, uint64_t size)
 {
 	uint64_t npages = pages_of(size);
 	pmm_free_contig_in(&pmm_main, pa_to_page(virt_to_phys_direct(va)), npages);
-	vm_uncharge(npages);
+	charge_release(NULL, npages);
 }
 
 void *mm_alloc_noncached(uint64_t size)

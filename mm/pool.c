@@ -149,7 +149,7 @@ static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
 			      &va))
 		return 0;
 	uint64_t tables = tables_for(va, va + pages * PAGE_SIZE);
-	if (vm_charge(pages + tables) != rcOk)
+	if (charge_take(NULL, pages + tables) != rcOk)
 		return 0;
 	for (uint64_t i = 0; i < pages; i++) {
 		struct page *p = pmm_alloc(0, 0, PAGE_POOL);
@@ -160,7 +160,7 @@ static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
 			pmm_free(p, 0);
 		if (i)
 			unmap_and_free(va, i);
-		vm_uncharge(pages + tables);
+		charge_release(NULL, pages + tables);
 		return 0;
 	}
 	pages_held += pages;
@@ -182,7 +182,7 @@ static void area_put(struct area *a, uint64_t pages)
 	vm_tree_remove(&pool_va, &a->node);
 	unmap_and_free(base, pages);
 	uint64_t tables = tables_for(base, base + pages * PAGE_SIZE); /* (it is out of the tree) */
-	vm_uncharge(pages + tables);
+	charge_release(NULL, pages + tables);
 	pages_held -= pages;
 	tables_held -= tables;
 }

@@ -94,10 +94,10 @@ Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t
 		return rcOk;
 	}
 	/* A root of its own: a page, charged like any other page table. */
-	if (vm_charge_acct(acct, 1) != rcOk)
+	if (charge_take(acct, 1) != rcOk)
 		return rcOutOfMemory;
 	if (pt_root_create(&vs->pt, user) != rcOk) {
-		vm_uncharge_acct(acct, 1);
+		charge_release(acct, 1);
 		return rcOutOfMemory;
 	}
 	vs->own_root = true;
@@ -509,7 +509,7 @@ static Retcode locked_add(struct vm_space *vs, uint64_t pages)
 	Retcode rc = account_charge(vs->acct, ACCT_LOCKED, pages);
 	if (rc == rcOk) {
 		vs->locked += pages;
-		vm_locked_add((int64_t)pages);
+		charge_locked_add((int64_t)pages);
 	}
 	return rc;
 }
@@ -519,7 +519,7 @@ static void locked_sub(struct vm_space *vs, uint64_t pages)
 	if (!pages)
 		return;
 	vs->locked -= pages;
-	vm_locked_add(-(int64_t)pages);
+	charge_locked_add(-(int64_t)pages);
 	account_uncharge(vs->acct, ACCT_LOCKED, pages);
 }
 
@@ -567,18 +567,18 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 			if (taken)
 				return rcAlreadyExists;
 		}
-		if (vm_charge_acct(vs->acct, charge) != rcOk)
+		if (charge_take(vs->acct, charge) != rcOk)
 			return rcOutOfMemory;
 		early = charge;
 		if (frames_get(&frames, pages, flags) != rcOk) {
-			vm_uncharge_acct(vs->acct, early);
+			charge_release(vs->acct, early);
 			return rcOutOfMemory;
 		}
 	}
 	struct vm_region *r = region_alloc(vs);
 	if (!r) {
 		frames_put(&frames);
-		vm_uncharge_acct(vs->acct, early);
+		charge_release(vs->acct, early);
 		return rcOutOfMemory;
 	}
 	bool irq = spin_lock_irqsave(&vs->lock);
@@ -599,19 +599,19 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 	 * were charged already). */
 	uint64_t total_charge = charge + windows * VM_TABLE_CHARGE_PER_WINDOW + io_charge;
 	uint64_t lock_pages = (flags & VMM_FLAG_LOCKED) ? pages : 0;
-	if (rc == rcOk && (rc = vm_charge_acct(vs->acct, total_charge - early)) == rcOk) {
+	if (rc == rcOk && (rc = charge_take(vs->acct, total_charge - early)) == rcOk) {
 		if ((rc = region_count_add(vs)) != rcOk) {
-			vm_uncharge_acct(vs->acct, total_charge - early);
+			charge_release(vs->acct, total_charge - early);
 		} else if ((rc = locked_add(vs, lock_pages)) != rcOk) {
 			region_count_sub(vs);
-			vm_uncharge_acct(vs->acct, total_charge - early);
+			charge_release(vs->acct, total_charge - early);
 		}
 	}
 	if (rc != rcOk) {
 		spin_unlock_irqrestore(&vs->lock, irq);
 		region_free(vs, r);
 		frames_put(&frames);
-		vm_uncharge_acct(vs->acct, early);
+		charge_release(vs->acct, early);
 		return rc;
 	}
 
@@ -642,7 +642,7 @@ Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, uns
 		vm_tree_remove(&vs->tree, &r->node);
 		locked_sub(vs, lock_pages);
 		region_count_sub(vs);
-		vm_uncharge_acct(vs->acct, total_charge);
+		charge_release(vs->acct, total_charge);
 		spin_unlock_irqrestore(&vs->lock, irq);
 		region_free(vs, r);
 		frames_put(&frames);
@@ -710,11 +710,11 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 		reserved = runs_count(r, first, count, VM_RESERVED, false);
 		charge = reserved * frame_commit_cost(r->flags);
 		was_locked = runs_count(r, first, count, KEEP, true);
-		rc = vm_charge_acct(vs->acct, charge);
+		rc = charge_take(vs->acct, charge);
 	}
 	uint64_t more_locked = lock_pages ? count - was_locked : 0;
 	if (rc == rcOk && (rc = locked_add(vs, more_locked)) != rcOk)
-		vm_uncharge_acct(vs->acct, charge);
+		charge_release(vs->acct, charge);
 	if (rc == rcOk && lock_pages) {
 		/* The pages are charged (frames for the committed ones were already): zero the
 		 * frames with no lock held, the region busy meanwhile. */
@@ -727,7 +727,7 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 		busy_end(r); /* (busy: r is still the region, with the same runs) */
 		if (frc != rcOk) {
 			locked_sub(vs, more_locked);
-			vm_uncharge_acct(vs->acct, charge);
+			charge_release(vs->acct, charge);
 			rc = frc;
 		}
 	}
@@ -736,14 +736,14 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 	 * a refused commit keeps nothing. */
 	if (rc == rcOk) {
 		windows = new_windows(vs, addr, addr + size);
-		if ((rc = vm_charge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW)) == rcOk &&
+		if ((rc = charge_take(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW)) == rcOk &&
 		    (rc = vm_runs_reserve(&r->runs, 2, vs->acct)) != rcOk)
-			vm_uncharge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW);
+			charge_release(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW);
 		if (rc == rcOk && lock_pages && (rc = populate(vs, r, first, count, &frames)) != rcOk)
-			vm_uncharge_acct(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW);
+			charge_release(vs->acct, windows * VM_TABLE_CHARGE_PER_WINDOW);
 		if (rc != rcOk) {
 			locked_sub(vs, more_locked);
-			vm_uncharge_acct(vs->acct, charge);
+			charge_release(vs->acct, charge);
 		}
 	}
 	if (rc == rcOk) {
@@ -795,7 +795,7 @@ Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
 		vs->commit_extra -= extra;
 		locked_sub(vs, locked);
 		vs->table_windows -= gone;
-		vm_uncharge_acct(vs->acct, committed + extra + gone * VM_TABLE_CHARGE_PER_WINDOW);
+		charge_release(vs->acct, committed + extra + gone * VM_TABLE_CHARGE_PER_WINDOW);
 	}
 	spin_unlock_irqrestore(&vs->lock, irq);
 	free_dead(vs);
@@ -851,7 +851,7 @@ static void release_pages(struct vm_space *vs, struct vm_region *r, uint64_t fir
 	vs->committed -= committed;
 	vs->commit_extra -= extra;
 	locked_sub(vs, locked);
-	vm_uncharge_acct(vs->acct, committed + extra);
+	charge_release(vs->acct, committed + extra);
 }
 
 static void remove_region_locked(struct vm_space *vs, struct vm_region *r)
@@ -859,7 +859,7 @@ static void remove_region_locked(struct vm_space *vs, struct vm_region *r)
 	release_pages(vs, r, 0, vmr_pages(r));
 	vm_tree_remove(&vs->tree, &r->node);
 	region_count_sub(vs);
-	vm_uncharge_acct(vs->acct, r->io_charge);
+	charge_release(vs->acct, r->io_charge);
 }
 
 /* Whether r has a committed page (it has few runs: a scan is cheap). */
@@ -875,7 +875,7 @@ static bool region_has_committed(const struct vm_region *r)
 static void release_windows(struct vm_space *vs, uint64_t gone)
 {
 	vs->table_windows -= gone;
-	vm_uncharge_acct(vs->acct, gone * VM_TABLE_CHARGE_PER_WINDOW);
+	charge_release(vs->acct, gone * VM_TABLE_CHARGE_PER_WINDOW);
 }
 
 Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
@@ -995,7 +995,7 @@ void vm_space_destroy(struct vm_space *vs)
 		vs->table_windows == 0);
 	if (vs->own_root) {
 		pt_root_destroy(&vs->pt);
-		vm_uncharge_acct(vs->acct, 1);
+		charge_release(vs->acct, 1);
 		vs->own_root = false;
 		__atomic_sub_fetch(&roots, 1, __ATOMIC_RELAXED);
 	}
@@ -1082,7 +1082,7 @@ static void fault_in(struct vm_space *vs, struct vm_region *r, uint64_t p, unsig
 
 	if (!frame)
 		panic("vm: no frame for a committed page (%llu pages charged): the commit accounting is broken",
-		      (unsigned long long)vm_commit_charge());
+		      (unsigned long long)charge_total());
 	Retcode rc = pt_map(&vs->pt, vmr_base(r) + p * PAGE, page_to_pa(frame), PAGE, vm_mmu_flags(vs, prot, r->flags),
 			    PT_LEVEL_PT);
 	if (rc != rcOk)
@@ -1146,7 +1146,7 @@ enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access
 		uint64_t top = r->runs.v[i + 1].start, n = top - p, extra = n * (frame_commit_cost(r->flags) - 1);
 		uint64_t windows = new_windows(vs, vmr_base(r) + p * PAGE, vmr_base(r) + top * PAGE);
 		if (vm_runs_reserve(&r->runs, 2, vs->acct) != rcOk ||
-		    vm_charge_acct(vs->acct, n + extra + windows * VM_TABLE_CHARGE_PER_WINDOW) != rcOk) {
+		    charge_take(vs->acct, n + extra + windows * VM_TABLE_CHARGE_PER_WINDOW) != rcOk) {
 			res = VM_FAULT_STACK_OVERFLOW;
 			goto out;
 		}

@@ -16,17 +16,17 @@
 void vm_report(void)
 {
 	struct pmm_stats ps;
-	struct vm_commit_stats cs;
+	struct charge_stats cs;
 	struct pool_tag_stats tags[32];
 	struct mdl_stats ms;
 
 	pmm_get_stats(&pmm_main, &ps);
 	mdl_get_stats(&ms);
-	vm_commit_get(&cs);
+	charge_get(&cs);
 	pr_info("vm: *** Virtual Memory Usage ***");
 	LINE("Physical memory:", ps.total);
 	LINE("Available pages:", ps.free);
-	LINE("Committed pages:", cs.charge);
+	LINE("Committed pages:", cs.total);
 	LINE("Commit limit:", cs.limit);
 	LINE("Commit peak:", cs.peak);
 	LINE("Locked pages:", cs.locked);

@@ -14,7 +14,7 @@
 
 #include <kn/retcode.h>
 #include <knmm/list.h>
-#include <mm/commit.h>
+#include <mm/charge.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,7 +41,7 @@ struct mdl {
 	uint16_t cache;     /* VMM_FLAG_CACHE_*: how every mapping caches it (0: write-back) */
 	uint64_t charge;    /* commit pages this MDL holds against the limit */
 	uint64_t locked;    /* pages charged to the account's locked-pages limit (probe and lock) */
-	struct account *acct; /* who pays for it (mm/commit.h; NULL: the kernel); a reference */
+	struct account *acct; /* who pays for it (mm/charge.h; NULL: the kernel); a reference */
 	uint32_t nruns, cap;
 	struct mdl_run *runs;
 	/* described / locked user ranges (probe-and-lock) */
@@ -60,7 +60,7 @@ bool mdl_flags_valid(unsigned flags);
 void mdl_init(void);
 
 /*
- * Every constructor takes the account that pays for the MDL (mm/commit.h; NULL: the
+ * Every constructor takes the account that pays for the MDL (mm/charge.h; NULL: the
  * kernel): its header and run array as bookkeeping, its frames as commit, pinned user pages
  * as locked pages, for as long as the MDL lives (it keeps a reference on the account).
  */

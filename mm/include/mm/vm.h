@@ -22,7 +22,7 @@
 #include <kn/retcode.h>
 #include <knmm/list.h>
 #include <knmm/spinlock.h>
-#include <mm/commit.h>
+#include <mm/charge.h>
 #include <mm/vm_runs.h>
 #include <mm/vm_tree.h>
 
@@ -61,7 +61,7 @@ struct vm_space {
 	uint64_t rng;            /* xorshift64 state for ASLR */
 	unsigned faultaround;    /* extra pages mapped around a lazy fault (mem.faultaround) */
 	const char *name;
-	struct account *acct;    /* who pays for it (mm/commit.h; NULL: the kernel); a reference */
+	struct account *acct;    /* who pays for it (mm/charge.h; NULL: the kernel); a reference */
 	bool own_root;           /* the root was made (and charged) for this space */
 	struct list_head dead;   /* frames unmapped under the lock, freed after it (lock held) */
 	/* statistics (pages) */
@@ -109,7 +109,7 @@ void vm_init(void);
  * A space placing regions in [lo, hi). user: ring-3 mappings. root: the tables to use (the
  * kernel's); NULL: a new root (for a user space its kernel half is the kernel's). Everything
  * the space makes the kernel spend — the root, committed pages and their tables, region and
- * run bookkeeping, regions and locked pages — is charged to `acct` (mm/commit.h; NULL: only
+ * run bookkeeping, regions and locked pages — is charged to `acct` (mm/charge.h; NULL: only
  * the global commit charge), of which the space keeps a reference until it is destroyed.
  * rcOutOfMemory if the root cannot be charged or has no frame.
  */
