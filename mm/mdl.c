@@ -107,38 +107,70 @@ Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count)
 	return rcOk;
 }
 
-/* The MDL's own reference and pin on a frame. */
-void mdl_pin_frame(struct page *p)
+/* The frames of runs of frames, page by page, fictitious runs skipped: the one loop over an
+ * MDL's runs and their pages. */
+struct frame_iter {
+	const struct mdl_run *run, *end;
+	uint64_t k; /* the next page's index in *run */
+};
+
+static inline void frame_iter_init(struct frame_iter *it, const struct mdl_run *runs, uint32_t nruns)
 {
-	__atomic_add_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
-	if (__atomic_fetch_add(&p->pincount, 1, __ATOMIC_ACQ_REL) == 0)
+	it->run = runs;
+	it->end = runs + nruns;
+	it->k = 0;
+}
+
+static inline struct page *frame_iter_next(struct frame_iter *it)
+{
+	while (it->run < it->end && (it->run->pfn == MDL_FICTITIOUS || it->k == it->run->count)) {
+		it->run++;
+		it->k = 0;
+	}
+	if (it->run == it->end)
+		return NULL;
+	return pa_to_page((it->run->pfn + it->k++) << PAGE_SHIFT);
+}
+
+/* The MDL's pin on a frame it holds a reference on. */
+static void pin_frame(struct page *p)
+{
+	if (page_pin(p))
 		__atomic_add_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
+}
+
+void mdl_hold_frames(struct mdl *m)
+{
+	struct frame_iter it;
+	struct page *p;
+
+	for (frame_iter_init(&it, m->runs, m->nruns); (p = frame_iter_next(&it)) != NULL;) {
+		page_ref(p);
+		pin_frame(p);
+	}
 }
 
 static void unpin_frame(struct page *p)
 {
-	uint32_t pins = __atomic_sub_fetch(&p->pincount, 1, __ATOMIC_ACQ_REL);
-	KASSERT_MSG(pins != UINT32_MAX, "frame %#llx: pin count underflow", (unsigned long long)page_to_pa(p));
-	if (pins == 0)
+	if (page_unpin(p))
 		__atomic_sub_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
-	uint32_t refs = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
-	KASSERT_MSG(refs != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)page_to_pa(p));
-	if (refs == 0)
+	if (page_unref(p))
 		frame_free(p);
 }
 
 /* Drops what the MDL holds on its frames; it lists nothing afterwards. */
 static void release_frames(struct mdl *m)
 {
+	struct frame_iter it;
+	struct page *p;
 	uint64_t n = 0;
+
 	if (m->kind == MDL_RAM)
-		for (uint32_t i = 0; i < m->nruns; i++)
-			if (m->runs[i].pfn != MDL_FICTITIOUS)
-				for (uint64_t k = 0; k < m->runs[i].count; k++) {
-					unpin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
-					if (++n % VM_CHUNK_PAGES == 0)
-						vm_preempt_point(); /* (nothing when called with a lock held) */
-				}
+		for (frame_iter_init(&it, m->runs, m->nruns); (p = frame_iter_next(&it)) != NULL;) {
+			unpin_frame(p);
+			if (++n % VM_CHUNK_PAGES == 0)
+				vm_preempt_point(); /* (nothing when called with a lock held) */
+		}
 	m->nruns = 0;
 	charge_release(m->acct, m->charge);
 	m->charge = 0;
@@ -207,23 +239,25 @@ static Retcode create(uint64_t bytes, unsigned flags, struct account *acct, bool
 			continue;
 		}
 		uint64_t n = 1ull << order, pfn = page_to_pa(p) >> PAGE_SHIFT;
+		const struct mdl_run block = { pfn, n };
+		struct frame_iter it;
+		struct page *f;
 		pmm_split_allocation(&pmm_main, p, order); /* frames go back one by one */
 		if (mdl_append_run(m, pfn, n) != rcOk) {
-			for (uint64_t k = 0; k < n; k++)
-				pmm_free(pa_to_page((pfn + k) << PAGE_SHIFT), 0);
+			for (frame_iter_init(&it, &block, 1); (f = frame_iter_next(&it)) != NULL;)
+				pmm_free(f, 0);
 			mdl_free(m);
 			return rcOutOfMemory;
 		}
-		for (uint64_t k = 0; k < n; k++) { /* the allocation's reference is the MDL's; add its pin */
-			pa_to_page((pfn + k) << PAGE_SHIFT)->pincount = 1;
-			__atomic_add_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
-		}
-		for (uint64_t k = 0; typed && k < n; k++) {
-			if (frame_set_type(pa_to_page((pfn + k) << PAGE_SHIFT), flags) != rcOk) {
+		/* the allocation's reference is the MDL's; add its pin */
+		for (frame_iter_init(&it, &block, 1); (f = frame_iter_next(&it)) != NULL;)
+			pin_frame(f);
+		for (frame_iter_init(&it, &block, 1); typed && (f = frame_iter_next(&it)) != NULL;) {
+			if (frame_set_type(f, flags) != rcOk) {
 				mdl_free(m); /* (frames go back write-back: those typed, and the rest) */
 				return rcOutOfMemory;
 			}
-			zero_pages(phys_to_virt((pfn + k) << PAGE_SHIFT), 1);
+			zero_pages(page_to_va(f), 1);
 		}
 		left -= n;
 		order = MIN(order, left ? floor_log2(left) : 0);
@@ -269,10 +303,7 @@ Retcode mdl_take_frames(struct mdl *m)
 	m->charge = charge;
 	m->pages = pages;
 	m->bytes = pages * PAGE_SIZE;
-	for (uint32_t i = 0; i < m->nruns; i++)
-		if (m->runs[i].pfn != MDL_FICTITIOUS)
-			for (uint64_t k = 0; k < m->runs[i].count; k++)
-				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+	mdl_hold_frames(m);
 	return rcOk;
 }
 
@@ -447,9 +478,7 @@ Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out)
 	}
 	/* Pool pages are the pool's and charged by it; the pins make freeing the block while the
 	 * MDL lives a loud kernel bug (pmm_free refuses pinned frames) instead of a silent one. */
-	for (uint32_t i = 0; i < m->nruns; i++)
-		for (uint64_t k = 0; k < m->runs[i].count; k++)
-			mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+	mdl_hold_frames(m);
 	*out = m;
 	return rcOk;
 }

@@ -36,6 +36,12 @@ const char *page_state_name(enum page_state s)
 	return (unsigned)s < PAGE_STATE_COUNT ? names[s] : "corrupt";
 }
 
+void page_count_underflow(const struct page *p, const char *count)
+{
+	panic("frame %#llx (%s): %s count underflow", (unsigned long long)page_to_pa(p), page_state_name(p->state),
+	      count);
+}
+
 static inline unsigned zone_of(uint64_t pfn) { return pfn < PMM_ZONE_LOW_END_PFN ? PMM_ZONE_LOW : PMM_ZONE_HIGH; }
 static inline uint64_t pfn_pa(uint64_t pfn) { return pfn << PAGE_SHIFT; }
 
@@ -111,8 +117,7 @@ static inline void init_allocated(struct page *p, unsigned order, unsigned max_o
 	p->order = (uint8_t)order;
 	p->max_order = (uint8_t)max_order;
 	p->flags = 0;
-	p->refcount = 1;
-	p->pincount = 0;
+	page_refs_init(p);
 	p->private = 0;
 	p->lru.next = p->lru.prev = NULL;
 }

@@ -139,9 +139,7 @@ static void unmap_cb(uint64_t va, uint64_t pa, uint64_t size, void *arg)
 		if (!c->owns_frames)
 			continue;
 		struct page *p = pa_to_page(pa + off);
-		uint32_t left = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
-		KASSERT_MSG(left != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)(pa + off));
-		if (left == 0)
+		if (page_unref(p))
 			list_add_tail(&p->lru, c->dead);
 	}
 }
@@ -764,7 +762,7 @@ static int find_pinned(const struct pt_leaf *leaf, void *arg)
 {
 	(void)arg;
 	for (uint64_t off = 0; off < leaf->size; off += PAGE)
-		if (pa_to_page(leaf->pa + off)->pincount)
+		if (page_pinned(pa_to_page(leaf->pa + off)))
 			return 1;
 	return 0;
 }
@@ -1260,7 +1258,7 @@ static Retcode map_mdl_frames(struct vm_space *vs, struct vm_region *r, const st
 		if (rc != rcOk)
 			break;
 		for (uint64_t k = 0; k < hi - lo; k++)
-			__atomic_add_fetch(&pa_to_page(pa + k * PAGE)->refcount, 1, __ATOMIC_ACQ_REL);
+			page_ref(pa_to_page(pa + k * PAGE));
 		r->resident += hi - lo;
 		vs->resident += hi - lo;
 	}
@@ -1380,9 +1378,7 @@ Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
 		KASSERT(c.rc == rcOk); /* (room was made for every page) */
 		/* Every frame listed: only now take the references and pins. */
 		m->cache = (uint16_t)vm_cache_mode(r->flags);
-		for (uint32_t i = 0; i < m->nruns; i++)
-			for (uint64_t k = 0; k < m->runs[i].count; k++)
-				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+		mdl_hold_frames(m);
 	} else {
 		m->nruns = 0;
 	}

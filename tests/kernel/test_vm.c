@@ -163,11 +163,11 @@ KTEST(vm, decommit_of_pinned_pages_is_busy)
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | LCK | RW, &va), rcOk);
 	KT_ASSERT(pt_translate(&vs.pt, va + PAGE_SIZE, &m));
 	struct page *p = pa_to_page(m.pa);
-	p->pincount++; /* what an MDL does */
+	page_pin(p); /* what an MDL does */
 	KT_EXPECT_EQ(vm_decommit(&vs, va, 4 * PAGE_SIZE), rcBusy);
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 4 * PAGE_SIZE), 4);
 	KT_EXPECT_EQ(vm_decommit(&vs, va + 2 * PAGE_SIZE, 2 * PAGE_SIZE), rcOk); /* not the pinned page */
-	p->pincount--;
+	page_unpin(p);
 	KT_EXPECT_EQ(vm_decommit(&vs, va, 2 * PAGE_SIZE), rcOk);
 	test_space_end(t, &vs);
 }

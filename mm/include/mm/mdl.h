@@ -149,8 +149,8 @@ struct mdl *mdl_new_ram(unsigned flags, struct account *acct);
 /* Charges the frames of the runs appended and takes a reference and a pin on each; its size
  * becomes the pages listed. rcOutOfMemory (the commit limit: nothing taken, runs dropped). */
 Retcode mdl_take_frames(struct mdl *m);
-/* Takes the MDL's reference and pin on a frame. */
-void mdl_pin_frame(struct page *p);
+/* Takes the MDL's reference and pin on every frame it lists. */
+void mdl_hold_frames(struct mdl *m);
 
 /* ---- statistics (the vm report) ---- */
 struct mdl_stats {
