@@ -8,6 +8,7 @@
 #include <mm/mm.h>
 #include <mm/pmm.h>
 #include <mm/vm.h>
+#include "vm_internal.h"
 
 #define LINE(label, pages)                                                                         \
 	pr_info("vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages),                   \
@@ -78,10 +79,10 @@ void vm_print_regions(struct vm_space *vs)
 	static const char states[] = { [VM_RESERVED] = 'R', [VM_COMMITTED] = 'C', [VM_GUARD] = 'G' };
 	static const char *const kinds[] = { [VMR_ANON] = "", [VMR_IO] = "io ", [VMR_FRAMES] = "frames " };
 
-	bool irq = spin_lock_irqsave(&vs->lock);
+	vm_lock(vs);
 	console_printf("  %-18s %-12s %-8s %-4s %-5s %-20s %s\n", "BASE", "SIZE", "RESIDENT", "MAX", "CACHE", "FLAGS",
 		       "RUNS (state:pages/protection, L: locked)");
-	for (struct vm_region *r = vm_first_region(vs); r; r = vm_next_region(vs, r)) {
+	for (struct vm_region *r = vm_first_region_locked(vs); r; r = vm_next_region_locked(vs, r)) {
 		char max[4], runs[120];
 		size_t at = 0;
 		prot_string(r->max_prot, max);
@@ -104,5 +105,5 @@ void vm_print_regions(struct vm_space *vs)
 			       (unsigned long long)(npages * PAGE_SIZE), (unsigned long long)r->resident, max,
 			       cache_name(r->flags), flags, runs);
 	}
-	spin_unlock_irqrestore(&vs->lock, irq);
+	vm_unlock(vs);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <knmm/ktest.h>
 #include <mm/vm.h>
+#include "mm/vm_internal.h" /* (white-box: the regions and their runs) */
 #include "../model/vm_model.h"
 #include "shim/pmm_sim.h"
 
@@ -53,18 +54,12 @@ static int mark_leaf(const struct pt_leaf *leaf, void *arg)
 	return 0;
 }
 
-static bool compare(struct vm_space *vs, char *why, size_t size)
+/* The space's regions, residency and runs against the model's pages. */
+static bool regions_match_locked(struct vm_space *vs, char *why, size_t size)
 {
-	if (!vm_space_check(vs, why, size))
-		return false;
-	uint64_t want_charge = 1 + M.charge + vmm_table_charge(&M); /* (1: the space's root) */
-	if (charge_total() != want_charge) {
-		snprintf(why, size, "commit charge %llu, model %llu", (unsigned long long)charge_total(),
-			 (unsigned long long)want_charge);
-		return false;
-	}
+	vm_assert_held(vs);
 	/* Regions, in order. */
-	struct vm_region *r = vm_first_region(vs);
+	struct vm_region *r = vm_first_region_locked(vs);
 	for (uint64_t p = 0; p < W;) {
 		if (M.page[p].region < 0) {
 			p++;
@@ -78,7 +73,7 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 			return false;
 		}
 		p = mr->end;
-		r = vm_next_region(vs, r);
+		r = vm_next_region_locked(vs, r);
 	}
 	if (r) {
 		snprintf(why, size, "extra region at %#llx", (unsigned long long)vmr_base(r));
@@ -96,7 +91,7 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 			return false;
 		}
 	/* State, protection and lock of every page, run by run. */
-	for (r = vm_first_region(vs); r; r = vm_next_region(vs, r)) {
+	for (r = vm_first_region_locked(vs); r; r = vm_next_region_locked(vs, r)) {
 		uint64_t base = (vmr_base(r) - LO) / PAGE_SIZE, n = vmr_pages(r);
 		for (uint32_t i = 0; i < r->runs.n; i++) {
 			const struct vm_run *run = &r->runs.v[i];
@@ -113,6 +108,22 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 		}
 	}
 	return true;
+}
+
+static bool compare(struct vm_space *vs, char *why, size_t size)
+{
+	if (!vm_space_check(vs, why, size))
+		return false;
+	uint64_t want_charge = 1 + M.charge + vmm_table_charge(&M); /* (1: the space's root) */
+	if (charge_total() != want_charge) {
+		snprintf(why, size, "commit charge %llu, model %llu", (unsigned long long)charge_total(),
+			 (unsigned long long)want_charge);
+		return false;
+	}
+	vm_lock(vs);
+	bool ok = regions_match_locked(vs, why, size);
+	vm_unlock(vs);
+	return ok;
 }
 
 /* The usage map of every region, a few counts a call (so that startPage continuation is

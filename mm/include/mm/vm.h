@@ -32,26 +32,13 @@ enum vm_region_kind {
 	VMR_FRAMES, /* frames owned by someone else, mapped in (kernel mappings of MDLs) */
 };
 
-struct vm_region {
-	struct vm_node node; /* [base, end) is the whole reservation, guard pages included */
-	unsigned flags;      /* VMM_FLAG_* at creation: cache mode, guards, grow-down */
-	uint8_t kind;        /* enum vm_region_kind */
-	uint8_t max_prot;    /* the most KnVmProtect may give (an MDL mapping: the MDL's) */
-	char name[23];       /* kernel regions: "kstack idle", "pool", "io lapic" */
-	uint64_t resident;   /* pages mapped now */
-	uint16_t busy;       /* a locked commit or pin is zeroing frames for it with the lock
-				dropped: any other change is rcBusy until it is done */
-	uint64_t io_pa;      /* VMR_IO: physical address of the first page */
-	uint64_t io_charge;  /* VMR_IO: commit held for the page tables its mapping needs */
-	struct vm_runs runs;
-};
+struct vm_region; /* private to mm (mm/vm_internal.h) */
 
-static inline uint64_t vmr_base(const struct vm_region *r) { return r->node.base; }
-static inline uint64_t vmr_end(const struct vm_region *r) { return r->node.end; }
-static inline uint64_t vmr_pages(const struct vm_region *r) { return (r->node.end - r->node.base) >> 12; }
-
+/* Fields are mm's: outside mm, only through the calls below (the monitor still reads a few
+ * under the lock, by convention, until it is converted). */
 struct vm_space {
-	spinlock_t lock;
+	spinlock_t lock;         /* vm_lock() (mm/vm_internal.h) */
+	bool lock_irq;           /* the interrupt state vm_lock found (the holder's) */
 	struct pt_root pt;
 	struct vm_tree tree;
 	uint64_t lo, hi;         /* where regions may be placed */
@@ -236,18 +223,11 @@ Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_
 Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
 		      struct account *acct, struct mdl **out);
 
-/* Region lookup without locking, for panics and the monitor (may race with changes). */
+/* Region lookup without locking, for panics (may race with changes). */
 const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr);
-
-/* Walk of a space's regions in address order (lock held by the caller). */
-struct vm_region *vm_first_region(struct vm_space *vs);
-struct vm_region *vm_next_region(struct vm_space *vs, struct vm_region *r);
 
 /* Checks the tree, every region's runs, and the space's counters (tests). */
 bool vm_space_check(struct vm_space *vs, char *why, size_t size);
-
-/* VMM_FLAG_* protection and cache -> MMU_* for a space. */
-unsigned vm_mmu_flags(const struct vm_space *vs, unsigned prot, unsigned region_flags);
 
 /* The kernel's own dynamic area (pools, kernel stacks, system mappings). */
 extern struct vm_space kernel_space;
