@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * MDLs (mm/mdl.h, docs/mdl.md).
+ * The MDL object (mm/mdl.h, docs/mdl.md): its runs, the references and pins it holds on its
+ * frames, its charge, and creating, cloning and freeing it. What MDLs do with address spaces
+ * is mm/mdl_vm.c's; the NT-style services are mm/mmsvc.c's; the report mm/vm_report.c's.
  *
  * Frame ownership is by reference counts in the page database: an MDL holds one reference
  * and one pin on every frame it lists, a mapping one reference per mapped page. Whoever
@@ -48,7 +50,7 @@ bool mdl_flags_valid(unsigned flags)
 
 void mdl_init(void) { lookaside_register(&mdl_cache); }
 
-static struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages, struct account *acct)
+struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages, struct account *acct)
 {
 	struct mdl *m = lookaside_alloc_charged(&mdl_cache, acct);
 	if (!m)
@@ -158,8 +160,7 @@ static void unpin_frame(struct page *p)
 		frame_free(p);
 }
 
-/* Drops what the MDL holds on its frames; it lists nothing afterwards. */
-static void release_frames(struct mdl *m)
+void mdl_release_frames(struct mdl *m)
 {
 	struct frame_iter it;
 	struct page *p;
@@ -180,7 +181,7 @@ static void release_frames(struct mdl *m)
 
 void mdl_free(struct mdl *m)
 {
-	release_frames(m);
+	mdl_release_frames(m);
 	bool irq = spin_lock_irqsave(&mdl_lock);
 	list_del(&m->link);
 	nr_mdls--;
@@ -285,8 +286,6 @@ Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct acco
 	return rcOk;
 }
 
-struct mdl *mdl_new_ram(unsigned flags, struct account *acct) { return mdl_new(MDL_RAM, flags, 0, 0, acct); }
-
 Retcode mdl_take_frames(struct mdl *m)
 {
 	uint64_t pages = 0, frames = 0;
@@ -312,7 +311,7 @@ Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigne
 {
 	if (!mdl_flags_valid(flags) || nruns == 0)
 		return rcInvalidArgument;
-	struct mdl *m = mdl_new_ram(flags, acct);
+	struct mdl *m = mdl_new(MDL_RAM, flags, 0, 0, acct);
 	if (!m)
 		return rcOutOfMemory;
 	Retcode rc = rcOk;
@@ -404,107 +403,6 @@ void *mdl_page_address(const struct mdl *m, uint64_t i)
 	return NULL;
 }
 
-/* ------------------------------------------------------------------ NT-style services */
-
-Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct account *acct, struct mdl **out)
-{
-	if (size == 0 || !is_aligned(va, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || va + size < va)
-		return rcInvalidArgument;
-	struct mdl *m = mdl_new(MDL_DESCRIBED, VMM_FLAG_RWX_MASK, size, size / PAGE_SIZE, acct);
-	if (!m)
-		return rcOutOfMemory;
-	m->space = vs;
-	m->va = va;
-	*out = m;
-	return rcOk;
-}
-
-Retcode mdl_probe_and_lock(struct mdl *m, unsigned access, unsigned cache)
-{
-	if (m->kind != MDL_DESCRIBED)
-		return rcBusy; /* locked already (or not a described range) */
-	/* The range's memory type decides the charge (mm/frame.h): read it first, and have the
-	 * pin insist on it (a range changed meanwhile is refused, not charged wrong). */
-	struct vm_info vi;
-	if (cache == MDL_CACHE_ANY && vm_query(m->space, m->va, &vi) == rcOk && vi.state != VMM_STATE_FREE)
-		cache = vm_cache_mode(vi.flags);
-	uint64_t charge = m->pages * (cache == MDL_CACHE_ANY ? 1 : frame_commit_cost(cache));
-	if (charge_take(m->acct, charge) != rcOk)
-		return rcOutOfMemory;
-	if (account_charge(m->acct, ACCT_LOCKED, m->pages) != rcOk) {
-		charge_release(m->acct, charge);
-		return rcOutOfMemory;
-	}
-	Retcode rc = vm_pin_range(m->space, m->va, m->pages * PAGE_SIZE, access, cache, m);
-	if (rc != rcOk) {
-		account_uncharge(m->acct, ACCT_LOCKED, m->pages);
-		charge_release(m->acct, charge);
-		return rc;
-	}
-	m->kind = MDL_RAM;
-	m->charge = charge;
-	m->locked = m->pages;
-	return rcOk;
-}
-
-void mdl_unlock(struct mdl *m)
-{
-	KASSERT_MSG(m->kind == MDL_RAM && m->space, "unlocking an MDL that is not a locked range");
-	release_frames(m);
-	m->kind = MDL_DESCRIBED;
-}
-
-Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out)
-{
-	uint64_t va = (uint64_t)(uintptr_t)buf, first = align_down(va, PAGE_SIZE), end;
-
-	if (size == 0 || va < KPOOL_BASE || !align_up_checked(va + size, PAGE_SIZE, &end) || end > KPOOL_BASE + KPOOL_SIZE)
-		return rcInvalidArgument;
-	/* Every page must be mapped pool memory. */
-	for (uint64_t a = first; a < end; a += PAGE_SIZE)
-		if (!mm_is_address_valid((const void *)(uintptr_t)a))
-			return rcInvalidArgument;
-	struct mdl *m = mdl_new(MDL_RAM, VMM_FLAG_READ | VMM_FLAG_WRITE, size, (end - first) / PAGE_SIZE, NULL);
-	if (!m)
-		return rcOutOfMemory;
-	for (uint64_t a = first; a < end; a += PAGE_SIZE) {
-		uint64_t pa;
-		mm_get_physical_address((const void *)(uintptr_t)a, &pa);
-		if (mdl_append_run(m, pa >> PAGE_SHIFT, 1) != rcOk) {
-			m->nruns = 0;
-			mdl_free(m);
-			return rcOutOfMemory;
-		}
-	}
-	/* Pool pages are the pool's and charged by it; the pins make freeing the block while the
-	 * MDL lives a loud kernel bug (pmm_free refuses pinned frames) instead of a silent one. */
-	mdl_hold_frames(m);
-	*out = m;
-	return rcOk;
-}
-
-void *mdl_map_system(const struct mdl *m, unsigned cache)
-{
-	uint64_t va;
-
-	if (m->kind != MDL_RAM || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || (cache & (cache - 1)) ||
-	    (cache && vm_cache_mode(cache) != m->cache))
-		return NULL; /* (one memory type per frame: the MDL's) */
-	for (uint32_t i = 0; i < m->nruns; i++)
-		if (m->runs[i].pfn == MDL_FICTITIOUS)
-			return NULL; /* the kernel takes no faults on its own mappings */
-	unsigned prot = (m->max_prot & VMM_FLAG_WRITE) ? VMM_FLAG_READ | VMM_FLAG_WRITE : VMM_FLAG_READ;
-	if (vm_map_mdl(&kernel_space, m, 0, m->pages, 0, prot | cache, m->max_prot, "mdl system", &va) != rcOk)
-		return NULL;
-	return (void *)(uintptr_t)va;
-}
-
-void mdl_unmap_system(void *va, const struct mdl *m)
-{
-	Retcode rc = vm_unmap(&kernel_space, (uint64_t)(uintptr_t)va, m->pages * PAGE_SIZE);
-	KASSERT_MSG(rc == rcOk, "mdl_unmap_system(%p): %d", va, rc);
-}
-
 void mdl_get_stats(struct mdl_stats *out)
 {
 	bool irq = spin_lock_irqsave(&mdl_lock);
@@ -513,36 +411,11 @@ void mdl_get_stats(struct mdl_stats *out)
 	spin_unlock_irqrestore(&mdl_lock, irq);
 }
 
-void mdl_report(void)
+void mdl_for_each(void (*fn)(const struct mdl *m, void *arg), void *arg)
 {
-	static const char *const kinds[] = { [MDL_RAM] = "ram", [MDL_IO] = "io", [MDL_DESCRIBED] = "described" };
-
 	bool irq = spin_lock_irqsave(&mdl_lock);
-	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)nr_mdls,
-		       (unsigned long long)__atomic_load_n(&pinned_pages, __ATOMIC_RELAXED));
 	struct list_head *pos;
-	list_for_each(pos, &all_mdls) {
-		const struct mdl *m = list_entry(pos, struct mdl, link);
-		char runs[96];
-		size_t at = 0;
-		uint64_t frames = 0;
-		for (uint32_t i = 0; i < m->nruns; i++) {
-			const struct mdl_run *r = &m->runs[i];
-			frames += r->pfn == MDL_FICTITIOUS ? 0 : r->count;
-			if (at < sizeof(runs) - 32)
-				at += r->pfn == MDL_FICTITIOUS
-					      ? (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%llu fictitious]", i ? " " : "",
-								  (unsigned long long)r->count)
-					      : (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%#llx+%llu]", i ? " " : "",
-								  (unsigned long long)(r->pfn << PAGE_SHIFT), (unsigned long long)r->count);
-		}
-		if (at >= sizeof(runs) - 32)
-			ksnprintf(runs + at, sizeof(runs) - at, " ...");
-		console_printf("  %p %-9s %8llu bytes %5llu pages (%llu frames) max %c%c%c cache %#x: %s\n", (const void *)m,
-			       kinds[m->kind], (unsigned long long)m->bytes, (unsigned long long)m->pages,
-			       (unsigned long long)frames, (m->max_prot & VMM_FLAG_READ) ? 'r' : '-',
-			       (m->max_prot & VMM_FLAG_WRITE) ? 'w' : '-', (m->max_prot & VMM_FLAG_EXECUTE) ? 'x' : '-',
-			       m->cache, runs);
-	}
+	list_for_each(pos, &all_mdls)
+		fn(list_entry(pos, struct mdl, link), arg);
 	spin_unlock_irqrestore(&mdl_lock, irq);
 }

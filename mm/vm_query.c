@@ -117,3 +117,20 @@ Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_
 	}
 	return rc;
 }
+
+/* ------------------------------------------------------------------ what a dump says of a region */
+
+unsigned vm_region_summary_locked(struct vm_space *vs, const struct vm_region *r)
+{
+	vm_assert_held(vs);
+	unsigned f = (r->flags & (VMM_FLAG_CACHE_MASK | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD | VMM_FLAG_GROW_DOWN)) |
+		     VMM_FLAG_RESERVE;
+
+	for (uint32_t i = 0; i < r->runs.n; i++) {
+		const struct vm_run *run = &r->runs.v[i];
+		if (run->state != VM_GUARD)
+			f |= run->prot;
+		f |= (run->state == VM_COMMITTED ? VMM_FLAG_COMMIT : 0) | (run->locked ? VMM_FLAG_LOCKED : 0);
+	}
+	return f;
+}

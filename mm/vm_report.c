@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* The `vm` report (SPEC §8), like WinDbg's !vm. */
+/* mm's reports to the console: `vm` (SPEC §8, like WinDbg's !vm), a space's regions, and the
+ * live MDLs. */
 #include <arch/pt.h>
 #include <knmm/log.h>
 #include <knmm/printf.h>
@@ -106,4 +107,40 @@ void vm_print_regions(struct vm_space *vs)
 			       cache_name(r->flags), flags, runs);
 	}
 	vm_unlock(vs);
+}
+
+static void mdl_line(const struct mdl *m, void *arg)
+{
+	static const char *const kinds[] = { [MDL_RAM] = "ram", [MDL_IO] = "io", [MDL_DESCRIBED] = "described" };
+	char runs[96];
+	size_t at = 0;
+	uint64_t frames = 0;
+
+	(void)arg;
+	for (uint32_t i = 0; i < m->nruns; i++) {
+		const struct mdl_run *r = &m->runs[i];
+		frames += r->pfn == MDL_FICTITIOUS ? 0 : r->count;
+		if (at < sizeof(runs) - 32)
+			at += r->pfn == MDL_FICTITIOUS
+				      ? (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%llu fictitious]", i ? " " : "",
+							  (unsigned long long)r->count)
+				      : (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%#llx+%llu]", i ? " " : "",
+							  (unsigned long long)(r->pfn << PAGE_SHIFT), (unsigned long long)r->count);
+	}
+	if (at >= sizeof(runs) - 32)
+		ksnprintf(runs + at, sizeof(runs) - at, " ...");
+	console_printf("  %p %-9s %8llu bytes %5llu pages (%llu frames) max %c%c%c cache %#x: %s\n", (const void *)m,
+		       kinds[m->kind], (unsigned long long)m->bytes, (unsigned long long)m->pages,
+		       (unsigned long long)frames, (m->max_prot & VMM_FLAG_READ) ? 'r' : '-',
+		       (m->max_prot & VMM_FLAG_WRITE) ? 'w' : '-', (m->max_prot & VMM_FLAG_EXECUTE) ? 'x' : '-', m->cache,
+		       runs);
+}
+
+void mdl_report(void)
+{
+	struct mdl_stats ms;
+
+	mdl_get_stats(&ms);
+	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)ms.mdls, (unsigned long long)ms.pinned_pages);
+	mdl_for_each(mdl_line, NULL);
 }

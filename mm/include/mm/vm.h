@@ -165,34 +165,9 @@ static inline void vm_preempt_point(void)
 /* What a fault at addr is, and resolves it when it can (maps a frame, grows a stack). */
 enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access access);
 
-/* Maps `npages` frames from `pas` (owned by the caller, who holds references) into a
- * VMR_FRAMES region, or physical range `pa` (not RAM) into a VMR_IO region; both created by
- * vm_allocate_named without COMMIT. mmu cache from the region's flags. */
+/* Maps physical range `pa` (not RAM) into a VMR_IO region created by vm_allocate_named
+ * without COMMIT; mmu cache from the region's flags. */
 Retcode vm_map_io(struct vm_space *vs, uint64_t va, uint64_t pa, uint64_t npages);
-
-struct mdl;
-/*
- * Maps pages [first, first + npages) of an MDL into a new region at `addr` (0: anywhere)
- * with `flags`: a protection and optionally a cache mode (else the MDL's). The region's
- * maximum protection, for now and for any later KnVmProtect, is the MDL's maximum limited
- * by `max_prot` (what the caller's handle allows): more is rcAccessDenied. RAM MDLs: the region is committed (charged like any commit); frames are
- * mapped, each taking a reference; fictitious pages are committed-not-resident (a touch
- * gives the mapper a zeroed frame of its own). I/O MDLs: an uncharged I/O region. All or
- * nothing. *out gets the base. Codes as vm_allocate, plus rcAccessDenied.
- */
-Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
-		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out);
-/*
- * Makes [addr, addr + size) resident and appends its frames to m's runs, then takes a
- * reference and a pin on each (probe and lock); m takes the region's cache mode, which must
- * be `cache` unless that is MDL_CACHE_ANY (mm/mdl.h). `access`: the protection bits every
- * page must allow (VMM_FLAG_READ, WRITE, EXECUTE). Everything is checked before a page is
- * made resident. rcInvalidArgument (not inside one region, not all committed, not anonymous
- * memory, another cache mode), rcAccessDenied (protection), rcOutOfMemory. On failure
- * nothing is pinned.
- */
-Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache,
-		     struct mdl *m);
 
 /* The cache mode of VMM_FLAG_* flags as the kernel keeps it: 0 for write-back, whether the
  * flags said VMM_FLAG_WRITE_BACK or nothing. */
@@ -211,17 +186,6 @@ static inline unsigned vm_cache_mode(unsigned flags)
  */
 Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_t *counters, uint64_t max,
 		     bool *first_used, uint64_t *n);
-
-/*
- * The region whose base is the lowest at or above `cursor`, for a dump: its reservation
- * (*base, *size), *flags (the region's flags, RESERVE, the protections of its pages, COMMIT
- * and LOCKED if any page is so) and an MDL over it (read-only, the region's cache mode): a
- * physical run per resident stretch, a fictitious run per other stretch (all of an I/O
- * region). Pins the frames; allocates none. The MDL is charged to `acct` (the dumper).
- * rcEof, rcOutOfMemory.
- */
-Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
-		      struct account *acct, struct mdl **out);
 
 /* Region lookup without locking, for panics (may race with changes). */
 const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr);
