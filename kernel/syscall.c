@@ -134,10 +134,10 @@ int64_t sys_debug_get_stats(const struct syscall_args *a)
 	st.commitLimit = cs.limit;
 	st.tasks = task_count();
 	st.threads = sched_thread_count();
-	struct vm_space *vs = &current_task()->vs;
-	st.taskCommit = READ_ONCE(vs->committed) + READ_ONCE(vs->commit_extra) +
-			READ_ONCE(vs->table_windows) * VM_TABLE_CHARGE_PER_WINDOW;
-	st.taskResident = READ_ONCE(vs->resident);
+	struct vm_space_stats vst;
+	vm_space_stats(&current_task()->vs, &vst);
+	st.taskCommit = vst.private_commit;
+	st.taskResident = vst.resident;
 	st.faultAround = kernel_faultaround;
 	st.aslr = kernel_aslr;
 	return copy_to_user(a->a[0], &st, sizeof(st));

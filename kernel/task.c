@@ -149,15 +149,12 @@ static void set_state(struct task *t, int state)
 /* argc = 1, argv = { name, NULL }, at the top of the stack (its top page is resident). */
 static Retcode push_args(struct task *t, uint64_t top, uint64_t *rsp, uint64_t *argv)
 {
-	struct pt_mapping m;
 	uint64_t name_at = top - 64, argv_at = top - 80;
-
-	if (!pt_translate(&t->vs.pt, top - PAGE_SIZE, &m))
-		return rcOutOfMemory;
-	uint8_t *page = phys_to_virt(m.pa - (m.pa & PAGE_MASK));
-	memcpy(page + (name_at & PAGE_MASK), t->name, strlen(t->name) + 1);
 	uint64_t vec[2] = { name_at, 0 };
-	memcpy(page + (argv_at & PAGE_MASK), vec, sizeof(vec));
+
+	if (vm_write(&t->vs, name_at, t->name, strlen(t->name) + 1) != rcOk ||
+	    vm_write(&t->vs, argv_at, vec, sizeof(vec)) != rcOk)
+		return rcOutOfMemory;
 	*argv = argv_at;
 	*rsp = align_down(argv_at, 16);
 	return rcOk;
@@ -209,15 +206,17 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	wq_init(&t->state_wq);
 	wq_init(&t->frozen_wq);
 
-	Retcode rc = vm_space_init(&t->vs, t->name, true, USER_BASE, USER_END, NULL, acct);
+	const struct vm_space_params sp = {
+		.name = t->name, .user = true, .lo = USER_BASE, .hi = USER_END, .acct = acct,
+		.aslr = kernel_aslr, .seed = rdtsc() * (t->id | 1),
+		.mmap_base = GiB(1), /* without ASLR: above the program's segments */
+		.faultaround = kernel_faultaround,
+	};
+	Retcode rc = vm_space_init(&t->vs, &sp);
 	if (rc != rcOk) {
 		task_unmake(t, parent, false);
 		return rc;
 	}
-	t->vs.aslr = kernel_aslr;
-	t->vs.rng ^= rdtsc() * (t->id | 1);
-	t->vs.mmap_base = GiB(1); /* without ASLR: above the program's segments */
-	t->vs.faultaround = kernel_faultaround;
 
 	uint64_t entry, stack, rsp, argv;
 	rc = elf_load(&t->vs, phys_to_virt(mod->start), mod->end - mod->start, t->name, acct, &entry);

@@ -2,7 +2,8 @@
 /*
  * Faults and access (mm/vm.h, docs/vm.md "Faults"): what a fault is and its resolution (a
  * frame for a committed page, fault-around, grow-down growth), whether an access would
- * succeed without making it, and reading a space from the kernel through its frames.
+ * succeed without making it (or, after a fault, whether the tables now let it through), and
+ * reading and writing a space from the kernel through its frames.
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>
@@ -178,4 +179,45 @@ Retcode vm_read(struct vm_space *vs, uint64_t addr, void *buf, uint64_t size)
 			vm_preempt_point();
 	}
 	return rcOk;
+}
+
+Retcode vm_write(struct vm_space *vs, uint64_t addr, const void *buf, uint64_t size)
+{
+	const uint8_t *in = buf;
+
+	if (size == 0)
+		return rcOk;
+	if (addr + size < addr || addr < vs->lo || addr + size > vs->hi)
+		return rcFault;
+	for (uint64_t done = 0; done < size;) {
+		uint64_t a = addr + done, n = MIN(size - done, PAGE - (a & PAGE_MASK));
+		struct pt_mapping m;
+		vm_lock(vs);
+		/* Page by page under the lock: the frame cannot go while it is written. */
+		struct vm_region *r = vm_region_find_locked(vs, a);
+		const struct vm_run *run = r && r->kind == VMR_ANON
+						   ? &r->runs.v[vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE)]
+						   : NULL;
+		bool ok = run && run->state == VM_COMMITTED && allows(run->prot, VMM_FLAG_WRITE) &&
+			  pt_translate(&vs->pt, a, &m);
+		if (ok)
+			memcpy(phys_to_virt(m.pa), in + done, n);
+		vm_unlock(vs);
+		if (!ok)
+			return rcFault;
+		done += n;
+	}
+	return rcOk;
+}
+
+bool vm_tables_allow(struct vm_space *vs, uint64_t addr, enum vm_access access)
+{
+	struct pt_mapping m;
+
+	vm_lock(vs);
+	bool ok = pt_translate(&vs->pt, addr, &m) && (!vs->user || (m.mmu_flags & MMU_USER)) &&
+		  (access != VM_ACCESS_WRITE || (m.mmu_flags & MMU_WRITE)) &&
+		  (access != VM_ACCESS_EXEC || (m.mmu_flags & MMU_EXEC));
+	vm_unlock(vs);
+	return ok;
 }

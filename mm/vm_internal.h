@@ -54,7 +54,10 @@ struct vm_region {
 static inline uint64_t vmr_base(const struct vm_region *r) { return r->node.base; }
 static inline uint64_t vmr_end(const struct vm_region *r) { return r->node.end; }
 static inline uint64_t vmr_pages(const struct vm_region *r) { return (r->node.end - r->node.base) >> 12; }
-static inline struct vm_region *region_of(struct vm_node *n) { return n ? container_of(n, struct vm_region, node) : NULL; }
+static inline struct vm_region *region_of(struct vm_node *n)
+{
+	return n ? container_of(n, struct vm_region, node) : NULL;
+}
 
 /* ---- the space's lock: one place to make it a sleeping lock later ---- */
 

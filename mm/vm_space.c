@@ -55,36 +55,57 @@ uint64_t vm_root_count(void) { return __atomic_load_n(&roots, __ATOMIC_RELAXED);
 
 void vm_init(void) { lookaside_register(&region_cache); }
 
-Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
-		      const struct pt_root *root, struct account *acct)
+Retcode vm_space_init(struct vm_space *vs, const struct vm_space_params *p)
 {
 	memset(vs, 0, sizeof(*vs));
 	vs->lock = (spinlock_t)SPINLOCK_INIT("vm space");
-	vs->name = name;
-	vs->user = user;
-	vs->lo = lo;
-	vs->hi = hi;
-	vs->mmap_base = lo;
-	vs->rng = 0x9e3779b97f4a7c15ull;
+	vs->name = p->name;
+	vs->user = p->user;
+	vs->lo = p->lo;
+	vs->hi = p->hi;
+	vs->mmap_base = p->mmap_base ? p->mmap_base : p->lo;
+	vs->aslr = p->aslr;
+	vs->rng = 0x9e3779b97f4a7c15ull ^ p->seed;
+	vs->faultaround = p->faultaround;
 	list_init(&vs->dead);
 	vm_tree_init(&vs->tree);
-	if (root) {
-		vs->pt = *root;
+	if (p->root) {
+		vs->pt = *p->root;
 		return rcOk;
 	}
 	/* A root of its own: a page, charged like any other page table. */
-	if (charge_take(acct, 1) != rcOk)
+	if (charge_take(p->acct, 1) != rcOk)
 		return rcOutOfMemory;
-	if (pt_root_create(&vs->pt, user) != rcOk) {
-		charge_release(acct, 1);
+	if (pt_root_create(&vs->pt, p->user) != rcOk) {
+		charge_release(p->acct, 1);
 		return rcOutOfMemory;
 	}
 	vs->own_root = true;
 	__atomic_add_fetch(&roots, 1, __ATOMIC_RELAXED);
-	vs->acct = acct;
-	if (acct)
-		account_get(acct);
+	vs->acct = p->acct;
+	if (p->acct)
+		account_get(p->acct);
 	return rcOk;
+}
+
+void vm_space_stats(struct vm_space *vs, struct vm_space_stats *out)
+{
+	vm_lock(vs);
+	*out = (struct vm_space_stats){
+		.regions = vs->nregions,
+		.committed = vs->committed,
+		.resident = vs->resident,
+		.locked = vs->locked,
+		.table_windows = vs->table_windows,
+		.private_commit = vs->committed + vs->commit_extra + vs->table_windows * VM_TABLE_CHARGE_PER_WINDOW,
+	};
+	vm_unlock(vs);
+}
+
+void vm_space_activate(const struct vm_space *vs)
+{
+	if (!pt_is_active(&vs->pt))
+		pt_activate(&vs->pt);
 }
 
 /* After its last region went (vm_space_destroy): the root, its charge, the account. */

@@ -258,8 +258,8 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 
 	KT_ASSERT(sim_create_main(&sim, 8192));
 	charge_init(LIMIT + 1); /* + the space's root, which it charges */
-	KT_ASSERT_EQ(vm_space_init(&vs, "model", true, LO, HI, NULL, NULL), rcOk);
-	vs.faultaround = faultaround;
+	const struct vm_space_params sp = { .name = "model", .user = true, .lo = LO, .hi = HI, .faultaround = faultaround };
+	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	vmm_init(&M, LO, W, pages, regions, ARRAY_SIZE(regions));
 	M.limit = LIMIT;
 	M.table_charge = VM_TABLE_CHARGE_PER_WINDOW;
@@ -306,7 +306,8 @@ KTEST(vm, huge_reservation_costs_nothing)
 
 	KT_ASSERT(sim_create_main(&sim, 1024));
 	charge_init(512);
-	KT_ASSERT_EQ(vm_space_init(&vs, "huge", true, 0x1000, 0x00007ffffffff000ull, NULL, NULL), rcOk);
+	const struct vm_space_params sp = { .name = "huge", .user = true, .lo = 0x1000, .hi = 0x00007ffffffff000ull };
+	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	uint64_t tables = pt_table_pages(), free_pages = pmm_main.free_pages;
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE, &base), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
@@ -394,7 +395,8 @@ KTEST(vm, sparse_commits_charge_their_page_tables)
 	KT_ASSERT(sim_create_main(&sim, 4096));
 	uint64_t free_pages = pmm_main.free_pages;
 	charge_init(free_pages - free_pages / 64);
-	KT_ASSERT_EQ(vm_space_init(&vs, "sparse", true, 0x1000, 0x00007ffffffff000ull, NULL, NULL), rcOk);
+	const struct vm_space_params sp = { .name = "sparse", .user = true, .lo = 0x1000, .hi = 0x00007ffffffff000ull };
+	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE, &base), rcOk);
 	Retcode rc = rcOk;
 	unsigned unresolved = 0;

@@ -129,9 +129,10 @@ void mdl_release_frames(struct mdl *m);
  * with `flags`: a protection and optionally a cache mode (else the MDL's). The region's
  * maximum protection, for now and for any later KnVmProtect, is the MDL's maximum limited
  * by `max_prot` (what the caller's handle allows): more is rcAccessDenied. RAM MDLs: the
- * region is committed (charged like any commit); frames are mapped, each taking a reference; fictitious pages are committed-not-resident (a touch
- * gives the mapper a zeroed frame of its own). I/O MDLs: an uncharged I/O region. All or
- * nothing. *out gets the base. Codes as vm_allocate, plus rcAccessDenied.
+ * region is committed (charged like any commit); frames are mapped, each taking a reference;
+ * fictitious pages are committed-not-resident (a touch gives the mapper a zeroed frame of its
+ * own). I/O MDLs: an uncharged I/O region. All or nothing. *out gets the base. Codes as
+ * vm_allocate, plus rcAccessDenied.
  */
 Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
 		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out);

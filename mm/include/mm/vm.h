@@ -92,16 +92,43 @@ enum vm_fault_result {
 /* Boot: registers the region objects' lookaside list. */
 void vm_init(void);
 
+/* What a space is made with. */
+struct vm_space_params {
+	const char *name;
+	bool user;                  /* ring-3 mappings */
+	uint64_t lo, hi;            /* where regions may be placed */
+	const struct pt_root *root; /* the tables to use (the kernel's); NULL: a root of its own */
+	struct account *acct;       /* who pays (mm/charge.h; NULL: only the global charge) */
+	bool aslr;                  /* regions placed anywhere go to a random free spot */
+	uint64_t seed;              /* mixed into the ASLR generator */
+	uint64_t mmap_base;         /* without ASLR, first fit from here (0: lo) */
+	unsigned faultaround;       /* extra pages mapped around a lazy fault (mem.faultaround) */
+};
+
 /*
- * A space placing regions in [lo, hi). user: ring-3 mappings. root: the tables to use (the
- * kernel's); NULL: a new root (for a user space its kernel half is the kernel's). Everything
- * the space makes the kernel spend — the root, committed pages and their tables, region and
- * run bookkeeping, regions and locked pages — is charged to `acct` (mm/charge.h; NULL: only
- * the global commit charge), of which the space keeps a reference until it is destroyed.
+ * A space placing regions in [p->lo, p->hi). With no root given, a new one (for a user space
+ * its kernel half is the kernel's). Everything the space makes the kernel spend — the root,
+ * committed pages and their tables, region and run bookkeeping, regions and locked pages —
+ * is charged to p->acct, of which the space keeps a reference until it is destroyed.
  * rcOutOfMemory if the root cannot be charged or has no frame.
  */
-Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
-		      const struct pt_root *root, struct account *acct);
+Retcode vm_space_init(struct vm_space *vs, const struct vm_space_params *p);
+
+/* A space's counters (pages), read together. */
+struct vm_space_stats {
+	uint64_t regions;
+	uint64_t committed;      /* committed pages */
+	uint64_t resident;       /* pages mapped now */
+	uint64_t locked;         /* pages committed LOCKED */
+	uint64_t table_windows;  /* 2 MiB windows holding committed pages (charged for tables) */
+	uint64_t private_commit; /* what its pages cost the charge: committed, the second page of
+				    each non-write-back one, VM_TABLE_CHARGE_PER_WINDOW per window */
+};
+void vm_space_stats(struct vm_space *vs, struct vm_space_stats *out);
+
+/* Makes the space's tables the CPU's (nothing if they are already). */
+void vm_space_activate(const struct vm_space *vs);
+
 /* Spaces with a page-table root of their own, each charged one page (the vm report). */
 uint64_t vm_root_count(void);
 /* Unmaps every region and frees the page tables (user spaces). */
@@ -149,6 +176,17 @@ bool vm_check_access(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
  * the copy, with part of buf written). May preempt between megabytes. Not with the lock.
  */
 Retcode vm_read(struct vm_space *vs, uint64_t addr, void *buf, uint64_t size);
+
+/*
+ * Copies buf into [addr, addr + size) of the space through its frames, as the kernel writes
+ * into a space it set up (a new task's arguments): every page must be committed, writable
+ * and resident, or rcFault (nothing is made resident, nothing grows). Not with the lock.
+ */
+Retcode vm_write(struct vm_space *vs, uint64_t addr, const void *buf, uint64_t size);
+
+/* Whether the space's page tables, as they are, let `access` at addr through (from ring 3 in
+ * a user space): a check that a resolved fault will not fault again. */
+bool vm_tables_allow(struct vm_space *vs, uint64_t addr, enum vm_access access);
 
 /* Pages a long operation handles between two preemption points. */
 #define VM_CHUNK_PAGES 256
