@@ -402,7 +402,7 @@ void task_thread_gone(struct task *t, struct thread *th)
 		/* The reaper runs on the kernel's tables: this space is not active anywhere. */
 		vm_space_destroy(&t->vs);
 		handle_table_destroy(&t->handles);
-		account_uncharge(t->acct->parent, ACCT_TASKS, 1);
+		account_uncharge(account_parent(t->acct), ACCT_TASKS, 1);
 		set_state(t, KN_TASK_STATE_EXITED);
 		__atomic_sub_fetch(&dying, 1, __ATOMIC_ACQ_REL);
 		wq_wake_all(&settle_wq);

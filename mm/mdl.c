@@ -33,7 +33,7 @@
 #define MDL_MAX_ORDER 10 /* frames are taken in blocks of up to 4 MiB: few runs */
 
 /* MDL headers come and go with every dump region, FromVm and mapping: a lookaside list. */
-static struct lookaside mdl_cache = LOOKASIDE_INIT(mdl_cache, "mdls", sizeof(struct mdl), MDL_TAG, 32);
+static struct lookaside mdl_header_cache = LOOKASIDE_INIT(mdl_header_cache, "mdls", sizeof(struct mdl), MDL_TAG, 32);
 static spinlock_t mdl_lock = SPINLOCK_INIT("mdls");
 static struct list_head all_mdls = LIST_HEAD_INIT(all_mdls);
 static uint64_t nr_mdls, pinned_pages;
@@ -48,11 +48,11 @@ bool mdl_flags_valid(unsigned flags)
 	       (cache & (cache - 1)) == 0;
 }
 
-void mdl_init(void) { lookaside_register(&mdl_cache); }
+void mdl_init(void) { lookaside_register(&mdl_header_cache); }
 
 struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages, struct account *acct)
 {
-	struct mdl *m = lookaside_alloc_charged(&mdl_cache, acct);
+	struct mdl *m = lookaside_alloc_charged(&mdl_header_cache, acct);
 	if (!m)
 		return NULL;
 	memset(m, 0, sizeof(*m));
@@ -188,7 +188,7 @@ void mdl_free(struct mdl *m)
 	spin_unlock_irqrestore(&mdl_lock, irq);
 	struct account *acct = m->acct;
 	kmem_free(acct, m->runs);
-	lookaside_free_charged(&mdl_cache, acct, m);
+	lookaside_free_charged(&mdl_header_cache, acct, m);
 	if (acct)
 		account_put(acct);
 }

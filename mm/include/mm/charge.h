@@ -78,6 +78,9 @@ struct account {
 				   pages, rounded up, are part of usage[ACCT_CHARGE] */
 };
 
+/* The account an account's usage also counts in (NULL: a top-level account). */
+static inline struct account *account_parent(const struct account *a) { return a->parent; }
+
 /*
  * A new account under `parent` (NULL: a top-level account) with no limits, one reference
  * held by the caller. The account's own object is charged to it as bookkeeping. NULL if the

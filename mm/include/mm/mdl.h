@@ -51,6 +51,20 @@ struct mdl {
 	struct list_head link; /* every MDL, for the report */
 };
 
+/* Reading an MDL (its fields are mm's): its account, its size in bytes and pages, its cache
+ * mode (VMM_FLAG_CACHE_*, 0: write-back), and its runs (*n of them). */
+static inline struct account *mdl_account(const struct mdl *m) { return m->acct; }
+static inline uint64_t mdl_size(const struct mdl *m) { return m->bytes; }
+static inline uint64_t mdl_pages(const struct mdl *m) { return m->pages; }
+static inline unsigned mdl_cache(const struct mdl *m) { return m->cache; }
+static inline const struct mdl_run *mdl_runs(const struct mdl *m, uint32_t *n)
+{
+	*n = m->nruns;
+	return m->runs;
+}
+/* Lowers the most any mapping of a described MDL may allow (before it is locked: FromVm). */
+static inline void mdl_limit_prot(struct mdl *m, unsigned prot) { m->max_prot = (uint8_t)(m->max_prot & prot); }
+
 /*
  * Flags of MDL creation: a protection (READ, READ|WRITE, READ|EXECUTE or RWX), the most any
  * mapping may have, and at most one cache mode. Anything else is rcInvalidArgument.
