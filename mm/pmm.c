@@ -161,21 +161,24 @@ static void check_poison(struct pmm *pm, uint64_t pfn, uint64_t n)
 
 /* ------------------------------------------------------------------ the buddy lists */
 
-static void list_push(struct pmm_zone *z, struct page *p, unsigned order)
+static void list_push_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned order)
 {
+	spin_assert_held(&pm->lock);
 	list_add(&p->lru, &z->free[order]);
 	z->nr_free[order]++;
 }
 
-static void list_pull(struct pmm_zone *z, struct page *p, unsigned order)
+static void list_pull_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned order)
 {
+	spin_assert_held(&pm->lock);
 	list_del(&p->lru);
 	z->nr_free[order]--;
 }
 
 /* Splits the block at p (order high) down to order low, pushing the upper halves. */
-static void expand(struct pmm_zone *z, struct page *p, unsigned low, unsigned high)
+static void expand_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned low, unsigned high)
 {
+	spin_assert_held(&pm->lock);
 	unsigned max_order = p->max_order;
 	uint8_t poisoned = p->flags & PG_POISONED;
 
@@ -183,40 +186,43 @@ static void expand(struct pmm_zone *z, struct page *p, unsigned low, unsigned hi
 		high--;
 		struct page *b = p + (1ull << high);
 		init_free_head(b, high, max_order, poisoned);
-		list_push(z, b, high);
+		list_push_locked(pm, z, b, high);
 	}
 	p->order = (uint8_t)low;
 }
 
 /* A block of `order` from zone z, or NULL. Lock held. */
-static struct page *rmqueue(struct pmm_zone *z, unsigned order)
+static struct page *rmqueue_locked(struct pmm *pm, struct pmm_zone *z, unsigned order)
 {
+	spin_assert_held(&pm->lock);
 	for (unsigned o = order; o < PMM_NR_ORDERS; o++) {
 		if (list_empty(&z->free[o]))
 			continue;
 		struct page *p = list_first_entry(&z->free[o], struct page, lru);
-		list_pull(z, p, o);
-		expand(z, p, order, o);
+		list_pull_locked(pm, z, p, o);
+		expand_locked(pm, z, p, order, o);
 		z->free_pages -= 1ull << order;
 		return p;
 	}
 	return NULL;
 }
 
-static struct page *rmqueue_zones(struct pmm *pm, unsigned order, unsigned flags)
+static struct page *rmqueue_zones_locked(struct pmm *pm, unsigned order, unsigned flags)
 {
+	spin_assert_held(&pm->lock);
 	struct page *p = NULL;
 
 	if (!(flags & PMM_LOW))
-		p = rmqueue(&pm->zone[PMM_ZONE_HIGH], order);
+		p = rmqueue_locked(pm, &pm->zone[PMM_ZONE_HIGH], order);
 	if (!p)
-		p = rmqueue(&pm->zone[PMM_ZONE_LOW], order);
+		p = rmqueue_locked(pm, &pm->zone[PMM_ZONE_LOW], order);
 	return p;
 }
 
 /* Returns a free block to the lists, merging with free buddies up to its max_order. */
-static void free_one(struct pmm *pm, struct page *p, unsigned order, bool poisoned)
+static void free_one_locked(struct pmm *pm, struct page *p, unsigned order, bool poisoned)
 {
+	spin_assert_held(&pm->lock);
 	uint64_t pfn = pmm_pfn(pm, p);
 	unsigned max_order = p->max_order;
 	struct pmm_zone *z = &pm->zone[zone_of(pfn)];
@@ -227,14 +233,14 @@ static void free_one(struct pmm *pm, struct page *p, unsigned order, bool poison
 		if (b->state != PAGE_FREE || b->order != order || (b->flags & PG_PCP))
 			break;
 		DEBUG_ASSERT(b->max_order == max_order);
-		list_pull(z, b, order);
+		list_pull_locked(pm, z, b, order);
 		poisoned = poisoned && (b->flags & PG_POISONED);
 		pfn &= ~(1ull << order);
 		order++;
 	}
 	struct page *h = pm->db + pfn;
 	init_free_head(h, order, max_order, poisoned ? PG_POISONED : 0);
-	list_push(z, h, order);
+	list_push_locked(pm, z, h, order);
 }
 
 /* ------------------------------------------------------------------ building */
@@ -254,7 +260,7 @@ void pmm_add_free(struct pmm *pm, uint64_t start_pfn, uint64_t end_pfn)
 		while ((1ull << order) > end_pfn - pfn)
 			order--;
 		init_free_head(pm->db + pfn, order, order, 0);
-		list_push(z, pm->db + pfn, order);
+		list_push_locked(pm, z, pm->db + pfn, order);
 		pfn += 1ull << order;
 	}
 	uint64_t n = end_pfn - start_pfn;
@@ -311,7 +317,7 @@ static struct page *pcp_pop(struct pmm *pm)
 static void pcp_refill(struct pmm *pm)
 {
 	spin_lock_irqsave(&pm->lock);
-	struct page *blk = rmqueue_zones(pm, PCP_BATCH_ORDER, 0);
+	struct page *blk = rmqueue_zones_locked(pm, PCP_BATCH_ORDER, 0);
 	if (blk) {
 		uint8_t poisoned = blk->flags & PG_POISONED;
 		unsigned max_order = blk->max_order;
@@ -320,7 +326,7 @@ static void pcp_refill(struct pmm *pm)
 	} else {
 		/* No block that large left: gather single frames. */
 		for (unsigned i = 0; i < pm->pcp_batch; i++) {
-			struct page *p = rmqueue_zones(pm, 0, 0);
+			struct page *p = rmqueue_zones_locked(pm, 0, 0);
 			if (!p)
 				break;
 			pcp_push(pm, p, p->max_order, p->flags & PG_POISONED);
@@ -338,6 +344,7 @@ static void pcp_refill(struct pmm *pm)
 
 static void pcp_drain_locked(struct pmm *pm, unsigned n)
 {
+	spin_assert_held(&pm->lock);
 	while (n && pm->pcp.head) {
 		uint64_t pfn[DRAIN_MAX];
 		uint8_t poisoned[DRAIN_MAX];
@@ -377,7 +384,7 @@ static void pcp_drain_locked(struct pmm *pm, unsigned n)
 				k++;
 			}
 			head->flags = 0;
-			free_one(pm, head, k, pois);
+			free_one_locked(pm, head, k, pois);
 			i += 1u << k;
 		}
 	}
@@ -411,7 +418,7 @@ static __noinline struct page *alloc_slow(struct pmm *pm, unsigned order, unsign
 		local_irq_restore(irq);
 	} else {
 		bool irq = spin_lock_irqsave(&pm->lock);
-		p = rmqueue_zones(pm, order, flags);
+		p = rmqueue_zones_locked(pm, order, flags);
 		if (p) {
 			poisoned = p->flags & PG_POISONED;
 			init_allocated(p, order, p->max_order, state);
@@ -494,7 +501,7 @@ static __noinline void free_slow(struct pmm *pm, struct page *p, unsigned order)
 	}
 	bool irq = spin_lock_irqsave(&pm->lock);
 	count_free(pm, n, p->state);
-	free_one(pm, p, order, poisoned);
+	free_one_locked(pm, p, order, poisoned);
 	spin_unlock_irqrestore(&pm->lock, irq);
 }
 
@@ -534,9 +541,10 @@ static unsigned order_for(uint64_t npages) { return npages <= 1 ? 0 : ilog2_u64(
  * piece is first marked in use, so that a merge never reads the stale head of a piece not
  * yet freed; after the last free the pieces have merged as far as they can. Lock held.
  */
-static void free_outside(struct pmm *pm, uint64_t head, unsigned order, uint64_t start, uint64_t end,
+static void free_outside_locked(struct pmm *pm, uint64_t head, unsigned order, uint64_t start, uint64_t end,
 			 unsigned max_order, bool poisoned)
 {
+	spin_assert_held(&pm->lock);
 	uint64_t piece[2 * PMM_NR_ORDERS];
 	uint8_t piece_order[2 * PMM_NR_ORDERS];
 	unsigned n = 0;
@@ -566,7 +574,7 @@ static void free_outside(struct pmm *pm, uint64_t head, unsigned order, uint64_t
 	for (unsigned i = 0; i < n; i++)
 		init_allocated(pm->db + piece[i], piece_order[i], max_order, PAGE_KERNEL);
 	for (unsigned i = 0; i < n; i++)
-		free_one(pm, pm->db + piece[i], piece_order[i], poisoned);
+		free_one_locked(pm, pm->db + piece[i], piece_order[i], poisoned);
 }
 
 struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align_pages, uint64_t limit_pa,
@@ -608,13 +616,13 @@ struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align
 	uint64_t pfn = pmm_pfn(pm, found);
 	unsigned max_order = found->max_order;
 	bool poisoned = found->flags & PG_POISONED;
-	list_pull(z, found, found_order);
-	expand(z, found, order, found_order);
+	list_pull_locked(pm, z, found, found_order);
+	expand_locked(pm, z, found, order, found_order);
 	z->free_pages -= 1ull << order;
 	/* Hand out frame by frame, then give back what the request does not need. */
 	for (uint64_t i = 0; i < npages; i++)
 		init_allocated(found + i, 0, max_order, state);
-	free_outside(pm, pfn, order, pfn, pfn + npages, max_order, poisoned);
+	free_outside_locked(pm, pfn, order, pfn, pfn + npages, max_order, poisoned);
 	count_alloc(pm, npages, state);
 	spin_unlock_irqrestore(&pm->lock, irq);
 
@@ -636,7 +644,7 @@ void pmm_free_contig_in(struct pmm *pm, struct page *first, uint64_t npages)
 	bool irq = spin_lock_irqsave(&pm->lock);
 	for (uint64_t i = 0; i < npages; i++) {
 		count_free(pm, 1, first[i].state);
-		free_one(pm, first + i, 0, pm->poison);
+		free_one_locked(pm, first + i, 0, pm->poison);
 	}
 	spin_unlock_irqrestore(&pm->lock, irq);
 }
@@ -650,8 +658,9 @@ void pmm_free_contig_in(struct pmm *pm, struct page *first, uint64_t npages)
  * block's head. Below m it would be a tail with a stale descriptor, so the first head whose
  * order equals k decides, free or not.
  */
-static bool find_free_block(struct pmm *pm, uint64_t pfn, uint64_t *head, unsigned *order)
+static bool find_free_block_locked(struct pmm *pm, uint64_t pfn, uint64_t *head, unsigned *order)
 {
+	spin_assert_held(&pm->lock);
 	for (int k = PMM_MAX_ORDER; k >= 0; k--) {
 		uint64_t h = pfn & ~((1ull << k) - 1);
 		if (!pmm_pfn_described(pm, h))
@@ -684,23 +693,23 @@ Retcode pmm_claim_in(struct pmm *pm, uint64_t pa, uint64_t npages, enum page_sta
 	uint64_t head;
 	unsigned order;
 	for (uint64_t pfn = start; pfn < end; pfn = head + (1ull << order)) {
-		if (!find_free_block(pm, pfn, &head, &order)) {
+		if (!find_free_block_locked(pm, pfn, &head, &order)) {
 			spin_unlock_irqrestore(&pm->lock, irq);
 			return rcBusy;
 		}
 	}
 	for (uint64_t pfn = start; pfn < end;) {
-		bool ok = find_free_block(pm, pfn, &head, &order);
+		bool ok = find_free_block_locked(pm, pfn, &head, &order);
 		KASSERT(ok);
 		struct page *p = pm->db + head;
 		struct pmm_zone *z = &pm->zone[zone_of(head)];
 		unsigned max_order = p->max_order;
 		bool poisoned = p->flags & PG_POISONED;
-		list_pull(z, p, order);
+		list_pull_locked(pm, z, p, order);
 		z->free_pages -= 1ull << order;
 		for (uint64_t f = MAX(head, start); f < MIN(head + (1ull << order), end); f++)
 			init_allocated(pm->db + f, 0, max_order, state);
-		free_outside(pm, head, order, start, end, max_order, poisoned);
+		free_outside_locked(pm, head, order, start, end, max_order, poisoned);
 		pfn = head + (1ull << order);
 	}
 	count_alloc(pm, npages, state);

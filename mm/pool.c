@@ -84,7 +84,7 @@ static spinlock_t pool_lock = SPINLOCK_INIT("pool");
 static struct vm_tree pool_va;
 static struct list_head partial[NR_CLASSES];
 static bool pool_ready;
-static uint64_t pages_held, tables_held; /* (tables_held: the tables charged, see tables_for) */
+static uint64_t pages_held, tables_held; /* (tables_held: the tables charged, see tables_for_locked) */
 static struct tag_slot tags[NR_TAGS];
 
 /* ------------------------------------------------------------------ pages of the pool area */
@@ -102,8 +102,9 @@ static void put_frame(uint64_t va, uint64_t pa, uint64_t size, void *arg)
 	list_add_tail(&p->lru, (struct list_head *)arg);
 }
 
-static void unmap_and_free(uint64_t va, uint64_t pages)
+static void unmap_and_free_locked(uint64_t va, uint64_t pages)
 {
+	spin_assert_held(&pool_lock);
 	struct list_head dead = LIST_HEAD_INIT(dead);
 	Retcode rc = pt_unmap(&kernel_pt_root, va, pages * PAGE_SIZE, put_frame, &dead);
 	KASSERT(rc == rcOk);
@@ -115,40 +116,43 @@ static void unmap_and_free(uint64_t va, uint64_t pages)
 }
 
 /* Whether a pool area in the tree maps a page in [lo, hi) (so the tables there exist). The
- * last area starting below hi is the only one that can. Lock held. */
-static bool mapped_in(uint64_t lo, uint64_t hi)
+ * last area starting below hi is the only one that can. */
+static bool mapped_in_locked(uint64_t lo, uint64_t hi)
 {
+	spin_assert_held(&pool_lock);
 	struct vm_node *n = vm_tree_floor(&pool_va, hi - 1);
 	return n && container_of(n, struct area, node)->mapped_end > lo;
 }
 
 /* The page tables (a table per 2 MiB window, a directory per 1 GiB) that mapping
  * [va, end) needs and no area in the tree already holds: what a new area costs in tables,
- * or what a removed one gives back. Lock held. */
-static uint64_t tables_for(uint64_t va, uint64_t end)
+ * or what a removed one gives back. */
+static uint64_t tables_for_locked(uint64_t va, uint64_t end)
 {
+	spin_assert_held(&pool_lock);
 	uint64_t n = 0;
 	for (uint64_t w = align_down(va, MiB(2)); w < end; w += MiB(2))
-		n += !mapped_in(w, w + MiB(2));
+		n += !mapped_in_locked(w, w + MiB(2));
 	for (uint64_t g = align_down(va, GiB(1)); g < end; g += GiB(1))
-		n += !mapped_in(g, g + GiB(1));
+		n += !mapped_in_locked(g, g + GiB(1));
 	return n;
 }
 
 /*
  * Maps `pages` fresh frames at a free, `align`-aligned spot of the pool area that has `gap`
  * unmapped pages after it, charged (with the tables they need) to the commit limit. Returns
- * the address (the caller builds its header there, sets it up with area_init and inserts it
- * into pool_va before dropping the lock), or 0.
+ * the address (the caller builds its header there, sets it up with area_init_locked, which
+ * inserts it into pool_va, before dropping the lock), or 0.
  */
-static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
+static uint64_t area_get_locked(uint64_t pages, uint64_t gap, uint64_t align)
 {
+	spin_assert_held(&pool_lock);
 	uint64_t va;
 
 	if (!vm_tree_find_gap(&pool_va, KPOOL_BASE, KPOOL_BASE + KPOOL_SIZE, KPOOL_BASE, (pages + gap) * PAGE_SIZE, align,
 			      &va))
 		return 0;
-	uint64_t tables = tables_for(va, va + pages * PAGE_SIZE);
+	uint64_t tables = tables_for_locked(va, va + pages * PAGE_SIZE);
 	if (charge_take(NULL, pages + tables) != rcOk)
 		return 0;
 	for (uint64_t i = 0; i < pages; i++) {
@@ -159,7 +163,7 @@ static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
 		if (p)
 			pmm_free(p, 0);
 		if (i)
-			unmap_and_free(va, i);
+			unmap_and_free_locked(va, i);
 		charge_release(NULL, pages + tables);
 		return 0;
 	}
@@ -168,20 +172,22 @@ static uint64_t area_get(uint64_t pages, uint64_t gap, uint64_t align)
 	return va;
 }
 
-static void area_init(struct area *a, uint64_t va, uint64_t mapped_pages, uint64_t gap)
+static void area_init_locked(struct area *a, uint64_t va, uint64_t mapped_pages, uint64_t gap)
 {
+	spin_assert_held(&pool_lock);
 	a->node = (struct vm_node){ .base = va, .end = va + (mapped_pages + gap) * PAGE_SIZE };
 	a->mapped_end = va + mapped_pages * PAGE_SIZE;
 	vm_tree_insert(&pool_va, &a->node);
 }
 
-static void area_put(struct area *a, uint64_t pages)
+static void area_put_locked(struct area *a, uint64_t pages)
 {
+	spin_assert_held(&pool_lock);
 	uint64_t base = a->node.base;
 
 	vm_tree_remove(&pool_va, &a->node);
-	unmap_and_free(base, pages);
-	uint64_t tables = tables_for(base, base + pages * PAGE_SIZE); /* (it is out of the tree) */
+	unmap_and_free_locked(base, pages);
+	uint64_t tables = tables_for_locked(base, base + pages * PAGE_SIZE); /* (it is out of the tree) */
 	charge_release(NULL, pages + tables);
 	pages_held -= pages;
 	tables_held -= tables;
@@ -189,8 +195,9 @@ static void area_put(struct area *a, uint64_t pages)
 
 /* ------------------------------------------------------------------ tags */
 
-static struct tag_slot *tag_slot(uint32_t tag)
+static struct tag_slot *tag_slot_locked(uint32_t tag)
 {
+	spin_assert_held(&pool_lock);
 	unsigned h = (tag * 2654435761u) % NR_TAGS;
 
 	for (unsigned i = 0; i < NR_TAGS; i++) {
@@ -216,6 +223,7 @@ void pool_tag_name(uint32_t tag, char out[5])
 
 static void init_locked(void)
 {
+	spin_assert_held(&pool_lock);
 	if (pool_ready)
 		return;
 	vm_tree_init(&pool_va);
@@ -224,29 +232,31 @@ static void init_locked(void)
 	pool_ready = true;
 }
 
-static void *seal(struct hdr *h, unsigned cls, size_t size, uint32_t tag, size_t room)
+static void *seal_locked(struct hdr *h, unsigned cls, size_t size, uint32_t tag, size_t room)
 {
+	spin_assert_held(&pool_lock);
 	h->magic = MAGIC_LIVE;
 	h->tag = tag;
 	h->size = (uint32_t)size;
 	h->cls = (uint8_t)cls;
 	uint8_t *data = (uint8_t *)(h + 1);
 	memset(data + size, REDZONE_BYTE, room - size);
-	struct tag_slot *s = tag_slot(tag);
+	struct tag_slot *s = tag_slot_locked(tag);
 	s->allocs++;
 	s->bytes += size;
 	return data;
 }
 
-static struct segment *new_segment(unsigned cls)
+static struct segment *new_segment_locked(unsigned cls)
 {
-	uint64_t va = area_get(SEG_PAGES, 0, SEG_SIZE);
+	spin_assert_held(&pool_lock);
+	uint64_t va = area_get_locked(SEG_PAGES, 0, SEG_SIZE);
 
 	if (!va)
 		return NULL;
 	struct segment *seg = (struct segment *)va;
 	*seg = (struct segment){ .cls = (uint16_t)cls };
-	area_init(&seg->area, va, SEG_PAGES, 0);
+	area_init_locked(&seg->area, va, SEG_PAGES, 0);
 	seg->nblocks = (uint16_t)((SEG_SIZE - SEG_HDR) / class_size[cls]);
 	for (unsigned i = seg->nblocks; i-- > 0;) {
 		struct hdr *h = (struct hdr *)(va + SEG_HDR + (uint64_t)i * class_size[cls]);
@@ -287,23 +297,23 @@ void *pool_alloc(size_t size, uint32_t tag)
 	init_locked();
 	unsigned cls = class_of(size);
 	if (cls < NR_CLASSES) {
-		struct segment *seg = list_empty(&partial[cls]) ? new_segment(cls)
+		struct segment *seg = list_empty(&partial[cls]) ? new_segment_locked(cls)
 								: list_first_entry(&partial[cls], struct segment, link);
 		if (seg) {
 			struct hdr *h = seg->free;
 			seg->free = *(void **)(h + 1);
 			if (++seg->live == seg->nblocks)
 				list_del(&seg->link);
-			data = seal(h, cls, size, tag, class_size[cls] - HDR_SIZE);
+			data = seal_locked(h, cls, size, tag, class_size[cls] - HDR_SIZE);
 		}
 	} else {
 		uint64_t pages = large_pages(size);
-		uint64_t va = area_get(pages, 1, PAGE_SIZE);
+		uint64_t va = area_get_locked(pages, 1, PAGE_SIZE);
 		if (va) {
 			struct large *l = (struct large *)va;
 			*l = (struct large){ .pages = pages };
-			area_init(&l->area, va, pages, 1);
-			data = seal((struct hdr *)(va + LARGE_HDR), CLASS_LARGE, size, tag,
+			area_init_locked(&l->area, va, pages, 1);
+			data = seal_locked((struct hdr *)(va + LARGE_HDR), CLASS_LARGE, size, tag,
 				    pages * PAGE_SIZE - LARGE_HDR - HDR_SIZE);
 		}
 	}
@@ -369,13 +379,13 @@ void pool_free(void *p)
 		panic("pool_free: %s", why);
 	bool irq = spin_lock_irqsave(&pool_lock);
 	struct hdr *h = (struct hdr *)p - 1;
-	struct tag_slot *s = tag_slot(h->tag);
+	struct tag_slot *s = tag_slot_locked(h->tag);
 	s->frees++;
 	s->bytes -= h->size;
 	h->magic = MAGIC_FREE;
 	if (h->cls == CLASS_LARGE) {
 		struct large *l = (struct large *)((uint64_t)(uintptr_t)h - LARGE_HDR);
-		area_put(&l->area, l->pages);
+		area_put_locked(&l->area, l->pages);
 	} else {
 		struct segment *seg = (struct segment *)align_down((uint64_t)(uintptr_t)h, SEG_SIZE);
 #ifdef KNMM_DEBUG
@@ -400,7 +410,7 @@ void pool_trim(void)
 			if (seg->live)
 				continue;
 			list_del(&seg->link);
-			area_put(&seg->area, SEG_PAGES);
+			area_put_locked(&seg->area, SEG_PAGES);
 		}
 	}
 	spin_unlock_irqrestore(&pool_lock, irq);
