@@ -72,7 +72,7 @@ Retcode vm_frames_get(struct list_head *frames, uint64_t n, unsigned cache)
 
 /* Unmaps [va, va + npages) of region r: frames lose the mapping's reference, and those that
  * lose their last wait on the space's dead list (the TLB flushed before pt_unmap returns)
- * until the operation drops the lock and calls free_dead. Lock held. */
+ * until the operation drops the lock and calls vm_free_dead. */
 void vm_unmap_pages_locked(struct vm_space *vs, struct vm_region *r, uint64_t va, uint64_t npages)
 {
 	vm_assert_held(vs);
@@ -87,7 +87,7 @@ void vm_unmap_pages_locked(struct vm_space *vs, struct vm_region *r, uint64_t va
 	vs->resident -= c.pages;
 }
 
-/* Frees what unmap_pages left on the dead list. Every operation that may unmap calls it
+/* Frees what vm_unmap_pages_locked left on the dead list. Every operation that may unmap calls it
  * after dropping the lock. */
 void vm_free_dead(struct vm_space *vs)
 {
@@ -178,7 +178,7 @@ uint64_t vm_count_mapped_locked(struct vm_space *vs, uint64_t va, uint64_t size)
 /*
  * Gives every non-resident page of pages [first, first + count) of region r a frame from
  * `frames` (zeroed, of the region's type: callers allocate them before taking the lock, see
- * frames_get), mapped with its run's protection; frames it does not need stay on the list.
+ * vm_frames_get), mapped with its run's protection; frames it does not need stay on the list.
  * If the list is short (a caller that could not count the holes beforehand) the rest is
  * allocated here. All or nothing: the holes are found first, every frame is at hand next,
  * and a mapping that fails undoes this call's mappings only. Lock held.

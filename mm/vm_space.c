@@ -188,7 +188,7 @@ struct vm_region *vm_region_alloc(struct vm_space *vs)
 {
 	struct vm_region *r = lookaside_alloc_charged(&region_cache, vs->acct);
 	if (r)
-		memset(r, 0, sizeof(*r)); /* (no run storage yet: region_free may take it back as is) */
+		memset(r, 0, sizeof(*r)); /* (no run storage yet: vm_region_free may take it back as is) */
 	return r;
 }
 
