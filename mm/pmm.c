@@ -38,8 +38,7 @@ const char *page_state_name(enum page_state s)
 
 void page_count_underflow(const struct page *p, const char *count)
 {
-	panic("frame %#llx (%s): %s count underflow", (unsigned long long)page_to_pa(p), page_state_name(p->state),
-	      count);
+	panic("frame %#llx (%s): %s count underflow", (unsigned long long)page_to_pa(p), page_state_name(p->state), count);
 }
 
 static inline unsigned zone_of(uint64_t pfn) { return pfn < PMM_ZONE_LOW_END_PFN ? PMM_ZONE_LOW : PMM_ZONE_HIGH; }
