@@ -2,7 +2,7 @@
 /*
  * The MDL object (mm/mdl.h, docs/mdl.md): its runs, the references and pins it holds on its
  * frames, its charge, and creating, cloning and freeing it. What MDLs do with address spaces
- * is mm/mdl_vm.c's; the NT-style services are mm/mmsvc.c's; the report mm/vm_report.c's.
+ * is mm/mdl_vm.c's; the NT-style services are mm/mmsvc.c's; the report mm/report.c's.
  *
  * Frame ownership is by reference counts in the page database: an MDL holds one reference
  * and one pin on every frame it lists, a mapping one reference per mapped page. Whoever

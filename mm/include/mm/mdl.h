@@ -214,7 +214,7 @@ void mdl_get_stats(struct mdl_stats *out);
 /* Calls fn for every live MDL, with the MDLs' lock held (fn takes no lock but the console's). */
 void mdl_for_each(void (*fn)(const struct mdl *m, void *arg), void *arg);
 /* One line per live MDL: address, kind, size, maximum protection, cache, runs (the
- * monitor's `mdl`; mm/vm_report.c). */
+ * monitor's `mdl`; mm/report.c). */
 void mdl_report(void);
 
 #endif
