@@ -10,6 +10,7 @@
 #include <knmm/spinlock.h>
 #include <knmm/string.h>
 #include <mm/charge.h>
+#include "held.h"
 
 /* The global charge and every account's counters: one leaf lock. */
 static spinlock_t charge_lock = SPINLOCK_INIT("charge");
@@ -26,20 +27,20 @@ void charge_init(uint64_t limit_pages)
 
 static bool global_fits_locked(uint64_t pages)
 {
-	spin_assert_held(&charge_lock);
+	mm_assert_held(&charge_lock);
 	return pages <= global_charge.limit - global_charge.total;
 }
 
 static void global_take_locked(uint64_t pages)
 {
-	spin_assert_held(&charge_lock);
+	mm_assert_held(&charge_lock);
 	global_charge.total += pages;
 	global_charge.peak = MAX(global_charge.peak, global_charge.total);
 }
 
 static void global_give_locked(uint64_t pages)
 {
-	spin_assert_held(&charge_lock);
+	mm_assert_held(&charge_lock);
 	KASSERT_MSG(pages <= global_charge.total, "uncharging %llu pages, only %llu charged", (unsigned long long)pages,
 		    (unsigned long long)global_charge.total);
 	global_charge.total -= pages;
@@ -66,7 +67,7 @@ uint64_t charge_total(void) { return READ_ONCE(global_charge.total); }
 /* Whether n more of res fits under a's limit and every ancestor's. */
 static bool chain_fits_locked(const struct account *a, enum acct_res res, uint64_t n)
 {
-	spin_assert_held(&charge_lock);
+	mm_assert_held(&charge_lock);
 	for (; a; a = a->parent)
 		if (n > a->limit[res] || a->usage[res] > a->limit[res] - n)
 			return false;
@@ -75,14 +76,14 @@ static bool chain_fits_locked(const struct account *a, enum acct_res res, uint64
 
 static void chain_add_locked(struct account *a, enum acct_res res, uint64_t n)
 {
-	spin_assert_held(&charge_lock);
+	mm_assert_held(&charge_lock);
 	for (; a; a = a->parent)
 		a->usage[res] += n;
 }
 
 static void chain_sub_locked(struct account *a, enum acct_res res, uint64_t n)
 {
-	spin_assert_held(&charge_lock);
+	mm_assert_held(&charge_lock);
 	for (; a; a = a->parent) {
 		KASSERT_MSG(a->usage[res] >= n, "account %llu: uncharging %llu of resource %d, only %llu charged",
 			    (unsigned long long)a->id, (unsigned long long)n, res, (unsigned long long)a->usage[res]);

@@ -110,28 +110,32 @@ Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count)
 }
 
 /* The frames of runs of frames, page by page, fictitious runs skipped: the one loop over an
- * MDL's runs and their pages. */
+ * MDL's runs and their pages. (A run's frames are consecutive, and so are their descriptors
+ * in the page database: within a run the next one is the next descriptor.) */
 struct frame_iter {
-	const struct mdl_run *run, *end;
-	uint64_t k; /* the next page's index in *run */
+	const struct mdl_run *run, *end; /* the next run to start */
+	struct page *next, *stop;        /* the rest of the current one */
 };
 
 static inline void frame_iter_init(struct frame_iter *it, const struct mdl_run *runs, uint32_t nruns)
 {
 	it->run = runs;
 	it->end = runs + nruns;
-	it->k = 0;
+	it->next = it->stop = NULL;
 }
 
 static inline struct page *frame_iter_next(struct frame_iter *it)
 {
-	while (it->run < it->end && (it->run->pfn == MDL_FICTITIOUS || it->k == it->run->count)) {
-		it->run++;
-		it->k = 0;
+	while (it->next == it->stop) {
+		if (it->run == it->end)
+			return NULL;
+		const struct mdl_run *r = it->run++;
+		if (r->pfn == MDL_FICTITIOUS)
+			continue;
+		it->next = pa_to_page(r->pfn << PAGE_SHIFT);
+		it->stop = it->next + r->count;
 	}
-	if (it->run == it->end)
-		return NULL;
-	return pa_to_page((it->run->pfn + it->k++) << PAGE_SHIFT);
+	return it->next++;
 }
 
 /* The MDL's pin on a frame it holds a reference on. */
@@ -253,13 +257,14 @@ static Retcode create(uint64_t bytes, unsigned flags, struct account *acct, bool
 		/* the allocation's reference is the MDL's; add its pin */
 		for (frame_iter_init(&it, &block, 1); (f = frame_iter_next(&it)) != NULL;)
 			pin_frame(f);
-		for (frame_iter_init(&it, &block, 1); typed && (f = frame_iter_next(&it)) != NULL;) {
-			if (frame_set_type(f, flags) != rcOk) {
-				mdl_free(m); /* (frames go back write-back: those typed, and the rest) */
-				return rcOutOfMemory;
+		if (typed)
+			for (frame_iter_init(&it, &block, 1); (f = frame_iter_next(&it)) != NULL;) {
+				if (frame_set_type(f, flags) != rcOk) {
+					mdl_free(m); /* (frames go back write-back: those typed, and the rest) */
+					return rcOutOfMemory;
+				}
+				zero_pages(page_to_va(f), 1);
 			}
-			zero_pages(page_to_va(f), 1);
-		}
 		left -= n;
 		order = MIN(order, left ? floor_log2(left) : 0);
 		vm_preempt_point(); /* (between blocks of up to 4 MiB: no lock is held) */

@@ -20,6 +20,7 @@
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include <mm/pmm.h>
+#include "held.h"
 
 struct pmm pmm_main;
 
@@ -162,14 +163,14 @@ static void check_poison(struct pmm *pm, uint64_t pfn, uint64_t n)
 
 static void list_push_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned order)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	list_add(&p->lru, &z->free[order]);
 	z->nr_free[order]++;
 }
 
 static void list_pull_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned order)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	list_del(&p->lru);
 	z->nr_free[order]--;
 }
@@ -177,7 +178,7 @@ static void list_pull_locked(struct pmm *pm, struct pmm_zone *z, struct page *p,
 /* Splits the block at p (order high) down to order low, pushing the upper halves. */
 static void expand_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned low, unsigned high)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	unsigned max_order = p->max_order;
 	uint8_t poisoned = p->flags & PG_POISONED;
 
@@ -190,10 +191,10 @@ static void expand_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, un
 	p->order = (uint8_t)low;
 }
 
-/* A block of `order` from zone z, or NULL. Lock held. */
+/* A block of `order` from zone z, or NULL. */
 static struct page *rmqueue_locked(struct pmm *pm, struct pmm_zone *z, unsigned order)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	for (unsigned o = order; o < PMM_NR_ORDERS; o++) {
 		if (list_empty(&z->free[o]))
 			continue;
@@ -208,7 +209,7 @@ static struct page *rmqueue_locked(struct pmm *pm, struct pmm_zone *z, unsigned 
 
 static struct page *rmqueue_zones_locked(struct pmm *pm, unsigned order, unsigned flags)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	struct page *p = NULL;
 
 	if (!(flags & PMM_LOW))
@@ -221,7 +222,7 @@ static struct page *rmqueue_zones_locked(struct pmm *pm, unsigned order, unsigne
 /* Returns a free block to the lists, merging with free buddies up to its max_order. */
 static void free_one_locked(struct pmm *pm, struct page *p, unsigned order, bool poisoned)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	uint64_t pfn = pmm_pfn(pm, p);
 	unsigned max_order = p->max_order;
 	struct pmm_zone *z = &pm->zone[zone_of(pfn)];
@@ -334,16 +335,14 @@ static void pcp_refill(struct pmm *pm)
 	spin_unlock_irqrestore(&pm->lock, false);
 }
 
-/*
- * Returns up to n cached frames to the buddy lists. The batch is sorted by frame number and
+/* Returns up to n cached frames to the buddy lists. The batch is sorted by frame number and
  * every aligned run of consecutive frames (of one root) goes back as a single block: frames
- * freed in order then cost one list operation per run, not per frame. Lock held.
- */
+ * freed in order then cost one list operation per run, not per frame. */
 #define DRAIN_MAX 64
 
 static void pcp_drain_locked(struct pmm *pm, unsigned n)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	while (n && pm->pcp.head) {
 		uint64_t pfn[DRAIN_MAX];
 		uint8_t poisoned[DRAIN_MAX];
@@ -543,7 +542,7 @@ static unsigned order_for(uint64_t npages) { return npages <= 1 ? 0 : ilog2_u64(
 static void free_outside_locked(struct pmm *pm, uint64_t head, unsigned order, uint64_t start, uint64_t end,
 			 unsigned max_order, bool poisoned)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	uint64_t piece[2 * PMM_NR_ORDERS];
 	uint8_t piece_order[2 * PMM_NR_ORDERS];
 	unsigned n = 0;
@@ -659,7 +658,7 @@ void pmm_free_contig_in(struct pmm *pm, struct page *first, uint64_t npages)
  */
 static bool find_free_block_locked(struct pmm *pm, uint64_t pfn, uint64_t *head, unsigned *order)
 {
-	spin_assert_held(&pm->lock);
+	mm_assert_held(&pm->lock);
 	for (int k = PMM_MAX_ORDER; k >= 0; k--) {
 		uint64_t h = pfn & ~((1ull << k) - 1);
 		if (!pmm_pfn_described(pm, h))

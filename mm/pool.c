@@ -27,6 +27,7 @@
 #include <mm/pmm.h>
 #include <mm/vm.h>
 #include <mm/vm_tree.h>
+#include "held.h"
 
 #define HDR_SIZE     16
 #define REDZONE_MIN  8
@@ -104,7 +105,7 @@ static void put_frame(uint64_t va, uint64_t pa, uint64_t size, void *arg)
 
 static void unmap_and_free_locked(uint64_t va, uint64_t pages)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	struct list_head dead = LIST_HEAD_INIT(dead);
 	Retcode rc = pt_unmap(&kernel_pt_root, va, pages * PAGE_SIZE, put_frame, &dead);
 	KASSERT(rc == rcOk);
@@ -119,7 +120,7 @@ static void unmap_and_free_locked(uint64_t va, uint64_t pages)
  * last area starting below hi is the only one that can. */
 static bool mapped_in_locked(uint64_t lo, uint64_t hi)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	struct vm_node *n = vm_tree_floor(&pool_va, hi - 1);
 	return n && container_of(n, struct area, node)->mapped_end > lo;
 }
@@ -129,7 +130,7 @@ static bool mapped_in_locked(uint64_t lo, uint64_t hi)
  * or what a removed one gives back. */
 static uint64_t tables_for_locked(uint64_t va, uint64_t end)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	uint64_t n = 0;
 	for (uint64_t w = align_down(va, MiB(2)); w < end; w += MiB(2))
 		n += !mapped_in_locked(w, w + MiB(2));
@@ -146,7 +147,7 @@ static uint64_t tables_for_locked(uint64_t va, uint64_t end)
  */
 static uint64_t area_get_locked(uint64_t pages, uint64_t gap, uint64_t align)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	uint64_t va;
 
 	if (!vm_tree_find_gap(&pool_va, KPOOL_BASE, KPOOL_BASE + KPOOL_SIZE, KPOOL_BASE, (pages + gap) * PAGE_SIZE, align,
@@ -174,7 +175,7 @@ static uint64_t area_get_locked(uint64_t pages, uint64_t gap, uint64_t align)
 
 static void area_init_locked(struct area *a, uint64_t va, uint64_t mapped_pages, uint64_t gap)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	a->node = (struct vm_node){ .base = va, .end = va + (mapped_pages + gap) * PAGE_SIZE };
 	a->mapped_end = va + mapped_pages * PAGE_SIZE;
 	vm_tree_insert(&pool_va, &a->node);
@@ -182,7 +183,7 @@ static void area_init_locked(struct area *a, uint64_t va, uint64_t mapped_pages,
 
 static void area_put_locked(struct area *a, uint64_t pages)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	uint64_t base = a->node.base;
 
 	vm_tree_remove(&pool_va, &a->node);
@@ -197,7 +198,7 @@ static void area_put_locked(struct area *a, uint64_t pages)
 
 static struct tag_slot *tag_slot_locked(uint32_t tag)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	unsigned h = (tag * 2654435761u) % NR_TAGS;
 
 	for (unsigned i = 0; i < NR_TAGS; i++) {
@@ -223,7 +224,7 @@ void pool_tag_name(uint32_t tag, char out[5])
 
 static void init_locked(void)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	if (pool_ready)
 		return;
 	vm_tree_init(&pool_va);
@@ -234,7 +235,7 @@ static void init_locked(void)
 
 static void *seal_locked(struct hdr *h, unsigned cls, size_t size, uint32_t tag, size_t room)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	h->magic = MAGIC_LIVE;
 	h->tag = tag;
 	h->size = (uint32_t)size;
@@ -249,7 +250,7 @@ static void *seal_locked(struct hdr *h, unsigned cls, size_t size, uint32_t tag,
 
 static struct segment *new_segment_locked(unsigned cls)
 {
-	spin_assert_held(&pool_lock);
+	mm_assert_held(&pool_lock);
 	uint64_t va = area_get_locked(SEG_PAGES, 0, SEG_SIZE);
 
 	if (!va)

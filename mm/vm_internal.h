@@ -19,7 +19,8 @@
  *   vm_check.c   the invariant checker
  *
  * Locking: every function named ..._locked expects the space's lock (vm_lock) held and says
- * so first with vm_assert_held; every other one takes it itself, or needs none.
+ * so first with vm_assert_held (checked in debug builds: mm/held.h); every other one takes it
+ * itself, or needs none.
  */
 #ifndef MM_VM_INTERNAL_H
 #define MM_VM_INTERNAL_H
@@ -30,6 +31,7 @@
 #include <knmm/panic.h>
 #include <knmm/spinlock.h>
 #include <mm/vm.h>
+#include "held.h"
 
 #define PAGE     PAGE_SIZE
 #define PROT_R   VMM_FLAG_READ
@@ -69,7 +71,7 @@ static inline void vm_lock(struct vm_space *vs)
 
 static inline void vm_unlock(struct vm_space *vs) { spin_unlock_irqrestore(&vs->lock, vs->lock_irq); }
 
-#define vm_assert_held(vs) spin_assert_held(&(vs)->lock)
+#define vm_assert_held(vs) mm_assert_held(&(vs)->lock) /* (mm/held.h) */
 
 /* ---- argument checks ---- */
 
@@ -111,19 +113,109 @@ static inline void busy_end_locked(struct vm_space *vs, struct vm_region *r)
 	r->busy--;
 }
 
+/* ---- small helpers of the space and its regions, inline: every operation goes through them ---- */
+
+enum { KEEP = 0xff };
+
+static inline struct vm_region *vm_region_find_locked(struct vm_space *vs, uint64_t addr)
+{
+	vm_assert_held(vs);
+	return region_of(vm_tree_find(&vs->tree, addr));
+}
+
+static inline struct vm_region *vm_first_region_locked(struct vm_space *vs)
+{
+	vm_assert_held(vs);
+	return region_of(vm_tree_ceil(&vs->tree, 0));
+}
+
+static inline struct vm_region *vm_next_region_locked(struct vm_space *vs, struct vm_region *r)
+{
+	vm_assert_held(vs);
+	return region_of(vm_tree_next(&vs->tree, &r->node));
+}
+
+/* The region holding all of [addr, addr + size): rcNotFound / rcInvalidArgument. Lock held. */
+static inline Retcode vm_find_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size,
+					   struct vm_region **out)
+{
+	vm_assert_held(vs);
+	struct vm_region *r = vm_region_find_locked(vs, addr);
+
+	if (!r)
+		return rcNotFound;
+	if (size > vmr_end(r) - addr)
+		return rcInvalidArgument;
+	*out = r;
+	return rcOk;
+}
+
+/* One more region in the space: its limit and the account's. Lock held. */
+static inline Retcode vm_region_count_add_locked(struct vm_space *vs)
+{
+	vm_assert_held(vs);
+	if (vs->user && vs->nregions >= VM_MAX_REGIONS)
+		return rcOutOfMemory;
+	Retcode rc = account_charge(vs->acct, ACCT_REGIONS, 1);
+	if (rc == rcOk)
+		vs->nregions++;
+	return rc;
+}
+
+static inline void vm_region_count_sub_locked(struct vm_space *vs)
+{
+	vm_assert_held(vs);
+	vs->nregions--;
+	account_uncharge(vs->acct, ACCT_REGIONS, 1);
+}
+
+/* Locked pages (resident until decommitted) in the space: counted, and charged to the
+ * account's locked-pages limit; the report's total. Lock held. */
+static inline Retcode vm_locked_pages_add_locked(struct vm_space *vs, uint64_t pages)
+{
+	vm_assert_held(vs);
+	if (!pages)
+		return rcOk;
+	Retcode rc = account_charge(vs->acct, ACCT_LOCKED, pages);
+	if (rc == rcOk) {
+		vs->locked += pages;
+		charge_locked_add((int64_t)pages);
+	}
+	return rc;
+}
+
+static inline void vm_locked_pages_sub_locked(struct vm_space *vs, uint64_t pages)
+{
+	vm_assert_held(vs);
+	if (!pages)
+		return;
+	vs->locked -= pages;
+	charge_locked_add(-(int64_t)pages);
+	account_uncharge(vs->acct, ACCT_LOCKED, pages);
+}
+
+/* Pages in [first, first + count) of region r in `state` (KEEP: any) and locked (if set). */
+static inline uint64_t vm_runs_count_locked(struct vm_space *vs, const struct vm_region *r, uint64_t first,
+					    uint64_t count, uint8_t state, bool locked_only)
+{
+	vm_assert_held(vs);
+	const struct vm_runs *runs = &r->runs;
+	uint64_t npages = vmr_pages(r), end = first + count, total = 0;
+
+	for (uint32_t i = vm_runs_find(runs, first); i < runs->n && runs->v[i].start < end; i++) {
+		if ((state != KEEP && runs->v[i].state != state) || (locked_only && !runs->v[i].locked))
+			continue;
+		total += MIN(vm_runs_end(runs, i, npages), end) - MAX(runs->v[i].start, first);
+	}
+	return total;
+}
+
 /* ---- vm_space.c ---- */
 
 /* After the last region of a space went: its root, their charge, its account. */
 void vm_space_fini(struct vm_space *vs);
 /* VMM_FLAG_* protection and cache -> MMU_* for a space. */
 unsigned vm_mmu_flags(const struct vm_space *vs, unsigned prot, unsigned region_flags);
-/* The region holding addr, or NULL. */
-struct vm_region *vm_region_find_locked(struct vm_space *vs, uint64_t addr);
-/* Walk of a space's regions in address order. */
-struct vm_region *vm_first_region_locked(struct vm_space *vs);
-struct vm_region *vm_next_region_locked(struct vm_space *vs, struct vm_region *r);
-/* The region holding all of [addr, addr + size): rcNotFound / rcInvalidArgument. */
-Retcode vm_find_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out);
 /* A free range of `total` bytes for a new region: first fit from mmap_base, or from a random
  * page with ASLR; false if there is none. */
 bool vm_find_place_locked(struct vm_space *vs, uint64_t total, uint64_t *base);
@@ -131,13 +223,6 @@ bool vm_find_place_locked(struct vm_space *vs, uint64_t total, uint64_t *base);
  * vm_region_free takes it back with its run storage (NULL: nothing). No lock needed. */
 struct vm_region *vm_region_alloc(struct vm_space *vs);
 void vm_region_free(struct vm_space *vs, struct vm_region *r);
-/* One more (one less) region in the space: its limit and the account's. rcOutOfMemory. */
-Retcode vm_region_count_add_locked(struct vm_space *vs);
-void vm_region_count_sub_locked(struct vm_space *vs);
-/* Locked pages (resident until decommitted) of the space: counted, and charged to the
- * account's locked-pages limit (rcOutOfMemory); the report's total. */
-Retcode vm_locked_pages_add_locked(struct vm_space *vs, uint64_t pages);
-void vm_locked_pages_sub_locked(struct vm_space *vs, uint64_t pages);
 /* Table windows: the 2 MiB windows intersecting [lo, hi) that hold a committed page; those
  * committing [a, b) would add; and giving back the charge of `gone` windows. */
 uint64_t vm_committed_windows_locked(struct vm_space *vs, uint64_t lo, uint64_t hi);
@@ -145,8 +230,6 @@ uint64_t vm_new_windows_locked(struct vm_space *vs, uint64_t a, uint64_t b);
 void vm_release_windows_locked(struct vm_space *vs, uint64_t gone);
 
 /* ---- vm_region.c ---- */
-
-enum { KEEP = 0xff };
 
 /* `n` zeroed frames of the cache mode's type onto `frames`, a chunk at a time with a
  * preemption point between chunks; rcOutOfMemory with the list as it was. vm_frames_put gives
@@ -169,9 +252,6 @@ Retcode vm_populate_locked(struct vm_space *vs, struct vm_region *r, uint64_t fi
  * only_state, unless KEEP, restricts it to runs in that state): room for 2 runs reserved. */
 void vm_runs_apply_locked(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count,
 			  uint8_t only_state, uint8_t state, uint8_t prot, uint8_t locked);
-/* Pages in [first, first + count) of r in `state` (KEEP: any) and locked (if locked_only). */
-uint64_t vm_runs_count_locked(struct vm_space *vs, const struct vm_region *r, uint64_t first, uint64_t count,
-			      uint8_t state, bool locked_only);
 /* Unmaps and uncharges pages [first, first + count) of r (its runs stay as they are). */
 void vm_release_pages_locked(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count);
 /* Releases all of r's pages and takes it out of the tree (the caller frees the object after

@@ -265,21 +265,6 @@ void vm_runs_apply_locked(struct vm_space *vs, struct vm_region *r, uint64_t fir
 	}
 }
 
-/* Pages in [first, first + count) of region r in `state` (KEEP: any) and locked (if set). */
-uint64_t vm_runs_count_locked(struct vm_space *vs, const struct vm_region *r, uint64_t first, uint64_t count,
-			      uint8_t state, bool locked_only)
-{
-	vm_assert_held(vs);
-	const struct vm_runs *runs = &r->runs;
-	uint64_t npages = vmr_pages(r), end = first + count, total = 0;
-
-	for (uint32_t i = vm_runs_find(runs, first); i < runs->n && runs->v[i].start < end; i++) {
-		if ((state != KEEP && runs->v[i].state != state) || (locked_only && !runs->v[i].locked))
-			continue;
-		total += MIN(vm_runs_end(runs, i, npages), end) - MAX(runs->v[i].start, first);
-	}
-	return total;
-}
 
 /* ------------------------------------------------------------------ release */
 

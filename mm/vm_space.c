@@ -126,42 +126,14 @@ void vm_space_fini(struct vm_space *vs)
 
 /* ------------------------------------------------------------------ the region tree */
 
-struct vm_region *vm_region_find_locked(struct vm_space *vs, uint64_t addr)
-{
-	vm_assert_held(vs);
-	return region_of(vm_tree_find(&vs->tree, addr));
-}
 
-struct vm_region *vm_first_region_locked(struct vm_space *vs)
-{
-	vm_assert_held(vs);
-	return region_of(vm_tree_ceil(&vs->tree, 0));
-}
 
-struct vm_region *vm_next_region_locked(struct vm_space *vs, struct vm_region *r)
-{
-	vm_assert_held(vs);
-	return region_of(vm_tree_next(&vs->tree, &r->node));
-}
 
 const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr)
 {
 	return region_of(vm_tree_find(&vs->tree, addr));
 }
 
-/* The region holding all of [addr, addr + size): rcNotFound / rcInvalidArgument. Lock held. */
-Retcode vm_find_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out)
-{
-	vm_assert_held(vs);
-	struct vm_region *r = vm_region_find_locked(vs, addr);
-
-	if (!r)
-		return rcNotFound;
-	if (size > vmr_end(r) - addr)
-		return rcInvalidArgument;
-	*out = r;
-	return rcOk;
-}
 
 bool vm_find_place_locked(struct vm_space *vs, uint64_t total, uint64_t *base)
 {
@@ -200,49 +172,9 @@ void vm_region_free(struct vm_space *vs, struct vm_region *r)
 	lookaside_free_charged(&region_cache, vs->acct, r);
 }
 
-/* One more region in the space: its limit and the account's. Lock held. */
-Retcode vm_region_count_add_locked(struct vm_space *vs)
-{
-	vm_assert_held(vs);
-	if (vs->user && vs->nregions >= VM_MAX_REGIONS)
-		return rcOutOfMemory;
-	Retcode rc = account_charge(vs->acct, ACCT_REGIONS, 1);
-	if (rc == rcOk)
-		vs->nregions++;
-	return rc;
-}
 
-void vm_region_count_sub_locked(struct vm_space *vs)
-{
-	vm_assert_held(vs);
-	vs->nregions--;
-	account_uncharge(vs->acct, ACCT_REGIONS, 1);
-}
 
-/* Locked pages (resident until decommitted) in the space: counted, and charged to the
- * account's locked-pages limit; the report's total. Lock held. */
-Retcode vm_locked_pages_add_locked(struct vm_space *vs, uint64_t pages)
-{
-	vm_assert_held(vs);
-	if (!pages)
-		return rcOk;
-	Retcode rc = account_charge(vs->acct, ACCT_LOCKED, pages);
-	if (rc == rcOk) {
-		vs->locked += pages;
-		charge_locked_add((int64_t)pages);
-	}
-	return rc;
-}
 
-void vm_locked_pages_sub_locked(struct vm_space *vs, uint64_t pages)
-{
-	vm_assert_held(vs);
-	if (!pages)
-		return;
-	vs->locked -= pages;
-	charge_locked_add(-(int64_t)pages);
-	account_uncharge(vs->acct, ACCT_LOCKED, pages);
-}
 
 /* ------------------------------------------------------------------ table windows */
 
