@@ -88,7 +88,7 @@ SELFCHECK_OBJS := $(BUILD)/kernel/tests/kernel/leak.o \
 # new mm file is host-tested unless it is listed here; arch's pure page-table code; the floor's
 # pure parts.
 MM_KERNEL_ONLY := mm/bootmem.c mm/frame.c mm/kdyn.c mm/kspace.c mm/mm_init.c mm/mmsvc.c mm/pmm_boot.c \
-	mm/pool.c mm/vm_report.c
+	mm/pool.c mm/report.c
 HOST_SHARED_SRCS := arch/x86_64/pte.c arch/x86_64/pt.c arch/x86_64/pt_range.c arch/x86_64/trap_decode.c \
 	kernel/lib/strutil.c kernel/lib/printf.c kernel/lib/ktest.c kernel/lib/spinlock.c \
 	$(filter-out $(MM_KERNEL_ONLY),$(sort $(wildcard mm/*.c))) \

@@ -134,7 +134,7 @@ Retcode elf_load(struct vm_space *vs, const void *file, uint64_t size, const cha
 		Retcode rc = segment_mdl(file, p, prot, acct, &m);
 		if (rc != rcOk)
 			return rc;
-		rc = vm_map_mdl(vs, m, 0, m->pages, start, prot, prot, "elf", &va);
+		rc = vm_map_mdl(vs, m, 0, mdl_pages(m), start, prot, prot, "elf", &va);
 		mdl_free(m);
 		if (rc != rcOk)
 			return rc == rcAlreadyExists ? rcInvalidArgument : rc;

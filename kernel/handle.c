@@ -3,7 +3,7 @@
 #include <knmm/panic.h>
 #include <mm/pool.h>
 #include <knmm/string.h>
-#include <mm/commit.h>
+#include <mm/charge.h>
 #include <kernel/handle.h>
 
 #define TABLE_TAG   POOL_TAG('H', 'n', 'd', 'l')

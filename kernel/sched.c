@@ -54,9 +54,7 @@ static void switch_to(struct thread *prev, struct thread *next)
 {
 	if (prev->fpu)
 		fpu_save(prev->fpu);
-	const struct pt_root *root = next->task ? &next->task->vs.pt : &kernel_pt_root;
-	if (!pt_is_active(root))
-		pt_activate(root);
+	vm_space_activate(next->task ? &next->task->vs : &kernel_space);
 	arch_set_kernel_stack(kstack_top(next));
 	if (next->fpu)
 		fpu_restore(next->fpu);

@@ -126,19 +126,19 @@ int64_t sys_debug_get_stats(const struct syscall_args *a)
 		return rc;
 	kernel_settle(); /* pending teardowns finish, caches go back: counts can be compared */
 	struct pmm_stats ps;
-	struct vm_commit_stats cs;
+	struct charge_stats cs;
 	pmm_get_stats(&pmm_main, &ps);
-	vm_commit_get(&cs);
+	charge_get(&cs);
 	st.freePages = ps.free;
 	st.totalPages = ps.total;
-	st.commitCharge = cs.charge;
+	st.commitCharge = cs.total;
 	st.commitLimit = cs.limit;
 	st.tasks = task_count();
 	st.threads = sched_thread_count();
-	struct vm_space *vs = &current_task()->vs;
-	st.taskCommit = READ_ONCE(vs->committed) + READ_ONCE(vs->commit_extra) +
-			READ_ONCE(vs->table_windows) * VM_TABLE_CHARGE_PER_WINDOW;
-	st.taskResident = READ_ONCE(vs->resident);
+	struct vm_space_stats vst;
+	vm_space_stats(&current_task()->vs, &vst);
+	st.taskCommit = vst.private_commit;
+	st.taskResident = vst.resident;
 	st.faultAround = kernel_faultaround;
 	st.aslr = kernel_aslr;
 	return copy_to_user(a->a[0], &st, sizeof(st));
@@ -333,7 +333,7 @@ int64_t sys_handle_enumerate(const struct syscall_args *a)
 
 static void quota_to_array(const KnQuota *q, uint64_t v[ACCT_NR])
 {
-	v[ACCT_COMMIT] = q->commitPages;
+	v[ACCT_CHARGE] = q->commitPages;
 	v[ACCT_LOCKED] = q->lockedPages;
 	v[ACCT_HANDLES] = q->handles;
 	v[ACCT_REGIONS] = q->regions;
@@ -342,7 +342,7 @@ static void quota_to_array(const KnQuota *q, uint64_t v[ACCT_NR])
 
 static KnQuota quota_from_array(const uint64_t v[ACCT_NR])
 {
-	return (KnQuota){ .commitPages = v[ACCT_COMMIT], .lockedPages = v[ACCT_LOCKED], .handles = v[ACCT_HANDLES],
+	return (KnQuota){ .commitPages = v[ACCT_CHARGE], .lockedPages = v[ACCT_LOCKED], .handles = v[ACCT_HANDLES],
 			  .regions = v[ACCT_REGIONS], .tasks = v[ACCT_TASKS] };
 }
 

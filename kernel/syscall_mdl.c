@@ -31,7 +31,7 @@ static void mdl_object_release(struct kobject *o)
 {
 	struct mdl_object *mo = container_of(o, struct mdl_object, obj);
 	struct mdl *m = mo->mdl;
-	kmem_free(m->acct, mo);
+	kmem_free(mdl_account(m), mo);
 	mdl_free(m);
 }
 
@@ -39,7 +39,7 @@ static struct account *own_account(void) { return current_task()->acct; }
 
 Retcode syscall_reserve_mdl(struct mdl *m, uint32_t rights, Handle *h)
 {
-	struct mdl_object *mo = kmem_alloc(m->acct, sizeof(*mo), MDL_OBJ_TAG);
+	struct mdl_object *mo = kmem_alloc(mdl_account(m), sizeof(*mo), MDL_OBJ_TAG);
 
 	if (!mo) {
 		mdl_free(m);
@@ -95,9 +95,11 @@ int64_t sys_mdl_create(const struct syscall_args *a)
 static Retcode fill_from_user(struct mdl *m, uint64_t buf, uint64_t size)
 {
 	uint64_t done = 0, since = 0;
+	uint32_t nruns;
+	const struct mdl_run *runs = mdl_runs(m, &nruns);
 
-	for (uint32_t r = 0; r < m->nruns && done < size; r++) {
-		uint64_t pa = m->runs[r].pfn << PAGE_SHIFT, left = m->runs[r].count * PAGE_SIZE;
+	for (uint32_t r = 0; r < nruns && done < size; r++) {
+		uint64_t pa = runs[r].pfn << PAGE_SHIFT, left = runs[r].count * PAGE_SIZE;
 		while (left && done < size) {
 			uint64_t n = MIN(MIN(left, size - done), VM_CHUNK_PAGES * PAGE_SIZE);
 			Retcode rc = copy_from_user(phys_to_virt(pa), buf + done, n);
@@ -164,7 +166,7 @@ int64_t sys_mdl_create_from_vm(const struct syscall_args *a)
 	 * a mapping of an MDL passes on its own limit), and keeps its memory type: a cache mode
 	 * named must be the range's (checked with everything else, before a page is touched). */
 	unsigned prot = flags & VMM_FLAG_RWX_MASK, cache = flags & VMM_FLAG_CACHE_MASK;
-	m->max_prot = (uint8_t)prot;
+	mdl_limit_prot(m, prot);
 	rc = mdl_probe_and_lock(m, prot, cache ? cache : MDL_CACHE_ANY);
 	if (rc != rcOk) {
 		handle_abandon(&current_task()->handles, h); /* (the MDL goes with it) */
@@ -220,7 +222,7 @@ int64_t sys_mdl_map(const struct syscall_args *a)
 	if (!(rights & KN_RIGHT_MAP_READ) || ((flags & VMM_FLAG_WRITE) && !(rights & KN_RIGHT_MAP_WRITE)))
 		rc = rcAccessDenied;
 	else if (!is_aligned(offset, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) ||
-		 (cache && vm_cache_mode(cache) != m->cache))
+		 (cache && vm_cache_mode(cache) != mdl_cache(m)))
 		rc = rcInvalidArgument; /* (one memory type per frame: no other cache mode) */
 	else
 		/* The handle's rights bound the mapping for good: no KnVmProtect past them later. */
@@ -242,7 +244,7 @@ int64_t sys_mdl_get_size(const struct syscall_args *a)
 		rc = get_mdl((Handle)a->a[0], 0, &mo, NULL);
 	if (rc != rcOk)
 		return rc;
-	uint64_t size = mo->mdl->bytes;
+	uint64_t size = mdl_size(mo->mdl);
 	kobj_put(&mo->obj);
 	return copy_to_user(a->a[1], &size, sizeof(size));
 }

@@ -65,7 +65,7 @@ static Retcode thread_charge(struct account *a)
 {
 	if (account_charge_kmem(a, thread_kmem()) != rcOk)
 		return rcOutOfMemory;
-	if (account_charge(a, ACCT_COMMIT, THREAD_STACK_PAGES) != rcOk) {
+	if (account_charge(a, ACCT_CHARGE, THREAD_STACK_PAGES) != rcOk) {
 		account_uncharge_kmem(a, thread_kmem());
 		return rcOutOfMemory;
 	}
@@ -74,7 +74,7 @@ static Retcode thread_charge(struct account *a)
 
 static void thread_uncharge(struct account *a)
 {
-	account_uncharge(a, ACCT_COMMIT, THREAD_STACK_PAGES);
+	account_uncharge(a, ACCT_CHARGE, THREAD_STACK_PAGES);
 	account_uncharge_kmem(a, thread_kmem());
 }
 
@@ -150,15 +150,12 @@ static void set_state(struct task *t, int state)
 /* argc = 1, argv = { name, NULL }, at the top of the stack (its top page is resident). */
 static Retcode push_args(struct task *t, uint64_t top, uint64_t *rsp, uint64_t *argv)
 {
-	struct pt_mapping m;
 	uint64_t name_at = top - 64, argv_at = top - 80;
-
-	if (!pt_translate(&t->vs.pt, top - PAGE_SIZE, &m))
-		return rcOutOfMemory;
-	uint8_t *page = phys_to_virt(m.pa - (m.pa & PAGE_MASK));
-	memcpy(page + (name_at & PAGE_MASK), t->name, strlen(t->name) + 1);
 	uint64_t vec[2] = { name_at, 0 };
-	memcpy(page + (argv_at & PAGE_MASK), vec, sizeof(vec));
+
+	if (vm_write(&t->vs, name_at, t->name, strlen(t->name) + 1) != rcOk ||
+	    vm_write(&t->vs, argv_at, vec, sizeof(vec)) != rcOk)
+		return rcOutOfMemory;
 	*argv = argv_at;
 	*rsp = align_down(argv_at, 16);
 	return rcOk;
@@ -210,15 +207,17 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	wq_init(&t->state_wq);
 	wq_init(&t->frozen_wq);
 
-	Retcode rc = vm_space_init(&t->vs, t->name, true, USER_BASE, USER_END, NULL, acct);
+	const struct vm_space_params sp = {
+		.name = t->name, .user = true, .lo = USER_BASE, .hi = USER_END, .acct = acct,
+		.aslr = kernel_aslr, .seed = rdtsc() * (t->id | 1),
+		.mmap_base = GiB(1), /* without ASLR: above the program's segments */
+		.faultaround = kernel_faultaround,
+	};
+	Retcode rc = vm_space_init(&t->vs, &sp);
 	if (rc != rcOk) {
 		task_unmake(t, parent, false);
 		return rc;
 	}
-	t->vs.aslr = kernel_aslr;
-	t->vs.rng ^= rdtsc() * (t->id | 1);
-	t->vs.mmap_base = GiB(1); /* without ASLR: above the program's segments */
-	t->vs.faultaround = kernel_faultaround;
 
 	uint64_t entry, stack, rsp, argv;
 	rc = elf_load(&t->vs, phys_to_virt(mod->start), mod->end - mod->start, t->name, acct, &entry);
@@ -404,7 +403,7 @@ void task_thread_gone(struct task *t, struct thread *th)
 		/* The reaper runs on the kernel's tables: this space is not active anywhere. */
 		vm_space_destroy(&t->vs);
 		handle_table_destroy(&t->handles);
-		account_uncharge(t->acct->parent, ACCT_TASKS, 1);
+		account_uncharge(account_parent(t->acct), ACCT_TASKS, 1);
 		set_state(t, KN_TASK_STATE_EXITED);
 		__atomic_sub_fetch(&dying, 1, __ATOMIC_ACQ_REL);
 		wq_wake_all(&settle_wq);

@@ -2,7 +2,6 @@
 /* What ring-3 exceptions mean (SPEC §4.4): the hooks this layer registers with the trap layer
  * (struct trap_user_hooks in arch/trap.h). */
 #include <arch/cpu.h>
-#include <arch/pt.h>
 #include <arch/trap.h>
 #include <knmm/layout.h>
 #include <knmm/panic.h>
@@ -31,11 +30,7 @@ static void check_resolved(struct task *t, struct trap_frame *tf, uint64_t cr2)
 	th->last_fault_addr = cr2;
 	if (!again)
 		return;
-	struct pt_mapping m;
-	enum vm_access a = access_of(tf->error);
-	bool ok = pt_translate(&t->vs.pt, cr2, &m) && (m.mmu_flags & MMU_USER) &&
-		  (a != VM_ACCESS_WRITE || (m.mmu_flags & MMU_WRITE)) && (a != VM_ACCESS_EXEC || (m.mmu_flags & MMU_EXEC));
-	if (!ok)
+	if (!vm_tables_allow(&t->vs, cr2, access_of(tf->error)))
 		panic_with_frame(tf, "vm: task %s: a fault at %#llx (error %#llx) was resolved, but the page tables still "
 				 "refuse the access", t->name, (unsigned long long)cr2, (unsigned long long)tf->error);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Frames with a memory type: the direct map follows (mm/frame.h). */
+/* Frames with a memory type: the direct map follows (mm/frame.h); and which physical ranges
+ * the direct map leaves out (device space, mm_phys_is_io). */
 #include <arch/cpu.h>
 #include <arch/pt.h>
 #include <kn/flags.h>
@@ -8,6 +9,7 @@
 #include <knmm/spinlock.h>
 #include <knmm/string.h>
 #include "frame.h"
+#include <mm/mm.h>
 #include <mm/pmm.h>
 
 /* Changes to the direct map's entries (splits, types, merges). */
@@ -76,4 +78,25 @@ void frame_free(struct page *p)
 {
 	frame_clear_type(p);
 	pmm_free(p, 0);
+}
+
+/* ------------------------------------------------------------------ device space */
+
+static int found_leaf(const struct pt_leaf *leaf, void *arg)
+{
+	(void)leaf;
+	(void)arg;
+	return 1;
+}
+
+bool mm_phys_is_io(uint64_t first, uint64_t end)
+{
+	/* Memory the direct map covers (RAM, ACPI tables, the edges of those ranges) is mapped
+	 * write-back there: a second, uncached mapping would give it two memory types. */
+	static const struct pt_walk_ops any_leaf = { .leaf = found_leaf };
+
+	if (first >= end || end > DIRECT_MAP_SIZE || (cpu_features.phys_bits < 64 && end > (1ull << cpu_features.phys_bits)))
+		return false;
+	/* One walk of the direct map over the range (large pages, absent levels skipped). */
+	return pt_walk_range(&kernel_pt_root, DIRECT_MAP_BASE + first, end - first, &any_leaf, NULL) == 0;
 }

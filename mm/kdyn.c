@@ -13,6 +13,7 @@
 #include <mm/kspace.h>
 #include <mm/mm.h>
 #include <mm/vm.h>
+#include "vm_internal.h"
 
 struct vm_space kernel_space;
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * MDLs (mm/mdl.h, docs/mdl.md).
+ * The MDL object (mm/mdl.h, docs/mdl.md): its runs, the references and pins it holds on its
+ * frames, its charge, and creating, cloning and freeing it. What MDLs do with address spaces
+ * is mm/mdl_vm.c's; the NT-style services are mm/mmsvc.c's; the report mm/report.c's.
  *
  * Frame ownership is by reference counts in the page database: an MDL holds one reference
  * and one pin on every frame it lists, a mapping one reference per mapped page. Whoever
@@ -31,7 +33,7 @@
 #define MDL_MAX_ORDER 10 /* frames are taken in blocks of up to 4 MiB: few runs */
 
 /* MDL headers come and go with every dump region, FromVm and mapping: a lookaside list. */
-static struct lookaside mdl_cache = LOOKASIDE_INIT(mdl_cache, "mdls", sizeof(struct mdl), MDL_TAG, 32);
+static struct lookaside mdl_header_cache = LOOKASIDE_INIT(mdl_header_cache, "mdls", sizeof(struct mdl), MDL_TAG, 32);
 static spinlock_t mdl_lock = SPINLOCK_INIT("mdls", LOCK_RANK_MDLS);
 static struct list_head all_mdls = LIST_HEAD_INIT(all_mdls);
 static uint64_t nr_mdls, pinned_pages;
@@ -46,11 +48,11 @@ bool mdl_flags_valid(unsigned flags)
 	       (cache & (cache - 1)) == 0;
 }
 
-void mdl_init(void) { lookaside_register(&mdl_cache); }
+void mdl_init(void) { lookaside_register(&mdl_header_cache); }
 
-static struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages, struct account *acct)
+struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages, struct account *acct)
 {
-	struct mdl *m = lookaside_alloc_charged(&mdl_cache, acct);
+	struct mdl *m = lookaside_alloc_charged(&mdl_header_cache, acct);
 	if (!m)
 		return NULL;
 	memset(m, 0, sizeof(*m));
@@ -107,40 +109,75 @@ Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count)
 	return rcOk;
 }
 
-/* The MDL's own reference and pin on a frame. */
-void mdl_pin_frame(struct page *p)
+/* The frames of runs of frames, page by page, fictitious runs skipped: the one loop over an
+ * MDL's runs and their pages. (A run's frames are consecutive, and so are their descriptors
+ * in the page database: within a run the next one is the next descriptor.) */
+struct frame_iter {
+	const struct mdl_run *run, *end; /* the next run to start */
+	struct page *next, *stop;        /* the rest of the current one */
+};
+
+static inline void frame_iter_init(struct frame_iter *it, const struct mdl_run *runs, uint32_t nruns)
 {
-	__atomic_add_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
-	if (__atomic_fetch_add(&p->pincount, 1, __ATOMIC_ACQ_REL) == 0)
+	it->run = runs;
+	it->end = runs + nruns;
+	it->next = it->stop = NULL;
+}
+
+static inline struct page *frame_iter_next(struct frame_iter *it)
+{
+	while (it->next == it->stop) {
+		if (it->run == it->end)
+			return NULL;
+		const struct mdl_run *r = it->run++;
+		if (r->pfn == MDL_FICTITIOUS)
+			continue;
+		it->next = pa_to_page(r->pfn << PAGE_SHIFT);
+		it->stop = it->next + r->count;
+	}
+	return it->next++;
+}
+
+/* The MDL's pin on a frame it holds a reference on. */
+static void pin_frame(struct page *p)
+{
+	if (page_pin(p))
 		__atomic_add_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
+}
+
+void mdl_hold_frames(struct mdl *m)
+{
+	struct frame_iter it;
+	struct page *p;
+
+	for (frame_iter_init(&it, m->runs, m->nruns); (p = frame_iter_next(&it)) != NULL;) {
+		page_ref(p);
+		pin_frame(p);
+	}
 }
 
 static void unpin_frame(struct page *p)
 {
-	uint32_t pins = __atomic_sub_fetch(&p->pincount, 1, __ATOMIC_ACQ_REL);
-	KASSERT_MSG(pins != UINT32_MAX, "frame %#llx: pin count underflow", (unsigned long long)page_to_pa(p));
-	if (pins == 0)
+	if (page_unpin(p))
 		__atomic_sub_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
-	uint32_t refs = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
-	KASSERT_MSG(refs != UINT32_MAX, "frame %#llx: reference count underflow", (unsigned long long)page_to_pa(p));
-	if (refs == 0)
+	if (page_unref(p))
 		frame_free(p);
 }
 
-/* Drops what the MDL holds on its frames; it lists nothing afterwards. */
-static void release_frames(struct mdl *m)
+void mdl_release_frames(struct mdl *m)
 {
+	struct frame_iter it;
+	struct page *p;
 	uint64_t n = 0;
+
 	if (m->kind == MDL_RAM)
-		for (uint32_t i = 0; i < m->nruns; i++)
-			if (m->runs[i].pfn != MDL_FICTITIOUS)
-				for (uint64_t k = 0; k < m->runs[i].count; k++) {
-					unpin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
-					if (++n % VM_CHUNK_PAGES == 0)
-						vm_preempt_point(); /* (nothing when called with a lock held) */
-				}
+		for (frame_iter_init(&it, m->runs, m->nruns); (p = frame_iter_next(&it)) != NULL;) {
+			unpin_frame(p);
+			if (++n % VM_CHUNK_PAGES == 0)
+				vm_preempt_point(); /* (nothing when called with a lock held) */
+		}
 	m->nruns = 0;
-	vm_uncharge_acct(m->acct, m->charge);
+	charge_release(m->acct, m->charge);
 	m->charge = 0;
 	account_uncharge(m->acct, ACCT_LOCKED, m->locked);
 	m->locked = 0;
@@ -148,14 +185,14 @@ static void release_frames(struct mdl *m)
 
 void mdl_free(struct mdl *m)
 {
-	release_frames(m);
+	mdl_release_frames(m);
 	bool irq = spin_lock_irqsave(&mdl_lock);
 	list_del(&m->link);
 	nr_mdls--;
 	spin_unlock_irqrestore(&mdl_lock, irq);
 	struct account *acct = m->acct;
 	kmem_free(acct, m->runs);
-	lookaside_free_charged(&mdl_cache, acct, m);
+	lookaside_free_charged(&mdl_header_cache, acct, m);
 	if (acct)
 		account_put(acct);
 }
@@ -187,11 +224,11 @@ static Retcode create(uint64_t bytes, unsigned flags, struct account *acct, bool
 	 * too (mm/frame.h): zeroed through it, and charged a page of direct-map table each. */
 	bool typed = frame_type_of(flags) != FRAME_WB;
 	uint64_t charge = pages * frame_commit_cost(flags);
-	if (vm_charge_acct(acct, charge) != rcOk)
+	if (charge_take(acct, charge) != rcOk)
 		return rcOutOfMemory;
 	struct mdl *m = mdl_new(MDL_RAM, flags, bytes, pages, acct);
 	if (!m) {
-		vm_uncharge_acct(acct, charge);
+		charge_release(acct, charge);
 		return rcOutOfMemory;
 	}
 	m->charge = charge;
@@ -207,24 +244,27 @@ static Retcode create(uint64_t bytes, unsigned flags, struct account *acct, bool
 			continue;
 		}
 		uint64_t n = 1ull << order, pfn = page_to_pa(p) >> PAGE_SHIFT;
+		const struct mdl_run block = { pfn, n };
+		struct frame_iter it;
+		struct page *f;
 		pmm_split_allocation(&pmm_main, p, order); /* frames go back one by one */
 		if (mdl_append_run(m, pfn, n) != rcOk) {
-			for (uint64_t k = 0; k < n; k++)
-				pmm_free(pa_to_page((pfn + k) << PAGE_SHIFT), 0);
+			for (frame_iter_init(&it, &block, 1); (f = frame_iter_next(&it)) != NULL;)
+				pmm_free(f, 0);
 			mdl_free(m);
 			return rcOutOfMemory;
 		}
-		for (uint64_t k = 0; k < n; k++) { /* the allocation's reference is the MDL's; add its pin */
-			pa_to_page((pfn + k) << PAGE_SHIFT)->pincount = 1;
-			__atomic_add_fetch(&pinned_pages, 1, __ATOMIC_RELAXED);
-		}
-		for (uint64_t k = 0; typed && k < n; k++) {
-			if (frame_set_type(pa_to_page((pfn + k) << PAGE_SHIFT), flags) != rcOk) {
-				mdl_free(m); /* (frames go back write-back: those typed, and the rest) */
-				return rcOutOfMemory;
+		/* the allocation's reference is the MDL's; add its pin */
+		for (frame_iter_init(&it, &block, 1); (f = frame_iter_next(&it)) != NULL;)
+			pin_frame(f);
+		if (typed)
+			for (frame_iter_init(&it, &block, 1); (f = frame_iter_next(&it)) != NULL;) {
+				if (frame_set_type(f, flags) != rcOk) {
+					mdl_free(m); /* (frames go back write-back: those typed, and the rest) */
+					return rcOutOfMemory;
+				}
+				zero_pages(page_to_va(f), 1);
 			}
-			zero_pages(phys_to_virt((pfn + k) << PAGE_SHIFT), 1);
-		}
 		left -= n;
 		order = MIN(order, left ? floor_log2(left) : 0);
 		vm_preempt_point(); /* (between blocks of up to 4 MiB: no lock is held) */
@@ -251,8 +291,6 @@ Retcode mdl_create_phys(uint64_t pa, uint64_t bytes, unsigned flags, struct acco
 	return rcOk;
 }
 
-struct mdl *mdl_new_ram(unsigned flags, struct account *acct) { return mdl_new(MDL_RAM, flags, 0, 0, acct); }
-
 Retcode mdl_take_frames(struct mdl *m)
 {
 	uint64_t pages = 0, frames = 0;
@@ -262,17 +300,14 @@ Retcode mdl_take_frames(struct mdl *m)
 		frames += m->runs[i].pfn == MDL_FICTITIOUS ? 0 : m->runs[i].count;
 	}
 	uint64_t charge = frames * frame_commit_cost(m->cache); /* (see mdl_create) */
-	if (vm_charge_acct(m->acct, charge) != rcOk) {
+	if (charge_take(m->acct, charge) != rcOk) {
 		m->nruns = 0; /* nothing is pinned: nothing to give back */
 		return rcOutOfMemory;
 	}
 	m->charge = charge;
 	m->pages = pages;
 	m->bytes = pages * PAGE_SIZE;
-	for (uint32_t i = 0; i < m->nruns; i++)
-		if (m->runs[i].pfn != MDL_FICTITIOUS)
-			for (uint64_t k = 0; k < m->runs[i].count; k++)
-				mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
+	mdl_hold_frames(m);
 	return rcOk;
 }
 
@@ -281,7 +316,7 @@ Retcode mdl_create_from_runs(const struct mdl_run *runs, uint32_t nruns, unsigne
 {
 	if (!mdl_flags_valid(flags) || nruns == 0)
 		return rcInvalidArgument;
-	struct mdl *m = mdl_new_ram(flags, acct);
+	struct mdl *m = mdl_new(MDL_RAM, flags, 0, 0, acct);
 	if (!m)
 		return rcOutOfMemory;
 	Retcode rc = rcOk;
@@ -373,109 +408,6 @@ void *mdl_page_address(const struct mdl *m, uint64_t i)
 	return NULL;
 }
 
-/* ------------------------------------------------------------------ NT-style services */
-
-Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct account *acct, struct mdl **out)
-{
-	if (size == 0 || !is_aligned(va, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || va + size < va)
-		return rcInvalidArgument;
-	struct mdl *m = mdl_new(MDL_DESCRIBED, VMM_FLAG_RWX_MASK, size, size / PAGE_SIZE, acct);
-	if (!m)
-		return rcOutOfMemory;
-	m->space = vs;
-	m->va = va;
-	*out = m;
-	return rcOk;
-}
-
-Retcode mdl_probe_and_lock(struct mdl *m, unsigned access, unsigned cache)
-{
-	if (m->kind != MDL_DESCRIBED)
-		return rcBusy; /* locked already (or not a described range) */
-	/* The range's memory type decides the charge (mm/frame.h): read it first, and have the
-	 * pin insist on it (a range changed meanwhile is refused, not charged wrong). */
-	struct vm_info vi;
-	if (cache == MDL_CACHE_ANY && vm_query(m->space, m->va, &vi) == rcOk && vi.state != VMM_STATE_FREE)
-		cache = vm_cache_mode(vi.flags);
-	uint64_t charge = m->pages * (cache == MDL_CACHE_ANY ? 1 : frame_commit_cost(cache));
-	if (vm_charge_acct(m->acct, charge) != rcOk)
-		return rcOutOfMemory;
-	if (account_charge(m->acct, ACCT_LOCKED, m->pages) != rcOk) {
-		vm_uncharge_acct(m->acct, charge);
-		return rcOutOfMemory;
-	}
-	Retcode rc = vm_pin_range(m->space, m->va, m->pages * PAGE_SIZE, access, cache, m);
-	if (rc != rcOk) {
-		account_uncharge(m->acct, ACCT_LOCKED, m->pages);
-		vm_uncharge_acct(m->acct, charge);
-		return rc;
-	}
-	m->kind = MDL_RAM;
-	m->charge = charge;
-	m->locked = m->pages;
-	return rcOk;
-}
-
-void mdl_unlock(struct mdl *m)
-{
-	KASSERT_MSG(m->kind == MDL_RAM && m->space, "unlocking an MDL that is not a locked range");
-	release_frames(m);
-	m->kind = MDL_DESCRIBED;
-}
-
-Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out)
-{
-	uint64_t va = (uint64_t)(uintptr_t)buf, first = align_down(va, PAGE_SIZE), end;
-
-	if (size == 0 || va < KPOOL_BASE || !align_up_checked(va + size, PAGE_SIZE, &end) || end > KPOOL_BASE + KPOOL_SIZE)
-		return rcInvalidArgument;
-	/* Every page must be mapped pool memory. */
-	for (uint64_t a = first; a < end; a += PAGE_SIZE)
-		if (!mm_is_address_valid((const void *)(uintptr_t)a))
-			return rcInvalidArgument;
-	struct mdl *m = mdl_new(MDL_RAM, VMM_FLAG_READ | VMM_FLAG_WRITE, size, (end - first) / PAGE_SIZE, NULL);
-	if (!m)
-		return rcOutOfMemory;
-	for (uint64_t a = first; a < end; a += PAGE_SIZE) {
-		uint64_t pa;
-		mm_get_physical_address((const void *)(uintptr_t)a, &pa);
-		if (mdl_append_run(m, pa >> PAGE_SHIFT, 1) != rcOk) {
-			m->nruns = 0;
-			mdl_free(m);
-			return rcOutOfMemory;
-		}
-	}
-	/* Pool pages are the pool's and charged by it; the pins make freeing the block while the
-	 * MDL lives a loud kernel bug (pmm_free refuses pinned frames) instead of a silent one. */
-	for (uint32_t i = 0; i < m->nruns; i++)
-		for (uint64_t k = 0; k < m->runs[i].count; k++)
-			mdl_pin_frame(pa_to_page((m->runs[i].pfn + k) << PAGE_SHIFT));
-	*out = m;
-	return rcOk;
-}
-
-void *mdl_map_system(const struct mdl *m, unsigned cache)
-{
-	uint64_t va;
-
-	if (m->kind != MDL_RAM || (cache & ~(unsigned)VMM_FLAG_CACHE_MASK) || (cache & (cache - 1)) ||
-	    (cache && vm_cache_mode(cache) != m->cache))
-		return NULL; /* (one memory type per frame: the MDL's) */
-	for (uint32_t i = 0; i < m->nruns; i++)
-		if (m->runs[i].pfn == MDL_FICTITIOUS)
-			return NULL; /* the kernel takes no faults on its own mappings */
-	unsigned prot = (m->max_prot & VMM_FLAG_WRITE) ? VMM_FLAG_READ | VMM_FLAG_WRITE : VMM_FLAG_READ;
-	if (vm_map_mdl(&kernel_space, m, 0, m->pages, 0, prot | cache, m->max_prot, "mdl system", &va) != rcOk)
-		return NULL;
-	return (void *)(uintptr_t)va;
-}
-
-void mdl_unmap_system(void *va, const struct mdl *m)
-{
-	Retcode rc = vm_unmap(&kernel_space, (uint64_t)(uintptr_t)va, m->pages * PAGE_SIZE);
-	KASSERT_MSG(rc == rcOk, "mdl_unmap_system(%p): %d", va, rc);
-}
-
 void mdl_get_stats(struct mdl_stats *out)
 {
 	bool irq = spin_lock_irqsave(&mdl_lock);
@@ -484,36 +416,11 @@ void mdl_get_stats(struct mdl_stats *out)
 	spin_unlock_irqrestore(&mdl_lock, irq);
 }
 
-void mdl_report(void)
+void mdl_for_each(void (*fn)(const struct mdl *m, void *arg), void *arg)
 {
-	static const char *const kinds[] = { [MDL_RAM] = "ram", [MDL_IO] = "io", [MDL_DESCRIBED] = "described" };
-
 	bool irq = spin_lock_irqsave(&mdl_lock);
-	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)nr_mdls,
-		       (unsigned long long)__atomic_load_n(&pinned_pages, __ATOMIC_RELAXED));
 	struct list_head *pos;
-	list_for_each(pos, &all_mdls) {
-		const struct mdl *m = list_entry(pos, struct mdl, link);
-		char runs[96];
-		size_t at = 0;
-		uint64_t frames = 0;
-		for (uint32_t i = 0; i < m->nruns; i++) {
-			const struct mdl_run *r = &m->runs[i];
-			frames += r->pfn == MDL_FICTITIOUS ? 0 : r->count;
-			if (at < sizeof(runs) - 32)
-				at += r->pfn == MDL_FICTITIOUS
-					      ? (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%llu fictitious]", i ? " " : "",
-								  (unsigned long long)r->count)
-					      : (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%#llx+%llu]", i ? " " : "",
-								  (unsigned long long)(r->pfn << PAGE_SHIFT), (unsigned long long)r->count);
-		}
-		if (at >= sizeof(runs) - 32)
-			ksnprintf(runs + at, sizeof(runs) - at, " ...");
-		console_printf("  %p %-9s %8llu bytes %5llu pages (%llu frames) max %c%c%c cache %#x: %s\n", (const void *)m,
-			       kinds[m->kind], (unsigned long long)m->bytes, (unsigned long long)m->pages,
-			       (unsigned long long)frames, (m->max_prot & VMM_FLAG_READ) ? 'r' : '-',
-			       (m->max_prot & VMM_FLAG_WRITE) ? 'w' : '-', (m->max_prot & VMM_FLAG_EXECUTE) ? 'x' : '-',
-			       m->cache, runs);
-	}
+	list_for_each(pos, &all_mdls)
+		fn(list_entry(pos, struct mdl, link), arg);
 	spin_unlock_irqrestore(&mdl_lock, irq);
 }

@@ -29,7 +29,7 @@ void mm_init(const struct boot_info *bi)
 	pmm_init(bi);
 
 	uint64_t free = pmm_free_pages();
-	vm_commit_init(free - kernel_reserve(free));
+	charge_init(free - kernel_reserve(free));
 	vm_init();
 	mdl_init();
 
@@ -37,7 +37,8 @@ void mm_init(const struct boot_info *bi)
 	if (pt_prealloc_kernel(KDYN_BASE, KDYN_SIZE) != rcOk)
 		panic("mm: no memory for the kernel dynamic area's tables");
 	pt_seal_kernel_top();
-	if (vm_space_init(&kernel_space, "kernel", false, KSPACE_BASE, KSPACE_END, &kernel_pt_root, NULL) != rcOk)
+	const struct vm_space_params kp = { .name = "kernel", .lo = KSPACE_BASE, .hi = KSPACE_END, .root = &kernel_pt_root };
+	if (vm_space_init(&kernel_space, &kp) != rcOk)
 		panic("mm: cannot set up the kernel address space");
 
 	trap_set_stack_namer(kstack_describe);

@@ -36,6 +36,11 @@ const char *page_state_name(enum page_state s)
 	return (unsigned)s < PAGE_STATE_COUNT ? names[s] : "corrupt";
 }
 
+void page_count_underflow(const struct page *p, const char *count)
+{
+	panic("frame %#llx (%s): %s count underflow", (unsigned long long)page_to_pa(p), page_state_name(p->state), count);
+}
+
 static inline unsigned zone_of(uint64_t pfn) { return pfn < PMM_ZONE_LOW_END_PFN ? PMM_ZONE_LOW : PMM_ZONE_HIGH; }
 static inline uint64_t pfn_pa(uint64_t pfn) { return pfn << PAGE_SHIFT; }
 
@@ -111,8 +116,7 @@ static inline void init_allocated(struct page *p, unsigned order, unsigned max_o
 	p->order = (uint8_t)order;
 	p->max_order = (uint8_t)max_order;
 	p->flags = 0;
-	p->refcount = 1;
-	p->pincount = 0;
+	page_refs_init(p);
 	p->private = 0;
 	p->lru.next = p->lru.prev = NULL;
 }
@@ -156,21 +160,24 @@ static void check_poison(struct pmm *pm, uint64_t pfn, uint64_t n)
 
 /* ------------------------------------------------------------------ the buddy lists */
 
-static void list_push(struct pmm_zone *z, struct page *p, unsigned order)
+static void list_push_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned order)
 {
+	spin_assert_held(&pm->lock);
 	list_add(&p->lru, &z->free[order]);
 	z->nr_free[order]++;
 }
 
-static void list_pull(struct pmm_zone *z, struct page *p, unsigned order)
+static void list_pull_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned order)
 {
+	spin_assert_held(&pm->lock);
 	list_del(&p->lru);
 	z->nr_free[order]--;
 }
 
 /* Splits the block at p (order high) down to order low, pushing the upper halves. */
-static void expand(struct pmm_zone *z, struct page *p, unsigned low, unsigned high)
+static void expand_locked(struct pmm *pm, struct pmm_zone *z, struct page *p, unsigned low, unsigned high)
 {
+	spin_assert_held(&pm->lock);
 	unsigned max_order = p->max_order;
 	uint8_t poisoned = p->flags & PG_POISONED;
 
@@ -178,20 +185,21 @@ static void expand(struct pmm_zone *z, struct page *p, unsigned low, unsigned hi
 		high--;
 		struct page *b = p + (1ull << high);
 		init_free_head(b, high, max_order, poisoned);
-		list_push(z, b, high);
+		list_push_locked(pm, z, b, high);
 	}
 	p->order = (uint8_t)low;
 }
 
-/* A block of `order` from zone z, or NULL. Its pmm's lock held (rmqueue_zones_locked). */
-static struct page *rmqueue(struct pmm_zone *z, unsigned order)
+/* A block of `order` from zone z, or NULL. */
+static struct page *rmqueue_locked(struct pmm *pm, struct pmm_zone *z, unsigned order)
 {
+	spin_assert_held(&pm->lock);
 	for (unsigned o = order; o < PMM_NR_ORDERS; o++) {
 		if (list_empty(&z->free[o]))
 			continue;
 		struct page *p = list_first_entry(&z->free[o], struct page, lru);
-		list_pull(z, p, o);
-		expand(z, p, order, o);
+		list_pull_locked(pm, z, p, o);
+		expand_locked(pm, z, p, order, o);
 		z->free_pages -= 1ull << order;
 		return p;
 	}
@@ -204,9 +212,9 @@ static struct page *rmqueue_zones_locked(struct pmm *pm, unsigned order, unsigne
 	struct page *p = NULL;
 
 	if (!(flags & PMM_LOW))
-		p = rmqueue(&pm->zone[PMM_ZONE_HIGH], order);
+		p = rmqueue_locked(pm, &pm->zone[PMM_ZONE_HIGH], order);
 	if (!p)
-		p = rmqueue(&pm->zone[PMM_ZONE_LOW], order);
+		p = rmqueue_locked(pm, &pm->zone[PMM_ZONE_LOW], order);
 	return p;
 }
 
@@ -224,14 +232,14 @@ static void free_one_locked(struct pmm *pm, struct page *p, unsigned order, bool
 		if (b->state != PAGE_FREE || b->order != order || (b->flags & PG_PCP))
 			break;
 		DEBUG_ASSERT(b->max_order == max_order);
-		list_pull(z, b, order);
+		list_pull_locked(pm, z, b, order);
 		poisoned = poisoned && (b->flags & PG_POISONED);
 		pfn &= ~(1ull << order);
 		order++;
 	}
 	struct page *h = pm->db + pfn;
 	init_free_head(h, order, max_order, poisoned ? PG_POISONED : 0);
-	list_push(z, h, order);
+	list_push_locked(pm, z, h, order);
 }
 
 /* ------------------------------------------------------------------ building */
@@ -251,7 +259,7 @@ void pmm_add_free(struct pmm *pm, uint64_t start_pfn, uint64_t end_pfn)
 		while ((1ull << order) > end_pfn - pfn)
 			order--;
 		init_free_head(pm->db + pfn, order, order, 0);
-		list_push(z, pm->db + pfn, order);
+		list_push_locked(pm, z, pm->db + pfn, order);
 		pfn += 1ull << order;
 	}
 	uint64_t n = end_pfn - start_pfn;
@@ -326,11 +334,9 @@ static void pcp_refill(struct pmm *pm)
 	spin_unlock_irqrestore(&pm->lock, false);
 }
 
-/*
- * Returns up to n cached frames to the buddy lists. The batch is sorted by frame number and
+/* Returns up to n cached frames to the buddy lists. The batch is sorted by frame number and
  * every aligned run of consecutive frames (of one root) goes back as a single block: frames
- * freed in order then cost one list operation per run, not per frame. Lock held.
- */
+ * freed in order then cost one list operation per run, not per frame. */
 #define DRAIN_MAX 64
 
 static void pcp_drain_locked(struct pmm *pm, unsigned n)
@@ -607,8 +613,8 @@ struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align
 	uint64_t pfn = pmm_pfn(pm, found);
 	unsigned max_order = found->max_order;
 	bool poisoned = found->flags & PG_POISONED;
-	list_pull(z, found, found_order);
-	expand(z, found, order, found_order);
+	list_pull_locked(pm, z, found, found_order);
+	expand_locked(pm, z, found, order, found_order);
 	z->free_pages -= 1ull << order;
 	/* Hand out frame by frame, then give back what the request does not need. */
 	for (uint64_t i = 0; i < npages; i++)
@@ -696,7 +702,7 @@ Retcode pmm_claim_in(struct pmm *pm, uint64_t pa, uint64_t npages, enum page_sta
 		struct pmm_zone *z = &pm->zone[zone_of(head)];
 		unsigned max_order = p->max_order;
 		bool poisoned = p->flags & PG_POISONED;
-		list_pull(z, p, order);
+		list_pull_locked(pm, z, p, order);
 		z->free_pages -= 1ull << order;
 		for (uint64_t f = MAX(head, start); f < MIN(head + (1ull << order), end); f++)
 			init_allocated(pm->db + f, 0, max_order, state);

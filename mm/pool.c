@@ -84,7 +84,7 @@ static spinlock_t pool_lock = SPINLOCK_INIT("pool", LOCK_RANK_POOL);
 static struct vm_tree pool_va;
 static struct list_head partial[NR_CLASSES];
 static bool pool_ready;
-static uint64_t pages_held, tables_held; /* (tables_held: the tables charged, see tables_for) */
+static uint64_t pages_held, tables_held; /* (tables_held: the tables charged, see tables_for_locked) */
 static struct tag_slot tags[NR_TAGS];
 
 /* ------------------------------------------------------------------ pages of the pool area */
@@ -116,7 +116,7 @@ static void unmap_and_free_locked(uint64_t va, uint64_t pages)
 }
 
 /* Whether a pool area in the tree maps a page in [lo, hi) (so the tables there exist). The
- * last area starting below hi is the only one that can. Lock held. */
+ * last area starting below hi is the only one that can. */
 static bool mapped_in_locked(uint64_t lo, uint64_t hi)
 {
 	spin_assert_held(&pool_lock);
@@ -126,7 +126,7 @@ static bool mapped_in_locked(uint64_t lo, uint64_t hi)
 
 /* The page tables (a table per 2 MiB window, a directory per 1 GiB) that mapping
  * [va, end) needs and no area in the tree already holds: what a new area costs in tables,
- * or what a removed one gives back. Lock held. */
+ * or what a removed one gives back. */
 static uint64_t tables_for_locked(uint64_t va, uint64_t end)
 {
 	spin_assert_held(&pool_lock);
@@ -141,8 +141,8 @@ static uint64_t tables_for_locked(uint64_t va, uint64_t end)
 /*
  * Maps `pages` fresh frames at a free, `align`-aligned spot of the pool area that has `gap`
  * unmapped pages after it, charged (with the tables they need) to the commit limit. Returns
- * the address (the caller builds its header there, sets it up with area_init and inserts it
- * into pool_va before dropping the lock), or 0.
+ * the address (the caller builds its header there, sets it up with area_init_locked, which
+ * inserts it into pool_va, before dropping the lock), or 0.
  */
 static uint64_t area_get_locked(uint64_t pages, uint64_t gap, uint64_t align)
 {
@@ -153,7 +153,7 @@ static uint64_t area_get_locked(uint64_t pages, uint64_t gap, uint64_t align)
 			      &va))
 		return 0;
 	uint64_t tables = tables_for_locked(va, va + pages * PAGE_SIZE);
-	if (vm_charge(pages + tables) != rcOk)
+	if (charge_take(NULL, pages + tables) != rcOk)
 		return 0;
 	for (uint64_t i = 0; i < pages; i++) {
 		struct page *p = pmm_alloc(0, 0, PAGE_POOL);
@@ -164,7 +164,7 @@ static uint64_t area_get_locked(uint64_t pages, uint64_t gap, uint64_t align)
 			pmm_free(p, 0);
 		if (i)
 			unmap_and_free_locked(va, i);
-		vm_uncharge(pages + tables);
+		charge_release(NULL, pages + tables);
 		return 0;
 	}
 	pages_held += pages;
@@ -172,8 +172,9 @@ static uint64_t area_get_locked(uint64_t pages, uint64_t gap, uint64_t align)
 	return va;
 }
 
-static void area_init(struct area *a, uint64_t va, uint64_t mapped_pages, uint64_t gap)
+static void area_init_locked(struct area *a, uint64_t va, uint64_t mapped_pages, uint64_t gap)
 {
+	spin_assert_held(&pool_lock);
 	a->node = (struct vm_node){ .base = va, .end = va + (mapped_pages + gap) * PAGE_SIZE };
 	a->mapped_end = va + mapped_pages * PAGE_SIZE;
 	vm_tree_insert(&pool_va, &a->node);
@@ -187,7 +188,7 @@ static void area_put_locked(struct area *a, uint64_t pages)
 	vm_tree_remove(&pool_va, &a->node);
 	unmap_and_free_locked(base, pages);
 	uint64_t tables = tables_for_locked(base, base + pages * PAGE_SIZE); /* (it is out of the tree) */
-	vm_uncharge(pages + tables);
+	charge_release(NULL, pages + tables);
 	pages_held -= pages;
 	tables_held -= tables;
 }
@@ -233,6 +234,7 @@ static void init_locked(void)
 
 static void *seal_locked(struct hdr *h, unsigned cls, size_t size, uint32_t tag, size_t room)
 {
+	spin_assert_held(&pool_lock);
 	h->magic = MAGIC_LIVE;
 	h->tag = tag;
 	h->size = (uint32_t)size;
@@ -254,7 +256,7 @@ static struct segment *new_segment_locked(unsigned cls)
 		return NULL;
 	struct segment *seg = (struct segment *)va;
 	*seg = (struct segment){ .cls = (uint16_t)cls };
-	area_init(&seg->area, va, SEG_PAGES, 0);
+	area_init_locked(&seg->area, va, SEG_PAGES, 0);
 	seg->nblocks = (uint16_t)((SEG_SIZE - SEG_HDR) / class_size[cls]);
 	for (unsigned i = seg->nblocks; i-- > 0;) {
 		struct hdr *h = (struct hdr *)(va + SEG_HDR + (uint64_t)i * class_size[cls]);
@@ -310,7 +312,7 @@ void *pool_alloc(size_t size, uint32_t tag)
 		if (va) {
 			struct large *l = (struct large *)va;
 			*l = (struct large){ .pages = pages };
-			area_init(&l->area, va, pages, 1);
+			area_init_locked(&l->area, va, pages, 1);
 			data = seal_locked((struct hdr *)(va + LARGE_HDR), CLASS_LARGE, size, tag,
 				    pages * PAGE_SIZE - LARGE_HDR - HDR_SIZE);
 		}

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <knmm/ktest.h>
 #include <mm/vm.h>
+#include "mm/vm_internal.h" /* (white-box: the regions and their runs) */
 #include "../model/vm_model.h"
 #include "shim/pmm_sim.h"
 
@@ -53,18 +54,12 @@ static int mark_leaf(const struct pt_leaf *leaf, void *arg)
 	return 0;
 }
 
-static bool compare(struct vm_space *vs, char *why, size_t size)
+/* The space's regions, residency and runs against the model's pages. */
+static bool regions_match_locked(struct vm_space *vs, char *why, size_t size)
 {
-	if (!vm_space_check(vs, why, size))
-		return false;
-	uint64_t want_charge = 1 + M.charge + vmm_table_charge(&M); /* (1: the space's root) */
-	if (vm_commit_charge() != want_charge) {
-		snprintf(why, size, "commit charge %llu, model %llu", (unsigned long long)vm_commit_charge(),
-			 (unsigned long long)want_charge);
-		return false;
-	}
+	vm_assert_held(vs);
 	/* Regions, in order. */
-	struct vm_region *r = vm_first_region(vs);
+	struct vm_region *r = vm_first_region_locked(vs);
 	for (uint64_t p = 0; p < W;) {
 		if (M.page[p].region < 0) {
 			p++;
@@ -78,7 +73,7 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 			return false;
 		}
 		p = mr->end;
-		r = vm_next_region(vs, r);
+		r = vm_next_region_locked(vs, r);
 	}
 	if (r) {
 		snprintf(why, size, "extra region at %#llx", (unsigned long long)vmr_base(r));
@@ -96,7 +91,7 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 			return false;
 		}
 	/* State, protection and lock of every page, run by run. */
-	for (r = vm_first_region(vs); r; r = vm_next_region(vs, r)) {
+	for (r = vm_first_region_locked(vs); r; r = vm_next_region_locked(vs, r)) {
 		uint64_t base = (vmr_base(r) - LO) / PAGE_SIZE, n = vmr_pages(r);
 		for (uint32_t i = 0; i < r->runs.n; i++) {
 			const struct vm_run *run = &r->runs.v[i];
@@ -113,6 +108,22 @@ static bool compare(struct vm_space *vs, char *why, size_t size)
 		}
 	}
 	return true;
+}
+
+static bool compare(struct vm_space *vs, char *why, size_t size)
+{
+	if (!vm_space_check(vs, why, size))
+		return false;
+	uint64_t want_charge = 1 + M.charge + vmm_table_charge(&M); /* (1: the space's root) */
+	if (charge_total() != want_charge) {
+		snprintf(why, size, "commit charge %llu, model %llu", (unsigned long long)charge_total(),
+			 (unsigned long long)want_charge);
+		return false;
+	}
+	vm_lock(vs);
+	bool ok = regions_match_locked(vs, why, size);
+	vm_unlock(vs);
+	return ok;
 }
 
 /* The usage map of every region, a few counts a call (so that startPage continuation is
@@ -246,9 +257,9 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 	char why[320] = "";
 
 	KT_ASSERT(sim_create_main(&sim, 8192));
-	vm_commit_init(LIMIT + 1); /* + the space's root, which it charges */
-	KT_ASSERT_EQ(vm_space_init(&vs, "model", true, LO, HI, NULL, NULL), rcOk);
-	vs.faultaround = faultaround;
+	charge_init(LIMIT + 1); /* + the space's root, which it charges */
+	const struct vm_space_params sp = { .name = "model", .user = true, .lo = LO, .hi = HI, .faultaround = faultaround };
+	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	vmm_init(&M, LO, W, pages, regions, ARRAY_SIZE(regions));
 	M.limit = LIMIT;
 	M.table_charge = VM_TABLE_CHARGE_PER_WINDOW;
@@ -266,7 +277,7 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 	t->checks++;
 	/* Tearing the space down returns every frame, table and page of commit. */
 	vm_space_destroy(&vs);
-	KT_EXPECT_EQ(vm_commit_charge(), 0);
+	KT_EXPECT_EQ(charge_total(), 0);
 	KT_EXPECT_EQ(pmm_main.free_pages, free_before + 1); /* + the root, made after the count */
 	sim_destroy(&sim);
 }
@@ -294,8 +305,9 @@ KTEST(vm, huge_reservation_costs_nothing)
 	uint64_t base;
 
 	KT_ASSERT(sim_create_main(&sim, 1024));
-	vm_commit_init(512);
-	KT_ASSERT_EQ(vm_space_init(&vs, "huge", true, 0x1000, 0x00007ffffffff000ull, NULL, NULL), rcOk);
+	charge_init(512);
+	const struct vm_space_params sp = { .name = "huge", .user = true, .lo = 0x1000, .hi = 0x00007ffffffff000ull };
+	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	uint64_t tables = pt_table_pages(), free_pages = pmm_main.free_pages;
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE, &base), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
@@ -307,17 +319,17 @@ KTEST(vm, huge_reservation_costs_nothing)
 	/* Committing all of it passes the limit and changes nothing (the space's root is the one
 	 * page charged). */
 	KT_EXPECT_EQ(vm_commit(&vs, base, 64ull << 40, 0), rcOutOfMemory);
-	KT_EXPECT_EQ(vm_commit_charge(), 1);
+	KT_EXPECT_EQ(charge_total(), 1);
 	/* Committing a little and touching it costs one table chain. */
 	KT_EXPECT_EQ(vm_commit(&vs, base + (40ull << 40), 4 * PAGE_SIZE, 0), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), 1 + 4 + VM_TABLE_CHARGE_PER_WINDOW); /* pages + their tables */
+	KT_EXPECT_EQ(charge_total(), 1 + 4 + VM_TABLE_CHARGE_PER_WINDOW); /* pages + their tables */
 	KT_EXPECT_EQ(vm_fault(&vs, base + (40ull << 40) + 5, VM_ACCESS_WRITE), VM_FAULT_RESOLVED);
 	KT_EXPECT_EQ(pt_table_pages(), tables + 3);
 	KT_EXPECT_EQ(vm_unmap(&vs, base, 64ull << 40), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
-	KT_EXPECT_EQ(vm_commit_charge(), 1);
+	KT_EXPECT_EQ(charge_total(), 1);
 	vm_space_destroy(&vs);
-	KT_EXPECT_EQ(vm_commit_charge(), 0);
+	KT_EXPECT_EQ(charge_total(), 0);
 	sim_destroy(&sim);
 }
 
@@ -382,8 +394,9 @@ KTEST(vm, sparse_commits_charge_their_page_tables)
 
 	KT_ASSERT(sim_create_main(&sim, 4096));
 	uint64_t free_pages = pmm_main.free_pages;
-	vm_commit_init(free_pages - free_pages / 64);
-	KT_ASSERT_EQ(vm_space_init(&vs, "sparse", true, 0x1000, 0x00007ffffffff000ull, NULL, NULL), rcOk);
+	charge_init(free_pages - free_pages / 64);
+	const struct vm_space_params sp = { .name = "sparse", .user = true, .lo = 0x1000, .hi = 0x00007ffffffff000ull };
+	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE, &base), rcOk);
 	Retcode rc = rcOk;
 	unsigned unresolved = 0;
@@ -400,8 +413,8 @@ KTEST(vm, sparse_commits_charge_their_page_tables)
 	char why[160] = "";
 	KT_EXPECT(vm_space_check(&vs, why, sizeof(why)));
 	KT_EXPECT_EQ(vm_unmap(&vs, base, 64ull << 40), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), 1); /* the root */
+	KT_EXPECT_EQ(charge_total(), 1); /* the root */
 	vm_space_destroy(&vs);
-	KT_EXPECT_EQ(vm_commit_charge(), 0);
+	KT_EXPECT_EQ(charge_total(), 0);
 	sim_destroy(&sim);
 }

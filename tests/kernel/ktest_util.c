@@ -87,7 +87,8 @@ void test_mm_settle(void)
 bool test_space_begin(struct ktest_ctx *t, struct vm_space *vs)
 {
 	test_mm_settle();
-	if (vm_space_init(vs, "test", true, USER_BASE, USER_END, NULL, NULL) != rcOk) {
+	const struct vm_space_params sp = { .name = "test", .user = true, .lo = USER_BASE, .hi = USER_END };
+	if (vm_space_init(vs, &sp) != rcOk) {
 		ktest_fail(t, __FILE__, __LINE__, "vm_space_init failed");
 		return false;
 	}

@@ -12,13 +12,13 @@ static void leak_begin(void)
 {
 	mm_trim_caches();
 	free_before = pmm_free_pages();
-	charge_before = vm_commit_charge();
+	charge_before = charge_total();
 }
 
 static bool leak_end(char *buf, size_t size)
 {
 	mm_trim_caches();
-	uint64_t free_now = pmm_free_pages(), charge_now = vm_commit_charge();
+	uint64_t free_now = pmm_free_pages(), charge_now = charge_total();
 	if (free_now == free_before && charge_now == charge_before)
 		return false;
 	ksnprintf(buf, size, "free pages %llu -> %llu, commit charge %llu -> %llu", (unsigned long long)free_before,

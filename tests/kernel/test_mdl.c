@@ -85,13 +85,13 @@ KTEST(mdl, map_rolls_back_when_tables_run_out)
 
 	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(mdl_create(MiB(6), RW, NULL, &m), rcOk); /* three 2 MiB windows: a table each */
-	uint64_t before = free_pages(), charge = vm_commit_charge(), refs = pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount;
+	uint64_t before = free_pages(), charge = charge_total(), refs = pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount;
 	for (unsigned budget = 0; budget < 5; budget++) {
 		test_tables_fail_after(budget);
 		KT_EXPECT_EQ(vm_map_mdl(&vs, m, 0, m->pages, BASE, RW, RW, "mdl", &va), rcOutOfMemory);
 		test_tables_restore();
 		KT_EXPECT_EQ(vs.nregions, 0);
-		KT_EXPECT_EQ(vm_commit_charge(), charge);
+		KT_EXPECT_EQ(charge_total(), charge);
 		KT_EXPECT_EQ(pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount, refs);
 		KT_EXPECT_EQ(pa_to_page((m->runs[m->nruns - 1].pfn + m->runs[m->nruns - 1].count - 1) << PAGE_SHIFT)->refcount,
 			     refs);
@@ -146,10 +146,10 @@ KTEST(mdl, probe_and_lock)
 	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_READ, &ro), rcOk);
 	KT_ASSERT_EQ(mdl_describe(&vs, ro, 4 * PAGE_SIZE, NULL, &m), rcOk);
-	uint64_t charge = vm_commit_charge();
+	uint64_t charge = charge_total();
 	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_WRITE, MDL_CACHE_ANY), rcAccessDenied);
 	KT_EXPECT_EQ(m->nruns, 0);
-	KT_EXPECT_EQ(vm_commit_charge(), charge);
+	KT_EXPECT_EQ(charge_total(), charge);
 	KT_EXPECT_EQ(test_resident_pages(&vs, ro, 4 * PAGE_SIZE), 0); /* refused before anything was touched */
 	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_READ, MDL_CACHE_ANY), rcOk);
 	KT_EXPECT_EQ(test_resident_pages(&vs, ro, 4 * PAGE_SIZE), 4); /* lazy pages got their frames */
@@ -159,7 +159,7 @@ KTEST(mdl, probe_and_lock)
 	KT_EXPECT_EQ(test_resident_pages(&vs, ro, 4 * PAGE_SIZE), 4);
 	mdl_unlock(m);
 	KT_EXPECT_EQ(pa_to_page(frame_at(&vs, ro + PAGE_SIZE))->pincount, 0);
-	KT_EXPECT_EQ(vm_commit_charge(), charge);
+	KT_EXPECT_EQ(charge_total(), charge);
 	KT_EXPECT_EQ(vm_decommit(&vs, ro, 4 * PAGE_SIZE), rcOk);
 	mdl_free(m);
 

@@ -193,7 +193,8 @@ KTEST(user, smep_and_smap)
 	if (!cpu_features.smap || !cpu_features.smep)
 		KT_SKIP("this CPU has no SMEP/SMAP");
 	test_mm_settle();
-	KT_ASSERT_EQ(vm_space_init(&vs, "smap", true, USER_BASE, USER_END, NULL, NULL), rcOk);
+	const struct vm_space_params sp = { .name = "smap", .user = true, .lo = USER_BASE, .hi = USER_END };
+	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	KT_ASSERT_EQ(vm_allocate(&vs, 0x10000000, PAGE_SIZE,
 				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_WRITE, &data),
 		     rcOk);

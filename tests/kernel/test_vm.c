@@ -39,10 +39,10 @@ KTEST(vm, lazy_commit_is_resident_only_when_touched)
 	uint64_t va, charge;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	charge = vm_commit_charge();
+	charge = charge_total();
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 16 * PAGE_SIZE, RES | COM | RW, &va), rcOk);
 	KT_EXPECT_EQ(va, BASE);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(16, 1));
+	KT_EXPECT_EQ(charge_total(), charge + CHARGE(16, 1));
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 16 * PAGE_SIZE), 0);
 	struct vm_info i = query(&vs, va);
 	KT_EXPECT_EQ(i.state, VMM_STATE_COMMITTED);
@@ -64,7 +64,7 @@ KTEST(vm, lazy_commit_is_resident_only_when_touched)
 	KT_EXPECT(query(&vs, va + 5 * PAGE_SIZE).resident);
 	KT_EXPECT_EQ(query(&vs, va + 6 * PAGE_SIZE).run_size, 10 * PAGE_SIZE);
 	test_space_end(t, &vs);
-	KT_EXPECT_EQ(vm_commit_charge(), charge - 1); /* (the space's root went too) */
+	KT_EXPECT_EQ(charge_total(), charge - 1); /* (the space's root went too) */
 }
 
 KTEST(vm, faultaround_maps_neighbours_in_the_run)
@@ -99,12 +99,12 @@ KTEST(vm, locked_commit_protection_and_cache_bits)
 	KT_ASSERT(test_space_begin(t, &vs));
 	for (unsigned c = 0; c < ARRAY_SIZE(modes); c++) {
 		for (unsigned p = 0; p < ARRAY_SIZE(prots); p++) {
-			uint64_t va, charge = vm_commit_charge();
+			uint64_t va, charge = charge_total();
 			KT_ASSERT_EQ(vm_allocate(&vs, 0, 4 * PAGE_SIZE, RES | COM | LCK | prots[p] | modes[c].cache, &va), rcOk);
 			/* (a page of another memory type than write-back costs a second page: a table
 			 * of the direct map it may need, docs/vm.md) */
 			uint64_t extra = modes[c].pat == PAT_INDEX_WB ? 0 : 4;
-			KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(4, 1) + extra);
+			KT_EXPECT_EQ(charge_total(), charge + CHARGE(4, 1) + extra);
 			KT_EXPECT_EQ(test_resident_pages(&vs, va, 4 * PAGE_SIZE), 4);
 			struct pt_trace tr;
 			pt_trace(&vs.pt, va + 2 * PAGE_SIZE, &tr);
@@ -129,16 +129,16 @@ KTEST(vm, reserve_commit_decommit)
 	uint64_t va, charge, free_pages;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	charge = vm_commit_charge();
+	charge = charge_total();
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 32 * PAGE_SIZE, RES | RW, &va), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), charge);
+	KT_EXPECT_EQ(charge_total(), charge);
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_READ), VM_FAULT_ACCESS); /* reserved */
 	KT_EXPECT_EQ(vm_commit(&vs, va + 8 * PAGE_SIZE, 8 * PAGE_SIZE, LCK), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(8, 1));
+	KT_EXPECT_EQ(charge_total(), charge + CHARGE(8, 1));
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 32 * PAGE_SIZE), 8);
 	/* Committing an overlapping range charges only the new pages. */
 	KT_EXPECT_EQ(vm_commit(&vs, va + 4 * PAGE_SIZE, 8 * PAGE_SIZE, 0), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(12, 1));
+	KT_EXPECT_EQ(charge_total(), charge + CHARGE(12, 1));
 	KT_EXPECT_EQ(query(&vs, va + 4 * PAGE_SIZE).state, VMM_STATE_COMMITTED);
 	KT_EXPECT(query(&vs, va + 8 * PAGE_SIZE).flags & VMM_FLAG_LOCKED);
 	KT_EXPECT(!(query(&vs, va + 4 * PAGE_SIZE).flags & VMM_FLAG_LOCKED));
@@ -147,7 +147,7 @@ KTEST(vm, reserve_commit_decommit)
 	KT_EXPECT_EQ(vm_decommit(&vs, va, 32 * PAGE_SIZE), rcOk);
 	/* the 8 frames, and the PT, PD and PDPT that became empty */
 	KT_EXPECT_EQ(pmm_free_pages(), free_pages + 8 + 3);
-	KT_EXPECT_EQ(vm_commit_charge(), charge);
+	KT_EXPECT_EQ(charge_total(), charge);
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 32 * PAGE_SIZE), 0);
 	KT_EXPECT_EQ(query(&vs, va + 8 * PAGE_SIZE).state, VMM_STATE_RESERVED);
 	KT_EXPECT_EQ(query(&vs, va).run_size, 32 * PAGE_SIZE); /* one reserved run again */
@@ -164,11 +164,11 @@ KTEST(vm, decommit_of_pinned_pages_is_busy)
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | LCK | RW, &va), rcOk);
 	KT_ASSERT(pt_translate(&vs.pt, va + PAGE_SIZE, &m));
 	struct page *p = pa_to_page(m.pa);
-	p->pincount++; /* what an MDL does */
+	page_pin(p); /* what an MDL does */
 	KT_EXPECT_EQ(vm_decommit(&vs, va, 4 * PAGE_SIZE), rcBusy);
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 4 * PAGE_SIZE), 4);
 	KT_EXPECT_EQ(vm_decommit(&vs, va + 2 * PAGE_SIZE, 2 * PAGE_SIZE), rcOk); /* not the pinned page */
-	p->pincount--;
+	page_unpin(p);
 	KT_EXPECT_EQ(vm_decommit(&vs, va, 2 * PAGE_SIZE), rcOk);
 	test_space_end(t, &vs);
 }
@@ -265,44 +265,44 @@ KTEST(vm, grow_down)
 	uint64_t va, charge;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	charge = vm_commit_charge();
+	charge = charge_total();
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 16 * PAGE_SIZE, RES | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD, &va), rcOk);
 	/* Only the top page is committed and resident. */
-	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(1, 1));
+	KT_EXPECT_EQ(charge_total(), charge + CHARGE(1, 1));
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 16 * PAGE_SIZE), 1);
 	KT_EXPECT(pt_translate(&vs.pt, va + 15 * PAGE_SIZE, NULL));
 	/* A touch at page 10 commits 10..14 (contiguously), maps page 10. */
 	KT_EXPECT_EQ(vm_fault(&vs, va + 10 * PAGE_SIZE + 8, VM_ACCESS_WRITE), VM_FAULT_GREW);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(6, 1));
+	KT_EXPECT_EQ(charge_total(), charge + CHARGE(6, 1));
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 16 * PAGE_SIZE), 2);
 	KT_EXPECT_EQ(query(&vs, va + 10 * PAGE_SIZE).run_size, PAGE_SIZE);
 	KT_EXPECT_EQ(query(&vs, va + 11 * PAGE_SIZE).state, VMM_STATE_COMMITTED);
 	KT_EXPECT_EQ(vm_fault(&vs, va + 12 * PAGE_SIZE, VM_ACCESS_READ), VM_FAULT_RESOLVED);
 	/* Down to the bottom, then the guard. */
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_WRITE), VM_FAULT_GREW);
-	KT_EXPECT_EQ(vm_commit_charge(), charge + CHARGE(16, 1));
+	KT_EXPECT_EQ(charge_total(), charge + CHARGE(16, 1));
 	KT_EXPECT_EQ(vm_fault(&vs, va - 8, VM_ACCESS_WRITE), VM_FAULT_GUARD);
 	test_space_end(t, &vs);
-	KT_EXPECT_EQ(vm_commit_charge(), charge - 1); /* (the space's root went too) */
+	KT_EXPECT_EQ(charge_total(), charge - 1); /* (the space's root went too) */
 }
 
 KTEST(vm, grow_down_past_the_limit_is_a_stack_overflow)
 {
 	struct vm_space vs;
-	struct vm_commit_stats cs;
+	struct charge_stats cs;
 	uint64_t va, hog;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	vm_commit_get(&cs);
+	charge_get(&cs);
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 64 * PAGE_SIZE, RES | RW | VMM_FLAG_GROW_DOWN, &va), rcOk);
 	/* Take all of the remaining commit (lazily: no frames): pages plus their tables. The hog
 	 * starts 2 MiB-aligned, so its n pages need ceil(n / 512) windows. */
-	uint64_t left = cs.limit - vm_commit_charge(), pages = left;
+	uint64_t left = cs.limit - charge_total(), pages = left;
 	while (CHARGE(pages, (pages + 511) / 512) > left)
 		pages--;
 	KT_ASSERT_EQ(vm_allocate(&vs, GiB(64), pages * PAGE_SIZE, RES | COM | RW, &hog), rcOk);
-	KT_EXPECT_LE(vm_commit_charge(), cs.limit);
-	KT_EXPECT_GE(vm_commit_charge() + 3, cs.limit); /* nothing worth a page of growth left */
+	KT_EXPECT_LE(charge_total(), cs.limit);
+	KT_EXPECT_GE(charge_total() + 3, cs.limit); /* nothing worth a page of growth left */
 	KT_EXPECT_EQ(vm_fault(&vs, va, VM_ACCESS_WRITE), VM_FAULT_STACK_OVERFLOW);
 	KT_EXPECT_EQ(query(&vs, va).state, VMM_STATE_RESERVED);
 	KT_EXPECT_EQ(vm_unmap(&vs, hog, pages * PAGE_SIZE), rcOk);
@@ -313,26 +313,26 @@ KTEST(vm, grow_down_past_the_limit_is_a_stack_overflow)
 KTEST(vm, commit_past_the_limit_fails_and_changes_nothing)
 {
 	struct vm_space vs;
-	struct vm_commit_stats cs;
+	struct charge_stats cs;
 	uint64_t va, out = 0;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	vm_commit_get(&cs);
-	uint64_t left = cs.limit - cs.charge, free_pages = pmm_free_pages();
+	charge_get(&cs);
+	uint64_t left = cs.limit - cs.total, free_pages = pmm_free_pages();
 	KT_EXPECT_EQ(vm_allocate(&vs, BASE, (left + 1) * PAGE_SIZE, RES | COM | RW, &out), rcOutOfMemory);
 	KT_EXPECT_EQ(out, 0);
 	KT_EXPECT_EQ(query(&vs, BASE).state, VMM_STATE_FREE);
 	KT_EXPECT_EQ(vm_allocate(&vs, BASE, (left + 1) * PAGE_SIZE, RES | RW, &va), rcOk);
 	KT_EXPECT_EQ(vm_commit(&vs, va, (left + 1) * PAGE_SIZE, 0), rcOutOfMemory);
 	KT_EXPECT_EQ(query(&vs, va).state, VMM_STATE_RESERVED);
-	KT_EXPECT_EQ(vm_commit_charge(), cs.charge);
+	KT_EXPECT_EQ(charge_total(), cs.total);
 	KT_EXPECT_EQ(pmm_free_pages(), free_pages);
 	/* Up to the limit is fine, lazily: pages plus their tables (BASE is 2 MiB-aligned). */
 	uint64_t pages = left;
 	while (CHARGE(pages, (pages + 511) / 512) > left)
 		pages--;
 	KT_EXPECT_EQ(vm_commit(&vs, va, pages * PAGE_SIZE, 0), rcOk);
-	KT_EXPECT_EQ(vm_commit_charge(), cs.charge + CHARGE(pages, (pages + 511) / 512));
+	KT_EXPECT_EQ(charge_total(), cs.total + CHARGE(pages, (pages + 511) / 512));
 	KT_EXPECT_EQ(vm_commit(&vs, va + pages * PAGE_SIZE, PAGE_SIZE, 0), rcOutOfMemory);
 	test_space_end(t, &vs);
 }
@@ -343,10 +343,10 @@ KTEST(vm, reserving_64_tib_costs_no_page_tables)
 	uint64_t va;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	uint64_t tables = pt_table_pages(), free_pages = pmm_free_pages(), charge = vm_commit_charge();
+	uint64_t tables = pt_table_pages(), free_pages = pmm_free_pages(), charge = charge_total();
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, RES | RW, &va), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
-	KT_EXPECT_EQ(vm_commit_charge(), charge);
+	KT_EXPECT_EQ(charge_total(), charge);
 	KT_EXPECT_EQ(query(&vs, va + (63ull << 40)).run_size, 1ull << 40);
 	KT_EXPECT_EQ(vm_unmap(&vs, va, 64ull << 40), rcOk);
 	KT_EXPECT_EQ(pmm_free_pages(), free_pages);
@@ -401,7 +401,7 @@ KTEST(vm, bad_arguments_change_nothing)
 	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | RW, &va), rcOk);
 	KT_ASSERT_EQ(vm_allocate(&vs, BASE + 4 * PAGE_SIZE, 4 * PAGE_SIZE, RES | RW, &va2), rcOk);
-	uint64_t charge = vm_commit_charge(), free_pages = pmm_free_pages(), regions = vs.tree.count;
+	uint64_t charge = charge_total(), free_pages = pmm_free_pages(), regions = vs.tree.count;
 	/* allocate */
 	KT_EXPECT_EQ(vm_allocate(&vs, BASE + 1, PAGE_SIZE, RES | RW, &out), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE + 1, RES | RW, &out), rcInvalidArgument);
@@ -438,7 +438,7 @@ KTEST(vm, bad_arguments_change_nothing)
 	KT_EXPECT_EQ(vm_unmap(&vs, va, 0), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_query(&vs, 0xffff800000000000ull, &(struct vm_info){ 0 }), rcInvalidArgument);
 	/* nothing changed */
-	KT_EXPECT_EQ(vm_commit_charge(), charge);
+	KT_EXPECT_EQ(charge_total(), charge);
 	KT_EXPECT_EQ(pmm_free_pages(), free_pages);
 	KT_EXPECT_EQ(vs.tree.count, regions);
 	KT_EXPECT_EQ(query(&vs, va).state, VMM_STATE_COMMITTED);
@@ -608,18 +608,18 @@ KTEST(mmsvc, address_services)
 KTEST(mmsvc, contiguous_below_16m)
 {
 	test_mm_settle();
-	uint64_t charge = vm_commit_charge();
+	uint64_t charge = charge_total();
 	void *p = mm_alloc_contiguous(64 * 1024, MiB(16) - 1);
 	KT_ASSERT(p != NULL);
 	uint64_t pa = virt_to_phys_direct(p);
 	KT_EXPECT_LE(pa + 64 * 1024, MiB(16));
-	KT_EXPECT_EQ(vm_commit_charge(), charge + 16);
+	KT_EXPECT_EQ(charge_total(), charge + 16);
 	for (unsigned i = 1; i < 16; i++) {
 		uint64_t q;
 		KT_EXPECT(mm_get_physical_address((char *)p + i * PAGE_SIZE, &q) && q == pa + i * PAGE_SIZE);
 	}
 	mm_free_contiguous(p, 64 * 1024);
-	KT_EXPECT_EQ(vm_commit_charge(), charge);
+	KT_EXPECT_EQ(charge_total(), charge);
 }
 
 KTEST(mmsvc, noncached_memory_and_its_alias)

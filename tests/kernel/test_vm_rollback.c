@@ -45,7 +45,7 @@ static struct snap before, after;
 
 static void take_snap(struct vm_space *vs, struct snap *s)
 {
-	struct vm_commit_stats cs;
+	struct charge_stats cs;
 
 	memset(s, 0, sizeof(*s));
 	for (uint64_t a = vs->lo; a < vs->hi && s->n < ARRAY_SIZE(s->q);) {
@@ -60,8 +60,8 @@ static void take_snap(struct vm_space *vs, struct snap *s)
 			s->pa[k] = m.pa;
 	}
 	s->free_pages = pmm_free_pages();
-	vm_commit_get(&cs);
-	s->charge = cs.charge;
+	charge_get(&cs);
+	s->charge = cs.total;
 	s->locked = cs.locked;
 	s->tables = pt_table_pages();
 	s->committed = vs->committed;

@@ -44,7 +44,7 @@ KERNEL_NAMES = {
     # variables
     "boot_info": "boot_info",
     "pmm": "pmm_main",
-    "commit": "commit",
+    "charge": "global_charge",
     "kernel_space": "kernel_space",
     "kernel_root": "kernel_pt_root",
     "all_tasks": "all_tasks",
@@ -303,15 +303,15 @@ class KnVm(KnCommand):
         k = consts(*charge.NEEDS)
         page_states = labelled("page_state", PAGE_STATE_LABELS, "PAGE_")
         pmm = symbol("pmm")
-        commit = symbol("commit")
+        charge_ = symbol("charge")
         ks = symbol("kernel_space")
         io_charge = sum(int(r["io_charge"]) for r in regions(ks))
         gdb.write(f"Physical memory:   {int(pmm['total_pages']):>10} pages\n")
         gdb.write(f"Available pages:   {int(pmm['free_pages']):>10}\n")
-        gdb.write(f"Committed pages:   {int(commit['charge']):>10}\n")
-        gdb.write(f"Commit limit:      {int(commit['limit']):>10}\n")
-        gdb.write(f"Commit peak:       {int(commit['peak']):>10}\n")
-        gdb.write(f"Locked pages:      {int(commit['locked']):>10}\n")
+        gdb.write(f"Committed pages:   {int(charge_['total']):>10}\n")
+        gdb.write(f"Commit limit:      {int(charge_['limit']):>10}\n")
+        gdb.write(f"Commit peak:       {int(charge_['peak']):>10}\n")
+        gdb.write(f"Locked pages:      {int(charge_['locked']):>10}\n")
         gdb.write(f"Pinned pages:      {int(symbol('pinned_pages')):>10}\n")
         gdb.write(f"MDLs:              {int(symbol('nr_mdls')):>10}\n")
         gdb.write("Commit charged by:\n")

@@ -14,7 +14,8 @@
 
 #include <kn/retcode.h>
 #include <knmm/list.h>
-#include <mm/commit.h>
+#include <mm/charge.h>
+#include <mm/vm.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,7 +42,7 @@ struct mdl {
 	uint16_t cache;     /* VMM_FLAG_CACHE_*: how every mapping caches it (0: write-back) */
 	uint64_t charge;    /* commit pages this MDL holds against the limit */
 	uint64_t locked;    /* pages charged to the account's locked-pages limit (probe and lock) */
-	struct account *acct; /* who pays for it (mm/commit.h; NULL: the kernel); a reference */
+	struct account *acct; /* who pays for it (mm/charge.h; NULL: the kernel); a reference */
 	uint32_t nruns, cap;
 	struct mdl_run *runs;
 	/* described / locked user ranges (probe-and-lock) */
@@ -49,6 +50,20 @@ struct mdl {
 	uint64_t va;
 	struct list_head link; /* every MDL, for the report */
 };
+
+/* Reading an MDL (its fields are mm's): its account, its size in bytes and pages, its cache
+ * mode (VMM_FLAG_CACHE_*, 0: write-back), and its runs (*n of them). */
+static inline struct account *mdl_account(const struct mdl *m) { return m->acct; }
+static inline uint64_t mdl_size(const struct mdl *m) { return m->bytes; }
+static inline uint64_t mdl_pages(const struct mdl *m) { return m->pages; }
+static inline unsigned mdl_cache(const struct mdl *m) { return m->cache; }
+static inline const struct mdl_run *mdl_runs(const struct mdl *m, uint32_t *n)
+{
+	*n = m->nruns;
+	return m->runs;
+}
+/* Lowers the most any mapping of a described MDL may allow (before it is locked: FromVm). */
+static inline void mdl_limit_prot(struct mdl *m, unsigned prot) { m->max_prot = (uint8_t)(m->max_prot & prot); }
 
 /*
  * Flags of MDL creation: a protection (READ, READ|WRITE, READ|EXECUTE or RWX), the most any
@@ -60,7 +75,7 @@ bool mdl_flags_valid(unsigned flags);
 void mdl_init(void);
 
 /*
- * Every constructor takes the account that pays for the MDL (mm/commit.h; NULL: the
+ * Every constructor takes the account that pays for the MDL (mm/charge.h; NULL: the
  * kernel): its header and run array as bookkeeping, its frames as commit, pinned user pages
  * as locked pages, for as long as the MDL lives (it keeps a reference on the account).
  */
@@ -104,7 +119,60 @@ void mdl_cursor_init(struct mdl_cursor *c, const struct mdl *m, uint64_t first_p
 /* The next page's kernel address (NULL for a fictitious page, or past the end), and advances. */
 void *mdl_cursor_next(struct mdl_cursor *c);
 
-/* ---- NT-style services (probe and lock, system mappings, pool buffers) ---- */
+/* ---- building an MDL (mm/mdl.c; for mm's own MDL makers: mdl_vm.c, mmsvc.c) ---- */
+/* An empty MDL of `kind` (charged to acct, NULL: the kernel) with flags' protection as its
+ * maximum and flags' cache mode, `bytes` and `pages` as given; RAM MDLs get runs appended,
+ * then mdl_take_frames (or mdl_hold_frames, for frames charged elsewhere). NULL: no memory. */
+struct mdl *mdl_new(enum mdl_kind kind, unsigned flags, uint64_t bytes, uint64_t pages, struct account *acct);
+/* Appends a run, merging it with the last one where they touch. rcOutOfMemory. */
+Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count);
+/* Room for `n` runs in all, so that that many appends cannot fail. rcOutOfMemory. */
+Retcode mdl_reserve_runs(struct mdl *m, uint64_t n);
+/* Charges the frames of the runs appended and takes a reference and a pin on each; its size
+ * becomes the pages listed. rcOutOfMemory (the commit limit: nothing taken, runs dropped). */
+Retcode mdl_take_frames(struct mdl *m);
+/* Takes the MDL's reference and pin on every frame it lists (no charge). */
+void mdl_hold_frames(struct mdl *m);
+/* Drops what the MDL holds on its frames (references, pins, charge, locked pages); it lists
+ * nothing afterwards. */
+void mdl_release_frames(struct mdl *m);
+
+/* ---- MDLs and address spaces (mm/mdl_vm.c) ---- */
+/*
+ * Maps pages [first, first + npages) of an MDL into a new region at `addr` (0: anywhere)
+ * with `flags`: a protection and optionally a cache mode (else the MDL's). The region's
+ * maximum protection, for now and for any later KnVmProtect, is the MDL's maximum limited
+ * by `max_prot` (what the caller's handle allows): more is rcAccessDenied. RAM MDLs: the
+ * region is committed (charged like any commit); frames are mapped, each taking a reference;
+ * fictitious pages are committed-not-resident (a touch gives the mapper a zeroed frame of its
+ * own). I/O MDLs: an uncharged I/O region. All or nothing. *out gets the base. Codes as
+ * vm_allocate, plus rcAccessDenied.
+ */
+Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
+		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out);
+/*
+ * Makes [addr, addr + size) resident and appends its frames to m's runs, then takes a
+ * reference and a pin on each (probe and lock); m takes the region's cache mode, which must
+ * be `cache` unless that is MDL_CACHE_ANY. `access`: the protection bits every page, and
+ * its region's maximum, must allow (VMM_FLAG_READ, WRITE, EXECUTE). Everything is checked before a page is
+ * made resident. rcInvalidArgument (not inside one region, not all committed, not anonymous
+ * memory, another cache mode), rcAccessDenied (protection), rcBusy (another thread is making
+ * the region resident), rcOutOfMemory. On failure nothing is pinned.
+ */
+Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache,
+		     struct mdl *m);
+/*
+ * The region whose base is the lowest at or above `cursor`, for a dump: its reservation
+ * (*base, *size), *flags (the region's flags, RESERVE, the protections of its pages, COMMIT
+ * and LOCKED if any page is so) and an MDL over it (read-only, the region's cache mode): a
+ * physical run per resident stretch, a fictitious run per other stretch (all of an I/O
+ * region). Pins the frames; allocates none. The MDL is charged to `acct` (the dumper).
+ * rcEof, rcOutOfMemory.
+ */
+Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
+		      struct account *acct, struct mdl **out);
+
+/* ---- NT-style services (probe and lock, system mappings, pool buffers: mm/mmsvc.c) ---- */
 
 /* Describes [va, va + size) of a space without locking anything (NT IoAllocateMdl). */
 Retcode mdl_describe(struct vm_space *vs, uint64_t va, uint64_t size, struct account *acct, struct mdl **out);
@@ -138,27 +206,15 @@ Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out);
 void *mdl_map_system(const struct mdl *m, unsigned cache);
 void mdl_unmap_system(void *va, const struct mdl *m);
 
-/* ---- for the address-space core (mm/vm.c) ---- */
-struct page;
-/* Appends a run, merging it with the last one where they touch. rcOutOfMemory. */
-Retcode mdl_append_run(struct mdl *m, uint64_t pfn, uint64_t count);
-/* Room for `n` runs in all, so that that many appends cannot fail. rcOutOfMemory. */
-Retcode mdl_reserve_runs(struct mdl *m, uint64_t n);
-/* An empty RAM MDL to append runs to, then mdl_take_frames (or mdl_free). NULL: no memory. */
-struct mdl *mdl_new_ram(unsigned flags, struct account *acct);
-/* Charges the frames of the runs appended and takes a reference and a pin on each; its size
- * becomes the pages listed. rcOutOfMemory (the commit limit: nothing taken, runs dropped). */
-Retcode mdl_take_frames(struct mdl *m);
-/* Takes the MDL's reference and pin on a frame. */
-void mdl_pin_frame(struct page *p);
-
-/* ---- statistics (the vm report) ---- */
+/* ---- statistics and the report ---- */
 struct mdl_stats {
 	uint64_t mdls, pinned_pages;
 };
 void mdl_get_stats(struct mdl_stats *out);
+/* Calls fn for every live MDL, with the MDLs' lock held (fn takes no lock but the console's). */
+void mdl_for_each(void (*fn)(const struct mdl *m, void *arg), void *arg);
 /* One line per live MDL: address, kind, size, maximum protection, cache, runs (the
- * monitor's `mdl`). */
+ * monitor's `mdl`; mm/report.c). */
 void mdl_report(void);
 
 #endif

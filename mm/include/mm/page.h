@@ -49,4 +49,45 @@ _Static_assert(sizeof(struct page) == 32, "struct page must stay 32 bytes (SPEC 
 
 const char *page_state_name(enum page_state s);
 
+/*
+ * The frame lifecycle (docs/mdl.md "Who owns a frame"): references and pins change only
+ * through these. A reference is a holder (a mapping, an MDL, the allocation itself); the
+ * last one to go frees the frame. A pin (an MDL's, with its reference) says the frame may
+ * neither move nor go: decommit refuses a pinned range, pmm_free a pinned frame panics.
+ * Atomic, so callers need no common lock; an underflow is a kernel bug (panic).
+ */
+__noreturn void page_count_underflow(const struct page *p, const char *count);
+
+/* A frame just allocated: one reference (its allocator's caller), no pin. */
+static inline void page_refs_init(struct page *p)
+{
+	p->refcount = 1;
+	p->pincount = 0;
+}
+
+static inline void page_ref(struct page *p) { __atomic_add_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL); }
+
+/* Drops a reference; true if it was the last: the caller frees the frame. */
+static inline bool page_unref(struct page *p)
+{
+	uint32_t left = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
+	if (unlikely(left == UINT32_MAX))
+		page_count_underflow(p, "reference");
+	return left == 0;
+}
+
+/* Takes a pin; true if it was the first (the frame became pinned). */
+static inline bool page_pin(struct page *p) { return __atomic_fetch_add(&p->pincount, 1, __ATOMIC_ACQ_REL) == 0; }
+
+/* Drops a pin; true if it was the last. */
+static inline bool page_unpin(struct page *p)
+{
+	uint32_t left = __atomic_sub_fetch(&p->pincount, 1, __ATOMIC_ACQ_REL);
+	if (unlikely(left == UINT32_MAX))
+		page_count_underflow(p, "pin");
+	return left == 0;
+}
+
+static inline bool page_pinned(const struct page *p) { return __atomic_load_n(&p->pincount, __ATOMIC_ACQUIRE) != 0; }
+
 #endif

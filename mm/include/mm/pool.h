@@ -23,7 +23,7 @@
 void *pool_alloc(size_t size, uint32_t tag);
 void pool_free(void *p);
 /* What a block of `size` bytes really takes from the pool (its size class, or its pages):
- * the bytes charged to an account for it (mm/commit.h). */
+ * the bytes charged to an account for it (mm/charge.h). */
 size_t pool_block_cost(size_t size);
 /* The size a live block was asked with. */
 size_t pool_block_size(const void *p);

@@ -22,7 +22,7 @@
 #include <kn/retcode.h>
 #include <knmm/list.h>
 #include <knmm/spinlock.h>
-#include <mm/commit.h>
+#include <mm/charge.h>
 #include <mm/vm_runs.h>
 #include <mm/vm_tree.h>
 
@@ -32,26 +32,13 @@ enum vm_region_kind {
 	VMR_FRAMES, /* frames owned by someone else, mapped in (kernel mappings of MDLs) */
 };
 
-struct vm_region {
-	struct vm_node node; /* [base, end) is the whole reservation, guard pages included */
-	unsigned flags;      /* VMM_FLAG_* at creation: cache mode, guards, grow-down */
-	uint8_t kind;        /* enum vm_region_kind */
-	uint8_t max_prot;    /* the most KnVmProtect may give (an MDL mapping: the MDL's) */
-	char name[23];       /* kernel regions: "kstack idle", "pool", "io lapic" */
-	uint64_t resident;   /* pages mapped now */
-	uint16_t busy;       /* a locked commit or pin is zeroing frames for it with the lock
-				dropped: any other change is rcBusy until it is done */
-	uint64_t io_pa;      /* VMR_IO: physical address of the first page */
-	uint64_t io_charge;  /* VMR_IO: commit held for the page tables its mapping needs */
-	struct vm_runs runs;
-};
+struct vm_region; /* private to mm (mm/vm_internal.h) */
 
-static inline uint64_t vmr_base(const struct vm_region *r) { return r->node.base; }
-static inline uint64_t vmr_end(const struct vm_region *r) { return r->node.end; }
-static inline uint64_t vmr_pages(const struct vm_region *r) { return (r->node.end - r->node.base) >> 12; }
-
+/* Fields are mm's: outside mm, only through the calls below (the monitor still reads a few
+ * under the lock, by convention, until it is converted). */
 struct vm_space {
-	spinlock_t lock;
+	spinlock_t lock;         /* vm_lock() (mm/vm_internal.h) */
+	bool lock_irq;           /* the interrupt state vm_lock found (the holder's) */
 	struct pt_root pt;
 	struct vm_tree tree;
 	uint64_t lo, hi;         /* where regions may be placed */
@@ -61,7 +48,7 @@ struct vm_space {
 	uint64_t rng;            /* xorshift64 state for ASLR */
 	unsigned faultaround;    /* extra pages mapped around a lazy fault (mem.faultaround) */
 	const char *name;
-	struct account *acct;    /* who pays for it (mm/commit.h; NULL: the kernel); a reference */
+	struct account *acct;    /* who pays for it (mm/charge.h; NULL: the kernel); a reference */
 	bool own_root;           /* the root was made (and charged) for this space */
 	struct list_head dead;   /* frames unmapped under the lock, freed after it (lock held) */
 	/* statistics (pages) */
@@ -105,16 +92,43 @@ enum vm_fault_result {
 /* Boot: registers the region objects' lookaside list. */
 void vm_init(void);
 
+/* What a space is made with. */
+struct vm_space_params {
+	const char *name;
+	bool user;                  /* ring-3 mappings */
+	uint64_t lo, hi;            /* where regions may be placed */
+	const struct pt_root *root; /* the tables to use (the kernel's); NULL: a root of its own */
+	struct account *acct;       /* who pays (mm/charge.h; NULL: only the global charge) */
+	bool aslr;                  /* regions placed anywhere go to a random free spot */
+	uint64_t seed;              /* mixed into the ASLR generator */
+	uint64_t mmap_base;         /* without ASLR, first fit from here (0: lo) */
+	unsigned faultaround;       /* extra pages mapped around a lazy fault (mem.faultaround) */
+};
+
 /*
- * A space placing regions in [lo, hi). user: ring-3 mappings. root: the tables to use (the
- * kernel's); NULL: a new root (for a user space its kernel half is the kernel's). Everything
- * the space makes the kernel spend — the root, committed pages and their tables, region and
- * run bookkeeping, regions and locked pages — is charged to `acct` (mm/commit.h; NULL: only
- * the global commit charge), of which the space keeps a reference until it is destroyed.
+ * A space placing regions in [p->lo, p->hi). With no root given, a new one (for a user space
+ * its kernel half is the kernel's). Everything the space makes the kernel spend — the root,
+ * committed pages and their tables, region and run bookkeeping, regions and locked pages —
+ * is charged to p->acct, of which the space keeps a reference until it is destroyed.
  * rcOutOfMemory if the root cannot be charged or has no frame.
  */
-Retcode vm_space_init(struct vm_space *vs, const char *name, bool user, uint64_t lo, uint64_t hi,
-		      const struct pt_root *root, struct account *acct);
+Retcode vm_space_init(struct vm_space *vs, const struct vm_space_params *p);
+
+/* A space's counters (pages), read together. */
+struct vm_space_stats {
+	uint64_t regions;
+	uint64_t committed;      /* committed pages */
+	uint64_t resident;       /* pages mapped now */
+	uint64_t locked;         /* pages committed LOCKED */
+	uint64_t table_windows;  /* 2 MiB windows holding committed pages (charged for tables) */
+	uint64_t private_commit; /* what its pages cost the charge: committed, the second page of
+				    each non-write-back one, VM_TABLE_CHARGE_PER_WINDOW per window */
+};
+void vm_space_stats(struct vm_space *vs, struct vm_space_stats *out);
+
+/* Makes the space's tables the CPU's (nothing if they are already). */
+void vm_space_activate(const struct vm_space *vs);
+
 /* Spaces with a page-table root of their own, each charged one page (the vm report). */
 uint64_t vm_root_count(void);
 /* Unmaps every region and frees the page tables (user spaces). */
@@ -163,6 +177,17 @@ bool vm_check_access(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned
  */
 Retcode vm_read(struct vm_space *vs, uint64_t addr, void *buf, uint64_t size);
 
+/*
+ * Copies buf into [addr, addr + size) of the space through its frames, as the kernel writes
+ * into a space it set up (a new task's arguments): every page must be committed, writable
+ * and resident, or rcFault (nothing is made resident, nothing grows). Not with the lock.
+ */
+Retcode vm_write(struct vm_space *vs, uint64_t addr, const void *buf, uint64_t size);
+
+/* Whether the space's page tables, as they are, let `access` at addr through (from ring 3 in
+ * a user space): a check that a resolved fault will not fault again. */
+bool vm_tables_allow(struct vm_space *vs, uint64_t addr, enum vm_access access);
+
 /* Pages a long operation handles between two preemption points. */
 #define VM_CHUNK_PAGES 256
 
@@ -178,34 +203,9 @@ static inline void vm_preempt_point(void)
 /* What a fault at addr is, and resolves it when it can (maps a frame, grows a stack). */
 enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access access);
 
-/* Maps `npages` frames from `pas` (owned by the caller, who holds references) into a
- * VMR_FRAMES region, or physical range `pa` (not RAM) into a VMR_IO region; both created by
- * vm_allocate_named without COMMIT. mmu cache from the region's flags. */
+/* Maps physical range `pa` (not RAM) into a VMR_IO region created by vm_allocate_named
+ * without COMMIT; mmu cache from the region's flags. */
 Retcode vm_map_io(struct vm_space *vs, uint64_t va, uint64_t pa, uint64_t npages);
-
-struct mdl;
-/*
- * Maps pages [first, first + npages) of an MDL into a new region at `addr` (0: anywhere)
- * with `flags`: a protection and optionally a cache mode (else the MDL's). The region's
- * maximum protection, for now and for any later KnVmProtect, is the MDL's maximum limited
- * by `max_prot` (what the caller's handle allows): more is rcAccessDenied. RAM MDLs: the region is committed (charged like any commit); frames are
- * mapped, each taking a reference; fictitious pages are committed-not-resident (a touch
- * gives the mapper a zeroed frame of its own). I/O MDLs: an uncharged I/O region. All or
- * nothing. *out gets the base. Codes as vm_allocate, plus rcAccessDenied.
- */
-Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uint64_t npages, uint64_t addr,
-		   unsigned flags, unsigned max_prot, const char *name, uint64_t *out);
-/*
- * Makes [addr, addr + size) resident and appends its frames to m's runs, then takes a
- * reference and a pin on each (probe and lock); m takes the region's cache mode, which must
- * be `cache` unless that is MDL_CACHE_ANY (mm/mdl.h). `access`: the protection bits every
- * page must allow (VMM_FLAG_READ, WRITE, EXECUTE). Everything is checked before a page is
- * made resident. rcInvalidArgument (not inside one region, not all committed, not anonymous
- * memory, another cache mode), rcAccessDenied (protection), rcOutOfMemory. On failure
- * nothing is pinned.
- */
-Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache,
-		     struct mdl *m);
 
 /* The cache mode of VMM_FLAG_* flags as the kernel keeps it: 0 for write-back, whether the
  * flags said VMM_FLAG_WRITE_BACK or nothing. */
@@ -225,29 +225,11 @@ static inline unsigned vm_cache_mode(unsigned flags)
 Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_t *counters, uint64_t max,
 		     bool *first_used, uint64_t *n);
 
-/*
- * The region whose base is the lowest at or above `cursor`, for a dump: its reservation
- * (*base, *size), *flags (the region's flags, RESERVE, the protections of its pages, COMMIT
- * and LOCKED if any page is so) and an MDL over it (read-only, the region's cache mode): a
- * physical run per resident stretch, a fictitious run per other stretch (all of an I/O
- * region). Pins the frames; allocates none. The MDL is charged to `acct` (the dumper).
- * rcEof, rcOutOfMemory.
- */
-Retcode vm_region_mdl(struct vm_space *vs, uint64_t cursor, uint64_t *base, uint64_t *size, unsigned *flags,
-		      struct account *acct, struct mdl **out);
-
-/* Region lookup without locking, for panics and the monitor (may race with changes). */
+/* Region lookup without locking, for panics (may race with changes). */
 const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr);
-
-/* Walk of a space's regions in address order (lock held by the caller). */
-struct vm_region *vm_first_region(struct vm_space *vs);
-struct vm_region *vm_next_region(struct vm_space *vs, struct vm_region *r);
 
 /* Checks the tree, every region's runs, and the space's counters (tests). */
 bool vm_space_check(struct vm_space *vs, char *why, size_t size);
-
-/* VMM_FLAG_* protection and cache -> MMU_* for a space. */
-unsigned vm_mmu_flags(const struct vm_space *vs, unsigned prot, unsigned region_flags);
 
 /* The kernel's own dynamic area (pools, kernel stacks, system mappings). */
 extern struct vm_space kernel_space;

@@ -39,7 +39,7 @@ struct account;
 
 /* One run of npages pages. */
 void vm_runs_init(struct vm_runs *r, uint8_t state, uint8_t prot);
-/* Frees the run storage, which was charged to account a (mm/commit.h; NULL: the kernel). */
+/* Frees the run storage, which was charged to account a (mm/charge.h; NULL: the kernel). */
 void vm_runs_destroy(struct vm_runs *r, struct account *a);
 /* Room for `extra` more runs, so that the next changes cannot fail (rcOutOfMemory: the pool,
  * or a's limits: storage beyond the inline runs is charged to a). */

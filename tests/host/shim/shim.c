@@ -92,26 +92,13 @@ Retcode pool_check(const void *p, char *why, size_t size)
 	return p ? rcOk : rcInvalidArgument;
 }
 
-/* ---- mm services the host has no use for: no device space, no kernel mappings ---- */
+/* ---- device space (mm/frame.c): the host has none ---- */
 #include <mm/mm.h>
-#include <mm/vm.h>
 
-struct vm_space kernel_space;
 bool mm_phys_is_io(uint64_t first, uint64_t end)
 {
 	(void)first;
 	(void)end;
-	return false;
-}
-bool mm_is_address_valid(const void *va)
-{
-	(void)va;
-	return false;
-}
-bool mm_get_physical_address(const void *va, uint64_t *pa)
-{
-	(void)va;
-	(void)pa;
 	return false;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* The `vm` report (SPEC §8), like WinDbg's !vm. */
+/* mm's reports to the console: `vm` (SPEC §8, like WinDbg's !vm), a space's regions, and the
+ * live MDLs. */
 #include <arch/pt.h>
 #include <knmm/log.h>
 #include <knmm/printf.h>
@@ -8,6 +9,7 @@
 #include <mm/mm.h>
 #include <mm/pmm.h>
 #include <mm/vm.h>
+#include "vm_internal.h"
 
 #define LINE(label, pages)                                                                         \
 	pr_info("vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages),                   \
@@ -16,17 +18,17 @@
 void vm_report(void)
 {
 	struct pmm_stats ps;
-	struct vm_commit_stats cs;
+	struct charge_stats cs;
 	struct pool_tag_stats tags[32];
 	struct mdl_stats ms;
 
 	pmm_get_stats(&pmm_main, &ps);
 	mdl_get_stats(&ms);
-	vm_commit_get(&cs);
+	charge_get(&cs);
 	pr_info("vm: *** Virtual Memory Usage ***");
 	LINE("Physical memory:", ps.total);
 	LINE("Available pages:", ps.free);
-	LINE("Committed pages:", cs.charge);
+	LINE("Committed pages:", cs.total);
 	LINE("Commit limit:", cs.limit);
 	LINE("Commit peak:", cs.peak);
 	LINE("Locked pages:", cs.locked);
@@ -78,10 +80,10 @@ void vm_print_regions(struct vm_space *vs)
 	static const char states[] = { [VM_RESERVED] = 'R', [VM_COMMITTED] = 'C', [VM_GUARD] = 'G' };
 	static const char *const kinds[] = { [VMR_ANON] = "", [VMR_IO] = "io ", [VMR_FRAMES] = "frames " };
 
-	bool irq = spin_lock_irqsave(&vs->lock);
+	vm_lock(vs);
 	console_printf("  %-18s %-12s %-8s %-4s %-5s %-20s %s\n", "BASE", "SIZE", "RESIDENT", "MAX", "CACHE", "FLAGS",
 		       "RUNS (state:pages/protection, L: locked)");
-	for (struct vm_region *r = vm_first_region(vs); r; r = vm_next_region(vs, r)) {
+	for (struct vm_region *r = vm_first_region_locked(vs); r; r = vm_next_region_locked(vs, r)) {
 		char max[4], runs[120];
 		size_t at = 0;
 		prot_string(r->max_prot, max);
@@ -104,5 +106,41 @@ void vm_print_regions(struct vm_space *vs)
 			       (unsigned long long)(npages * PAGE_SIZE), (unsigned long long)r->resident, max,
 			       cache_name(r->flags), flags, runs);
 	}
-	spin_unlock_irqrestore(&vs->lock, irq);
+	vm_unlock(vs);
+}
+
+static void mdl_line(const struct mdl *m, void *arg)
+{
+	static const char *const kinds[] = { [MDL_RAM] = "ram", [MDL_IO] = "io", [MDL_DESCRIBED] = "described" };
+	char runs[96];
+	size_t at = 0;
+	uint64_t frames = 0;
+
+	(void)arg;
+	for (uint32_t i = 0; i < m->nruns; i++) {
+		const struct mdl_run *r = &m->runs[i];
+		frames += r->pfn == MDL_FICTITIOUS ? 0 : r->count;
+		if (at < sizeof(runs) - 32)
+			at += r->pfn == MDL_FICTITIOUS
+				      ? (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%llu fictitious]", i ? " " : "",
+							  (unsigned long long)r->count)
+				      : (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%#llx+%llu]", i ? " " : "",
+							  (unsigned long long)(r->pfn << PAGE_SHIFT), (unsigned long long)r->count);
+	}
+	if (at >= sizeof(runs) - 32)
+		ksnprintf(runs + at, sizeof(runs) - at, " ...");
+	console_printf("  %p %-9s %8llu bytes %5llu pages (%llu frames) max %c%c%c cache %#x: %s\n", (const void *)m,
+		       kinds[m->kind], (unsigned long long)m->bytes, (unsigned long long)m->pages,
+		       (unsigned long long)frames, (m->max_prot & VMM_FLAG_READ) ? 'r' : '-',
+		       (m->max_prot & VMM_FLAG_WRITE) ? 'w' : '-', (m->max_prot & VMM_FLAG_EXECUTE) ? 'x' : '-', m->cache,
+		       runs);
+}
+
+void mdl_report(void)
+{
+	struct mdl_stats ms;
+
+	mdl_get_stats(&ms);
+	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)ms.mdls, (unsigned long long)ms.pinned_pages);
+	mdl_for_each(mdl_line, NULL);
 }

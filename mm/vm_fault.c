@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Faults and access (mm/vm.h, docs/vm.md "Faults"): what a fault is and its resolution (a
+ * frame for a committed page, fault-around, grow-down growth), whether an access would
+ * succeed without making it (or, after a fault, whether the tables now let it through), and
+ * reading and writing a space from the kernel through its frames.
+ */
+#include <knmm/align.h>
+#include <knmm/layout.h>
+#include <knmm/panic.h>
+#include <knmm/string.h>
+#include <mm/pmm.h>
+#include "frame.h"
+#include "vm_internal.h"
+
+/* ------------------------------------------------------------------ faults */
+
+/* Maps a fresh frame at page p of r (committed, not resident). Charged: cannot fail. */
+static void fault_in_locked(struct vm_space *vs, struct vm_region *r, uint64_t p, unsigned prot)
+{
+	vm_assert_held(vs);
+	struct page *frame = frame_alloc(r->flags, PAGE_ANON);
+
+	if (!frame)
+		panic("vm: no frame for a committed page (%llu pages charged): the commit accounting is broken",
+		      (unsigned long long)charge_total());
+	Retcode rc = pt_map(&vs->pt, vmr_base(r) + p * PAGE, page_to_pa(frame), PAGE, vm_mmu_flags(vs, prot, r->flags),
+			    PT_LEVEL_PT);
+	if (rc != rcOk)
+		panic("vm: no page table for a committed page (error %d): the commit reserve is exhausted", rc);
+	r->resident++;
+	vs->resident++;
+}
+
+/* Up to vs->faultaround more pages of run i within faultaround pages of p: those after it
+ * first, then those before it (a bounded window: touching a run from the top stays linear). */
+static void fault_around_locked(struct vm_space *vs, struct vm_region *r, uint32_t i, uint64_t p)
+{
+	vm_assert_held(vs);
+	unsigned left = vs->faultaround;
+	uint64_t lo = MAX(r->runs.v[i].start, p > left ? p - left : 0);
+	uint64_t hi = MIN(vm_runs_end(&r->runs, i, vmr_pages(r)), p + 1 + left);
+
+	for (uint64_t q = p + 1; left && q < hi; q++) {
+		if (!pt_translate(&vs->pt, vmr_base(r) + q * PAGE, NULL)) {
+			fault_in_locked(vs, r, q, r->runs.v[i].prot);
+			left--;
+		}
+	}
+	for (uint64_t q = p; left && q-- > lo;) {
+		if (!pt_translate(&vs->pt, vmr_base(r) + q * PAGE, NULL)) {
+			fault_in_locked(vs, r, q, r->runs.v[i].prot);
+			left--;
+		}
+	}
+}
+
+static bool access_allowed(unsigned prot, enum vm_access access)
+{
+	if (access == VM_ACCESS_WRITE)
+		return prot & VMM_FLAG_WRITE;
+	if (access == VM_ACCESS_EXEC)
+		return prot & VMM_FLAG_EXECUTE;
+	return prot & VMM_FLAG_READ;
+}
+
+enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access access)
+{
+	enum vm_fault_result res = VM_FAULT_ACCESS;
+
+	if (addr < vs->lo || addr >= vs->hi)
+		return VM_FAULT_ACCESS;
+	vm_lock(vs);
+	struct vm_region *r = vm_region_find_locked(vs, addr);
+	if (!r || r->kind != VMR_ANON)
+		goto out;
+	uint64_t p = (addr - vmr_base(r)) / PAGE, va = align_down(addr, PAGE);
+	uint32_t i = vm_runs_find(&r->runs, p);
+	struct vm_run run = r->runs.v[i]; /* a copy: growing the run array may move it */
+
+	if (run.state == VM_GUARD) {
+		res = VM_FAULT_GUARD;
+	} else if (run.state == VM_RESERVED) {
+		/* Grow-down: reserved pages up to the committed part above become committed. */
+		if (!(r->flags & VMM_FLAG_GROW_DOWN) || i + 1 >= r->runs.n || r->runs.v[i + 1].state != VM_COMMITTED ||
+		    !access_allowed(run.prot, access))
+			goto out;
+		uint64_t top = r->runs.v[i + 1].start, n = top - p, extra = n * (frame_commit_cost(r->flags) - 1);
+		uint64_t windows = vm_new_windows_locked(vs, vmr_base(r) + p * PAGE, vmr_base(r) + top * PAGE);
+		if (vm_runs_reserve(&r->runs, 2, vs->acct) != rcOk ||
+		    charge_take(vs->acct, n + extra + windows * VM_TABLE_CHARGE_PER_WINDOW) != rcOk) {
+			res = VM_FAULT_STACK_OVERFLOW;
+			goto out;
+		}
+		vm_runs_apply_locked(vs, r, p, n, VM_RESERVED, VM_COMMITTED, KEEP, 0);
+		vs->committed += n;
+		vs->commit_extra += extra;
+		vs->table_windows += windows;
+		fault_in_locked(vs, r, p, run.prot);
+		res = VM_FAULT_GREW;
+	} else if (access_allowed(run.prot, access)) {
+		if (!pt_translate(&vs->pt, va, NULL)) {
+			fault_in_locked(vs, r, p, run.prot);
+			fault_around_locked(vs, r, i, p);
+		}
+		res = VM_FAULT_RESOLVED;
+	}
+out:
+	vm_unlock(vs);
+	return res;
+}
+
+/* ------------------------------------------------------------------ access */
+
+bool vm_check_access(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access)
+{
+	if (size == 0)
+		return true;
+	uint64_t end = align_up(addr + size, PAGE), a = align_down(addr, PAGE);
+	if (addr + size < addr || a < vs->lo || end > vs->hi || end < a)
+		return false;
+	bool ok = true;
+	vm_lock(vs);
+	while (ok && a < end) {
+		struct vm_region *r = vm_region_find_locked(vs, a);
+		if (!r || r->kind != VMR_ANON) {
+			ok = false;
+			break;
+		}
+		uint64_t npages = vmr_pages(r);
+		uint32_t i = vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE);
+		const struct vm_run *run = &r->runs.v[i];
+		bool growable = run->state == VM_RESERVED && (r->flags & VMM_FLAG_GROW_DOWN) && i + 1 < r->runs.n &&
+				r->runs.v[i + 1].state == VM_COMMITTED;
+		ok = (run->state == VM_COMMITTED || growable) && allows(run->prot, access);
+		a = vmr_base(r) + vm_runs_end(&r->runs, i, npages) * PAGE;
+	}
+	vm_unlock(vs);
+	return ok;
+}
+
+/* Whether page `a` (in the space) can be read: committed with READ, or a reserved page of a
+ * grow-down region that an access would grow into (it reads as zeros). Lock held. */
+static bool page_readable_locked(struct vm_space *vs, uint64_t a)
+{
+	vm_assert_held(vs);
+	struct vm_region *r = vm_region_find_locked(vs, a);
+	if (!r || r->kind != VMR_ANON)
+		return false;
+	uint32_t i = vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE);
+	const struct vm_run *run = &r->runs.v[i];
+	bool growable = run->state == VM_RESERVED && (r->flags & VMM_FLAG_GROW_DOWN) && i + 1 < r->runs.n &&
+			r->runs.v[i + 1].state == VM_COMMITTED;
+	return (run->state == VM_COMMITTED || growable) && allows(run->prot, VMM_FLAG_READ);
+}
+
+Retcode vm_read(struct vm_space *vs, uint64_t addr, void *buf, uint64_t size)
+{
+	if (!vm_check_access(vs, addr, size, VMM_FLAG_READ))
+		return rcFault;
+	uint8_t *out = buf;
+	uint64_t pages = 0;
+	for (uint64_t done = 0; done < size;) {
+		uint64_t a = addr + done, n = MIN(size - done, PAGE - (a & PAGE_MASK));
+		struct pt_mapping m;
+		vm_lock(vs);
+		/* Page by page under the lock: the frame cannot go while it is read, and a page
+		 * another thread made unreadable since the check ends the copy. */
+		bool ok = page_readable_locked(vs, align_down(a, PAGE));
+		if (ok && pt_translate(&vs->pt, a, &m))
+			memcpy(out + done, phys_to_virt(m.pa), n);
+		else if (ok)
+			memset(out + done, 0, n); /* committed, never touched: zeros, and it stays so */
+		vm_unlock(vs);
+		if (!ok)
+			return rcFault;
+		done += n;
+		if (++pages % VM_CHUNK_PAGES == 0 && done < size)
+			vm_preempt_point();
+	}
+	return rcOk;
+}
+
+Retcode vm_write(struct vm_space *vs, uint64_t addr, const void *buf, uint64_t size)
+{
+	const uint8_t *in = buf;
+
+	if (size == 0)
+		return rcOk;
+	if (addr + size < addr || addr < vs->lo || addr + size > vs->hi)
+		return rcFault;
+	for (uint64_t done = 0; done < size;) {
+		uint64_t a = addr + done, n = MIN(size - done, PAGE - (a & PAGE_MASK));
+		struct pt_mapping m;
+		vm_lock(vs);
+		/* Page by page under the lock: the frame cannot go while it is written. */
+		struct vm_region *r = vm_region_find_locked(vs, a);
+		const struct vm_run *run = r && r->kind == VMR_ANON
+						   ? &r->runs.v[vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE)]
+						   : NULL;
+		bool ok = run && run->state == VM_COMMITTED && allows(run->prot, VMM_FLAG_WRITE) &&
+			  pt_translate(&vs->pt, a, &m);
+		if (ok)
+			memcpy(phys_to_virt(m.pa), in + done, n);
+		vm_unlock(vs);
+		if (!ok)
+			return rcFault;
+		done += n;
+	}
+	return rcOk;
+}
+
+bool vm_tables_allow(struct vm_space *vs, uint64_t addr, enum vm_access access)
+{
+	struct pt_mapping m;
+
+	vm_lock(vs);
+	bool ok = pt_translate(&vs->pt, addr, &m) && (!vs->user || (m.mmu_flags & MMU_USER)) &&
+		  (access != VM_ACCESS_WRITE || (m.mmu_flags & MMU_WRITE)) &&
+		  (access != VM_ACCESS_EXEC || (m.mmu_flags & MMU_EXEC));
+	vm_unlock(vs);
+	return ok;
+}
