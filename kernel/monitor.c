@@ -138,26 +138,19 @@ struct args {
 	const char *v[MAX_ARGS];
 };
 
-/* A task's space counters, read together under its lock. */
-struct space_counts {
-	uint64_t nregions, committed, resident, locked, table_windows, commit_extra;
-};
-
-static struct space_counts space_counts(struct vm_space *vs)
+static struct vm_space_stats space_stats(struct task *t)
 {
-	bool irq = spin_lock_irqsave(&vs->lock);
-	struct space_counts c = { vs->nregions, vs->committed, vs->resident, vs->locked, vs->table_windows,
-				  vs->commit_extra };
-	spin_unlock_irqrestore(&vs->lock, irq);
-	return c;
+	struct vm_space_stats st;
+	vm_space_stats(&t->vs, &st);
+	return st;
 }
 
 static void task_line(struct task *t, void *arg)
 {
 	(void)arg;
-	struct space_counts c = space_counts(&t->vs);
+	struct vm_space_stats c = space_stats(t);
 	console_printf("%5llu  %-8s %7u %8llu %10llu %9llu  %s\n", (unsigned long long)t->id, task_state_name(t->state),
-		       t->nthreads, (unsigned long long)c.nregions, (unsigned long long)c.committed,
+		       t->nthreads, (unsigned long long)c.regions, (unsigned long long)c.committed,
 		       (unsigned long long)c.resident, t->name);
 }
 
@@ -172,10 +165,9 @@ static void cmd_tasks(const struct args *a)
 static void vm_task_line(struct task *t, void *arg)
 {
 	(void)arg;
-	struct space_counts c = space_counts(&t->vs);
+	struct vm_space_stats c = space_stats(t);
 	pr_info("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked",
-		(unsigned long long)t->id, t->name, (unsigned long long)c.nregions,
-		(unsigned long long)(c.committed + c.commit_extra + c.table_windows * VM_TABLE_CHARGE_PER_WINDOW),
+		(unsigned long long)t->id, t->name, (unsigned long long)c.regions, (unsigned long long)c.private_commit,
 		(unsigned long long)c.resident, (unsigned long long)c.locked);
 }
 
@@ -195,7 +187,7 @@ static void cmd_regions(const struct args *a)
 		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
 	} else {
 		console_printf("regions of task %llu '%s' (%llu):\n", (unsigned long long)t->id, t->name,
-			       (unsigned long long)space_counts(&t->vs).nregions);
+			       (unsigned long long)space_stats(t).regions);
 		vm_print_regions(&t->vs);
 	}
 	task_put(t);
@@ -212,15 +204,10 @@ static void cmd_pte(const struct args *a)
 	struct task *t = task_arg(spec);
 	if (!t)
 		return;
-	/* The walk under the space's lock: no table is freed while it runs. A space being torn
-	 * down has no regions left once its root is freed (root 0): nothing to walk then. */
+	/* A space being torn down has no regions left once its root is freed: nothing to walk. */
 	struct pt_trace tr;
-	bool irq = spin_lock_irqsave(&t->vs.lock);
-	uint64_t root = t->vs.pt.pml4_pa;
-	bool live = t->state != KN_TASK_STATE_EXITED && root != 0;
-	if (live)
-		pt_trace(&t->vs.pt, va, &tr);
-	spin_unlock_irqrestore(&t->vs.lock, irq);
+	uint64_t root = 0;
+	bool live = t->state != KN_TASK_STATE_EXITED && vm_space_trace(&t->vs, va, &tr, &root);
 	if (!live) {
 		console_printf("monitor: task %llu '%s' has exited: no page tables\n", (unsigned long long)t->id, t->name);
 		task_put(t);

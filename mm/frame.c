@@ -64,7 +64,7 @@ void frame_clear_type(struct page *p)
 	if (t == FRAME_WB)
 		return;
 	if (t == FRAME_WC)
-		__asm__ __volatile__("sfence" ::: "memory"); /* (this CPU's write-combining buffers) */
+		write_combining_flush();
 	uint64_t alias = DIRECT_MAP_BASE + page_to_pa(p);
 	bool irq = spin_lock_irqsave(&alias_lock);
 	Retcode rc = pt_protect(&kernel_pt_root, alias, PAGE_SIZE, alias_mmu(FRAME_WB)); /* (split: cannot fail) */
@@ -95,7 +95,7 @@ bool mm_phys_is_io(uint64_t first, uint64_t end)
 	 * write-back there: a second, uncached mapping would give it two memory types. */
 	static const struct pt_walk_ops any_leaf = { .leaf = found_leaf };
 
-	if (first >= end || end > DIRECT_MAP_SIZE || (cpu_features.phys_bits < 64 && end > (1ull << cpu_features.phys_bits)))
+	if (first >= end || end > DIRECT_MAP_SIZE || (phys_addr_bits() < 64 && end > (1ull << phys_addr_bits())))
 		return false;
 	/* One walk of the direct map over the range (large pages, absent levels skipped). */
 	return pt_walk_range(&kernel_pt_root, DIRECT_MAP_BASE + first, end - first, &any_leaf, NULL) == 0;

@@ -102,6 +102,17 @@ void vm_space_stats(struct vm_space *vs, struct vm_space_stats *out)
 	vm_unlock(vs);
 }
 
+bool vm_space_trace(struct vm_space *vs, uint64_t va, struct pt_trace *out, uint64_t *root_pa)
+{
+	vm_lock(vs);
+	uint64_t root = vs->pt.pml4_pa;
+	if (root)
+		pt_trace(&vs->pt, va, out);
+	vm_unlock(vs);
+	*root_pa = root;
+	return root != 0;
+}
+
 void vm_space_activate(const struct vm_space *vs)
 {
 	if (!pt_is_active(&vs->pt))

@@ -126,6 +126,11 @@ struct vm_space_stats {
 };
 void vm_space_stats(struct vm_space *vs, struct vm_space_stats *out);
 
+/* The page-table walk of va in the space's tables (arch's decoded levels), taken under its
+ * lock so that no table is freed while it runs; false, with *root_pa 0, for a space whose
+ * tables are gone (torn down). */
+bool vm_space_trace(struct vm_space *vs, uint64_t va, struct pt_trace *out, uint64_t *root_pa);
+
 /* Makes the space's tables the CPU's (nothing if they are already). */
 void vm_space_activate(const struct vm_space *vs);
 

@@ -124,6 +124,11 @@ static inline void cache_flush_all(void) { __asm__ __volatile__("wbinvd" ::: "me
  * WBINVD on a CPU without it): what a page needs when its memory type changes (SDM Vol. 3A
  * 11.12.4). */
 void cache_flush_range(const void *va, uint64_t size);
+/* Drains this CPU's write-combining buffers (SFENCE): before a write-combining page's
+ * frame changes memory type again. */
+static inline void write_combining_flush(void) { __asm__ __volatile__("sfence" ::: "memory"); }
+/* The physical address width: addresses at or above 1 << phys_addr_bits() are no memory. */
+static inline unsigned phys_addr_bits(void) { return cpu_features.phys_bits; }
 
 /* Stops this CPU for good (interrupts off). */
 __noreturn void cpu_halt_forever(void);
