@@ -95,10 +95,12 @@ bool boot_info_from_multiboot2(uint32_t magic, uint64_t info_pa, struct boot_inf
 			break;
 		switch (tag->type) {
 		case MB2_TAG_CMDLINE:
-			kstrlcpy(bi->cmdline, ((const struct mb2_tag_string *)(const void *)tag)->string, sizeof(bi->cmdline));
+			kstrlcpy(bi->cmdline, ((const struct mb2_tag_string *)(const void *)tag)->string,
+				 sizeof(bi->cmdline));
 			break;
 		case MB2_TAG_LOADER_NAME:
-			kstrlcpy(bi->loader, ((const struct mb2_tag_string *)(const void *)tag)->string, sizeof(bi->loader));
+			kstrlcpy(bi->loader, ((const struct mb2_tag_string *)(const void *)tag)->string,
+				 sizeof(bi->loader));
 			break;
 		case MB2_TAG_MODULE: {
 			const struct mb2_tag_module *m = (const void *)tag;

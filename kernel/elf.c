@@ -60,7 +60,8 @@ const char *elf_check(const void *file, uint64_t size, uint64_t *entry)
 			return "writable and executable segment (W^X)";
 		for (unsigned j = 0; j < i; j++) {
 			const Elf64_Phdr *q = phdr(file, eh, j);
-			if (q->p_type == PT_LOAD && q->p_memsz && seg_start(p) < seg_end(q) && seg_start(q) < seg_end(p))
+			if (q->p_type == PT_LOAD && q->p_memsz && seg_start(p) < seg_end(q) &&
+			    seg_start(q) < seg_end(p))
 				return "overlapping segments";
 		}
 		if ((p->p_flags & PF_X) && eh->e_entry >= p->p_vaddr && eh->e_entry < p->p_vaddr + p->p_memsz)
@@ -76,8 +77,7 @@ const char *elf_check(const void *file, uint64_t size, uint64_t *entry)
 
 /* The segment as an MDL: frames for the pages that hold file bytes (zeroed, then filled),
  * fictitious pages for the rest of its memory (.bss: committed, resident when touched). */
-static Retcode segment_mdl(const void *file, const Elf64_Phdr *p, unsigned prot, struct account *acct,
-			   struct mdl **out)
+static Retcode segment_mdl(const void *file, const Elf64_Phdr *p, unsigned prot, struct account *acct, struct mdl **out)
 {
 	uint64_t start = seg_start(p), pages = (seg_end(p) - start) / PAGE_SIZE;
 	uint64_t file_pages = p->p_filesz ? (align_up(p->p_vaddr + p->p_filesz, PAGE_SIZE) - start) / PAGE_SIZE : 0;

@@ -63,7 +63,8 @@ int run_program(const char *program, const char *name, unsigned flags, uint64_t 
 	bool held = task_hold(t, &hold) == rcOk;
 	task_resume(t);
 	int code;
-	if (task_wait(t, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, timeout_ns ? clock_ns() + timeout_ns : 0) != rcOk) {
+	if (task_wait(t, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, timeout_ns ? clock_ns() + timeout_ns : 0) !=
+	    rcOk) {
 		pr_err("task %s: still running after %llu ms: terminated", name,
 		       (unsigned long long)(timeout_ns / 1000000));
 		task_terminate(t, KN_EXIT_TERMINATED, true);

@@ -32,9 +32,9 @@
 #include <kernel/sched.h>
 #include <kernel/task.h>
 
-#define LINE_MAX  120
-#define POLL_NS   5000000ull /* 5 ms between looks at the UART */
-#define DUMP_WAIT 10000000000ull /* for the target to stop, and the default for the collector */
+#define LINE_MAX         120
+#define POLL_NS          5000000ull     /* 5 ms between looks at the UART */
+#define DUMP_WAIT        10000000000ull /* for the target to stop, and the default for the collector */
 #define DUMP_WAIT_MAX_MS 3600000ull
 
 static struct wait_queue idle_wq = WAIT_QUEUE_INIT(idle_wq);
@@ -209,12 +209,13 @@ static void cmd_pte(const struct args *a)
 	uint64_t root = 0;
 	bool live = t->state != KN_TASK_STATE_EXITED && vm_space_trace(&t->vs, va, &tr, &root);
 	if (!live) {
-		console_printf("monitor: task %llu '%s' has exited: no page tables\n", (unsigned long long)t->id, t->name);
+		console_printf("monitor: task %llu '%s' has exited: no page tables\n", (unsigned long long)t->id,
+			       t->name);
 		task_put(t);
 		return;
 	}
-	console_printf("pte of %#llx in task %llu '%s' (root %#llx):\n", (unsigned long long)va, (unsigned long long)t->id,
-		       t->name, (unsigned long long)root);
+	console_printf("pte of %#llx in task %llu '%s' (root %#llx):\n", (unsigned long long)va,
+		       (unsigned long long)t->id, t->name, (unsigned long long)root);
 	for (unsigned i = 0; i < tr.n; i++)
 		console_printf("  %-4s[%3u] %#018llx  %s\n", tr.step[i].level_name, tr.step[i].index,
 			       (unsigned long long)tr.step[i].entry, tr.step[i].text);
@@ -226,8 +227,8 @@ static void cmd_pool(const struct args *a)
 	(void)a;
 	struct pool_tag_stats tags[32];
 	unsigned n = pool_tag_usage(tags, 32);
-	console_printf("pool: %llu pages\n %-4s %10s %10s %14s\n", (unsigned long long)pool_pages(), "Tag", "Allocs", "Frees",
-		       "Bytes in use");
+	console_printf("pool: %llu pages\n %-4s %10s %10s %14s\n", (unsigned long long)pool_pages(), "Tag", "Allocs",
+		       "Frees", "Bytes in use");
 	for (unsigned i = 0; i < n; i++) {
 		char name[5];
 		pool_tag_name(tags[i].tag, name);
@@ -287,7 +288,8 @@ static void cmd_dump(const struct args *a)
 	const char *spec = a->v[0], *limit_text = a->n > 1 ? a->v[1] : NULL;
 	uint64_t limit_ms = DUMP_WAIT / 1000000;
 	if (limit_text && (!parse_decimal(limit_text, DUMP_WAIT_MAX_MS, &limit_ms) || limit_ms == 0)) {
-		console_printf("monitor: bad time limit '%s' (milliseconds, 1 to %llu)\n", limit_text, DUMP_WAIT_MAX_MS);
+		console_printf("monitor: bad time limit '%s' (milliseconds, 1 to %llu)\n", limit_text,
+			       DUMP_WAIT_MAX_MS);
 		return;
 	}
 	struct task *t = task_arg(spec), *c = NULL;
@@ -302,7 +304,9 @@ static void cmd_dump(const struct args *a)
 		rc = rcBusy;
 	if (rc != rcOk) {
 		console_printf("monitor: cannot freeze task %llu '%s' (%s)\n", (unsigned long long)t->id, t->name,
-			       rc == rcBusy ? "it did not stop" : rc == rcOutOfMemory ? "no room for the monitor's handle" : "not running");
+			       rc == rcBusy          ? "it did not stop"
+			       : rc == rcOutOfMemory ? "no room for the monitor's handle"
+						     : "not running");
 		task_put(t);
 		return;
 	}
@@ -315,8 +319,10 @@ static void cmd_dump(const struct args *a)
 	if (rc == rcOk) {
 		task_resume(c);
 		if (task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + limit_ms * 1000000) == rcOk) {
-			console_printf("dump of task %llu '%s': %s (the core file is on COM2; make run saves it in build/dumps/)\n",
-				       (unsigned long long)t->id, t->name, c->exit_code == 0 ? "done" : "the collector failed");
+			console_printf("dump of task %llu '%s': %s (the core file is on COM2; make run saves it in "
+				       "build/dumps/)\n",
+				       (unsigned long long)t->id, t->name,
+				       c->exit_code == 0 ? "done" : "the collector failed");
 		} else {
 			/* Terminated, and waited for (boundedly too: its threads leave at their next
 			 * kernel entry or wake-up). */
@@ -357,7 +363,8 @@ static const struct command {
 	{ "help", 0, 0, cmd_help, "", "this list" },
 	{ "vm", 0, 0, cmd_vm, "", "the memory report (like !vm): totals, pools, every task's memory" },
 	{ "tasks", 0, 0, cmd_tasks, "", "every task: id, state, threads, regions, committed and resident pages" },
-	{ "regions", 1, 1, cmd_regions, "TASK", "a task's regions: base, size, resident pages, protection, cache, runs" },
+	{ "regions", 1, 1, cmd_regions, "TASK",
+	  "a task's regions: base, size, resident pages, protection, cache, runs" },
 	{ "pte", 2, 2, cmd_pte, "TASK VA", "the page-table entries that map VA in TASK, each level decoded" },
 	{ "pool", 0, 0, cmd_pool, "", "kernel pool usage by tag (like !poolused)" },
 	{ "mdl", 0, 0, cmd_mdl, "", "live MDLs with their runs and pinned pages" },
@@ -379,7 +386,8 @@ static void cmd_help(const struct args *a)
 		ksnprintf(usage, sizeof(usage), "%s%s%s", c->name, *c->args ? " " : "", c->args);
 		const char *second = strchr(c->help, '\n');
 		if (second)
-			console_printf("  %-17s %.*s\n%20s%s\n", usage, (int)(second - c->help), c->help, "", second + 1);
+			console_printf("  %-17s %.*s\n%20s%s\n", usage, (int)(second - c->help), c->help, "",
+				       second + 1);
 		else
 			console_printf("  %-17s %s\n", usage, c->help);
 	}

@@ -253,10 +253,7 @@ int64_t sys_task_terminate(const struct syscall_args *a)
 	return rcOk; /* when t is the caller, it leaves on the way back to ring 3 */
 }
 
-int64_t sys_task_exit(const struct syscall_args *a)
-{
-	task_exit_current((int)a->a[0]);
-}
+int64_t sys_task_exit(const struct syscall_args *a) { task_exit_current((int)a->a[0]); }
 
 int64_t sys_task_self(const struct syscall_args *a)
 {
@@ -342,8 +339,11 @@ static void quota_to_array(const KnQuota *q, uint64_t v[ACCT_NR])
 
 static KnQuota quota_from_array(const uint64_t v[ACCT_NR])
 {
-	return (KnQuota){ .commitPages = v[ACCT_CHARGE], .lockedPages = v[ACCT_LOCKED], .handles = v[ACCT_HANDLES],
-			  .regions = v[ACCT_REGIONS], .tasks = v[ACCT_TASKS] };
+	return (KnQuota){ .commitPages = v[ACCT_CHARGE],
+			  .lockedPages = v[ACCT_LOCKED],
+			  .handles = v[ACCT_HANDLES],
+			  .regions = v[ACCT_REGIONS],
+			  .tasks = v[ACCT_TASKS] };
 }
 
 int64_t sys_task_set_quota(const struct syscall_args *a)

@@ -51,19 +51,40 @@ int64_t sys_task_get_thread_context(const struct syscall_args *a)
 	bool irq = spin_lock_irqsave(&t->lock);
 	struct list_head *pos;
 	uint64_t i = 0;
-	list_for_each(pos, &t->threads) {
+	list_for_each(pos, &t->threads)
+	{
 		if (i++ != index)
 			continue;
 		/* Parked: its ring-3 state is the frame at the top of its kernel stack. */
 		const struct thread *th = list_entry(pos, struct thread, task_link);
 		const struct trap_frame *f = thread_user_frame(th);
 		c = (KnThreadContext){
-			.rax = f->rax, .rbx = f->rbx, .rcx = f->rcx, .rdx = f->rdx, .rsi = f->rsi, .rdi = f->rdi,
-			.rbp = f->rbp, .rsp = f->rsp, .r8 = f->r8, .r9 = f->r9, .r10 = f->r10, .r11 = f->r11,
-			.r12 = f->r12, .r13 = f->r13, .r14 = f->r14, .r15 = f->r15, .rip = f->rip, .rflags = f->rflags,
-			.cs = f->cs, .ss = f->ss, .ds = GDT_USER_DS | SEL_RPL3, .es = GDT_USER_DS | SEL_RPL3,
-			.threadId = th->id, .exception = th->exc_vector,
-			.errorCode = th->exc_vector == UINT64_MAX ? 0 : th->exc_error, .cr2 = th->exc_cr2,
+			.rax = f->rax,
+			.rbx = f->rbx,
+			.rcx = f->rcx,
+			.rdx = f->rdx,
+			.rsi = f->rsi,
+			.rdi = f->rdi,
+			.rbp = f->rbp,
+			.rsp = f->rsp,
+			.r8 = f->r8,
+			.r9 = f->r9,
+			.r10 = f->r10,
+			.r11 = f->r11,
+			.r12 = f->r12,
+			.r13 = f->r13,
+			.r14 = f->r14,
+			.r15 = f->r15,
+			.rip = f->rip,
+			.rflags = f->rflags,
+			.cs = f->cs,
+			.ss = f->ss,
+			.ds = GDT_USER_DS | SEL_RPL3,
+			.es = GDT_USER_DS | SEL_RPL3,
+			.threadId = th->id,
+			.exception = th->exc_vector,
+			.errorCode = th->exc_vector == UINT64_MAX ? 0 : th->exc_error,
+			.cr2 = th->exc_cr2,
 		};
 		rc = rcOk;
 		break;

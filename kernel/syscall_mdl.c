@@ -17,9 +17,9 @@
 #include <kernel/task.h>
 #include <kernel/usercopy.h>
 
-#define MDL_OBJ_TAG      POOL_TAG('M', 'd', 'l', 'H')
-#define ALL_MDL_RIGHTS   (KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE | KN_RIGHT_CLONE)
-#define USAGE_MAP_MAX    256 /* counts a call returns at most (SPEC §5 lets it return fewer) */
+#define MDL_OBJ_TAG    POOL_TAG('M', 'd', 'l', 'H')
+#define ALL_MDL_RIGHTS (KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE | KN_RIGHT_CLONE)
+#define USAGE_MAP_MAX  256 /* counts a call returns at most (SPEC §5 lets it return fewer) */
 
 struct mdl_object {
 	struct kobject obj;
@@ -227,8 +227,8 @@ int64_t sys_mdl_map(const struct syscall_args *a)
 	else
 		/* The handle's rights bound the mapping for good: no KnVmProtect past them later. */
 		rc = vm_map_mdl(&current_task()->vs, m, offset / PAGE_SIZE, size / PAGE_SIZE, addr, flags & ~cache,
-				(rights & KN_RIGHT_MAP_WRITE) ? VMM_FLAG_RWX_MASK : VMM_FLAG_RWX_MASK & ~VMM_FLAG_WRITE, "mdl",
-				&va);
+				(rights & KN_RIGHT_MAP_WRITE) ? VMM_FLAG_RWX_MASK : VMM_FLAG_RWX_MASK & ~VMM_FLAG_WRITE,
+				"mdl", &va);
 	kobj_put(&mo->obj);
 	if (rc == rcOk && (rc = copy_to_user(out, &va, sizeof(va))) != rcOk)
 		vm_unmap(&current_task()->vs, va, size);

@@ -26,8 +26,8 @@
 #include <kernel/options.h>
 #include <kernel/task.h>
 
-#define TASK_TAG     POOL_TAG('T', 'a', 's', 'k')
-#define STACK_SIZE   MiB(1)
+#define TASK_TAG   POOL_TAG('T', 'a', 's', 'k')
+#define STACK_SIZE MiB(1)
 
 static spinlock_t tasks_lock = SPINLOCK_INIT("tasks", LOCK_RANK_TASKS);
 static struct list_head all_tasks = LIST_HEAD_INIT(all_tasks);
@@ -95,7 +95,7 @@ static void task_unreachable(struct kobject *o)
 		return;
 	/* (debug level: ring 3 can make any number of these) */
 	pr_debug("task %s: %s, and nothing that can act holds a handle to it: ended", t->name,
-		t->state == KN_TASK_STATE_CREATED ? "never started" : "frozen");
+		 t->state == KN_TASK_STATE_CREATED ? "never started" : "frozen");
 	handle_table_stop_counting(&t->handles);
 	task_terminate(t, KN_EXIT_TERMINATED, false);
 }
@@ -172,8 +172,7 @@ static void task_unmake(struct task *t, struct account *parent, bool space)
 	account_uncharge(parent, ACCT_TASKS, 1);
 }
 
-Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent,
-		    struct task **out)
+Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent, struct task **out)
 {
 	size_t len = strlen(name);
 	if (len == 0 || len > KN_TASK_NAME_MAX || (flags & ~(unsigned)(KN_TASK_DUMPABLE | KN_TASK_PRIVILEGED)))
@@ -208,8 +207,13 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	wq_init(&t->frozen_wq);
 
 	const struct vm_space_params sp = {
-		.name = t->name, .user = true, .lo = USER_BASE, .hi = USER_END, .acct = acct,
-		.aslr = kernel_aslr, .seed = rdtsc() * (t->id | 1),
+		.name = t->name,
+		.user = true,
+		.lo = USER_BASE,
+		.hi = USER_END,
+		.acct = acct,
+		.aslr = kernel_aslr,
+		.seed = rdtsc() * (t->id | 1),
 		.mmap_base = GiB(1), /* without ASLR: above the program's segments */
 		.faultaround = kernel_faultaround,
 	};
@@ -223,7 +227,8 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	rc = elf_load(&t->vs, phys_to_virt(mod->start), mod->end - mod->start, t->name, acct, &entry);
 	if (rc == rcOk)
 		rc = vm_allocate(&t->vs, 0, STACK_SIZE,
-				 VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD,
+				 VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE | VMM_FLAG_GROW_DOWN |
+					 VMM_FLAG_LOW_GUARD,
 				 &stack);
 	if (rc == rcOk)
 		rc = push_args(t, stack + STACK_SIZE, &rsp, &argv);
@@ -245,7 +250,7 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	handle_table_init(&t->handles, t->id, acct);
 	kobj_init(&t->obj, KN_HANDLE_TYPE_TASK, task_release); /* the reference returned */
 	t->obj.unreachable = task_unreachable;
-	task_get(t);                                           /* the main thread's */
+	task_get(t); /* the main thread's */
 	list_add_tail(&main->task_link, &t->threads);
 	t->nthreads = 1;
 	t->state = KN_TASK_STATE_CREATED;
@@ -303,7 +308,8 @@ void task_terminate(struct task *t, int code, bool wait)
 		__atomic_add_fetch(&dying, 1, __ATOMIC_ACQ_REL);
 		t->exit_code = code;
 		struct list_head *pos;
-		list_for_each(pos, &t->threads) {
+		list_for_each(pos, &t->threads)
+		{
 			struct thread *th = list_entry(pos, struct thread, task_link);
 			th->killed = true;
 			if (th->state == THREAD_NEW)
@@ -331,8 +337,8 @@ __noreturn void task_exception(struct trap_frame *tf, const char *kind, uint64_t
 	struct thread *th = current_thread();
 	bool dump = (t->flags & KN_TASK_DUMPABLE) && task_freeze(t) == rcOk;
 
-	pr_warn("task %s: %s at %#llx rip %#llx%s", t->name, kind, (unsigned long long)addr, (unsigned long long)tf->rip,
-		dump ? " (frozen for a dump)" : "");
+	pr_warn("task %s: %s at %#llx rip %#llx%s", t->name, kind, (unsigned long long)addr,
+		(unsigned long long)tf->rip, dump ? " (frozen for a dump)" : "");
 	if (dump) {
 		/* Stopped where it failed: its frame is the fault's, for the dump. */
 		th->exc_vector = tf->vector;
@@ -359,7 +365,8 @@ Retcode task_freeze(struct task *t)
 		/* Blocked threads go to their safe point now (their call returns rcBusy, which
 		 * nobody will see: a frozen task never runs again). */
 		struct list_head *pos;
-		list_for_each(pos, &t->threads) {
+		list_for_each(pos, &t->threads)
+		{
 			struct thread *th = list_entry(pos, struct thread, task_link);
 			if (th->state == THREAD_BLOCKED)
 				thread_wake(th);
@@ -431,7 +438,8 @@ struct task *task_find(const char *spec)
 	struct task *found = NULL;
 	bool irq = spin_lock_irqsave(&tasks_lock);
 	struct list_head *pos;
-	list_for_each(pos, &all_tasks) {
+	list_for_each(pos, &all_tasks)
+	{
 		struct task *t = list_entry(pos, struct task, all_link);
 		if (numeric ? t->id == id : strcmp(t->name, spec) == 0) {
 			found = t;
@@ -447,19 +455,23 @@ void task_for_each(void (*fn)(struct task *t, void *arg), void *arg)
 {
 	bool irq = spin_lock_irqsave(&tasks_lock);
 	struct list_head *pos;
-	list_for_each(pos, &all_tasks)
-		fn(list_entry(pos, struct task, all_link), arg);
+	list_for_each(pos, &all_tasks) fn(list_entry(pos, struct task, all_link), arg);
 	spin_unlock_irqrestore(&tasks_lock, irq);
 }
 
 const char *task_state_name(int state)
 {
 	switch (state) {
-	case KN_TASK_STATE_CREATED: return "created";
-	case KN_TASK_STATE_RUNNING: return "running";
-	case KN_TASK_STATE_FROZEN: return "frozen";
-	case KN_TASK_STATE_EXITED: return "exited";
-	default: return "?";
+	case KN_TASK_STATE_CREATED:
+		return "created";
+	case KN_TASK_STATE_RUNNING:
+		return "running";
+	case KN_TASK_STATE_FROZEN:
+		return "frozen";
+	case KN_TASK_STATE_EXITED:
+		return "exited";
+	default:
+		return "?";
 	}
 }
 

@@ -31,8 +31,10 @@ static void check_resolved(struct task *t, struct trap_frame *tf, uint64_t cr2)
 	if (!again)
 		return;
 	if (!vm_tables_allow(&t->vs, cr2, access_of(tf->error)))
-		panic_with_frame(tf, "vm: task %s: a fault at %#llx (error %#llx) was resolved, but the page tables still "
-				 "refuse the access", t->name, (unsigned long long)cr2, (unsigned long long)tf->error);
+		panic_with_frame(tf,
+				 "vm: task %s: a fault at %#llx (error %#llx) was resolved, but the page tables still "
+				 "refuse the access",
+				 t->name, (unsigned long long)cr2, (unsigned long long)tf->error);
 }
 
 static void user_trap(struct trap_frame *tf, uint64_t cr2)

@@ -17,8 +17,10 @@ static spinlock_t alias_lock = SPINLOCK_INIT("direct map types", LOCK_RANK_DIREC
 
 static unsigned alias_mmu(enum frame_type t)
 {
-	static const unsigned cache[] = { [FRAME_WB] = MMU_CACHE_WB, [FRAME_WT] = MMU_CACHE_WT,
-					  [FRAME_WC] = MMU_CACHE_WC, [FRAME_UC] = MMU_CACHE_UC };
+	static const unsigned cache[] = { [FRAME_WB] = MMU_CACHE_WB,
+					  [FRAME_WT] = MMU_CACHE_WT,
+					  [FRAME_WC] = MMU_CACHE_WC,
+					  [FRAME_UC] = MMU_CACHE_UC };
 	return MMU_READ | MMU_WRITE | MMU_GLOBAL | cache[t];
 }
 
@@ -68,7 +70,8 @@ void frame_clear_type(struct page *p)
 	uint64_t alias = DIRECT_MAP_BASE + page_to_pa(p);
 	bool irq = spin_lock_irqsave(&alias_lock);
 	Retcode rc = pt_protect(&kernel_pt_root, alias, PAGE_SIZE, alias_mmu(FRAME_WB)); /* (split: cannot fail) */
-	KASSERT_MSG(rc == rcOk, "frame %#llx: restoring its direct-map entry: %d", (unsigned long long)page_to_pa(p), rc);
+	KASSERT_MSG(rc == rcOk, "frame %#llx: restoring its direct-map entry: %d", (unsigned long long)page_to_pa(p),
+		    rc);
 	pt_collapse(&kernel_pt_root, alias); /* a large page again where all its frames are write-back */
 	p->flags = (uint8_t)(p->flags & ~PG_TYPE_MASK);
 	spin_unlock_irqrestore(&alias_lock, irq);

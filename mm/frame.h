@@ -27,10 +27,14 @@ enum frame_type { FRAME_WB = 0, FRAME_WT = 1, FRAME_WC = 2, FRAME_UC = 3 };
 static inline enum frame_type frame_type_of(unsigned cache)
 {
 	switch (cache & VMM_FLAG_CACHE_MASK) {
-	case VMM_FLAG_WRITE_THROUGH: return FRAME_WT;
-	case VMM_FLAG_WRITE_COMBINE: return FRAME_WC;
-	case VMM_FLAG_CACHE_DISABLE: return FRAME_UC;
-	default: return FRAME_WB;
+	case VMM_FLAG_WRITE_THROUGH:
+		return FRAME_WT;
+	case VMM_FLAG_WRITE_COMBINE:
+		return FRAME_WC;
+	case VMM_FLAG_CACHE_DISABLE:
+		return FRAME_UC;
+	default:
+		return FRAME_WB;
 	}
 }
 /* The commit a page of memory of this cache mode costs: 1, or 2 when it may split the direct

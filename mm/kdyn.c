@@ -45,8 +45,8 @@ const char *kstack_describe(uint64_t addr)
 	if (!kernel_space.hi)
 		return NULL;
 	const struct vm_region *r = vm_region_at_unlocked(&kernel_space, addr);
-	if (!r || strncmp(r->name, KSTACK_PREFIX, strlen(KSTACK_PREFIX)) != 0 ||
-	    addr >= vmr_base(r) + PAGE_SIZE || !(r->flags & VMM_FLAG_LOW_GUARD))
+	if (!r || strncmp(r->name, KSTACK_PREFIX, strlen(KSTACK_PREFIX)) != 0 || addr >= vmr_base(r) + PAGE_SIZE ||
+	    !(r->flags & VMM_FLAG_LOW_GUARD))
 		return NULL;
 	ksnprintf(buf, sizeof(buf), "kernel stack '%s'", r->name + strlen(KSTACK_PREFIX));
 	return buf;

@@ -28,8 +28,8 @@
 #include <mm/pmm.h>
 #include <mm/vm.h>
 
-#define MDL_TAG     POOL_TAG('M', 'd', 'l', ' ')
-#define RUNS_TAG    POOL_TAG('M', 'd', 'l', 'R')
+#define MDL_TAG       POOL_TAG('M', 'd', 'l', ' ')
+#define RUNS_TAG      POOL_TAG('M', 'd', 'l', 'R')
 #define MDL_MAX_ORDER 10 /* frames are taken in blocks of up to 4 MiB: few runs */
 
 /* MDL headers come and go with every dump region, FromVm and mapping: a lookaside list. */
@@ -388,7 +388,7 @@ void *mdl_cursor_next(struct mdl_cursor *c)
 		return NULL;
 	const struct mdl_run *r = &m->runs[c->run];
 	void *va = (m->kind != MDL_RAM || r->pfn == MDL_FICTITIOUS) ? NULL
-								   : phys_to_virt((r->pfn + c->in_run) << PAGE_SHIFT);
+								    : phys_to_virt((r->pfn + c->in_run) << PAGE_SHIFT);
 	if (++c->in_run == r->count) {
 		c->run++;
 		c->in_run = 0;
@@ -402,7 +402,8 @@ void *mdl_page_address(const struct mdl *m, uint64_t i)
 		return NULL;
 	for (uint32_t r = 0; r < m->nruns; r++) {
 		if (i < m->runs[r].count)
-			return m->runs[r].pfn == MDL_FICTITIOUS ? NULL : phys_to_virt((m->runs[r].pfn + i) << PAGE_SHIFT);
+			return m->runs[r].pfn == MDL_FICTITIOUS ? NULL
+								: phys_to_virt((m->runs[r].pfn + i) << PAGE_SHIFT);
 		i -= m->runs[r].count;
 	}
 	return NULL;
@@ -420,7 +421,6 @@ void mdl_for_each(void (*fn)(const struct mdl *m, void *arg), void *arg)
 {
 	bool irq = spin_lock_irqsave(&mdl_lock);
 	struct list_head *pos;
-	list_for_each(pos, &all_mdls)
-		fn(list_entry(pos, struct mdl, link), arg);
+	list_for_each(pos, &all_mdls) fn(list_entry(pos, struct mdl, link), arg);
 	spin_unlock_irqrestore(&mdl_lock, irq);
 }

@@ -18,8 +18,8 @@ _Static_assert(MDL_CACHE_ANY == VM_CACHE_ANY, "any cache mode is any cache mode"
 /* The runs of pages [first, end) of an MDL, in order. */
 struct mdl_runs_from {
 	const struct mdl *m;
-	uint32_t i;    /* the next run */
-	uint64_t pos;  /* the MDL's page at its start */
+	uint32_t i;   /* the next run */
+	uint64_t pos; /* the MDL's page at its start */
 	uint64_t first, end;
 };
 
@@ -91,8 +91,7 @@ static void pin_take(void *arg, unsigned cache)
 	mdl_hold_frames(m);
 }
 
-Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache,
-		     struct mdl *m)
+Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache, struct mdl *m)
 {
 	const struct vm_pin_sink sink = { .prepare = pin_prepare, .run = pin_run, .take = pin_take, .arg = m };
 	Retcode rc = vm_pin_frames(vs, addr, size, access, cache, &sink);

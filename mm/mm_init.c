@@ -37,13 +37,15 @@ void mm_init(const struct boot_info *bi)
 	if (pt_prealloc_kernel(KDYN_BASE, KDYN_SIZE) != rcOk)
 		panic("mm: no memory for the kernel dynamic area's tables");
 	pt_seal_kernel_top();
-	const struct vm_space_params kp = { .name = "kernel", .lo = KSPACE_BASE, .hi = KSPACE_END, .root = &kernel_pt_root };
+	const struct vm_space_params kp = {
+		.name = "kernel", .lo = KSPACE_BASE, .hi = KSPACE_END, .root = &kernel_pt_root
+	};
 	if (vm_space_init(&kernel_space, &kp) != rcOk)
 		panic("mm: cannot set up the kernel address space");
 
 	trap_set_stack_namer(kstack_describe);
 	pr_info("vm: commit limit %llu pages (%llu MiB); kernel dynamic area %#llx-%#llx (pool area %llu GiB)",
-		(unsigned long long)(free - kernel_reserve(free)), (unsigned long long)((free - kernel_reserve(free)) >> 8),
-		(unsigned long long)KDYN_BASE, (unsigned long long)(KDYN_BASE + KDYN_SIZE),
-		(unsigned long long)(KPOOL_SIZE >> 30));
+		(unsigned long long)(free - kernel_reserve(free)),
+		(unsigned long long)((free - kernel_reserve(free)) >> 8), (unsigned long long)KDYN_BASE,
+		(unsigned long long)(KDYN_BASE + KDYN_SIZE), (unsigned long long)(KPOOL_SIZE >> 30));
 }

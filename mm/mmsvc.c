@@ -164,7 +164,8 @@ Retcode mdl_build_for_pool(const void *buf, uint64_t size, struct mdl **out)
 {
 	uint64_t va = (uint64_t)(uintptr_t)buf, first = align_down(va, PAGE_SIZE), end;
 
-	if (size == 0 || va < KPOOL_BASE || !align_up_checked(va + size, PAGE_SIZE, &end) || end > KPOOL_BASE + KPOOL_SIZE)
+	if (size == 0 || va < KPOOL_BASE || !align_up_checked(va + size, PAGE_SIZE, &end) ||
+	    end > KPOOL_BASE + KPOOL_SIZE)
 		return rcInvalidArgument;
 	/* Every page must be mapped pool memory. */
 	for (uint64_t a = first; a < end; a += PAGE_SIZE)

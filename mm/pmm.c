@@ -29,8 +29,8 @@ struct pmm pmm_main;
 const char *page_state_name(enum page_state s)
 {
 	static const char *const names[PAGE_STATE_COUNT] = {
-		[PAGE_FREE] = "free",       [PAGE_RESERVED] = "reserved", [PAGE_KERNEL] = "kernel",
-		[PAGE_TABLE] = "page-table", [PAGE_ANON] = "anonymous",   [PAGE_MDL] = "mdl",
+		[PAGE_FREE] = "free",        [PAGE_RESERVED] = "reserved", [PAGE_KERNEL] = "kernel",
+		[PAGE_TABLE] = "page-table", [PAGE_ANON] = "anonymous",    [PAGE_MDL] = "mdl",
 		[PAGE_POOL] = "pool",
 	};
 	return (unsigned)s < PAGE_STATE_COUNT ? names[s] : "corrupt";
@@ -38,7 +38,8 @@ const char *page_state_name(enum page_state s)
 
 void page_count_underflow(const struct page *p, const char *count)
 {
-	panic("frame %#llx (%s): %s count underflow", (unsigned long long)page_to_pa(p), page_state_name(p->state), count);
+	panic("frame %#llx (%s): %s count underflow", (unsigned long long)page_to_pa(p), page_state_name(p->state),
+	      count);
 }
 
 static inline unsigned zone_of(uint64_t pfn) { return pfn < PMM_ZONE_LOW_END_PFN ? PMM_ZONE_LOW : PMM_ZONE_HIGH; }
@@ -151,8 +152,10 @@ static void check_poison(struct pmm *pm, uint64_t pfn, uint64_t n)
 		const uint64_t *w = phys_to_virt(pfn_pa(pfn + i));
 		for (unsigned k = 0; k < PAGE_SIZE / 8; k++)
 			if (unlikely(w[k] != pattern))
-				panic("pmm: free frame %#llx (pfn %llu) was written after it was freed: offset %#x holds "
-				      "%#llx", (unsigned long long)pfn_pa(pfn + i), (unsigned long long)(pfn + i), k * 8,
+				panic("pmm: free frame %#llx (pfn %llu) was written after it was freed: offset %#x "
+				      "holds "
+				      "%#llx",
+				      (unsigned long long)pfn_pa(pfn + i), (unsigned long long)(pfn + i), k * 8,
 				      (unsigned long long)w[k]);
 	}
 	(void)pm;
@@ -539,7 +542,7 @@ static unsigned order_for(uint64_t npages) { return npages <= 1 ? 0 : ilog2_u64(
  * yet freed; after the last free the pieces have merged as far as they can. Lock held.
  */
 static void free_outside_locked(struct pmm *pm, uint64_t head, unsigned order, uint64_t start, uint64_t end,
-			 unsigned max_order, bool poisoned)
+				unsigned max_order, bool poisoned)
 {
 	spin_assert_held(&pm->lock);
 	uint64_t piece[2 * PMM_NR_ORDERS];
@@ -594,7 +597,8 @@ struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align
 		struct pmm_zone *z = &pm->zone[zi];
 		for (unsigned o = order; o < PMM_NR_ORDERS && !found; o++) {
 			struct list_head *pos;
-			list_for_each(pos, &z->free[o]) {
+			list_for_each(pos, &z->free[o])
+			{
 				struct page *p = list_entry(pos, struct page, lru);
 				if (pmm_pfn(pm, p) + npages <= limit_pfn) {
 					found = p;
@@ -733,12 +737,12 @@ void pmm_get_stats(struct pmm *pm, struct pmm_stats *st)
 	spin_unlock_irqrestore(&pm->lock, irq);
 }
 
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			ksnprintf(why, size, __VA_ARGS__);                                         \
-			goto fail;                                                                 \
-		}                                                                                  \
+#define CHECK(cond, ...)                                   \
+	do {                                               \
+		if (!(cond)) {                             \
+			ksnprintf(why, size, __VA_ARGS__); \
+			goto fail;                         \
+		}                                          \
 	} while (0)
 
 bool pmm_check(struct pmm *pm, char *why, size_t size)
@@ -752,15 +756,17 @@ bool pmm_check(struct pmm *pm, char *why, size_t size)
 		for (unsigned o = 0; o < PMM_NR_ORDERS; o++) {
 			uint64_t blocks = 0;
 			const struct list_head *pos;
-			list_for_each(pos, &z->free[o]) {
+			list_for_each(pos, &z->free[o])
+			{
 				const struct page *p = list_entry(pos, struct page, lru);
 				uint64_t pfn = pmm_pfn(pm, p);
 				CHECK(pos->next->prev == pos, "broken list links at pfn %llu", (unsigned long long)pfn);
 				CHECK(p->state == PAGE_FREE && !(p->flags & PG_PCP), "pfn %llu on free list %u is %s",
 				      (unsigned long long)pfn, o, page_state_name(p->state));
-				CHECK(p->order == o, "pfn %llu on list %u says order %u", (unsigned long long)pfn, o, p->order);
-				CHECK(o <= p->max_order, "pfn %llu order %u above its max %u", (unsigned long long)pfn, o,
-				      p->max_order);
+				CHECK(p->order == o, "pfn %llu on list %u says order %u", (unsigned long long)pfn, o,
+				      p->order);
+				CHECK(o <= p->max_order, "pfn %llu order %u above its max %u", (unsigned long long)pfn,
+				      o, p->max_order);
 				CHECK((pfn & ((1ull << o) - 1)) == 0, "pfn %llu misaligned for order %u",
 				      (unsigned long long)pfn, o);
 				CHECK(zone_of(pfn) == zi && zone_of(pfn + (1ull << o) - 1) == zi,
@@ -778,7 +784,8 @@ bool pmm_check(struct pmm *pm, char *why, size_t size)
 		listed += zone_pages;
 	}
 	unsigned cached = 0;
-	for (const struct page *p = pm->pcp.head; p; p = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL) {
+	for (const struct page *p = pm->pcp.head; p;
+	     p = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL) {
 		CHECK(p->state == PAGE_FREE && (p->flags & PG_PCP) && p->order == 0, "bad page in the per-CPU cache");
 		CHECK(++cached <= pm->pcp.count, "per-CPU cache longer than its count");
 	}

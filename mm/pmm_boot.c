@@ -14,7 +14,7 @@
 #include <mm/bootmem.h>
 #include <mm/pmm.h>
 
-#define DB_CHUNK   SIZE_2M         /* one large page of the database: 64 Ki descriptors */
+#define DB_CHUNK    SIZE_2M /* one large page of the database: 64 Ki descriptors */
 #define DB_PER_PAGE (PAGE_SIZE / sizeof(struct page))
 
 static uint64_t db_va(uint64_t pfn) { return PAGEDB_BASE + pfn * sizeof(struct page); }
@@ -53,7 +53,8 @@ static void db_map_ranges(const struct pmm_range *r, unsigned n)
 				va += PAGE_SIZE;
 			if (va >= end)
 				continue;
-			if (va == chunk && end - va >= DB_CHUNK / 2 && !pt_translate(&kernel_pt_root, chunk_end - PAGE_SIZE, NULL)) {
+			if (va == chunk && end - va >= DB_CHUNK / 2 &&
+			    !pt_translate(&kernel_pt_root, chunk_end - PAGE_SIZE, NULL)) {
 				db_map(chunk, DB_CHUNK, PT_LEVEL_PD);
 				va = chunk_end;
 			} else {
@@ -105,7 +106,8 @@ void pmm_init(const struct boot_info *bi)
 	 * come out of order: the boot information is sorted by base). */
 	for (unsigned i = 0; i < bi->nr_mem; i++) {
 		const struct boot_mem_range *m = &bi->mem[i];
-		uint64_t s = align_up(m->base, PAGE_SIZE) >> PAGE_SHIFT, e = align_down(m->base + m->size, PAGE_SIZE) >> PAGE_SHIFT;
+		uint64_t s = align_up(m->base, PAGE_SIZE) >> PAGE_SHIFT,
+			 e = align_down(m->base + m->size, PAGE_SIZE) >> PAGE_SHIFT;
 		if (m->type != BOOT_MEM_AVAILABLE || s >= e)
 			continue;
 		unsigned k = nr_ram;
@@ -150,8 +152,8 @@ void pmm_init(const struct boot_info *bi)
 
 	uint64_t usable = bootmem_stats()->usable >> PAGE_SHIFT;
 	if (pmm_main.total_pages != usable)
-		panic("pmm: accounts for %llu frames, the memory map has %llu", (unsigned long long)pmm_main.total_pages,
-		      (unsigned long long)usable);
+		panic("pmm: accounts for %llu frames, the memory map has %llu",
+		      (unsigned long long)pmm_main.total_pages, (unsigned long long)usable);
 	bootmem_retire();
 	pt_set_frame_source(&pmm_pt_source);
 

@@ -149,8 +149,8 @@ static uint64_t area_get_locked(uint64_t pages, uint64_t gap, uint64_t align)
 	spin_assert_held(&pool_lock);
 	uint64_t va;
 
-	if (!vm_tree_find_gap(&pool_va, KPOOL_BASE, KPOOL_BASE + KPOOL_SIZE, KPOOL_BASE, (pages + gap) * PAGE_SIZE, align,
-			      &va))
+	if (!vm_tree_find_gap(&pool_va, KPOOL_BASE, KPOOL_BASE + KPOOL_SIZE, KPOOL_BASE, (pages + gap) * PAGE_SIZE,
+			      align, &va))
 		return 0;
 	uint64_t tables = tables_for_locked(va, va + pages * PAGE_SIZE);
 	if (charge_take(NULL, pages + tables) != rcOk)
@@ -314,7 +314,7 @@ void *pool_alloc(size_t size, uint32_t tag)
 			*l = (struct large){ .pages = pages };
 			area_init_locked(&l->area, va, pages, 1);
 			data = seal_locked((struct hdr *)(va + LARGE_HDR), CLASS_LARGE, size, tag,
-				    pages * PAGE_SIZE - LARGE_HDR - HDR_SIZE);
+					   pages * PAGE_SIZE - LARGE_HDR - HDR_SIZE);
 		}
 	}
 	spin_unlock_irqrestore(&pool_lock, irq);
@@ -362,7 +362,8 @@ Retcode pool_check(const void *p, char *why, size_t size)
 		if (data[i] != REDZONE_BYTE) {
 			char t[5];
 			pool_tag_name(h->tag, t);
-			ksnprintf(why, size, "%p: red zone overwritten at +%zu (block of %u bytes, tag '%s')", p, i, h->size, t);
+			ksnprintf(why, size, "%p: red zone overwritten at +%zu (block of %u bytes, tag '%s')", p, i,
+				  h->size, t);
 			return rcFault;
 		}
 	}

@@ -11,9 +11,8 @@
 #include <mm/vm.h>
 #include "vm_internal.h"
 
-#define LINE(label, pages)                                                                         \
-	pr_info("vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages),                   \
-		(unsigned long long)(pages) * 4)
+#define LINE(label, pages) \
+	pr_info("vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages), (unsigned long long)(pages)*4)
 
 void vm_report(void)
 {
@@ -46,8 +45,9 @@ void vm_report(void)
 	for (unsigned i = 0; i < n; i++) {
 		char name[5];
 		pool_tag_name(tags[i].tag, name);
-		pr_info("vm:                         %-4s %10llu %10llu %14llu", name, (unsigned long long)tags[i].allocs,
-			(unsigned long long)tags[i].frees, (unsigned long long)tags[i].bytes);
+		pr_info("vm:                         %-4s %10llu %10llu %14llu", name,
+			(unsigned long long)tags[i].allocs, (unsigned long long)tags[i].frees,
+			(unsigned long long)tags[i].bytes);
 	}
 	for (struct lookaside *l = lookaside_lists(); l; l = l->next_list)
 		pr_info("vm:   Lookaside '%s': %zu-byte blocks, depth %u, %u cached; %llu allocs, %llu hits", l->name,
@@ -60,10 +60,14 @@ void vm_report(void)
 static const char *cache_name(unsigned flags)
 {
 	switch (flags & VMM_FLAG_CACHE_MASK) {
-	case VMM_FLAG_WRITE_THROUGH: return "WT";
-	case VMM_FLAG_WRITE_COMBINE: return "WC";
-	case VMM_FLAG_CACHE_DISABLE: return "UC";
-	default: return "WB";
+	case VMM_FLAG_WRITE_THROUGH:
+		return "WT";
+	case VMM_FLAG_WRITE_COMBINE:
+		return "WC";
+	case VMM_FLAG_CACHE_DISABLE:
+		return "UC";
+	default:
+		return "WB";
 	}
 }
 
@@ -92,7 +96,8 @@ void vm_print_regions(struct vm_space *vs)
 			const struct vm_run *run = &r->runs.v[i];
 			char prot[4];
 			prot_string(run->prot, prot);
-			at += (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s%c:%llu%s%s%s", i ? " " : "", states[run->state],
+			at += (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s%c:%llu%s%s%s", i ? " " : "",
+						states[run->state],
 						(unsigned long long)(vm_runs_end(&r->runs, i, npages) - run->start),
 						run->state == VM_GUARD ? "" : "/", run->state == VM_GUARD ? "" : prot,
 						run->locked ? "L" : "");
@@ -100,8 +105,9 @@ void vm_print_regions(struct vm_space *vs)
 		if (at >= sizeof(runs) - 24)
 			ksnprintf(runs + at, sizeof(runs) - at, " ...");
 		char flags[24];
-		ksnprintf(flags, sizeof(flags), "%s%s%s%s%s", kinds[r->kind], (r->flags & VMM_FLAG_LOW_GUARD) ? "lg " : "",
-			  (r->flags & VMM_FLAG_HIGH_GUARD) ? "hg " : "", (r->flags & VMM_FLAG_GROW_DOWN) ? "gd " : "", r->name);
+		ksnprintf(flags, sizeof(flags), "%s%s%s%s%s", kinds[r->kind],
+			  (r->flags & VMM_FLAG_LOW_GUARD) ? "lg " : "", (r->flags & VMM_FLAG_HIGH_GUARD) ? "hg " : "",
+			  (r->flags & VMM_FLAG_GROW_DOWN) ? "gd " : "", r->name);
 		console_printf("  %#018llx %#-12llx %-8llu %-4s %-5s %-20s %s\n", (unsigned long long)vmr_base(r),
 			       (unsigned long long)(npages * PAGE_SIZE), (unsigned long long)r->resident, max,
 			       cache_name(r->flags), flags, runs);
@@ -122,18 +128,19 @@ static void mdl_line(const struct mdl *m, void *arg)
 		frames += r->pfn == MDL_FICTITIOUS ? 0 : r->count;
 		if (at < sizeof(runs) - 32)
 			at += r->pfn == MDL_FICTITIOUS
-				      ? (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%llu fictitious]", i ? " " : "",
-							  (unsigned long long)r->count)
+				      ? (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%llu fictitious]",
+							  i ? " " : "", (unsigned long long)r->count)
 				      : (size_t)ksnprintf(runs + at, sizeof(runs) - at, "%s[%#llx+%llu]", i ? " " : "",
-							  (unsigned long long)(r->pfn << PAGE_SHIFT), (unsigned long long)r->count);
+							  (unsigned long long)(r->pfn << PAGE_SHIFT),
+							  (unsigned long long)r->count);
 	}
 	if (at >= sizeof(runs) - 32)
 		ksnprintf(runs + at, sizeof(runs) - at, " ...");
 	console_printf("  %p %-9s %8llu bytes %5llu pages (%llu frames) max %c%c%c cache %#x: %s\n", (const void *)m,
 		       kinds[m->kind], (unsigned long long)m->bytes, (unsigned long long)m->pages,
 		       (unsigned long long)frames, (m->max_prot & VMM_FLAG_READ) ? 'r' : '-',
-		       (m->max_prot & VMM_FLAG_WRITE) ? 'w' : '-', (m->max_prot & VMM_FLAG_EXECUTE) ? 'x' : '-', m->cache,
-		       runs);
+		       (m->max_prot & VMM_FLAG_WRITE) ? 'w' : '-', (m->max_prot & VMM_FLAG_EXECUTE) ? 'x' : '-',
+		       m->cache, runs);
 }
 
 void mdl_report(void)
@@ -141,6 +148,7 @@ void mdl_report(void)
 	struct mdl_stats ms;
 
 	mdl_get_stats(&ms);
-	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)ms.mdls, (unsigned long long)ms.pinned_pages);
+	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)ms.mdls,
+		       (unsigned long long)ms.pinned_pages);
 	mdl_for_each(mdl_line, NULL);
 }

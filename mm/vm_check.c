@@ -30,8 +30,9 @@ bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 		}
 		uint64_t mapped = vm_count_mapped_locked(vs, vmr_base(r), vmr_end(r) - vmr_base(r));
 		if (mapped != r->resident) {
-			ksnprintf(why, size, "region %#llx: %llu pages mapped, %llu counted", (unsigned long long)vmr_base(r),
-				  (unsigned long long)mapped, (unsigned long long)r->resident);
+			ksnprintf(why, size, "region %#llx: %llu pages mapped, %llu counted",
+				  (unsigned long long)vmr_base(r), (unsigned long long)mapped,
+				  (unsigned long long)r->resident);
 			ok = false;
 			goto out;
 		}
@@ -67,9 +68,10 @@ bool vm_space_check(struct vm_space *vs, char *why, size_t size)
 	    windows != vs->table_windows || extra != vs->commit_extra) {
 		ksnprintf(why, size,
 			  "space counters: committed %llu/%llu resident %llu/%llu locked %llu/%llu windows %llu/%llu",
-			  (unsigned long long)committed, (unsigned long long)vs->committed, (unsigned long long)resident,
-			  (unsigned long long)vs->resident, (unsigned long long)locked, (unsigned long long)vs->locked,
-			  (unsigned long long)windows, (unsigned long long)vs->table_windows);
+			  (unsigned long long)committed, (unsigned long long)vs->committed,
+			  (unsigned long long)resident, (unsigned long long)vs->resident, (unsigned long long)locked,
+			  (unsigned long long)vs->locked, (unsigned long long)windows,
+			  (unsigned long long)vs->table_windows);
 		ok = false;
 	}
 out:

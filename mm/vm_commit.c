@@ -14,7 +14,7 @@
 /* [addr, addr + size) inside one anonymous region, with no guard page: what commit, decommit
  * and protect act on. Its region and first page. */
 static Retcode find_anon_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out,
-			       uint64_t *first)
+				      uint64_t *first)
 {
 	vm_assert_held(vs);
 	Retcode rc = vm_find_range_locked(vs, addr, size, out);

@@ -195,9 +195,8 @@ Retcode vm_write(struct vm_space *vs, uint64_t addr, const void *buf, uint64_t s
 		vm_lock(vs);
 		/* Page by page under the lock: the frame cannot go while it is written. */
 		struct vm_region *r = vm_region_find_locked(vs, a);
-		const struct vm_run *run = r && r->kind == VMR_ANON
-						   ? &r->runs.v[vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE)]
-						   : NULL;
+		const struct vm_run *run =
+			r && r->kind == VMR_ANON ? &r->runs.v[vm_runs_find(&r->runs, (a - vmr_base(r)) / PAGE)] : NULL;
 		bool ok = run && run->state == VM_COMMITTED && allows(run->prot, VMM_FLAG_WRITE) &&
 			  pt_translate(&vs->pt, a, &m);
 		if (ok)

@@ -15,8 +15,8 @@
 
 /* Maps the runs `next` gives at va in region r, each mapped frame taking a reference. All or
  * nothing (rcOutOfMemory for a table). */
-static Retcode map_runs_locked(struct vm_space *vs, struct vm_region *r, uint64_t va, uint64_t npages,
-			       unsigned mmu, vm_next_run_fn next, void *arg)
+static Retcode map_runs_locked(struct vm_space *vs, struct vm_region *r, uint64_t va, uint64_t npages, unsigned mmu,
+			       vm_next_run_fn next, void *arg)
 {
 	vm_assert_held(vs);
 	uint64_t at = va, pfn, pages;
@@ -171,7 +171,8 @@ Retcode vm_region_frames(struct vm_space *vs, uint64_t cursor, const struct vm_r
 		return rcEof;
 	}
 	uint64_t npages = vmr_pages(r);
-	struct vm_region_info ri = { .base = vmr_base(r), .size = npages * PAGE,
+	struct vm_region_info ri = { .base = vmr_base(r),
+				     .size = npages * PAGE,
 				     .flags = vm_region_summary_locked(vs, r),
 				     .cache = r->flags & VMM_FLAG_CACHE_MASK };
 	struct region_runs rr = { .sink = sink, .at = vmr_base(r), .rc = sink->begin(sink->arg, &ri) };

@@ -135,8 +135,7 @@ static inline struct vm_region *vm_next_region_locked(struct vm_space *vs, struc
 }
 
 /* The region holding all of [addr, addr + size): rcNotFound / rcInvalidArgument. Lock held. */
-static inline Retcode vm_find_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size,
-					   struct vm_region **out)
+static inline Retcode vm_find_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out)
 {
 	vm_assert_held(vs);
 	struct vm_region *r = vm_region_find_locked(vs, addr);
@@ -249,8 +248,8 @@ Retcode vm_populate_locked(struct vm_space *vs, struct vm_region *r, uint64_t fi
 			   struct list_head *frames);
 /* Applies (state, prot, locked) to r's runs in [first, first + count) (KEEP leaves a field;
  * only_state, unless KEEP, restricts it to runs in that state): room for 2 runs reserved. */
-void vm_runs_apply_locked(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count,
-			  uint8_t only_state, uint8_t state, uint8_t prot, uint8_t locked);
+void vm_runs_apply_locked(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count, uint8_t only_state,
+			  uint8_t state, uint8_t prot, uint8_t locked);
 /* Unmaps and uncharges pages [first, first + count) of r (its runs stay as they are). */
 void vm_release_pages_locked(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count);
 /* Releases all of r's pages and takes it out of the tree (the caller frees the object after

@@ -18,8 +18,8 @@
 
 /* ------------------------------------------------------------------ allocate */
 
-Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags,
-			  enum vm_region_kind kind, const char *name, uint64_t *out)
+Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags, enum vm_region_kind kind,
+			  const char *name, uint64_t *out)
 {
 	unsigned prot = flags & VMM_FLAG_RWX_MASK;
 
@@ -213,7 +213,8 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 	if (whole) {
 		vm_remove_region_locked(vs, r);
 		if (had_commit)
-			vm_release_windows_locked(vs, windows_before - vm_committed_windows_locked(vs, win_lo(base), win_hi(end)));
+			vm_release_windows_locked(
+				vs, windows_before - vm_committed_windows_locked(vs, win_lo(base), win_hi(end)));
 		vm_unlock(vs);
 		vm_region_free(vs, r);
 		vm_region_free(vs, spare);
@@ -274,7 +275,8 @@ Retcode vm_unmap(struct vm_space *vs, uint64_t addr, uint64_t size)
 		vm_tree_insert(&vs->tree, &tail_region->node);
 	}
 	if (had_commit)
-		vm_release_windows_locked(vs, windows_before - vm_committed_windows_locked(vs, win_lo(base), win_hi(end)));
+		vm_release_windows_locked(vs,
+					  windows_before - vm_committed_windows_locked(vs, win_lo(base), win_hi(end)));
 out:
 	vm_unlock(vs);
 	vm_region_free(vs, spare);
@@ -288,7 +290,8 @@ void vm_space_destroy(struct vm_space *vs)
 
 	vm_lock(vs);
 	while ((r = vm_first_region_locked(vs)) != NULL) {
-		uint64_t lo = win_lo(vmr_base(r)), hi = win_hi(vmr_end(r)), before = vm_committed_windows_locked(vs, lo, hi);
+		uint64_t lo = win_lo(vmr_base(r)), hi = win_hi(vmr_end(r)),
+			 before = vm_committed_windows_locked(vs, lo, hi);
 		vm_remove_region_locked(vs, r);
 		vm_release_windows_locked(vs, before - vm_committed_windows_locked(vs, lo, hi));
 		vm_unlock(vs);

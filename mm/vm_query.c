@@ -69,9 +69,10 @@ Retcode vm_query(struct vm_space *vs, uint64_t addr, struct vm_info *out)
 						: VMM_STATE_RESERVED;
 	out->resident = s.resident;
 	out->run_size = s.stop - addr;
-	out->flags = (r->flags & (VMM_FLAG_CACHE_MASK | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD | VMM_FLAG_GROW_DOWN)) |
-		     VMM_FLAG_RESERVE | (run->state == VM_GUARD ? 0 : run->prot) |
-		     (run->state == VM_COMMITTED ? VMM_FLAG_COMMIT : 0) | (run->locked ? VMM_FLAG_LOCKED : 0);
+	out->flags =
+		(r->flags & (VMM_FLAG_CACHE_MASK | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD | VMM_FLAG_GROW_DOWN)) |
+		VMM_FLAG_RESERVE | (run->state == VM_GUARD ? 0 : run->prot) |
+		(run->state == VM_COMMITTED ? VMM_FLAG_COMMIT : 0) | (run->locked ? VMM_FLAG_LOCKED : 0);
 	vm_unlock(vs);
 	return rcOk;
 }
@@ -123,8 +124,9 @@ Retcode vm_usage_map(struct vm_space *vs, uint64_t addr, uint64_t start, uint64_
 unsigned vm_region_summary_locked(struct vm_space *vs, const struct vm_region *r)
 {
 	vm_assert_held(vs);
-	unsigned f = (r->flags & (VMM_FLAG_CACHE_MASK | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD | VMM_FLAG_GROW_DOWN)) |
-		     VMM_FLAG_RESERVE;
+	unsigned f =
+		(r->flags & (VMM_FLAG_CACHE_MASK | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD | VMM_FLAG_GROW_DOWN)) |
+		VMM_FLAG_RESERVE;
 
 	for (uint32_t i = 0; i < r->runs.n; i++) {
 		const struct vm_run *run = &r->runs.v[i];

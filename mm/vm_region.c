@@ -184,7 +184,7 @@ uint64_t vm_count_mapped_locked(struct vm_space *vs, uint64_t va, uint64_t size)
  * and a mapping that fails undoes this call's mappings only. Lock held.
  */
 Retcode vm_populate_locked(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count,
-			struct list_head *frames)
+			   struct list_head *frames)
 {
 	vm_assert_held(vs);
 	static const struct pt_walk_ops holes_only = { .hole = collect_hole };
@@ -201,9 +201,7 @@ Retcode vm_populate_locked(struct vm_space *vs, struct vm_region *r, uint64_t fi
 	for (unsigned i = 0; i < holes.n; i++)
 		need += (holes.v[i].end - holes.v[i].start) / PAGE;
 	struct list_head *pos;
-	list_for_each(pos, frames)
-		if (++have >= need)
-			break;
+	list_for_each(pos, frames) if (++have >= need) break;
 	for (; have < need; have++) {
 		struct page *p = frame_alloc(r->flags, PAGE_ANON);
 		if (!p) {
@@ -224,7 +222,8 @@ Retcode vm_populate_locked(struct vm_space *vs, struct vm_region *r, uint64_t fi
 				for (unsigned k = 0; k <= h; k++) {
 					uint64_t end = k == h ? va : holes.v[k].end;
 					if (end > holes.v[k].start)
-						vm_unmap_pages_locked(vs, r, holes.v[k].start, (end - holes.v[k].start) / PAGE);
+						vm_unmap_pages_locked(vs, r, holes.v[k].start,
+								      (end - holes.v[k].start) / PAGE);
 				}
 				break;
 			}
@@ -242,8 +241,8 @@ Retcode vm_populate_locked(struct vm_space *vs, struct vm_region *r, uint64_t fi
 
 /* Applies (state, prot, locked) to runs in [first, first + count): KEEP leaves a field, and
  * `only_state` (if not KEEP) restricts the change to runs in that state. Capacity 2 reserved. */
-void vm_runs_apply_locked(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count,
-			  uint8_t only_state, uint8_t state, uint8_t prot, uint8_t locked)
+void vm_runs_apply_locked(struct vm_space *vs, struct vm_region *r, uint64_t first, uint64_t count, uint8_t only_state,
+			  uint8_t state, uint8_t prot, uint8_t locked)
 {
 	vm_assert_held(vs);
 	struct vm_runs *runs = &r->runs;
@@ -264,7 +263,6 @@ void vm_runs_apply_locked(struct vm_space *vs, struct vm_region *r, uint64_t fir
 		pos = stop;
 	}
 }
-
 
 /* ------------------------------------------------------------------ release */
 

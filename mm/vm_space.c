@@ -14,8 +14,8 @@
 
 #define REGION_TAG POOL_TAG('V', 'm', 'R', 'g')
 
-static struct lookaside region_cache = LOOKASIDE_INIT(region_cache, "vm regions", sizeof(struct vm_region),
-						      REGION_TAG, 64);
+static struct lookaside region_cache =
+	LOOKASIDE_INIT(region_cache, "vm regions", sizeof(struct vm_region), REGION_TAG, 64);
 
 /* ------------------------------------------------------------------ flags */
 
@@ -137,14 +137,10 @@ void vm_space_fini(struct vm_space *vs)
 
 /* ------------------------------------------------------------------ the region tree */
 
-
-
-
 const struct vm_region *vm_region_at_unlocked(const struct vm_space *vs, uint64_t addr)
 {
 	return region_of(vm_tree_find(&vs->tree, addr));
 }
-
 
 bool vm_find_place_locked(struct vm_space *vs, uint64_t total, uint64_t *base)
 {
@@ -182,10 +178,6 @@ void vm_region_free(struct vm_space *vs, struct vm_region *r)
 	vm_runs_destroy(&r->runs, vs->acct);
 	lookaside_free_charged(&region_cache, vs->acct, r);
 }
-
-
-
-
 
 /* ------------------------------------------------------------------ table windows */
 

@@ -198,8 +198,8 @@ static bool find_gap(const struct vm_node *n, struct gap_search *s, uint64_t *ou
 	/* Everything in this subtree ends below `from`: only the gap after it can matter. */
 	bool skip = n->sub_max <= s->from;
 	/* No gap in or just before the subtree is large enough. */
-	if (!skip && n->sub_gap < s->size && (n->sub_min - s->prev_end < s->size ||
-					      !fits(s->prev_end, n->sub_min, s->from, s->size, s->align, out)))
+	if (!skip && n->sub_gap < s->size &&
+	    (n->sub_min - s->prev_end < s->size || !fits(s->prev_end, n->sub_min, s->from, s->size, s->align, out)))
 		skip = true;
 	if (skip) {
 		s->prev_end = MAX(s->prev_end, n->sub_max);
@@ -213,8 +213,8 @@ static bool find_gap(const struct vm_node *n, struct gap_search *s, uint64_t *ou
 	return find_gap(n->right, s, out);
 }
 
-bool vm_tree_find_gap(const struct vm_tree *t, uint64_t lo, uint64_t hi, uint64_t from, uint64_t size,
-		      uint64_t align, uint64_t *out)
+bool vm_tree_find_gap(const struct vm_tree *t, uint64_t lo, uint64_t hi, uint64_t from, uint64_t size, uint64_t align,
+		      uint64_t *out)
 {
 	struct gap_search s = { .from = MAX(from, lo), .size = size, .align = align, .prev_end = lo };
 

@@ -6,20 +6,20 @@
 #include <arch/time.h>
 #include <knmm/log.h>
 
-#define APIC_ID       0x020
-#define APIC_VERSION  0x030
-#define APIC_TPR      0x080
-#define APIC_EOI      0x0b0
-#define APIC_SVR      0x0f0
-#define APIC_LVT_TIMER 0x320
+#define APIC_ID         0x020
+#define APIC_VERSION    0x030
+#define APIC_TPR        0x080
+#define APIC_EOI        0x0b0
+#define APIC_SVR        0x0f0
+#define APIC_LVT_TIMER  0x320
 #define APIC_TIMER_INIT 0x380
 #define APIC_TIMER_CUR  0x390
 #define APIC_TIMER_DIV  0x3e0
 
-#define SVR_ENABLE      (1u << 8)
-#define LVT_MASKED      (1u << 16)
-#define LVT_PERIODIC    (1u << 17)
-#define DIV_BY_16       0x3
+#define SVR_ENABLE   (1u << 8)
+#define LVT_MASKED   (1u << 16)
+#define LVT_PERIODIC (1u << 17)
+#define DIV_BY_16    0x3
 
 static volatile uint32_t *apic;
 

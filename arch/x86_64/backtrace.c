@@ -66,9 +66,9 @@ void trap_dump_frame(const struct trap_frame *tf)
 	       (unsigned long long)tf->r9, (unsigned long long)tf->r10, (unsigned long long)tf->r11);
 	pr_err("r12 %016llx r13 %016llx r14 %016llx r15 %016llx", (unsigned long long)tf->r12,
 	       (unsigned long long)tf->r13, (unsigned long long)tf->r14, (unsigned long long)tf->r15);
-	pr_err("rip %016llx rflags %08llx cs %04llx ss %04llx vector %llu error %#llx",
-	       (unsigned long long)tf->rip, (unsigned long long)tf->rflags, (unsigned long long)tf->cs,
-	       (unsigned long long)tf->ss, (unsigned long long)tf->vector, (unsigned long long)tf->error);
+	pr_err("rip %016llx rflags %08llx cs %04llx ss %04llx vector %llu error %#llx", (unsigned long long)tf->rip,
+	       (unsigned long long)tf->rflags, (unsigned long long)tf->cs, (unsigned long long)tf->ss,
+	       (unsigned long long)tf->vector, (unsigned long long)tf->error);
 	pr_err("cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx", (unsigned long long)read_cr0(),
 	       (unsigned long long)read_cr2(), (unsigned long long)read_cr3(), (unsigned long long)read_cr4());
 	backtrace_print(tf->rip, tf->rbp);

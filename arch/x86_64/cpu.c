@@ -106,8 +106,20 @@ void cpu_log_features(void)
 		size_t off;
 	} names[] = {
 #define F(x) { #x, offsetof(struct cpu_features, x) }
-		F(nx), F(smep), F(smap), F(pcid), F(invpcid), F(erms), F(pat), F(pge), F(fsgsbase),
-		F(apic), F(x2apic), F(tsc_deadline), F(syscall), F(hypervisor),
+		F(nx),
+		F(smep),
+		F(smap),
+		F(pcid),
+		F(invpcid),
+		F(erms),
+		F(pat),
+		F(pge),
+		F(fsgsbase),
+		F(apic),
+		F(x2apic),
+		F(tsc_deadline),
+		F(syscall),
+		F(hypervisor),
 #undef F
 		{ "1g-pages", offsetof(struct cpu_features, page_1g) },
 	};

@@ -40,7 +40,8 @@ const char *ist_stack_name(uint64_t addr)
 {
 	static const char *const names[3] = { "double-fault IST stack", "NMI IST stack", "machine-check IST stack" };
 	for (int i = 0; i < 3; i++)
-		if (addr >= (uint64_t)(uintptr_t)ist_stacks[i] && addr < (uint64_t)(uintptr_t)ist_stacks[i] + IST_STACK_SIZE)
+		if (addr >= (uint64_t)(uintptr_t)ist_stacks[i] &&
+		    addr < (uint64_t)(uintptr_t)ist_stacks[i] + IST_STACK_SIZE)
 			return names[i];
 	return NULL;
 }

@@ -58,9 +58,9 @@ void zero_pages_calibrate(void)
 		b = time_zeroing(zero_stosb, scratch);
 	use_stosb = b < q;
 	if (cpu_features.erms)
-		pr_info("memops: zeroing pages with rep %s (%llu TSC ticks a page; rep %s %llu)", use_stosb ? "stosb" : "stosq",
-			(unsigned long long)(use_stosb ? b : q), use_stosb ? "stosq" : "stosb",
-			(unsigned long long)(use_stosb ? q : b));
+		pr_info("memops: zeroing pages with rep %s (%llu TSC ticks a page; rep %s %llu)",
+			use_stosb ? "stosb" : "stosq", (unsigned long long)(use_stosb ? b : q),
+			use_stosb ? "stosq" : "stosb", (unsigned long long)(use_stosb ? q : b));
 	else
 		pr_info("memops: zeroing pages with rep stosq (%llu TSC ticks a page; no ERMS)", (unsigned long long)q);
 }

@@ -237,8 +237,9 @@ _Static_assert(PT_TRACE_TEXT_SIZE >= PTE_DESCRIBE_SIZE, "pt_trace holds any entr
 
 void pt_trace(const struct pt_root *root, uint64_t va, struct pt_trace *out)
 {
-	static const char *const level_names[] = { [PT_LEVEL_PT] = "PT", [PT_LEVEL_PD] = "PD",
-						   [PT_LEVEL_PDPT] = "PDPT", [PT_LEVEL_PML4] = "PML4" };
+	static const char *const level_names[] = {
+		[PT_LEVEL_PT] = "PT", [PT_LEVEL_PD] = "PD", [PT_LEVEL_PDPT] = "PDPT", [PT_LEVEL_PML4] = "PML4"
+	};
 	uint64_t table_pa = root->pml4_pa;
 
 	out->n = 0;

@@ -173,8 +173,7 @@ static int ro_hole(struct pt_walker *w, uint64_t start, uint64_t end)
 	return r->ops->hole(start, end, r->arg);
 }
 
-int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops,
-		  void *arg)
+int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops, void *arg)
 {
 	struct ro_walk r = {
 		.w = { .leaf = ops->leaf ? ro_leaf : NULL, .hole = ops->hole ? ro_hole : NULL },
@@ -270,15 +269,16 @@ static bool check_level(uint64_t table_pa, enum pt_level level, uint64_t va, uin
 			if (t[i])
 				want |= 1u << (i >> CHUNK_SHIFT);
 		if ((*sum & CHUNK_ALL) != want) {
-			ksnprintf(why, size, "table %#llx (level %d): summary %#x, entries say %#x", (unsigned long long)table_pa,
-				  (int)level, *sum & CHUNK_ALL, want);
+			ksnprintf(why, size, "table %#llx (level %d): summary %#x, entries say %#x",
+				  (unsigned long long)table_pa, (int)level, *sum & CHUNK_ALL, want);
 			return false;
 		}
 	}
 	while (level > PT_LEVEL_PT && va < end) {
 		uint64_t next = entry_end(va, level, end);
 		pte_t e = READ_ONCE(t[pt_index(va, level)]);
-		if (pte_present(e) && !pte_is_leaf(e, level) && !check_level(pte_table_pa(e), level - 1, va, next, why, size))
+		if (pte_present(e) && !pte_is_leaf(e, level) &&
+		    !check_level(pte_table_pa(e), level - 1, va, next, why, size))
 			return false;
 		if (next == end)
 			break;
@@ -443,8 +443,8 @@ Retcode pt_protect(struct pt_root *root, uint64_t va, uint64_t size, unsigned mm
 static int destroy_leaf(struct pt_walker *w, pte_t *e, enum pt_level level, uint64_t va)
 {
 	(void)w;
-	panic("page-table root destroyed while %#llx still maps %#llx (level %d, entry %#llx)",
-	      (unsigned long long)va, (unsigned long long)pte_leaf_pa(*e, level), (int)level, (unsigned long long)*e);
+	panic("page-table root destroyed while %#llx still maps %#llx (level %d, entry %#llx)", (unsigned long long)va,
+	      (unsigned long long)pte_leaf_pa(*e, level), (int)level, (unsigned long long)*e);
 }
 
 void pt_root_destroy(struct pt_root *root)

@@ -114,10 +114,11 @@ void pte_describe(pte_t e, enum pt_level level, char *buf, unsigned size)
 	}
 	bool leaf = pte_is_leaf(e, level);
 	int n = ksnprintf(buf, size, "%s %#llx  P%s%s%s%s%s%s%s%s%s", leaf ? "page " : "table",
-			  (unsigned long long)(leaf ? pte_leaf_pa(e, level) : pte_table_pa(e)), pte_writable(e) ? " RW" : " RO",
-			  pte_user(e) ? " US" : " S", (e & PTE_PWT) ? " PWT" : "", (e & PTE_PCD) ? " PCD" : "",
-			  pte_accessed(e) ? " A" : "", leaf && pte_dirty(e) ? " D" : "",
-			  level != PT_LEVEL_PT && (e & PTE_PS) ? " PS" : "", pte_global(e) ? " G" : "", pte_nx(e) ? " NX" : "");
+			  (unsigned long long)(leaf ? pte_leaf_pa(e, level) : pte_table_pa(e)),
+			  pte_writable(e) ? " RW" : " RO", pte_user(e) ? " US" : " S", (e & PTE_PWT) ? " PWT" : "",
+			  (e & PTE_PCD) ? " PCD" : "", pte_accessed(e) ? " A" : "", leaf && pte_dirty(e) ? " D" : "",
+			  level != PT_LEVEL_PT && (e & PTE_PS) ? " PS" : "", pte_global(e) ? " G" : "",
+			  pte_nx(e) ? " NX" : "");
 	if (leaf && n >= 0 && (unsigned)n < size)
 		ksnprintf(buf + n, size - (unsigned)n, " PAT=%u (%s)", pte_pat_index(e, level),
 			  pat_type_name(pte_pat_index(e, level)));

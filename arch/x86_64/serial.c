@@ -10,11 +10,11 @@
 #define UART_LSR  5
 #define UART_SCR  7
 
-#define LCR_DLAB     0x80
-#define LCR_8N1      0x03
-#define FCR_ENABLE   0xc7 /* enable, clear both FIFOs, 14-byte trigger */
-#define MCR_DTR_RTS  0x03
-#define LSR_DATA     0x01
+#define LCR_DLAB      0x80
+#define LCR_8N1       0x03
+#define FCR_ENABLE    0xc7 /* enable, clear both FIFOs, 14-byte trigger */
+#define MCR_DTR_RTS   0x03
+#define LSR_DATA      0x01
 #define LSR_THR_EMPTY 0x20
 
 bool serial_init(uint16_t port)

@@ -15,15 +15,15 @@ uint64_t arch_thread_stack_init(uint64_t top, void (*entry)(void *), void *arg)
 	/* arch_switch pops r15, r14, r13, r12, rbx, rbp and the flags, then returns into the
 	 * trampoline, which calls rbx(r12). */
 	uint64_t *sp = (uint64_t *)(uintptr_t)top;
-	*--sp = 0;                                       /* alignment */
+	*--sp = 0; /* alignment */
 	*--sp = (uint64_t)(uintptr_t)arch_thread_trampoline;
-	*--sp = RFLAGS_RESERVED;                         /* rflags: interrupts off, AC clear */
-	*--sp = 0;                                       /* rbp */
-	*--sp = (uint64_t)(uintptr_t)entry;              /* rbx */
-	*--sp = (uint64_t)(uintptr_t)arg;                /* r12 */
-	*--sp = 0;                                       /* r13 */
-	*--sp = 0;                                       /* r14 */
-	*--sp = 0;                                       /* r15 */
+	*--sp = RFLAGS_RESERVED;            /* rflags: interrupts off, AC clear */
+	*--sp = 0;                          /* rbp */
+	*--sp = (uint64_t)(uintptr_t)entry; /* rbx */
+	*--sp = (uint64_t)(uintptr_t)arg;   /* r12 */
+	*--sp = 0;                          /* r13 */
+	*--sp = 0;                          /* r14 */
+	*--sp = 0;                          /* r15 */
 	return (uint64_t)(uintptr_t)sp;
 }
 

@@ -18,7 +18,7 @@ void tsc_calibrate(void)
 	uint8_t gate = inb(PIT_GATE);
 
 	outb(PIT_GATE, (uint8_t)((gate & ~0x02) | 0x01)); /* speaker off, channel 2 gate on */
-	outb(PIT_CMD, 0xb0);                                /* ch 2, lo/hi byte, mode 0 */
+	outb(PIT_CMD, 0xb0);                              /* ch 2, lo/hi byte, mode 0 */
 	outb(PIT_CH2, (uint8_t)count);
 	outb(PIT_CH2, (uint8_t)(count >> 8));
 	gate = inb(PIT_GATE);

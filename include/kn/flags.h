@@ -9,14 +9,14 @@
 #ifndef KN_FLAGS_H
 #define KN_FLAGS_H
 
-#define VMM_FLAG_READ       0x0001
-#define VMM_FLAG_WRITE      0x0002
-#define VMM_FLAG_EXECUTE    0x0004
-#define VMM_FLAG_RWX_MASK   0x0007
+#define VMM_FLAG_READ     0x0001
+#define VMM_FLAG_WRITE    0x0002
+#define VMM_FLAG_EXECUTE  0x0004
+#define VMM_FLAG_RWX_MASK 0x0007
 
-#define VMM_FLAG_RESERVE    0x0010 /* required by KnVmAllocate */
-#define VMM_FLAG_COMMIT     0x0020 /* lazy: a zeroed frame on first touch */
-#define VMM_FLAG_LOCKED     0x0040 /* with COMMIT: every page resident at return */
+#define VMM_FLAG_RESERVE 0x0010 /* required by KnVmAllocate */
+#define VMM_FLAG_COMMIT  0x0020 /* lazy: a zeroed frame on first touch */
+#define VMM_FLAG_LOCKED  0x0040 /* with COMMIT: every page resident at return */
 
 #define VMM_FLAG_LOW_GUARD  0x0100 /* one never-accessible page below the usable range */
 #define VMM_FLAG_HIGH_GUARD 0x0200 /* one above it */
@@ -28,8 +28,8 @@
 #define VMM_FLAG_CACHE_DISABLE 0x8000
 #define VMM_FLAG_CACHE_MASK    0xf000
 
-#define VMM_FLAG_ALLOCATE_MASK                                                                     \
-	(VMM_FLAG_RWX_MASK | VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_LOW_GUARD |  \
+#define VMM_FLAG_ALLOCATE_MASK                                                                           \
+	(VMM_FLAG_RWX_MASK | VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_LOW_GUARD | \
 	 VMM_FLAG_HIGH_GUARD | VMM_FLAG_GROW_DOWN | VMM_FLAG_CACHE_MASK)
 
 /* KnVmQuery states */

@@ -11,39 +11,39 @@
 #ifndef KN_SYSCALL_TABLE_H
 #define KN_SYSCALL_TABLE_H
 
-#define KN_SYSCALLS(X)                                                                             \
-	X(0, KnDebugNop, sys_debug_nop)                                                            \
-	X(1, KnDebugWrite, sys_debug_write)                                                        \
-	X(2, KnDebugGetStats, sys_debug_get_stats)                                                 \
-	X(3, KnTaskCreate, sys_task_create)                                                        \
-	X(4, KnTaskResume, sys_task_resume)                                                        \
-	X(5, KnTaskGetState, sys_task_get_state)                                                   \
-	X(6, KnTaskWait, sys_task_wait)                                                            \
-	X(7, KnTaskTerminate, sys_task_terminate)                                                  \
-	X(8, KnTaskExit, sys_task_exit)                                                            \
-	X(9, KnTaskSelf, sys_task_self)                                                            \
-	X(10, KnTaskGetExitCode, sys_task_get_exit_code)                                           \
-	X(11, KnHandleClose, sys_handle_close)                                                     \
-	X(12, KnHandleTransfer, sys_handle_transfer)                                               \
-	X(13, KnHandleEnumerate, sys_handle_enumerate)                                             \
-	X(14, KnVmAllocateEx, sys_vm_allocate)                                                     \
-	X(15, KnVmCommit, sys_vm_commit)                                                           \
-	X(16, KnVmDecommit, sys_vm_decommit)                                                       \
-	X(17, KnVmProtect, sys_vm_protect)                                                         \
-	X(18, KnVmUnmap, sys_vm_unmap)                                                             \
-	X(19, KnVmQuery, sys_vm_query)                                                             \
-	X(20, KnPmmMdlCreate, sys_mdl_create)                                                      \
-	X(21, KnPmmMdlCreateFromBuf, sys_mdl_create_from_buf)                                      \
-	X(22, KnPmmMdlCreateFromVm, sys_mdl_create_from_vm)                                        \
-	X(23, KnPmmMdlCreateFromPhys, sys_mdl_create_from_phys)                                    \
-	X(24, KnPmmMdlClone, sys_mdl_clone)                                                        \
-	X(25, KnPmmMdlMap, sys_mdl_map)                                                            \
-	X(26, KnPmmMdlGetSize, sys_mdl_get_size)                                                   \
-	X(27, KnPmmMdlGetUsageMap, sys_mdl_get_usage_map)                                          \
-	X(28, KnTaskFreeze, sys_task_freeze)                                                       \
-	X(29, KnTaskGetThreadContext, sys_task_get_thread_context)                                 \
-	X(30, KnTaskGetNextVmRegion, sys_task_get_next_vm_region)                                 \
-	X(31, KnTaskSetQuota, sys_task_set_quota)                                                  \
+#define KN_SYSCALLS(X)                                             \
+	X(0, KnDebugNop, sys_debug_nop)                            \
+	X(1, KnDebugWrite, sys_debug_write)                        \
+	X(2, KnDebugGetStats, sys_debug_get_stats)                 \
+	X(3, KnTaskCreate, sys_task_create)                        \
+	X(4, KnTaskResume, sys_task_resume)                        \
+	X(5, KnTaskGetState, sys_task_get_state)                   \
+	X(6, KnTaskWait, sys_task_wait)                            \
+	X(7, KnTaskTerminate, sys_task_terminate)                  \
+	X(8, KnTaskExit, sys_task_exit)                            \
+	X(9, KnTaskSelf, sys_task_self)                            \
+	X(10, KnTaskGetExitCode, sys_task_get_exit_code)           \
+	X(11, KnHandleClose, sys_handle_close)                     \
+	X(12, KnHandleTransfer, sys_handle_transfer)               \
+	X(13, KnHandleEnumerate, sys_handle_enumerate)             \
+	X(14, KnVmAllocateEx, sys_vm_allocate)                     \
+	X(15, KnVmCommit, sys_vm_commit)                           \
+	X(16, KnVmDecommit, sys_vm_decommit)                       \
+	X(17, KnVmProtect, sys_vm_protect)                         \
+	X(18, KnVmUnmap, sys_vm_unmap)                             \
+	X(19, KnVmQuery, sys_vm_query)                             \
+	X(20, KnPmmMdlCreate, sys_mdl_create)                      \
+	X(21, KnPmmMdlCreateFromBuf, sys_mdl_create_from_buf)      \
+	X(22, KnPmmMdlCreateFromVm, sys_mdl_create_from_vm)        \
+	X(23, KnPmmMdlCreateFromPhys, sys_mdl_create_from_phys)    \
+	X(24, KnPmmMdlClone, sys_mdl_clone)                        \
+	X(25, KnPmmMdlMap, sys_mdl_map)                            \
+	X(26, KnPmmMdlGetSize, sys_mdl_get_size)                   \
+	X(27, KnPmmMdlGetUsageMap, sys_mdl_get_usage_map)          \
+	X(28, KnTaskFreeze, sys_task_freeze)                       \
+	X(29, KnTaskGetThreadContext, sys_task_get_thread_context) \
+	X(30, KnTaskGetNextVmRegion, sys_task_get_next_vm_region)  \
+	X(31, KnTaskSetQuota, sys_task_set_quota)                  \
 	X(32, KnTaskGetQuota, sys_task_get_quota)
 
 #endif

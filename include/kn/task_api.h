@@ -189,17 +189,17 @@ Retcode KnTaskGetQuota(Handle task, KnQuota *limits, KnQuota *usage);
 
 /* Memory counters, for tests and tools. */
 typedef struct {
-	rtl_uint64_t freePages;   /* free physical pages */
+	rtl_uint64_t freePages; /* free physical pages */
 	rtl_uint64_t totalPages;
 	rtl_uint64_t commitCharge;
 	rtl_uint64_t commitLimit;
-	rtl_uint64_t tasks;       /* tasks that exist (not yet released) */
+	rtl_uint64_t tasks; /* tasks that exist (not yet released) */
 	rtl_uint64_t threads;
-	rtl_uint64_t taskCommit;  /* the caller's commit: its committed pages and their page tables
-				     (a committed page that is not write-back costs two) */
+	rtl_uint64_t taskCommit;   /* the caller's commit: its committed pages and their page tables
+				      (a committed page that is not write-back costs two) */
 	rtl_uint64_t taskResident; /* the caller's resident pages */
-	rtl_uint64_t faultAround; /* neighbours a fault also maps, for new tasks (mem.faultaround) */
-	rtl_bool aslr;            /* new tasks place regions at random (aslr=on) */
+	rtl_uint64_t faultAround;  /* neighbours a fault also maps, for new tasks (mem.faultaround) */
+	rtl_bool aslr;             /* new tasks place regions at random (aslr=on) */
 } KnMemStats;
 
 /* Fills *stats after returning cached memory to the allocators (so that counts compare).

@@ -12,9 +12,9 @@ typedef uint32_t rtl_uint32_t;
 typedef int rtl_bool;
 typedef uint32_t Handle;
 
-#define RTL_NULL    ((void *)0)
-#define RTL_TRUE    1
-#define RTL_FALSE   0
+#define RTL_NULL       ((void *)0)
+#define RTL_TRUE       1
+#define RTL_FALSE      0
 #define INVALID_HANDLE ((Handle)0)
 
 #endif

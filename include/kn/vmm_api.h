@@ -97,14 +97,14 @@ Retcode KnVmUnmap(void *addr, rtl_size_t size);
 
 /* What KnVmQuery says about a page. */
 typedef struct {
-	void *regionBase;       /* the region's reservation (guards included); free: the free gap */
+	void *regionBase; /* the region's reservation (guards included); free: the free gap */
 	rtl_size_t regionSize;
-	int state;              /* VMM_STATE_FREE / RESERVED / COMMITTED / GUARD */
-	rtl_bool resident;      /* a frame backs the page */
-	int flags;              /* RESERVE; COMMIT if committed; the page's protection (none for a
-				   guard); LOCKED; the region's cache mode, guard and GROW_DOWN flags */
-	rtl_size_t runSize;     /* bytes from the page with the same state, protection, lock and
-				   residency (free: to the end of the gap) */
+	int state;          /* VMM_STATE_FREE / RESERVED / COMMITTED / GUARD */
+	rtl_bool resident;  /* a frame backs the page */
+	int flags;          /* RESERVE; COMMIT if committed; the page's protection (none for a
+			       guard); LOCKED; the region's cache mode, guard and GROW_DOWN flags */
+	rtl_size_t runSize; /* bytes from the page with the same state, protection, lock and
+			       residency (free: to the end of the gap) */
 } KnVmInfo;
 
 /*

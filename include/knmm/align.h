@@ -38,10 +38,7 @@ static inline bool align_up_checked(uint64_t v, uint64_t a, uint64_t *out)
 }
 
 /* [base, base+size) does not wrap around and is not empty. */
-static inline bool range_valid(uint64_t base, uint64_t size)
-{
-	return size != 0 && base + size > base;
-}
+static inline bool range_valid(uint64_t base, uint64_t size) { return size != 0 && base + size > base; }
 
 /* Two half-open ranges intersect. */
 static inline bool ranges_overlap(uint64_t a, uint64_t asize, uint64_t b, uint64_t bsize)

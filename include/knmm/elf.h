@@ -5,29 +5,29 @@
 
 #include <knmm/compiler.h>
 
-#define EI_NIDENT 16
-#define ELFMAG0 0x7f
-#define ELFCLASS64 2
+#define EI_NIDENT   16
+#define ELFMAG0     0x7f
+#define ELFCLASS64  2
 #define ELFDATA2LSB 1
-#define EV_CURRENT 1
-#define ET_EXEC 2
-#define ET_CORE 4
-#define EM_X86_64 62
+#define EV_CURRENT  1
+#define ET_EXEC     2
+#define ET_CORE     4
+#define EM_X86_64   62
 
 #define PT_NULL 0
 #define PT_LOAD 1
 #define PT_NOTE 4
-#define PF_X 1
-#define PF_W 2
-#define PF_R 4
+#define PF_X    1
+#define PF_W    2
+#define PF_R    4
 
-#define SHT_SYMTAB 2
-#define SHT_STRTAB 3
-#define STT_NOTYPE 0
-#define STT_FUNC 2
-#define SHN_UNDEF 0
-#define SHN_LORESERVE 0xff00
-#define ELF64_ST_TYPE(i) ((i) & 0xf)
+#define SHT_SYMTAB       2
+#define SHT_STRTAB       3
+#define STT_NOTYPE       0
+#define STT_FUNC         2
+#define SHN_UNDEF        0
+#define SHN_LORESERVE    0xff00
+#define ELF64_ST_TYPE(i) ((i)&0xf)
 
 typedef struct {
 	unsigned char e_ident[EI_NIDENT];

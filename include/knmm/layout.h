@@ -13,24 +13,24 @@
 #ifndef KNMM_LAYOUT_H
 #define KNMM_LAYOUT_H
 
-#define USER_BASE        0x0000000000001000
-#define USER_END         0x00007ffffffff000 /* exclusive: the last user page is 0x7fffffffe000 */
+#define USER_BASE 0x0000000000001000
+#define USER_END  0x00007ffffffff000 /* exclusive: the last user page is 0x7fffffffe000 */
 
-#define DIRECT_MAP_BASE  0xffff800000000000
-#define DIRECT_MAP_SIZE  0x0000400000000000 /* 64 TiB */
+#define DIRECT_MAP_BASE 0xffff800000000000
+#define DIRECT_MAP_SIZE 0x0000400000000000 /* 64 TiB */
 
-#define KDYN_BASE        0xffffc00000000000
-#define KDYN_SIZE        0x0000020000000000 /* 2 TiB: four top-level entries, made at boot */
-#define KPOOL_BASE       KDYN_BASE
-#define KPOOL_SIZE       0x0000008000000000 /* 512 GiB */
-#define KSPACE_BASE      (KDYN_BASE + KPOOL_SIZE)
-#define KSPACE_END       (KDYN_BASE + KDYN_SIZE)
+#define KDYN_BASE   0xffffc00000000000
+#define KDYN_SIZE   0x0000020000000000 /* 2 TiB: four top-level entries, made at boot */
+#define KPOOL_BASE  KDYN_BASE
+#define KPOOL_SIZE  0x0000008000000000 /* 512 GiB */
+#define KSPACE_BASE (KDYN_BASE + KPOOL_SIZE)
+#define KSPACE_END  (KDYN_BASE + KDYN_SIZE)
 
-#define PAGEDB_BASE      0xffffd00000000000
-#define PAGEDB_SIZE      0x0000100000000000
+#define PAGEDB_BASE 0xffffd00000000000
+#define PAGEDB_SIZE 0x0000100000000000
 
-#define KERNEL_VMA       0xffffffff80000000
-#define KERNEL_LOAD_PA   0x0000000000100000 /* GRUB loads the image at 1 MiB */
+#define KERNEL_VMA     0xffffffff80000000
+#define KERNEL_LOAD_PA 0x0000000000100000 /* GRUB loads the image at 1 MiB */
 
 #ifndef __ASSEMBLER__
 #include <knmm/compiler.h>
@@ -42,10 +42,7 @@ static inline void *phys_to_virt(uint64_t pa) { return (void *)(host_phys_base +
 static inline uint64_t virt_to_phys_direct(const void *va) { return (uint64_t)((uintptr_t)va - host_phys_base); }
 #else
 static inline void *phys_to_virt(uint64_t pa) { return (void *)(uintptr_t)(pa + DIRECT_MAP_BASE); }
-static inline uint64_t virt_to_phys_direct(const void *va)
-{
-	return (uint64_t)(uintptr_t)va - DIRECT_MAP_BASE;
-}
+static inline uint64_t virt_to_phys_direct(const void *va) { return (uint64_t)(uintptr_t)va - DIRECT_MAP_BASE; }
 #endif
 /* Physical address of a symbol in the kernel image. */
 static inline uint64_t kimage_to_phys(const void *va) { return (uint64_t)(uintptr_t)va - KERNEL_VMA; }

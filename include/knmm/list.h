@@ -9,7 +9,10 @@ struct list_head {
 	struct list_head *next, *prev;
 };
 
-#define LIST_HEAD_INIT(name) { &(name), &(name) }
+#define LIST_HEAD_INIT(name)     \
+	{                        \
+		&(name), &(name) \
+	}
 
 static inline void list_init(struct list_head *h) { h->next = h->prev = h; }
 static inline bool list_empty(const struct list_head *h) { return h->next == h; }
@@ -44,8 +47,8 @@ static inline void list_splice_tail_init(struct list_head *from, struct list_hea
 	list_init(from);
 }
 
-#define list_entry(ptr, type, member) container_of(ptr, type, member)
+#define list_entry(ptr, type, member)     container_of(ptr, type, member)
 #define list_first_entry(h, type, member) list_entry((h)->next, type, member)
-#define list_for_each(pos, h) for (pos = (h)->next; pos != (h); pos = pos->next)
+#define list_for_each(pos, h)             for (pos = (h)->next; pos != (h); pos = pos->next)
 
 #endif

@@ -6,11 +6,11 @@
 #ifndef KNMM_MMU_H
 #define KNMM_MMU_H
 
-#define MMU_READ    (1u << 0)
-#define MMU_WRITE   (1u << 1)
-#define MMU_EXEC    (1u << 2)
-#define MMU_USER    (1u << 3) /* accessible from ring 3 */
-#define MMU_GLOBAL  (1u << 4) /* kernel mapping shared by every address space */
+#define MMU_READ      (1u << 0)
+#define MMU_WRITE     (1u << 1)
+#define MMU_EXEC      (1u << 2)
+#define MMU_USER      (1u << 3) /* accessible from ring 3 */
+#define MMU_GLOBAL    (1u << 4) /* kernel mapping shared by every address space */
 #define MMU_PERM_MASK (MMU_READ | MMU_WRITE | MMU_EXEC)
 
 /* Cache mode: a field, exactly one value. */

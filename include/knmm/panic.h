@@ -16,17 +16,16 @@ struct trap_frame;
 __noreturn void panic_with_frame(const struct trap_frame *tf, const char *fmt, ...) __printf(2, 3);
 
 /* Checks an invariant in every build; `cond` is evaluated exactly once. */
-#define KASSERT(cond)                                                                              \
-	do {                                                                                       \
-		if (unlikely(!(cond)))                                                             \
-			panic("assertion failed: %s at %s:%d", #cond, __FILE__, __LINE__);         \
+#define KASSERT(cond)                                                                      \
+	do {                                                                               \
+		if (unlikely(!(cond)))                                                     \
+			panic("assertion failed: %s at %s:%d", #cond, __FILE__, __LINE__); \
 	} while (0)
 
-#define KASSERT_MSG(cond, fmt, ...)                                                                \
-	do {                                                                                       \
-		if (unlikely(!(cond)))                                                             \
-			panic("assertion failed: %s at %s:%d: " fmt, #cond, __FILE__, __LINE__,   \
-			      ##__VA_ARGS__);                                                      \
+#define KASSERT_MSG(cond, fmt, ...)                                                                             \
+	do {                                                                                                    \
+		if (unlikely(!(cond)))                                                                          \
+			panic("assertion failed: %s at %s:%d: " fmt, #cond, __FILE__, __LINE__, ##__VA_ARGS__); \
 	} while (0)
 
 /* Debug-build-only checks (KNMM_DEBUG); the expression is not evaluated otherwise. */

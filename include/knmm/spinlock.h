@@ -41,17 +41,17 @@ typedef struct spinlock {
 } spinlock_t;
 
 /* Every lock is defined with its name and rank: SPINLOCK_INIT("pool", LOCK_RANK_POOL). */
-#define SPINLOCK_INIT(n, r) { 0, 0, SPIN_NO_OWNER, (uint8_t)(r), 0, (n) }
+#define SPINLOCK_INIT(n, r)                               \
+	{                                                 \
+		0, 0, SPIN_NO_OWNER, (uint8_t)(r), 0, (n) \
+	}
 
 /* This CPU's number, as the registered hook says (0 before it is). */
 extern unsigned (*spin_cpu_id_hook)(void);
 static inline unsigned spin_this_cpu(void) { return spin_cpu_id_hook ? spin_cpu_id_hook() : 0; }
 
 /* Whether some CPU holds the lock (a snapshot: only its holder can rely on it). */
-static inline bool spin_is_locked(const spinlock_t *l)
-{
-	return READ_ONCE(l->next) != READ_ONCE(l->serving);
-}
+static inline bool spin_is_locked(const spinlock_t *l) { return READ_ONCE(l->next) != READ_ONCE(l->serving); }
 
 #ifdef KNMM_DEBUG
 /* Whether this CPU holds the lock (debug builds: the others record no owner). */
@@ -122,10 +122,10 @@ static __always_inline void spin_unlock(spinlock_t *l) { spin_release_(l); }
 
 void spin_assert_held_fail(const spinlock_t *l, const char *file, int line);
 #ifdef KNMM_DEBUG
-#define spin_assert_held(l)                                                                        \
-	do {                                                                                       \
-		if (unlikely(!spin_held_here(l)))                                                  \
-			spin_assert_held_fail((l), __FILE__, __LINE__);                            \
+#define spin_assert_held(l)                                             \
+	do {                                                            \
+		if (unlikely(!spin_held_here(l)))                       \
+			spin_assert_held_fail((l), __FILE__, __LINE__); \
 	} while (0)
 #else
 #define spin_assert_held(l) ((void)sizeof(l))

@@ -25,10 +25,7 @@ void ksyms_init(const struct boot_info *bi)
 	strtab_size = bi->strtab_size;
 }
 
-static const char *sym_name(const Elf64_Sym *s)
-{
-	return s->st_name < strtab_size ? strtab + s->st_name : "?";
-}
+static const char *sym_name(const Elf64_Sym *s) { return s->st_name < strtab_size ? strtab + s->st_name : "?"; }
 
 const char *ksym_lookup(uint64_t addr, uint64_t *offset)
 {
@@ -38,8 +35,8 @@ const char *ksym_lookup(uint64_t addr, uint64_t *offset)
 		const Elf64_Sym *s = &syms[i];
 		unsigned type = ELF64_ST_TYPE(s->st_info);
 		/* Functions, and untyped labels of assembly code; not undefined or absolute ones. */
-		if ((type != STT_FUNC && type != STT_NOTYPE) || s->st_shndx == SHN_UNDEF || s->st_shndx >= SHN_LORESERVE ||
-		    s->st_value > addr || !s->st_name)
+		if ((type != STT_FUNC && type != STT_NOTYPE) || s->st_shndx == SHN_UNDEF ||
+		    s->st_shndx >= SHN_LORESERVE || s->st_value > addr || !s->st_name)
 			continue;
 		if (s->st_size && addr >= s->st_value + s->st_size)
 			continue;

@@ -87,7 +87,8 @@ unsigned ktest_run(const char *globs)
 		n++;
 		if (t.failures) {
 			failed++;
-			console_printf("not ok %u %s # %u check%s failed\n", n, k->name, t.failures, t.failures == 1 ? "" : "s");
+			console_printf("not ok %u %s # %u check%s failed\n", n, k->name, t.failures,
+				       t.failures == 1 ? "" : "s");
 		} else if (t.skipped) {
 			console_printf("ok %u %s # SKIP %s\n", n, k->name, t.skip_reason);
 		} else if (t.checks == 0) {

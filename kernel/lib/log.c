@@ -55,10 +55,7 @@ static void console_claim_locked(uint64_t owner)
 	line_owner = owner;
 }
 
-static bool console_lock_take(void)
-{
-	return panic_in_progress ? false : spin_lock_irqsave(&console_lock);
-}
+static bool console_lock_take(void) { return panic_in_progress ? false : spin_lock_irqsave(&console_lock); }
 
 static void console_lock_drop(bool irq)
 {

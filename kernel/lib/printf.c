@@ -23,8 +23,8 @@ static void emit_pad(struct out *o, char c, int n)
 
 enum { F_LEFT = 1, F_ZERO = 2, F_PLUS = 4, F_SPACE = 8, F_ALT = 16 };
 
-static void emit_number(struct out *o, uint64_t v, bool negative, unsigned base, bool upper, int flags,
-			int width, int prec)
+static void emit_number(struct out *o, uint64_t v, bool negative, unsigned base, bool upper, int flags, int width,
+			int prec)
 {
 	char digits[24];
 	int n = 0;

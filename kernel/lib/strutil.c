@@ -65,11 +65,28 @@ bool parse_u64(const char *s, uint64_t *out, const char **end)
 	if (p == digits)
 		return false;
 	switch (*p) {
-	case 'K': case 'k': shift = 10; p++; break;
-	case 'M': case 'm': shift = 20; p++; break;
-	case 'G': case 'g': shift = 30; p++; break;
-	case 'T': case 't': shift = 40; p++; break;
-	default: break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		p++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		p++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		p++;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		p++;
+		break;
+	default:
+		break;
 	}
 	if (shift && v > (UINT64_MAX >> shift))
 		return false;

@@ -7,7 +7,4 @@
  */
 #include <knmm/ktest.h>
 
-int main(int argc, char **argv)
-{
-	return ktest_run(argc > 1 ? argv[1] : "*") ? 1 : 0;
-}
+int main(int argc, char **argv) { return ktest_run(argc > 1 ? argv[1] : "*") ? 1 : 0; }

@@ -97,7 +97,8 @@ static bool model_check(struct model *m, char *why, size_t size)
 	for (unsigned z = 0; z < PMM_NR_ZONES; z++)
 		for (unsigned o = 0; o < PMM_NR_ORDERS; o++) {
 			struct list_head *pos;
-			list_for_each(pos, &pm->zone[z].free[o]) {
+			list_for_each(pos, &pm->zone[z].free[o])
+			{
 				uint64_t pfn = pmm_pfn(pm, list_entry(pos, struct page, lru));
 				for (uint64_t i = 0; i < (1ull << o); i++) {
 					if (pfn + i < m->base || pfn + i >= m->sim.max_pfn || m->mark[pfn + i]++) {
@@ -210,7 +211,8 @@ static bool model_step(struct model *m, char *why, size_t size)
 		}
 		for (uint64_t i = 0; i < n; i++)
 			if (p[i].state != PAGE_KERNEL || p[i].order != 0 || p[i].refcount != 1) {
-				snprintf(why, size, "contiguous frame %llu has a wrong descriptor", (unsigned long long)(pfn + i));
+				snprintf(why, size, "contiguous frame %llu has a wrong descriptor",
+					 (unsigned long long)(pfn + i));
 				return false;
 			}
 		return model_take(m, pfn, n, 0, 1, why, size);
@@ -226,8 +228,8 @@ static bool model_step(struct model *m, char *why, size_t size)
 		Retcode rc = pmm_claim_in(pm, pfn << PAGE_SHIFT, n, PAGE_KERNEL);
 		Retcode want = !all_ram ? rcNotFound : all_free ? rcOk : rcBusy;
 		if (rc != want) {
-			snprintf(why, size, "claim of %llu frames at %llu returned %d, expected %d", (unsigned long long)n,
-				 (unsigned long long)pfn, rc, want);
+			snprintf(why, size, "claim of %llu frames at %llu returned %d, expected %d",
+				 (unsigned long long)n, (unsigned long long)pfn, rc, want);
 			return false;
 		}
 		if (rc != rcOk)
@@ -470,7 +472,7 @@ static void use_after_free(void)
 	uint64_t pfn = pmm_pfn(bug_sim.pm, p);
 	pmm_free_in(bug_sim.pm, p, 0);
 	((volatile uint8_t *)phys_to_virt(pfn << PAGE_SHIFT))[123] = 1; /* write after free */
-	while (pmm_alloc_in(bug_sim.pm, 0, 0, PAGE_ANON)) /* the poison check fires on reuse */
+	while (pmm_alloc_in(bug_sim.pm, 0, 0, PAGE_ANON))               /* the poison check fires on reuse */
 		;
 }
 
@@ -483,7 +485,4 @@ KTEST(pmm, kernel_bugs_panic_with_frame_and_state)
 	KT_EXPECT(dies_with(use_after_free, "was written after it was freed: offset 0x78"));
 }
 
-KTEST(pmm, descriptor_is_32_bytes)
-{
-	KT_EXPECT_EQ(sizeof(struct page), 32);
-}
+KTEST(pmm, descriptor_is_32_bytes) { KT_EXPECT_EQ(sizeof(struct page), 32); }

@@ -105,8 +105,8 @@ KTEST(pte, describe)
 	pte_describe(pte_make_leaf(0x1000, MMU_READ | MMU_WRITE | MMU_USER | MMU_CACHE_WC, PT_LEVEL_PT) | PTE_A | PTE_D,
 		     PT_LEVEL_PT, buf, sizeof(buf));
 	KT_EXPECT(strcmp(buf, "page  0x1000  P RW US A D NX PAT=4 (WC)") == 0);
-	pte_describe(pte_make_leaf(0x200000, MMU_READ | MMU_EXEC | MMU_GLOBAL | MMU_CACHE_UC, PT_LEVEL_PD), PT_LEVEL_PD, buf,
-		     sizeof(buf));
+	pte_describe(pte_make_leaf(0x200000, MMU_READ | MMU_EXEC | MMU_GLOBAL | MMU_CACHE_UC, PT_LEVEL_PD), PT_LEVEL_PD,
+		     buf, sizeof(buf));
 	KT_EXPECT(strcmp(buf, "page  0x200000  P RO S PWT PCD PS G PAT=3 (UC)") == 0);
 	pte_describe(pte_make_table(0x2000, false), PT_LEVEL_PML4, buf, sizeof(buf));
 	KT_EXPECT(strcmp(buf, "table 0x2000  P RW S") == 0);
@@ -114,7 +114,8 @@ KTEST(pte, describe)
 	KT_EXPECT(strcmp(buf, "not present") == 0);
 	/* The longest text there is fits PTE_DESCRIBE_SIZE. */
 	pte_describe(pte_make_leaf(PTE_ADDR_MASK_1G, MMU_READ | MMU_WRITE | MMU_USER | MMU_GLOBAL | MMU_CACHE_UCM,
-				   PT_LEVEL_PDPT) | PTE_A | PTE_D | PTE_PWT | PTE_PCD,
+				   PT_LEVEL_PDPT) |
+			     PTE_A | PTE_D | PTE_PWT | PTE_PCD,
 		     PT_LEVEL_PDPT, buf, sizeof(buf));
 	KT_EXPECT(strlen(buf) + 1 <= PTE_DESCRIBE_SIZE);
 	pte_describe(0, PT_LEVEL_PT, buf, 8); /* truncates safely */

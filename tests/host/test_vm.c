@@ -17,10 +17,10 @@
 #include "../model/vm_model.h"
 #include "shim/pmm_sim.h"
 
-#define W     2048            /* pages in the window the model covers */
-#define LO    0x400000ull     /* the space is [LO, LO + W pages) */
+#define W     2048        /* pages in the window the model covers */
+#define LO    0x400000ull /* the space is [LO, LO + W pages) */
 #define HI    (LO + W * PAGE_SIZE)
-#define LIMIT 700             /* commit limit, pages */
+#define LIMIT 700 /* commit limit, pages */
 
 _Static_assert(VM_RESERVED == VMM_STATE_RESERVED && VM_COMMITTED == VMM_STATE_COMMITTED && VM_GUARD == VMM_STATE_GUARD,
 	       "the model's page states are the core's");
@@ -67,8 +67,8 @@ static bool regions_match_locked(struct vm_space *vs, char *why, size_t size)
 		}
 		const struct vmm_region *mr = &M.region[M.page[p].region];
 		if (!r || vmr_base(r) != vmm_va(&M, mr->base) || vmr_end(r) != vmm_va(&M, mr->end)) {
-			snprintf(why, size, "region at page %llu: model [%llu, %llu), space has %#llx", (unsigned long long)p,
-				 (unsigned long long)mr->base, (unsigned long long)mr->end,
+			snprintf(why, size, "region at page %llu: model [%llu, %llu), space has %#llx",
+				 (unsigned long long)p, (unsigned long long)mr->base, (unsigned long long)mr->end,
 				 r ? (unsigned long long)vmr_base(r) : 0ull);
 			return false;
 		}
@@ -146,9 +146,11 @@ static bool usage_maps_match(struct vm_space *vs, char *why, size_t size)
 			for (uint64_t i = 0; same && i < n; i++)
 				same = got[i] == want[i];
 			if (!same) {
-				snprintf(why, size, "usage map of the region at page %llu from %llu: rc %d, %llu counts (model %llu)",
-					 (unsigned long long)first, (unsigned long long)start, rc, (unsigned long long)n,
-					 (unsigned long long)wn);
+				snprintf(why, size,
+					 "usage map of the region at page %llu from %llu: rc %d, %llu counts (model "
+					 "%llu)",
+					 (unsigned long long)first, (unsigned long long)start, rc,
+					 (unsigned long long)n, (unsigned long long)wn);
 				return false;
 			}
 			if (n == 0)
@@ -167,10 +169,13 @@ static bool usage_maps_match(struct vm_space *vs, char *why, size_t size)
 
 /* ------------------------------------------------------------------ one step */
 
-static const enum vm_access accesses[] = { [VMM_READ] = VM_ACCESS_READ, [VMM_WRITE] = VM_ACCESS_WRITE,
-					   [VMM_EXEC] = VM_ACCESS_EXEC };
-static const enum vmm_fault faults[] = { [VM_FAULT_RESOLVED] = VMM_RESOLVED, [VM_FAULT_GREW] = VMM_GREW,
-					 [VM_FAULT_GUARD] = VMM_GUARD_VIOLATION, [VM_FAULT_ACCESS] = VMM_ACCESS_VIOLATION,
+static const enum vm_access accesses[] = {
+	[VMM_READ] = VM_ACCESS_READ, [VMM_WRITE] = VM_ACCESS_WRITE, [VMM_EXEC] = VM_ACCESS_EXEC
+};
+static const enum vmm_fault faults[] = { [VM_FAULT_RESOLVED] = VMM_RESOLVED,
+					 [VM_FAULT_GREW] = VMM_GREW,
+					 [VM_FAULT_GUARD] = VMM_GUARD_VIOLATION,
+					 [VM_FAULT_ACCESS] = VMM_ACCESS_VIOLATION,
 					 [VM_FAULT_STACK_OVERFLOW] = VMM_STACK_OVERFLOW };
 
 static bool query_matches(struct vm_space *vs, uint64_t addr, char *why, size_t size)
@@ -229,8 +234,8 @@ static bool step(struct vm_space *vs, char *why, size_t size)
 		enum vmm_fault wf = vmm_fault(&M, (c.addr - LO) / PAGE_SIZE, c.access);
 		tally(c.op, fr == VMM_RESOLVED || fr == VMM_GREW);
 		if (fr != wf) {
-			snprintf(why, size, "fault(%#llx, access %d) = %d, model %d", (unsigned long long)c.addr, c.access,
-				 fr, wf);
+			snprintf(why, size, "fault(%#llx, access %d) = %d, model %d", (unsigned long long)c.addr,
+				 c.access, fr, wf);
 			return false;
 		}
 		return true;
@@ -258,7 +263,9 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 
 	KT_ASSERT(sim_create_main(&sim, 8192));
 	charge_init(LIMIT + 1); /* + the space's root, which it charges */
-	const struct vm_space_params sp = { .name = "model", .user = true, .lo = LO, .hi = HI, .faultaround = faultaround };
+	const struct vm_space_params sp = {
+		.name = "model", .user = true, .lo = LO, .hi = HI, .faultaround = faultaround
+	};
 	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	vmm_init(&M, LO, W, pages, regions, ARRAY_SIZE(regions));
 	M.limit = LIMIT;
@@ -270,7 +277,8 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 
 	unsigned i;
 	for (i = 0; i < steps; i++)
-		if (!step(&vs, why, sizeof(why)) || !compare(&vs, why, sizeof(why)) || !usage_maps_match(&vs, why, sizeof(why)))
+		if (!step(&vs, why, sizeof(why)) || !compare(&vs, why, sizeof(why)) ||
+		    !usage_maps_match(&vs, why, sizeof(why)))
 			break;
 	if (i < steps)
 		ktest_fail(t, __FILE__, __LINE__, "seed %llu step %u: %s", (unsigned long long)seed, i, why);

@@ -124,7 +124,9 @@ void test_tables_fail_after(unsigned n)
 	if (!real_source) {
 		real_source = pt_get_frame_source();
 		/* (the real source's words: tables made meanwhile keep their summaries) */
-		failing = (struct pt_frame_source){ .alloc = failing_alloc, .free = failing_free, .word = real_source->word };
+		failing = (struct pt_frame_source){ .alloc = failing_alloc,
+						    .free = failing_free,
+						    .word = real_source->word };
 		pt_set_frame_source(&failing);
 	}
 	tables_left = n;

@@ -32,7 +32,7 @@ KTEST(cpu, pat_layout)
 		unsigned mmu;
 		uint8_t type;
 	} modes[] = {
-		{ MMU_CACHE_WB, PAT_TYPE_WB }, { MMU_CACHE_WT, PAT_TYPE_WT }, { MMU_CACHE_WC, PAT_TYPE_WC },
+		{ MMU_CACHE_WB, PAT_TYPE_WB },   { MMU_CACHE_WT, PAT_TYPE_WT }, { MMU_CACHE_WC, PAT_TYPE_WC },
 		{ MMU_CACHE_UCM, PAT_TYPE_UCM }, { MMU_CACHE_UC, PAT_TYPE_UC },
 	};
 	uint64_t pat = rdmsr(MSR_PAT);
@@ -41,7 +41,8 @@ KTEST(cpu, pat_layout)
 	KT_EXPECT_EQ(pat, PAT_MSR_VALUE);
 	for (unsigned i = 0; i < ARRAY_SIZE(modes); i++) {
 		for (enum pt_level lvl = PT_LEVEL_PT; lvl <= PT_LEVEL_PDPT; lvl++) {
-			pte_t e = pte_make_leaf(0x200000, MMU_READ | modes[i].mmu, lvl == PT_LEVEL_PT ? PT_LEVEL_PT : lvl);
+			pte_t e = pte_make_leaf(0x200000, MMU_READ | modes[i].mmu,
+						lvl == PT_LEVEL_PT ? PT_LEVEL_PT : lvl);
 			unsigned idx = pte_pat_index(e, lvl);
 			KT_EXPECT_EQ((pat >> (idx * 8)) & 0xff, modes[i].type);
 		}
@@ -57,7 +58,8 @@ static void raise_ud(void *arg)
 static void raise_de(void *arg)
 {
 	(void)arg;
-	__asm__ __volatile__("xorl %%edx, %%edx; movl $1, %%eax; xorl %%ecx, %%ecx; divl %%ecx" ::: "eax", "ecx", "edx");
+	__asm__ __volatile__("xorl %%edx, %%edx; movl $1, %%eax; xorl %%ecx, %%ecx; divl %%ecx" ::
+				     : "eax", "ecx", "edx");
 }
 
 static void raise_bp(void *arg)

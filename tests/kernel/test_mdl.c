@@ -85,7 +85,8 @@ KTEST(mdl, map_rolls_back_when_tables_run_out)
 
 	KT_ASSERT(test_space_begin(t, &vs));
 	KT_ASSERT_EQ(mdl_create(MiB(6), RW, NULL, &m), rcOk); /* three 2 MiB windows: a table each */
-	uint64_t before = free_pages(), charge = charge_total(), refs = pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount;
+	uint64_t before = free_pages(), charge = charge_total(),
+		 refs = pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount;
 	for (unsigned budget = 0; budget < 5; budget++) {
 		test_tables_fail_after(budget);
 		KT_EXPECT_EQ(vm_map_mdl(&vs, m, 0, m->pages, BASE, RW, RW, "mdl", &va), rcOutOfMemory);
@@ -93,7 +94,8 @@ KTEST(mdl, map_rolls_back_when_tables_run_out)
 		KT_EXPECT_EQ(vs.nregions, 0);
 		KT_EXPECT_EQ(charge_total(), charge);
 		KT_EXPECT_EQ(pa_to_page(m->runs[0].pfn << PAGE_SHIFT)->refcount, refs);
-		KT_EXPECT_EQ(pa_to_page((m->runs[m->nruns - 1].pfn + m->runs[m->nruns - 1].count - 1) << PAGE_SHIFT)->refcount,
+		KT_EXPECT_EQ(pa_to_page((m->runs[m->nruns - 1].pfn + m->runs[m->nruns - 1].count - 1) << PAGE_SHIFT)
+				     ->refcount,
 			     refs);
 	}
 	KT_EXPECT_EQ(free_pages(), before);
@@ -129,8 +131,8 @@ KTEST(mdl, fictitious_runs_map_lazily)
 	uint64_t got = frame_at(&vs, va + PAGE_SIZE);
 	KT_EXPECT(got && got >> PAGE_SHIFT != real->runs[0].pfn && got >> PAGE_SHIFT != real->runs[0].pfn + 1);
 	KT_EXPECT_EQ(vm_usage_map(&vs, va, 0, counters, 8, &first_used, &n), rcOk);
-	KT_EXPECT(n == 5 && !first_used && counters[0] == 1 && counters[1] == 1 && counters[2] == 1 && counters[3] == 2 &&
-		  counters[4] == 1);
+	KT_EXPECT(n == 5 && !first_used && counters[0] == 1 && counters[1] == 1 && counters[2] == 1 &&
+		  counters[3] == 2 && counters[4] == 1);
 	mdl_free(m);
 	mdl_free(real);
 	test_space_end(t, &vs);
@@ -144,7 +146,8 @@ KTEST(mdl, probe_and_lock)
 	uint64_t ro, rw;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_READ, &ro), rcOk);
+	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_READ, &ro),
+		     rcOk);
 	KT_ASSERT_EQ(mdl_describe(&vs, ro, 4 * PAGE_SIZE, NULL, &m), rcOk);
 	uint64_t charge = charge_total();
 	KT_EXPECT_EQ(mdl_probe_and_lock(m, VMM_FLAG_WRITE, MDL_CACHE_ANY), rcAccessDenied);
@@ -183,8 +186,9 @@ KTEST(mdl, system_mapping_reads_the_user_bytes)
 	uint64_t va;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 3 * PAGE_SIZE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW, &va),
-		     rcOk);
+	KT_ASSERT_EQ(
+		vm_allocate(&vs, BASE, 3 * PAGE_SIZE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW, &va),
+		rcOk);
 	for (unsigned p = 0; p < 3; p++)
 		memset(phys_to_virt(frame_at(&vs, va + p * PAGE_SIZE)), 'a' + p, PAGE_SIZE);
 	KT_ASSERT_EQ(mdl_describe(&vs, va, 3 * PAGE_SIZE, NULL, &m), rcOk);

@@ -17,8 +17,8 @@ static unsigned count_wrong_pages(const char *start, const char *end, unsigned w
 
 	for (uint64_t va = va_of(start); va < va_of(end); va += PAGE_SIZE) {
 		struct pt_mapping m;
-		if (!pt_translate(&kernel_pt_root, va, &m) || (m.mmu_flags & (MMU_PERM_MASK | MMU_GLOBAL | MMU_USER)) !=
-								     (want | MMU_GLOBAL))
+		if (!pt_translate(&kernel_pt_root, va, &m) ||
+		    (m.mmu_flags & (MMU_PERM_MASK | MMU_GLOBAL | MMU_USER)) != (want | MMU_GLOBAL))
 			wrong++;
 		else if (m.pa != kimage_to_phys((const void *)(uintptr_t)va))
 			wrong++;

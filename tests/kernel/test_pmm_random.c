@@ -62,14 +62,14 @@ static uint64_t next_rand(uint64_t *s) /* splitmix64 */
 static uint64_t rand_below(struct model *m, uint64_t n) { return next_rand(&m->rng) % n; }
 
 /* Records a failure naming the step and the seed; false, so that callers can stop. */
-#define MCHECK(m, cond, fmt, ...)                                                                  \
-	({                                                                                         \
-		bool ok_ = (cond);                                                                 \
-		(m)->t->checks++;                                                                  \
-		if (!ok_)                                                                          \
+#define MCHECK(m, cond, fmt, ...)                                                                       \
+	({                                                                                              \
+		bool ok_ = (cond);                                                                      \
+		(m)->t->checks++;                                                                       \
+		if (!ok_)                                                                               \
 			ktest_fail((m)->t, __FILE__, __LINE__, "step %u (seed %#llx): " fmt, (m)->step, \
-				   (unsigned long long)SEED, ##__VA_ARGS__);                       \
-		ok_;                                                                               \
+				   (unsigned long long)SEED, ##__VA_ARGS__);                            \
+		ok_;                                                                                    \
 	})
 
 /* ------------------------------------------------------------------ the page database */
@@ -113,8 +113,9 @@ static bool db_says_allocated(struct model *m, const struct blk *b)
 		bool found = block_of(f, &head, &d);
 		uint64_t want_head = b->kind == BLK_BUDDY ? b->pfn : f;
 		unsigned want_order = b->kind == BLK_BUDDY ? b->order : 0;
-		if (!MCHECK(m, found && head == want_head && d->order == want_order && d->state == PAGE_KERNEL &&
-				       d->refcount == 1 && d->pincount == 0 && !(d->flags & PG_PCP),
+		if (!MCHECK(m,
+			    found && head == want_head && d->order == want_order && d->state == PAGE_KERNEL &&
+				    d->refcount == 1 && d->pincount == 0 && !(d->flags & PG_PCP),
 			    "frame %#llx of a new block (kind %u, %llu frames at %#llx): head %#llx order %u state %s "
 			    "refs %u",
 			    (unsigned long long)f, b->kind, (unsigned long long)b->n, (unsigned long long)b->pfn,
@@ -182,7 +183,8 @@ static unsigned snapshot_free(struct range *r, unsigned cap, unsigned *nranges)
 	for (unsigned z = 0; z < PMM_NR_ZONES; z++)
 		for (unsigned o = 0; o < PMM_NR_ORDERS; o++) {
 			struct list_head *pos;
-			list_for_each(pos, &pmm_main.zone[z].free[o]) {
+			list_for_each(pos, &pmm_main.zone[z].free[o])
+			{
 				uint64_t pfn = pmm_pfn(&pmm_main, list_entry(pos, struct page, lru));
 				if (n < cap)
 					r[n] = (struct range){ pfn, pfn + (1ull << o) };
@@ -292,7 +294,9 @@ static bool release(struct model *m, unsigned i)
 static unsigned random_order(struct model *m)
 {
 	uint64_t r = rand_below(m, 100);
-	return r < 60 ? (unsigned)rand_below(m, 3) : r < 92 ? 3 + (unsigned)rand_below(m, 4) : 7 + (unsigned)rand_below(m, 4);
+	return r < 60   ? (unsigned)rand_below(m, 3)
+	       : r < 92 ? 3 + (unsigned)rand_below(m, 4)
+			: 7 + (unsigned)rand_below(m, 4);
 }
 
 /* pmm_alloc of one block (kept whole or split into frames). */
@@ -392,7 +396,8 @@ KTEST(pmm, random_sequence_against_a_model)
 	pmm_get_stats(&pmm_main, &st0);
 	unsigned nblocks = snapshot_free(m.free0, cap, &m.nfree0);
 	if (nblocks > cap || !m.nfree0) {
-		ktest_fail(t, __FILE__, __LINE__, "free lists: %u blocks, room for %u (or a frame in the cache)", nblocks, cap);
+		ktest_fail(t, __FILE__, __LINE__, "free lists: %u blocks, room for %u (or a frame in the cache)",
+			   nblocks, cap);
 		goto out;
 	}
 	uint64_t listed = 0;
@@ -432,8 +437,9 @@ KTEST(pmm, random_sequence_against_a_model)
 		for (unsigned o = 0; o < PMM_NR_ORDERS; o++)
 			if (st.free_blocks[z][o] != st0.free_blocks[z][o]) {
 				if (!differ++)
-					ktest_fail(t, __FILE__, __LINE__, "zone %u order %u: %llu free blocks, %llu at the start", z,
-						   o, (unsigned long long)st.free_blocks[z][o],
+					ktest_fail(t, __FILE__, __LINE__,
+						   "zone %u order %u: %llu free blocks, %llu at the start", z, o,
+						   (unsigned long long)st.free_blocks[z][o],
 						   (unsigned long long)st0.free_blocks[z][o]);
 			}
 	KT_EXPECT_EQ(differ, 0);

@@ -49,8 +49,8 @@ static void expect_overrun_caught(struct ktest_ctx *t, uint8_t *p, size_t size, 
 	ksnprintf(want, sizeof(want), "red zone overwritten at +%zu ", at);
 	t->checks++;
 	if (rc != rcFault || !strstr(why, want) || !strstr(why, "'PlRz'"))
-		ktest_fail(t, __FILE__, __LINE__, "block of %zu bytes, byte +%zu overwritten: rc %d, '%s'", size, at, rc,
-			   why);
+		ktest_fail(t, __FILE__, __LINE__, "block of %zu bytes, byte +%zu overwritten: rc %d, '%s'", size, at,
+			   rc, why);
 }
 
 KTEST(pool, free_verdict_catches_every_red_zone_byte)

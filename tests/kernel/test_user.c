@@ -84,8 +84,8 @@ KTEST(user, cmdline_options_reach_tasks)
 	task_put(task);
 	cmdline_init("aslr mem.faultaround=junk");
 	kernel_apply_options();
-	KT_EXPECT(kernel_aslr);               /* a bare word is "on" */
-	KT_EXPECT_EQ(kernel_faultaround, 0);  /* not a number: the default */
+	KT_EXPECT(kernel_aslr);              /* a bare word is "on" */
+	KT_EXPECT_EQ(kernel_faultaround, 0); /* not a number: the default */
 	cmdline_init(saved);
 	kernel_apply_options();
 }
@@ -99,7 +99,8 @@ KTEST(user, terminate_while_settling)
 	task_test_hold_teardown(true);
 	KT_ASSERT_EQ(task_create("actor-stats", "actor", 0, NULL, &task), rcOk);
 	task_resume(task);
-	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 50000000ull), rcBusy); /* it waits for the teardown */
+	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 50000000ull),
+		     rcBusy); /* it waits for the teardown */
 	task_terminate(task, KN_EXIT_TERMINATED, true);
 	KT_EXPECT_EQ(task->state, KN_TASK_STATE_EXITED);
 	KT_EXPECT_EQ(task->exit_code, KN_EXIT_TERMINATED);
@@ -165,8 +166,8 @@ KTEST(user, cache_modes_in_a_tasks_tables)
  */
 KTEST(user, malformed_elf_refused)
 {
-	static const char *const bad[] = { "bad_magic", "bad_class", "bad_machine", "bad_truncated", "bad_offset",
-					   "bad_overlap", "bad_kernel", "bad_wx", "bad_entry" };
+	static const char *const bad[] = { "bad_magic",   "bad_class",  "bad_machine", "bad_truncated", "bad_offset",
+					   "bad_overlap", "bad_kernel", "bad_wx",      "bad_entry" };
 	uint64_t tasks = task_count();
 
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -196,15 +197,18 @@ KTEST(user, smep_and_smap)
 	const struct vm_space_params sp = { .name = "smap", .user = true, .lo = USER_BASE, .hi = USER_END };
 	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
 	KT_ASSERT_EQ(vm_allocate(&vs, 0x10000000, PAGE_SIZE,
-				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_WRITE, &data),
+				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_WRITE,
+				 &data),
 		     rcOk);
-	KT_ASSERT_EQ(vm_allocate(&vs, 0x10010000, PAGE_SIZE,
-				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_EXECUTE, &code),
-		     rcOk);
+	KT_ASSERT_EQ(
+		vm_allocate(&vs, 0x10010000, PAGE_SIZE,
+			    VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_EXECUTE,
+			    &code),
+		rcOk);
 	struct pt_mapping m;
 	KT_ASSERT(pt_translate(&vs.pt, code, &m));
 	*(uint8_t *)phys_to_virt(m.pa) = 0xc3; /* ret */
-	bool irq = irq_save(); /* nothing may switch address spaces under us */
+	bool irq = irq_save();                 /* nothing may switch address spaces under us */
 	pt_activate(&vs.pt);
 	bool read_faulted = test_read_faults(data, &fi);
 	uint64_t read_error = fi.error;

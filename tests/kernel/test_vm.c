@@ -23,7 +23,7 @@
 #define LCK  VMM_FLAG_LOCKED
 #define BASE 0x10000000ull
 /* The commit charge of n pages that lie in `w` 2 MiB windows (3 table pages per window). */
-#define CHARGE(n, w) ((n) + (w) * VM_TABLE_CHARGE_PER_WINDOW)
+#define CHARGE(n, w) ((n) + (w)*VM_TABLE_CHARGE_PER_WINDOW)
 
 static struct vm_info query(struct vm_space *vs, uint64_t va)
 {
@@ -100,7 +100,9 @@ KTEST(vm, locked_commit_protection_and_cache_bits)
 	for (unsigned c = 0; c < ARRAY_SIZE(modes); c++) {
 		for (unsigned p = 0; p < ARRAY_SIZE(prots); p++) {
 			uint64_t va, charge = charge_total();
-			KT_ASSERT_EQ(vm_allocate(&vs, 0, 4 * PAGE_SIZE, RES | COM | LCK | prots[p] | modes[c].cache, &va), rcOk);
+			KT_ASSERT_EQ(
+				vm_allocate(&vs, 0, 4 * PAGE_SIZE, RES | COM | LCK | prots[p] | modes[c].cache, &va),
+				rcOk);
 			/* (a page of another memory type than write-back costs a second page: a table
 			 * of the direct map it may need, docs/vm.md) */
 			uint64_t extra = modes[c].pat == PAT_INDEX_WB ? 0 : 4;
@@ -238,8 +240,9 @@ KTEST(vm, guard_pages)
 	uint64_t va;
 
 	KT_ASSERT(test_space_begin(t, &vs));
-	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD, &va),
-		     rcOk);
+	KT_ASSERT_EQ(
+		vm_allocate(&vs, BASE, 4 * PAGE_SIZE, RES | COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD, &va),
+		rcOk);
 	KT_EXPECT_EQ(va, BASE);
 	struct vm_info lo = query(&vs, va - PAGE_SIZE), hi = query(&vs, va + 4 * PAGE_SIZE);
 	KT_EXPECT_EQ(lo.state, VMM_STATE_GUARD);
@@ -266,7 +269,8 @@ KTEST(vm, grow_down)
 
 	KT_ASSERT(test_space_begin(t, &vs));
 	charge = charge_total();
-	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 16 * PAGE_SIZE, RES | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD, &va), rcOk);
+	KT_ASSERT_EQ(vm_allocate(&vs, BASE, 16 * PAGE_SIZE, RES | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD, &va),
+		     rcOk);
 	/* Only the top page is committed and resident. */
 	KT_EXPECT_EQ(charge_total(), charge + CHARGE(1, 1));
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 16 * PAGE_SIZE), 1);
@@ -383,9 +387,9 @@ KTEST(vm, unmap_splits_regions)
 	KT_EXPECT_EQ(query(&vs, va + 3 * PAGE_SIZE).state, VMM_STATE_FREE);
 	KT_EXPECT_EQ(query(&vs, va + 5 * PAGE_SIZE).region_base, va + 5 * PAGE_SIZE);
 	KT_EXPECT_EQ(query(&vs, va + 5 * PAGE_SIZE).region_size, 5 * PAGE_SIZE);
-	KT_EXPECT_EQ(vm_unmap(&vs, va, PAGE_SIZE), rcOk);                     /* head */
+	KT_EXPECT_EQ(vm_unmap(&vs, va, PAGE_SIZE), rcOk); /* head */
 	KT_EXPECT_EQ(query(&vs, va + PAGE_SIZE).region_base, va + PAGE_SIZE);
-	KT_EXPECT_EQ(vm_unmap(&vs, va + 9 * PAGE_SIZE, PAGE_SIZE), rcOk);     /* tail */
+	KT_EXPECT_EQ(vm_unmap(&vs, va + 9 * PAGE_SIZE, PAGE_SIZE), rcOk); /* tail */
 	KT_EXPECT_EQ(query(&vs, va + 5 * PAGE_SIZE).region_size, 4 * PAGE_SIZE);
 	KT_EXPECT_EQ(test_resident_pages(&vs, va, 10 * PAGE_SIZE), 6);
 	KT_EXPECT_EQ(vs.tree.count, 2);
@@ -410,24 +414,25 @@ KTEST(vm, bad_arguments_change_nothing)
 	KT_EXPECT_EQ(vm_allocate(&vs, 0xfffffffffffff000ull, PAGE_SIZE, RES | RW, &out), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_allocate(&vs, 0, UINT64_MAX & ~PAGE_MASK, RES | RW, &out), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_allocate(&vs, BASE + PAGE_SIZE, PAGE_SIZE, RES | RW, &out), rcAlreadyExists);
-	KT_EXPECT_EQ(vm_allocate(&vs, BASE + 8 * PAGE_SIZE, PAGE_SIZE, RES | RW | VMM_FLAG_LOW_GUARD, &out), rcAlreadyExists);
-	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RW, &out), rcInvalidArgument);                      /* no RESERVE */
-	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | RW | 0x100000, &out), rcInvalidArgument);     /* unknown */
-	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | VMM_FLAG_WRITE, &out), rcInvalidArgument);    /* W only */
-	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES, &out), rcInvalidArgument);                     /* no access */
+	KT_EXPECT_EQ(vm_allocate(&vs, BASE + 8 * PAGE_SIZE, PAGE_SIZE, RES | RW | VMM_FLAG_LOW_GUARD, &out),
+		     rcAlreadyExists);
+	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RW, &out), rcInvalidArgument);                   /* no RESERVE */
+	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | RW | 0x100000, &out), rcInvalidArgument);  /* unknown */
+	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | VMM_FLAG_WRITE, &out), rcInvalidArgument); /* W only */
+	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES, &out), rcInvalidArgument);                  /* no access */
 	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | VMM_FLAG_WRITE | VMM_FLAG_EXECUTE, &out), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | RW | VMM_FLAG_WRITE_COMBINE | VMM_FLAG_WRITE_THROUGH, &out),
 		     rcInvalidArgument);
-	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | RW | LCK, &out), rcInvalidArgument);          /* LOCKED alone */
+	KT_EXPECT_EQ(vm_allocate(&vs, 0, PAGE_SIZE, RES | RW | LCK, &out), rcInvalidArgument); /* LOCKED alone */
 	/* commit / decommit / protect / unmap */
 	KT_EXPECT_EQ(vm_commit(&vs, va + 1, PAGE_SIZE, 0), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_commit(&vs, va, 100, 0), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_commit(&vs, va, 0, 0), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_commit(&vs, va, UINT64_MAX & ~PAGE_MASK, 0), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_commit(&vs, BASE + 64 * PAGE_SIZE, PAGE_SIZE, 0), rcNotFound);
-	KT_EXPECT_EQ(vm_commit(&vs, va + 2 * PAGE_SIZE, 4 * PAGE_SIZE, 0), rcInvalidArgument);        /* two regions */
+	KT_EXPECT_EQ(vm_commit(&vs, va + 2 * PAGE_SIZE, 4 * PAGE_SIZE, 0), rcInvalidArgument); /* two regions */
 	KT_EXPECT_EQ(vm_commit(&vs, va, PAGE_SIZE, VMM_FLAG_WRITE), rcInvalidArgument);
-	KT_EXPECT_EQ(vm_commit(&vs, 0xffff800000000000ull, PAGE_SIZE, 0), rcInvalidArgument);          /* kernel half */
+	KT_EXPECT_EQ(vm_commit(&vs, 0xffff800000000000ull, PAGE_SIZE, 0), rcInvalidArgument); /* kernel half */
 	KT_EXPECT_EQ(vm_decommit(&vs, va + 3 * PAGE_SIZE, 2 * PAGE_SIZE), rcInvalidArgument);
 	KT_EXPECT_EQ(vm_decommit(&vs, BASE + 64 * PAGE_SIZE, PAGE_SIZE), rcNotFound);
 	KT_EXPECT_EQ(vm_protect(&vs, va, PAGE_SIZE, VMM_FLAG_WRITE), rcInvalidArgument);
@@ -578,7 +583,7 @@ KTEST(mmsvc, map_io_space_reads_the_local_apic)
 	uint64_t apic_pa = rdmsr(0x1b) & 0xffffff000ull;
 	volatile uint32_t *apic = mm_map_io_space(apic_pa, PAGE_SIZE, VMM_FLAG_CACHE_DISABLE);
 	KT_ASSERT(apic != NULL);
-	uint32_t version = apic[0x30 / 4]; /* local APIC version register */
+	uint32_t version = apic[0x30 / 4];  /* local APIC version register */
 	KT_EXPECT_GE(version & 0xff, 0x10); /* integrated APIC */
 	KT_EXPECT_LE(version & 0xff, 0x15);
 	struct pt_trace tr;

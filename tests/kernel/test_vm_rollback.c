@@ -71,12 +71,12 @@ static void take_snap(struct vm_space *vs, struct snap *s)
 	s->windows = vs->table_windows;
 }
 
-#define SAME(field)                                                                                \
-	do {                                                                                       \
-		t->checks++;                                                                       \
-		if (a->field != b->field)                                                          \
-			ktest_fail(t, __FILE__, line, "%s: " #field " %llu, was %llu", what,       \
-				   (unsigned long long)b->field, (unsigned long long)a->field);    \
+#define SAME(field)                                                                             \
+	do {                                                                                    \
+		t->checks++;                                                                    \
+		if (a->field != b->field)                                                       \
+			ktest_fail(t, __FILE__, line, "%s: " #field " %llu, was %llu", what,    \
+				   (unsigned long long)b->field, (unsigned long long)a->field); \
 	} while (0)
 
 /* b (now) is a (before); reports against the caller's line. */
@@ -86,12 +86,14 @@ static void expect_same(struct ktest_ctx *t, int line, const char *what, const s
 	for (unsigned k = 0; k < a->n && k < b->n; k++) {
 		t->checks++;
 		if (a->q[k].addr != b->q[k].addr || memcmp(&a->q[k].i, &b->q[k].i, sizeof(a->q[k].i)) != 0)
-			ktest_fail(t, __FILE__, line,
-				   "%s: run %u at %#llx: state %d resident %d flags %#x size %#llx, was %#llx: state %d "
-				   "resident %d flags %#x size %#llx",
-				   what, k, (unsigned long long)b->q[k].addr, b->q[k].i.state, b->q[k].i.resident,
-				   b->q[k].i.flags, (unsigned long long)b->q[k].i.run_size, (unsigned long long)a->q[k].addr,
-				   a->q[k].i.state, a->q[k].i.resident, a->q[k].i.flags, (unsigned long long)a->q[k].i.run_size);
+			ktest_fail(
+				t, __FILE__, line,
+				"%s: run %u at %#llx: state %d resident %d flags %#x size %#llx, was %#llx: state %d "
+				"resident %d flags %#x size %#llx",
+				what, k, (unsigned long long)b->q[k].addr, b->q[k].i.state, b->q[k].i.resident,
+				b->q[k].i.flags, (unsigned long long)b->q[k].i.run_size,
+				(unsigned long long)a->q[k].addr, a->q[k].i.state, a->q[k].i.resident, a->q[k].i.flags,
+				(unsigned long long)a->q[k].i.run_size);
 	}
 	unsigned moved = 0;
 	for (unsigned k = 0; k < NPAGES; k++)
@@ -131,7 +133,8 @@ static void fail_out_of_frames(struct ktest_ctx *t, int line, struct vm_space *v
 	Retcode rc = rcOk;
 	char what[48];
 
-	ksnprintf(what, sizeof(what), "%s, %llu frames free", alloc ? "vm_allocate" : "vm_commit", (unsigned long long)keep);
+	ksnprintf(what, sizeof(what), "%s, %llu frames free", alloc ? "vm_allocate" : "vm_commit",
+		  (unsigned long long)keep);
 	bool held_ok = test_frames_hold(keep, &held);
 	if (held_ok) {
 		rc = alloc ? vm_allocate(vs, LO, SPAN, RES | COM | LCK | RW, &out) : vm_commit(vs, LO, SPAN, LCK);
@@ -142,8 +145,8 @@ static void fail_out_of_frames(struct ktest_ctx *t, int line, struct vm_space *v
 	if (!held_ok)
 		ktest_fail(t, __FILE__, line, "%s: could not hold the other frames", what);
 	else if (rc != rcOutOfMemory || out != 0 || left != keep)
-		ktest_fail(t, __FILE__, line, "%s: rc %d, out %#llx, %llu frames left", what, rc, (unsigned long long)out,
-			   (unsigned long long)left);
+		ktest_fail(t, __FILE__, line, "%s: rc %d, out %#llx, %llu frames left", what, rc,
+			   (unsigned long long)out, (unsigned long long)left);
 	expect_unchanged(t, line, what, vs);
 }
 

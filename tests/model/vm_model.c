@@ -40,7 +40,9 @@ static bool prot_ok(unsigned p) { return p == 1 || p == 3 || p == 5 || p == 7; }
 
 static bool allows(unsigned prot, enum vmm_access a)
 {
-	return a == VMM_WRITE ? (prot & VMM_FLAG_WRITE) : a == VMM_EXEC ? (prot & VMM_FLAG_EXECUTE) : (prot & VMM_FLAG_READ);
+	return a == VMM_WRITE  ? (prot & VMM_FLAG_WRITE)
+	       : a == VMM_EXEC ? (prot & VMM_FLAG_EXECUTE)
+			       : (prot & VMM_FLAG_READ);
 }
 
 /* Pages of one run: same region, state, protection (guards have none) and lock. */
@@ -142,12 +144,24 @@ void vmm_random_range(struct vm_model *m, uint64_t *addr, uint64_t *size)
 	*addr = vmm_va(m, p);
 	*size = n * VMM_PAGE;
 	switch (vmm_below(m, 30)) {
-	case 0: *addr += 8; break;                                  /* unaligned address */
-	case 1: *size += 100; break;                                /* unaligned size */
-	case 2: *size = 0; break;                                   /* empty */
-	case 3: *size = UINT64_MAX & ~(VMM_PAGE - 1); break;        /* wraps */
-	case 4: if (m->bounded) *addr = vmm_hi(m); break;           /* past the space */
-	default: break;
+	case 0:
+		*addr += 8;
+		break; /* unaligned address */
+	case 1:
+		*size += 100;
+		break; /* unaligned size */
+	case 2:
+		*size = 0;
+		break; /* empty */
+	case 3:
+		*size = UINT64_MAX & ~(VMM_PAGE - 1);
+		break; /* wraps */
+	case 4:
+		if (m->bounded)
+			*addr = vmm_hi(m);
+		break; /* past the space */
+	default:
+		break;
 	}
 }
 
@@ -397,7 +411,8 @@ Retcode vmm_unmap(struct vm_model *m, uint64_t addr, uint64_t size)
 	struct vmm_region *mr = &m->region[rid];
 	uint64_t lg = m->page[mr->base].state == G, hg = m->page[mr->end - 1].state == G && mr->end - mr->base > 1;
 	/* The usable range (or all of it) frees the region, guards included. */
-	if ((first == mr->base && first + count == mr->end) || (first == mr->base + lg && first + count == mr->end - hg)) {
+	if ((first == mr->base && first + count == mr->end) ||
+	    (first == mr->base + lg && first + count == mr->end - hg)) {
 		first = mr->base;
 		count = mr->end - mr->base;
 	}

@@ -49,19 +49,19 @@ struct vmm_info {
 };
 
 struct vm_model {
-	uint64_t lo;          /* address of the window's first page */
+	uint64_t lo; /* address of the window's first page */
 	uint64_t npages;
-	bool bounded;         /* the window is the whole space */
-	uint64_t limit;       /* commit the model may take, pages (tables included) */
+	bool bounded;                        /* the window is the whole space */
+	uint64_t limit;                      /* commit the model may take, pages (tables included) */
 	unsigned table_charge, window_shift; /* table pages charged per window of committed pages */
-	unsigned faultaround; /* neighbours a fault also maps */
-	bool exec_touch;      /* the driver can make execute accesses (random calls include them) */
-	uint64_t charge;      /* commit of the committed pages (tables not included): a page each,
-				 two for a page that is not write-back */
+	unsigned faultaround;                /* neighbours a fault also maps */
+	bool exec_touch;                     /* the driver can make execute accesses (random calls include them) */
+	uint64_t charge;                     /* commit of the committed pages (tables not included): a page each,
+						two for a page that is not write-back */
 	struct vmm_page *page;
 	struct vmm_region *region;
 	unsigned max_regions;
-	uint64_t rng;         /* xorshift64 state for the generators */
+	uint64_t rng; /* xorshift64 state for the generators */
 };
 
 void vmm_init(struct vm_model *m, uint64_t lo, uint64_t npages, struct vmm_page *pages, struct vmm_region *regions,
@@ -76,8 +76,16 @@ static inline uint64_t vmm_hi(const struct vm_model *m) { return vmm_va(m, m->np
 
 /* One random call, the mix of the model tests: a quarter allocations (anywhere and fixed,
  * every flag), commits, decommits, protects, unmaps, touches and queries, valid and not. */
-enum vmm_op { VMM_OP_ALLOCATE, VMM_OP_COMMIT, VMM_OP_DECOMMIT, VMM_OP_PROTECT, VMM_OP_UNMAP, VMM_OP_FAULT,
-	      VMM_OP_QUERY, VMM_NR_OPS };
+enum vmm_op {
+	VMM_OP_ALLOCATE,
+	VMM_OP_COMMIT,
+	VMM_OP_DECOMMIT,
+	VMM_OP_PROTECT,
+	VMM_OP_UNMAP,
+	VMM_OP_FAULT,
+	VMM_OP_QUERY,
+	VMM_NR_OPS
+};
 extern const char *const vmm_op_names[VMM_NR_OPS];
 struct vmm_call {
 	enum vmm_op op;

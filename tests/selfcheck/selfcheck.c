@@ -10,10 +10,7 @@
 #include <knmm/ktest.h>
 #include <mm/mm.h>
 
-KTEST(selfcheck, deliberate_failure)
-{
-	KT_EXPECT_EQ(1 + 1, 3);
-}
+KTEST(selfcheck, deliberate_failure) { KT_EXPECT_EQ(1 + 1, 3); }
 
 /* Stops only at an absurd depth the 16 KiB boot stack can never reach. */
 __noinline static unsigned selfcheck_recurse(unsigned depth)
@@ -26,10 +23,7 @@ __noinline static unsigned selfcheck_recurse(unsigned depth)
 	return selfcheck_recurse(depth + 1) + frame[0];
 }
 
-static void overflow(void *arg)
-{
-	*(unsigned *)arg = selfcheck_recurse(0);
-}
+static void overflow(void *arg) { *(unsigned *)arg = selfcheck_recurse(0); }
 
 KTEST(selfcheck, stack_overflow_panics)
 {

@@ -23,10 +23,11 @@
 #include <mm/mdl.h>
 #include <mm/vm.h>
 
-#define KNMM_CONST(name)                                                                                         \
-	__asm__ __volatile__("\n.ascii \"->KNMM_CONST " #name " %c0 %c1\""                                      \
-			     :                                                                                   \
-			     : "n"((unsigned)((unsigned long long)(name) >> 32)), "n"((unsigned)(unsigned long long)(name)))
+#define KNMM_CONST(name)                                                          \
+	__asm__ __volatile__("\n.ascii \"->KNMM_CONST " #name " %c0 %c1\""        \
+			     :                                                    \
+			     : "n"((unsigned)((unsigned long long)(name) >> 32)), \
+			       "n"((unsigned)(unsigned long long)(name)))
 
 void knmm_constants(void);
 

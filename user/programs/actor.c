@@ -47,7 +47,8 @@ int main(int argc, char **argv)
 		while (*p >= '0' && *p <= '9')
 			n = n * 10 + (uint64_t)(*p++ - '0');
 		uint64_t pages = mib << 8;
-		uint8_t *base = KnVmAllocate((void *)0x1000000000ull, mib << 20, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE);
+		uint8_t *base = KnVmAllocate((void *)0x1000000000ull, mib << 20,
+					     VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE);
 		if (!base || !n || n > pages)
 			return 6;
 		for (uint64_t i = 0; i < n; i++) {

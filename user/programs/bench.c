@@ -214,8 +214,8 @@ static void mdl_from_buf(void)
 	uint64_t room = MIN(st.commitLimit - st.commitCharge, st.freePages), slack = 1024; /* (tables, runs) */
 	uint64_t take = room > slack ? (room - slack) & ~(every - 1) : 0;
 	uint8_t *frag = take >= 2 * PAGES + 2 ? KnVmAllocate(RTL_NULL, take * PAGE,
-							      VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW)
-					       : RTL_NULL;
+							     VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW)
+					      : RTL_NULL;
 	uint64_t freed = 0;
 	for (uint64_t i = 1; frag && i < take; i += every)
 		freed += KnVmDecommit(frag + i * PAGE, PAGE) == rcOk;

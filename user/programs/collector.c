@@ -22,7 +22,7 @@
 #define MAX_REGIONS 4096
 #define MAX_RUNS    16384 /* usage-map runs in all (each a PT_LOAD: e_phnum is 16 bits) */
 #define MAX_THREADS 64
-#define CHUNK       (60 * 1024)   /* under KnDebugWrite's 64 KiB */
+#define CHUNK       (60 * 1024) /* under KnDebugWrite's 64 KiB */
 
 struct region {
 	uint64_t base, size;
@@ -149,24 +149,30 @@ _Static_assert(sizeof(struct siginfo) == 128, "siginfo_t");
 static int signal_of(const KnThreadContext *c)
 {
 	switch (c->exception) {
-	case KN_NO_EXCEPTION: return 19; /* SIGSTOP: frozen on request */
-	case 0: return 8;                /* #DE: SIGFPE */
-	case 1: return 5;                /* #DB: SIGTRAP */
-	case 3: return 5;                /* #BP: SIGTRAP */
-	case 6: return 4;                /* #UD: SIGILL */
-	case 16: return 8;               /* #MF: SIGFPE */
-	case 17: return 7;               /* #AC: SIGBUS */
-	case 19: return 8;               /* #XM: SIGFPE */
-	default: return 11;              /* #PF, #GP, #SS, ...: SIGSEGV */
+	case KN_NO_EXCEPTION:
+		return 19; /* SIGSTOP: frozen on request */
+	case 0:
+		return 8; /* #DE: SIGFPE */
+	case 1:
+		return 5; /* #DB: SIGTRAP */
+	case 3:
+		return 5; /* #BP: SIGTRAP */
+	case 6:
+		return 4; /* #UD: SIGILL */
+	case 16:
+		return 8; /* #MF: SIGFPE */
+	case 17:
+		return 7; /* #AC: SIGBUS */
+	case 19:
+		return 8; /* #XM: SIGFPE */
+	default:
+		return 11; /* #PF, #GP, #SS, ...: SIGSEGV */
 	}
 }
 
 /* si_code: for a page fault, SEGV_MAPERR (1) where nothing was mapped and SEGV_ACCERR (2)
  * where the page was there but the access was not allowed (error code bit P). */
-static int sigcode_of(const KnThreadContext *c)
-{
-	return c->exception == 14 && (c->errorCode & 1) ? 2 : 1;
-}
+static int sigcode_of(const KnThreadContext *c) { return c->exception == 14 && (c->errorCode & 1) ? 2 : 1; }
 
 static uint64_t note_size(uint64_t desc) { return sizeof(struct nhdr) + ((desc + 3) & ~3ull); }
 
@@ -183,9 +189,9 @@ static void prstatus_of(const KnThreadContext *c, struct prstatus *p)
 	memset(p, 0, sizeof(*p));
 	p->si_signo = p->cursig = (int16_t)signal_of(c);
 	p->pid = (int32_t)c->threadId;
-	const uint64_t r[27] = { c->r15, c->r14, c->r13, c->r12, c->rbp, c->rbx, c->r11, c->r10, c->r9,
-				 c->r8,  c->rax, c->rcx, c->rdx, c->rsi, c->rdi, ~0ull,  c->rip, c->cs,
-				 c->rflags, c->rsp, c->ss, c->fsBase, c->gsBase, c->ds, c->es, c->fs, c->gs };
+	const uint64_t r[27] = { c->r15,    c->r14, c->r13, c->r12,    c->rbp,    c->rbx, c->r11, c->r10, c->r9,
+				 c->r8,     c->rax, c->rcx, c->rdx,    c->rsi,    c->rdi, ~0ull,  c->rip, c->cs,
+				 c->rflags, c->rsp, c->ss,  c->fsBase, c->gsBase, c->ds,  c->es,  c->fs,  c->gs };
 	memcpy(p->reg, r, sizeof(r));
 }
 
@@ -268,8 +274,9 @@ static void emit_region(const struct region *r)
 	int flags;
 	Handle mdl = 0; /* (a refused call leaves it 0) */
 
-	if (!broken && (KnTaskGetNextVmRegion(task, (const void *)(uintptr_t)r->base, &base, &size, &flags, &mdl) != rcOk ||
-			(uint64_t)(uintptr_t)base != r->base || size != r->size))
+	if (!broken &&
+	    (KnTaskGetNextVmRegion(task, (const void *)(uintptr_t)r->base, &base, &size, &flags, &mdl) != rcOk ||
+	     (uint64_t)(uintptr_t)base != r->base || size != r->size))
 		broken = true; /* (a different region's MDL is still closed below) */
 	for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++)
 		if (runs[k].used)
@@ -280,7 +287,8 @@ static void emit_region(const struct region *r)
 
 static unsigned prot_to_pf(int flags)
 {
-	return ((flags & VMM_FLAG_READ) ? 4u : 0) | ((flags & VMM_FLAG_WRITE) ? 2u : 0) | ((flags & VMM_FLAG_EXECUTE) ? 1u : 0);
+	return ((flags & VMM_FLAG_READ) ? 4u : 0) | ((flags & VMM_FLAG_WRITE) ? 2u : 0) |
+	       ((flags & VMM_FLAG_EXECUTE) ? 1u : 0);
 }
 
 static void write_core(const char *name)
@@ -303,8 +311,13 @@ static void write_core(const char *name)
 	emit_raw(framed_name, sizeof(framed_name));
 	emit_raw(&total, sizeof(total));
 
-	struct ehdr eh = { .ident = { 0x7f, 'E', 'L', 'F', 2, 1, 1 }, .type = 4, .machine = 62, .version = 1,
-			   .phoff = sizeof(struct ehdr), .ehsize = sizeof(struct ehdr), .phentsize = sizeof(struct phdr),
+	struct ehdr eh = { .ident = { 0x7f, 'E', 'L', 'F', 2, 1, 1 },
+			   .type = 4,
+			   .machine = 62,
+			   .version = 1,
+			   .phoff = sizeof(struct ehdr),
+			   .ehsize = sizeof(struct ehdr),
+			   .phentsize = sizeof(struct phdr),
 			   .phnum = (uint16_t)phnum };
 	emit(&eh, sizeof(eh));
 	struct phdr note = { .type = 4, .offset = notes_at, .filesz = notes, .align = 4 };
@@ -314,9 +327,13 @@ static void write_core(const char *name)
 		const struct region *r = &regions[ri];
 		for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++) {
 			uint64_t len = runs[k].pages * PAGE;
-			struct phdr ph = { .type = 1, .flags = prot_to_pf(r->flags), .offset = runs[k].used ? at : 0,
-					   .vaddr = r->base + runs[k].start * PAGE, .filesz = runs[k].used ? len : 0,
-					   .memsz = len, .align = PAGE };
+			struct phdr ph = { .type = 1,
+					   .flags = prot_to_pf(r->flags),
+					   .offset = runs[k].used ? at : 0,
+					   .vaddr = r->base + runs[k].start * PAGE,
+					   .filesz = runs[k].used ? len : 0,
+					   .memsz = len,
+					   .align = PAGE };
 			emit(&ph, sizeof(ph));
 			at += ph.filesz;
 		}
@@ -326,7 +343,8 @@ static void write_core(const char *name)
 		prstatus_of(&threads[t], &ps);
 		emit_note(NT_PRSTATUS, &ps, sizeof(ps));
 		if (threads[t].exception != KN_NO_EXCEPTION) {
-			struct siginfo si = { .signo = signal_of(&threads[t]), .code = sigcode_of(&threads[t]),
+			struct siginfo si = { .signo = signal_of(&threads[t]),
+					      .code = sigcode_of(&threads[t]),
 					      .addr = threads[t].cr2 };
 			emit_note(NT_SIGINFO, &si, sizeof(si));
 		}
@@ -403,14 +421,15 @@ int main(int argc, char **argv)
 	}
 	write_core(name);
 	if (broken) {
-		printf("collector: %s.core: memory could not be read; the frame's checksum is wrong on purpose\n", name);
+		printf("collector: %s.core: memory could not be read; the frame's checksum is wrong on purpose\n",
+		       name);
 		return 4;
 	}
 	uint64_t ticks = rdtsc() - t0;
 	uint64_t used = 0;
 	for (unsigned i = 0; i < nruns_total; i++)
 		used += runs[i].used ? runs[i].pages : 0;
-	printf("collector: %s.core: %u threads, %u regions, %llu resident pages, %llu bytes, %llu ticks\n", name, nthreads,
-	       nregions, (unsigned long long)used, (unsigned long long)written, (unsigned long long)ticks);
+	printf("collector: %s.core: %u threads, %u regions, %llu resident pages, %llu bytes, %llu ticks\n", name,
+	       nthreads, nregions, (unsigned long long)used, (unsigned long long)written, (unsigned long long)ticks);
 	return 0;
 }

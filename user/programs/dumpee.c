@@ -46,8 +46,8 @@ static void region(const char *what, void *base, uint64_t size, bool low_guard, 
 {
 	uint64_t b = (uint64_t)(uintptr_t)base - (low_guard ? PAGE : 0);
 	uint64_t s = size + (low_guard ? PAGE : 0) + (high_guard ? PAGE : 0);
-	printf("dumpee: region %s at %#llx size %#llx resident %llu\n", what, (unsigned long long)b, (unsigned long long)s,
-	       (unsigned long long)resident(base));
+	printf("dumpee: region %s at %#llx size %#llx resident %llu\n", what, (unsigned long long)b,
+	       (unsigned long long)s, (unsigned long long)resident(base));
 }
 
 /* Loads the known values and freezes: the call does not come back. */
@@ -89,7 +89,8 @@ int main(void)
 	marker("LOCKED", k + 3 * PAGE + 8);
 	region("locked", k, 4 * PAGE, false, false);
 	/* With guard pages. */
-	char *g = KnVmAllocate((void *)0x200601000ull, 2 * PAGE, RES | COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
+	char *g = KnVmAllocate((void *)0x200601000ull, 2 * PAGE,
+			       RES | COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
 	marker("GUARDED", g + PAGE);
 	region("guarded", g, 2 * PAGE, true, true);
 	/* Grow-down, part grown. */

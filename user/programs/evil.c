@@ -45,7 +45,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(role, "ud"))
 		__asm__ __volatile__("ud2");
 	else if (!strcmp(role, "div"))
-		__asm__ __volatile__("xorl %%edx, %%edx; movl $1, %%eax; xorl %%ecx, %%ecx; divl %%ecx" ::: "eax", "ecx", "edx");
+		__asm__ __volatile__("xorl %%edx, %%edx; movl $1, %%eax; xorl %%ecx, %%ecx; divl %%ecx" ::
+					     : "eax", "ecx", "edx");
 	else if (!strcmp(role, "priv"))
 		__asm__ __volatile__("cli");
 	else if (!strcmp(role, "brk"))
@@ -61,7 +62,8 @@ int main(int argc, char **argv)
 				     "lretq\n\t"
 				     ".code32\n"
 				     "1: syscall\n\t"
-				     ".code64\n" ::: "rax", "rcx", "r11", "memory");
+				     ".code64\n" ::
+					     : "rax", "rcx", "r11", "memory");
 	printf("evil %s survived\n", role);
 	return 99;
 }

@@ -47,26 +47,26 @@
 #include <kn/syscall_table.h>
 #include "fuzz_kinds.h"
 
-#define PAGE        4096ull
-#define USER_TOP    0x00007ffffffff000ull
-#define RW          (VMM_FLAG_READ | VMM_FLAG_WRITE)
-#define RES         VMM_FLAG_RESERVE
-#define COM         VMM_FLAG_COMMIT
-#define ROUND_CALLS 500
-#define SMALL_PAGES 64 /* the most frames a call may be asked to make (a hostile size is huge) */
-#define MAX_REGIONS 48
-#define MAX_HANDLES 96
-#define MAX_CHILDREN 10
-#define MAX_PRINTED 40
-#define CHILD_WAIT_S 20 /* a child must end or freeze within this (seconds of progress) */
+#define PAGE            4096ull
+#define USER_TOP        0x00007ffffffff000ull
+#define RW              (VMM_FLAG_READ | VMM_FLAG_WRITE)
+#define RES             VMM_FLAG_RESERVE
+#define COM             VMM_FLAG_COMMIT
+#define ROUND_CALLS     500
+#define SMALL_PAGES     64 /* the most frames a call may be asked to make (a hostile size is huge) */
+#define MAX_REGIONS     48
+#define MAX_HANDLES     96
+#define MAX_CHILDREN    10
+#define MAX_PRINTED     40
+#define CHILD_WAIT_S    20 /* a child must end or freeze within this (seconds of progress) */
 #define ALL_TASK_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA)
 #define ALL_MDL_RIGHTS  (KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE | KN_RIGHT_CLONE)
-#define SENTINEL    0xa5
-#define MAILBOX_MAGIC 0x58424c49414d5a46ull /* "FZMAILBX" */
+#define SENTINEL        0xa5
+#define MAILBOX_MAGIC   0x58424c49414d5a46ull /* "FZMAILBX" */
 
 /* Where the fuzzer puts what it makes at fixed addresses (aslr=off or not). */
-#define ARENA ((uint64_t)0x500000000000ull) /* the arena: the buffers hostile pointers point into */
-#define ZONE  ((uint64_t)0x540000000000ull) /* fixed-address regions of the calls */
+#define ARENA     ((uint64_t)0x500000000000ull) /* the arena: the buffers hostile pointers point into */
+#define ZONE      ((uint64_t)0x540000000000ull) /* fixed-address regions of the calls */
 #define ZONE_SIZE (1ull << 36)
 
 /* ------------------------------------------------------------------ the call table */
@@ -77,27 +77,52 @@ enum {
 #undef NR
 };
 #define COUNT_ONE(n, name, handler) +1
-#define NCALLS (0 KN_SYSCALLS(COUNT_ONE))
-#define NR_UNKNOWN NCALLS /* (statistics of unknown call numbers) */
+#define NCALLS                      (0 KN_SYSCALLS(COUNT_ONE))
+#define NR_UNKNOWN                  NCALLS /* (statistics of unknown call numbers) */
 
 static const char *const call_name[NCALLS + 1] = {
 #define NAME(n, name, handler) [n] = #name,
 	KN_SYSCALLS(NAME)
 #undef NAME
-	[NR_UNKNOWN] = "unknown call number",
+		[NR_UNKNOWN] = "unknown call number",
 };
 
 /* Arguments per call, for describing one. */
 static const uint8_t arity[NCALLS + 1] = {
-	[NR_KnDebugNop] = 0, [NR_KnDebugWrite] = 3, [NR_KnDebugGetStats] = 1, [NR_KnTaskCreate] = 4,
-	[NR_KnTaskResume] = 1, [NR_KnTaskGetState] = 2, [NR_KnTaskWait] = 3, [NR_KnTaskTerminate] = 1,
-	[NR_KnTaskExit] = 1, [NR_KnTaskSelf] = 0, [NR_KnTaskGetExitCode] = 2, [NR_KnHandleClose] = 1,
-	[NR_KnHandleTransfer] = 4, [NR_KnHandleEnumerate] = 4, [NR_KnVmAllocateEx] = 4, [NR_KnVmCommit] = 3,
-	[NR_KnVmDecommit] = 2, [NR_KnVmProtect] = 3, [NR_KnVmUnmap] = 2, [NR_KnVmQuery] = 2,
-	[NR_KnPmmMdlCreate] = 3, [NR_KnPmmMdlCreateFromBuf] = 4, [NR_KnPmmMdlCreateFromVm] = 4,
-	[NR_KnPmmMdlCreateFromPhys] = 4, [NR_KnPmmMdlClone] = 2, [NR_KnPmmMdlMap] = 6, [NR_KnPmmMdlGetSize] = 2,
-	[NR_KnPmmMdlGetUsageMap] = 6, [NR_KnTaskFreeze] = 1, [NR_KnTaskGetThreadContext] = 3,
-	[NR_KnTaskGetNextVmRegion] = 6, [NR_KnTaskSetQuota] = 2, [NR_KnTaskGetQuota] = 3, [NR_UNKNOWN] = 6,
+	[NR_KnDebugNop] = 0,
+	[NR_KnDebugWrite] = 3,
+	[NR_KnDebugGetStats] = 1,
+	[NR_KnTaskCreate] = 4,
+	[NR_KnTaskResume] = 1,
+	[NR_KnTaskGetState] = 2,
+	[NR_KnTaskWait] = 3,
+	[NR_KnTaskTerminate] = 1,
+	[NR_KnTaskExit] = 1,
+	[NR_KnTaskSelf] = 0,
+	[NR_KnTaskGetExitCode] = 2,
+	[NR_KnHandleClose] = 1,
+	[NR_KnHandleTransfer] = 4,
+	[NR_KnHandleEnumerate] = 4,
+	[NR_KnVmAllocateEx] = 4,
+	[NR_KnVmCommit] = 3,
+	[NR_KnVmDecommit] = 2,
+	[NR_KnVmProtect] = 3,
+	[NR_KnVmUnmap] = 2,
+	[NR_KnVmQuery] = 2,
+	[NR_KnPmmMdlCreate] = 3,
+	[NR_KnPmmMdlCreateFromBuf] = 4,
+	[NR_KnPmmMdlCreateFromVm] = 4,
+	[NR_KnPmmMdlCreateFromPhys] = 4,
+	[NR_KnPmmMdlClone] = 2,
+	[NR_KnPmmMdlMap] = 6,
+	[NR_KnPmmMdlGetSize] = 2,
+	[NR_KnPmmMdlGetUsageMap] = 6,
+	[NR_KnTaskFreeze] = 1,
+	[NR_KnTaskGetThreadContext] = 3,
+	[NR_KnTaskGetNextVmRegion] = 6,
+	[NR_KnTaskSetQuota] = 2,
+	[NR_KnTaskGetQuota] = 3,
+	[NR_UNKNOWN] = 6,
 };
 
 /*
@@ -116,7 +141,8 @@ static const uint16_t documented[NCALLS + 1] = {
 	[NR_KnDebugNop] = OK,
 	[NR_KnDebugWrite] = OK | B(rcInvalidArgument) | B(rcFault),
 	[NR_KnDebugGetStats] = OK | B(rcFault),
-	[NR_KnTaskCreate] = OK | B(rcInvalidArgument) | B(rcNotFound) | B(rcAccessDenied) | B(rcOutOfMemory) | B(rcFault),
+	[NR_KnTaskCreate] =
+		OK | B(rcInvalidArgument) | B(rcNotFound) | B(rcAccessDenied) | B(rcOutOfMemory) | B(rcFault),
 	[NR_KnTaskResume] = OK | B(rcBadHandle) | B(rcWrongState),
 	[NR_KnTaskGetState] = OK | B(rcBadHandle) | B(rcFault),
 	[NR_KnTaskWait] = OK | B(rcBadHandle) | B(rcInvalidArgument) | B(rcBusy) | B(rcWrongState),
@@ -144,16 +170,18 @@ static const uint16_t documented[NCALLS + 1] = {
 	[NR_KnPmmMdlGetUsageMap] = OK | B(rcNotFound) | B(rcInvalidArgument) | B(rcFault),
 	[NR_KnTaskFreeze] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcWrongState),
 	[NR_KnTaskGetThreadContext] = OK | B(rcEof) | B(rcBadHandle) | B(rcAccessDenied) | B(rcWrongState) | B(rcFault),
-	[NR_KnTaskGetNextVmRegion] = OK | B(rcEof) | B(rcBadHandle) | B(rcAccessDenied) | B(rcWrongState) |
-				     B(rcOutOfMemory) | B(rcFault),
+	[NR_KnTaskGetNextVmRegion] =
+		OK | B(rcEof) | B(rcBadHandle) | B(rcAccessDenied) | B(rcWrongState) | B(rcOutOfMemory) | B(rcFault),
 	[NR_KnTaskSetQuota] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcWrongState) | B(rcFault),
 	[NR_KnTaskGetQuota] = OK | B(rcBadHandle) | B(rcFault),
 	[NR_UNKNOWN] = B(rcNotSupported),
 };
 
-static const char *const rc_name[RC_COUNT] = { "rcOk", "rcInvalidArgument", "rcOutOfMemory", "rcNotFound",
-					       "rcAlreadyExists", "rcAccessDenied", "rcBadHandle", "rcBusy",
-					       "rcFault", "rcWrongState", "rcEof", "rcNotSupported" };
+static const char *const rc_name[RC_COUNT] = {
+	"rcOk",           "rcInvalidArgument", "rcOutOfMemory", "rcNotFound", "rcAlreadyExists",
+	"rcAccessDenied", "rcBadHandle",       "rcBusy",        "rcFault",    "rcWrongState",
+	"rcEof",          "rcNotSupported"
+};
 
 /* ------------------------------------------------------------------ parameters and state */
 
@@ -260,8 +288,8 @@ static void finding(enum check ck, unsigned nr, int rc, const char *fmt, ...)
 	kvsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	if (child_mode)
-		printf("fuzz child %llu: FINDING at its call %llu: %s\n", (unsigned long long)seed, (unsigned long long)slot,
-		       what);
+		printf("fuzz child %llu: FINDING at its call %llu: %s\n", (unsigned long long)seed,
+		       (unsigned long long)slot, what);
 	else
 		printf("fuzz: FINDING at call %llu: %s; reproduce with: make fuzz SEED=%llu CALLS=%llu MEM=%s CPU=%s\n",
 		       (unsigned long long)slot, what, (unsigned long long)seed, (unsigned long long)slot + 1, mem_name,
@@ -277,10 +305,10 @@ static void finding(enum check ck, unsigned nr, int rc, const char *fmt, ...)
  * and AC) set to random values; it records them all after the call, for the ABI check.
  */
 struct sysregs {
-	uint64_t rax, rdi, rsi, rdx, r10, r8, r9;  /* 0x00 */
-	uint64_t rbx, rbp, r12, r13, r14, r15;     /* 0x38 */
-	uint64_t rflags;                           /* 0x68 */
-	uint64_t xmm0[2], xmm15[2];                /* 0x70, 0x80 */
+	uint64_t rax, rdi, rsi, rdx, r10, r8, r9; /* 0x00 */
+	uint64_t rbx, rbp, r12, r13, r14, r15;    /* 0x38 */
+	uint64_t rflags;                          /* 0x68 */
+	uint64_t xmm0[2], xmm15[2];               /* 0x70, 0x80 */
 } __attribute__((aligned(16)));
 
 void fz_syscall(const struct sysregs *in, struct sysregs *out);
@@ -392,9 +420,9 @@ struct hrec {
 	uint32_t rights;
 	uint8_t type;
 	bool live;
-	int child;         /* task handles: the child's index, or OBJ_SELF */
-	uint16_t made_by;  /* the call that made it */
-	uint8_t mdl_kind;  /* MDL handles */
+	int child;        /* task handles: the child's index, or OBJ_SELF */
+	uint16_t made_by; /* the call that made it */
+	uint8_t mdl_kind; /* MDL handles */
 	uint64_t mdl_size;
 };
 static struct hrec handles[MAX_HANDLES];
@@ -408,7 +436,7 @@ struct child {
 	bool live;
 	bool never_ends; /* runs until terminated (fc-sleep): its last TERMINATE handle stays */
 	uint8_t phase;
-	int kind;        /* index into fc_kinds, or -1 */
+	int kind; /* index into fc_kinds, or -1 */
 };
 static struct child children[MAX_CHILDREN];
 
@@ -503,12 +531,12 @@ struct call {
 	unsigned nb;
 	uint64_t wa[4], wn[4]; /* more ranges whose pages must not change on failure */
 	unsigned nw;
-	uint32_t used;        /* kinds of pointer used (each special one once per call) */
-	unsigned slices;      /* slices of ar.out handed out */
-	unsigned lazies;      /* pages of ar.lazy handed out */
-	bool must_fail;       /* an argument the contract refuses */
+	uint32_t used;   /* kinds of pointer used (each special one once per call) */
+	unsigned slices; /* slices of ar.out handed out */
+	unsigned lazies; /* pages of ar.lazy handed out */
+	bool must_fail;  /* an argument the contract refuses */
 	const char *why;
-	bool garbage_ok;      /* 32-bit arguments may carry garbage in their upper half */
+	bool garbage_ok; /* 32-bit arguments may carry garbage in their upper half */
 	void (*done)(struct call *c, int64_t rc);
 	uint64_t x[4];
 };
@@ -550,10 +578,7 @@ static uint64_t call_space_hash(const struct call *c)
 	return h;
 }
 
-static uint64_t whole_space_hash(void)
-{
-	return range_hash(0xcbf29ce484222325ull, PAGE, USER_TOP - PAGE, 4096);
-}
+static uint64_t whole_space_hash(void) { return range_hash(0xcbf29ce484222325ull, PAGE, USER_TOP - PAGE, 4096); }
 
 /* The handles the model says are open: how many, and the one in the highest slot. */
 static unsigned model_handles(Handle *last)
@@ -634,7 +659,8 @@ static bool handles_same(char *why, size_t size)
 		if (!r && extra_handles)
 			continue;
 		if (!r) {
-			ksnprintf(why, size, "a handle %#x the fuzzer never got (type %d, rights %#x)", h, type, rights);
+			ksnprintf(why, size, "a handle %#x the fuzzer never got (type %d, rights %#x)", h, type,
+				  rights);
 			return false;
 		}
 		if (r->rights != rights || r->type != (uint8_t)type) {
@@ -725,8 +751,8 @@ static uint64_t place(struct call *c, unsigned kind, uint64_t n, unsigned *actua
 	case P_KERNEL_TOP:
 		return 0xfffffffffffff000ull + below(PAGE - MIN(span, PAGE) + 1);
 	case P_NONCANON: {
-		static const uint64_t k[] = { 0x0000800000000000ull, 0x8000000000000000ull, 0x00007ffffffff000ull + PAGE,
-					      0xfff0000000000000ull };
+		static const uint64_t k[] = { 0x0000800000000000ull, 0x8000000000000000ull,
+					      0x00007ffffffff000ull + PAGE, 0xfff0000000000000ull };
 		return PICK(k) + below(64);
 	}
 	case P_UNMAPPED:
@@ -752,10 +778,10 @@ static uint64_t place(struct call *c, unsigned kind, uint64_t n, unsigned *actua
 /* A kind for a buffer: about two thirds valid. */
 static unsigned pick_kind(unsigned dir)
 {
-	static const uint8_t valid_out[] = { P_GOOD, P_GOOD, P_GOOD, P_GOOD, P_GOOD, P_GOOD, P_MISALIGNED,
-					     P_LAZY, P_LAZY, P_MDL, P_GROW, P_STRADDLE_LAZY };
-	static const uint8_t valid_in[] = { P_GOOD, P_GOOD, P_GOOD, P_GOOD, P_GOOD, P_MISALIGNED, P_LAZY,
-					    P_LAZY, P_MDL, P_STRADDLE_LAZY, P_RO, P_TEXT, P_STRADDLE_RO };
+	static const uint8_t valid_out[] = { P_GOOD,       P_GOOD, P_GOOD, P_GOOD, P_GOOD, P_GOOD,
+					     P_MISALIGNED, P_LAZY, P_LAZY, P_MDL,  P_GROW, P_STRADDLE_LAZY };
+	static const uint8_t valid_in[] = { P_GOOD, P_GOOD, P_GOOD,          P_GOOD, P_GOOD, P_MISALIGNED, P_LAZY,
+					    P_LAZY, P_MDL,  P_STRADDLE_LAZY, P_RO,   P_TEXT, P_STRADDLE_RO };
 	if (below(3))
 		return dir == DIR_OUT ? PICK(valid_out) : PICK(valid_in);
 	return (unsigned)below(P_COUNT);
@@ -884,8 +910,8 @@ static void str_arg(struct call *c, unsigned arg, const char *s, bool name)
 		break;
 	case 12:
 	case 13: { /* a bad pointer */
-		static const uint8_t bad[] = { P_NULL, P_LOW, P_KERNEL, P_NONCANON, P_UNMAPPED, P_GUARD, P_RESERVED,
-					       P_USER_END, P_WRAP, P_KERNEL_TOP };
+		static const uint8_t bad[] = { P_NULL,  P_LOW,      P_KERNEL,   P_NONCANON, P_UNMAPPED,
+					       P_GUARD, P_RESERVED, P_USER_END, P_WRAP,     P_KERNEL_TOP };
 		unsigned want = PICK(bad), got;
 		p = place(c, want, 1, &got);
 		kind = got;
@@ -906,7 +932,11 @@ static struct hrec *new_hrec(Handle h, uint8_t type, uint32_t rights, unsigned m
 {
 	for (unsigned i = 0; i < MAX_HANDLES; i++)
 		if (!handles[i].live) {
-			handles[i] = (struct hrec){ .h = h, .type = type, .rights = rights, .live = true, .child = OBJ_NONE,
+			handles[i] = (struct hrec){ .h = h,
+						    .type = type,
+						    .rights = rights,
+						    .live = true,
+						    .child = OBJ_NONE,
 						    .made_by = (uint16_t)made_by };
 			return &handles[i];
 		}
@@ -1047,7 +1077,9 @@ static struct region *new_region(uint64_t base, uint64_t size, int flags, uint8_
 {
 	for (unsigned i = 0; i < MAX_REGIONS; i++)
 		if (!regions[i].live) {
-			regions[i] = (struct region){ .base = base, .size = size, .flags = flags, .kind = kind, .live = true };
+			regions[i] = (struct region){
+				.base = base, .size = size, .flags = flags, .kind = kind, .live = true
+			};
 			return &regions[i];
 		}
 	return NULL;
@@ -1105,7 +1137,8 @@ static void vm_range(struct call *c, uint64_t *addr, uint64_t *size)
 			break;
 		case 1: /* with its guards */
 			a = r->base - ((r->flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0);
-			s = r->size + ((r->flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0) + ((r->flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0);
+			s = r->size + ((r->flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0) +
+			    ((r->flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0);
 			break;
 		case 2:
 		case 3: { /* a part */
@@ -1137,8 +1170,8 @@ static void vm_range(struct call *c, uint64_t *addr, uint64_t *size)
 	} else {
 		/* The fuzzer's own memory, the arena, the kernel half, the end of the user half:
 		 * only with something the contract refuses. */
-		static const uint64_t where[] = { 0x400000ull, 0x0ull, 0xffffffff80000000ull, USER_TOP - PAGE, USER_TOP,
-						  ARENA, 0x0000800000000000ull };
+		static const uint64_t where[] = { 0x400000ull, 0x0ull, 0xffffffff80000000ull, USER_TOP - PAGE,
+						  USER_TOP,    ARENA,  0x0000800000000000ull };
 		a = PICK(where);
 		if (a == ARENA)
 			a = (uint64_t)(uintptr_t)(below(2) ? ar.out : ar.lazy);
@@ -1182,8 +1215,9 @@ static int bad_protection(void)
 
 static int any_cache(void)
 {
-	static const int modes[] = { 0, 0, 0, 0, VMM_FLAG_WRITE_BACK, VMM_FLAG_WRITE_THROUGH, VMM_FLAG_WRITE_COMBINE,
-				     VMM_FLAG_CACHE_DISABLE };
+	static const int modes[] = {
+		0, 0, 0, 0, VMM_FLAG_WRITE_BACK, VMM_FLAG_WRITE_THROUGH, VMM_FLAG_WRITE_COMBINE, VMM_FLAG_CACHE_DISABLE
+	};
 	return PICK(modes);
 }
 
@@ -1229,7 +1263,8 @@ static void note_new_handle(Handle h, struct call *c)
 {
 	for (unsigned i = 0; i < ARRAY_SIZE(stale); i++)
 		if (i < nstale && stale[i] == h) {
-			finding(CK_RESULT, c->nr, rcOk, "%s gave handle %#x, a value that was closed before", call_name[c->nr], h);
+			finding(CK_RESULT, c->nr, rcOk, "%s gave handle %#x, a value that was closed before",
+				call_name[c->nr], h);
 			break;
 		}
 	if (is_open(h) || h == 0 || h == KN_HANDLE_SELF)
@@ -1268,7 +1303,8 @@ static void gen_nop(struct call *c)
 
 static void gen_debug_write(struct call *c)
 {
-	uint32_t ch = one_in(8) ? (uint32_t)PICK(((const uint32_t[]){ 2, 7, 0xffffffffu, 0x80000000u })) : (uint32_t)below(2);
+	uint32_t ch =
+		one_in(8) ? (uint32_t)PICK(((const uint32_t[]){ 2, 7, 0xffffffffu, 0x80000000u })) : (uint32_t)below(2);
 	c->nr = NR_KnDebugWrite;
 	c->a[0] = arg32(c, ch);
 	c->done = done_nothing;
@@ -1323,8 +1359,8 @@ static void gen_debug_write(struct call *c)
 		default: {
 			/* (none with a readable start: a kernel that printed that before failing would
 			 * cut the fuzzer's own lines; the trap is for that) */
-			static const uint8_t bad[] = { P_NULL, P_LOW, P_KERNEL, P_KERNEL_TOP, P_NONCANON, P_UNMAPPED,
-						       P_GUARD, P_RESERVED, P_WRAP };
+			static const uint8_t bad[] = { P_NULL,     P_LOW,   P_KERNEL,   P_KERNEL_TOP, P_NONCANON,
+						       P_UNMAPPED, P_GUARD, P_RESERVED, P_WRAP };
 			uint64_t n = 1 + below(300);
 			c->a[2] = n;
 			in_arg(c, 1, n, NULL, PICK(bad));
@@ -1358,9 +1394,11 @@ static void done_stats(struct call *c, int64_t rc)
 		return;
 	const KnMemStats *s = (const KnMemStats *)(uintptr_t)c->a[0];
 	if (s->freePages > s->totalPages || s->commitCharge > s->commitLimit || s->tasks == 0 || s->threads == 0)
-		finding(CK_RESULT, c->nr, rcOk, "KnDebugGetStats: free %llu of %llu pages, charge %llu of %llu, %llu tasks",
+		finding(CK_RESULT, c->nr, rcOk,
+			"KnDebugGetStats: free %llu of %llu pages, charge %llu of %llu, %llu tasks",
 			(unsigned long long)s->freePages, (unsigned long long)s->totalPages,
-			(unsigned long long)s->commitCharge, (unsigned long long)s->commitLimit, (unsigned long long)s->tasks);
+			(unsigned long long)s->commitCharge, (unsigned long long)s->commitLimit,
+			(unsigned long long)s->tasks);
 }
 
 static void gen_get_stats(struct call *c)
@@ -1766,10 +1804,11 @@ static void done_allocate(struct call *c, int64_t rc)
 	    qinfo.state != ((flags & VMM_FLAG_COMMIT) ? VMM_STATE_COMMITTED : VMM_STATE_RESERVED) ||
 	    ((flags & VMM_FLAG_LOCKED) && !qinfo.resident))
 		finding(CK_RESULT, c->nr, rcOk,
-			"KnVmAllocateEx(%#llx, %#llx, %#x) = %#llx: KnVmQuery says region %#llx size %#llx state %d resident %d",
+			"KnVmAllocateEx(%#llx, %#llx, %#x) = %#llx: KnVmQuery says region %#llx size %#llx state %d "
+			"resident %d",
 			(unsigned long long)c->a[0], (unsigned long long)size, flags, (unsigned long long)out,
-			(unsigned long long)(uintptr_t)qinfo.regionBase, (unsigned long long)qinfo.regionSize, qinfo.state,
-			qinfo.resident);
+			(unsigned long long)(uintptr_t)qinfo.regionBase, (unsigned long long)qinfo.regionSize,
+			qinfo.state, qinfo.resident);
 	if (!new_region(out, size, flags, RK_ANON)) {
 		KnVmUnmap((void *)(uintptr_t)out, size);
 		harness_calls++;
@@ -1864,8 +1903,10 @@ static void gen_allocate(struct call *c)
 		break;
 	}
 	default: {
-		static const uint64_t where[] = { 0x400000ull, 0x1000ull, USER_TOP - PAGE, USER_TOP, 0xffff800000000000ull,
-						  0x0000800000000000ull, 0x1234ull, ARENA };
+		static const uint64_t where[] = {
+			0x400000ull, 0x1000ull, USER_TOP - PAGE, USER_TOP, 0xffff800000000000ull, 0x0000800000000000ull,
+			0x1234ull,   ARENA
+		};
 		addr = PICK(where);
 		break;
 	}
@@ -1922,7 +1963,8 @@ static void gen_protect(struct call *c)
 	vm_range(c, &a, &s);
 	int prot = any_protection();
 	if (one_in(8)) {
-		prot = one_in(2) ? bad_protection() : prot | (one_in(2) ? any_cache() | VMM_FLAG_WRITE_BACK : unknown_bits());
+		prot = one_in(2) ? bad_protection()
+				 : prot | (one_in(2) ? any_cache() | VMM_FLAG_WRITE_BACK : unknown_bits());
 		c->must_fail = true;
 		c->why = c->why ? c->why : "not a protection";
 	}
@@ -1962,8 +2004,8 @@ static void done_query(struct call *c, int64_t rc)
 	if (i->state < VMM_STATE_FREE || i->state > VMM_STATE_GUARD || !i->runSize || (i->runSize & (PAGE - 1)) ||
 	    page < base || page >= base + i->regionSize || page + i->runSize > base + i->regionSize)
 		finding(CK_RESULT, c->nr, rcOk, "KnVmQuery(%#llx): region %#llx size %#llx state %d run %#llx",
-			(unsigned long long)c->a[0], (unsigned long long)base, (unsigned long long)i->regionSize, i->state,
-			(unsigned long long)i->runSize);
+			(unsigned long long)c->a[0], (unsigned long long)base, (unsigned long long)i->regionSize,
+			i->state, (unsigned long long)i->runSize);
 }
 
 static void gen_query(struct call *c)
@@ -1978,8 +2020,9 @@ static void gen_query(struct call *c)
 		a = r ? r->base + below(r->size / PAGE + 2) * PAGE + below(PAGE) - PAGE : ZONE;
 		break;
 	case 3: {
-		static const uint64_t where[] = { 0, 0xfff, USER_TOP, USER_TOP - 1, 0xffffffff80000000ull,
-						  0x0000800000000000ull, ~0ull };
+		static const uint64_t where[] = {
+			0, 0xfff, USER_TOP, USER_TOP - 1, 0xffffffff80000000ull, 0x0000800000000000ull, ~0ull
+		};
 		a = PICK(where);
 		if (a < PAGE || a >= USER_TOP) {
 			c->must_fail = true;
@@ -2314,8 +2357,10 @@ static void gen_usage_map(struct call *c)
 	uint64_t pages = 0;
 	bool base = false;
 	harness_calls++;
-	if (a >= PAGE && a < USER_TOP && KnVmQuery((void *)(uintptr_t)a, &qinfo) == rcOk && qinfo.state != VMM_STATE_FREE) {
-		uint64_t low = (qinfo.flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0, high = (qinfo.flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0;
+	if (a >= PAGE && a < USER_TOP && KnVmQuery((void *)(uintptr_t)a, &qinfo) == rcOk &&
+	    qinfo.state != VMM_STATE_FREE) {
+		uint64_t low = (qinfo.flags & VMM_FLAG_LOW_GUARD) ? PAGE : 0,
+			 high = (qinfo.flags & VMM_FLAG_HIGH_GUARD) ? PAGE : 0;
 		base = a == (uint64_t)(uintptr_t)qinfo.regionBase + low;
 		pages = (qinfo.regionSize - low - high) / PAGE;
 	}
@@ -2416,9 +2461,10 @@ static void done_set_quota(struct call *c, int64_t rc)
 			"KnTaskSetQuota(%#x) set commit %#llx locked %#llx handles %#llx regions %#llx tasks %#llx; "
 			"KnTaskGetQuota returned %d with %#llx %#llx %#llx %#llx %#llx",
 			r->h, (unsigned long long)set.commitPages, (unsigned long long)set.lockedPages,
-			(unsigned long long)set.handles, (unsigned long long)set.regions, (unsigned long long)set.tasks, g,
-			(unsigned long long)got.commitPages, (unsigned long long)got.lockedPages,
-			(unsigned long long)got.handles, (unsigned long long)got.regions, (unsigned long long)got.tasks);
+			(unsigned long long)set.handles, (unsigned long long)set.regions, (unsigned long long)set.tasks,
+			g, (unsigned long long)got.commitPages, (unsigned long long)got.lockedPages,
+			(unsigned long long)got.handles, (unsigned long long)got.regions,
+			(unsigned long long)got.tasks);
 }
 
 static void gen_set_quota(struct call *c)
@@ -2428,7 +2474,9 @@ static void gen_set_quota(struct call *c)
 		       done_set_quota);
 	/* Each limit: none, generous, or tight (a child then meets it: rcOutOfMemory for its
 	 * calls, an exception for its faults). */
-	static const uint64_t limits[] = { KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, 1ull << 20, 1ull << 40, 0, 1, 64, 4096 };
+	static const uint64_t limits[] = {
+		KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, 1ull << 20, 1ull << 40, 0, 1, 64, 4096
+	};
 	q = (KnQuota){ PICK(limits), PICK(limits), PICK(limits), PICK(limits), PICK(limits) };
 	in_arg(c, 1, sizeof(q), &q, -1);
 }
@@ -2446,8 +2494,8 @@ static void gen_get_quota(struct call *c)
 
 static void gen_unknown(struct call *c)
 {
-	static const uint64_t numbers[] = { NCALLS, NCALLS + 1, 64, 255, 256, 999, 0x7fffffff, 0x80000000ull,
-					    0xffffffffull, 1ull << 32, ~0ull };
+	static const uint64_t numbers[] = { NCALLS,        NCALLS + 1,    64,         255,  256, 999, 0x7fffffff,
+					    0x80000000ull, 0xffffffffull, 1ull << 32, ~0ull };
 	c->nr = NR_UNKNOWN;
 	c->x[3] = PICK(numbers);
 	for (unsigned i = 0; i < 6; i++)
@@ -2462,14 +2510,14 @@ static const struct {
 	void (*gen)(struct call *c);
 	uint8_t weight;
 } gens[] = {
-	{ gen_nop, 1 },         { gen_debug_write, 2 }, { gen_get_stats, 2 },   { gen_task_create, 3 },
-	{ gen_resume, 3 },      { gen_get_state, 3 },   { gen_wait, 3 },        { gen_terminate, 2 },
-	{ gen_self, 1 },        { gen_get_exit_code, 2 }, { gen_close, 6 },     { gen_transfer, 5 },
-	{ gen_enumerate, 3 },   { gen_allocate, 10 },   { gen_commit, 6 },      { gen_decommit, 5 },
-	{ gen_protect, 6 },     { gen_unmap, 6 },       { gen_query, 4 },       { gen_mdl_create, 4 },
-	{ gen_mdl_from_buf, 3 }, { gen_mdl_from_vm, 4 }, { gen_mdl_from_phys, 2 }, { gen_mdl_clone, 3 },
-	{ gen_mdl_map, 5 },     { gen_get_size, 3 },    { gen_usage_map, 4 },   { gen_freeze, 3 },
-	{ gen_context, 3 },     { gen_next_region, 3 }, { gen_set_quota, 2 },   { gen_get_quota, 2 },
+	{ gen_nop, 1 },          { gen_debug_write, 2 },   { gen_get_stats, 2 },     { gen_task_create, 3 },
+	{ gen_resume, 3 },       { gen_get_state, 3 },     { gen_wait, 3 },          { gen_terminate, 2 },
+	{ gen_self, 1 },         { gen_get_exit_code, 2 }, { gen_close, 6 },         { gen_transfer, 5 },
+	{ gen_enumerate, 3 },    { gen_allocate, 10 },     { gen_commit, 6 },        { gen_decommit, 5 },
+	{ gen_protect, 6 },      { gen_unmap, 6 },         { gen_query, 4 },         { gen_mdl_create, 4 },
+	{ gen_mdl_from_buf, 3 }, { gen_mdl_from_vm, 4 },   { gen_mdl_from_phys, 2 }, { gen_mdl_clone, 3 },
+	{ gen_mdl_map, 5 },      { gen_get_size, 3 },      { gen_usage_map, 4 },     { gen_freeze, 3 },
+	{ gen_context, 3 },      { gen_next_region, 3 },   { gen_set_quota, 2 },     { gen_get_quota, 2 },
 	{ gen_unknown, 1 },
 };
 static unsigned total_weight;
@@ -2538,8 +2586,13 @@ static int64_t perform(struct call *c)
 	}
 
 	/* The registers: the arguments, and garbage everywhere else. */
-	regs_in = (struct sysregs){ .rax = c->nr == NR_UNKNOWN ? c->x[3] : c->nr, .rdi = c->a[0], .rsi = c->a[1],
-				    .rdx = c->a[2], .r10 = c->a[3], .r8 = c->a[4], .r9 = c->a[5] };
+	regs_in = (struct sysregs){ .rax = c->nr == NR_UNKNOWN ? c->x[3] : c->nr,
+				    .rdi = c->a[0],
+				    .rsi = c->a[1],
+				    .rdx = c->a[2],
+				    .r10 = c->a[3],
+				    .r8 = c->a[4],
+				    .r9 = c->a[5] };
 	for (unsigned i = arity[c->nr]; i < 6 && c->nr != NR_UNKNOWN; i++)
 		(&regs_in.rdi)[i] = rnd(); /* (unused argument registers) */
 	regs_in.rbx = rnd();
@@ -2560,7 +2613,8 @@ static int64_t perform(struct call *c)
 
 	/* The ABI. */
 	const uint64_t *in = &regs_in.rdi, *out = &regs_out.rdi;
-	static const char *const reg_names[] = { "rdi", "rsi", "rdx", "r10", "r8", "r9", "rbx", "rbp", "r12", "r13", "r14", "r15" };
+	static const char *const reg_names[] = { "rdi", "rsi", "rdx", "r10", "r8",  "r9",
+						 "rbx", "rbp", "r12", "r13", "r14", "r15" };
 	for (unsigned i = 0; i < 12; i++)
 		if (in[i] != out[i]) {
 			describe(what, sizeof(what), c);
@@ -2569,8 +2623,8 @@ static int64_t perform(struct call *c)
 		}
 	if ((regs_in.rflags ^ regs_out.rflags) & FLAGS_KEPT) {
 		describe(what, sizeof(what), c);
-		finding(CK_ABI, nr, 0, "%s changed rflags from %#llx to %#llx", what, (unsigned long long)regs_in.rflags,
-			(unsigned long long)regs_out.rflags);
+		finding(CK_ABI, nr, 0, "%s changed rflags from %#llx to %#llx", what,
+			(unsigned long long)regs_in.rflags, (unsigned long long)regs_out.rflags);
 	}
 	if (memcmp(regs_in.xmm0, regs_out.xmm0, 16) || memcmp(regs_in.xmm15, regs_out.xmm15, 16)) {
 		describe(what, sizeof(what), c);
@@ -2592,15 +2646,16 @@ static int64_t perform(struct call *c)
 		for (unsigned i = 0; i < RC_COUNT && n < sizeof(codes); i++)
 			if (documented[nr] & B(i))
 				n += (size_t)ksnprintf(codes + n, sizeof(codes) - n, "%s%u", n ? "/" : "", i);
-		finding(CK_CODE, nr, (uint64_t)rax < RC_COUNT ? (int)rax : 0xff, "%s returned %lld%s%s, documented %s", what,
-			(long long)rax, (uint64_t)rax < RC_COUNT ? " " : "", (uint64_t)rax < RC_COUNT ? rc_name[rax] : "",
-			codes);
+		finding(CK_CODE, nr, (uint64_t)rax < RC_COUNT ? (int)rax : 0xff, "%s returned %lld%s%s, documented %s",
+			what, (long long)rax, (uint64_t)rax < RC_COUNT ? " " : "",
+			(uint64_t)rax < RC_COUNT ? rc_name[rax] : "", codes);
 	}
 	if ((uint64_t)rax < RC_COUNT && rax != rcOk)
 		calls_failed[nr][rax]++;
 	if (rax == rcOk && c->must_fail) {
 		describe(what, sizeof(what), c);
-		finding(CK_CODE, nr, rcOk, "%s succeeded with %s", what, c->why ? c->why : "an argument the contract refuses");
+		finding(CK_CODE, nr, rcOk, "%s succeeded with %s", what,
+			c->why ? c->why : "an argument the contract refuses");
 	}
 
 	if (rax != rcOk) {
@@ -2614,13 +2669,15 @@ static int64_t perform(struct call *c)
 		if (after != before) {
 			describe(what, sizeof(what), c);
 			finding(CK_SPACE, nr, (int)rax,
-				"%s returned %lld but the pages of its arguments changed (KnVmQuery: state, residency or "
+				"%s returned %lld but the pages of its arguments changed (KnVmQuery: state, residency "
+				"or "
 				"protection)",
 				what, (long long)rax);
 		}
 		if (!handles_look_same()) {
 			describe(what, sizeof(what), c);
-			finding(CK_HANDLES, nr, (int)rax, "%s returned %lld but the handle table changed", what, (long long)rax);
+			finding(CK_HANDLES, nr, (int)rax, "%s returned %lld but the handle table changed", what,
+				(long long)rax);
 		}
 		if (deep) {
 			uint64_t w = whole_space_hash();
@@ -2629,14 +2686,16 @@ static int64_t perform(struct call *c)
 			if (w != whole || stats.taskCommit != own_commit || stats.taskResident != own_resident) {
 				describe(what, sizeof(what), c);
 				finding(w != whole ? CK_SPACE : CK_OWN, nr, (int)rax,
-					"%s returned %lld but %s (task commit %llu -> %llu, resident %llu -> %llu)", what,
-					(long long)rax, w != whole ? "the address space changed" : "the task's own counters moved",
+					"%s returned %lld but %s (task commit %llu -> %llu, resident %llu -> %llu)",
+					what, (long long)rax,
+					w != whole ? "the address space changed" : "the task's own counters moved",
 					(unsigned long long)own_commit, (unsigned long long)stats.taskCommit,
 					(unsigned long long)own_resident, (unsigned long long)stats.taskResident);
 			}
 			if (!handles_same(why, sizeof(why))) {
 				describe(what, sizeof(what), c);
-				finding(CK_HANDLES, nr, (int)rax, "%s returned %lld and then: %s", what, (long long)rax, why);
+				finding(CK_HANDLES, nr, (int)rax, "%s returned %lld and then: %s", what, (long long)rax,
+					why);
 			}
 		}
 	}
@@ -2706,7 +2765,8 @@ static bool arena_build(void)
 		ar.trap[i] = ' ';
 	memcpy(ar.trap + PAGE - 512, trap_line, sizeof(trap_line) - 1);
 	ar.trap[PAGE - 1] = '\n';
-	if (KnVmProtect(ar.ro, PAGE, VMM_FLAG_READ) != rcOk || KnVmProtect(ar.roend + PAGE, PAGE, VMM_FLAG_READ) != rcOk)
+	if (KnVmProtect(ar.ro, PAGE, VMM_FLAG_READ) != rcOk ||
+	    KnVmProtect(ar.roend + PAGE, PAGE, VMM_FLAG_READ) != rcOk)
 		return false;
 	/* A writable mapping of an MDL (the mapping alone keeps its frame). */
 	Handle m;
@@ -2763,33 +2823,36 @@ static bool check_child_end(Handle h, int kind, bool dumpable, const char *name)
 	Retcode rc = wait_steps(h, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, CHILD_WAIT_S);
 	KnTaskGetState(h, &state);
 	if (rc != rcOk) {
-		finding(CK_CHILD, NR_KnTaskWait, rc, "child %s neither ended nor froze in %u s (state %d, wait %d)", name,
-			CHILD_WAIT_S, state, rc);
+		finding(CK_CHILD, NR_KnTaskWait, rc, "child %s neither ended nor froze in %u s (state %d, wait %d)",
+			name, CHILD_WAIT_S, state, rc);
 		return false;
 	}
 	const struct fc_kind *k = &fc_kinds[kind];
 	if (state == KN_TASK_STATE_FROZEN) {
 		bool frozen_ok = k->how == FC_FREEZE || (dumpable && (k->how == FC_FAULT || k->how == FC_MAY_SURVIVE));
 		if (!frozen_ok) {
-			finding(CK_CHILD, NR_KnTaskFreeze, 0, "child %s (%sdumpable) is frozen", name, dumpable ? "" : "not ");
+			finding(CK_CHILD, NR_KnTaskFreeze, 0, "child %s (%sdumpable) is frozen", name,
+				dumpable ? "" : "not ");
 			return false;
 		}
 		KnThreadContext ctx;
 		harness_calls += 2;
 		rc = KnTaskGetThreadContext(h, 0, &ctx);
 		if (rc != rcOk) {
-			finding(CK_CHILD, NR_KnTaskGetThreadContext, rc, "child %s frozen: KnTaskGetThreadContext returned %d",
-				name, rc);
+			finding(CK_CHILD, NR_KnTaskGetThreadContext, rc,
+				"child %s frozen: KnTaskGetThreadContext returned %d", name, rc);
 			return false;
 		}
 		bool vec_ok = k->how == FC_FREEZE ? ctx.exception == KN_NO_EXCEPTION
 						  : ctx.exception < 32 && (k->vectors & (1u << ctx.exception));
 		if (!vec_ok || (ctx.cs & 3) != 3) {
 			finding(CK_CHILD, NR_KnTaskGetThreadContext, 0,
-				"child %s frozen with exception %lld (error %#llx, cr2 %#llx, rip %#llx, cs %#llx): expected "
+				"child %s frozen with exception %lld (error %#llx, cr2 %#llx, rip %#llx, cs %#llx): "
+				"expected "
 				"vectors %#x",
-				name, (long long)ctx.exception, (unsigned long long)ctx.errorCode, (unsigned long long)ctx.cr2,
-				(unsigned long long)ctx.rip, (unsigned long long)ctx.cs, k->vectors);
+				name, (long long)ctx.exception, (unsigned long long)ctx.errorCode,
+				(unsigned long long)ctx.cr2, (unsigned long long)ctx.rip, (unsigned long long)ctx.cs,
+				k->vectors);
 			return false;
 		}
 		if (KnTaskGetThreadContext(h, 1, &ctx) != rcEof) {
@@ -2822,7 +2885,8 @@ static bool check_child_end(Handle h, int kind, bool dumpable, const char *name)
 		}
 		harness_calls += 3;
 		if (KnTaskTerminate(h) != rcOk || KnTaskGetExitCode(h, &code) != rcOk || code != KN_EXIT_TERMINATED) {
-			finding(CK_CHILD, NR_KnTaskTerminate, 0, "child %s frozen, then terminated: exit code %d", name, code);
+			finding(CK_CHILD, NR_KnTaskTerminate, 0, "child %s frozen, then terminated: exit code %d", name,
+				code);
 			return false;
 		}
 		return true;
@@ -2857,8 +2921,8 @@ static bool check_child_end(Handle h, int kind, bool dumpable, const char *name)
 		break;
 	}
 	if (!ok)
-		finding(CK_CHILD, NR_KnTaskExit, 0, "child %s (%sdumpable) exited with %d%s", name, dumpable ? "" : "not ",
-			code, code == FC_SURVIVED ? ": it survived what it did" : "");
+		finding(CK_CHILD, NR_KnTaskExit, 0, "child %s (%sdumpable) exited with %d%s", name,
+			dumpable ? "" : "not ", code, code == FC_SURVIVED ? ": it survived what it did" : "");
 	return ok;
 }
 
@@ -2884,13 +2948,15 @@ static void scenario_fault(void)
 		if (rc == rcOk && KnTaskGetExitCode(h, &code) == rcOk && code == FC_SETUP_FAILED)
 			children_unset++; /* (no memory for its grandchild) */
 		else if (rc != rcBusy || state != KN_TASK_STATE_RUNNING)
-			finding(CK_CHILD, NR_KnTaskWait, rc, "child %s should sleep: wait %d, state %d", name, rc, state);
+			finding(CK_CHILD, NR_KnTaskWait, rc, "child %s should sleep: wait %d, state %d", name, rc,
+				state);
 		if (one_in(2)) {
 			harness_calls += 3;
 			rc = KnTaskFreeze(h);
 			Retcode w = wait_steps(h, KN_TASK_STATE_FROZEN, CHILD_WAIT_S);
 			if (rc != rcOk || w != rcOk)
-				finding(CK_CHILD, NR_KnTaskFreeze, rc, "child %s: freeze %d, wait for FROZEN %d", name, rc, w);
+				finding(CK_CHILD, NR_KnTaskFreeze, rc, "child %s: freeze %d, wait for FROZEN %d", name,
+					rc, w);
 		}
 		harness_calls += 3;
 		if (KnTaskTerminate(h) != rcOk || KnTaskGetExitCode(h, &code) != rcOk ||
@@ -3006,7 +3072,8 @@ static void scenario_child_fuzzer(void)
 	harness_calls++;
 	if (quota && KnTaskGetQuota(h, &limits, &usage) == rcOk) {
 		limits = (KnQuota){ usage.commitPages + 150 + below(450), usage.lockedPages + 16 + below(200),
-				    usage.handles + 16 + below(32), usage.regions + 20 + below(40), usage.tasks + below(3) };
+				    usage.handles + 16 + below(32), usage.regions + 20 + below(40),
+				    usage.tasks + below(3) };
 		harness_calls++;
 		Retcode q = KnTaskSetQuota(h, &limits);
 		if (q != rcOk)
@@ -3030,16 +3097,19 @@ static void scenario_child_fuzzer(void)
 	harness_calls += 2;
 	fuzzers_run++;
 	if (rc != rcOk) {
-		finding(CK_CHILD, NR_KnTaskWait, rc, "child fuzzer '%s'%s made no call for %u s (state %d, at its call %llu)",
-			name, quota ? " (under a quota)" : "", CHILD_WAIT_S, state, (unsigned long long)seen_calls);
+		finding(CK_CHILD, NR_KnTaskWait, rc,
+			"child fuzzer '%s'%s made no call for %u s (state %d, at its call %llu)", name,
+			quota ? " (under a quota)" : "", CHILD_WAIT_S, state, (unsigned long long)seen_calls);
 	} else if (mb->magic != MAILBOX_MAGIC) {
 		finding(CK_CHILD, NR_KnTaskCreate, 0, "child fuzzer '%s' never reported (state %d, exit code %d)", name,
 			state, code);
 	} else {
 		if (mb->findings)
 			finding(CK_CHILD, NR_KnTaskCreate, (int)mb->findings,
-				"child fuzzer '%s'%s made %llu findings, the first at its call %llu (its lines are above)", name,
-				quota ? " (under a quota)" : "", (unsigned long long)mb->findings, (unsigned long long)mb->first);
+				"child fuzzer '%s'%s made %llu findings, the first at its call %llu (its lines are "
+				"above)",
+				name, quota ? " (under a quota)" : "", (unsigned long long)mb->findings,
+				(unsigned long long)mb->first);
 		/* How it ended: 0 returned its findings, 1 KnTaskExit(0), 2 froze, 3 terminated
 		 * itself, 4 ud2. */
 		bool ok;
@@ -3057,12 +3127,14 @@ static void scenario_child_fuzzer(void)
 			ok = state == KN_TASK_STATE_EXITED && code == KN_EXIT_TERMINATED;
 			break;
 		default:
-			ok = dumpable ? state == KN_TASK_STATE_FROZEN : state == KN_TASK_STATE_EXITED && code == KN_EXIT_EXCEPTION;
+			ok = dumpable ? state == KN_TASK_STATE_FROZEN
+				      : state == KN_TASK_STATE_EXITED && code == KN_EXIT_EXCEPTION;
 			break;
 		}
 		if (!ok)
-			finding(CK_CHILD, NR_KnTaskExit, 0, "child fuzzer '%s' (%sdumpable) ended in state %d with code %d",
-				name, dumpable ? "" : "not ", state, code);
+			finding(CK_CHILD, NR_KnTaskExit, 0,
+				"child fuzzer '%s' (%sdumpable) ended in state %d with code %d", name,
+				dumpable ? "" : "not ", state, code);
 	}
 	harness_calls += 3;
 	KnTaskTerminate(h);
@@ -3118,9 +3190,9 @@ static void one_call_of(void (*const *set)(struct call *c), unsigned n);
  */
 static void pressure_handles(void)
 {
-	static void (*const makers[])(struct call *c) = { gen_task_create, gen_transfer, gen_mdl_create,
+	static void (*const makers[])(struct call * c) = { gen_task_create,  gen_transfer,    gen_mdl_create,
 							   gen_mdl_from_buf, gen_mdl_from_vm, gen_mdl_from_phys,
-							   gen_mdl_clone, gen_next_region, gen_next_region };
+							   gen_mdl_clone,    gen_next_region, gen_next_region };
 	unsigned n = 0;
 	Handle h;
 	int idx = free_child();
@@ -3305,7 +3377,8 @@ static void end_children(void)
 		harness_calls++;
 		Retcode rc = KnTaskTerminate(r->h);
 		if (rc != rcOk)
-			finding(CK_HARNESS, NR_KnTaskTerminate, rc, "round clean-up: KnTaskTerminate(%#x) returned %d", r->h, rc);
+			finding(CK_HARNESS, NR_KnTaskTerminate, rc, "round clean-up: KnTaskTerminate(%#x) returned %d",
+				r->h, rc);
 	}
 }
 
@@ -3329,7 +3402,8 @@ static void close_all_handles(void)
 		harness_calls++;
 		Retcode rc = KnHandleClose(h);
 		if (rc != rcOk) {
-			finding(CK_HARNESS, NR_KnHandleClose, rc, "round clean-up: KnHandleClose(%#x) returned %d", h, rc);
+			finding(CK_HARNESS, NR_KnHandleClose, rc, "round clean-up: KnHandleClose(%#x) returned %d", h,
+				rc);
 			i++;
 		}
 	}
@@ -3408,24 +3482,29 @@ static void round_end(const KnMemStats *s0, uint64_t first_slot)
 	KnQuota u1;
 	if (own_usage(&u1) && memcmp(&u1, &usage0, sizeof(u1)))
 		finding(CK_ROUND, NR_KnTaskGetQuota, 0,
-			"after the round of calls %llu..%llu the fuzzer's account says commit %llu -> %llu, locked %llu -> "
+			"after the round of calls %llu..%llu the fuzzer's account says commit %llu -> %llu, locked "
+			"%llu -> "
 			"%llu, handles %llu -> %llu, regions %llu -> %llu, tasks %llu -> %llu",
-			(unsigned long long)first_slot, (unsigned long long)slot, (unsigned long long)usage0.commitPages,
-			(unsigned long long)u1.commitPages, (unsigned long long)usage0.lockedPages,
-			(unsigned long long)u1.lockedPages, (unsigned long long)usage0.handles, (unsigned long long)u1.handles,
-			(unsigned long long)usage0.regions, (unsigned long long)u1.regions, (unsigned long long)usage0.tasks,
-			(unsigned long long)u1.tasks);
+			(unsigned long long)first_slot, (unsigned long long)slot,
+			(unsigned long long)usage0.commitPages, (unsigned long long)u1.commitPages,
+			(unsigned long long)usage0.lockedPages, (unsigned long long)u1.lockedPages,
+			(unsigned long long)usage0.handles, (unsigned long long)u1.handles,
+			(unsigned long long)usage0.regions, (unsigned long long)u1.regions,
+			(unsigned long long)usage0.tasks, (unsigned long long)u1.tasks);
 	if (stats.freePages != s0->freePages || stats.commitCharge != s0->commitCharge || stats.tasks != s0->tasks ||
-	    stats.threads != s0->threads || stats.taskCommit != s0->taskCommit || stats.taskResident != s0->taskResident) {
+	    stats.threads != s0->threads || stats.taskCommit != s0->taskCommit ||
+	    stats.taskResident != s0->taskResident) {
 		finding(CK_ROUND, NR_KnDebugGetStats, 0,
-			"after the round of calls %llu..%llu: free pages %llu -> %llu, commit %llu -> %llu, tasks %llu -> %llu, "
+			"after the round of calls %llu..%llu: free pages %llu -> %llu, commit %llu -> %llu, tasks %llu "
+			"-> %llu, "
 			"threads %llu -> %llu, own commit %llu -> %llu, own resident %llu -> %llu",
 			(unsigned long long)first_slot, (unsigned long long)slot, (unsigned long long)s0->freePages,
 			(unsigned long long)stats.freePages, (unsigned long long)s0->commitCharge,
-			(unsigned long long)stats.commitCharge, (unsigned long long)s0->tasks, (unsigned long long)stats.tasks,
-			(unsigned long long)s0->threads, (unsigned long long)stats.threads,
-			(unsigned long long)s0->taskCommit, (unsigned long long)stats.taskCommit,
-			(unsigned long long)s0->taskResident, (unsigned long long)stats.taskResident);
+			(unsigned long long)stats.commitCharge, (unsigned long long)s0->tasks,
+			(unsigned long long)stats.tasks, (unsigned long long)s0->threads,
+			(unsigned long long)stats.threads, (unsigned long long)s0->taskCommit,
+			(unsigned long long)stats.taskCommit, (unsigned long long)s0->taskResident,
+			(unsigned long long)stats.taskResident);
 	} else {
 		rounds_back++;
 	}
@@ -3646,8 +3725,10 @@ int main(int argc, char **argv)
 	uint64_t all = 0;
 	for (unsigned nr = 0; nr <= NCALLS; nr++)
 		all += calls_made[nr];
-	printf("    # fuzz: %llu calls (%llu system calls, %llu more by the harness), %u rounds, %u findings (%u repeats)\n",
-	       (unsigned long long)slot, (unsigned long long)all, (unsigned long long)harness_calls, rounds, total, repeats);
+	printf("    # fuzz: %llu calls (%llu system calls, %llu more by the harness), %u rounds, %u findings (%u "
+	       "repeats)\n",
+	       (unsigned long long)slot, (unsigned long long)all, (unsigned long long)harness_calls, rounds, total,
+	       repeats);
 	for (unsigned nr = 0; nr <= NCALLS; nr++) {
 		char line[400];
 		size_t n = (size_t)ksnprintf(line, sizeof(line), "    # %s: %llu", call_name[nr],
@@ -3661,14 +3742,16 @@ int main(int argc, char **argv)
 	unsigned kinds = 0;
 	for (unsigned k = 0; k < ARRAY_SIZE(fc_kinds); k++)
 		kinds += (kinds_seen[k / 64] >> (k % 64)) & 1;
-	printf("    # fuzz: %u children of %u kinds (%u faults contained, %u could not set up for want of memory), %u child "
+	printf("    # fuzz: %u children of %u kinds (%u faults contained, %u could not set up for want of memory), %u "
+	       "child "
 	       "fuzzers\n",
 	       children_run, kinds, faults_contained, children_unset, fuzzers_run);
 
 	printf("    # fuzz: pressure: %u times up to %llu regions, %u times %llu more handles (a full table), %u times "
 	       "%llu pages committed (the limit), %u times %llu tasks\n",
-	       pressure[0].runs, (unsigned long long)pressure[0].most, pressure[1].runs, (unsigned long long)pressure[1].most,
-	       pressure[2].runs, (unsigned long long)pressure[2].most, pressure[3].runs, (unsigned long long)pressure[3].most);
+	       pressure[0].runs, (unsigned long long)pressure[0].most, pressure[1].runs,
+	       (unsigned long long)pressure[1].most, pressure[2].runs, (unsigned long long)pressure[2].most,
+	       pressure[3].runs, (unsigned long long)pressure[3].most);
 
 	for (unsigned i = 0; i < CK_COUNT; i++)
 		ktap_check(found[i] == 0, check_name[i], "%u findings, the first at call %llu", found[i],
@@ -3678,8 +3761,10 @@ int main(int argc, char **argv)
 		unsigned missing = 0;
 		for (unsigned nr = 0; nr < NCALLS; nr++)
 			missing += nr != NR_KnTaskExit && !calls_made[nr];
-		ktap_check(missing == 0 && kinds == ARRAY_SIZE(fc_kinds), "every system call made, every kind of child run",
-			   "%u calls never made, %u of %u kinds of child", missing, kinds, (unsigned)ARRAY_SIZE(fc_kinds));
+		ktap_check(missing == 0 && kinds == ARRAY_SIZE(fc_kinds),
+			   "every system call made, every kind of child run",
+			   "%u calls never made, %u of %u kinds of child", missing, kinds,
+			   (unsigned)ARRAY_SIZE(fc_kinds));
 	}
 	ktap_done();
 }

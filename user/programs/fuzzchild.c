@@ -102,10 +102,11 @@ static void do_kind(const char *k)
 	else if (!strcmp(k, "lock-nop")) /* a LOCK prefix on an instruction that takes none */
 		__asm__ __volatile__(".byte 0xf0, 0x90");
 	else if (!strcmp(k, "div0"))
-		__asm__ __volatile__("xorl %%edx, %%edx; movl $1, %%eax; xorl %%ecx, %%ecx; divl %%ecx" ::: "eax", "ecx", "edx");
+		__asm__ __volatile__("xorl %%edx, %%edx; movl $1, %%eax; xorl %%ecx, %%ecx; divl %%ecx" ::
+					     : "eax", "ecx", "edx");
 	else if (!strcmp(k, "idiv-overflow")) /* INT64_MIN / -1 */
-		__asm__ __volatile__("movabsq $0x8000000000000000, %%rax; cqo; movq $-1, %%rcx; idivq %%rcx" ::: "rax", "rcx",
-				     "rdx");
+		__asm__ __volatile__("movabsq $0x8000000000000000, %%rax; cqo; movq $-1, %%rcx; idivq %%rcx" ::
+					     : "rax", "rcx", "rdx");
 	else if (!strcmp(k, "cli"))
 		__asm__ __volatile__("cli");
 	else if (!strcmp(k, "hlt"))
@@ -135,8 +136,8 @@ static void do_kind(const char *k)
 	else if (!strcmp(k, "single-step")) /* TF, then any instruction */
 		__asm__ __volatile__("pushfq; orq $0x100, (%%rsp); popfq; nop; nop" ::: "memory", "cc");
 	else if (!strcmp(k, "step-syscall")) /* TF set across a SYSCALL (KnDebugNop) */
-		__asm__ __volatile__("pushfq; orq $0x100, (%%rsp); popfq; xorl %%eax, %%eax; syscall; nop" ::: "rax", "rcx",
-				     "r11", "memory", "cc");
+		__asm__ __volatile__("pushfq; orq $0x100, (%%rsp); popfq; xorl %%eax, %%eax; syscall; nop" ::
+					     : "rax", "rcx", "r11", "memory", "cc");
 	else if (!strcmp(k, "lgdt"))
 		__asm__ __volatile__("subq $16, %%rsp; lgdt (%%rsp); addq $16, %%rsp" ::: "memory");
 	else if (!strcmp(k, "lidt"))
@@ -148,8 +149,8 @@ static void do_kind(const char *k)
 	else if (!strcmp(k, "rdmsr"))
 		__asm__ __volatile__("movl $0xc0000080, %%ecx; rdmsr" ::: "rax", "rcx", "rdx");
 	else if (!strcmp(k, "wrmsr")) /* LSTAR := 0 */
-		__asm__ __volatile__("movl $0xc0000082, %%ecx; xorl %%eax, %%eax; xorl %%edx, %%edx; wrmsr" ::: "rax", "rcx",
-				     "rdx");
+		__asm__ __volatile__("movl $0xc0000082, %%ecx; xorl %%eax, %%eax; xorl %%edx, %%edx; wrmsr" ::
+					     : "rax", "rcx", "rdx");
 	else if (!strcmp(k, "rdpmc"))
 		__asm__ __volatile__("xorl %%ecx, %%ecx; rdpmc" ::: "rax", "rcx", "rdx");
 	else if (!strcmp(k, "swapgs"))
@@ -175,13 +176,15 @@ static void do_kind(const char *k)
 				     "leaq 1f(%%rip), %%rax\n\t"
 				     "pushq %%rax\n\t"
 				     "iretq\n"
-				     "1:" ::: "rax", "memory");
+				     "1:" ::
+					     : "rax", "memory");
 	else if (!strcmp(k, "far-jmp-kernel"))
 		__asm__ __volatile__("leaq 1f(%%rip), %%rax\n\t"
 				     "pushq $0x08\n\t"
 				     "pushq %%rax\n\t"
 				     "lretq\n"
-				     "1:" ::: "rax", "memory");
+				     "1:" ::
+					     : "rax", "memory");
 	else if (!strcmp(k, "compat")) /* a far return into the null 32-bit code descriptor */
 		__asm__ __volatile__("pushq $0x1b\n\t"
 				     "leaq 1f(%%rip), %%rax\n\t"
@@ -189,13 +192,15 @@ static void do_kind(const char *k)
 				     "lretq\n\t"
 				     ".code32\n"
 				     "1: syscall\n\t"
-				     ".code64\n" ::: "rax", "rcx", "r11", "memory");
+				     ".code64\n" ::
+					     : "rax", "rcx", "r11", "memory");
 	else if (!strcmp(k, "movaps-unaligned"))
 		__asm__ __volatile__("subq $64, %%rsp; movaps 8(%%rsp), %%xmm0; addq $64, %%rsp" ::: "xmm0", "memory");
-	else if (!strcmp(k, "sse-div0")) { /* #XM once divide-by-zero is unmasked */
+	else if (!strcmp(k, "sse-div0")) {                         /* #XM once divide-by-zero is unmasked */
 		uint32_t csr = 0x1f80 & ~0x200u, one = 0x3f800000; /* 1.0f */
-		__asm__ __volatile__("ldmxcsr %0; xorps %%xmm1, %%xmm1; movss %1, %%xmm0; divss %%xmm1, %%xmm0" ::"m"(csr),
-				     "m"(one) : "xmm0", "xmm1");
+		__asm__ __volatile__(
+			"ldmxcsr %0; xorps %%xmm1, %%xmm1; movss %1, %%xmm0; divss %%xmm1, %%xmm0" ::"m"(csr), "m"(one)
+			: "xmm0", "xmm1");
 	} else if (!strcmp(k, "x87-div0")) { /* #MF at the next waiting x87 instruction */
 		uint16_t cw = 0x037f & ~0x4u;
 		uint64_t zero = 0; /* +0.0 */
@@ -203,23 +208,30 @@ static void do_kind(const char *k)
 	} else if (!strcmp(k, "alignment-check")) /* #AC only where the kernel sets CR0.AM */
 		__asm__ __volatile__("pushfq; orq $0x40000, (%%rsp); popfq\n\t"
 				     "movl 1(%%rsp), %%eax\n\t"
-				     "pushfq; andq $~0x40000, (%%rsp); popfq" ::: "rax", "memory", "cc");
+				     "pushfq; andq $~0x40000, (%%rsp); popfq" ::
+					     : "rax", "memory", "cc");
 	else if (!strcmp(k, "sgdt")) /* #GP only with UMIP */
 		__asm__ __volatile__("subq $16, %%rsp; sgdt (%%rsp); addq $16, %%rsp" ::: "memory");
 	else if (!strcmp(k, "stack-overflow"))
 		recurse(0);
 	else if (!strcmp(k, "rsp-kernel")) /* a push onto a kernel-half stack */
-		__asm__ __volatile__("movq %%rsp, %%rbx; movabsq $0xffffffff80100000, %%rsp; pushq $1; movq %%rbx, %%rsp" :::
-					     "rbx", "memory");
+		__asm__ __volatile__(
+			"movq %%rsp, %%rbx; movabsq $0xffffffff80100000, %%rsp; pushq $1; movq %%rbx, %%rsp" ::
+				: "rbx", "memory");
 	else if (!strcmp(k, "rsp-noncanon"))
-		__asm__ __volatile__("movq %%rsp, %%rbx; movabsq $0x0000800000000010, %%rsp; pushq $1; movq %%rbx, %%rsp" :::
-					     "rbx", "memory");
+		__asm__ __volatile__(
+			"movq %%rsp, %%rbx; movabsq $0x0000800000000010, %%rsp; pushq $1; movq %%rbx, %%rsp" ::
+				: "rbx", "memory");
 	else if (!strcmp(k, "syscall-rsp-kernel")) /* the kernel must not trust rsp: then the push faults */
-		__asm__ __volatile__("movq %%rsp, %%rbx; movabsq $0xffffffff80100000, %%rsp; xorl %%eax, %%eax; syscall\n\t"
-				     "pushq $1; movq %%rbx, %%rsp" ::: "rax", "rbx", "rcx", "r11", "memory");
+		__asm__ __volatile__(
+			"movq %%rsp, %%rbx; movabsq $0xffffffff80100000, %%rsp; xorl %%eax, %%eax; syscall\n\t"
+			"pushq $1; movq %%rbx, %%rsp" ::
+				: "rax", "rbx", "rcx", "r11", "memory");
 	else if (!strcmp(k, "syscall-rsp-noncanon"))
-		__asm__ __volatile__("movq %%rsp, %%rbx; movabsq $0x8000000000000000, %%rsp; xorl %%eax, %%eax; syscall\n\t"
-				     "pushq $1; movq %%rbx, %%rsp" ::: "rax", "rbx", "rcx", "r11", "memory");
+		__asm__ __volatile__(
+			"movq %%rsp, %%rbx; movabsq $0x8000000000000000, %%rsp; xorl %%eax, %%eax; syscall\n\t"
+			"pushq $1; movq %%rbx, %%rsp" ::
+				: "rax", "rbx", "rcx", "r11", "memory");
 	else if (!strcmp(k, "ret-to-kernel"))
 		__asm__ __volatile__("movabsq $0xffffffff80100000, %%rax; pushq %%rax; ret" ::: "rax", "memory");
 	else if (!strcmp(k, "write-text"))
@@ -234,8 +246,8 @@ static void do_kind(const char *k)
 		volatile uint8_t code[16] = { 0xc3 };
 		call_at((uint64_t)(uintptr_t)code);
 	} else if (!strcmp(k, "guard-low") || !strcmp(k, "guard-high")) {
-		volatile uint8_t *p =
-			region(2 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
+		volatile uint8_t *p = region(2 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW | VMM_FLAG_LOW_GUARD |
+							       VMM_FLAG_HIGH_GUARD);
 		p[0] = 1;
 		p[2 * PAGE - 1] = 1;
 		(void)p[k[6] == 'l' ? -1 : (long)(2 * PAGE)];
@@ -267,7 +279,8 @@ static void do_kind(const char *k)
 	} else if (!strcmp(k, "mdl-ro-write")) { /* a read-only mapping of a writable MDL */
 		Handle h;
 		void *p;
-		if (KnPmmMdlCreate(PAGE, RW, &h) != rcOk || KnPmmMdlMap(h, 0, PAGE, RTL_NULL, VMM_FLAG_READ, &p) != rcOk)
+		if (KnPmmMdlCreate(PAGE, RW, &h) != rcOk ||
+		    KnPmmMdlMap(h, 0, PAGE, RTL_NULL, VMM_FLAG_READ, &p) != rcOk)
 			KnTaskExit(FC_SETUP_FAILED);
 		*(volatile uint8_t *)p = 1;
 	} else if (!strcmp(k, "mdl-nx-exec")) {

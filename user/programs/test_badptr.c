@@ -18,10 +18,12 @@ static void same(const char *name)
 {
 	KnMemStats now;
 	KnDebugGetStats(&now);
-	ktap_check(now.freePages == before.freePages && now.commitCharge == before.commitCharge && now.tasks == before.tasks,
-		   name, "free %llu -> %llu, commit %llu -> %llu, tasks %llu -> %llu", (unsigned long long)before.freePages,
-		   (unsigned long long)now.freePages, (unsigned long long)before.commitCharge,
-		   (unsigned long long)now.commitCharge, (unsigned long long)before.tasks, (unsigned long long)now.tasks);
+	ktap_check(now.freePages == before.freePages && now.commitCharge == before.commitCharge &&
+			   now.tasks == before.tasks,
+		   name, "free %llu -> %llu, commit %llu -> %llu, tasks %llu -> %llu",
+		   (unsigned long long)before.freePages, (unsigned long long)now.freePages,
+		   (unsigned long long)before.commitCharge, (unsigned long long)now.commitCharge,
+		   (unsigned long long)before.tasks, (unsigned long long)now.tasks);
 }
 
 int main(void)
@@ -36,10 +38,10 @@ int main(void)
 	ktap_start();
 	ktap_rc(KnDebugGetStats(&before), rcOk, "stats");
 	for (unsigned i = 0; i < 3; i++) {
-#define CASE(call, label)                                                                          \
-	do {                                                                                       \
-		ksnprintf(name, sizeof(name), "%s: %s", label, what[i]);                           \
-		ktap_rc(call, rcFault, name);                                                      \
+#define CASE(call, label)                                                \
+	do {                                                             \
+		ksnprintf(name, sizeof(name), "%s: %s", label, what[i]); \
+		ktap_rc(call, rcFault, name);                            \
 	} while (0)
 		CASE(KnDebugWrite(0, bad[i], 8), "KnDebugWrite buffer");
 		CASE(KnDebugGetStats(bad[i]), "KnDebugGetStats output");
@@ -55,8 +57,10 @@ int main(void)
 	}
 	/* Read-only outputs: the kernel writes only through the copy routines, which fail. */
 	ktap_rc(KnDebugGetStats((KnMemStats *)(void *)ro_buffer), rcFault, "KnDebugGetStats into read-only memory");
-	ktap_rc(KnTaskCreate("x", "nop", 0, (Handle *)(void *)ro_buffer), rcFault, "KnTaskCreate into read-only memory");
-	ktap_rc(KnTaskGetState(KN_HANDLE_SELF, (int *)(void *)ro_buffer), rcFault, "KnTaskGetState into read-only memory");
+	ktap_rc(KnTaskCreate("x", "nop", 0, (Handle *)(void *)ro_buffer), rcFault,
+		"KnTaskCreate into read-only memory");
+	ktap_rc(KnTaskGetState(KN_HANDLE_SELF, (int *)(void *)ro_buffer), rcFault,
+		"KnTaskGetState into read-only memory");
 	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, 0, (Handle *)(void *)ro_buffer), rcFault,
 		"KnHandleTransfer into read-only memory");
 	ktap_check(strcmp(ro_buffer, "read-only") == 0, "read-only memory unchanged", NULL);
@@ -73,11 +77,13 @@ int main(void)
 	ktap_rc(KnTaskCreate("x", "no-such-program", 0, &h), rcNotFound, "KnTaskCreate of a missing program");
 	ktap_check(h == 0x5eed, "a failed KnTaskCreate leaves its output alone", "output %#x", h);
 	/* A name that runs into the end of the user half without ending. */
-	char *top = KnVmAllocate((void *)(USER_TOP - 4096), 4096, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_READ | VMM_FLAG_WRITE);
+	char *top = KnVmAllocate((void *)(USER_TOP - 4096), 4096,
+				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_READ | VMM_FLAG_WRITE);
 	ktap_check(top != RTL_NULL, "the last page of the user half", NULL);
 	if (top) {
 		memset(top, 'x', 4096);
-		ktap_rc(KnTaskCreate(top + 4096 - 5, "nop", 0, &h), rcFault, "KnTaskCreate name running into the kernel half");
+		ktap_rc(KnTaskCreate(top + 4096 - 5, "nop", 0, &h), rcFault,
+			"KnTaskCreate name running into the kernel half");
 		KnVmUnmap(top, 4096);
 	}
 	/* Task handles in the task calls. */
@@ -90,7 +96,8 @@ int main(void)
 		ksnprintf(name, sizeof(name), "KnTaskGetExitCode output after exit: %s", what[i]);
 		ktap_rc(KnTaskGetExitCode(t, bad[i]), rcFault, name);
 	}
-	ktap_rc(KnTaskGetExitCode(t, (int *)(void *)ro_buffer), rcFault, "KnTaskGetExitCode output after exit: read-only");
+	ktap_rc(KnTaskGetExitCode(t, (int *)(void *)ro_buffer), rcFault,
+		"KnTaskGetExitCode output after exit: read-only");
 	ktap_rc(KnTaskGetExitCode(t, (int *)(void *)(USER_TOP - 2)), rcFault,
 		"KnTaskGetExitCode output after exit: running past the user half");
 	ktap_check(strcmp(ro_buffer, "read-only") == 0, "read-only memory still unchanged", NULL);

@@ -16,7 +16,7 @@
 
 #define PAGE       4096ull
 #define ALL_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE)
-#define SECONDS(n) ((n) * 1000000000ull)
+#define SECONDS(n) ((n)*1000000000ull)
 
 /* Runs the collector on `target` (it gets a FREEZE|DUMP handle); returns its exit code. */
 static int collect(Handle target, const char *name)
@@ -205,8 +205,8 @@ static void self_freeze(void)
 		last_end = (uint64_t)(uintptr_t)base + size;
 		cursor = (const uint8_t *)base + size;
 	}
-	ktap_check(rc == rcEof && regions >= 10 && regions <= MAX_REGIONS && ordered, "its regions, in order, then rcEof",
-		   "rc %d, %u regions", rc, regions);
+	ktap_check(rc == rcEof && regions >= 10 && regions <= MAX_REGIONS && ordered,
+		   "its regions, in order, then rcEof", "rc %d, %u regions", rc, regions);
 	ktap_check(readonly, "each region's MDL maps read-only only", NULL);
 	ktap_check(took_frames == 0, "building the region MDLs took no frame (free pages the same after each call)",
 		   "%u calls changed the free-page count", took_frames);
@@ -222,8 +222,8 @@ static void self_freeze(void)
 		charged += want;
 		if (want != seen[i].charged && wrong++ < 4)
 			printf("    # region %#llx: its MDL holds %llu frames, the call charged %llu (want %llu)\n",
-			       (unsigned long long)seen[i].base, (unsigned long long)n, (unsigned long long)seen[i].charged,
-			       (unsigned long long)want);
+			       (unsigned long long)seen[i].base, (unsigned long long)n,
+			       (unsigned long long)seen[i].charged, (unsigned long long)want);
 	}
 	KnMemStats alive = mem_stats();
 	ktap_check(wrong == 0 && frames > 0 && alive.commitCharge == frozen.commitCharge + charged &&
@@ -255,8 +255,8 @@ static void self_freeze(void)
 	}
 	ktap_check(stack_flags == (RES_COM | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD),
 		   "the stack's region: committed, read-write, grow-down, low guard", "flags %#x", stack_flags);
-	ktap_check(code_flags == (RES_COM | VMM_FLAG_READ | VMM_FLAG_EXECUTE), "the code's region: committed, read-execute",
-		   "flags %#x", code_flags);
+	ktap_check(code_flags == (RES_COM | VMM_FLAG_READ | VMM_FLAG_EXECUTE),
+		   "the code's region: committed, read-execute", "flags %#x", code_flags);
 	for (unsigned i = 0; i < regions && i < MAX_REGIONS; i++)
 		KnHandleClose(seen[i].mdl);
 	ktap_counters_back(&frozen, "walking the regions (and closing their MDLs) changes nothing");
@@ -284,7 +284,8 @@ static void self_freeze(void)
 	ktap_rc(have ? KnPmmMdlMap(pin, 0, pin_size, RTL_NULL, VMM_FLAG_READ, (void **)&m) : rcNotFound, rcOk,
 		"map the MDL of the terminated task's region");
 	ktap_check(m && memcmp(m + 100, marker, sizeof(marker)) == 0 && m[3 * PAGE] == 1,
-		   "its pinned frames still hold the marker and the task's writes", "read %.24s", m ? m + 100 : "(nothing)");
+		   "its pinned frames still hold the marker and the task's writes", "read %.24s",
+		   m ? m + 100 : "(nothing)");
 	if (m)
 		KnVmUnmap((void *)m, pin_size);
 	/* (the MDL's own pool blocks may keep pool pages too: at least its frames come back) */
@@ -328,7 +329,8 @@ static void refusals(void)
 	ktap_rc(KnTaskWait(waiter, KN_TASK_STATE_FROZEN, SECONDS(10)), rcOk, "... it is frozen");
 	KnTaskTerminate(waiter);
 	KnHandleClose(waiter);
-	ktap_rc(KnTaskGetNextVmRegion(weak, 0, &base, &size, &flags, &mdl), rcAccessDenied, "regions: without KN_RIGHT_DUMP");
+	ktap_rc(KnTaskGetNextVmRegion(weak, 0, &base, &size, &flags, &mdl), rcAccessDenied,
+		"regions: without KN_RIGHT_DUMP");
 	ktap_rc(KnTaskGetThreadContext(weak, 0, &ctx), rcAccessDenied, "thread context: without KN_RIGHT_DUMP");
 	ktap_rc(KnTaskGetNextVmRegion(0x12345, 0, &base, &size, &flags, &mdl), rcBadHandle, "regions: a bad handle");
 	ktap_rc(KnTaskGetNextVmRegion(spinner, (void *)0x00007ffffffff000ull, &base, &size, &flags, &mdl), rcEof,
@@ -385,10 +387,10 @@ static void dumpable_crash(const char *role, uint64_t vector, uint64_t error, ui
 	int state = 0, code = 0;
 	char name[96];
 
-#define CHECK(cond, what, ...)                                                                     \
-	do {                                                                                       \
-		ksnprintf(name, sizeof(name), "%s: %s", role, what);                               \
-		ktap_check(cond, name, __VA_ARGS__);                                               \
+#define CHECK(cond, what, ...)                                       \
+	do {                                                         \
+		ksnprintf(name, sizeof(name), "%s: %s", role, what); \
+		ktap_check(cond, name, __VA_ARGS__);                 \
 	} while (0)
 	Retcode rc = KnTaskCreate(role, "vmchild", KN_TASK_DUMPABLE, &h);
 	CHECK(rc == rcOk, "a dumpable task", "rc %d", rc);
@@ -397,8 +399,8 @@ static void dumpable_crash(const char *role, uint64_t vector, uint64_t error, ui
 	KnTaskResume(h);
 	rc = KnTaskWait(h, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, SECONDS(60));
 	KnTaskGetState(h, &state);
-	CHECK(rc == rcOk && state == KN_TASK_STATE_FROZEN, "frozen by its exception, not terminated", "rc %d state %d", rc,
-	      state);
+	CHECK(rc == rcOk && state == KN_TASK_STATE_FROZEN, "frozen by its exception, not terminated", "rc %d state %d",
+	      rc, state);
 	rc = KnTaskWait(h, KN_TASK_STATE_EXITED, 50000000ull);
 	CHECK(rc == rcBusy, "and stays frozen", "rc %d", rc);
 	rc = KnTaskGetThreadContext(h, 0, &ctx);
@@ -408,8 +410,8 @@ static void dumpable_crash(const char *role, uint64_t vector, uint64_t error, ui
 	uint8_t bytes[8] = { 0 };
 	bool read = ctx.rip > 0x400000 && ctx.rip < 0x500000 && peek_task(h, ctx.rip, bytes, insn_len);
 	CHECK(read && memcmp(bytes, insn, insn_len) == 0,
-	      "rip is the faulting instruction (its bytes, read from the frozen task)", "rip %#llx bytes %02x %02x %02x",
-	      (unsigned long long)ctx.rip, bytes[0], bytes[1], bytes[2]);
+	      "rip is the faulting instruction (its bytes, read from the frozen task)",
+	      "rip %#llx bytes %02x %02x %02x", (unsigned long long)ctx.rip, bytes[0], bytes[1], bytes[2]);
 	printf("    # %s: exception %llu rip %#llx cr2 %#llx\n", role, (unsigned long long)ctx.exception,
 	       (unsigned long long)ctx.rip, (unsigned long long)ctx.cr2);
 	if (cr2) {

@@ -23,8 +23,8 @@ static void no_cycles(void)
 	ktap_check(after.tasks == before.tasks && after.freePages == before.freePages &&
 			   after.commitCharge == before.commitCharge,
 		   "closing our handles ended both, and everything came back", "tasks %llu -> %llu, free %llu -> %llu",
-		   (unsigned long long)before.tasks, (unsigned long long)after.tasks, (unsigned long long)before.freePages,
-		   (unsigned long long)after.freePages);
+		   (unsigned long long)before.tasks, (unsigned long long)after.tasks,
+		   (unsigned long long)before.freePages, (unsigned long long)after.freePages);
 }
 
 int main(void)
@@ -40,7 +40,8 @@ int main(void)
 	ktap_rc(KnHandleClose(a), rcBadHandle, "closing twice");
 	ktap_rc(KnTaskGetState(a, &state), rcBadHandle, "a closed handle");
 	ktap_rc(KnTaskCreate("b", "nop", 0, &b), rcOk, "create b (may reuse a's slot)");
-	ktap_check((b & 0xfff) == (a & 0xfff) && b != a, "the slot is reused with a new generation", "a %#x b %#x", a, b);
+	ktap_check((b & 0xfff) == (a & 0xfff) && b != a, "the slot is reused with a new generation", "a %#x b %#x", a,
+		   b);
 	ktap_rc(KnTaskGetState(a, &state), rcBadHandle, "a stale handle stays stale");
 	ktap_rc(KnTaskGetState(0, &state), rcBadHandle, "handle 0");
 	ktap_rc(KnTaskGetState(0x12345, &state), rcBadHandle, "a made-up handle");
@@ -48,7 +49,8 @@ int main(void)
 	/* Rights: a weaker copy of our own handle. */
 	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, b, KN_RIGHT_FREEZE, &weak), rcOk, "copy b with FREEZE only");
 	ktap_rc(KnTaskTerminate(weak), rcAccessDenied, "terminate without the right");
-	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, weak, KN_RIGHT_TERMINATE, &h), rcAccessDenied, "no rights from nowhere");
+	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, weak, KN_RIGHT_TERMINATE, &h), rcAccessDenied,
+		"no rights from nowhere");
 	ktap_rc(KnHandleEnumerate(0, &h, &type, &rights), rcOk, "enumerate");
 	ktap_check(h == b && type == KN_HANDLE_TYPE_TASK &&
 			   rights == (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA),
@@ -58,8 +60,10 @@ int main(void)
 	rights = 0x5eed;
 	ktap_rc(KnHandleEnumerate(2, &h, &type, &rights), rcEof, "enumerate past the end");
 	ktap_check(h == 0x5eed && type == 77 && rights == 0x5eed, "... writes nothing", NULL);
-	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, 0x12345, KN_RIGHT_FREEZE, &h), rcBadHandle, "transfer of a made-up handle");
-	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, weak, KN_RIGHT_TERMINATE, &h), rcAccessDenied, "transfer of a right we lack");
+	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, 0x12345, KN_RIGHT_FREEZE, &h), rcBadHandle,
+		"transfer of a made-up handle");
+	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, weak, KN_RIGHT_TERMINATE, &h), rcAccessDenied,
+		"transfer of a right we lack");
 	ktap_check(h == 0x5eed, "failed transfers leave their output alone", "output %#x", h);
 	ktap_rc(KnTaskTerminate(b), rcOk, "terminate b (not resumed)");
 	ktap_rc(KnHandleTransfer(b, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &h), rcWrongState, "transfer into an exited task");

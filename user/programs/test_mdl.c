@@ -52,8 +52,8 @@ static void shared_memory(void)
 		words[i] = PATTERN2;
 	KnTaskWait(child, KN_TASK_STATE_EXITED, ~0ull);
 	KnTaskGetExitCode(child, &code);
-	ktap_check(code == 0, "shared: it mapped read-only (not writable, no clone) and saw our later writes", "%d problems",
-		   code);
+	ktap_check(code == 0, "shared: it mapped read-only (not writable, no clone) and saw our later writes",
+		   "%d problems", code);
 	KnHandleClose(child);
 	ktap_check(words[0] == PATTERN2, "shared: our frames outlive the reader's mappings", NULL);
 	KnVmUnmap((void *)words, 4 * PAGE);
@@ -166,7 +166,8 @@ static void clone_from_buf_from_vm(void)
 	ktap_rc(KnVmProtect(rom, PAGE, RW), rcAccessDenied, "a MAP_READ mapping cannot be made writable later");
 	ktap_rc(KnPmmMdlCreateFromVm(rom, PAGE, RW, &v), rcAccessDenied, "... nor reached writable through FromVm");
 	ktap_rc(KnPmmMdlCreateFromVm(rom, PAGE, VMM_FLAG_READ, &v), rcOk, "from vm over it, read-only: fine");
-	ktap_rc(KnPmmMdlMap(v, 0, PAGE, RTL_NULL, RW, (void **)&m), rcAccessDenied, "... and its MDL maps read-only only");
+	ktap_rc(KnPmmMdlMap(v, 0, PAGE, RTL_NULL, RW, (void **)&m), rcAccessDenied,
+		"... and its MDL maps read-only only");
 	KnHandleClose(v);
 	KnVmUnmap(rom, PAGE);
 	KnHandleClose(weak);
@@ -180,7 +181,8 @@ static void from_phys(void)
 {
 	KnMemStats s0 = mem_stats();
 	Handle h;
-	ktap_rc(KnPmmMdlCreateFromPhys(0x200000, PAGE, VMM_FLAG_READ, &h), rcInvalidArgument, "from phys: RAM is refused");
+	ktap_rc(KnPmmMdlCreateFromPhys(0x200000, PAGE, VMM_FLAG_READ, &h), rcInvalidArgument,
+		"from phys: RAM is refused");
 	ktap_rc(KnPmmMdlCreateFromPhys(0xfee00010ull, PAGE, VMM_FLAG_READ, &h), rcInvalidArgument,
 		"from phys: unaligned");
 	/* The local APIC (privileged: the kernel runs this program so): its version register. */
@@ -233,8 +235,8 @@ static void usage_map(void)
 	ktap_check(n == 1 && c[0] == 64 && !first, "usage: a fresh lazy region is one unused run", "n %ld", n);
 	p[10 * PAGE] = 1;
 	n = usage(p, 0, c, 16, &first);
-	ktap_check(counts_are(c, n, 3, (rtl_size_t[]){ 10, 1, 53 }) && !first, "usage: touching page 10 makes three runs",
-		   NULL);
+	ktap_check(counts_are(c, n, 3, (rtl_size_t[]){ 10, 1, 53 }) && !first,
+		   "usage: touching page 10 makes three runs", NULL);
 	p[20 * PAGE] = p[21 * PAGE] = p[22 * PAGE] = p[40 * PAGE] = p[63 * PAGE] = 1;
 	n = usage(p, 0, c, 16, &first);
 	ktap_check(counts_are(c, n, 8, (rtl_size_t[]){ 10, 1, 9, 3, 17, 1, 22, 1 }) && !first,
@@ -259,15 +261,16 @@ static void usage_map(void)
 		sum = start;
 	}
 	ktap_check(n == 0 && sum == 64 && calls == 4 && alternate,
-		   "usage: two counts a call: 4 calls cover the region, then usedCounters is 0", "n %ld sum %llu calls %llu",
-		   n, (unsigned long long)sum, (unsigned long long)calls);
+		   "usage: two counts a call: 4 calls cover the region, then usedCounters is 0",
+		   "n %ld sum %llu calls %llu", n, (unsigned long long)sum, (unsigned long long)calls);
 	/* LOCKED is one used run; decommitting its middle splits it. */
 	uint8_t *l = KnVmAllocate(slot(3), 16 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW);
 	n = usage(l, 0, c, 16, &first);
 	ktap_check(n == 1 && c[0] == 16 && first, "usage: a LOCKED region is one used run", NULL);
 	KnVmDecommit(l + 4 * PAGE, 4 * PAGE);
 	n = usage(l, 0, c, 16, &first);
-	ktap_check(counts_are(c, n, 3, (rtl_size_t[]){ 4, 4, 8 }) && first, "usage: decommitting its middle splits it", NULL);
+	ktap_check(counts_are(c, n, 3, (rtl_size_t[]){ 4, 4, 8 }) && first, "usage: decommitting its middle splits it",
+		   NULL);
 	/* A region with guard pages is described from its usable base. */
 	uint8_t *g = KnVmAllocate(slot(4) + PAGE, 4 * PAGE,
 				  VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
@@ -346,8 +349,10 @@ static void bad_input(void)
 	ktap_rc(KnPmmMdlClone(task, &out), rcBadHandle, "clone: a task handle (wrong type)");
 	ktap_rc(KnPmmMdlClone(h, (Handle *)KERNEL), rcFault, "clone: output in the kernel half");
 	ktap_rc(KnPmmMdlMap(weak, 0, PAGE, RTL_NULL, RW, &va), rcAccessDenied, "map: writable without MAP_WRITE");
-	ktap_rc(KnPmmMdlMap(KN_HANDLE_SELF, 0, PAGE, RTL_NULL, VMM_FLAG_READ, &va), rcBadHandle, "map: the self handle");
-	ktap_rc(KnPmmMdlMap(task, 0, PAGE, RTL_NULL, VMM_FLAG_READ, &va), rcBadHandle, "map: a task handle (wrong type)");
+	ktap_rc(KnPmmMdlMap(KN_HANDLE_SELF, 0, PAGE, RTL_NULL, VMM_FLAG_READ, &va), rcBadHandle,
+		"map: the self handle");
+	ktap_rc(KnPmmMdlMap(task, 0, PAGE, RTL_NULL, VMM_FLAG_READ, &va), rcBadHandle,
+		"map: a task handle (wrong type)");
 	ktap_rc(KnPmmMdlMap(h, 1, PAGE, RTL_NULL, RW, &va), rcInvalidArgument, "map: unaligned offset");
 	ktap_rc(KnPmmMdlMap(h, 0, 100, RTL_NULL, RW, &va), rcInvalidArgument, "map: unaligned size");
 	ktap_rc(KnPmmMdlMap(h, 0, 0, RTL_NULL, RW, &va), rcInvalidArgument, "map: size 0");
@@ -437,7 +442,8 @@ static void bad_create_calls(void)
 		rcInvalidArgument, "from phys: unknown flag bit");
 	ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_COMMIT, &out), rcInvalidArgument,
 		"from phys: an allocation flag");
-	ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE | VMM_FLAG_WRITE_COMBINE, &out),
+	ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE | VMM_FLAG_WRITE_COMBINE,
+				       &out),
 		rcInvalidArgument, "from phys: two cache modes");
 	ktap_rc(KnPmmMdlCreateFromPhys(apic, ~0ull, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, &out), rcInvalidArgument,
 		"from phys: a size that overflows when rounded up");
@@ -459,7 +465,8 @@ static void bad_create_calls(void)
 		ksnprintf(name, sizeof(name), "from buf: handle output %s", what[i]);
 		ktap_rc(KnPmmMdlCreateFromBuf(text, sizeof(text), RW, outs[i]), rcFault, name);
 		ksnprintf(name, sizeof(name), "from phys: handle output %s", what[i]);
-		ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, outs[i]), rcFault, name);
+		ktap_rc(KnPmmMdlCreateFromPhys(apic, PAGE, VMM_FLAG_READ | VMM_FLAG_CACHE_DISABLE, outs[i]), rcFault,
+			name);
 		ksnprintf(name, sizeof(name), "from vm: handle output %s", what[i]);
 		ktap_rc(KnPmmMdlCreateFromVm(one, PAGE, RW, outs[i]), rcFault, name);
 		ksnprintf(name, sizeof(name), "clone: handle output %s", what[i]);
@@ -498,8 +505,9 @@ static void bogus_handles(void)
 	KnHandleClose(gone);
 	KnMemStats s0 = mem_stats();
 	const Handle bogus[] = { 0, 0x12345, 0xdeadbeef, (Handle)(h ^ 0x80000000u), gone, KN_HANDLE_SELF };
-	const char *const what[] = { "handle 0", "a never-allocated value", "0xdeadbeef",
-				     "a forged generation of a live slot", "a closed handle", "the self pseudo-handle" };
+	const char *const what[] = { "handle 0",        "a never-allocated value",
+				     "0xdeadbeef",      "a forged generation of a live slot",
+				     "a closed handle", "the self pseudo-handle" };
 	for (unsigned i = 0; i < sizeof(bogus) / sizeof(bogus[0]); i++) {
 		ksnprintf(name, sizeof(name), "map: %s", what[i]);
 		ktap_rc(KnPmmMdlMap(bogus[i], 0, PAGE, RTL_NULL, VMM_FLAG_READ, &va), rcBadHandle, name);
@@ -517,7 +525,8 @@ static void bogus_handles(void)
 	cnt = 77;
 	counters[0] = 5;
 	fu = 3;
-	ktap_rc(KnPmmMdlGetUsageMap(m, 0, counters, 4, &fu, &cnt), rcNotFound, "usage: the base of an unmapped mapping");
+	ktap_rc(KnPmmMdlGetUsageMap(m, 0, counters, 4, &fu, &cnt), rcNotFound,
+		"usage: the base of an unmapped mapping");
 	ktap_rc(KnPmmMdlGetUsageMap((void *)(uintptr_t)0x12345, 0, counters, 4, &fu, &cnt), rcInvalidArgument,
 		"usage: a handle value as an address (not a region base)");
 	ktap_rc(KnPmmMdlGetUsageMap(slot(9), 0, counters, 4, &fu, &cnt), rcNotFound, "usage: a never-mapped address");

@@ -38,7 +38,8 @@ static void lifecycle(void)
 	ktap_rc(KnHandleClose(h), rcOk, "close");
 	ktap_rc(KnTaskCreate("child", "no-such-program", 0, &h), rcNotFound, "unknown program");
 	ktap_rc(KnTaskCreate("", "hello", 0, &h), rcInvalidArgument, "empty name");
-	ktap_rc(KnTaskCreate("a-name-that-is-much-too-long-for-a-task", "hello", 0, &h), rcInvalidArgument, "long name");
+	ktap_rc(KnTaskCreate("a-name-that-is-much-too-long-for-a-task", "hello", 0, &h), rcInvalidArgument,
+		"long name");
 	ktap_rc(KnTaskCreate("child", "hello", 0x100, &h), rcInvalidArgument, "unknown flags");
 	ktap_rc(KnTaskCreate("child", "hello", KN_TASK_PRIVILEGED, &h), rcAccessDenied, "privilege not granted");
 	ktap_rc(KnTaskWait(KN_HANDLE_SELF, KN_TASK_STATE_EXITED, ~0ull), rcWrongState, "waiting for our own exit");
@@ -74,7 +75,8 @@ static void alignment_check_flag(void)
 
 	ktap_rc(KnTaskCreate("actor-ac", "actor", 0, &h), rcOk, "create a task that sets RFLAGS.AC");
 	KnTaskResume(h);
-	ktap_rc(KnTaskWait(h, KN_TASK_STATE_EXITED, 100000000ull), rcBusy, "it runs with AC set (interrupts, syscalls)");
+	ktap_rc(KnTaskWait(h, KN_TASK_STATE_EXITED, 100000000ull), rcBusy,
+		"it runs with AC set (interrupts, syscalls)");
 	KnTaskTerminate(h);
 	KnTaskGetExitCode(h, &code);
 	ktap_check(code == KN_EXIT_TERMINATED, "... and the kernel was not affected", "code %d", code);
@@ -90,7 +92,8 @@ static void preemption(void)
 	KnTaskResume(spinner);
 	ktap_rc(KnTaskCreate("worker", "hello", 0, &worker), rcOk, "create a worker");
 	KnTaskResume(worker);
-	ktap_rc(KnTaskWait(worker, KN_TASK_STATE_EXITED, 10000000000ull), rcOk, "the worker finishes beside the busy loop");
+	ktap_rc(KnTaskWait(worker, KN_TASK_STATE_EXITED, 10000000000ull), rcOk,
+		"the worker finishes beside the busy loop");
 	/* While we wait, two busy loops share the CPU: the finite one ends only if the endless
 	 * one is preempted. */
 	Handle finite;
@@ -101,14 +104,16 @@ static void preemption(void)
 	KnTaskGetExitCode(finite, &code);
 	ktap_check(code == 0, "... having run to its end", "code %d", code);
 	KnHandleClose(finite);
-	ktap_rc(KnTaskWait(spinner, KN_TASK_STATE_EXITED, 50000000ull), rcBusy, "waiting for the endless one times out");
+	ktap_rc(KnTaskWait(spinner, KN_TASK_STATE_EXITED, 50000000ull), rcBusy,
+		"waiting for the endless one times out");
 	ktap_rc(KnTaskWait(spinner, KN_TASK_STATE_EXITED, 0), rcBusy, "a timeout of 0 just looks");
 	KnTaskGetState(spinner, &state);
 	ktap_check(state == KN_TASK_STATE_RUNNING, "it is running", "state %d", state);
 	ktap_rc(KnTaskTerminate(spinner), rcOk, "terminate the busy loop");
 	KnTaskGetState(spinner, &state);
 	KnTaskGetExitCode(spinner, &code);
-	ktap_check(state == KN_TASK_STATE_EXITED && code == KN_EXIT_TERMINATED, "terminated", "state %d code %d", state, code);
+	ktap_check(state == KN_TASK_STATE_EXITED && code == KN_EXIT_TERMINATED, "terminated", "state %d code %d", state,
+		   code);
 	ktap_rc(KnTaskTerminate(spinner), rcOk, "terminating an exited task");
 	KnHandleClose(spinner);
 	KnHandleClose(worker);
@@ -132,7 +137,8 @@ static void isolation(void)
 	ktap_check(code == KN_EXIT_EXCEPTION, "another task's memory is not there (write)", "exit code %d", code);
 	ktap_check(strcmp(blob.secret, "the parent's secret") == 0, "our own memory is untouched", NULL);
 	code = run_task("compat", "evil", 0);
-	ktap_check(code == KN_EXIT_EXCEPTION, "32-bit code cannot be entered (no SYSCALL from it)", "exit code %d", code);
+	ktap_check(code == KN_EXIT_EXCEPTION, "32-bit code cannot be entered (no SYSCALL from it)", "exit code %d",
+		   code);
 }
 
 static void many_tasks(void)
@@ -149,8 +155,8 @@ static void many_tasks(void)
 		   "free %llu -> %llu, commit %llu -> %llu, tasks %llu -> %llu, threads %llu -> %llu",
 		   (unsigned long long)before.freePages, (unsigned long long)after.freePages,
 		   (unsigned long long)before.commitCharge, (unsigned long long)after.commitCharge,
-		   (unsigned long long)before.tasks, (unsigned long long)after.tasks, (unsigned long long)before.threads,
-		   (unsigned long long)after.threads);
+		   (unsigned long long)before.tasks, (unsigned long long)after.tasks,
+		   (unsigned long long)before.threads, (unsigned long long)after.threads);
 }
 
 int main(void)
@@ -169,6 +175,7 @@ int main(void)
 	ktap_check(stats_equal(&start, &end), "everything back at the end",
 		   "free %llu -> %llu, commit %llu -> %llu, tasks %llu -> %llu", (unsigned long long)start.freePages,
 		   (unsigned long long)end.freePages, (unsigned long long)start.commitCharge,
-		   (unsigned long long)end.commitCharge, (unsigned long long)start.tasks, (unsigned long long)end.tasks);
+		   (unsigned long long)end.commitCharge, (unsigned long long)start.tasks,
+		   (unsigned long long)end.tasks);
 	ktap_done();
 }

@@ -43,8 +43,8 @@ static void lazy_commit(unsigned fa)
 	uint8_t *p = KnVmAllocate(slot(0), 64 * PAGE, RES | COM | RW);
 	ktap_check(p == slot(0), "lazy: allocated at the fixed address", "%p", (void *)p);
 	KnVmInfo i = query(p);
-	ktap_check(i.state == VMM_STATE_COMMITTED && !i.resident && i.runSize == 64 * PAGE && i.regionSize == 64 * PAGE &&
-			   (i.flags & (COM | VMM_FLAG_RWX_MASK | LCK)) == (COM | RW),
+	ktap_check(i.state == VMM_STATE_COMMITTED && !i.resident && i.runSize == 64 * PAGE &&
+			   i.regionSize == 64 * PAGE && (i.flags & (COM | VMM_FLAG_RWX_MASK | LCK)) == (COM | RW),
 		   "lazy: committed, nothing resident", "state %d resident %d run %#llx flags %#x", i.state, i.resident,
 		   (unsigned long long)i.runSize, i.flags);
 	KnMemStats s1 = mem_stats();
@@ -52,7 +52,8 @@ static void lazy_commit(unsigned fa)
 		   (unsigned long long)s0.commitCharge, (unsigned long long)s1.commitCharge);
 	/* One touch: that page, and fault-around neighbours after it (then before it). */
 	ktap_check(peek(p + 3 * PAGE + 17) == 0, "lazy: a touched page reads zero", NULL);
-	ktap_check(is(p, VMM_STATE_COMMITTED, false, 3 * PAGE) && is(p + 3 * PAGE, VMM_STATE_COMMITTED, true, (1 + fa) * PAGE) &&
+	ktap_check(is(p, VMM_STATE_COMMITTED, false, 3 * PAGE) &&
+			   is(p + 3 * PAGE, VMM_STATE_COMMITTED, true, (1 + fa) * PAGE) &&
 			   is(p + (4 + fa) * PAGE, VMM_STATE_COMMITTED, false, (60 - fa) * PAGE),
 		   "lazy: exactly the touched page is resident (plus fault-around)", "fault-around %u", fa);
 	poke(p + 63 * PAGE, 7);
@@ -71,7 +72,8 @@ static void locked_commit(void)
 	KnMemStats s1 = mem_stats();
 	KnVmInfo i = query(p);
 	ktap_check(p && i.state == VMM_STATE_COMMITTED && i.resident && i.runSize == 64 * PAGE && (i.flags & LCK),
-		   "locked: every page resident at return", "run %#llx flags %#x", (unsigned long long)i.runSize, i.flags);
+		   "locked: every page resident at return", "run %#llx flags %#x", (unsigned long long)i.runSize,
+		   i.flags);
 	ktap_check(s0.freePages - s1.freePages >= 64, "locked: the frames were taken", "%llu",
 		   (unsigned long long)(s0.freePages - s1.freePages));
 	ktap_check(s1.commitCharge == s0.commitCharge + charge_of(64), "locked: charged", NULL);
@@ -90,13 +92,14 @@ static void reserve_commit_decommit(unsigned fa)
 	ktap_check(p && is(p, VMM_STATE_RESERVED, false, 16 * PAGE), "reserve: reserved, nothing resident", NULL);
 	ktap_check(mem_stats().commitCharge == s0.commitCharge, "reserve: charges nothing", NULL);
 	ktap_rc(KnVmCommit(p + 4 * PAGE, 4 * PAGE, 0), rcOk, "commit part of a reservation");
-	ktap_check(is(p, VMM_STATE_RESERVED, false, 4 * PAGE) && is(p + 4 * PAGE, VMM_STATE_COMMITTED, false, 4 * PAGE) &&
+	ktap_check(is(p, VMM_STATE_RESERVED, false, 4 * PAGE) &&
+			   is(p + 4 * PAGE, VMM_STATE_COMMITTED, false, 4 * PAGE) &&
 			   is(p + 8 * PAGE, VMM_STATE_RESERVED, false, 8 * PAGE),
 		   "commit: the range is committed, the rest reserved", NULL);
 	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(4), "commit: charged", NULL);
 	ktap_rc(KnVmCommit(p + 4 * PAGE, 8 * PAGE, COM), rcOk, "commit over committed pages");
-	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(8), "commit: committed pages are not charged twice",
-		   NULL);
+	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(8),
+		   "commit: committed pages are not charged twice", NULL);
 	poke(p + 5 * PAGE, 0x5a);
 	ktap_check(query(p + 5 * PAGE).resident, "commit: a touched page is resident", NULL);
 	KnMemStats s1 = mem_stats();
@@ -121,7 +124,8 @@ static void protect(void)
 	uint8_t *p = KnVmAllocate(slot(3), 4 * PAGE, RES | COM | RW);
 	poke(p, 1);
 	ktap_rc(KnVmProtect(p, 4 * PAGE, VMM_FLAG_READ), rcOk, "protect RW -> R");
-	ktap_check((query(p).flags & VMM_FLAG_RWX_MASK) == VMM_FLAG_READ && peek(p) == 1, "protect: read-only, readable", NULL);
+	ktap_check((query(p).flags & VMM_FLAG_RWX_MASK) == VMM_FLAG_READ && peek(p) == 1,
+		   "protect: read-only, readable", NULL);
 	ktap_rc(KnVmProtect(p, 2 * PAGE, RW), rcOk, "protect R -> RW (half)");
 	poke(p, 2);
 	poke(p + PAGE, 3);
@@ -158,10 +162,12 @@ static void cache_modes(void)
 static void guards(void)
 {
 	KnMemStats s0 = mem_stats();
-	uint8_t *base = slot(5), *p = KnVmAllocate(base + PAGE, 2 * PAGE, RES | COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
+	uint8_t *base = slot(5),
+		*p = KnVmAllocate(base + PAGE, 2 * PAGE, RES | COM | RW | VMM_FLAG_LOW_GUARD | VMM_FLAG_HIGH_GUARD);
 	KnVmInfo lo = query(base), hi = query(base + 3 * PAGE);
 	ktap_check(p == base + PAGE && lo.state == VMM_STATE_GUARD && hi.state == VMM_STATE_GUARD &&
-			   lo.regionBase == base && lo.regionSize == 4 * PAGE && is(p, VMM_STATE_COMMITTED, false, 2 * PAGE),
+			   lo.regionBase == base && lo.regionSize == 4 * PAGE &&
+			   is(p, VMM_STATE_COMMITTED, false, 2 * PAGE),
 		   "guards: a guard page below and above the usable range", "lo %d hi %d", lo.state, hi.state);
 	ktap_check((lo.flags & VMM_FLAG_RWX_MASK) == 0, "guards: no access at all", NULL);
 	ktap_rc(KnVmCommit(base, PAGE, 0), rcInvalidArgument, "guards: the low guard cannot be committed");
@@ -178,18 +184,22 @@ static void guards(void)
 static void grow_down(void)
 {
 	KnMemStats s0 = mem_stats();
-	uint8_t *base = slot(6), *p = KnVmAllocate(base + PAGE, 16 * PAGE, RES | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD);
+	uint8_t *base = slot(6),
+		*p = KnVmAllocate(base + PAGE, 16 * PAGE, RES | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD);
 	ktap_check(p == base + PAGE && is(p + 15 * PAGE, VMM_STATE_COMMITTED, true, PAGE) &&
 			   is(p, VMM_STATE_RESERVED, false, 15 * PAGE) && query(base).state == VMM_STATE_GUARD,
 		   "grow-down: only the top page committed and resident; a guard below", NULL);
-	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(1), "grow-down: the top page is charged", NULL);
+	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(1), "grow-down: the top page is charged",
+		   NULL);
 	poke(p + 10 * PAGE + 5, 1);
-	ktap_check(is(p + 10 * PAGE, VMM_STATE_COMMITTED, true, PAGE) && is(p + 11 * PAGE, VMM_STATE_COMMITTED, false, 4 * PAGE) &&
+	ktap_check(is(p + 10 * PAGE, VMM_STATE_COMMITTED, true, PAGE) &&
+			   is(p + 11 * PAGE, VMM_STATE_COMMITTED, false, 4 * PAGE) &&
 			   is(p, VMM_STATE_RESERVED, false, 10 * PAGE),
 		   "grow-down: a touch commits every page up to the committed part, maps the touched one", NULL);
 	ktap_check(mem_stats().commitCharge == s0.commitCharge + charge_of(6), "grow-down: growth is charged", NULL);
 	poke(p, 2);
-	ktap_check(is(p, VMM_STATE_COMMITTED, true, PAGE) && mem_stats().commitCharge == s0.commitCharge + charge_of(16),
+	ktap_check(is(p, VMM_STATE_COMMITTED, true, PAGE) &&
+			   mem_stats().commitCharge == s0.commitCharge + charge_of(16),
 		   "grow-down: grows to its bottom", NULL);
 	ktap_rc(KnVmUnmap(p, 16 * PAGE), rcOk, "grow-down: unmap");
 	ktap_counters_back(&s0, "grow-down: free pages and commit charge are back");
@@ -226,8 +236,8 @@ static void placement(const KnMemStats *s)
 		far += (uint64_t)(b[i] > b[i - 1] ? b[i] - b[i - 1] : b[i - 1] - b[i]) > (1ull << 32);
 	}
 	if (s->aslr)
-		ktap_check(ok && adjacent == 0 && far >= 6, "ASLR: addr 0 places regions at random", "adjacent %u far %u",
-			   adjacent, far);
+		ktap_check(ok && adjacent == 0 && far >= 6, "ASLR: addr 0 places regions at random",
+			   "adjacent %u far %u", adjacent, far);
 	else
 		ktap_check(ok && adjacent == 7, "no ASLR: addr 0 places regions first-fit, one after the other",
 			   "adjacent %u", adjacent);
@@ -238,10 +248,9 @@ static void placement(const KnMemStats *s)
 /* Children that must die: each line of the log is asserted by the runner. */
 static void faults(void)
 {
-	static const char *const roles[] = { "vm-free", "vm-reserved", "vm-readonly", "vm-readonly-big", "vm-nx",
-					      "vm-decommitted",
-					      "vm-guard-low", "vm-guard-high", "vm-grow-guard", "vm-overflow",
-					      "vm-recurse" };
+	static const char *const roles[] = { "vm-free",       "vm-reserved",    "vm-readonly",  "vm-readonly-big",
+					     "vm-nx",         "vm-decommitted", "vm-guard-low", "vm-guard-high",
+					     "vm-grow-guard", "vm-overflow",    "vm-recurse" };
 	char name[80];
 	KnMemStats s0 = mem_stats();
 	for (unsigned i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {

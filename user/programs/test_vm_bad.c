@@ -16,16 +16,16 @@
 
 /* Two adjacent regions: A is 16 committed pages, B the 16 reserved pages after it; then
  * free space, then a read-only page for outputs. */
-#define A   ((uint8_t *)(uintptr_t)0x300000000ull)
-#define B   (A + 16 * PAGE)
-#define END (A + 32 * PAGE)
-#define RO  ((uint8_t *)(uintptr_t)0x300100000ull)
+#define A    ((uint8_t *)(uintptr_t)0x300000000ull)
+#define B    (A + 16 * PAGE)
+#define END  (A + 32 * PAGE)
+#define RO   ((uint8_t *)(uintptr_t)0x300100000ull)
 #define FREE ((uint8_t *)(uintptr_t)0x300200000ull)
 /* Outputs a failing call must not touch: a lazy page, the bottom of a grow-down region. */
 #define LAZY  ((uint8_t *)(uintptr_t)0x300300000ull)
 #define STACK ((uint8_t *)(uintptr_t)0x300400000ull) /* 16 pages, only the top one committed */
 /* A writable page followed by a guard page. */
-#define EDGE  ((uint8_t *)(uintptr_t)0x300500000ull)
+#define EDGE ((uint8_t *)(uintptr_t)0x300500000ull)
 
 struct snapshot {
 	uint64_t hash, runs, free_pages, charge;
@@ -49,8 +49,10 @@ static struct snapshot snap(void)
 			s.hash = 0;
 			break;
 		}
-		s.hash = mix(mix(mix(mix(mix(mix(s.hash, a), (uint64_t)(uintptr_t)i.regionBase), i.regionSize), (uint64_t)i.state),
-				     (uint64_t)i.resident), (uint64_t)(unsigned)i.flags);
+		s.hash = mix(mix(mix(mix(mix(mix(s.hash, a), (uint64_t)(uintptr_t)i.regionBase), i.regionSize),
+				     (uint64_t)i.state),
+				 (uint64_t)i.resident),
+			     (uint64_t)(unsigned)i.flags);
 		s.hash = mix(s.hash, i.runSize);
 		s.runs++;
 		a += i.runSize;
@@ -69,7 +71,8 @@ static void expect(Retcode got, Retcode want, const char *what)
 	struct snapshot now = snap();
 	bool same = now.hash != 0 && now.hash == before.hash && now.runs == before.runs &&
 		    now.free_pages == before.free_pages && now.charge == before.charge;
-	ktap_check(got == want && same, what, "rc %d (want %d)%s", got, want, same ? "" : "; the address space changed");
+	ktap_check(got == want && same, what, "rc %d (want %d)%s", got, want,
+		   same ? "" : "; the address space changed");
 	before = now; /* one failure does not fail every case after it */
 }
 
@@ -100,28 +103,36 @@ static void bad_allocate(void)
 		{ USER_TOP - PAGE, 2 * PAGE, RES | RW, rcInvalidArgument, "allocate: runs past the user half" },
 		{ USER_TOP, PAGE, RES | RW, rcInvalidArgument, "allocate: at the end of the user half" },
 		{ 0xffff800000000000ull, PAGE, RES | RW, rcInvalidArgument, "allocate: in the kernel half" },
-		{ 0x1000ull, PAGE, RES | RW | VMM_FLAG_LOW_GUARD, rcInvalidArgument, "allocate: a low guard below the user half" },
+		{ 0x1000ull, PAGE, RES | RW | VMM_FLAG_LOW_GUARD, rcInvalidArgument,
+		  "allocate: a low guard below the user half" },
 		{ USER_TOP - PAGE, PAGE, RES | RW | VMM_FLAG_HIGH_GUARD, rcInvalidArgument,
 		  "allocate: a high guard past the user half" },
 		{ 0, 1ull << 47, RES | RW, rcInvalidArgument, "allocate anywhere: larger than the user half" },
 		{ (uintptr_t)A, PAGE, RES | RW, rcAlreadyExists, "allocate: fixed address over a region" },
-		{ (uintptr_t)A - PAGE, 2 * PAGE, RES | RW, rcAlreadyExists, "allocate: fixed range overlapping a region" },
-		{ (uintptr_t)END, PAGE, RES | RW | VMM_FLAG_LOW_GUARD, rcAlreadyExists, "allocate: low guard over a region" },
-		{ (uintptr_t)A - PAGE, PAGE, RES | RW | VMM_FLAG_HIGH_GUARD, rcAlreadyExists, "allocate: high guard over a region" },
+		{ (uintptr_t)A - PAGE, 2 * PAGE, RES | RW, rcAlreadyExists,
+		  "allocate: fixed range overlapping a region" },
+		{ (uintptr_t)END, PAGE, RES | RW | VMM_FLAG_LOW_GUARD, rcAlreadyExists,
+		  "allocate: low guard over a region" },
+		{ (uintptr_t)A - PAGE, PAGE, RES | RW | VMM_FLAG_HIGH_GUARD, rcAlreadyExists,
+		  "allocate: high guard over a region" },
 		{ 0x400000000ull, PAGE, RW, rcInvalidArgument, "allocate: no RESERVE" },
 		{ 0x400000000ull, PAGE, RES | RW | 0x8, rcInvalidArgument, "allocate: unknown flag 0x8" },
 		{ 0x400000000ull, PAGE, RES | RW | 0x80000, rcInvalidArgument, "allocate: unknown flag 0x80000" },
-		{ 0x400000000ull, PAGE, (int)(RES | RW | 0x80000000u), rcInvalidArgument, "allocate: unknown flag 0x80000000" },
+		{ 0x400000000ull, PAGE, (int)(RES | RW | 0x80000000u), rcInvalidArgument,
+		  "allocate: unknown flag 0x80000000" },
 		{ 0x400000000ull, PAGE, RES, rcInvalidArgument, "allocate: no protection" },
 		{ 0x400000000ull, PAGE, RES | VMM_FLAG_WRITE, rcInvalidArgument, "allocate: write-only" },
 		{ 0x400000000ull, PAGE, RES | VMM_FLAG_EXECUTE, rcInvalidArgument, "allocate: execute-only" },
-		{ 0x400000000ull, PAGE, RES | VMM_FLAG_WRITE | VMM_FLAG_EXECUTE, rcInvalidArgument, "allocate: write+execute" },
+		{ 0x400000000ull, PAGE, RES | VMM_FLAG_WRITE | VMM_FLAG_EXECUTE, rcInvalidArgument,
+		  "allocate: write+execute" },
 		{ 0x400000000ull, PAGE, RES | RW | VMM_FLAG_WRITE_THROUGH | VMM_FLAG_WRITE_COMBINE, rcInvalidArgument,
 		  "allocate: two cache modes (WT, WC)" },
 		{ 0x400000000ull, PAGE, RES | RW | VMM_FLAG_WRITE_BACK | VMM_FLAG_CACHE_DISABLE, rcInvalidArgument,
 		  "allocate: two cache modes (WB, UC)" },
-		{ 0x400000000ull, PAGE, RES | RW | VMM_FLAG_LOCKED, rcInvalidArgument, "allocate: LOCKED without COMMIT" },
-		{ 0x400000000ull, PAGE, RES | RW | COM | VMM_FLAG_GROW_DOWN, rcInvalidArgument, "allocate: GROW_DOWN with COMMIT" },
+		{ 0x400000000ull, PAGE, RES | RW | VMM_FLAG_LOCKED, rcInvalidArgument,
+		  "allocate: LOCKED without COMMIT" },
+		{ 0x400000000ull, PAGE, RES | RW | COM | VMM_FLAG_GROW_DOWN, rcInvalidArgument,
+		  "allocate: GROW_DOWN with COMMIT" },
 	};
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		out = (void *)0x1234;
@@ -131,7 +142,8 @@ static void bad_allocate(void)
 	}
 	expect(KnVmAllocateEx((void *)0x400000000ull, PAGE, RES | RW, (void **)KERNEL), rcFault,
 	       "allocate: output in the kernel half");
-	expect(KnVmAllocateEx((void *)0x400000000ull, PAGE, RES | RW, (void **)FREE), rcFault, "allocate: unmapped output");
+	expect(KnVmAllocateEx((void *)0x400000000ull, PAGE, RES | RW, (void **)FREE), rcFault,
+	       "allocate: unmapped output");
 	expect(KnVmAllocateEx((void *)0x400000000ull, PAGE, RES | RW, (void **)ro_out), rcFault,
 	       "allocate: read-only output");
 	expect(KnVmAllocateEx((void *)0x400000000ull, PAGE, RES | RW, RTL_NULL), rcFault, "allocate: NULL output");
@@ -142,8 +154,8 @@ static void bad_allocate(void)
 	       "allocate: bad address, output in a lazy page (not made resident)");
 	expect(KnVmAllocateEx((void *)0x400000000ull, 0, RES | RW, (void **)STACK), rcInvalidArgument,
 	       "allocate: size 0, output at the bottom of a grow-down region (not grown)");
-	ktap_check(KnVmAllocate((void *)0x400000001ull, PAGE, RES | RW) == RTL_NULL, "KnVmAllocate: RTL_NULL on failure",
-		   NULL);
+	ktap_check(KnVmAllocate((void *)0x400000001ull, PAGE, RES | RW) == RTL_NULL,
+		   "KnVmAllocate: RTL_NULL on failure", NULL);
 	expect(rcOk, rcOk, "KnVmAllocate: ... and nothing changed");
 }
 
@@ -187,8 +199,13 @@ static void bad_flags(void)
 	expect(KnVmCommit(B, PAGE, VMM_FLAG_READ), rcInvalidArgument, "commit: a protection flag");
 	expect(KnVmCommit(B, PAGE, 0x80000), rcInvalidArgument, "commit: an unknown flag");
 	expect(KnVmCommit(B, PAGE, VMM_FLAG_RESERVE), rcInvalidArgument, "commit: RESERVE");
-	static const int prots[] = { 0, VMM_FLAG_WRITE, VMM_FLAG_EXECUTE, VMM_FLAG_WRITE | VMM_FLAG_EXECUTE,
-				     RW | VMM_FLAG_WRITE_COMBINE, RW | VMM_FLAG_COMMIT, RW | 0x80000 };
+	static const int prots[] = { 0,
+				     VMM_FLAG_WRITE,
+				     VMM_FLAG_EXECUTE,
+				     VMM_FLAG_WRITE | VMM_FLAG_EXECUTE,
+				     RW | VMM_FLAG_WRITE_COMBINE,
+				     RW | VMM_FLAG_COMMIT,
+				     RW | 0x80000 };
 	char what[64];
 	for (unsigned i = 0; i < sizeof(prots) / sizeof(prots[0]); i++) {
 		ksnprintf(what, sizeof(what), "protect: bad protection %#x", prots[i]);

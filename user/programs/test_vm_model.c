@@ -12,11 +12,11 @@
 #include <knlib.h>
 #include <model/vm_model.h>
 
-#define STEPS  10000u
-#define W      2048u                 /* pages the model covers */
-#define LO     0x200000000ull        /* 2 MiB-aligned: table charges are the model's */
-#define PAGE   VMM_PAGE
-#define SEED   20261121ull
+#define STEPS 10000u
+#define W     2048u          /* pages the model covers */
+#define LO    0x200000000ull /* 2 MiB-aligned: table charges are the model's */
+#define PAGE  VMM_PAGE
+#define SEED  20261121ull
 
 static struct vm_model M;
 static struct vmm_page pages[W];
@@ -37,13 +37,14 @@ static bool query_matches(uint64_t page, char *why, size_t size)
 	    (uint64_t)(uintptr_t)got.regionBase == want.region_base && got.regionSize == want.region_size &&
 	    got.runSize == want.run_size && (unsigned)got.flags == want.flags)
 		return true;
-	ksnprintf(why, size,
-		  "query of page %llu: rc %d, state %d/%d resident %d/%d base %p/%#llx size %#llx/%#llx run %#llx/%#llx "
-		  "flags %#x/%#x",
-		  (unsigned long long)page, rc, got.state, want.state, got.resident, want.resident, got.regionBase,
-		  (unsigned long long)want.region_base, (unsigned long long)got.regionSize,
-		  (unsigned long long)want.region_size, (unsigned long long)got.runSize, (unsigned long long)want.run_size,
-		  got.flags, want.flags);
+	ksnprintf(
+		why, size,
+		"query of page %llu: rc %d, state %d/%d resident %d/%d base %p/%#llx size %#llx/%#llx run %#llx/%#llx "
+		"flags %#x/%#x",
+		(unsigned long long)page, rc, got.state, want.state, got.resident, want.resident, got.regionBase,
+		(unsigned long long)want.region_base, (unsigned long long)got.regionSize,
+		(unsigned long long)want.region_size, (unsigned long long)got.runSize,
+		(unsigned long long)want.run_size, got.flags, want.flags);
 	return false;
 }
 
@@ -69,9 +70,11 @@ static bool usage_maps_match(char *why, size_t size)
 			for (uint64_t i = 0; same && i < n; i++)
 				same = got[i] == want[i];
 			if (!same) {
-				ksnprintf(why, size, "usage map of the region at page %llu from %llu: rc %d, %llu counts (model %llu)",
-					  (unsigned long long)first, (unsigned long long)start, rc, (unsigned long long)n,
-					  (unsigned long long)wn);
+				ksnprintf(why, size,
+					  "usage map of the region at page %llu from %llu: rc %d, %llu counts (model "
+					  "%llu)",
+					  (unsigned long long)first, (unsigned long long)start, rc,
+					  (unsigned long long)n, (unsigned long long)wn);
 				return false;
 			}
 			if (n == 0)
@@ -153,7 +156,8 @@ static bool step(unsigned n, char *why, size_t size)
 		else if (c.access == VMM_EXEC)
 			((void (*)(void))(void *)word)();
 		else if (*word != want_value) {
-			ksnprintf(why, size, "page %llu holds %#x, model %#x", (unsigned long long)page, *word, want_value);
+			ksnprintf(why, size, "page %llu holds %#x, model %#x", (unsigned long long)page, *word,
+				  want_value);
 			return false;
 		}
 		vmm_fault(&M, page, c.access);
@@ -193,12 +197,13 @@ int main(void)
 	grow_stack();
 	KnDebugGetStats(&st);
 	vmm_init(&M, LO, W, pages, regions, sizeof(regions) / sizeof(regions[0]));
-	M.bounded = false;        /* the window lies inside the task's space ... */
+	M.bounded = false; /* the window lies inside the task's space ... */
 	M.faultaround = (unsigned)st.faultAround;
 	M.rng = SEED;
 	/* ... with the pages on either side taken, so that free gaps end at the window. */
 	ktap_check(KnVmAllocate((void *)(LO - PAGE), PAGE, VMM_FLAG_RESERVE | VMM_FLAG_READ) != RTL_NULL &&
-			   KnVmAllocate((void *)(uintptr_t)vmm_hi(&M), PAGE, VMM_FLAG_RESERVE | VMM_FLAG_READ) != RTL_NULL,
+			   KnVmAllocate((void *)(uintptr_t)vmm_hi(&M), PAGE, VMM_FLAG_RESERVE | VMM_FLAG_READ) !=
+				   RTL_NULL,
 		   "fence pages around the window", NULL);
 	KnDebugGetStats(&st);
 	charge0 = st.taskCommit;
@@ -214,8 +219,8 @@ int main(void)
 		printf("    # %-8s %5u succeeded, %5u failed\n", vmm_op_names[op], ok_calls[op], failed_calls[op]);
 		char name[64];
 		ksnprintf(name, sizeof(name), "%s: both outcomes were exercised", vmm_op_names[op]);
-		ktap_check(ok_calls[op] >= 50 && (op == VMM_OP_QUERY || failed_calls[op] >= 50), name, "%u ok, %u failed",
-			   ok_calls[op], failed_calls[op]);
+		ktap_check(ok_calls[op] >= 50 && (op == VMM_OP_QUERY || failed_calls[op] >= 50), name,
+			   "%u ok, %u failed", ok_calls[op], failed_calls[op]);
 	}
 	ktap_done();
 }

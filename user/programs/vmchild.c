@@ -68,8 +68,8 @@ static int churn(void)
 	uint8_t *lazy = KnVmAllocate(0, 64 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW);
 	uint8_t *locked = KnVmAllocate(0, 32 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW);
 	uint8_t *stack = KnVmAllocate(0, 32 * PAGE, VMM_FLAG_RESERVE | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD);
-	uint8_t *wc = KnVmAllocate(0, 8 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW | VMM_FLAG_WRITE_COMBINE |
-						   VMM_FLAG_HIGH_GUARD);
+	uint8_t *wc = KnVmAllocate(
+		0, 8 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW | VMM_FLAG_WRITE_COMBINE | VMM_FLAG_HIGH_GUARD);
 	uint8_t *reserved = KnVmAllocate(0, 1ull << 30, VMM_FLAG_RESERVE | VMM_FLAG_READ);
 	if (!lazy || !locked || !stack || !wc || !reserved)
 		return 1;
@@ -96,7 +96,8 @@ static int fill(void)
 	void *out;
 	/* The region's own bookkeeping may take a pool page of commit first: come down to it. */
 	unsigned tries = 0;
-	while (KnVmAllocateEx(base, n * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW, &out) == rcOutOfMemory && ++tries < 256)
+	while (KnVmAllocateEx(base, n * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW, &out) == rcOutOfMemory &&
+	       ++tries < 256)
 		n--;
 	if (tries == 256 || out != base)
 		return 1;

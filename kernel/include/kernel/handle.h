@@ -24,9 +24,9 @@
  */
 struct kobject {
 	uint32_t refs;
-	uint32_t handles; /* open handles (each also holds a reference) */
-	uint32_t live;    /* of those, in tables that count */
-	uint8_t type;     /* KN_HANDLE_TYPE_* */
+	uint32_t handles;                         /* open handles (each also holds a reference) */
+	uint32_t live;                            /* of those, in tables that count */
+	uint8_t type;                             /* KN_HANDLE_TYPE_* */
 	void (*release)(struct kobject *obj);     /* the last reference is gone */
 	void (*unreachable)(struct kobject *obj); /* optional: no live handle is left (called
 						     with a reference held, no table lock) */
@@ -51,8 +51,8 @@ struct handle_entry {
 	struct kobject *obj; /* NULL: free */
 	uint32_t rights;
 	uint32_t gen;
-	bool counted;        /* counted in obj->live */
-	bool pending;        /* reserved: not usable nor listed until committed */
+	bool counted; /* counted in obj->live */
+	bool pending; /* reserved: not usable nor listed until committed */
 };
 
 struct handle_table {
@@ -61,8 +61,8 @@ struct handle_table {
 	uint32_t cap, count;
 	uint32_t retired; /* slots that used every generation */
 	uint32_t salt;
-	bool closed; /* the task is gone: no new handles */
-	bool counting; /* its handles keep their objects reachable (until it stops for good) */
+	bool closed;          /* the task is gone: no new handles */
+	bool counting;        /* its handles keep their objects reachable (until it stops for good) */
 	struct account *acct; /* pays for the table and counts its handles (NULL: the kernel's) */
 };
 

@@ -16,24 +16,24 @@
 #include <arch/trap.h>
 #include <knmm/list.h>
 
-#define SCHED_TICK_MS    10
-#define KSTACK_SIZE      16384
+#define SCHED_TICK_MS 10
+#define KSTACK_SIZE   16384
 
 enum thread_state {
 	THREAD_NEW,      /* created, not yet runnable */
 	THREAD_RUNNABLE, /* on the run queue */
 	THREAD_RUNNING,
-	THREAD_BLOCKED,  /* on a wait queue */
-	THREAD_DEAD,     /* exited: waiting for the reaper */
+	THREAD_BLOCKED, /* on a wait queue */
+	THREAD_DEAD,    /* exited: waiting for the reaper */
 };
 
 struct task;
 struct wait_queue;
 
 struct thread {
-	uint64_t saved_rsp;  /* arch_switch's stack pointer while off the CPU */
+	uint64_t saved_rsp; /* arch_switch's stack pointer while off the CPU */
 	uint64_t kstack_base, kstack_size;
-	struct task *task;   /* NULL for kernel threads */
+	struct task *task; /* NULL for kernel threads */
 	enum thread_state state;
 	struct list_head run_link;  /* run queue, or the wait queue it sleeps on */
 	struct list_head task_link; /* its task's threads */
@@ -58,7 +58,10 @@ struct wait_queue {
 	struct list_head waiters;
 };
 
-#define WAIT_QUEUE_INIT(name) { LIST_HEAD_INIT(name.waiters) }
+#define WAIT_QUEUE_INIT(name)                \
+	{                                    \
+		LIST_HEAD_INIT(name.waiters) \
+	}
 static inline void wq_init(struct wait_queue *wq) { list_init(&wq->waiters); }
 
 /* The boot context becomes thread "main"; creates the idle and reaper threads. */

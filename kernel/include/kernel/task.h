@@ -13,7 +13,7 @@ struct task {
 	uint64_t id;
 	char name[KN_TASK_NAME_MAX + 1];
 	unsigned flags;
-	int state;     /* KN_TASK_STATE_* */
+	int state; /* KN_TASK_STATE_* */
 	int exit_code;
 	struct account *acct; /* what it and its descendants make the kernel spend (quotas) */
 	struct vm_space vs;
@@ -21,10 +21,10 @@ struct task {
 	spinlock_t lock;
 	struct list_head threads;
 	unsigned nthreads;
-	bool dying; /* terminate has begun: no new threads, no new handles */
-	bool freezing; /* freeze has begun: threads park at their next safe point */
-	unsigned parked; /* threads parked (FROZEN when all are) */
-	struct wait_queue state_wq; /* woken on every state change */
+	bool dying;                  /* terminate has begun: no new threads, no new handles */
+	bool freezing;               /* freeze has begun: threads park at their next safe point */
+	unsigned parked;             /* threads parked (FROZEN when all are) */
+	struct wait_queue state_wq;  /* woken on every state change */
 	struct wait_queue frozen_wq; /* parked threads sleep here until terminated */
 	struct list_head all_link;
 };
@@ -35,8 +35,7 @@ struct task *current_task(void);
 /* Makes a suspended task from a program module; *out holds one reference. `parent`: the
  * account of the creating task, under which the new task's account is made and which
  * counts it against its task limit (NULL: a task of the kernel's, such as init). */
-Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent,
-		    struct task **out);
+Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent, struct task **out);
 Retcode task_resume(struct task *t);
 /* Ends the task: its threads leave, and when the last is gone the reaper frees its memory,
  * closes its handles, and sets EXITED. Waits for that unless `wait` is false (the caller is

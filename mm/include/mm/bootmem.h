@@ -32,10 +32,10 @@ struct bootmem_used {
 };
 
 struct bootmem_stats {
-	uint64_t usable;   /* bytes in available ranges (page-aligned inward) */
-	uint64_t claimed;  /* bytes of those the boot claims (first MiB, image, info, modules, symbols) */
-	uint64_t allocated;/* bytes handed out by bootmem_alloc */
-	uint64_t highest;  /* end of the highest available range */
+	uint64_t usable;    /* bytes in available ranges (page-aligned inward) */
+	uint64_t claimed;   /* bytes of those the boot claims (first MiB, image, info, modules, symbols) */
+	uint64_t allocated; /* bytes handed out by bootmem_alloc */
+	uint64_t highest;   /* end of the highest available range */
 };
 
 /* Builds the free list. `kernel_pa_end` is the physical end of the kernel image. */

@@ -70,12 +70,12 @@ enum acct_res { ACCT_CHARGE, ACCT_LOCKED, ACCT_HANDLES, ACCT_REGIONS, ACCT_TASKS
 struct account {
 	struct account *parent; /* holds a reference */
 	uint32_t refs;
-	uint64_t id;            /* the owner's (a task id), for reports */
-	unsigned depth;         /* ancestors above it (0: a top-level account) */
+	uint64_t id;             /* the owner's (a task id), for reports */
+	unsigned depth;          /* ancestors above it (0: a top-level account) */
 	uint64_t usage[ACCT_NR]; /* this account and its descendants */
 	uint64_t limit[ACCT_NR];
-	uint64_t kmem;          /* bytes of bookkeeping charged here (not the children's); its
-				   pages, rounded up, are part of usage[ACCT_CHARGE] */
+	uint64_t kmem; /* bytes of bookkeeping charged here (not the children's); its
+			  pages, rounded up, are part of usage[ACCT_CHARGE] */
 };
 
 /* The account an account's usage also counts in (NULL: a top-level account). */

@@ -35,13 +35,13 @@ enum mdl_kind {
 };
 
 struct mdl {
-	uint64_t bytes;     /* the size asked for */
-	uint64_t pages;     /* bytes rounded up to pages: what the runs cover */
-	uint8_t kind;       /* enum mdl_kind */
-	uint8_t max_prot;   /* VMM_FLAG_READ | WRITE | EXECUTE: the most a mapping may have */
-	uint16_t cache;     /* VMM_FLAG_CACHE_*: how every mapping caches it (0: write-back) */
-	uint64_t charge;    /* commit pages this MDL holds against the limit */
-	uint64_t locked;    /* pages charged to the account's locked-pages limit (probe and lock) */
+	uint64_t bytes;       /* the size asked for */
+	uint64_t pages;       /* bytes rounded up to pages: what the runs cover */
+	uint8_t kind;         /* enum mdl_kind */
+	uint8_t max_prot;     /* VMM_FLAG_READ | WRITE | EXECUTE: the most a mapping may have */
+	uint16_t cache;       /* VMM_FLAG_CACHE_*: how every mapping caches it (0: write-back) */
+	uint64_t charge;      /* commit pages this MDL holds against the limit */
+	uint64_t locked;      /* pages charged to the account's locked-pages limit (probe and lock) */
 	struct account *acct; /* who pays for it (mm/charge.h; NULL: the kernel); a reference */
 	uint32_t nruns, cap;
 	struct mdl_run *runs;
@@ -112,8 +112,8 @@ void *mdl_page_address(const struct mdl *m, uint64_t i);
  * memory from the kernel). */
 struct mdl_cursor {
 	const struct mdl *m;
-	uint32_t run;     /* the run holding the next page (nruns: past the end) */
-	uint64_t in_run;  /* its index in that run */
+	uint32_t run;    /* the run holding the next page (nruns: past the end) */
+	uint64_t in_run; /* its index in that run */
 };
 void mdl_cursor_init(struct mdl_cursor *c, const struct mdl *m, uint64_t first_page);
 /* The next page's kernel address (NULL for a fictitious page, or past the end), and advances. */
@@ -159,8 +159,7 @@ Retcode vm_map_mdl(struct vm_space *vs, const struct mdl *m, uint64_t first, uin
  * memory, another cache mode), rcAccessDenied (protection), rcBusy (another thread is making
  * the region resident), rcOutOfMemory. On failure nothing is pinned.
  */
-Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache,
-		     struct mdl *m);
+Retcode vm_pin_range(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned access, unsigned cache, struct mdl *m);
 /*
  * The region whose base is the lowest at or above `cursor`, for a dump: its reservation
  * (*base, *size), *flags (the region's flags, RESERVE, the protections of its pages, COMMIT

@@ -17,12 +17,12 @@
 
 enum page_state {
 	PAGE_FREE = 0,
-	PAGE_RESERVED,  /* firmware, the first MiB, never handed out */
-	PAGE_KERNEL,    /* kernel image, boot data, page database, kernel allocations */
-	PAGE_TABLE,     /* page-table pages */
-	PAGE_ANON,      /* committed pages of address spaces */
-	PAGE_MDL,       /* frames owned by MDL objects */
-	PAGE_POOL,      /* kernel pool backing */
+	PAGE_RESERVED, /* firmware, the first MiB, never handed out */
+	PAGE_KERNEL,   /* kernel image, boot data, page database, kernel allocations */
+	PAGE_TABLE,    /* page-table pages */
+	PAGE_ANON,     /* committed pages of address spaces */
+	PAGE_MDL,      /* frames owned by MDL objects */
+	PAGE_POOL,     /* kernel pool backing */
 	PAGE_STATE_COUNT
 };
 

@@ -19,8 +19,8 @@
 #include <knmm/spinlock.h>
 #include <mm/page.h>
 
-#define PMM_MAX_ORDER 18 /* 1 GiB blocks: a 256 GiB machine starts with ~256 of them */
-#define PMM_NR_ORDERS (PMM_MAX_ORDER + 1)
+#define PMM_MAX_ORDER  18 /* 1 GiB blocks: a 256 GiB machine starts with ~256 of them */
+#define PMM_NR_ORDERS  (PMM_MAX_ORDER + 1)
 #define PMM_MAX_RANGES 64
 
 /* Allocation flags */
@@ -32,7 +32,7 @@ enum pmm_zone_id { PMM_ZONE_LOW, PMM_ZONE_HIGH, PMM_NR_ZONES };
 
 /* Debug builds poison frames freed in blocks up to this order and check them on reuse. */
 #define PMM_POISON_MAX_ORDER 4
-#define PMM_POISON_BYTE 0x6b
+#define PMM_POISON_BYTE      0x6b
 
 struct pmm_zone {
 	struct list_head free[PMM_NR_ORDERS];

@@ -57,7 +57,10 @@ struct lookaside {
 	bool registered;
 };
 
-#define LOOKASIDE_INIT(var, n, sz, tg, dp) { SPINLOCK_INIT(n, LOCK_RANK_LOOKASIDE), (n), (sz), (tg), (dp), 0, NULL, 0, 0, 0, 0, NULL, false }
+#define LOOKASIDE_INIT(var, n, sz, tg, dp)                                                                     \
+	{                                                                                                      \
+		SPINLOCK_INIT(n, LOCK_RANK_LOOKASIDE), (n), (sz), (tg), (dp), 0, NULL, 0, 0, 0, 0, NULL, false \
+	}
 
 void lookaside_register(struct lookaside *l);
 void *lookaside_alloc(struct lookaside *l);

@@ -37,24 +37,24 @@ struct vm_region; /* private to mm (mm/vm_internal.h) */
 /* Fields are mm's: outside mm, only through the calls below (the monitor still reads a few
  * under the lock, by convention, until it is converted). */
 struct vm_space {
-	spinlock_t lock;         /* vm_lock() (mm/vm_internal.h) */
-	bool lock_irq;           /* the interrupt state vm_lock found (the holder's) */
+	spinlock_t lock; /* vm_lock() (mm/vm_internal.h) */
+	bool lock_irq;   /* the interrupt state vm_lock found (the holder's) */
 	struct pt_root pt;
 	struct vm_tree tree;
-	uint64_t lo, hi;         /* where regions may be placed */
-	uint64_t mmap_base;      /* first-fit start for addr == 0 without ASLR */
-	bool user;               /* mappings are ring-3 accessible */
+	uint64_t lo, hi;    /* where regions may be placed */
+	uint64_t mmap_base; /* first-fit start for addr == 0 without ASLR */
+	bool user;          /* mappings are ring-3 accessible */
 	bool aslr;
-	uint64_t rng;            /* xorshift64 state for ASLR */
-	unsigned faultaround;    /* extra pages mapped around a lazy fault (mem.faultaround) */
+	uint64_t rng;         /* xorshift64 state for ASLR */
+	unsigned faultaround; /* extra pages mapped around a lazy fault (mem.faultaround) */
 	const char *name;
-	struct account *acct;    /* who pays for it (mm/charge.h; NULL: the kernel); a reference */
-	bool own_root;           /* the root was made (and charged) for this space */
-	struct list_head dead;   /* frames unmapped under the lock, freed after it (lock held) */
+	struct account *acct;  /* who pays for it (mm/charge.h; NULL: the kernel); a reference */
+	bool own_root;         /* the root was made (and charged) for this space */
+	struct list_head dead; /* frames unmapped under the lock, freed after it (lock held) */
 	/* statistics (pages) */
 	uint64_t committed, resident, locked;
-	uint64_t commit_extra;   /* charged on top of `committed` for non-write-back pages: a page
-				    of direct-map table each (mm/frame.h) */
+	uint64_t commit_extra; /* charged on top of `committed` for non-write-back pages: a page
+				  of direct-map table each (mm/frame.h) */
 	uint64_t nregions;
 	uint64_t table_windows; /* 2 MiB windows holding committed pages: charged for tables */
 };
@@ -73,8 +73,8 @@ struct vm_info {
 	uint64_t region_base, region_size; /* for a free address: the free gap */
 	int state;                         /* VMM_STATE_* */
 	bool resident;
-	unsigned flags;                    /* VMM_FLAG_*: the page's protection, cache, region flags */
-	uint64_t run_size;                 /* bytes from addr with the same state and residency */
+	unsigned flags;    /* VMM_FLAG_*: the page's protection, cache, region flags */
+	uint64_t run_size; /* bytes from addr with the same state and residency */
 };
 
 enum vm_access { VM_ACCESS_READ, VM_ACCESS_WRITE, VM_ACCESS_EXEC };
@@ -147,8 +147,8 @@ void vm_space_destroy(struct vm_space *vs);
  */
 Retcode vm_allocate(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags, uint64_t *out);
 /* vm_allocate for kernel regions with a kind and a name (kernel stacks, pool, io). */
-Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags,
-			  enum vm_region_kind kind, const char *name, uint64_t *out);
+Retcode vm_allocate_named(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned flags, enum vm_region_kind kind,
+			  const char *name, uint64_t *out);
 
 /* Commits reserved pages of the range (flags: 0 or VMM_FLAG_LOCKED: also make every page
  * of the range resident). Already committed pages are not charged again. */

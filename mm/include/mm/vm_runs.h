@@ -17,10 +17,10 @@ enum vm_page_state {
 };
 
 struct vm_run {
-	uint64_t start;  /* first page, as an index into the region */
-	uint8_t state;   /* enum vm_page_state */
-	uint8_t prot;    /* VMM_FLAG_READ/WRITE/EXECUTE */
-	uint8_t locked;  /* committed eagerly: resident until decommitted or unmapped */
+	uint64_t start; /* first page, as an index into the region */
+	uint8_t state;  /* enum vm_page_state */
+	uint8_t prot;   /* VMM_FLAG_READ/WRITE/EXECUTE */
+	uint8_t locked; /* committed eagerly: resident until decommitted or unmapped */
 	uint8_t pad[5];
 };
 

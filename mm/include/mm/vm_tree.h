@@ -44,8 +44,8 @@ bool vm_tree_overlaps(const struct vm_tree *t, uint64_t base, uint64_t end);
  * The lowest x >= from, aligned to `align` (a power of two), with [x, x + size) free and
  * inside [lo, hi). false if none.
  */
-bool vm_tree_find_gap(const struct vm_tree *t, uint64_t lo, uint64_t hi, uint64_t from, uint64_t size,
-		      uint64_t align, uint64_t *out);
+bool vm_tree_find_gap(const struct vm_tree *t, uint64_t lo, uint64_t hi, uint64_t from, uint64_t size, uint64_t align,
+		      uint64_t *out);
 
 /* Checks every AVL and augmentation invariant (tests). false with a reason. */
 bool vm_tree_check(const struct vm_tree *t, char *why, size_t size);

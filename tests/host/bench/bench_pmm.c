@@ -15,7 +15,7 @@
 #include "../shim/pmm_sim.h"
 
 #define ARENA_PAGES (1ull << 18) /* 1 GiB */
-#define RUNS 5
+#define RUNS        5
 
 static double now_ns(void)
 {

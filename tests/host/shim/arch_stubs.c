@@ -9,5 +9,9 @@
 void tlb_flush_all_nonglobal(void) {}
 void tlb_flush_all(void) {}
 void pt_activate(const struct pt_root *root) { (void)root; }
-bool pt_is_active(const struct pt_root *root) { (void)root; return false; }
+bool pt_is_active(const struct pt_root *root)
+{
+	(void)root;
+	return false;
+}
 struct pt_root pt_active_root(void) { return kernel_pt_root; }

@@ -39,7 +39,7 @@ bool sim_descriptor_untouched(const struct pmm_sim *s, uint64_t pfn)
 }
 
 static bool sim_build(struct pmm_sim *s, const struct pmm_range *ram, unsigned nr_ram, const struct pmm_range *reserved,
-		unsigned nr_reserved, bool poison, bool fill_db)
+		      unsigned nr_reserved, bool poison, bool fill_db)
 {
 	for (unsigned i = 0; i < nr_ram; i++)
 		s->max_pfn = s->max_pfn > ram[i].end ? s->max_pfn : ram[i].end;

@@ -51,7 +51,10 @@ static int hold(void)
 	return 0;
 }
 
-static uint64_t word(uint64_t page, uint64_t i) { return (page << 32 | i) * 0x9e3779b97f4a7c15ull ^ 0x5a5a5a5a5a5a5a5aull; }
+static uint64_t word(uint64_t page, uint64_t i)
+{
+	return (page << 32 | i) * 0x9e3779b97f4a7c15ull ^ 0x5a5a5a5a5a5a5a5aull;
+}
 
 static int frag_copy(uint64_t pages)
 {
@@ -71,7 +74,8 @@ static int frag_copy(uint64_t pages)
 		printf("frag: KnPmmMdlCreateFromBuf of %llu pages: %d\n", (unsigned long long)pages, rc);
 		return 1002;
 	}
-	if (KnPmmMdlGetSize(h, &size) != rcOk || size != bytes || KnPmmMdlMap(h, 0, pages * PAGE, RTL_NULL, VMM_FLAG_READ, &map) != rcOk)
+	if (KnPmmMdlGetSize(h, &size) != rcOk || size != bytes ||
+	    KnPmmMdlMap(h, 0, pages * PAGE, RTL_NULL, VMM_FLAG_READ, &map) != rcOk)
 		return 1003;
 	const uint8_t *got = map, *want = (const uint8_t *)src;
 	int bad = 0;

@@ -10,15 +10,15 @@
 
 #include <knlib.h>
 
-#define PAGE     4096ull
-#define RW       (VMM_FLAG_READ | VMM_FLAG_WRITE)
-#define LAZY     (VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW)
-#define KERNEL   ((void *)0xffffffff80100000ull)
-#define UNMAPPED ((void *)0x0000100000000000ull)
-#define SENTINEL 0xa5u
-#define PROGRAM  "test_hostile" /* ourselves: children are this program under another name */
-#define HANDLES_MAX 4000u        /* handles we hold at most (the table has 4095 slots) */
-#define HOLD_MAX    4000u        /* suspended tasks one holder keeps (reserve.c, child.c) */
+#define PAGE        4096ull
+#define RW          (VMM_FLAG_READ | VMM_FLAG_WRITE)
+#define LAZY        (VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW)
+#define KERNEL      ((void *)0xffffffff80100000ull)
+#define UNMAPPED    ((void *)0x0000100000000000ull)
+#define SENTINEL    0xa5u
+#define PROGRAM     "test_hostile" /* ourselves: children are this program under another name */
+#define HANDLES_MAX 4000u          /* handles we hold at most (the table has 4095 slots) */
+#define HOLD_MAX    4000u          /* suspended tasks one holder keeps (reserve.c, child.c) */
 
 /* A created task we hold: waiting for it to exit, with a timeout, is how we sleep. */
 static Handle sleeper;
@@ -42,7 +42,8 @@ static inline void grow_handle_table(unsigned n)
 {
 	static Handle h[HANDLES_MAX];
 	unsigned i = 0;
-	while (i < n && i < HANDLES_MAX && KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &h[i]) == rcOk)
+	while (i < n && i < HANDLES_MAX &&
+	       KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &h[i]) == rcOk)
 		i++;
 	while (i)
 		KnHandleClose(h[--i]);

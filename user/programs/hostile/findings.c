@@ -89,10 +89,11 @@ static void every_frame_charged(void)
 		made++;
 	KnMemStats s1 = mem_stats();
 	ktap_check(made == N, "charge: 64 suspended tasks of nop", "%u made", made);
-	long long used = (long long)(s0.freePages - s1.freePages), charged = (long long)(s1.commitCharge - s0.commitCharge);
+	long long used = (long long)(s0.freePages - s1.freePages),
+		  charged = (long long)(s1.commitCharge - s0.commitCharge);
 	ktap_check(used <= charged, "charge: the frames they took are all covered by the commit charge",
-		   "free pages fell by %lld, the charge rose by %lld: %lld frames (%lld a task) nobody paid for", used, charged,
-		   used - charged, (used - charged) / (made ? made : 1));
+		   "free pages fell by %lld, the charge rose by %lld: %lld frames (%lld a task) nobody paid for", used,
+		   charged, used - charged, (used - charged) / (made ? made : 1));
 	while (made)
 		KnHandleClose(h[--made]);
 	stats_back(&s0, "charge: all back after closing them");
@@ -144,16 +145,17 @@ static void orphans_crash(void)
 			break;
 		/* A handle to us (no rights) to wait on, and the mailbox. */
 		if (KnHandleTransfer(h, KN_HANDLE_SELF, 0, &r) == rcOk &&
-		    KnHandleTransfer(h, box, KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE, &r) == rcOk && KnTaskResume(h) == rcOk)
+		    KnHandleTransfer(h, box, KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE, &r) == rcOk &&
+		    KnTaskResume(h) == rcOk)
 			made++;
 		KnHandleClose(h); /* it has not run yet: it crashes after this */
 	}
-	ktap_check(made == ORPHANS, "orphans: 200 dumpable children started, their handles closed at once", "%u started",
-		   made);
+	ktap_check(made == ORPHANS, "orphans: 200 dumpable children started, their handles closed at once",
+		   "%u started", made);
 	for (unsigned waited = 0; mail[0] < made && waited < 20000; waited += SLEEP_MS)
 		sleep_ms(SLEEP_MS);
-	ktap_check(mail[0] == made, "orphans: every one of them crashed, with nobody holding it",
-		   "%llu of %u", (unsigned long long)mail[0], made);
+	ktap_check(mail[0] == made, "orphans: every one of them crashed, with nobody holding it", "%llu of %u",
+		   (unsigned long long)mail[0], made);
 	KnMemStats s1 = settle_tasks(s0.tasks, 500);
 	ktap_check(s1.tasks == s0.tasks, "orphans: the frozen orphans were released", "%llu tasks left of %u",
 		   (unsigned long long)(s1.tasks - s0.tasks), made);
@@ -182,7 +184,8 @@ static void frozen_holders(void)
 	 * one releases both. */
 	ktap_check(start_spinner(&f), "frozen holder: a running task", NULL);
 	ktap_rc(KnTaskCreate("held", "nop", 0, &c), rcOk, "frozen holder: a created task");
-	ktap_rc(KnHandleTransfer(f, c, KN_RIGHT_TERMINATE, &r), rcOk, "frozen holder: the running one holds the created one");
+	ktap_rc(KnHandleTransfer(f, c, KN_RIGHT_TERMINATE, &r), rcOk,
+		"frozen holder: the running one holds the created one");
 	KnHandleClose(c); /* it is the holder's alone now */
 	ktap_check(freeze(f), "frozen holder: frozen", NULL);
 	KnHandleClose(f);
@@ -227,7 +230,8 @@ static void frozen_holders(void)
 		  unc = (long long)(sb.commitCharge - s1.commitCharge);
 	ktap_check(s1.threads == sa.threads && back >= cost - 1 && unc >= charged - 1,
 		   "created under frozen: our handle closed, it is ended: its thread, frames and commit back",
-		   "threads %llu -> %llu (before it: %llu); it took %lld frames and %lld pages of commit, %lld and %lld came back",
+		   "threads %llu -> %llu (before it: %llu); it took %lld frames and %lld pages of commit, %lld and "
+		   "%lld came back",
 		   (unsigned long long)sb.threads, (unsigned long long)s1.threads, (unsigned long long)sa.threads, cost,
 		   charged, back, unc);
 	int state = 0;
@@ -304,7 +308,8 @@ static void straddling_outputs(void)
 	rtl_size_t n;
 	straddle(KnPmmMdlGetUsageMap(guarded, 0, (rtl_size_t *)(end - 12), 2, &fu, &n), "KnPmmMdlGetUsageMap counters");
 	rtl_size_t counts[2];
-	straddle(KnPmmMdlGetUsageMap(guarded, 0, counts, 2, (rtl_bool *)(end - 2), &n), "KnPmmMdlGetUsageMap firstUsed");
+	straddle(KnPmmMdlGetUsageMap(guarded, 0, counts, 2, (rtl_bool *)(end - 2), &n),
+		 "KnPmmMdlGetUsageMap firstUsed");
 	straddle(KnPmmMdlGetUsageMap(guarded, 0, counts, 2, &fu, (rtl_size_t *)(end - 4)), "KnPmmMdlGetUsageMap count");
 	ktap_counters_back(&s0, "straddle: no memory taken by the failed calls");
 	KnMemStats s1 = mem_stats();
@@ -345,11 +350,13 @@ static void from_vm_cache_mode(void)
 	from_vm_refused(0, VMM_FLAG_READ | VMM_FLAG_EXECUTE, rcAccessDenied, "executable over read-write memory");
 	/* A range whose last page is only reserved. */
 	uint8_t *pr = KnVmAllocate(RTL_NULL, 3 * PAGE, VMM_FLAG_RESERVE | RW);
-	ktap_check(pr && KnVmCommit(pr, 2 * PAGE, VMM_FLAG_COMMIT) == rcOk, "FromVm: 2 lazy pages, then a reserved one", NULL);
-	KnMemStats s0 = mem_stats();
-	ktap_rc(KnPmmMdlCreateFromVm(pr, 3 * PAGE, RW, &h), rcInvalidArgument, "FromVm: a range ending in a reserved page");
-	ktap_check(pr && resident_pages(pr, 2) == 0 && h == 0x5eed, "FromVm: ... made no page resident, wrote no handle",
+	ktap_check(pr && KnVmCommit(pr, 2 * PAGE, VMM_FLAG_COMMIT) == rcOk, "FromVm: 2 lazy pages, then a reserved one",
 		   NULL);
+	KnMemStats s0 = mem_stats();
+	ktap_rc(KnPmmMdlCreateFromVm(pr, 3 * PAGE, RW, &h), rcInvalidArgument,
+		"FromVm: a range ending in a reserved page");
+	ktap_check(pr && resident_pages(pr, 2) == 0 && h == 0x5eed,
+		   "FromVm: ... made no page resident, wrote no handle", NULL);
 	ktap_counters_back(&s0, "FromVm: ... took no memory");
 	KnVmUnmap(pr, 3 * PAGE);
 }
@@ -374,7 +381,8 @@ static void write_back_named(void)
 	/* A memory region that named it when it was made. */
 	uint64_t *q = KnVmAllocate(RTL_NULL, PAGE, LAZY | VMM_FLAG_WRITE_BACK);
 	Handle w = 0, w2 = 0;
-	ktap_rc(KnPmmMdlCreateFromVm(q, PAGE, RW, &w), rcOk, "write-back: FromVm without a mode over WRITE_BACK memory");
+	ktap_rc(KnPmmMdlCreateFromVm(q, PAGE, RW, &w), rcOk,
+		"write-back: FromVm without a mode over WRITE_BACK memory");
 	if (w)
 		KnHandleClose(w);
 	ktap_rc(KnPmmMdlCreateFromVm(q, PAGE, RW | VMM_FLAG_WRITE_BACK, &w2), rcOk,
@@ -388,7 +396,8 @@ static void write_back_named(void)
 	if (m1 && a)
 		KnVmUnmap(a, PAGE);
 	KnPmmMdlCreate(PAGE, RW | VMM_FLAG_WRITE_BACK, &m2);
-	ktap_rc(KnPmmMdlMap(m2, 0, PAGE, RTL_NULL, RW, &a), rcOk, "write-back: KnPmmMdlMap without a mode, of a WRITE_BACK MDL");
+	ktap_rc(KnPmmMdlMap(m2, 0, PAGE, RTL_NULL, RW, &a), rcOk,
+		"write-back: KnPmmMdlMap without a mode, of a WRITE_BACK MDL");
 	if (m2 && a)
 		KnVmUnmap(a, PAGE);
 	ktap_rc(KnPmmMdlMap(m2, 0, PAGE, RTL_NULL, RW | VMM_FLAG_WRITE_BACK, &a), rcOk,
@@ -426,7 +435,8 @@ static void inputs_not_faulted_in(void)
 
 	/* FromBuf: 4 lazy pages, then a reserved one. */
 	uint8_t *r = KnVmAllocate(RTL_NULL, 5 * PAGE, VMM_FLAG_RESERVE | RW);
-	ktap_check(r && KnVmCommit(r, 4 * PAGE, VMM_FLAG_COMMIT) == rcOk, "inputs: 4 lazy pages, then a reserved one", NULL);
+	ktap_check(r && KnVmCommit(r, 4 * PAGE, VMM_FLAG_COMMIT) == rcOk, "inputs: 4 lazy pages, then a reserved one",
+		   NULL);
 	KnMemStats s0 = mem_stats();
 	ktap_rc(KnPmmMdlCreateFromBuf(r, 5 * PAGE, RW, &h), rcFault, "inputs: FromBuf ending in a reserved page");
 	ktap_check(resident_pages(r, 4) == 0, "inputs: ... made none of the lazy pages before it resident", "%u of 4",
@@ -455,7 +465,8 @@ static void inputs_not_faulted_in(void)
 	char *at = (char *)s + PAGE - (sizeof(missing) - 1); /* no NUL in the first page */
 	memcpy(at, missing, sizeof(missing) - 1);
 	s0 = mem_stats();
-	ktap_rc(KnTaskCreate("x", at, 0, &h), rcNotFound, "inputs: KnTaskCreate of a missing program whose name ends in a lazy page");
+	ktap_rc(KnTaskCreate("x", at, 0, &h), rcNotFound,
+		"inputs: KnTaskCreate of a missing program whose name ends in a lazy page");
 	ktap_check(!is_resident(s + PAGE), "inputs: ... did not make that page resident", NULL);
 	ktap_rc(KnTaskCreate("x", (const char *)t, 0, &h), rcNotFound,
 		"inputs: KnTaskCreate with the program name in a lazy page (an empty name)");
@@ -474,9 +485,11 @@ static void inputs_not_faulted_in(void)
 	/* Outputs in lazy pages of calls that fail for another reason stay as they were. */
 	uint8_t *o = lazy(1);
 	s0 = mem_stats();
-	ktap_rc(KnTaskCreate("x", "no-such-program", 0, (Handle *)o), rcNotFound, "inputs: a failed create, output in a lazy page");
+	ktap_rc(KnTaskCreate("x", "no-such-program", 0, (Handle *)o), rcNotFound,
+		"inputs: a failed create, output in a lazy page");
 	ktap_rc(KnVmQuery(KERNEL, (KnVmInfo *)o), rcInvalidArgument, "inputs: a failed query, output in a lazy page");
-	ktap_rc(KnPmmMdlCreate(0, RW, (Handle *)o), rcInvalidArgument, "inputs: a failed MDL create, output in a lazy page");
+	ktap_rc(KnPmmMdlCreate(0, RW, (Handle *)o), rcInvalidArgument,
+		"inputs: a failed MDL create, output in a lazy page");
 	ktap_rc(KnVmAllocateEx(RTL_NULL, PAGE, RW, (void **)o), rcInvalidArgument,
 		"inputs: a failed allocate (no RESERVE), output in a lazy page");
 	ktap_check(!is_resident(o), "inputs: ... none of them made the output page resident", NULL);
@@ -497,14 +510,15 @@ static int findings_main(void)
 	static const struct {
 		void (*fn)(void);
 		const char *name;
-	} parts[] = { { debug_write_limits, "KnDebugWrite" },    { every_frame_charged, "charge" },
-		      { orphans_crash, "orphans" },              { frozen_holders, "frozen holders" },
-		      { straddling_outputs, "straddle" },        { from_vm_cache_mode, "FromVm cache mode" },
-		      { write_back_named, "write-back" },        { inputs_not_faulted_in, "inputs" } };
+	} parts[] = { { debug_write_limits, "KnDebugWrite" }, { every_frame_charged, "charge" },
+		      { orphans_crash, "orphans" },           { frozen_holders, "frozen holders" },
+		      { straddling_outputs, "straddle" },     { from_vm_cache_mode, "FromVm cache mode" },
+		      { write_back_named, "write-back" },     { inputs_not_faulted_in, "inputs" } };
 	for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		uint64_t t0 = rdtsc();
 		parts[i].fn();
-		printf("    # %s: %llu million TSC ticks\n", parts[i].name, (unsigned long long)((rdtsc() - t0) / 1000000));
+		printf("    # %s: %llu million TSC ticks\n", parts[i].name,
+		       (unsigned long long)((rdtsc() - t0) / 1000000));
 	}
 	settle_tasks(start.tasks, 300);
 	stats_back(&start, "everything back at the end");

@@ -69,12 +69,15 @@ static void q_unchanged(const KnQuota *before, const KnMemStats *s0, const char 
 	KnQuota now = q_usage();
 	KnMemStats s = mem_stats();
 	q_check(q_same_usage(before, &now) && s.commitCharge == s0->commitCharge && s.freePages == s0->freePages &&
-		      s.tasks == s0->tasks,
-	      what, "usage commit %llu -> %llu, regions %llu -> %llu, handles %llu -> %llu, tasks %llu -> %llu; charge %llu -> %llu",
-	      (unsigned long long)before->commitPages, (unsigned long long)now.commitPages,
-	      (unsigned long long)before->regions, (unsigned long long)now.regions, (unsigned long long)before->handles,
-	      (unsigned long long)now.handles, (unsigned long long)before->tasks, (unsigned long long)now.tasks,
-	      (unsigned long long)s0->commitCharge, (unsigned long long)s.commitCharge);
+			s.tasks == s0->tasks,
+		what,
+		"usage commit %llu -> %llu, regions %llu -> %llu, handles %llu -> %llu, tasks %llu -> %llu; charge "
+		"%llu -> %llu",
+		(unsigned long long)before->commitPages, (unsigned long long)now.commitPages,
+		(unsigned long long)before->regions, (unsigned long long)now.regions,
+		(unsigned long long)before->handles, (unsigned long long)now.handles, (unsigned long long)before->tasks,
+		(unsigned long long)now.tasks, (unsigned long long)s0->commitCharge,
+		(unsigned long long)s.commitCharge);
 }
 
 /* Stack pages for the whole run, committed now: a growth refused later would kill us. */
@@ -91,12 +94,14 @@ static void q_commit(void)
 	uint64_t room = q_lim.commitPages - q_use.commitPages;
 	KnMemStats s0 = mem_stats();
 
-	q_check(q_lim.commitPages != KN_QUOTA_UNLIMITED && q_use.commitPages < q_lim.commitPages, "a commit limit above our usage",
-	      "limit %llu usage %llu", (unsigned long long)q_lim.commitPages, (unsigned long long)q_use.commitPages);
-	q_check_rc(KnVmAllocateEx(RTL_NULL, (room + 1) * PAGE, LAZY, &p), rcOutOfMemory, "a lazy region past the limit");
+	q_check(q_lim.commitPages != KN_QUOTA_UNLIMITED && q_use.commitPages < q_lim.commitPages,
+		"a commit limit above our usage", "limit %llu usage %llu", (unsigned long long)q_lim.commitPages,
+		(unsigned long long)q_use.commitPages);
+	q_check_rc(KnVmAllocateEx(RTL_NULL, (room + 1) * PAGE, LAZY, &p), rcOutOfMemory,
+		   "a lazy region past the limit");
 	q_unchanged(&q_use, &s0, "... changed nothing");
 	q_check_rc(KnVmAllocateEx(RTL_NULL, (room + 1) * PAGE, LAZY | VMM_FLAG_LOCKED, &p), rcOutOfMemory,
-		 "a locked region past the limit");
+		   "a locked region past the limit");
 	q_unchanged(&q_use, &s0, "... changed nothing");
 	Handle m = 0x5eed;
 	q_check_rc(KnPmmMdlCreate((room + 1) * PAGE, RW, &m), rcOutOfMemory, "an MDL past the limit");
@@ -117,25 +122,27 @@ static void q_commit(void)
 	q_check_rc(KnVmCommit(r, 8 * PAGE, VMM_FLAG_COMMIT), rcOk, "committing 8 pages of it");
 	memset(r, 1, 8 * PAGE);
 	KnQuota u1 = q_usage();
-	q_check(u1.commitPages >= u0.commitPages + 8 && u1.commitPages <= q_lim.commitPages, "... is charged, within the limit",
-	      "usage %llu -> %llu, limit %llu", (unsigned long long)u0.commitPages, (unsigned long long)u1.commitPages,
-	      (unsigned long long)q_lim.commitPages);
+	q_check(u1.commitPages >= u0.commitPages + 8 && u1.commitPages <= q_lim.commitPages,
+		"... is charged, within the limit", "usage %llu -> %llu, limit %llu",
+		(unsigned long long)u0.commitPages, (unsigned long long)u1.commitPages,
+		(unsigned long long)q_lim.commitPages);
 	/* Page by page up to the limit: never past it. */
 	uint64_t pages = 8;
 	while (pages < room + 64 && KnVmCommit(r + pages * PAGE, PAGE, VMM_FLAG_COMMIT) == rcOk)
 		pages++;
 	KnQuota u2 = q_usage();
 	q_check(pages < room + 64 && u2.commitPages <= q_lim.commitPages, "committing page by page stops at the limit",
-	      "%llu pages committed, usage %llu, limit %llu", (unsigned long long)pages,
-	      (unsigned long long)u2.commitPages, (unsigned long long)q_lim.commitPages);
+		"%llu pages committed, usage %llu, limit %llu", (unsigned long long)pages,
+		(unsigned long long)u2.commitPages, (unsigned long long)q_lim.commitPages);
 	for (uint64_t i = 0; i < pages; i++)
 		r[i * PAGE] = 2; /* every one of them can be touched */
 	q_check(r[(pages - 1) * PAGE] == 2, "... and every committed page can be touched", NULL);
-	q_check_rc(KnVmCommit(r + pages * PAGE, PAGE, VMM_FLAG_LOCKED), rcOutOfMemory, "then a locked page is refused too");
+	q_check_rc(KnVmCommit(r + pages * PAGE, PAGE, VMM_FLAG_LOCKED), rcOutOfMemory,
+		   "then a locked page is refused too");
 	KnVmUnmap(r, (room + 64) * PAGE);
 	KnQuota u3 = q_usage();
 	q_check(u3.commitPages == q_use.commitPages, "unmapped: usage back", "%llu, was %llu",
-	      (unsigned long long)u3.commitPages, (unsigned long long)q_use.commitPages);
+		(unsigned long long)u3.commitPages, (unsigned long long)q_use.commitPages);
 }
 
 static void q_regions(void)
@@ -145,16 +152,18 @@ static void q_regions(void)
 	uint64_t room = q_lim.regions - q_use.regions;
 
 	q_check(q_lim.regions != KN_QUOTA_UNLIMITED && room >= 1 && room <= 8, "a regions limit a few above our usage",
-	      "limit %llu usage %llu", (unsigned long long)q_lim.regions, (unsigned long long)q_use.regions);
+		"limit %llu usage %llu", (unsigned long long)q_lim.regions, (unsigned long long)q_use.regions);
 	if (room < 1 || room > 8)
 		return;
 	while (n < 8 && KnVmAllocateEx(RTL_NULL, 3 * PAGE, VMM_FLAG_RESERVE | RW, &r[n]) == rcOk)
 		n++;
-	q_check(n == room, "regions up to the limit, not past it", "%u made, room for %llu", n, (unsigned long long)room);
+	q_check(n == room, "regions up to the limit, not past it", "%u made, room for %llu", n,
+		(unsigned long long)room);
 	KnMemStats s0 = mem_stats();
 	KnQuota u0 = q_usage();
 	void *p = RTL_NULL;
-	q_check_rc(KnVmAllocateEx(RTL_NULL, PAGE, VMM_FLAG_RESERVE | RW, &p), rcOutOfMemory, "one more region is refused");
+	q_check_rc(KnVmAllocateEx(RTL_NULL, PAGE, VMM_FLAG_RESERVE | RW, &p), rcOutOfMemory,
+		   "one more region is refused");
 	Handle m;
 	q_check_rc(KnPmmMdlCreate(PAGE, RW, &m), rcOk, "an MDL (no region)");
 	s0 = mem_stats();
@@ -163,11 +172,11 @@ static void q_regions(void)
 	q_unchanged(&u0, &s0, "... changed nothing");
 	if (n) {
 		q_check_rc(KnVmUnmap((uint8_t *)r[0] + PAGE, PAGE), rcOutOfMemory,
-			 "unmapping the middle of a region would split it: refused");
+			   "unmapping the middle of a region would split it: refused");
 		KnVmInfo info;
 		q_check(KnVmQuery((uint8_t *)r[0] + PAGE, &info) == rcOk && info.state == VMM_STATE_RESERVED &&
-			      info.regionSize == 3 * PAGE,
-		      "... the region is whole", NULL);
+				info.regionSize == 3 * PAGE,
+			"... the region is whole", NULL);
 		q_check_rc(KnVmUnmap(r[0], 3 * PAGE), rcOk, "unmapping a whole region");
 		q_check_rc(KnPmmMdlMap(m, 0, PAGE, RTL_NULL, RW, &p), rcOk, "... makes room for the mapping");
 		KnVmUnmap(p, PAGE);
@@ -177,7 +186,7 @@ static void q_regions(void)
 		KnVmUnmap(r[i], 3 * PAGE);
 	KnQuota u = q_usage();
 	q_check(u.regions == q_use.regions, "usage back", "%llu, was %llu", (unsigned long long)u.regions,
-	      (unsigned long long)q_use.regions);
+		(unsigned long long)q_use.regions);
 }
 
 static void q_handles(void)
@@ -187,30 +196,33 @@ static void q_handles(void)
 	uint64_t room = q_lim.handles - q_use.handles;
 
 	q_check(q_lim.handles != KN_QUOTA_UNLIMITED && room >= 1 && room <= 16, "a handles limit a few above our usage",
-	      "limit %llu usage %llu", (unsigned long long)q_lim.handles, (unsigned long long)q_use.handles);
+		"limit %llu usage %llu", (unsigned long long)q_lim.handles, (unsigned long long)q_use.handles);
 	if (room < 1 || room > 16)
 		return;
 	while (n < 16 && KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &h[n]) == rcOk)
 		n++;
-	q_check(n == room, "handles up to the limit, not past it", "%u made, room for %llu", n, (unsigned long long)room);
+	q_check(n == room, "handles up to the limit, not past it", "%u made, room for %llu", n,
+		(unsigned long long)room);
 	KnMemStats s0 = mem_stats();
 	KnQuota u0 = q_usage();
 	Handle x = 0x5eed;
-	q_check_rc(KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &x), rcOutOfMemory, "one more is refused");
+	q_check_rc(KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &x), rcOutOfMemory,
+		   "one more is refused");
 	q_check_rc(KnPmmMdlCreate(PAGE, RW, &x), rcOutOfMemory, "an MDL (its handle) is refused");
 	q_check_rc(KnTaskCreate("q-none", "nop", 0, &x), rcOutOfMemory, "a task (its handle) is refused");
 	q_check(x == 0x5eed, "... no handle given", NULL);
 	q_unchanged(&u0, &s0, "... and nothing changed (no MDL, no task, no charge)");
 	if (n) {
 		KnHandleClose(h[--n]);
-		q_check_rc(KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &h[n]), rcOk, "a close makes room");
+		q_check_rc(KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &h[n]), rcOk,
+			   "a close makes room");
 		n++;
 	}
 	while (n)
 		KnHandleClose(h[--n]);
 	KnQuota u = q_usage();
 	q_check(u.handles == q_use.handles, "usage back", "%llu, was %llu", (unsigned long long)u.handles,
-	      (unsigned long long)q_use.handles);
+		(unsigned long long)q_use.handles);
 }
 
 static void q_tasks(void)
@@ -218,8 +230,8 @@ static void q_tasks(void)
 	Handle h[8];
 	unsigned n = 0;
 
-	q_check(q_lim.tasks == 2 && q_use.tasks == 0, "a tasks limit of 2", "limit %llu usage %llu", (unsigned long long)q_lim.tasks,
-	      (unsigned long long)q_use.tasks);
+	q_check(q_lim.tasks == 2 && q_use.tasks == 0, "a tasks limit of 2", "limit %llu usage %llu",
+		(unsigned long long)q_lim.tasks, (unsigned long long)q_use.tasks);
 	while (n < 8 && KnTaskCreate("q-child", "nop", 0, &h[n]) == rcOk)
 		n++;
 	q_check(n == 2, "2 children, not more", "%u made", n);
@@ -242,8 +254,8 @@ static void q_tasks(void)
 		KnHandleClose(h[--n]);
 	KnQuota u = q_usage();
 	q_check(u.tasks == 0 && u.commitPages == q_use.commitPages, "usage back to no tasks",
-	      "tasks %llu, commit %llu (was %llu)", (unsigned long long)u.tasks, (unsigned long long)u.commitPages,
-	      (unsigned long long)q_use.commitPages);
+		"tasks %llu, commit %llu (was %llu)", (unsigned long long)u.tasks, (unsigned long long)u.commitPages,
+		(unsigned long long)q_use.commitPages);
 }
 
 static void q_locked(void)
@@ -255,7 +267,8 @@ static void q_locked(void)
 	q_check(q_lim.lockedPages == base + 8, "a locked-pages limit 8 above our usage", "limit %llu usage %llu",
 		(unsigned long long)q_lim.lockedPages, (unsigned long long)base);
 	KnMemStats s0 = mem_stats();
-	q_check_rc(KnVmAllocateEx(RTL_NULL, 9 * PAGE, LAZY | VMM_FLAG_LOCKED, &p), rcOutOfMemory, "9 locked pages are refused");
+	q_check_rc(KnVmAllocateEx(RTL_NULL, 9 * PAGE, LAZY | VMM_FLAG_LOCKED, &p), rcOutOfMemory,
+		   "9 locked pages are refused");
 	q_unchanged(&q_use, &s0, "... nothing changed");
 	uint8_t *l = RTL_NULL;
 	q_check_rc(KnVmAllocateEx(RTL_NULL, 8 * PAGE, LAZY | VMM_FLAG_LOCKED, (void **)&l), rcOk, "8 are fine");
@@ -295,16 +308,17 @@ static void q_hier(void)
 	mine.commitPages = q_lim.commitPages / 2;
 	q_check_rc(KnTaskSetQuota(KN_HANDLE_SELF, &mine), rcAccessDenied, "... nor lower them");
 	KnQuota l2, u2;
-	q_check(KnTaskGetQuota(KN_HANDLE_SELF, &l2, &u2) == rcOk && l2.commitPages == q_lim.commitPages, "... they are as set",
-	      NULL);
+	q_check(KnTaskGetQuota(KN_HANDLE_SELF, &l2, &u2) == rcOk && l2.commitPages == q_lim.commitPages,
+		"... they are as set", NULL);
 	q_check_rc(KnTaskCreate("q-eat", PROGRAM, 0, &g), rcOk, "a grandchild");
 	q_check_rc(KnTaskGetQuota(g, &gl, &gu), rcOk, "its limits and usage");
 	q_check(gl.commitPages == KN_QUOTA_UNLIMITED && gu.commitPages > 0, "... unlimited, using something", NULL);
 	u1 = q_usage();
 	q_check(u1.tasks == q_use.tasks + 1 && u1.commitPages >= q_use.commitPages + gu.commitPages,
-	      "our usage includes it (a task, and its commit)", "tasks %llu -> %llu, commit %llu -> %llu (it uses %llu)",
-	      (unsigned long long)q_use.tasks, (unsigned long long)u1.tasks, (unsigned long long)q_use.commitPages,
-	      (unsigned long long)u1.commitPages, (unsigned long long)gu.commitPages);
+		"our usage includes it (a task, and its commit)",
+		"tasks %llu -> %llu, commit %llu -> %llu (it uses %llu)", (unsigned long long)q_use.tasks,
+		(unsigned long long)u1.tasks, (unsigned long long)q_use.commitPages, (unsigned long long)u1.commitPages,
+		(unsigned long long)gu.commitPages);
 	/* Its own limit far above ours: ours still bounds it. */
 	gl.commitPages = q_lim.commitPages * 4;
 	q_check_rc(KnTaskSetQuota(g, &gl), rcOk, "we may set its limits (a creator has QUOTA)");
@@ -313,13 +327,13 @@ static void q_hier(void)
 	KnTaskGetExitCode(g, &code);
 	uint64_t room = q_lim.commitPages - u1.commitPages;
 	q_check(code >= 1 && code < (int)EAT_MAX && (uint64_t)code * 16 <= room,
-	      "it committed up to our limit, not past it (nor up to its own)", "%d chunks of 16 pages, room was %llu pages",
-	      code, (unsigned long long)room);
+		"it committed up to our limit, not past it (nor up to its own)",
+		"%d chunks of 16 pages, room was %llu pages", code, (unsigned long long)room);
 	KnHandleClose(g);
 	KnQuota u = q_usage();
 	q_check(u.tasks == q_use.tasks && u.commitPages == q_use.commitPages, "it has exited: our usage is back",
-	      "tasks %llu, commit %llu (was %llu)", (unsigned long long)u.tasks, (unsigned long long)u.commitPages,
-	      (unsigned long long)q_use.commitPages);
+		"tasks %llu, commit %llu (was %llu)", (unsigned long long)u.tasks, (unsigned long long)u.commitPages,
+		(unsigned long long)q_use.commitPages);
 }
 
 static int q_eat(void)
@@ -342,7 +356,8 @@ static void q_exhaust(void)
 	void *box = RTL_NULL;
 	Handle mb = find_handle(KN_HANDLE_TYPE_MDL, KN_RIGHT_MAP_READ);
 
-	q_check(mb && KnPmmMdlMap(mb, 0, PAGE, RTL_NULL, VMM_FLAG_READ, &box) == rcOk, "the baseline from our parent", NULL);
+	q_check(mb && KnPmmMdlMap(mb, 0, PAGE, RTL_NULL, VMM_FLAG_READ, &box) == rcOk, "the baseline from our parent",
+		NULL);
 	q_check(q_lim.commitPages != KN_QUOTA_UNLIMITED, "a commit limit", NULL);
 	if (!box || q_lim.commitPages == KN_QUOTA_UNLIMITED)
 		return;
@@ -353,8 +368,8 @@ static void q_exhaust(void)
 	q_check_rc(rc, rcOutOfMemory, "suspended tasks until refused: rcOutOfMemory");
 	KnQuota u1 = q_usage();
 	q_check(u1.tasks == n && u1.commitPages <= q_lim.commitPages, "... they are counted, within the limit",
-	      "%u tasks, usage %llu tasks, %llu pages (limit %llu)", n, (unsigned long long)u1.tasks,
-	      (unsigned long long)u1.commitPages, (unsigned long long)q_lim.commitPages);
+		"%u tasks, usage %llu tasks, %llu pages (limit %llu)", n, (unsigned long long)u1.tasks,
+		(unsigned long long)u1.commitPages, (unsigned long long)q_lim.commitPages);
 	/* The rest of the commit quota, lazily, in as few regions as it takes. */
 	uint8_t *r[32];
 	uint64_t sz[32], total = 0;
@@ -379,16 +394,20 @@ static void q_exhaust(void)
 		for (uint64_t k = 0; k < sz[i]; k++)
 			same &= r[i][k * PAGE] == (uint8_t)(k + 1);
 	q_check(same, "the rest of the quota committed lazily, every page touched and read back", "%llu pages",
-	      (unsigned long long)total);
+		(unsigned long long)total);
 	KnMemStats s = mem_stats();
 	KnQuota u2 = q_usage();
 	long long took = (long long)(base_free - s.freePages);
 	q_check(took <= (long long)u2.commitPages && u2.commitPages <= q_lim.commitPages,
-	      "every frame our subtree took is charged to it, within the limit",
-	      "free pages fell by %lld since before we were made, our usage is %llu pages (limit %llu), %u tasks, %llu pages committed",
-	      took, (unsigned long long)u2.commitPages, (unsigned long long)q_lim.commitPages, n, (unsigned long long)total);
-	printf("    # q-exhaust: %u tasks, %llu pages committed and touched; %lld frames taken, %llu pages charged, limit %llu\n",
-	       n, (unsigned long long)total, took, (unsigned long long)u2.commitPages, (unsigned long long)q_lim.commitPages);
+		"every frame our subtree took is charged to it, within the limit",
+		"free pages fell by %lld since before we were made, our usage is %llu pages (limit %llu), %u tasks, "
+		"%llu pages committed",
+		took, (unsigned long long)u2.commitPages, (unsigned long long)q_lim.commitPages, n,
+		(unsigned long long)total);
+	printf("    # q-exhaust: %u tasks, %llu pages committed and touched; %lld frames taken, %llu pages charged, "
+	       "limit %llu\n",
+	       n, (unsigned long long)total, took, (unsigned long long)u2.commitPages,
+	       (unsigned long long)q_lim.commitPages);
 	for (unsigned i = 0; i < nr; i++)
 		KnVmUnmap(r[i], sz[i] * PAGE);
 	while (n)

@@ -11,7 +11,7 @@
 static const uint64_t ro_quota[5] = { 1, 2, 3, 4, 5 };
 
 static const KnQuota q_unlimited = { KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED, KN_QUOTA_UNLIMITED,
-				   KN_QUOTA_UNLIMITED };
+				     KN_QUOTA_UNLIMITED };
 
 static bool quota_equal(const KnQuota *a, const KnQuota *b) { return !memcmp(a, b, sizeof(*a)); }
 
@@ -119,11 +119,13 @@ static void api_cases(void)
 	ktap_check(all_bytes(&use, sizeof(use), SENTINEL) && ro_quota[0] == 1, "api: ... nothing written", NULL);
 	memset(g, SENTINEL, PAGE);
 	memset(&lim, SENTINEL, sizeof(lim));
-	ktap_rc(KnTaskGetQuota(c, &lim, (KnQuota *)(g + PAGE - 16)), rcFault, "api: get, usage running into a guard page");
+	ktap_rc(KnTaskGetQuota(c, &lim, (KnQuota *)(g + PAGE - 16)), rcFault,
+		"api: get, usage running into a guard page");
 	ktap_check(all_bytes(g, PAGE, SENTINEL) && all_bytes(&lim, sizeof(lim), SENTINEL),
 		   "api: ... nothing written, before the guard page nor to limits", NULL);
 	memset(&use, SENTINEL, sizeof(use));
-	ktap_rc(KnTaskGetQuota(c, (KnQuota *)(g + PAGE - 16), &use), rcFault, "api: get, limits running into a guard page");
+	ktap_rc(KnTaskGetQuota(c, (KnQuota *)(g + PAGE - 16), &use), rcFault,
+		"api: get, limits running into a guard page");
 	ktap_check(all_bytes(g, PAGE, SENTINEL) && all_bytes(&use, sizeof(use), SENTINEL),
 		   "api: ... nothing written, before the guard page nor to usage", NULL);
 	KnVmUnmap(g, PAGE);
@@ -135,17 +137,20 @@ static void api_cases(void)
 	ktap_rc(KnTaskSetQuota(e, &set), rcWrongState, "api: set, an exited task");
 	memset(&use, SENTINEL, sizeof(use));
 	ktap_rc(KnTaskGetQuota(e, &lim, &use), rcOk, "api: get, an exited task");
-	ktap_check(use.commitPages <= 1 && use.lockedPages == 0 && use.handles == 0 && use.regions == 0 && use.tasks == 0,
-		   "api: ... nothing is charged to it any more (but its task object, while we hold it)", "commit %llu locked %llu handles %llu regions %llu tasks %llu",
-		   (unsigned long long)use.commitPages, (unsigned long long)use.lockedPages, (unsigned long long)use.handles,
+	ktap_check(use.commitPages <= 1 && use.lockedPages == 0 && use.handles == 0 && use.regions == 0 &&
+			   use.tasks == 0,
+		   "api: ... nothing is charged to it any more (but its task object, while we hold it)",
+		   "commit %llu locked %llu handles %llu regions %llu tasks %llu", (unsigned long long)use.commitPages,
+		   (unsigned long long)use.lockedPages, (unsigned long long)use.handles,
 		   (unsigned long long)use.regions, (unsigned long long)use.tasks);
 	KnHandleClose(e);
 	KnHandleClose(c);
 	KnMemStats s1 = mem_stats();
 	ktap_check(s1.freePages == s0.freePages && s1.commitCharge == s0.commitCharge && s1.tasks == s0.tasks,
 		   "api: all back", "free %llu -> %llu, charge %llu -> %llu, tasks %llu -> %llu",
-		   (unsigned long long)s0.freePages, (unsigned long long)s1.freePages, (unsigned long long)s0.commitCharge,
-		   (unsigned long long)s1.commitCharge, (unsigned long long)s0.tasks, (unsigned long long)s1.tasks);
+		   (unsigned long long)s0.freePages, (unsigned long long)s1.freePages,
+		   (unsigned long long)s0.commitCharge, (unsigned long long)s1.commitCharge,
+		   (unsigned long long)s0.tasks, (unsigned long long)s1.tasks);
 }
 
 /* Runs hostile_qchild as `role` with one limit changed relative to its usage before it runs. */
@@ -169,11 +174,21 @@ static void behaviour(const char *role, enum quota_which which, uint64_t above_u
 	if (rc == rcOk) {
 		lim = q_unlimited;
 		switch (which) {
-		case Q_COMMIT: lim.commitPages = use.commitPages + above_usage; break;
-		case Q_LOCKED: lim.lockedPages = use.lockedPages + above_usage; break;
-		case Q_HANDLES: lim.handles = use.handles + above_usage; break;
-		case Q_REGIONS: lim.regions = use.regions + above_usage; break;
-		case Q_TASKS: lim.tasks = use.tasks + above_usage; break;
+		case Q_COMMIT:
+			lim.commitPages = use.commitPages + above_usage;
+			break;
+		case Q_LOCKED:
+			lim.lockedPages = use.lockedPages + above_usage;
+			break;
+		case Q_HANDLES:
+			lim.handles = use.handles + above_usage;
+			break;
+		case Q_REGIONS:
+			lim.regions = use.regions + above_usage;
+			break;
+		case Q_TASKS:
+			lim.tasks = use.tasks + above_usage;
+			break;
 		}
 		rc = KnTaskSetQuota(c, &lim);
 	}
@@ -186,31 +201,32 @@ static void behaviour(const char *role, enum quota_which which, uint64_t above_u
 	KnTaskWait(c, KN_TASK_STATE_EXITED, ~0ull);
 	KnTaskGetExitCode(c, &code);
 	ktap_check(code == 0, what, "%s: %d checks failed", role, code);
-	ksnprintf(name, sizeof(name), "%s: exited, nothing is charged to it (but its task object, while we hold it)", role);
+	ksnprintf(name, sizeof(name), "%s: exited, nothing is charged to it (but its task object, while we hold it)",
+		  role);
 	KnQuota u = { 1, 1, 1, 1, 1 };
 	mem_stats(); /* (what it left to end is ended by then) */
 	rc = KnTaskGetQuota(c, &lim, &u);
-	ktap_check(rc == rcOk && u.commitPages <= 1 && u.lockedPages == 0 && u.handles == 0 &&
-			   u.regions == 0 && u.tasks == 0,
-		   name, "commit %llu locked %llu handles %llu regions %llu tasks %llu", (unsigned long long)u.commitPages,
-		   (unsigned long long)u.lockedPages, (unsigned long long)u.handles, (unsigned long long)u.regions,
-		   (unsigned long long)u.tasks);
+	ktap_check(rc == rcOk && u.commitPages <= 1 && u.lockedPages == 0 && u.handles == 0 && u.regions == 0 &&
+			   u.tasks == 0,
+		   name, "commit %llu locked %llu handles %llu regions %llu tasks %llu",
+		   (unsigned long long)u.commitPages, (unsigned long long)u.lockedPages, (unsigned long long)u.handles,
+		   (unsigned long long)u.regions, (unsigned long long)u.tasks);
 	KnHandleClose(c);
 	KnQuota mine_after;
 	mem_stats();
 	rc = KnTaskGetQuota(KN_HANDLE_SELF, &lim, &mine_after);
 	ksnprintf(name, sizeof(name), "%s: closed, our usage is back", role);
 	ktap_check(rc == rcOk && !memcmp(&mine_after, &mine_before, sizeof(mine_before)), name,
-		   "commit %llu -> %llu, tasks %llu -> %llu, handles %llu -> %llu", (unsigned long long)mine_before.commitPages,
-		   (unsigned long long)mine_after.commitPages, (unsigned long long)mine_before.tasks,
-		   (unsigned long long)mine_after.tasks, (unsigned long long)mine_before.handles,
-		   (unsigned long long)mine_after.handles);
+		   "commit %llu -> %llu, tasks %llu -> %llu, handles %llu -> %llu",
+		   (unsigned long long)mine_before.commitPages, (unsigned long long)mine_after.commitPages,
+		   (unsigned long long)mine_before.tasks, (unsigned long long)mine_after.tasks,
+		   (unsigned long long)mine_before.handles, (unsigned long long)mine_after.handles);
 	ksnprintf(name, sizeof(name), "%s: all back", role);
 	KnMemStats s1 = mem_stats();
 	ktap_check(s1.freePages == s0.freePages && s1.commitCharge == s0.commitCharge && s1.tasks == s0.tasks, name,
 		   "free %llu -> %llu, charge %llu -> %llu, tasks %llu -> %llu", (unsigned long long)s0.freePages,
-		   (unsigned long long)s1.freePages, (unsigned long long)s0.commitCharge, (unsigned long long)s1.commitCharge,
-		   (unsigned long long)s0.tasks, (unsigned long long)s1.tasks);
+		   (unsigned long long)s1.freePages, (unsigned long long)s0.commitCharge,
+		   (unsigned long long)s1.commitCharge, (unsigned long long)s0.tasks, (unsigned long long)s1.tasks);
 }
 
 static int quota_main(void)

@@ -110,12 +110,14 @@ static void global_exhaustion(void)
 	char why[160];
 
 	printf("    # reserve: %llu free frames, %llu pages of commit left: %lld frames of slack\n",
-	       (unsigned long long)s0.freePages, (unsigned long long)(s0.commitLimit - s0.commitCharge), (long long)slack);
+	       (unsigned long long)s0.freePages, (unsigned long long)(s0.commitLimit - s0.commitCharge),
+	       (long long)slack);
 	if (slack > (int64_t)SLACK_MAX) {
-		ksnprintf(why, sizeof(why),
-			  "the reserve's slack is %lld frames: eating it takes as many tasks, and the limit (%llu pages) "
-			  "is too much to touch (the quota attack runs instead)",
-			  (long long)slack, (unsigned long long)s0.commitLimit);
+		ksnprintf(
+			why, sizeof(why),
+			"the reserve's slack is %lld frames: eating it takes as many tasks, and the limit (%llu pages) "
+			"is too much to touch (the quota attack runs instead)",
+			(long long)slack, (unsigned long long)s0.commitLimit);
 		ktap_skip("reserve: tasks until refused, then every committed page touched", why);
 		return;
 	}
@@ -187,14 +189,16 @@ static void quota_exhaustion(void)
 	if (rc == rcOk && KnHandleTransfer(c, box, KN_RIGHT_MAP_READ, &r) == rcOk && KnTaskResume(c) == rcOk) {
 		KnTaskWait(c, KN_TASK_STATE_EXITED, ~0ull);
 		KnTaskGetExitCode(c, &code);
-		ktap_check(code == 0, "quota: tasks until refused, the rest committed and touched: all charged, within the limit",
+		ktap_check(code == 0,
+			   "quota: tasks until refused, the rest committed and touched: all charged, within the limit",
 			   "%d checks failed", code);
 	}
 	KnHandleClose(c);
 	KnVmUnmap(p, PAGE);
 	KnHandleClose(box);
 	KnMemStats s1 = mem_stats();
-	ktap_check(s1.freePages == before.freePages && s1.commitCharge == before.commitCharge && s1.tasks == before.tasks,
+	ktap_check(s1.freePages == before.freePages && s1.commitCharge == before.commitCharge &&
+			   s1.tasks == before.tasks,
 		   "quota: everything back", "free %llu -> %llu, charge %llu -> %llu, tasks %llu -> %llu",
 		   (unsigned long long)before.freePages, (unsigned long long)s1.freePages,
 		   (unsigned long long)before.commitCharge, (unsigned long long)s1.commitCharge,

@@ -79,15 +79,17 @@ static int wrap_main(void)
 			break;
 	}
 	uint64_t ticks = rdtsc() - t0;
-	ktap_check(failed == rcOk && cycles == CYCLES, "wrap: 2^20 + 64 open/close cycles", "stopped after %u: %d", cycles,
-		   failed);
-	ktap_check(repeats == 0, "wrap: no value was handed out twice",
-		   "%u repeats, the first (%#x) at cycle %u", repeats, again, first_again_at);
+	ktap_check(failed == rcOk && cycles == CYCLES, "wrap: 2^20 + 64 open/close cycles", "stopped after %u: %d",
+		   cycles, failed);
+	ktap_check(repeats == 0, "wrap: no value was handed out twice", "%u repeats, the first (%#x) at cycle %u",
+		   repeats, again, first_again_at);
 	/* With a handle open in the slot again, and an MDL in the next: neither is the old value. */
 	Handle open_now = 0, mdl2 = 0;
-	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &open_now), rcOk, "wrap: one more open");
+	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, KN_HANDLE_SELF, KN_RIGHT_FREEZE, &open_now), rcOk,
+		"wrap: one more open");
 	ktap_rc(KnPmmMdlCreate(2 * PAGE, VMM_FLAG_READ | VMM_FLAG_WRITE, &mdl2), rcOk, "wrap: and a 2-page MDL");
-	ktap_check(first_time(open_now) && first_time(mdl2), "wrap: ... with values never seen", "%#x %#x", open_now, mdl2);
+	ktap_check(first_time(open_now) && first_time(mdl2), "wrap: ... with values never seen", "%#x %#x", open_now,
+		   mdl2);
 	ktap_rc(KnTaskGetState(first, &state), rcBadHandle, "wrap: the first closed value is still stale (as a task)");
 	ktap_rc(KnPmmMdlGetSize(first, &size), rcBadHandle, "wrap: ... and as an MDL");
 	ktap_rc(KnTaskGetState(middle, &state), rcBadHandle, "wrap: so is a value closed on the way");

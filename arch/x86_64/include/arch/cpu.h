@@ -12,29 +12,29 @@
 #define CR0_WP (1u << 16) /* supervisor writes honour read-only pages */
 #define CR0_PG (1u << 31)
 
-#define CR4_PAE   (1u << 5)
-#define CR4_PGE   (1u << 7)  /* global pages */
-#define CR4_OSFXSR (1u << 9)      /* FXSAVE/FXRSTOR and SSE for ring 3 */
+#define CR4_PAE        (1u << 5)
+#define CR4_PGE        (1u << 7)  /* global pages */
+#define CR4_OSFXSR     (1u << 9)  /* FXSAVE/FXRSTOR and SSE for ring 3 */
 #define CR4_OSXMMEXCPT (1u << 10) /* SIMD exceptions as #XM */
-#define CR4_PCIDE (1u << 17)
-#define CR4_SMEP  (1u << 20)
-#define CR4_SMAP  (1u << 21)
+#define CR4_PCIDE      (1u << 17)
+#define CR4_SMEP       (1u << 20)
+#define CR4_SMAP       (1u << 21)
 
 #define RFLAGS_RESERVED (1u << 1) /* always 1 */
-#define RFLAGS_IF (1u << 9)
-#define RFLAGS_AC (1u << 18)
+#define RFLAGS_IF       (1u << 9)
+#define RFLAGS_AC       (1u << 18)
 
 /*
  * PAT layout programmed by cpu_init (index = PAT<<2 | PCD<<1 | PWT). Entries 0-3 keep the
  * power-on values, so page tables written before PAT is set mean the same thing; entry 4
  * becomes write-combining.
  */
-#define PAT_TYPE_UC  0x00
-#define PAT_TYPE_WC  0x01
-#define PAT_TYPE_WT  0x04
-#define PAT_TYPE_WP  0x05
-#define PAT_TYPE_WB  0x06
-#define PAT_TYPE_UCM 0x07 /* UC- */
+#define PAT_TYPE_UC   0x00
+#define PAT_TYPE_WC   0x01
+#define PAT_TYPE_WT   0x04
+#define PAT_TYPE_WP   0x05
+#define PAT_TYPE_WB   0x06
+#define PAT_TYPE_UCM  0x07 /* UC- */
 #define PAT_INDEX_WB  0
 #define PAT_INDEX_WT  1
 #define PAT_INDEX_UCM 2
@@ -70,13 +70,13 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, 
 	__asm__ __volatile__("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
 }
 
-#define DEFINE_CR_ACCESSORS(n)                                                                     \
-	static inline uint64_t read_cr##n(void)                                                    \
-	{                                                                                          \
-		uint64_t v;                                                                        \
-		__asm__ __volatile__("mov %%cr" #n ", %0" : "=r"(v));                              \
-		return v;                                                                          \
-	}                                                                                          \
+#define DEFINE_CR_ACCESSORS(n)                                        \
+	static inline uint64_t read_cr##n(void)                       \
+	{                                                             \
+		uint64_t v;                                           \
+		__asm__ __volatile__("mov %%cr" #n ", %0" : "=r"(v)); \
+		return v;                                             \
+	}                                                             \
 	static inline void write_cr##n(uint64_t v) { __asm__ __volatile__("mov %0, %%cr" #n ::"r"(v) : "memory"); }
 DEFINE_CR_ACCESSORS(0)
 DEFINE_CR_ACCESSORS(2)

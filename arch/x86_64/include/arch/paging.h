@@ -8,9 +8,9 @@
 #ifndef ARCH_PAGING_H
 #define ARCH_PAGING_H
 
-#define PT_ENTRIES     512
-#define PT_INDEX_BITS  9
-#define VA_BITS        48
+#define PT_ENTRIES    512
+#define PT_INDEX_BITS 9
+#define VA_BITS       48
 
 #ifndef __ASSEMBLER__
 #include <knmm/compiler.h>

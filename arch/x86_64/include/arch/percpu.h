@@ -6,10 +6,10 @@
 #ifndef ARCH_PERCPU_H
 #define ARCH_PERCPU_H
 
-#define PERCPU_SELF        0
-#define PERCPU_KERNEL_RSP  8  /* top of the running thread's kernel stack */
-#define PERCPU_USER_RSP    16 /* scratch: user rsp during SYSCALL entry */
-#define PERCPU_CURRENT     24
+#define PERCPU_SELF       0
+#define PERCPU_KERNEL_RSP 8  /* top of the running thread's kernel stack */
+#define PERCPU_USER_RSP   16 /* scratch: user rsp during SYSCALL entry */
+#define PERCPU_CURRENT    24
 
 #ifndef __ASSEMBLER__
 #include <knmm/compiler.h>

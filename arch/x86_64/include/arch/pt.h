@@ -139,8 +139,7 @@ typedef int (*pt_stretch_fn)(uint64_t start, uint64_t end, bool present, void *a
 bool pt_check_summaries(const struct pt_root *root, uint64_t lo, uint64_t hi, char *why, size_t size);
 int pt_scan_residency(const struct pt_root *root, uint64_t start, uint64_t size, pt_stretch_fn fn, void *arg);
 
-int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops,
-		  void *arg);
+int pt_walk_range(const struct pt_root *root, uint64_t start, uint64_t size, const struct pt_walk_ops *ops, void *arg);
 
 /*
  * The walk of `va` through a root's tables, for the pte report: one step a level from the top

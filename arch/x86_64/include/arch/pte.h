@@ -13,18 +13,18 @@
 
 #include <arch/paging.h>
 
-#define PTE_BIT_P        0  /* present */
-#define PTE_BIT_RW       1  /* writable */
-#define PTE_BIT_US       2  /* user-accessible */
-#define PTE_BIT_PWT      3  /* page write-through (PAT index bit 0) */
-#define PTE_BIT_PCD      4  /* page cache disable (PAT index bit 1) */
-#define PTE_BIT_A        5  /* accessed (set by the CPU) */
-#define PTE_BIT_D        6  /* dirty (leaf entries, set by the CPU) */
-#define PTE_BIT_PS       7  /* PDE/PDPTE: this entry maps a 2 MiB / 1 GiB page */
-#define PTE_BIT_PAT_4K   7  /* 4 KiB PTE: PAT index bit 2 */
-#define PTE_BIT_G        8  /* global: survives CR3 reloads (kernel mappings) */
-#define PTE_BIT_PAT_BIG  12 /* 2 MiB / 1 GiB leaf: PAT index bit 2 */
-#define PTE_BIT_NX       63 /* no-execute (needs EFER.NXE) */
+#define PTE_BIT_P       0  /* present */
+#define PTE_BIT_RW      1  /* writable */
+#define PTE_BIT_US      2  /* user-accessible */
+#define PTE_BIT_PWT     3  /* page write-through (PAT index bit 0) */
+#define PTE_BIT_PCD     4  /* page cache disable (PAT index bit 1) */
+#define PTE_BIT_A       5  /* accessed (set by the CPU) */
+#define PTE_BIT_D       6  /* dirty (leaf entries, set by the CPU) */
+#define PTE_BIT_PS      7  /* PDE/PDPTE: this entry maps a 2 MiB / 1 GiB page */
+#define PTE_BIT_PAT_4K  7  /* 4 KiB PTE: PAT index bit 2 */
+#define PTE_BIT_G       8  /* global: survives CR3 reloads (kernel mappings) */
+#define PTE_BIT_PAT_BIG 12 /* 2 MiB / 1 GiB leaf: PAT index bit 2 */
+#define PTE_BIT_NX      63 /* no-execute (needs EFER.NXE) */
 
 #define PTE_P       (1ull << PTE_BIT_P)
 #define PTE_RW      (1ull << PTE_BIT_RW)

@@ -7,26 +7,26 @@
 #ifndef ARCH_TRAP_H
 #define ARCH_TRAP_H
 
-#define VEC_DE  0  /* divide error */
-#define VEC_DB  1
-#define VEC_NMI 2
-#define VEC_BP  3
-#define VEC_OF  4
-#define VEC_BR  5
-#define VEC_UD  6  /* invalid opcode */
-#define VEC_NM  7
-#define VEC_DF  8  /* double fault */
-#define VEC_TS  10
-#define VEC_NP  11
-#define VEC_SS  12
-#define VEC_GP  13 /* general protection */
-#define VEC_PF  14 /* page fault */
-#define VEC_MF  16
-#define VEC_AC  17
-#define VEC_MC  18 /* machine check */
-#define VEC_XM  19
-#define VEC_VE  20
-#define VEC_CP  21
+#define VEC_DE        0 /* divide error */
+#define VEC_DB        1
+#define VEC_NMI       2
+#define VEC_BP        3
+#define VEC_OF        4
+#define VEC_BR        5
+#define VEC_UD        6 /* invalid opcode */
+#define VEC_NM        7
+#define VEC_DF        8 /* double fault */
+#define VEC_TS        10
+#define VEC_NP        11
+#define VEC_SS        12
+#define VEC_GP        13 /* general protection */
+#define VEC_PF        14 /* page fault */
+#define VEC_MF        16
+#define VEC_AC        17
+#define VEC_MC        18 /* machine check */
+#define VEC_XM        19
+#define VEC_VE        20
+#define VEC_CP        21
 #define NR_EXCEPTIONS 32
 #define VEC_IRQ_BASE  32
 #define NR_VECTORS    256
