@@ -271,26 +271,9 @@ msg_no_lm:
 msg_no_nx:
 	.asciz "\r\nknmm: boot failed: this CPU has no NX (execute-disable) bit; knmm needs it\r\n"
 
-	.data
-	.balign 8
-	.globl boot_entry_tsc
-boot_entry_tsc:
-	.quad 0
-
 	.section .bss.boot_tables, "aw", @nobits
 	.balign 4096
 boot_pml4:      .skip 4096
 boot_pdpt_low:  .skip 4096
 boot_pdpt_high: .skip 4096
 boot_pd:        .skip 4 * 4096
-
-/* The boot stack, with a page below it that paging_init leaves unmapped (an overflow then
- * faults instead of corrupting .bss). The linker script puts this section first in .bss. */
-	.section .bss.boot_stack, "aw", @nobits
-	.balign 4096
-	.globl boot_stack_guard, boot_stack_bottom, boot_stack_top
-boot_stack_guard:
-	.skip 4096
-boot_stack_bottom:
-	.skip 16384
-boot_stack_top:

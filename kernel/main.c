@@ -33,6 +33,7 @@
 #include <kernel/options.h>
 #include <kernel/sched.h>
 #include <kernel/task.h>
+#include <kernel/syscall.h>
 #include <kernel/trap_user.h>
 
 #ifndef KNMM_VERSION
@@ -96,6 +97,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	gdt_init();
 	idt_init();
 	trap_user_init();
+	syscall_init();
 	ksyms_init(&boot_info);
 	cpu_init();
 	cpu_log_features();

@@ -35,6 +35,8 @@ static const syscall_fn table[] = {
 #undef ENTRY
 };
 
+void syscall_init(void) { trap_set_syscall_handler(syscall_dispatch); }
+
 void syscall_dispatch(struct trap_frame *tf)
 {
 	struct syscall_args args = { { tf->rdi, tf->rsi, tf->rdx, tf->r10, tf->r8, tf->r9 } };

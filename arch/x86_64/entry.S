@@ -4,8 +4,8 @@
  *
  * SYSCALL: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9; rcx holds the user rip,
  * r11 the user rflags. The entry switches to the thread's kernel stack, builds the same
- * struct trap_frame an interrupt would (vector VEC_SYSCALL), calls syscall_dispatch()
- * with interrupts on, and returns with SYSRET (IRET when the frame's rip is not a plain
+ * struct trap_frame an interrupt would (vector VEC_SYSCALL), calls the handler the kernel
+ * registered (trap_set_syscall_handler: syscall_dispatch) with interrupts on, and returns with SYSRET (IRET when the frame's rip is not a plain
  * lower-half address, where SYSRET would fault in ring 0).
  */
 #include <arch/gdt.h>
@@ -31,7 +31,7 @@ syscall_entry:
 	xorl %ebp, %ebp                  /* backtraces stop at the user boundary */
 	movq %rsp, %rdi
 	sti
-	call syscall_dispatch
+	call *syscall_handler(%rip)
 	cli
 	RESTORE_REGS
 	addq $16, %rsp                   /* vector, error */

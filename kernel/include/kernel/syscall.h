@@ -5,7 +5,6 @@
 #include <arch/trap.h>
 #include <kn/retcode.h>
 #include <kn/syscall_table.h>
-#include <knmm/entry.h>
 
 struct syscall_args {
 	uint64_t a[6]; /* rdi, rsi, rdx, r10, r8, r9 */
@@ -43,6 +42,9 @@ Retcode syscall_probe_output(uint64_t out, uint64_t size);
  * its address space, nothing is faulted in): inputs are checked whole before a call acts. */
 bool syscall_input_ok(uint64_t in, uint64_t size);
 
-/* syscall_dispatch, called by the SYSCALL entry with interrupts on, is in knmm/entry.h. */
+/* Registers syscall_dispatch as the SYSCALL entry's handler (before the first task runs). */
+void syscall_init(void);
+/* A system call: the SYSCALL entry's handler, with interrupts on. */
+void syscall_dispatch(struct trap_frame *tf);
 
 #endif

@@ -118,6 +118,10 @@ struct trap_user_hooks {
 };
 void trap_set_user_hooks(const struct trap_user_hooks *hooks);
 
+/* The handler of SYSCALL from ring 3, given the caller's registers as a trap frame (with
+ * interrupts on); the kernel registers it before the first task runs. */
+void trap_set_syscall_handler(void (*fn)(struct trap_frame *tf));
+
 /* Names the stack whose guard page holds `addr` in panics ("kernel stack 'X'"), or NULL.
  * The trap layer names its own (boot, IST) stacks; mm registers the namer of the rest.
  * Called without locks (the panicking context may hold them). */
