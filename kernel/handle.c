@@ -100,6 +100,7 @@ static uint32_t slot_of_any_locked(const struct handle_table *ht, Handle h)
 /* The same for handles that are in use (not reserved: those are invisible until committed). */
 static uint32_t slot_of_locked(const struct handle_table *ht, Handle h)
 {
+	spin_assert_held(&ht->lock);
 	uint32_t slot = slot_of_any_locked(ht, h);
 	return slot && !ht->v[slot].pending ? slot : 0;
 }
