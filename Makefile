@@ -50,10 +50,11 @@ HOST_CFLAGS ?= -O1 -g -Wall -Wextra -Werror
 # Layers (docs/architecture.md): each sees its own headers and those of the layers below it,
 # never one above. The ground floor (kernel/lib) sees include/ and arch's interrupt flags.
 LIB_INC := -Iinclude -Iarch/x86_64/include/floor
-ARCH_INC := $(LIB_INC) -Iarch/x86_64/include
-MM_INC := $(ARCH_INC) -Imm/include
+ARCH_PUBLIC_INC := $(LIB_INC) -Iarch/x86_64/include
+ARCH_INC := $(ARCH_PUBLIC_INC) -Iarch/x86_64/include/private
+MM_INC := $(ARCH_PUBLIC_INC) -Imm/include
 KERNEL_INC := $(MM_INC) -Ikernel/include
-TESTS_INC := $(KERNEL_INC) -I. -Itests
+TESTS_INC := $(KERNEL_INC) -Iarch/x86_64/include/private -I. -Itests
 # The include path of a source file, by its folder.
 layer_inc = $(if $(filter kernel/lib/%,$(1)),$(LIB_INC),$(if $(filter arch/% boot/%,$(1)),$(ARCH_INC),$(if \
 	$(filter mm/%,$(1)),$(MM_INC),$(if $(filter kernel/%,$(1)),$(KERNEL_INC),$(TESTS_INC)))))
@@ -328,7 +329,7 @@ GDB_CONSTANTS := $(BUILD)/gdb/knmm_constants.py
 $(BUILD)/gdb/constants.s: tools/gdb/constants.c Makefile | check-deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $< (constants)")
-	$(Q)$(CC) $(CFLAGS) $(KERNEL_REQUIRED_CFLAGS) $(MM_INC) -S $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(KERNEL_REQUIRED_CFLAGS) $(TESTS_INC) -S $< -o $@
 
 $(GDB_CONSTANTS): $(BUILD)/gdb/constants.s tools/knmm/constants.py
 	@$(if $(Q),echo "  GEN     $@")

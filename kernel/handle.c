@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include <kn/task_api.h>
 #include <knmm/panic.h>
-#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/charge.h>
+#include <mm/pool.h>
 #include <kernel/handle.h>
 
 #define TABLE_TAG   POOL_TAG('H', 'n', 'd', 'l')

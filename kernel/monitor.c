@@ -22,11 +22,11 @@
 #include <arch/qemu.h>
 #include <arch/serial.h>
 #include <knmm/log.h>
-#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include <mm/mdl.h>
 #include <mm/mm.h>
+#include <mm/pool.h>
 #include <mm/vm.h>
 #include <kernel/monitor.h>
 #include <kernel/sched.h>

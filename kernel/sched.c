@@ -13,10 +13,10 @@
 #include <arch/thread.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-#include <mm/pool.h>
 #include <knmm/string.h>
 #include <knmm/image.h>
 #include <mm/mm.h>
+#include <mm/pool.h>
 #include <mm/vm.h>
 #include <kernel/sched.h>
 #include <kernel/task.h>

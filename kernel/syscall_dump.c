@@ -51,8 +51,7 @@ int64_t sys_task_get_thread_context(const struct syscall_args *a)
 	bool irq = spin_lock_irqsave(&t->lock);
 	struct list_head *pos;
 	uint64_t i = 0;
-	list_for_each(pos, &t->threads)
-	{
+	list_for_each(pos, &t->threads) {
 		if (i++ != index)
 			continue;
 		/* Parked: its ring-3 state is the frame at the top of its kernel stack. */

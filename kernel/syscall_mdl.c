@@ -9,9 +9,9 @@
 #include <kn/task_api.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/mdl.h>
+#include <mm/pool.h>
 #include <mm/vm.h>
 #include <kernel/syscall.h>
 #include <kernel/task.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The memory system calls (include/kn/vmm_api.h): thin shells around the address-space core
- * (mm/vm.c) on the caller's own space. The core checks every argument and changes nothing
+ * (mm/vm_*.c) on the caller's own space. The core checks every argument and changes nothing
  * on failure; these check the user pointers, first, so that a bad output pointer also
  * leaves everything as it was.
  */

@@ -17,10 +17,10 @@
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
+#include <mm/pool.h>
 #include <kernel/elf.h>
 #include <kernel/modules.h>
 #include <kernel/options.h>
@@ -308,8 +308,7 @@ void task_terminate(struct task *t, int code, bool wait)
 		__atomic_add_fetch(&dying, 1, __ATOMIC_ACQ_REL);
 		t->exit_code = code;
 		struct list_head *pos;
-		list_for_each(pos, &t->threads)
-		{
+		list_for_each(pos, &t->threads) {
 			struct thread *th = list_entry(pos, struct thread, task_link);
 			th->killed = true;
 			if (th->state == THREAD_NEW)
@@ -365,8 +364,7 @@ Retcode task_freeze(struct task *t)
 		/* Blocked threads go to their safe point now (their call returns rcBusy, which
 		 * nobody will see: a frozen task never runs again). */
 		struct list_head *pos;
-		list_for_each(pos, &t->threads)
-		{
+		list_for_each(pos, &t->threads) {
 			struct thread *th = list_entry(pos, struct thread, task_link);
 			if (th->state == THREAD_BLOCKED)
 				thread_wake(th);
@@ -438,8 +436,7 @@ struct task *task_find(const char *spec)
 	struct task *found = NULL;
 	bool irq = spin_lock_irqsave(&tasks_lock);
 	struct list_head *pos;
-	list_for_each(pos, &all_tasks)
-	{
+	list_for_each(pos, &all_tasks) {
 		struct task *t = list_entry(pos, struct task, all_link);
 		if (numeric ? t->id == id : strcmp(t->name, spec) == 0) {
 			found = t;
@@ -455,7 +452,8 @@ void task_for_each(void (*fn)(struct task *t, void *arg), void *arg)
 {
 	bool irq = spin_lock_irqsave(&tasks_lock);
 	struct list_head *pos;
-	list_for_each(pos, &all_tasks) fn(list_entry(pos, struct task, all_link), arg);
+	list_for_each(pos, &all_tasks)
+		fn(list_entry(pos, struct task, all_link), arg);
 	spin_unlock_irqrestore(&tasks_lock, irq);
 }
 

@@ -45,7 +45,7 @@ static void global_give_locked(uint64_t pages)
 	global_charge.total -= pages;
 }
 
-void charge_locked_add(int64_t pages)
+void charge_locked_pages_add(int64_t pages)
 {
 	bool irq = spin_lock_irqsave(&charge_lock);
 	global_charge.locked += (uint64_t)pages;

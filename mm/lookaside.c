@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Lookaside lists: fixed-size blocks over the pool, with a depth (see knmm/pool.h). */
+/* Lookaside lists: fixed-size blocks over the pool, with a depth (see mm/pool.h). */
 #include <knmm/panic.h>
 #include <mm/pool.h>
 

@@ -19,13 +19,13 @@
 #include <knmm/log.h>
 #include <knmm/printf.h>
 #include <knmm/panic.h>
-#include <mm/pool.h>
 #include <knmm/spinlock.h>
 #include <knmm/string.h>
 #include "frame.h"
 #include <mm/mdl.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
+#include <mm/pool.h>
 #include <mm/vm.h>
 
 #define MDL_TAG       POOL_TAG('M', 'd', 'l', ' ')
@@ -417,10 +417,16 @@ void mdl_get_stats(struct mdl_stats *out)
 	spin_unlock_irqrestore(&mdl_lock, irq);
 }
 
-void mdl_for_each(void (*fn)(const struct mdl *m, void *arg), void *arg)
+void mdl_for_each(void (*head)(const struct mdl_stats *s, void *arg), void (*fn)(const struct mdl *m, void *arg),
+		  void *arg)
 {
 	bool irq = spin_lock_irqsave(&mdl_lock);
 	struct list_head *pos;
-	list_for_each(pos, &all_mdls) fn(list_entry(pos, struct mdl, link), arg);
+	if (head) {
+		struct mdl_stats s = { nr_mdls, __atomic_load_n(&pinned_pages, __ATOMIC_RELAXED) };
+		head(&s, arg);
+	}
+	list_for_each(pos, &all_mdls)
+		fn(list_entry(pos, struct mdl, link), arg);
 	spin_unlock_irqrestore(&mdl_lock, irq);
 }

@@ -5,11 +5,11 @@
 #include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <mm/mdl.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
+#include <mm/pool.h>
 #include <mm/vm.h>
 
 /* Kept out of the commit limit for what the kernel uses without charging: page tables,

@@ -153,8 +153,7 @@ static void check_poison(struct pmm *pm, uint64_t pfn, uint64_t n)
 		for (unsigned k = 0; k < PAGE_SIZE / 8; k++)
 			if (unlikely(w[k] != pattern))
 				panic("pmm: free frame %#llx (pfn %llu) was written after it was freed: offset %#x "
-				      "holds "
-				      "%#llx",
+				      "holds %#llx",
 				      (unsigned long long)pfn_pa(pfn + i), (unsigned long long)(pfn + i), k * 8,
 				      (unsigned long long)w[k]);
 	}
@@ -597,8 +596,7 @@ struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align
 		struct pmm_zone *z = &pm->zone[zi];
 		for (unsigned o = order; o < PMM_NR_ORDERS && !found; o++) {
 			struct list_head *pos;
-			list_for_each(pos, &z->free[o])
-			{
+			list_for_each(pos, &z->free[o]) {
 				struct page *p = list_entry(pos, struct page, lru);
 				if (pmm_pfn(pm, p) + npages <= limit_pfn) {
 					found = p;
@@ -756,8 +754,7 @@ bool pmm_check(struct pmm *pm, char *why, size_t size)
 		for (unsigned o = 0; o < PMM_NR_ORDERS; o++) {
 			uint64_t blocks = 0;
 			const struct list_head *pos;
-			list_for_each(pos, &z->free[o])
-			{
+			list_for_each(pos, &z->free[o]) {
 				const struct page *p = list_entry(pos, struct page, lru);
 				uint64_t pfn = pmm_pfn(pm, p);
 				CHECK(pos->next->prev == pos, "broken list links at pfn %llu", (unsigned long long)pfn);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Kernel pools (see knmm/pool.h, docs/vm.md).
+ * Kernel pools (see mm/pool.h, docs/vm.md).
  *
  * The pool area ([KPOOL_BASE, +512 GiB) of the dynamic area) is managed here, with its own
  * range tree and lock, so that a pool allocation never needs an address-space lock: the
@@ -21,10 +21,10 @@
 #include <knmm/list.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
-#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include <mm/pmm.h>
+#include <mm/pool.h>
 #include <mm/vm.h>
 #include <mm/vm_tree.h>
 

@@ -143,12 +143,11 @@ static void mdl_line(const struct mdl *m, void *arg)
 		       m->cache, runs);
 }
 
-void mdl_report(void)
+static void mdl_head(const struct mdl_stats *ms, void *arg)
 {
-	struct mdl_stats ms;
-
-	mdl_get_stats(&ms);
-	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)ms.mdls,
-		       (unsigned long long)ms.pinned_pages);
-	mdl_for_each(mdl_line, NULL);
+	(void)arg;
+	console_printf("%llu MDLs, %llu pinned pages\n", (unsigned long long)ms->mdls,
+		       (unsigned long long)ms->pinned_pages);
 }
+
+void mdl_report(void) { mdl_for_each(mdl_head, mdl_line, NULL); }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Commit, decommit and protect (mm/vm.h, SPEC §4.2): what changes the state or protection of
- * pages inside one anonymous region, charged (and given back) with their table windows. A
- * locked commit makes its pages resident, with the frames zeroed outside the lock.
+ * Commit and decommit (mm/vm.h, SPEC §4.2): what changes the state of pages inside one
+ * anonymous region, charged (and given back) with their table windows. A locked commit makes
+ * its pages resident, with the frames zeroed outside the lock.
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>
@@ -11,10 +11,8 @@
 #include "frame.h"
 #include "vm_internal.h"
 
-/* [addr, addr + size) inside one anonymous region, with no guard page: what commit, decommit
- * and protect act on. Its region and first page. */
-static Retcode find_anon_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out,
-				      uint64_t *first)
+Retcode vm_find_anon_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out,
+				  uint64_t *first)
 {
 	vm_assert_held(vs);
 	Retcode rc = vm_find_range_locked(vs, addr, size, out);
@@ -37,7 +35,7 @@ Retcode vm_commit(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned fl
 		return rcInvalidArgument;
 	vm_lock(vs);
 	uint64_t first = 0, count = size / PAGE, reserved = 0, charge = 0, was_locked = 0, windows = 0;
-	Retcode rc = find_anon_range_locked(vs, addr, size, &r, &first);
+	Retcode rc = vm_find_anon_range_locked(vs, addr, size, &r, &first);
 	if (rc == rcOk && r->busy)
 		rc = rcBusy;
 	if (rc == rcOk) {
@@ -112,7 +110,7 @@ Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
 		return rcInvalidArgument;
 	vm_lock(vs);
 	uint64_t first = 0, count = size / PAGE;
-	Retcode rc = find_anon_range_locked(vs, addr, size, &r, &first);
+	Retcode rc = vm_find_anon_range_locked(vs, addr, size, &r, &first);
 	if (rc == rcOk && (r->busy || pt_walk_range(&vs->pt, addr, size, &pinned, NULL)))
 		rc = rcBusy;
 	if (rc == rcOk)
@@ -133,30 +131,5 @@ Retcode vm_decommit(struct vm_space *vs, uint64_t addr, uint64_t size)
 	}
 	vm_unlock(vs);
 	vm_free_dead(vs);
-	return rc;
-}
-
-Retcode vm_protect(struct vm_space *vs, uint64_t addr, uint64_t size, unsigned prot)
-{
-	struct vm_region *r;
-
-	if (!prot_valid(prot) || !range_args_ok(vs, addr, size))
-		return rcInvalidArgument;
-	vm_lock(vs);
-	uint64_t first = 0, count = size / PAGE;
-	Retcode rc = find_anon_range_locked(vs, addr, size, &r, &first);
-	if (rc == rcOk && r->busy)
-		rc = rcBusy;
-	if (rc == rcOk && (prot & ~(unsigned)r->max_prot))
-		rc = rcAccessDenied; /* an MDL mapping: no more than the MDL allows */
-	if (rc == rcOk)
-		rc = vm_runs_reserve(&r->runs, 2, vs->acct);
-	if (rc == rcOk) {
-		vm_runs_apply_locked(vs, r, first, count, KEEP, KEEP, (uint8_t)prot, KEEP);
-		if (r->resident) /* (with nothing mapped, the runs are all there is) */
-			rc = pt_protect(&vs->pt, addr, size, vm_mmu_flags(vs, prot, r->flags));
-		KASSERT(rc == rcOk); /* 4 KiB pages only: nothing to split */
-	}
-	vm_unlock(vs);
 	return rc;
 }

@@ -148,6 +148,11 @@ static inline Retcode vm_find_range_locked(struct vm_space *vs, uint64_t addr, u
 	return rcOk;
 }
 
+/* [addr, addr + size) inside one anonymous region, with no guard page: what commit, decommit
+ * and protect act on; its region and first page (vm_commit.c). Lock held. */
+Retcode vm_find_anon_range_locked(struct vm_space *vs, uint64_t addr, uint64_t size, struct vm_region **out,
+				  uint64_t *first);
+
 /* One more region in the space: its limit and the account's. Lock held. */
 static inline Retcode vm_region_count_add_locked(struct vm_space *vs)
 {
@@ -177,7 +182,7 @@ static inline Retcode vm_locked_pages_add_locked(struct vm_space *vs, uint64_t p
 	Retcode rc = account_charge(vs->acct, ACCT_LOCKED, pages);
 	if (rc == rcOk) {
 		vs->locked += pages;
-		charge_locked_add((int64_t)pages);
+		charge_locked_pages_add((int64_t)pages);
 	}
 	return rc;
 }
@@ -188,7 +193,7 @@ static inline void vm_locked_pages_sub_locked(struct vm_space *vs, uint64_t page
 	if (!pages)
 		return;
 	vs->locked -= pages;
-	charge_locked_add(-(int64_t)pages);
+	charge_locked_pages_add(-(int64_t)pages);
 	account_uncharge(vs->acct, ACCT_LOCKED, pages);
 }
 

@@ -201,7 +201,9 @@ Retcode vm_populate_locked(struct vm_space *vs, struct vm_region *r, uint64_t fi
 	for (unsigned i = 0; i < holes.n; i++)
 		need += (holes.v[i].end - holes.v[i].start) / PAGE;
 	struct list_head *pos;
-	list_for_each(pos, frames) if (++have >= need) break;
+	list_for_each(pos, frames)
+		if (++have >= need)
+			break;
 	for (; have < need; have++) {
 		struct page *p = frame_alloc(r->flags, PAGE_ANON);
 		if (!p) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-#include <mm/pool.h>
 #include <mm/charge.h>
+#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include <mm/vm_runs.h>

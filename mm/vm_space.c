@@ -3,7 +3,8 @@
  * Address spaces (mm/vm.h, docs/vm.md), the core every other vm file stands on: a space's
  * life and its region tree (lookup, placement with ASLR), region objects and the counts they
  * are charged by, locked-page counts, the table windows committed pages are charged for, and
- * the translation of VMM_FLAG_* into MMU flags. Calls no other vm file (mm/vm_internal.h).
+ * the translation of VMM_FLAG_* into MMU flags. Calls no other vm_*.c file, only the tree
+ * and the runs below it (mm/vm_internal.h).
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>

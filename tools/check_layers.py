@@ -9,8 +9,9 @@ of the object graph (allowed upcalls left out) that spans more than one layer, a
     layers: upward=N allowed=A cross_layer_sccs=M objects=O
 Exits 1 when an upward reference is not allowed or a cycle crosses layers.
 
-With --kernel ELF it also checks that the production kernel links no test code: no symbol
-defined by an object under tests/ may appear in it.
+With --kernel ELF it also checks that the production kernel links no test code: its ktests
+and ktest_fixtures sections are empty, and no global symbol defined by an object under tests/
+appears in it.
 
 Usage: check_layers.py BUILD_KERNEL_DIR [--objects LIST] [--kernel build/kernel.elf] [--allow FILE]
   --objects  a file naming the kernel's objects (the Makefile writes build/kernel.objs), so
@@ -141,13 +142,29 @@ def main():
     status = 1 if bad or cross else 0
 
     if a.kernel:
+        # Tests and fixtures are static, registered through the ktests and ktest_fixtures
+        # sections: the kernel's section bounds must enclose nothing. Global symbols defined
+        # under tests/ must not be there either.
+        bounds = {}
+        out = subprocess.run(["nm", a.kernel], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) == 3:
+                bounds[f[2]] = int(f[0], 16)
+        leaked = []
+        for sec in ("ktests", "ktest_fixtures"):
+            start, stop = bounds.get(f"__start_{sec}"), bounds.get(f"__stop_{sec}")
+            if start is None or stop is None:
+                leaked.append(f"section bounds of {sec} missing")
+            elif stop != start:
+                leaked.append(f"{(stop - start) // 8} entries in section {sec}")
         test_defs = set()
         for o in glob.glob(os.path.join(a.build, "tests", "**", "*.o"), recursive=True):
             test_defs |= symbols(o)[0]
-        leaked = sorted(symbols(a.kernel)[0] & test_defs)
+        leaked += sorted(symbols(a.kernel)[0] & test_defs)
         for s in leaked:
             print(f"TEST CODE in {a.kernel}: {s}")
-        print(f"layers: {len(leaked)} test symbols in {os.path.basename(a.kernel)}")
+        print(f"layers: {len(leaked)} test symbols or registrations in {os.path.basename(a.kernel)}")
         status |= 1 if leaked else 0
     return status
 

@@ -21,6 +21,8 @@ extern const char trap_return[];
 
 /* entry.S: the SYSCALL entry (LSTAR, CSTAR). */
 extern const char syscall_entry[];
+/* trap.c, for entry.S: the handler the SYSCALL entry calls (trap_set_syscall_handler). */
+extern void (*syscall_handler)(struct trap_frame *tf);
 
 /* entry.S: the first code of every new thread (arch_thread_stack_init puts it where
  * arch_switch returns to): calls rbx(r12). */

@@ -5,8 +5,9 @@
  * SYSCALL: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9; rcx holds the user rip,
  * r11 the user rflags. The entry switches to the thread's kernel stack, builds the same
  * struct trap_frame an interrupt would (vector VEC_SYSCALL), calls the handler the kernel
- * registered (trap_set_syscall_handler: syscall_dispatch) with interrupts on, and returns with SYSRET (IRET when the frame's rip is not a plain
- * lower-half address, where SYSRET would fault in ring 0).
+ * registered (trap_set_syscall_handler: syscall_dispatch) with interrupts on, and returns
+ * with SYSRET (IRET when the frame's rip is not a plain lower-half address, where SYSRET
+ * would fault in ring 0).
  */
 #include <arch/gdt.h>
 #include <arch/percpu.h>

@@ -22,10 +22,10 @@ static const char *(*stack_namer)(uint64_t addr);
 
 void trap_set_user_hooks(const struct trap_user_hooks *hooks) { user_hooks = hooks; }
 
-/* Called by the SYSCALL entry (entry.S). */
 void (*syscall_handler)(struct trap_frame *tf);
 
 void trap_set_syscall_handler(void (*fn)(struct trap_frame *tf)) { syscall_handler = fn; }
+
 void trap_set_stack_namer(const char *(*namer)(uint64_t addr)) { stack_namer = namer; }
 
 /* Which stack's guard page holds addr: the boot stack, an IST stack, or what mm names. */

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Console and log. The console is whatever arch registered (COM1); '\n' goes out as "\r\n"
- * for terminals. Log lines
- * get "[seconds.micros] L " in front (L = E, W, I, D); task output gets "ID| " (see
- * knmm/log.h), and the console keeps track of who owns the line being written.
+ * for terminals. Log lines get "[seconds.micros] L " in front (L = E, W, I, D); task output
+ * gets "ID| " (see knmm/log.h), and the console keeps track of who owns the line being
+ * written.
  */
 #include <knmm/log.h>
 #include <knmm/panic.h>
@@ -26,7 +26,7 @@ static uint64_t line_owner;
 static bool line_empty = true;
 
 /* During a panic the lock is ignored: its holder may be the context that panicked. */
-static inline void console_assert_locked(void)
+static inline void console_assert_held(void)
 {
 	if (!panic_in_progress)
 		spin_assert_held(&console_lock);
@@ -36,7 +36,7 @@ static void console_put_locked(const char *s, size_t n)
 {
 	void (*putc)(char) = console_putc;
 
-	console_assert_locked();
+	console_assert_held();
 	for (size_t i = 0; putc && i < n; i++) {
 		if (s[i] == '\n')
 			putc('\r');
@@ -49,7 +49,7 @@ static void console_put_locked(const char *s, size_t n)
 /* Output of `owner` comes next: a line another author left open is closed first. */
 static void console_claim_locked(uint64_t owner)
 {
-	console_assert_locked();
+	console_assert_held();
 	if (!line_empty && line_owner != owner)
 		console_put_locked("\n", 1);
 	line_owner = owner;

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: MIT
+/*
+ * panic(): the message, then the registers and backtrace and the machine's stop through the
+ * operations arch registered (knmm/panic.h). A panic inside a panic gives up at once.
+ */
 #include <arch/irqflags.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>

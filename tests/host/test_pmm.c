@@ -97,8 +97,7 @@ static bool model_check(struct model *m, char *why, size_t size)
 	for (unsigned z = 0; z < PMM_NR_ZONES; z++)
 		for (unsigned o = 0; o < PMM_NR_ORDERS; o++) {
 			struct list_head *pos;
-			list_for_each(pos, &pm->zone[z].free[o])
-			{
+			list_for_each(pos, &pm->zone[z].free[o]) {
 				uint64_t pfn = pmm_pfn(pm, list_entry(pos, struct page, lru));
 				for (uint64_t i = 0; i < (1ull << o); i++) {
 					if (pfn + i < m->base || pfn + i >= m->sim.max_pfn || m->mark[pfn + i]++) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <knmm/align.h>
-#include <mm/pool.h>
 #include <knmm/layout.h>
 #include <mm/pmm.h>
+#include <mm/pool.h>
 #include <mm/vm.h>
 #include "ktest_util.h"
 

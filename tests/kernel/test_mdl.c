@@ -10,11 +10,11 @@
 #include <arch/pte.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/mdl.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
+#include <mm/pool.h>
 #include <mm/vm.h>
 #include "ktest_util.h"
 

@@ -16,9 +16,9 @@
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/pmm.h>
+#include <mm/pool.h>
 #include "ktest_util.h"
 
 #define SEED     0x6b6e6d6d70726e67ull
@@ -183,8 +183,7 @@ static unsigned snapshot_free(struct range *r, unsigned cap, unsigned *nranges)
 	for (unsigned z = 0; z < PMM_NR_ZONES; z++)
 		for (unsigned o = 0; o < PMM_NR_ORDERS; o++) {
 			struct list_head *pos;
-			list_for_each(pos, &pmm_main.zone[z].free[o])
-			{
+			list_for_each(pos, &pmm_main.zone[z].free[o]) {
 				uint64_t pfn = pmm_pfn(&pmm_main, list_entry(pos, struct page, lru));
 				if (n < cap)
 					r[n] = (struct range){ pfn, pfn + (1ull << o) };

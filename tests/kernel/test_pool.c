@@ -11,10 +11,10 @@
  */
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <mm/pool.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
 #include "ktest_util.h"
+#include <mm/pool.h>
 
 #define TAG         POOL_TAG('P', 'l', 'R', 'z')
 #define REDZONE     0xfd

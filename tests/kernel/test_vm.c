@@ -7,10 +7,10 @@
 #include <arch/cpu.h>
 #include <arch/msr.h>
 #include <arch/pte.h>
+#include <mm/pool.h>
 #include <kernel/main.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
-#include <mm/pool.h>
 #include <knmm/string.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>

@@ -38,8 +38,8 @@ from knmm import charge, constants  # noqa: E402
 # ---------------------------------------------------------------- what is read by name
 
 # Every kernel variable and type this extension names, in one place: when the kernel renames
-# one, this is the line to change. (The commit charge's statistics: the variable `commit`,
-# a struct vm_commit_stats, in mm/commit.c.)
+# one, this is the line to change. (The commit charge's statistics: the variable
+# `global_charge`, a struct charge_stats, in mm/charge.c.)
 KERNEL_NAMES = {
     # variables
     "boot_info": "boot_info",

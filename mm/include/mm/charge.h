@@ -57,7 +57,7 @@ void charge_init(uint64_t limit_pages);
 uint64_t charge_total(void);
 void charge_get(struct charge_stats *out);
 /* The locked-pages statistic of the report (all spaces). */
-void charge_locked_add(int64_t pages);
+void charge_locked_pages_add(int64_t pages);
 
 /* ---- accounts ---- */
 

@@ -210,8 +210,10 @@ struct mdl_stats {
 	uint64_t mdls, pinned_pages;
 };
 void mdl_get_stats(struct mdl_stats *out);
-/* Calls fn for every live MDL, with the MDLs' lock held (fn takes no lock but the console's). */
-void mdl_for_each(void (*fn)(const struct mdl *m, void *arg), void *arg);
+/* Under one hold of the MDLs' lock: head (if not NULL) with the statistics, then fn for every
+ * live MDL, so the two agree (neither takes a lock but the console's). */
+void mdl_for_each(void (*head)(const struct mdl_stats *s, void *arg), void (*fn)(const struct mdl *m, void *arg),
+		  void *arg);
 /* One line per live MDL: address, kind, size, maximum protection, cache, runs (the
  * monitor's `mdl`; mm/report.c). */
 void mdl_report(void);

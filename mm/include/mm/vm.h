@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Address spaces (SPEC §4): regions in an augmented tree (mm/vm_tree.h), page states as
- * runs (mm/vm_runs.h), resident pages only in the page tables (through arch/pt.h), and the
- * global commit charge. The ring-3 memory API (KnVm*) is a thin layer over these calls; the
+ * runs (mm/vm_runs.h), resident pages only in the page tables (through arch/pt.h), charged
+ * through mm/charge.h. The ring-3 memory API (KnVm*) is a thin layer over these calls; the
  * kernel uses the same calls on its own dynamic area (kernel_space).
  *
  * Semantics (SPEC §4.2-4.3), for every call:
@@ -34,8 +34,7 @@ enum vm_region_kind {
 
 struct vm_region; /* private to mm (mm/vm_internal.h) */
 
-/* Fields are mm's: outside mm, only through the calls below (the monitor still reads a few
- * under the lock, by convention, until it is converted). */
+/* Fields are mm's: outside mm, only through the calls below. */
 struct vm_space {
 	spinlock_t lock; /* vm_lock() (mm/vm_internal.h) */
 	bool lock_irq;   /* the interrupt state vm_lock found (the holder's) */

@@ -24,7 +24,7 @@ struct pmm_sim {
  * descriptor array first so tests can see which descriptors were ever written. */
 bool sim_create(struct pmm_sim *s, const struct pmm_range *ram, unsigned nr_ram, const struct pmm_range *reserved,
 		unsigned nr_reserved, bool poison, bool fill_db);
-/* The same, building pmm_main (the instance kernel code such as mm/vm.c uses), and making it
+/* The same, building pmm_main (the instance kernel code such as mm/vm_*.c uses), and making it
  * the page-table layer's frame source. */
 bool sim_create_main(struct pmm_sim *s, uint64_t ram_pages);
 void sim_destroy(struct pmm_sim *s);

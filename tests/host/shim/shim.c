@@ -58,8 +58,8 @@ uint64_t clock_ns(void) { return 0; }
 void zero_pages(void *va, uint64_t npages) { memset(va, 0, npages << PAGE_SHIFT); }
 
 /* ---- pools: plain malloc on the host ---- */
-#include <mm/pool.h>
 #include <arch/cpu.h>
+#include <mm/pool.h>
 
 struct cpu_features cpu_features; /* no 1 GiB pages, no ERMS: the host tests use 4 KiB tables */
 
