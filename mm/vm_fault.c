@@ -13,11 +13,18 @@
 
 /* ------------------------------------------------------------------ faults */
 
-/* Maps a fresh frame at page p of r (committed, not resident). Charged: cannot fail. */
-static void fault_in_locked(struct vm_space *vs, struct vm_region *r, uint64_t p, unsigned prot)
+/* Maps a fresh frame at page p of r (committed, not resident): *spare, the write-back frame
+ * vm_fault zeroed before it took the lock, when there is one and r is write-back; otherwise
+ * one allocated (and zeroed) here. Charged: cannot fail. */
+static void fault_in_locked(struct vm_space *vs, struct vm_region *r, uint64_t p, unsigned prot, struct page **spare)
 {
 	vm_assert_held(vs);
-	struct page *frame = frame_alloc(r->flags, PAGE_ANON);
+	struct page *frame = *spare;
+
+	if (frame && frame_type_of(r->flags) == FRAME_WB)
+		*spare = NULL;
+	else
+		frame = frame_alloc(r->flags, PAGE_ANON);
 
 	if (!frame)
 		panic("vm: no frame for a committed page (%llu pages charged): the commit accounting is broken",
@@ -34,6 +41,8 @@ static void fault_in_locked(struct vm_space *vs, struct vm_region *r, uint64_t p
  * first, then those before it (a bounded window: touching a run from the top stays linear). */
 static void fault_around_locked(struct vm_space *vs, struct vm_region *r, uint32_t i, uint64_t p)
 {
+	struct page *none = NULL;
+
 	vm_assert_held(vs);
 	unsigned left = vs->faultaround;
 	uint64_t lo = MAX(r->runs.v[i].start, p > left ? p - left : 0);
@@ -41,13 +50,13 @@ static void fault_around_locked(struct vm_space *vs, struct vm_region *r, uint32
 
 	for (uint64_t q = p + 1; left && q < hi; q++) {
 		if (!pt_translate(&vs->pt, vmr_base(r) + q * PAGE, NULL)) {
-			fault_in_locked(vs, r, q, r->runs.v[i].prot);
+			fault_in_locked(vs, r, q, r->runs.v[i].prot, &none);
 			left--;
 		}
 	}
 	for (uint64_t q = p; left && q-- > lo;) {
 		if (!pt_translate(&vs->pt, vmr_base(r) + q * PAGE, NULL)) {
-			fault_in_locked(vs, r, q, r->runs.v[i].prot);
+			fault_in_locked(vs, r, q, r->runs.v[i].prot, &none);
 			left--;
 		}
 	}
@@ -68,6 +77,14 @@ enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access
 
 	if (addr < vs->lo || addr >= vs->hi)
 		return VM_FAULT_ACCESS;
+	/* The frame a lazy page will most likely need, zeroed before the space lock is taken
+	 * (docs/locking.md), with interrupts already off so that nothing runs between here and
+	 * the lock: a CPU holds at most one such spare, and the kernel reserve (never promised
+	 * by the charge) covers the frame while a fault that does not use it still holds it.
+	 * With no free frame, the frame is zeroed under the lock as before. */
+	bool irq = local_irq_save();
+	struct page *spare = pmm_alloc(0, PMM_ZERO, PAGE_ANON);
+
 	vm_lock(vs);
 	struct vm_region *r = vm_region_find_locked(vs, addr);
 	if (!r || r->kind != VMR_ANON)
@@ -94,16 +111,19 @@ enum vm_fault_result vm_fault(struct vm_space *vs, uint64_t addr, enum vm_access
 		vs->committed += n;
 		vs->commit_extra += extra;
 		vs->table_windows += windows;
-		fault_in_locked(vs, r, p, run.prot);
+		fault_in_locked(vs, r, p, run.prot, &spare);
 		res = VM_FAULT_GREW;
 	} else if (access_allowed(run.prot, access)) {
 		if (!pt_translate(&vs->pt, va, NULL)) {
-			fault_in_locked(vs, r, p, run.prot);
+			fault_in_locked(vs, r, p, run.prot, &spare);
 			fault_around_locked(vs, r, i, p);
 		}
 		res = VM_FAULT_RESOLVED;
 	}
 out:
 	vm_unlock(vs);
+	local_irq_restore(irq);
+	if (spare)
+		frame_free(spare);
 	return res;
 }
