@@ -21,6 +21,7 @@
 #include <arch/pt.h>
 #include <arch/qemu.h>
 #include <arch/serial.h>
+#include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
@@ -193,6 +194,41 @@ static void cmd_regions(const struct args *a)
 	task_put(t);
 }
 
+/* What the VM says of the page, whatever the tables hold (a page that is not present may be
+ * demand-zero, reserved, a guard page or free: WinDbg's !pte says the same of its PTEs). */
+static void pte_vm_view(struct task *t, uint64_t va)
+{
+	struct vm_info vi;
+	if (va >= USER_END || vm_query(&t->vs, va, &vi) != rcOk)
+		return;
+	static const char *const cache[] = { "WB", "WT", "WC", "UC" };
+	unsigned c = (vi.flags & VMM_FLAG_WRITE_THROUGH)   ? 1
+		     : (vi.flags & VMM_FLAG_WRITE_COMBINE) ? 2
+		     : (vi.flags & VMM_FLAG_CACHE_DISABLE) ? 3
+							   : 0;
+	char prot[4] = { (vi.flags & VMM_FLAG_READ) ? 'r' : '-', (vi.flags & VMM_FLAG_WRITE) ? 'w' : '-',
+			 (vi.flags & VMM_FLAG_EXECUTE) ? 'x' : '-', 0 };
+	switch (vi.state) {
+	case VMM_STATE_COMMITTED:
+		if (vi.resident)
+			console_printf("  vm: committed, resident, %s %s\n", prot, cache[c]);
+		else
+			console_printf(
+				"  vm: committed, not resident: demand-zero (a touch maps a zeroed frame), %s %s\n",
+				prot, cache[c]);
+		break;
+	case VMM_STATE_RESERVED:
+		console_printf("  vm: reserved (a commit would make it usable)\n");
+		break;
+	case VMM_STATE_GUARD:
+		console_printf("  vm: guard page (never accessible)\n");
+		break;
+	default:
+		console_printf("  vm: free (no region)\n");
+		break;
+	}
+}
+
 static void cmd_pte(const struct args *a)
 {
 	const char *spec = a->v[0], *va_text = a->v[1];
@@ -219,6 +255,7 @@ static void cmd_pte(const struct args *a)
 	for (unsigned i = 0; i < tr.n; i++)
 		console_printf("  %-4s[%3u] %#018llx  %s\n", tr.step[i].level_name, tr.step[i].index,
 			       (unsigned long long)tr.step[i].entry, tr.step[i].text);
+	pte_vm_view(t, va);
 	task_put(t);
 }
 
@@ -235,6 +272,20 @@ static void cmd_pool(const struct args *a)
 		console_printf(" %-4s %10llu %10llu %14llu\n", name, (unsigned long long)tags[i].allocs,
 			       (unsigned long long)tags[i].frees, (unsigned long long)tags[i].bytes);
 	}
+}
+
+static void cmd_kill(const struct args *a)
+{
+	struct task *t = task_arg(a->v[0]);
+	if (!t)
+		return;
+	if (t->state == KN_TASK_STATE_EXITED) {
+		console_printf("monitor: task %llu '%s' has already exited\n", (unsigned long long)t->id, t->name);
+	} else {
+		task_terminate(t, KN_EXIT_TERMINATED, true);
+		console_printf("killed task %llu '%s'\n", (unsigned long long)t->id, t->name);
+	}
+	task_put(t);
 }
 
 static void cmd_mdl(const struct args *a)
@@ -369,6 +420,7 @@ static const struct command {
 	{ "pool", 0, 0, cmd_pool, "", "kernel pool usage by tag (like !poolused)" },
 	{ "mdl", 0, 0, cmd_mdl, "", "live MDLs with their runs and pinned pages" },
 	{ "run", 1, 1, cmd_run, "PROGRAM", "start a program (one of the boot modules) as a task" },
+	{ "kill", 1, 1, cmd_kill, "TASK", "terminate a task (running, created or frozen)" },
 	{ "dump", 1, 2, cmd_dump, "TASK [MS]",
 	  "freeze a task and dump it with the collector (a core file on COM2),\n"
 	  "waiting MS milliseconds at most for it (default 10000)" },

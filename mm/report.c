@@ -136,11 +136,11 @@ static void mdl_line(const struct mdl *m, void *arg)
 	}
 	if (at >= sizeof(runs) - 32)
 		ksnprintf(runs + at, sizeof(runs) - at, " ...");
-	console_printf("  %p %-9s %8llu bytes %5llu pages (%llu frames) max %c%c%c cache %#x: %s\n", (const void *)m,
+	console_printf("  %p %-9s %8llu bytes %5llu pages (%llu frames) max %c%c%c cache %s: %s\n", (const void *)m,
 		       kinds[m->kind], (unsigned long long)m->bytes, (unsigned long long)m->pages,
 		       (unsigned long long)frames, (m->max_prot & VMM_FLAG_READ) ? 'r' : '-',
 		       (m->max_prot & VMM_FLAG_WRITE) ? 'w' : '-', (m->max_prot & VMM_FLAG_EXECUTE) ? 'x' : '-',
-		       m->cache, runs);
+		       cache_name(m->cache), runs);
 }
 
 static void mdl_head(const struct mdl_stats *ms, void *arg)

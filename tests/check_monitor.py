@@ -259,7 +259,7 @@ def check(build, accel, logdir):
 
     out = s.ask("help")
     expect("help lists every command", all(c in out for c in ("vm", "tasks", "regions TASK", "pte TASK VA", "pool", "mdl",
-                                                               "run PROGRAM", "dump TASK", "halt")), out)
+                                                               "run PROGRAM", "kill TASK", "dump TASK", "halt")), out)
     tasks_out = s.ask("tasks")
     tasks = {name: dict(id=int(i), state=st, threads=int(th), regions=int(rg), committed=int(c), resident=int(r))
              for i, st, th, rg, c, r, name in TASK_LINE.findall(tasks_out)}
@@ -285,6 +285,8 @@ def check(build, accel, logdir):
     out, leaf = pte(code_va)
     expect("pte: the code page is present, user, read-only and executable (no NX)",
            leaf and " US" in leaf and " RO" in leaf and " NX" not in leaf, out)
+    expect("pte: the VM's view of the code page: committed, resident, r-x, write-back",
+           "vm: committed, resident, r-x WB" in out, out)
     out, leaf = pte(mdl_va)
     expect("pte: the MDL page is present, user, writable and NX, write-back",
            leaf and " RW" in leaf and " NX" in leaf and "PAT=0 (WB)" in leaf, out)
@@ -298,13 +300,17 @@ def check(build, accel, logdir):
             continue
         out, leaf = pte(made[kind][0] + offset)
         expect(f"pte: {what}", leaf and all(w in leaf for w in want) and not any(a in leaf for a in absent), out)
-    for kind, offset, what in (("lazy", PAGE, "a committed page never touched"),
-                               ("guarded", 0, "a reserved page"), ("freed", 0, "a page unmapped again")):
+    for kind, offset, what, view in (("lazy", PAGE, "a committed page never touched", "vm: committed, not resident: "
+                                      "demand-zero"),
+                                     ("guarded", 0, "a reserved page", "vm: reserved"),
+                                     ("guarded", -PAGE, "the low guard page", "vm: guard page"),
+                                     ("freed", 0, "a page unmapped again", "vm: free (no region)")):
         if kind not in made:
             expect(f"pte: {what} is not present", False, f"sharer-a did not log its '{kind}' region")
             continue
         out, _ = pte(made[kind][0] + offset)
-        expect(f"pte: {what} is not present", "not present" in out and not LEAF.search(out), out)
+        expect(f"pte: {what} is not present, and the VM says what it is ('{view}')",
+               "not present" in out and not LEAF.search(out) and view in out, out)
 
     # vm: totals against the boot log, against each other, and against tasks/regions/mdl
     mdl_out = s.ask("mdl")
@@ -351,6 +357,8 @@ def check(build, accel, logdir):
                mdl_head and vm["MDLs"] == int(mdl_head.group(1)) == 1
                and vm["Pinned pages"] == int(mdl_head.group(2)) == made.get("mdl", (0, 0))[1] // PAGE
                and re.search(r"ram\s+8192 bytes\s+2 pages \(2 frames\)", mdl_out), mdl_out + vm_out[:900])
+        expect("mdl: the cache mode by name, as regions shows it", "cache WB:" in mdl_out and "cache 0x" not in mdl_out,
+               mdl_out)
         expect("vm: page-table pages at least the distinct tables the pte walks went through",
                vm["Page-table pages"] >= len(tables) >= 4, f"{vm['Page-table pages']} < {len(tables)}")
     for name, t in tasks.items():
@@ -373,7 +381,8 @@ def check(build, accel, logdir):
                        ("pte sharer-a 8000000000000000", "bad address"), ("regions nosuch", "no task 'nosuch'"),
                        ("dump nosuch", "no task 'nosuch'"), ("run nosuch", "no program 'nosuch'"),
                        ("halt now", "halt takes 0 arguments"), ("dump sharer-b 0", "bad time limit '0'"),
-                       ("dump sharer-b 1 2", "dump takes 1 or 2 arguments")):
+                       ("dump sharer-b 1 2", "dump takes 1 or 2 arguments"), ("kill", "kill takes 1 argument"),
+                       ("kill nosuch", "no task 'nosuch'")):
         out = s.ask(line)
         expect(f"'{line}' is answered with one line: {want}", want in out and out.count("\n") <= 2, out)
     out = s.ask("run hello")
@@ -401,6 +410,14 @@ def check(build, accel, logdir):
     out = s.ask("mdl")
     expect("the terminated collector's MDLs are released: sharer-a's MDL alone",
            re.search(r"^1 MDLs, 2 pinned pages", out, re.M), out)
+    out = s.ask("kill sharer-b")
+    expect("kill: terminates a (frozen) task", re.search(r"killed task \d+ 'sharer-b'", out), out)
+    out = s.ask("tasks")
+    expect("kill: the killed task is gone from tasks, the others stay (stack-crash still frozen)",
+           "sharer-b" not in out and re.search(r"frozen .*stack-crash", out), out)
+    out = s.ask("kill sharer-b")
+    expect("kill of a task that is gone: one line", ("no task 'sharer-b'" in out or "has already exited" in out)
+           and out.count("\n") <= 2, out)
     boot.send("halt\r")
     status = boot.wait()
     expect("halt leaves QEMU (status 33)", status == qemu.EXIT_PASS, f"status {status}")
