@@ -29,6 +29,7 @@
 #include <mm/mm.h>
 #include <mm/pool.h>
 #include <mm/vm.h>
+#include <kernel/main.h>
 #include <kernel/monitor.h>
 #include <kernel/sched.h>
 #include <kernel/task.h>
@@ -274,6 +275,36 @@ static void cmd_pool(const struct args *a)
 	}
 }
 
+static void cmd_resume(const struct args *a)
+{
+	struct task *t = task_arg(a->v[0]);
+	if (!t)
+		return;
+	if (task_resume(t) == rcOk)
+		console_printf("resumed task %llu '%s'\n", (unsigned long long)t->id, t->name);
+	else
+		console_printf("monitor: task %llu '%s' is %s: only a created task can be resumed (a frozen one never "
+			       "runs again)\n",
+			       (unsigned long long)t->id, t->name, task_state_name(t->state));
+	task_put(t);
+}
+
+static void cmd_buddy(const struct args *a)
+{
+	(void)a;
+	buddy_report();
+}
+
+static void cmd_pfn(const struct args *a)
+{
+	uint64_t pa;
+	if (!parse_address(a->v[0], &pa)) {
+		console_printf("monitor: bad address '%s' (hexadecimal)\n", a->v[0]);
+		return;
+	}
+	pfn_report(pa);
+}
+
 static void cmd_kill(const struct args *a)
 {
 	struct task *t = task_arg(a->v[0]);
@@ -294,11 +325,28 @@ static void cmd_mdl(const struct args *a)
 	mdl_report();
 }
 
+/* The programs `run` can start: the boot modules that are ELF programs. */
+static void list_programs(void)
+{
+	console_printf("programs:");
+	for (unsigned i = 0; i < boot_info.nr_modules; i++)
+		console_printf(" %s", boot_info.modules[i].name);
+	console_printf("\n");
+}
+
 static void cmd_run(const struct args *a)
 {
-	const char *program = a->v[0];
+	if (a->n == 0) {
+		list_programs();
+		return;
+	}
+	const char *program = a->v[0], *name = a->n > 1 ? a->v[1] : program;
+	if (strlen(name) > KN_TASK_NAME_MAX) {
+		console_printf("monitor: task name '%s' is too long (at most %u characters)\n", name, KN_TASK_NAME_MAX);
+		return;
+	}
 	struct task *t;
-	Retcode rc = task_create(program, program, 0, NULL, &t);
+	Retcode rc = task_create(name, program, 0, NULL, &t);
 	if (rc == rcNotFound) {
 		console_printf("monitor: no program '%s' among the boot modules\n", program);
 		return;
@@ -411,7 +459,7 @@ static const struct command {
 	const char *args;
 	const char *help;
 } commands[] = {
-	{ "help", 0, 0, cmd_help, "", "this list" },
+	{ "help", 0, 1, cmd_help, "[CMD]", "this list, or one command's" },
 	{ "vm", 0, 0, cmd_vm, "", "the memory report (like !vm): totals, pools, every task's memory" },
 	{ "tasks", 0, 0, cmd_tasks, "", "every task: id, state, threads, regions, committed and resident pages" },
 	{ "regions", 1, 1, cmd_regions, "TASK",
@@ -419,7 +467,10 @@ static const struct command {
 	{ "pte", 2, 2, cmd_pte, "TASK VA", "the page-table entries that map VA in TASK, each level decoded" },
 	{ "pool", 0, 0, cmd_pool, "", "kernel pool usage by tag (like !poolused)" },
 	{ "mdl", 0, 0, cmd_mdl, "", "live MDLs with their runs and pinned pages" },
-	{ "run", 1, 1, cmd_run, "PROGRAM", "start a program (one of the boot modules) as a task" },
+	{ "buddy", 0, 0, cmd_buddy, "", "free blocks per order and zone (like /proc/buddyinfo)" },
+	{ "pfn", 1, 1, cmd_pfn, "PA", "the page descriptor of a physical address (like !pfn)" },
+	{ "run", 0, 2, cmd_run, "[PROGRAM [NAME]]", "start a program (a boot module) as a task; alone: the programs" },
+	{ "resume", 1, 1, cmd_resume, "TASK", "start a task that was created and not started" },
 	{ "kill", 1, 1, cmd_kill, "TASK", "terminate a task (running, created or frozen)" },
 	{ "dump", 1, 2, cmd_dump, "TASK [MS]",
 	  "freeze a task and dump it with the collector (a core file on COM2),\n"
@@ -430,10 +481,14 @@ static const struct command {
 
 static void cmd_help(const struct args *a)
 {
-	(void)a;
-	console_printf("commands:\n");
+	unsigned shown = 0;
+	if (a->n == 0)
+		console_printf("commands:\n");
 	for (unsigned i = 0; i < NCOMMANDS; i++) {
 		const struct command *c = &commands[i];
+		if (a->n && strcmp(c->name, a->v[0]) != 0)
+			continue;
+		shown++;
 		char usage[24];
 		ksnprintf(usage, sizeof(usage), "%s%s%s", c->name, *c->args ? " " : "", c->args);
 		const char *second = strchr(c->help, '\n');
@@ -443,7 +498,11 @@ static void cmd_help(const struct args *a)
 		else
 			console_printf("  %-17s %s\n", usage, c->help);
 	}
-	console_printf("TASK is a task id or name; VA is hexadecimal.\n");
+	if (a->n && !shown) {
+		console_printf("monitor: no command '%s' (help lists them)\n", a->v[0]);
+		return;
+	}
+	console_printf("TASK is a task id or name; VA and PA are hexadecimal.\n");
 }
 
 /* ------------------------------------------------------------------ the loop */
@@ -471,8 +530,8 @@ static void execute(char *line)
 			console_printf("monitor: %s takes %u argument%s (help shows them)\n", c->name, c->min_args,
 				       c->min_args == 1 ? "" : "s");
 		else
-			console_printf("monitor: %s takes %u or %u arguments (help shows them)\n", c->name, c->min_args,
-				       c->max_args);
+			console_printf("monitor: %s takes %u %s %u arguments (help shows them)\n", c->name, c->min_args,
+				       c->max_args == c->min_args + 1 ? "or" : "to", c->max_args);
 		return;
 	}
 	for (unsigned i = 0; i < a.n; i++)

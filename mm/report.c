@@ -151,3 +151,47 @@ static void mdl_head(const struct mdl_stats *ms, void *arg)
 }
 
 void mdl_report(void) { mdl_for_each(mdl_head, mdl_line, NULL); }
+
+/* ------------------------------------------------------------------ frames */
+
+void buddy_report(void)
+{
+	static const char *const zones[PMM_NR_ZONES] = { "low (below 4 GiB)", "high" };
+	struct pmm_stats st;
+
+	pmm_get_stats(&pmm_main, &st);
+	console_printf("free blocks by order (order n: 2^n pages); %llu free pages, %llu in the per-CPU cache\n",
+		       (unsigned long long)st.free, (unsigned long long)st.pcp);
+	for (unsigned z = 0; z < PMM_NR_ZONES; z++) {
+		console_printf("zone %-18s %8llu pages:", zones[z], (unsigned long long)st.zone_free[z]);
+		for (unsigned o = 0; o < PMM_NR_ORDERS; o++)
+			console_printf(" %llu", (unsigned long long)st.free_blocks[z][o]);
+		console_printf("\n");
+	}
+}
+
+void pfn_report(uint64_t pa)
+{
+	static const char *const types[] = { "WB", "WT", "WC", "UC" };
+	uint64_t pfn = pa >> PAGE_SHIFT;
+
+	if (!pmm_pfn_is_ram(&pmm_main, pfn)) {
+		console_printf(
+			"pfn %#llx: not RAM the allocator accounts for (device memory, a hole, or past the end)\n",
+			(unsigned long long)pfn);
+		return;
+	}
+	if (!pmm_pfn_described(&pmm_main, pfn)) {
+		console_printf("pfn %#llx: RAM without a descriptor (the page database's own frames)\n",
+			       (unsigned long long)pfn);
+		return;
+	}
+	const struct page *p = pmm_page(&pmm_main, pfn);
+	struct page snap = *p; /* one read of each field: the frame may change meanwhile */
+	console_printf("pfn %#llx (pa %#llx): %s, refs %u, pins %u, order %u (max %u), type %s%s%s, owner word %#x\n",
+		       (unsigned long long)pfn, (unsigned long long)(pfn << PAGE_SHIFT),
+		       page_state_name((enum page_state)snap.state), snap.refcount, snap.pincount, snap.order,
+		       snap.max_order, types[(snap.flags & PG_TYPE_MASK) >> PG_TYPE_SHIFT],
+		       (snap.flags & PG_PCP) ? ", in the per-CPU cache" : "",
+		       (snap.flags & PG_POISONED) ? ", poisoned" : "", snap.private);
+}

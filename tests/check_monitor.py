@@ -259,7 +259,10 @@ def check(build, accel, logdir):
 
     out = s.ask("help")
     expect("help lists every command", all(c in out for c in ("vm", "tasks", "regions TASK", "pte TASK VA", "pool", "mdl",
-                                                               "run PROGRAM", "kill TASK", "dump TASK", "halt")), out)
+                                                               "run [PROGRAM [NAME]]", "resume TASK", "kill TASK",
+                                                               "buddy", "pfn PA", "dump TASK", "halt")), out)
+    out = s.ask("help pte")
+    expect("help CMD: that command's line alone", "pte TASK VA" in out and "regions" not in out, out)
     tasks_out = s.ask("tasks")
     tasks = {name: dict(id=int(i), state=st, threads=int(th), regions=int(rg), committed=int(c), resident=int(r))
              for i, st, th, rg, c, r, name in TASK_LINE.findall(tasks_out)}
@@ -290,6 +293,12 @@ def check(build, accel, logdir):
     out, leaf = pte(mdl_va)
     expect("pte: the MDL page is present, user, writable and NX, write-back",
            leaf and " RW" in leaf and " NX" in leaf and "PAT=0 (WB)" in leaf, out)
+    frame = re.search(r"page\s+(0x[0-9a-f]+)", leaf or "")
+    out = s.ask(f"pfn {frame.group(1)[2:] if frame else '0'}")
+    pfn = re.search(r"pfn 0x[0-9a-f]+ \(pa (0x[0-9a-f]+)\): (\S+), refs (\d+), pins (\d+)", out)
+    expect("pfn: the MDL page's frame is an MDL frame, pinned, mapped (refs >= 2: the MDL and the mapping)",
+           frame and pfn and int(pfn.group(1), 16) == int(frame.group(1), 16) and pfn.group(2) == "mdl"
+           and int(pfn.group(3)) >= 2 and int(pfn.group(4)) >= 1, out)
     for kind, offset, want, absent, what in (
             ("wc", 0, (" RW", " NX", "(WC)"), (), "the touched write-combining page: writable, NX, a WC PAT index"),
             ("uc", PAGE, (" RO", " NX", "(UC)"), (), "the read uncached page: read-only, NX, a UC PAT index"),
@@ -382,9 +391,24 @@ def check(build, accel, logdir):
                        ("dump nosuch", "no task 'nosuch'"), ("run nosuch", "no program 'nosuch'"),
                        ("halt now", "halt takes 0 arguments"), ("dump sharer-b 0", "bad time limit '0'"),
                        ("dump sharer-b 1 2", "dump takes 1 or 2 arguments"), ("kill", "kill takes 1 argument"),
-                       ("kill nosuch", "no task 'nosuch'")):
+                       ("kill nosuch", "no task 'nosuch'"), ("help nosuch", "no command 'nosuch'"),
+                       ("pfn zz", "bad address 'zz'"), ("pfn fee00000", "not RAM"),
+                       ("resume sharer-a", "only a created task can be resumed"),
+                       ("resume nosuch", "no task 'nosuch'"), ("run a b c", "run takes 0 to 2 arguments"),
+                       ("run hello aname-that-is-longer-than-31-characters", "too long")):
         out = s.ask(line)
         expect(f"'{line}' is answered with one line: {want}", want in out and out.count("\n") <= 2, out)
+    out = s.ask("run")
+    expect("run alone: lists the programs", out.startswith("programs:") or ("programs: " in out and " hello" in out
+                                                                           and " sharer" in out), out)
+    out = s.ask("run hello greeter")
+    expect("run PROGRAM NAME: starts the program under that name", re.search(r"started task \d+ 'greeter'", out), out)
+    out = s.ask("buddy")
+    zones = re.findall(r"^zone .*?(\d+) pages:((?: \d+)+)$", out, re.M)
+    head = re.search(r"(\d+) free pages, (\d+) in the per-CPU cache", out)
+    expect("buddy: per zone, the blocks of each order add up to the zone's free pages; zones + cache = free",
+           zones and head and all(sum(int(n) << o for o, n in enumerate(b.split())) == int(p) for p, b in zones)
+           and sum(int(p) for p, _ in zones) + int(head.group(2)) == int(head.group(1)), out)
     out = s.ask("run hello")
     expect("run: starts a program", re.search(r"started task \d+ 'hello'", out), out)
     out = s.ask("dump sharer-b", timeout=120)

@@ -45,6 +45,13 @@ void mm_free_noncached(void *va, uint64_t size);
 
 /* The `vm` report (SPEC §8), to the console. */
 void vm_report(void);
+/* Free blocks of each order in each zone, and the per-CPU cache (the monitor's `buddy`, like
+ * Linux's /proc/buddyinfo). */
+void buddy_report(void);
+/* The page descriptor of the frame at physical address pa: state, reference and pin counts,
+ * block order, flags and memory type, the owner's word; or why there is none (the monitor's
+ * `pfn`, like WinDbg's !pfn). Read without locks: a snapshot. */
+void pfn_report(uint64_t pa);
 struct vm_space;
 /* One line per region of a space: base, size, resident pages, maximum protection, cache
  * mode, flags and name, runs (the monitor's `regions`). */
