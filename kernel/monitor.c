@@ -54,16 +54,71 @@ static int read_char(void)
 	}
 }
 
-/* A line, echoed, with backspace and Ctrl-U. */
+/* The last lines entered, oldest first: up and down arrows bring them back. */
+#define HISTORY 16
+static char history[HISTORY][LINE_MAX];
+static unsigned history_len;
+
+static void history_add(const char *line)
+{
+	if (!*line || (history_len && strcmp(history[history_len - 1], line) == 0))
+		return;
+	if (history_len == HISTORY) {
+		memmove(history[0], history[1], sizeof(history[0]) * (HISTORY - 1));
+		history_len--;
+	}
+	kstrlcpy(history[history_len++], line, LINE_MAX);
+}
+
+/* Replaces the n characters shown of the line being edited with `text`. */
+static size_t replace_shown(char *buf, size_t n, const char *text, size_t size)
+{
+	while (n) {
+		n--;
+		console_write("\b \b", 3);
+	}
+	n = kstrlcpy(buf, text, size);
+	if (n >= size)
+		n = size - 1;
+	console_write(buf, n);
+	return n;
+}
+
+/*
+ * A line, echoed: backspace, Ctrl-U (the whole line), up and down arrows (history); other
+ * escape sequences (cursor keys, function keys) are swallowed, not echoed. A line longer
+ * than the buffer is refused whole with one line saying so (never cut silently).
+ */
 static void read_line(char *buf, size_t size)
 {
 	size_t n = 0;
+	unsigned h = history_len; /* the history entry shown; history_len: the new line */
+	bool too_long = false;
 	for (;;) {
 		int c = read_char();
 		if (c == '\r' || c == '\n') {
 			console_write("\n", 1);
 			buf[n] = 0;
+			if (too_long) {
+				console_printf("monitor: line too long (at most %llu characters): ignored\n",
+					       (unsigned long long)(size - 1));
+				buf[0] = 0;
+			}
+			history_add(buf);
 			return;
+		}
+		if (c == 0x1b) { /* ESC [ parameters final: a key that is not a character */
+			int d = read_char();
+			if (d != '[' && d != 'O')
+				continue;
+			do
+				d = read_char();
+			while (d >= 0x20 && d < 0x40);
+			if (d == 'A' && h > 0)
+				n = replace_shown(buf, n, history[--h], size);
+			else if (d == 'B' && h < history_len)
+				n = replace_shown(buf, n, ++h < history_len ? history[h] : "", size);
+			continue;
 		}
 		if (c == 0x7f || c == 0x08) { /* backspace */
 			if (n) {
@@ -71,14 +126,16 @@ static void read_line(char *buf, size_t size)
 				console_write("\b \b", 3);
 			}
 		} else if (c == 0x15) { /* Ctrl-U: the whole line */
-			while (n) {
-				n--;
-				console_write("\b \b", 3);
+			n = replace_shown(buf, n, "", size);
+			too_long = false;
+		} else if (c >= 0x20 && c < 0x7f) {
+			if (n + 1 < size) {
+				buf[n++] = (char)c;
+				char ch = (char)c;
+				console_write(&ch, 1);
+			} else {
+				too_long = true;
 			}
-		} else if (c >= 0x20 && c < 0x7f && n + 1 < size) {
-			buf[n++] = (char)c;
-			char ch = (char)c;
-			console_write(&ch, 1);
 		}
 	}
 }

@@ -263,6 +263,15 @@ def check(build, accel, logdir):
                                                                "buddy", "pfn PA", "dump TASK", "halt")), out)
     out = s.ask("help pte")
     expect("help CMD: that command's line alone", "pte TASK VA" in out and "regions" not in out, out)
+    out = s.ask("\x1b[A")
+    expect("line editing: the up arrow brings the last line back (help pte again), no escape echoed",
+           "pte TASK VA" in out and "[A" not in out and "unknown command" not in out, out)
+    out = s.ask("\x1b[D\x1b[C\x1bOPtasks")
+    expect("line editing: other keys' escape sequences are swallowed", "STATE" in out and "unknown command" not in out,
+           out)
+    out = s.ask("x" * 200)
+    expect("a line longer than the monitor takes is refused whole, with one line saying so",
+           "line too long (at most 119 characters)" in out and "unknown command" not in out, out)
     tasks_out = s.ask("tasks")
     tasks = {name: dict(id=int(i), state=st, threads=int(th), regions=int(rg), committed=int(c), resident=int(r))
              for i, st, th, rg, c, r, name in TASK_LINE.findall(tasks_out)}
