@@ -3,6 +3,8 @@
 #   make            build the kernel (build/kernel.elf) and the boot ISO
 #   make run        boot it in QEMU (MEM=1G by default; MEM=256G works)
 #   make test       host unit tests + the kernel's tests in QEMU under several configurations
+#                   (TEST=GLOB: those tests only; CONFIG=GLOB: those configurations and steps;
+#                   QUIET=1: only failures and the summary; README.md, Testing)
 #   make debug      QEMU halted with its gdb stub, and gdb attached with the kernel's symbols
 #   make bench      benchmark figures in guest TSC ticks (QEMU -icount: they repeat exactly)
 #   make fuzz       the system-call fuzzer, long (SEED=N CALLS=N MEM=... CPU=...; docs/fuzz.md)
@@ -11,7 +13,8 @@
 #   make clean
 #
 # Variables: CROSS=x86_64-elf- (toolchain prefix), CC=clang, CFLAGS=..., DEBUG=0 (no debug
-# checks), MEM=..., CPU=..., INIT=PROGRAM (first task of make run; default demo),
+# checks), MEM=..., CPU=..., INIT=PROGRAM (first task of make run; default demo), MONITOR=0
+# (make run without the monitor: QEMU leaves with the first task's exit status),
 # ACCEL=kvm (default tcg), GDBPORT=1234, SEED=N and CALLS=N (make fuzz), V=1 (show commands).
 
 CROSS ?=
@@ -134,8 +137,18 @@ HOST_TESTS := $(BUILD)/host/knmm-host-tests
 HOST_BENCH := $(BUILD)/hostbench/knmm-host-bench
 
 INIT ?= demo
-RUN_CMDLINE := aslr=on init=$(INIT) monitor
+MONITOR ?= 1
+RUN_CMDLINE := aslr=on init=$(INIT)$(if $(filter 1,$(MONITOR)), monitor)
 TEST_CMDLINE := test=* aslr=off
+# make test's selection (tests/run.py): TEST= the kernel's test globs (comma-separated), on the
+# command line of an ISO of its own; CONFIG= globs over the runner's step names; QUIET=1.
+TEST ?=
+CONFIG ?= *
+QUIET ?= 0
+SELECT_ISO := $(BUILD)/knmm-test-select.iso
+SELECT_CMDLINE := test=$(TEST) aslr=off
+# make run INIT=PROGRAM MONITOR=0 as make test checks it: hello exits 0, evil (no role) 99.
+INIT_ISOS := $(BUILD)/knmm-init-hello.iso $(BUILD)/knmm-init-evil.iso
 SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
 SELFCHECK_LOCKS_CMDLINE := test=selfcheck_locks.* aslr=off
 BENCH_CMDLINE := bench aslr=off
@@ -225,6 +238,9 @@ $(BAD_ELFS) &: $(BUILD)/user/hello.elf tools/mkbadelf.py
 $(BUILD)/run-cmdline: FORCE
 	@mkdir -p $(@D)
 	@echo '$(RUN_CMDLINE)' | cmp -s - $@ || echo '$(RUN_CMDLINE)' > $@
+$(BUILD)/select-cmdline: FORCE
+	@mkdir -p $(@D)
+	@echo '$(SELECT_CMDLINE)' | cmp -s - $@ || echo '$(SELECT_CMDLINE)' > $@
 $(BUILD)/fuzz-cmdline: FORCE
 	@mkdir -p $(@D)
 	@echo '$(FUZZ_CMDLINE)' | cmp -s - $@ || echo '$(FUZZ_CMDLINE)' > $@
@@ -236,6 +252,14 @@ $(ISO): $(KERNEL) $(RUN_MODULES) $(BUILD)/run-cmdline iso/grub.cfg.in tools/mkis
 $(TEST_ISO): $(KERNEL_TEST) $(TEST_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_TEST) "$(TEST_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
+# The test kernel on the command line TEST= gives it (make test TEST=GLOB).
+$(SELECT_ISO): $(KERNEL_TEST) $(TEST_MODULES) $(BUILD)/select-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_TEST) "$(SELECT_CMDLINE)" $(USER_ELFS) $(addprefix raw:,$(BAD_ELFS))
+# The run kernel with a first program and no monitor (make run INIT=PROGRAM MONITOR=0).
+$(BUILD)/knmm-init-%.iso: $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "aslr=on init=$*" $(RUN_MODULES)
 $(SELFCHECK_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_SELFCHECK) "$(SELFCHECK_CMDLINE)"
@@ -293,8 +317,10 @@ run: $(ISO) | check-deps
 debug: $(ISO) $(KERNEL) | check-deps
 	$(Q)$(QEMU_PY) debug --iso $(ISO) --kernel $(KERNEL) --mem $(MEM) --cpu $(CPU) --gdb-port $(GDBPORT)
 
-test: $(KERNEL) $(KERNEL_TEST) $(TEST_ISO) $(SELFCHECK_ISO) $(SELFCHECK_LOCKS_ISO) $(MONITOR_ISO) $(HOST_TESTS) | check-deps
-	$(Q)$(PYTHON) tests/run.py --build $(BUILD) --accel $(ACCEL)
+test: $(KERNEL) $(KERNEL_TEST) $(TEST_ISO) $(SELFCHECK_ISO) $(SELFCHECK_LOCKS_ISO) $(MONITOR_ISO) $(INIT_ISOS) \
+		$(HOST_TESTS) $(if $(TEST),$(SELECT_ISO)) | check-deps
+	$(Q)$(PYTHON) tests/run.py --build $(BUILD) --accel $(ACCEL) --only '$(CONFIG)' \
+		$(if $(TEST),--test '$(TEST)') $(if $(filter 1,$(QUIET)),--quiet)
 
 # Formats every C file as .clang-format says (make test checks it).
 format: | check-deps

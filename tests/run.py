@@ -10,7 +10,14 @@
 4. the self-check: a kernel with a deliberately failing test and a deliberate kernel stack
    overflow, which this runner must report as failures (proof that it can fail);
 5. gdb attached to a booting kernel in batch mode;
-6. the same sources built with clang (when it is installed).
+6. the same sources built with clang (when it is installed);
+7. `make run INIT=PROGRAM MONITOR=0`'s exit status: a first program that exits 0 passes, one
+   that exits non-zero fails.
+
+Selection (make test TEST=... CONFIG=... QUIET=1): --test GLOBS boots the configurations with
+the ISO whose command line is test=GLOBS (the kernel's comma-separated globs over its in-kernel
+and ring-3 test names); --only GLOBS (comma-separated) picks steps by name (STEPS); --quiet
+prints only failures and the summary. A selection that matches nothing is a failure.
 
 Every check is one result; the last line is `N passed, M failed`, and the exit status is
 non-zero on any failure, timeout or missing tool. Serial logs land in BUILD/test-logs/.
@@ -103,10 +110,16 @@ KTAP_PLAN = re.compile(r"^1\.\.(\d+)$")
 
 
 class Results:
-    def __init__(self):
+    def __init__(self, quiet=False):
         self.passed = 0
         self.failed = 0
         self.failures = []
+        self.quiet = quiet
+
+    def note(self, text):
+        """A line of progress: not in quiet mode."""
+        if not self.quiet:
+            print(text, flush=True)
 
     def add(self, name, ok, detail=""):
         if ok:
@@ -117,7 +130,8 @@ class Results:
         line = f"{'PASS' if ok else 'FAIL'} {name}"
         if detail and not ok:
             line += f": {detail}"
-        print(line, flush=True)
+        if not ok or not self.quiet:
+            print(line, flush=True)
 
 
 def parse_subtests(text):
@@ -230,6 +244,35 @@ def report_ktap(res, prefix, problems, results, log_text, log_path, expected=Non
 
 # ---------------------------------------------------------------- steps
 
+def check_init_exit(build, accel, logdir):
+    """`make run INIT=PROGRAM MONITOR=0` (tools/qemu.py run on an ISO whose command line is
+    `init=PROGRAM`, no monitor): exit status 0 when the program exits 0, non-zero otherwise."""
+    out = []
+    for program, want_ok in (("hello", True), ("evil", False)):
+        iso = os.path.join(build, f"knmm-init-{program}.iso")
+        log = os.path.join(logdir, f"init-{program}.log")
+        cmd = [sys.executable, os.path.join(ROOT, "tools", "qemu.py"), "--accel", accel, "run", "--iso", iso,
+               "--mem", "256M"]
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+            text, status = p.stdout + p.stderr, p.returncode
+        except subprocess.TimeoutExpired as e:
+            text, status = (e.stdout or b"").decode(errors="replace"), None
+        with open(log, "w") as f:
+            f.write(text)
+        problems = []
+        if status is None:
+            problems.append("timed out")
+        elif (status == 0) != want_ok:
+            problems.append(f"exit status {status}, expected {'0' if want_ok else 'non-zero'}")
+        if not re.search(rf"init: {program} exited with {0 if want_ok else 99}\b", text):
+            problems.append(f"no 'init: {program} exited with' line")
+        name = (f"init: make run INIT={program} MONITOR=0 exits "
+                f"{'0 (the program exits 0)' if want_ok else 'non-zero (the program exits 99)'}")
+        out.append((name, not problems, "; ".join(problems) + (f" (log: {log})\n" + tail(text) if problems else "")))
+    return out
+
+
 def run_host_tests(res, build):
     binary = os.path.join(build, "host", "knmm-host-tests")
     if not os.path.exists(binary):
@@ -255,8 +298,8 @@ def boot(iso, mem, cpu, accel, timeout, log_path, **kw):
     return b.text(), b.status, b.timed_out
 
 
-def run_config(build, accel, name, mem, cpu, timeout, logdir):
-    iso = os.path.join(build, "knmm-test.iso")
+def run_config(build, accel, name, mem, cpu, timeout, logdir, iso_name="knmm-test.iso"):
+    iso = os.path.join(build, iso_name)
     log = os.path.join(logdir, f"{name}.log")
     com2 = os.path.join(logdir, f"{name}.com2")  # the dump sink
     if os.path.exists(com2):
@@ -427,7 +470,8 @@ def check_layers(res, build):
     p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "check_layers.py"), os.path.join(build, "kernel"),
                         "--objects", objects, "--kernel", os.path.join(build, "kernel.elf")],
                        capture_output=True, text=True, timeout=300)
-    print(p.stdout, end="")
+    if not res.quiet:
+        print(p.stdout, end="")
     res.add("layers: no upward reference outside tools/layers.allow, no cycle across layers, "
             "no test code in kernel.elf", p.returncode == 0, p.stdout + p.stderr)
 
@@ -479,22 +523,49 @@ def check_clang(build):
     return [], ""
 
 
+# The steps --only (make test CONFIG=) picks by name, besides the configurations' names.
+STEPS = ["elf", "layers", "format", "host"] + [c[0] for c in CONFIGS] + [
+    "dumps", "refuse", "selfcheck", "monitor", "gdb", "clang", "init"]
+
+
+def globs(text):
+    return [g.strip() for g in (text or "").split(",") if g.strip()]
+
+
+def matches(name, patterns):
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
 def main():
     ap = argparse.ArgumentParser(description="knmm test runner")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
-    ap.add_argument("--only", default="*", help="glob over step names: elf, host, config names, refuse, "
-                                                "selfcheck, monitor, gdb, clang")
+    ap.add_argument("--only", default="*", help="comma-separated globs over step names: " + ", ".join(STEPS) +
+                    " (dumps: every configuration, whose checks include the dumps of user.dump; "
+                    "CONFIG=dumps TEST=user.dump runs just those)")
+    ap.add_argument("--test", default="", help="comma-separated globs over the kernel's test names "
+                    "(in-kernel and ring-3: pt.*, user.vm); the configurations boot BUILD/knmm-test-select.iso, "
+                    "whose command line is test=GLOBS (make builds it)")
+    ap.add_argument("--quiet", action="store_true", help="print only failures and the summary")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("KNMM_TEST_JOBS", os.cpu_count() or 2)))
     opts = ap.parse_args()
     build = os.path.abspath(opts.build)
     logdir = os.path.join(build, "test-logs")
     os.makedirs(logdir, exist_ok=True)
-    res = Results()
+    res = Results(opts.quiet)
     start = time.monotonic()
+    only = globs(opts.only) or ["*"]
+    tests = globs(opts.test)
+    iso_name = "knmm-test-select.iso" if tests else "knmm-test.iso"
 
     def want(step):
-        return fnmatch.fnmatch(step, opts.only)
+        return matches(step, only)
+
+    unmatched = [g for g in only if not any(fnmatch.fnmatchcase(s, g) for s in STEPS)]
+    if unmatched:
+        print(f"FAIL selection: CONFIG={','.join(unmatched)} matches no step (steps: {', '.join(STEPS)})", flush=True)
+        print("0 passed, 1 failed", flush=True)
+        return 1
 
     if want("elf"):
         wrong, out = check_kernel_segments(build)
@@ -505,7 +576,8 @@ def main():
     if want("format"):
         check_format(res)
     expected, bad_expectations = collect_expectations()
-    if any(want(name) for name, _, _, _ in CONFIGS):
+    config_wanted = any(want(name) or want("dumps") for name, _, _, _ in CONFIGS)
+    if config_wanted:
         res.add("expectations: every EXPECT-LOG comment in user/ and tests/kernel/ names tests and a regex",
                 not bad_expectations, "; ".join(bad_expectations))
     if shutil.which(qemu.QEMU) is None:
@@ -517,8 +589,8 @@ def main():
         jobs = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
             for name, mem, cpu, timeout in CONFIGS:
-                if want(name):
-                    jobs.append(pool.submit(run_config, build, opts.accel, name, mem, cpu, timeout, logdir))
+                if want(name) or want("dumps"):
+                    jobs.append(pool.submit(run_config, build, opts.accel, name, mem, cpu, timeout, logdir, iso_name))
             refusals = []
             if want("refuse"):
                 refusals.append(pool.submit(check_refusal, build, opts.accel, "qemu64,-nx",
@@ -530,14 +602,18 @@ def main():
             monitorjob = pool.submit(check_monitor.check, build, opts.accel, logdir) if want("monitor") else None
             gdbextjob = pool.submit(check_gdb_ext.check, build, ROOT, opts.accel, logdir) if want("gdb") else None
             clangjob = pool.submit(check_clang, build) if want("clang") else None
+            initjob = pool.submit(check_init_exit, build, opts.accel, logdir) if want("init") else None
 
             for job in jobs:
                 name, text, status, timed_out, log, secs = job.result()
                 problems, results = evaluate(text, status, timed_out)
-                print(f"# {name}: {len(results)} tests in {secs:.1f} s", flush=True)
+                res.note(f"# {name}: {len(results)} tests in {secs:.1f} s")
+                if tests and not results and not problems:
+                    problems.append(f"TEST={','.join(tests)} matches no test")
                 report_ktap(res, name, problems, results, text, log, expected)
                 ran = {r[2] for r in results}
-                absent = sorted(test for test in expected if test not in ran)
+                # (with TEST=, the tests it selects: the kernel's globs are fnmatch's * and ?)
+                absent = sorted(test for test in expected if test not in ran and (not tests or matches(test, tests)))
                 res.add(f"{name}: every test an EXPECT-LOG names has run", not absent,
                         "; ".join(f"{test} (EXPECT-LOG in {', '.join(sorted({w for _, w in expected[test]}))})"
                                   for test in absent))
@@ -566,6 +642,9 @@ def main():
                 problems, out = gdbjob.result()
                 res.add("gdb: attaches, stops at kernel_ready; variables and kn-boot match the log",
                         not problems, "; ".join(problems) + ("\n" + tail(out) if problems else ""))
+            if initjob:
+                for name, ok, detail in initjob.result():
+                    res.add(name, ok, detail)
             if clangjob:
                 problems, out = clangjob.result()
                 if problems is None:
@@ -574,9 +653,13 @@ def main():
                     res.add("clang: kernel, self-check kernel and host tests build with clang; host tests pass",
                             not problems, "; ".join(problems) + ("\n" + tail(out) if problems else ""))
 
-    print(f"# {time.monotonic() - start:.0f} s")
+    res.note(f"# {time.monotonic() - start:.0f} s")
+    if res.passed == 0 and res.failed == 0:
+        res.add(f"selection: CONFIG={opts.only} TEST={opts.test} ran no check", False)
     if res.failures:
-        print("# failed: " + ", ".join(res.failures[:20]) + (" ..." if len(res.failures) > 20 else ""))
+        print(f"# {len(res.failures)} failed:")
+        for name in res.failures:
+            print(f"#   {name}")
     print(f"{res.passed} passed, {res.failed} failed", flush=True)
     return 1 if res.failed or res.passed == 0 else 0
 
