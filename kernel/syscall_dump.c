@@ -5,8 +5,12 @@
  */
 #include <arch/gdt.h>
 #include <kn/task_api.h>
+#include <knmm/elf.h>
+#include <knmm/layout.h>
+#include <knmm/string.h>
 #include <mm/mdl.h>
 #include <mm/vm.h>
+#include <kernel/modules.h>
 #include <kernel/sched.h>
 #include <kernel/syscall.h>
 #include <kernel/task.h>
@@ -34,6 +38,30 @@ static Retcode frozen_task(Handle h, struct task **out)
 		rc = rcWrongState;
 	}
 	return rc;
+}
+
+/* The program part of a thread context: from the task's module, checked when it was loaded
+ * (elf_check) and kept by the kernel. */
+static void program_of(const struct task *t, KnThreadContext *c)
+{
+	const struct boot_module *mod = t->program;
+	const Elf64_Ehdr *eh = phys_to_virt(mod->start);
+
+	kstrlcpy(c->program, mod->name, sizeof(c->program));
+	c->entry = eh->e_entry;
+	c->phentsize = eh->e_phentsize;
+	c->phnum = eh->e_phnum;
+	for (unsigned i = 0; i < eh->e_phnum && c->nloads < KN_PROGRAM_LOADS_MAX; i++) {
+		const Elf64_Phdr *p = (const void *)((const uint8_t *)eh + eh->e_phoff + (uint64_t)i * eh->e_phentsize);
+		if (p->p_type != PT_LOAD)
+			continue;
+		c->loads[c->nloads].vaddr = p->p_vaddr;
+		c->loads[c->nloads].memsz = p->p_memsz;
+		c->loads[c->nloads].offset = p->p_offset;
+		c->loads[c->nloads].filesz = p->p_filesz;
+		c->loads[c->nloads].flags = p->p_flags;
+		c->nloads++;
+	}
 }
 
 int64_t sys_task_get_thread_context(const struct syscall_args *a)
@@ -89,6 +117,8 @@ int64_t sys_task_get_thread_context(const struct syscall_args *a)
 		break;
 	}
 	spin_unlock_irqrestore(&t->lock, irq);
+	if (rc == rcOk)
+		program_of(t, &c);
 	task_put(t);
 	return rc == rcOk ? copy_to_user(a->a[2], &c, sizeof(c)) : rc;
 }

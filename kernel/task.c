@@ -198,6 +198,7 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 	}
 	memset(t, 0, sizeof(*t));
 	kstrlcpy(t->name, name, sizeof(t->name));
+	t->program = mod;
 	t->id = id;
 	t->acct = acct;
 	t->flags = flags;

@@ -87,6 +87,75 @@ def crash_checks(elf, core, log_text):
             ("gdb: the crash is a SIGSEGV", "SIGSEGV" in out, out[-300:])]
 
 
+# The guard pages of dumpee's regions (user/programs/dumpee.c): (low, high) by region name.
+GUARDS = {"guarded": (True, True), "growdown": (True, False)}
+LOADF = re.compile(r"^\s+LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)"
+                   r"\s+(R?\s?W?\s?E?)\s+0x[0-9a-f]+$", re.M)
+
+
+def elf_facts(elf):
+    """The entry point and the PT_LOADs (vaddr, filesz, memsz, flags) of a program's ELF."""
+    rc, out = run(["readelf", "-hlW", elf])
+    m = re.search(r"Entry point address:\s+(0x[0-9a-f]+)", out)
+    loads = [(int(v, 16), int(fs, 16), int(ms, 16), fl.replace(" ", ""))
+             for _, v, fs, ms, fl in LOADF.findall(out)]
+    return (int(m.group(1), 16) if m else None), loads
+
+
+def flag_checks(core, elf, log_text):
+    """(name, ok, detail): each PT_LOAD has its run's own protection: guard pages none, the
+    program's read-only segments theirs, not their regions' read-write."""
+    rc, out = run(["readelf", "-lW", core])
+    loads = {int(v, 16): (int(ms, 16), fl.replace(" ", "")) for _, v, _, ms, fl in LOADF.findall(out)}
+    checks = []
+    for name, base, size, _ in REGION.findall(log_text):
+        if name not in GUARDS:
+            continue
+        base, size = int(base, 16), int(size, 16)
+        low, high = GUARDS[name]
+        want = ([base] if low else []) + ([base + size - 4096] if high else [])
+        got = [loads.get(a) for a in want]
+        checks.append((f"readelf: region {name}'s guard pages are PT_LOADs of their own, with no permissions",
+                       all(g == (4096, "") for g in got), f"{[hex(a) for a in want]}: {got}"))
+        inner = [fl for a, (ms, fl) in loads.items() if base + (4096 if low else 0) <= a < base + size - (4096 if high else 0)]
+        checks.append((f"readelf: region {name}'s usable pages are RW", inner and all(fl == "RW" for fl in inner),
+                       f"{inner}"))
+    _, segs = elf_facts(elf)
+    for vaddr, _, memsz, fl in segs:
+        if "W" in fl:
+            continue
+        inside = [f for a, (ms, f) in loads.items() if vaddr <= a < vaddr + memsz]
+        checks.append((f"readelf: the program's {fl} segment at {vaddr:#x} is {fl} in the core",
+                       inside and all(f == fl for f in inside), f"{inside}"))
+    return checks
+
+
+def load_checks(build, program, core):
+    """(name, ok, detail) from gdb loading a core with its program's ELF: no warning, one
+    [New LWP] per thread, the program's file mappings (NT_FILE) and its auxv (NT_AUXV).
+    The sysroot is the test ISO's root, where the program's file (/boot/PROGRAM.elf) is."""
+    elf = os.path.join(build, "user", program + ".elf")
+    sysroot = os.path.join(build, "knmm-test.iso-root")
+    rc, out = run(["gdb", "-batch", "-nx", "-iex", f"set sysroot {sysroot}", "-ex", "info proc mappings",
+                   "-ex", "info auxv", elf, core])
+    _, notes = run(["readelf", "-n", core])
+    threads = notes.count("NT_PRSTATUS")
+    entry, segs = elf_facts(elf)
+    path = f"/boot/{program}.elf"
+    maps = {(int(a, 16), int(b, 16)) for a, b in
+            re.findall(rf"^\s*(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+{re.escape(path)}$", out, re.M)}
+    want = {(v & ~4095, (v + fs + 4095) & ~4095) for v, fs, _, _ in segs if fs}
+    m = re.search(r"^9\s+AT_ENTRY\s+.*\s(0x[0-9a-f]+)$", out, re.M)
+    return [(f"gdb: {program}.core loads without a warning", "warning" not in out.lower(), out[:600]),
+            (f"gdb: {program}.core: one [New LWP] per thread ({threads})",
+             threads >= 1 and out.count("[New LWP") == threads, out[:300]),
+            (f"gdb: {program}.core: info proc mappings lists {path}'s segments", want and maps == want,
+             f"listed {sorted(maps)}, segments {sorted(want)}: {out[-600:]}"),
+            (f"gdb: {program}.core: info auxv has AT_ENTRY, the ELF's entry point",
+             m is not None and entry is not None and int(m.group(1), 16) == entry,
+             f"entry {entry}: {out[-400:]}")]
+
+
 def sparse_checks(core):
     """actor's sparse:1024:16 (user/programs/actor.c) commits 16 pages of a 1 GiB region at
     64 GiB and writes i into the first byte of page i: the core must hold exactly those
@@ -123,6 +192,8 @@ def check(build, config, log_text, com2):
     dumpee = os.path.join(outdir, "dumpee.core")
     if os.path.exists(dumpee):
         checks += readelf_checks(dumpee, log_text)
+        checks += flag_checks(dumpee, os.path.join(build, "user", "dumpee.elf"), log_text)
+        checks += load_checks(build, "dumpee", dumpee)
         checks += gdb_checks(os.path.join(build, "user", "dumpee.elf"), dumpee, log_text)
     sparse = os.path.join(outdir, "sparse.core")
     if os.path.exists(sparse):
@@ -130,4 +201,5 @@ def check(build, config, log_text, com2):
     crash = os.path.join(outdir, "stack-crash.core")
     if os.path.exists(crash):
         checks += crash_checks(os.path.join(build, "user", "vmchild.elf"), crash, log_text)
+        checks += load_checks(build, "vmchild", crash)
     return checks

@@ -96,6 +96,8 @@ Retcode KnDebugWrite(int channel, const void *buf, rtl_size_t len);
 /* A system call that does nothing (for measuring the round trip). */
 Retcode KnDebugNop(void);
 
+#define KN_PROGRAM_LOADS_MAX 8 /* PT_LOADs a thread context describes */
+
 /* The state of a thread of a frozen task (KnTaskGetThreadContext). */
 typedef struct {
 	rtl_uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
@@ -109,12 +111,28 @@ typedef struct {
 				   general protection, ...), or KN_NO_EXCEPTION */
 	rtl_uint64_t errorCode; /* its error code */
 	rtl_uint64_t cr2;       /* for a page fault: the address */
+	/* The task's program, the same in every thread's context (what a core file's
+	   NT_PRPSINFO, NT_FILE and NT_AUXV say): */
+	char program[32];              /* the boot module it was made from (KnTaskCreate's
+					  `program`), NUL-terminated; its file is /boot/PROGRAM.elf */
+	rtl_uint64_t entry;            /* the ELF header's e_entry */
+	rtl_uint32_t phentsize, phnum; /* its e_phentsize and e_phnum (the program headers are in
+					  the file only: no segment maps them) */
+	rtl_uint32_t nloads;           /* PT_LOAD segments in `loads` (the first KN_PROGRAM_LOADS_MAX) */
+	rtl_uint32_t pad0;
+	struct {
+		rtl_uint64_t vaddr, memsz, offset, filesz; /* p_vaddr, p_memsz, p_offset, p_filesz */
+		rtl_uint32_t flags, pad;                   /* p_flags (PF_R 4, PF_W 2, PF_X 1) */
+	} loads[KN_PROGRAM_LOADS_MAX];
 } KnThreadContext;
 #define KN_NO_EXCEPTION (~(rtl_uint64_t)0)
 
 /*
  * The registers of thread `index` (0, 1, ...) of a frozen task, as it stopped. A system
- * call made by a thread clobbers its rcx and r11 (which hold rip and rflags).
+ * call made by a thread clobbers its rcx and r11 (which hold rip and rflags). Every thread's
+ * context also names the task's program and gives its ELF header's entry and program-header
+ * counts and its PT_LOAD segments, read from the module (what a core file's NT_PRPSINFO,
+ * NT_FILE and NT_AUXV need, docs/dump.md).
  *   rcOk, rcEof (no thread `index`), rcBadHandle, rcAccessDenied (no KN_RIGHT_DUMP),
  *   rcWrongState (not frozen), rcFault (ctx)
  */

@@ -11,8 +11,9 @@
  *   "KNCORE1\n", the name (32 bytes, NUL-padded), the length (8 bytes, little-endian), the
  *   file, its FNV-1a 64 checksum (8 bytes).
  * tools/extract_dumps.py writes build/dumps/NAME.core from a capture of the sink.
- * The file: PT_NOTE (NT_PRSTATUS per thread, NT_PRPSINFO, NT_SIGINFO for a thread stopped
- * by an exception), then one PT_LOAD per run of each region's usage map: used runs with their
+ * The file: PT_NOTE (NT_PRSTATUS per thread, NT_SIGINFO for a thread stopped
+ * by an exception, NT_PRPSINFO, NT_AUXV, NT_FILE), then one PT_LOAD per run of each region's
+ * usage map (guard pages runs of their own): used runs with their
  * bytes, unused runs with none (p_filesz 0: they read as zeros).
  */
 #include <knlib.h>
@@ -33,6 +34,7 @@ struct region {
 struct run {
 	uint64_t start, pages; /* page offset in its region, page count */
 	bool used;
+	bool guard; /* a guard page of its region: no permissions */
 };
 
 static struct region regions[MAX_REGIONS];
@@ -144,6 +146,13 @@ _Static_assert(sizeof(struct siginfo) == 128, "siginfo_t");
 #define NT_PRSTATUS 1
 #define NT_PRPSINFO 3
 #define NT_SIGINFO  0x53494749
+#define NT_AUXV     6
+#define NT_FILE     0x46494c45
+#define AT_NULL     0
+#define AT_PHENT    4
+#define AT_PHNUM    5
+#define AT_PAGESZ   6
+#define AT_ENTRY    9
 
 /* The signal a Unix kernel would have sent for the exception (what gdb reports). */
 static int signal_of(const KnThreadContext *c)
@@ -233,7 +242,7 @@ static Retcode collect_runs(struct region *r)
 				} else if (nruns_total == MAX_RUNS) {
 					rc = rcOutOfMemory;
 				} else {
-					runs[nruns_total++] = (struct run){ off / PAGE + page, counts[i], used };
+					runs[nruns_total++] = (struct run){ off / PAGE + page, counts[i], used, false };
 					r->nruns++;
 				}
 				page += counts[i];
@@ -243,6 +252,36 @@ static Retcode collect_runs(struct region *r)
 		if (rc != rcOk)
 			return rc;
 	}
+	return rcOk;
+}
+
+/* Splits the region's runs (the last ones collected) at its guard pages, which become runs of
+ * their own: a guard page is never resident, and its PT_LOAD has no permissions. */
+static Retcode split_guards(struct region *r)
+{
+	uint64_t pages = r->size / PAGE, cuts[2];
+	unsigned ncuts = 0;
+	if ((r->flags & VMM_FLAG_LOW_GUARD) && pages > 1)
+		cuts[ncuts++] = 1;
+	if ((r->flags & VMM_FLAG_HIGH_GUARD) && pages > 1)
+		cuts[ncuts++] = pages - 1;
+	for (unsigned c = 0; c < ncuts; c++)
+		for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++) {
+			struct run *u = &runs[k];
+			if (u->start < cuts[c] && cuts[c] < u->start + u->pages) {
+				if (nruns_total == MAX_RUNS)
+					return rcOutOfMemory;
+				memmove(u + 2, u + 1, (nruns_total - k - 1) * sizeof(*u));
+				u[1] = (struct run){ cuts[c], u->start + u->pages - cuts[c], u->used, false };
+				u->pages = cuts[c] - u->start;
+				nruns_total++;
+				r->nruns++;
+				break;
+			}
+		}
+	for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++)
+		runs[k].guard = ((r->flags & VMM_FLAG_LOW_GUARD) && runs[k].start == 0) ||
+				((r->flags & VMM_FLAG_HIGH_GUARD) && runs[k].start == pages - 1);
 	return rcOk;
 }
 
@@ -291,6 +330,41 @@ static unsigned prot_to_pf(int flags)
 	       ((flags & VMM_FLAG_EXECUTE) ? 1u : 0);
 }
 
+/* The program's file as the task sees it: the module is loaded from /boot/PROGRAM.elf. */
+static char program_path[48];
+/* NT_FILE: the file-backed part of each PT_LOAD of the program (its file bytes, in whole
+ * pages; .bss beyond them is anonymous), as Linux lists its file mappings. */
+static uint64_t nt_file[2 + 3 * KN_PROGRAM_LOADS_MAX + (KN_PROGRAM_LOADS_MAX * sizeof(program_path)) / 8];
+static uint32_t nt_file_size;
+static uint64_t auxv[2 * 5];
+
+static void program_notes(const KnThreadContext *c)
+{
+	ksnprintf(program_path, sizeof(program_path), "/boot/%s.elf", c->program);
+	uint64_t n = 0;
+	for (unsigned i = 0; i < c->nloads && i < KN_PROGRAM_LOADS_MAX; i++) {
+		if (!c->loads[i].filesz)
+			continue;
+		uint64_t start = c->loads[i].vaddr & ~(PAGE - 1);
+		nt_file[2 + 3 * n] = start;
+		nt_file[3 + 3 * n] = (c->loads[i].vaddr + c->loads[i].filesz + PAGE - 1) & ~(PAGE - 1);
+		nt_file[4 + 3 * n] = c->loads[i].offset / PAGE;
+		n++;
+	}
+	nt_file[0] = n;
+	nt_file[1] = PAGE;
+	char *names = (char *)&nt_file[2 + 3 * n];
+	uint64_t len = strlen(program_path) + 1;
+	for (uint64_t i = 0; i < n; i++)
+		memcpy(names + i * len, program_path, len);
+	nt_file_size = (uint32_t)((2 + 3 * n) * 8 + n * len);
+	/* What the collector knows of the program from its file; no AT_PHDR: the program headers
+	 * are in the file only, at no address of the task. */
+	const uint64_t a[] = { AT_PHENT, c->phentsize, AT_PHNUM, c->phnum, AT_PAGESZ,
+			       PAGE,     AT_ENTRY,     c->entry, AT_NULL,  0 };
+	memcpy(auxv, a, sizeof(a));
+}
+
 static void write_core(const char *name)
 {
 	/* Layout: ELF header, program headers, notes, then the used runs' bytes, page-aligned. */
@@ -299,6 +373,8 @@ static void write_core(const char *name)
 		notes += note_size(sizeof(struct prstatus)) +
 			 (threads[t].exception != KN_NO_EXCEPTION ? note_size(sizeof(struct siginfo)) : 0);
 	notes += note_size(sizeof(struct prpsinfo));
+	program_notes(&threads[0]);
+	notes += note_size(sizeof(auxv)) + note_size(nt_file_size);
 	uint64_t notes_at = sizeof(struct ehdr) + phnum * sizeof(struct phdr);
 	uint64_t data_at = (notes_at + notes + PAGE - 1) & ~(PAGE - 1), data = 0;
 	for (unsigned i = 0; i < nruns_total; i++)
@@ -323,13 +399,15 @@ static void write_core(const char *name)
 	struct phdr note = { .type = 4, .offset = notes_at, .filesz = notes, .align = 4 };
 	emit(&note, sizeof(note));
 	uint64_t at = data_at;
+	/* A run without bytes points where the data would go (p_filesz 0), never at offset 0,
+	 * where gdb would read the headers and notes again. */
 	for (unsigned ri = 0; ri < nregions; ri++) {
 		const struct region *r = &regions[ri];
 		for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++) {
 			uint64_t len = runs[k].pages * PAGE;
 			struct phdr ph = { .type = 1,
-					   .flags = prot_to_pf(r->flags),
-					   .offset = runs[k].used ? at : 0,
+					   .flags = runs[k].guard ? 0 : prot_to_pf(r->flags),
+					   .offset = at,
 					   .vaddr = r->base + runs[k].start * PAGE,
 					   .filesz = runs[k].used ? len : 0,
 					   .memsz = len,
@@ -350,9 +428,13 @@ static void write_core(const char *name)
 		}
 	}
 	struct prpsinfo pi = { .state = 0, .sname = 'T', .pid = (int32_t)threads[0].threadId };
-	kstrlcpy(pi.fname, name, sizeof(pi.fname));
-	kstrlcpy(pi.psargs, name, sizeof(pi.psargs));
+	/* As Linux: the file's base name (cut to 15 bytes), the command line (the file, then the
+	 * task's argv: its name). */
+	ksnprintf(pi.fname, sizeof(pi.fname), "%s.elf", threads[0].program);
+	ksnprintf(pi.psargs, sizeof(pi.psargs), "%s.elf %s", threads[0].program, name);
 	emit_note(NT_PRPSINFO, &pi, sizeof(pi));
+	emit_note(NT_AUXV, auxv, sizeof(auxv));
+	emit_note(NT_FILE, nt_file, nt_file_size);
 	emit_zeros(data_at - notes_at - notes);
 	for (unsigned ri = 0; ri < nregions; ri++)
 		emit_region(&regions[ri]);
@@ -407,6 +489,8 @@ int main(int argc, char **argv)
 		r.base = (uint64_t)(uintptr_t)base;
 		r.size = size;
 		rc = collect_runs(&r);
+		if (rc == rcOk)
+			rc = split_guards(&r);
 		KnHandleClose(r.mdl);
 		r.mdl = 0;
 		regions[nregions++] = r;

@@ -167,6 +167,14 @@ static void self_freeze(void)
 	ktap_check(ctx.exception == KN_NO_EXCEPTION && ctx.rip > 0x400000 && ctx.rip < 0x500000 && ctx.cs == 0x2b,
 		   "frozen by request, in its code, in ring 3", "rip %#llx cs %#llx", (unsigned long long)ctx.rip,
 		   (unsigned long long)ctx.cs);
+	/* The program part: dumpee's module and the program headers of its ELF (a static
+	 * executable at 4 MiB with text, rodata and bss segments: build/user/dumpee.elf). */
+	ktap_check(strcmp(ctx.program, "dumpee") == 0 && ctx.entry >= 0x400000 && ctx.entry < 0x500000 &&
+			   ctx.phentsize == 56 && ctx.phnum >= 3 && ctx.nloads >= 3 && ctx.nloads <= ctx.phnum &&
+			   ctx.loads[0].vaddr == 0x400000 && (ctx.loads[0].flags & 1) && ctx.loads[0].filesz > 0,
+		   "its program: module, entry, program headers, PT_LOADs",
+		   "program '%s' entry %#llx phentsize %u phnum %u nloads %u", ctx.program,
+		   (unsigned long long)ctx.entry, ctx.phentsize, ctx.phnum, ctx.nloads);
 	uint64_t frozen_rip = ctx.rip, frozen_rsp = ctx.rsp;
 	ktap_rc(KnTaskGetThreadContext(h, 1, &ctx), rcEof, "there is one thread");
 	ktap_rc(KnTaskGetThreadContext(h, 0, (KnThreadContext *)0xffffffff80000000ull), rcFault,
@@ -365,6 +373,7 @@ static void crashes(void)
 	KnTaskGetState(h, &state);
 	ktap_check(state == KN_TASK_STATE_FROZEN, "... and is frozen, not terminated", "state %d", state);
 	ktap_rc(KnTaskGetThreadContext(h, 0, &ctx), rcOk, "the crashed thread's context");
+	ktap_check(strcmp(ctx.program, "vmchild") == 0, "its program is vmchild", "program '%s'", ctx.program);
 	ktap_check(ctx.exception == 14 && ctx.cr2 != 0 && ctx.rip > 0x400000 && ctx.rip < 0x500000,
 		   "a page fault, with its address and rip", "exception %llu cr2 %#llx rip %#llx",
 		   (unsigned long long)ctx.exception, (unsigned long long)ctx.cr2, (unsigned long long)ctx.rip);

@@ -8,10 +8,13 @@
 #include <kernel/handle.h>
 #include <kernel/sched.h>
 
+struct boot_module;
+
 struct task {
 	struct kobject obj; /* handles and the living task hold references */
 	uint64_t id;
 	char name[KN_TASK_NAME_MAX + 1];
+	const struct boot_module *program; /* the module it was made from (kept by the kernel) */
 	unsigned flags;
 	int state; /* KN_TASK_STATE_* */
 	int exit_code;
