@@ -322,13 +322,14 @@ static void cmd_pool(const struct args *a)
 	(void)a;
 	struct pool_tag_stats tags[32];
 	unsigned n = pool_tag_usage(tags, 32);
-	console_printf("pool: %llu pages\n %-4s %10s %10s %14s\n", (unsigned long long)pool_pages(), "Tag", "Allocs",
-		       "Frees", "Bytes in use");
+	console_printf("pool: %llu pages\n %-4s %10s %10s %12s %14s\n", (unsigned long long)pool_pages(), "Tag",
+		       "Allocs", "Frees", "Outstanding", "Bytes in use");
 	for (unsigned i = 0; i < n; i++) {
 		char name[5];
 		pool_tag_name(tags[i].tag, name);
-		console_printf(" %-4s %10llu %10llu %14llu\n", name, (unsigned long long)tags[i].allocs,
-			       (unsigned long long)tags[i].frees, (unsigned long long)tags[i].bytes);
+		console_printf(" %-4s %10llu %10llu %12llu %14llu\n", name, (unsigned long long)tags[i].allocs,
+			       (unsigned long long)tags[i].frees, (unsigned long long)(tags[i].allocs - tags[i].frees),
+			       (unsigned long long)tags[i].bytes);
 	}
 }
 

@@ -392,6 +392,10 @@ def check(build, accel, logdir):
 
     out = s.ask("pool")
     expect("pool: usage by tag", "Tag" in out and re.search(r"^ VmRg\s+\d+", out, re.M), out)
+    rows = re.findall(r"^ (\S{1,4})\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", out, re.M)
+    expect("pool: outstanding allocations per tag = allocs - frees, and only tags with bytes in use have some",
+           rows and all(int(o) == int(a) - int(f) for _, a, f, o, _ in rows)
+           and all((int(o) > 0) == (int(b) > 0) for _, _, _, o, b in rows), out)
     out = s.ask("tasksx\x7f")
     expect("line editing: backspace", "sharer-a" in out and "unknown command" not in out, out)
     for line, want in (("bogus", "unknown command 'bogus'"), ("regions", "regions takes 1 argument"),
