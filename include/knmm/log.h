@@ -50,6 +50,7 @@ void console_break_lock(void);
  * time stamps. Until then output is dropped and time stamps read 0.
  */
 void console_set_output(void (*putc)(char c));
+void log_set_clock(uint64_t (*now_ns)(void));
 
 /*
  * The log ring: every log line klog writes (not raw console or task output), with its
@@ -61,6 +62,5 @@ void console_set_output(void (*putc)(char c));
 #define LOG_BUF_SIZE 65536
 extern char log_buf[LOG_BUF_SIZE];
 extern uint64_t log_buf_next;
-void log_set_clock(uint64_t (*now_ns)(void));
 
 #endif
