@@ -20,10 +20,30 @@ from check_monitor import (EXPECTED, LEAF, PAGE, check_sharer_regions, elf_segme
                            region_totals, sharer_facts)
 from knmm import charge, constants
 
-# Runs inside gdb at the breakpoint; LOG is replaced by the serial log's path.
+# Runs inside gdb, stopped at kmain (before kernel_ready) first, then at sharer-b's KnDebugNop;
+# LOG is replaced by the serial log's path.
 SCRIPT = r'''
 import re
+# At kmain the kernel's structures are not set up: the commands say so in one line.
+for command in EARLY:
+    gdb.write("==early %s==\n" % command)
+    gdb.execute(command)
+gdb.write("==early-end==\n")
+gdb.execute("delete")
+gdb.execute("hbreak sys_debug_nop")
+gdb.execute("continue")
 log = open(LOG, errors="replace").read()
+for command in BAD:
+    gdb.write("==bad %s==\n" % command)
+    gdb.execute(command)
+for title, command in (("bt", "bt"), ("current", "kn-current"), ("pool", "kn-pool"), ("pte-current", "kn-pte 0x400000"),
+                       ("pfn-0", "kn-pfn 0"), ("dmesg", "kn-dmesg")):
+    gdb.write("==%s==\n" % title)
+    gdb.execute(command)
+one = mdls()
+if one:
+    gdb.write("==pfn-mdl==\n")
+    gdb.execute("kn-pfn %#x" % (int(one[0]["runs"][0]["pfn"]) << 12))
 m = re.search(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+)", log)
 made = {k: int(b, 16) for k, b, _ in re.findall(r"^\s*\d+\| sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", log, re.M)}
 # Without the generated constants: every command that needs them says what is missing.
@@ -50,8 +70,21 @@ first = mdls()
 if first:
     gdb.write("==one-mdl==\n")
     gdb.execute("kn-mdl %#x" % int(first[0]))
+gdb.write("==trap==\n")
+# A timer interrupt: trap_dispatch's backtrace goes on past the trap frame.
+gdb.execute("delete")
+gdb.execute("hbreak trap_dispatch")
+gdb.execute("continue")
+gdb.execute("bt 12")
 gdb.write("==end==\n")
 '''
+
+# Each gets one line "COMMAND: reason" (no Python traceback).
+EARLY = ("kn-vm", "kn-pte 0x1000", "kn-tasks", "kn-current")
+BAD = ("kn-pte zz", "kn-pte 0x800000000000", "kn-pte", "kn-pte 0x1000 no-such-task", "kn-mdl 0x1234", "kn-mdl zz",
+       "kn-regions", "kn-regions no-such-task", "kn-pfn", "kn-pfn zz", "kn-pfn 0xfffffffff000", "kn-current x",
+       "kn-pool x", "kn-dmesg x")
+USAGE = {"kn-pte": "usage: kn-pte VA", "kn-regions": "usage: kn-regions TASK", "kn-pfn": "usage: kn-pfn PA"}
 
 VM_TOTAL = re.compile(r"^([A-Za-z][A-Za-z -]*):\s+(\d+)(?: pages)?$", re.M)
 VM_TASK = re.compile(r"^Task (\d+)\s+(\S+)\s+(\d+) regions, (\d+) committed, (\d+) table windows, private commit (\d+) "
@@ -74,7 +107,7 @@ def check(build, root, accel, logdir):
         return [("gdb extension: the constants generated from the kernel's headers", False, str(e))]
     missing = os.path.join(logdir, "no-such-dir", "knmm_constants.py")
     with open(script, "w") as f:
-        f.write(f"LOG = {log!r}\nMISSING = {missing!r}\n" + SCRIPT)
+        f.write(f"LOG = {log!r}\nMISSING = {missing!r}\nEARLY = {EARLY!r}\nBAD = {BAD!r}\n" + SCRIPT)
     port = qemu.free_port()
     args = qemu.qemu_args(os.path.join(build, "knmm-monitor.iso"), "1G", "max", accel, gdb_port=port, halted=True,
                           serial=f"file:{log}", com2="/dev/null")
@@ -84,7 +117,7 @@ def check(build, root, accel, logdir):
         cmd = [gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set architecture i386:x86-64",
                "-ex", f"file {os.path.join(build, 'kernel.elf')}", "-ex", f"target remote 127.0.0.1:{port}",
                "-ex", f"source {os.path.join(root, 'tools', 'gdb', 'knmm.py')}",
-               "-ex", "hbreak sys_debug_nop", "-ex", "continue", "-ex", f"source {script}", "-ex", "kill"]
+               "-ex", "hbreak kmain", "-ex", "continue", "-ex", f"source {script}", "-ex", "kill"]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
         out = p.stdout + p.stderr
     except subprocess.TimeoutExpired:
@@ -109,6 +142,24 @@ def check(build, root, accel, logdir):
         m = LEAF.search(text)
         return m.group(0) if m else ""
 
+    def one_line(text, command):
+        return (text.count("\n") == 1 and text.startswith(command.split()[0] + ": ") and "Traceback" not in text
+                and "Python Exception" not in text)
+
+    expect("no Python error anywhere in gdb's output", "Python Exception" not in out and "Traceback" not in out,
+           "\n".join(line for line in out.splitlines() if "Python" in line or "Traceback" in line)[:1500])
+    for command in EARLY:
+        text = section(f"early {command}")
+        expect(f"at kmain, {command} says in one line that the kernel is not ready yet",
+               one_line(text, command) and "not ready" in text, text)
+    for command in BAD:
+        text = section(f"bad {command}")
+        word = command.split()[0]
+        expect(f"'{command}': a one-line reason, no Python error",
+               one_line(text, command) and (USAGE[word] in text if len(command.split()) == 1 and word in USAGE
+                                            else True) and ("canonical" in text if "800000000000" in command else True)
+               and ("no live MDL" in text if command == "kn-mdl 0x1234" else True)
+               and ("usage" in text if command.endswith(" x") else True), text)
     expect("gdb stops in sharer-b's KnDebugNop (make run's command line, aslr=on) and runs every command",
            "sys_debug_nop" in out and "==end==" in out and 'command line "aslr=on init=demo monitor"' in serial,
            out[-1200:])
@@ -204,4 +255,35 @@ def check(build, root, accel, logdir):
     expect("kn-pte: a reserved page of sharer-a is not present", "not present" in text and not leaf(text), text)
     expect("kn-pte: a kernel variable, in the kernel's tables: supervisor, global",
            re.search(r"page .* S .*G", section("kernel")), section("kernel"))
+    current = section("current")
+    cur = re.search(r"^cpu 0: thread (\d+) '([^']*)' at 0x[0-9a-f]+, task (\d+) '([^']*)'", current, re.M)
+    expect("kn-current: the CPU runs sharer-b's thread, its task as kn-tasks lists it",
+           cur and cur.group(4) == "sharer-b" and int(cur.group(3)) == tasks.get("sharer-b", {}).get("id"), current)
+    text = section("pte-current")
+    expect("kn-pte VA without TASK walks the current task's tables (sharer-b) and says so",
+           "in the current task" in text and "'sharer-b'" in text, text)
+    pool = section("pool")
+    pm = re.search(r"^pool: (\d+) pages, (\d+) tables$", pool, re.M)
+    tags = re.findall(r"^ (\S{4})\s+(\d+)\s+(\d+)\s+(\d+)$", pool, re.M)
+    expect("kn-pool: the pool pages and tables kn-vm counts, and a line per tag (allocs >= frees)",
+           pm and complete and int(pm.group(1)) == charged_by["pool pages"] and int(pm.group(2)) == charged_by["pool tables"]
+           and tags and all(int(a) >= int(f) for _, a, f, _ in tags), pool)
+    text = section("pfn-0")
+    expect("kn-pfn 0: the first frame is reserved", re.search(r"state reserved, .*refcount \d+, pincount 0", text), text)
+    text = section("pfn-mdl")
+    expect("kn-pfn of sharer-a's MDL page: pinned (pincount 1), referenced, write-back",
+           re.search(r"refcount [1-9]\d*, pincount 1, .*type WB", text), text)
+    dmesg = [line for line in section("dmesg").splitlines() if line]
+    logged = [line.rstrip("\r") for line in serial.splitlines() if re.match(r"^\[\s*\d+\.\d{6}\] [EWID] ", line)]
+    expect("kn-dmesg: the kernel's log lines as the serial console shows them, in order, up to the stop",
+           dmesg and any("boot: ready" in line for line in dmesg) and logged[-len(dmesg):] == dmesg,
+           "\n".join(dmesg[-10:]) + "\n--- serial:\n" + "\n".join(logged[-10:]))
+    for title in ("bt", "trap"):
+        text = section(title)
+        frames = re.findall(r"^#(\d+) ", text, re.M)
+        past = re.search(r"^#\d+ .* in (trap_return|syscall_return) \(\)\n#\d+ +0x[0-9a-f]+ in \S", text, re.M)
+        expect(f"bt from {'sys_debug_nop (a system call)' if title == 'bt' else 'trap_dispatch (an interrupt)'} "
+               "goes past the trap frame into the interrupted code, never to 0x0",
+               len(frames) >= 3 and not re.search(r"0x0+ in \?\? \(\)", text) and "Python Exception" not in text
+               and "corrupt stack" not in text and past, out[-3000:] if not text else text)
     return results

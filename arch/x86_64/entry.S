@@ -33,6 +33,8 @@ syscall_entry:
 	movq %rsp, %rdi
 	sti
 	call *syscall_handler(%rip)
+	.globl syscall_return
+syscall_return:                          /* (the gdb extension's trap-frame unwinder) */
 	cli
 	RESTORE_REGS
 	addq $16, %rsp                   /* vector, error */

@@ -52,4 +52,15 @@ void console_break_lock(void);
 void console_set_output(void (*putc)(char c));
 void log_set_clock(uint64_t (*now_ns)(void));
 
+/*
+ * The log ring: every log line klog writes (not raw console or task output), with its
+ * prefix and newline, is also appended to log_buf, the oldest bytes overwritten; no
+ * allocation, written under the console lock (ignored during a panic). log_buf_next counts
+ * the bytes ever appended: byte i is log_buf[i % LOG_BUF_SIZE]. For a debugger (the gdb
+ * extension's kn-dmesg); the kernel does not read it.
+ */
+#define LOG_BUF_SIZE 65536
+extern char log_buf[LOG_BUF_SIZE];
+extern uint64_t log_buf_next;
+
 #endif

@@ -4,6 +4,7 @@
  * for terminals. Log lines get "[seconds.micros] L " in front (L = E, W, I, D); task output
  * gets "ID| " (see knmm/log.h), and the console keeps track of who owns the line being
  * written.
+ * Every log line, prefix and all, is also kept in log_buf (knmm/log.h), for a debugger.
  */
 #include <knmm/log.h>
 #include <knmm/panic.h>
@@ -64,6 +65,18 @@ static void console_lock_drop(bool irq)
 }
 
 void console_break_lock(void) { spin_break(&console_lock); }
+
+/* The log ring (knmm/log.h): log_buf_next counts every byte ever appended; byte i is at
+ * log_buf[i % LOG_BUF_SIZE]. Lock held (or a panic in progress). */
+char log_buf[LOG_BUF_SIZE];
+uint64_t log_buf_next;
+
+static void log_buf_append_locked(const char *s, size_t n)
+{
+	console_assert_held();
+	for (size_t i = 0; i < n; i++)
+		log_buf[log_buf_next++ % LOG_BUF_SIZE] = s[i];
+}
 
 void console_write(const char *s, size_t n)
 {
@@ -130,6 +143,9 @@ void vklog(int level, const char *fmt, va_list ap)
 			console_put_locked(prefix, (size_t)plen);
 			console_put_locked(msg + start, i - start);
 			console_put_locked("\n", 1);
+			log_buf_append_locked(prefix, (size_t)plen);
+			log_buf_append_locked(msg + start, i - start);
+			log_buf_append_locked("\n", 1);
 			start = i + 1;
 		}
 	}

@@ -20,7 +20,9 @@
 #include <kn/task_api.h>
 #include <knmm/align.h>
 #include <knmm/layout.h>
+#include <knmm/log.h>
 #include <mm/mdl.h>
+#include <mm/page.h>
 #include <mm/vm.h>
 
 #define KNMM_CONST(name)                                                          \
@@ -91,4 +93,10 @@ void knmm_constants(void)
 	KNMM_CONST(PAT_TYPE_WP);
 	KNMM_CONST(PAT_TYPE_WB);
 	KNMM_CONST(PAT_TYPE_UCM);
+	/* struct page's flags (mm/page.h) and the log ring (knmm/log.h) */
+	KNMM_CONST(PG_PCP);
+	KNMM_CONST(PG_POISONED);
+	KNMM_CONST(PG_TYPE_SHIFT);
+	KNMM_CONST(PG_TYPE_MASK);
+	KNMM_CONST(LOG_BUF_SIZE);
 }

@@ -19,15 +19,26 @@ Commands:
                         locked and pinned pages, pages by state, every task's memory
     kn-tasks            every task: id, state, threads, regions, committed and resident pages
     kn-regions TASK     a task's regions (TASK: id or name), as the monitor's `regions` shows them
-    kn-pte VA [TASK]    the page-table walk of VA in TASK's tables (the kernel's without TASK),
-                        read through the direct map
+    kn-pte VA [TASK]    the page-table walk of VA in TASK's tables (without TASK: the current
+                        task's, or the kernel's when no task is running), read through the direct map
     kn-mdl [ADDR]       every live MDL, or the one at ADDR with all its runs
+    kn-current          the CPU's current thread and its task
+    kn-pool             the kernel pool: pages, tables, allocations by tag (the monitor's `pool`)
+    kn-pfn PA           the page descriptor (struct page) of a physical address
+    kn-dmesg            the kernel log, from its ring buffer (log_buf, knmm/log.h), oldest first
+Every command parses its arguments and says in one line what it cannot do (a bad argument, the
+kernel not ready yet, memory it cannot read); none throws.
+
+A frame unwinder (TrapUnwinder) teaches gdb the trap frame: `bt` from inside trap_dispatch or
+a system call handler goes on into the interrupted code.
 """
 
 import os
 import sys
 
 import gdb
+import gdb.unwinder
+from gdb.FrameDecorator import FrameDecorator
 
 # tools/knmm (the constants' loader, the charge arithmetic), shared with the tests.
 _TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,10 +64,19 @@ KERNEL_NAMES = {
     "pinned_pages": "pinned_pages",
     "pool_pages": "'pool.c'::pages_held",
     "pool_tables": "'pool.c'::tables_held",
+    "pool_tags": "'pool.c'::tags",
+    "ready": "boot_ready_tsc",
+    "cpu": "cpu0",
+    "log_buf": "log_buf",
+    "log_next": "log_buf_next",
+    "trap_return": "trap_return",
+    "syscall_return": "syscall_return",
     # structures
     "task": "struct task",
     "region": "struct vm_region",
     "mdl": "struct mdl",
+    "trap_frame": "struct trap_frame",
+    "page": "struct page",
     # enumerations
     "page_state": "enum page_state",
     "run_state": "enum vm_page_state",
@@ -64,6 +84,7 @@ KERNEL_NAMES = {
     "mdl_kind": "enum mdl_kind",
     "boot_mem_type": "enum boot_mem_type",
     "pt_level": "enum pt_level",
+    "frame_type": "enum frame_type",
 }
 
 # How enumerators and constants are shown, by their C names (values come from the kernel).
@@ -188,11 +209,43 @@ class KnCommand(gdb.Command):
         super().__init__(name, gdb.COMMAND_USER)
         self.name = name
 
+    # Commands that read the kernel's structures refuse to run before kernel_ready.
+    needs_ready = True
+
     def invoke(self, arg, from_tty):
         try:
+            if self.needs_ready:
+                require_ready()
             self.run(arg)
-        except (Missing, constants.Missing) as e:
+        except (Missing, constants.Missing, gdb.GdbError, ValueError) as e:
             gdb.write(f"{self.name}: {e}\n")
+        except gdb.MemoryError as e:
+            gdb.write(f"{self.name}: cannot read the kernel's memory ({e})\n")
+        except gdb.error as e:
+            gdb.write(f"{self.name}: {e}\n")
+        except Exception as e:  # a bug here: still one line, never a traceback
+            gdb.write(f"{self.name}: internal error: {type(e).__name__}: {e}\n")
+
+
+def require_ready():
+    """The kernel's structures are set up once kmain reaches kernel_ready (boot_ready_tsc != 0)."""
+    if not int(symbol("ready")):
+        raise Missing(f"the kernel is not ready yet ({KERNEL_NAMES['ready']} is 0: stopped before kernel_ready); "
+                      "only kn-boot and kn-dmesg work this early")
+
+
+def parse_address(text, what):
+    """An address argument: a number or a gdb expression (&pmm_main), as an unsigned 64-bit value."""
+    try:
+        return int(gdb.parse_and_eval(text)) & (2**64 - 1)
+    except gdb.error as e:
+        raise ValueError(f"'{text}' is not {what} ({e})") from None
+
+
+def current_thread():
+    """The thread running on the CPU (cpu0.current, what this_cpu()->current reads through GS), or None."""
+    cur = symbol("cpu")["current"]
+    return cur if int(cur) else None
 
 
 def c_string(value):
@@ -205,6 +258,8 @@ def c_string(value):
 
 class KnBoot(KnCommand):
     """kn-boot: what the kernel booted with (boot_info: command line, memory map, modules)."""
+
+    needs_ready = False
 
     def __init__(self):
         super().__init__("kn-boot")
@@ -255,6 +310,10 @@ def find_task(spec):
         if (spec.isdigit() and int(t["id"]) == int(spec)) or c_string(t["name"]) == spec:
             return t
     raise gdb.GdbError(f"no task '{spec}' (kn-tasks lists them)")
+
+
+def usage(text):
+    raise gdb.GdbError(f"usage: {text}")
 
 
 def tree_nodes(node):
@@ -365,6 +424,8 @@ class KnRegions(KnCommand):
         run_states = labelled("run_state", RUN_STATE_LABELS, "VM_")
         guard = enumerators("run_state").get("VM_GUARD")
         kinds = labelled("region_kind", REGION_KIND_LABELS, "VMR_")
+        if len(arg.split()) != 1:
+            usage("kn-regions TASK (an id or a name: kn-tasks lists them)")
         t = find_task(arg.strip())
         gdb.write(f"regions of task {int(t['id'])} '{c_string(t['name'])}' ({int(t['vs']['nregions'])}):\n")
         gdb.write(f"  {'BASE':<18} {'SIZE':<12} {'RESIDENT':<8} {'MAX':<4} {'CACHE':<5} {'FLAGS':<20} "
@@ -400,8 +461,8 @@ class KnPte(KnCommand):
 
     def run(self, arg):
         words = arg.split()
-        if not words:
-            raise gdb.GdbError("usage: kn-pte VA [TASK]")
+        if not words or len(words) > 2:
+            usage("kn-pte VA [TASK]")
         k = consts(*self.NEEDS)
         level = enumerators("pt_level")
         lacking = [name for name, _ in LEVEL_LABELS if name not in level]
@@ -411,14 +472,26 @@ class KnPte(KnCommand):
         pat_types = named(k, PAT_TYPE_LABELS)
         # the memory type of each PAT index, as cpu_init programs the PAT
         pat_names = [pat_types.get((k.PAT_MSR_VALUE >> (8 * i)) & 0xFF, "?") for i in range(8)]
-        va = int(gdb.parse_and_eval(words[0]))
+        va = parse_address(words[0], "an address")
+        top = k.PAGE_SHIFT + k.PT_INDEX_BITS * 4  # bits a 4-level walk translates
+        high = va >> (top - 1)
+        if high not in (0, (1 << (64 - top + 1)) - 1):
+            raise ValueError(f"{va:#x} is not canonical (bits 63..{top - 1} must all be equal): no table maps it")
+        cur = current_thread()
+        task = cur["task"] if cur else None
         if len(words) > 1:
             t = find_task(words[1])
             root = int(t["vs"]["pt"]["pml4_pa"])
             gdb.write(f"pte of {va:#x} in task {int(t['id'])} '{c_string(t['name'])}' (root {root:#x}):\n")
+        elif task is not None and int(task):
+            root = int(task["vs"]["pt"]["pml4_pa"])
+            gdb.write(f"pte of {va:#x} in the current task {int(task['id'])} '{c_string(task['name'])}' "
+                      f"(root {root:#x}):\n")
         else:
             root = int(symbol("kernel_root")["pml4_pa"])
-            gdb.write(f"pte of {va:#x} in the kernel's tables (root {root:#x}):\n")
+            gdb.write(f"pte of {va:#x} in the kernel's tables (no current task; root {root:#x}):\n")
+        if not root:
+            raise Missing("that page-table root is 0: nothing to walk")
         table = root
         for name, label in LEVEL_LABELS:
             lv = level[name]
@@ -474,14 +547,210 @@ class KnMdl(KnCommand):
     def run(self, arg):
         k = consts("MDL_FICTITIOUS", "PAGE_SIZE", *PROT_NEEDS)
         kinds = labelled("mdl_kind", {}, "MDL_")
+        if len(arg.split()) > 1:
+            usage("kn-mdl [ADDR]")
         if arg.strip():
-            m = gdb.parse_and_eval(arg.strip()).cast(kernel_type("mdl").pointer())
-            self.describe(k, kinds, m, True)
+            addr = parse_address(arg.strip(), "an address")
+            found = [m for m in mdls() if int(m) == addr]
+            if not found:
+                raise ValueError(f"no live MDL at {addr:#x} (kn-mdl lists them)")
+            self.describe(k, kinds, found[0], True)
             return
         all_mdls = mdls()
         gdb.write(f"{len(all_mdls)} MDLs, {int(symbol('pinned_pages'))} pinned pages\n")
         for m in all_mdls:
             self.describe(k, kinds, m, False)
+
+
+class KnCurrent(KnCommand):
+    """kn-current: the thread running on the CPU (this_cpu()->current) and its task."""
+
+    def __init__(self):
+        super().__init__("kn-current")
+
+    def run(self, arg):
+        if arg.strip():
+            usage("kn-current")
+        cpu = symbol("cpu")
+        th = current_thread()
+        if th is None:
+            gdb.write(f"cpu {int(cpu['id'])}: no current thread\n")
+            return
+        line = f"cpu {int(cpu['id'])}: thread {int(th['id'])} '{c_string(th['name'])}' at {int(th):#x}"
+        task = th["task"]
+        if int(task):
+            line += f", task {int(task['id'])} '{c_string(task['name'])}' at {int(task):#x}"
+        else:
+            line += ", a kernel thread (no task)"
+        gdb.write(line + "\n")
+
+
+def tag_name(tag):
+    """A pool tag as pool_tag_name shows it (4 bytes, least significant first)."""
+    return "".join(chr(c) if 32 <= c < 127 else "?" for c in ((tag >> (8 * i)) & 0xFF for i in range(4)))
+
+
+class KnPool(KnCommand):
+    """kn-pool: the kernel pool: pages and tables it holds, allocations by tag (live tags first,
+    as the monitor's `pool` lists them)."""
+
+    def __init__(self):
+        super().__init__("kn-pool")
+
+    def run(self, arg):
+        if arg.strip():
+            usage("kn-pool")
+        pages, tables = int(symbol("pool_pages")), int(symbol("pool_tables"))
+        slots = symbol("pool_tags")
+        n = slots.type.sizeof // slots[0].type.sizeof
+        rows = []
+        for i in range(n):
+            s = slots[i]
+            tag = int(s["tag"])
+            if tag:
+                rows.append((tag, int(s["allocs"]), int(s["frees"]), int(s["bytes"])))
+        rows = [r for r in rows if r[1] != r[2]] + [r for r in rows if r[1] == r[2]]
+        gdb.write(f"pool: {pages} pages, {tables} tables\n {'Tag':<4} {'Allocs':>10} {'Frees':>10} {'Bytes':>14}\n")
+        for tag, allocs, frees, nbytes in rows:
+            gdb.write(f" {tag_name(tag):<4} {allocs:>10} {frees:>10} {nbytes:>14}\n")
+
+
+class KnPfn(KnCommand):
+    """kn-pfn PA: the page descriptor of the frame holding physical address PA: state, block
+    order, reference and pin counts, flags, memory type, the owner's word."""
+
+    def __init__(self):
+        super().__init__("kn-pfn")
+
+    def run(self, arg):
+        if len(arg.split()) != 1:
+            usage("kn-pfn PA")
+        k = consts("PAGE_SHIFT", "PG_PCP", "PG_POISONED", "PG_TYPE_SHIFT", "PG_TYPE_MASK")
+        pa = parse_address(arg.strip(), "a physical address")
+        pfn = pa >> k.PAGE_SHIFT
+        pmm = symbol("pmm")
+
+        def within(ranges, count):
+            return any(int(ranges[i]["start"]) <= pfn < int(ranges[i]["end"]) for i in range(int(count)))
+
+        if not within(pmm["ram"], pmm["nr_ram"]) or within(pmm["opaque"], pmm["nr_opaque"]):
+            raise ValueError(f"{pa:#x} (pfn {pfn:#x}) has no page descriptor (not RAM the kernel accounts for, "
+                             "or the page database's own frames)")
+        p = pmm["db"] + pfn
+        states = labelled("page_state", PAGE_STATE_LABELS, "PAGE_")
+        try:
+            types = {v: n[len("FRAME_"):] for n, v in enumerators("frame_type").items()}
+        except Missing:
+            types = {}
+        flags = int(p["flags"])
+        names = [w for bit, w in ((k.PG_PCP, "pcp"), (k.PG_POISONED, "poisoned")) if flags & bit]
+        mtype = (flags & k.PG_TYPE_MASK) >> k.PG_TYPE_SHIFT
+        state = int(p["state"])
+        gdb.write(f"pfn {pfn:#x} (pa {pfn << k.PAGE_SHIFT:#x}), descriptor at {int(p):#x}:\n")
+        gdb.write(f"  state {states.get(state, state)}, order {int(p['order'])} (max {int(p['max_order'])}), "
+                  f"refcount {int(p['refcount'])}, pincount {int(p['pincount'])}, flags {flags:#x}"
+                  f"{' (' + ' '.join(names) + ')' if names else ''}, type {types.get(mtype, mtype)}, "
+                  f"private {int(p['private']):#x}\n")
+
+
+class KnDmesg(KnCommand):
+    """kn-dmesg: the kernel log kept in log_buf (knmm/log.h), oldest line first."""
+
+    needs_ready = False
+
+    def __init__(self):
+        super().__init__("kn-dmesg")
+
+    def run(self, arg):
+        if arg.strip():
+            usage("kn-dmesg")
+        buf, nxt = symbol("log_buf"), int(symbol("log_next"))
+        size = buf.type.sizeof
+        if not nxt:
+            gdb.write("(the log is empty)\n")
+            return
+        raw = bytes(gdb.selected_inferior().read_memory(int(buf.address), size))
+        if nxt <= size:
+            text = raw[:nxt]
+        else:
+            cut = nxt % size
+            text = raw[cut:] + raw[:cut]
+            text = text[text.find(b"\n") + 1:]  # the oldest line was partly overwritten
+        gdb.write(text.decode("ascii", errors="replace"))
+
+
+# ---------------------------------------------------------------- the trap frame
+
+class _FrameId:
+    def __init__(self, sp, pc):
+        self.sp, self.pc = sp, pc
+
+
+TRAP_REGS = ("r15", "r14", "r13", "r12", "r11", "r10", "r9", "r8", "rbp", "rdi", "rsi", "rdx", "rcx", "rbx", "rax")
+
+
+class TrapUnwinder(gdb.unwinder.Unwinder):
+    """The frame that called trap_dispatch (at trap_return, isr.S) or a system call handler
+    (at syscall_return, entry.S) has the struct trap_frame at its stack pointer: the caller
+    is the interrupted code, with the registers the frame saved."""
+
+    def __init__(self):
+        super().__init__("knmm-trap-frame")
+
+    @staticmethod
+    def _address(key):
+        try:
+            return int(gdb.parse_and_eval(f"(unsigned long)&{KERNEL_NAMES[key]}"))
+        except gdb.error:
+            return None
+
+    def __call__(self, pending):
+        try:
+            pc = int(pending.read_register("rip"))
+            if pc not in (self._address("trap_return"), self._address("syscall_return")):
+                return None
+            sp = int(pending.read_register("rsp"))
+            tf = gdb.Value(sp).cast(kernel_type("trap_frame").pointer()).dereference()
+            u64 = gdb.lookup_type("unsigned long")
+            info = pending.create_unwind_info(_FrameId(gdb.Value(sp + tf.type.sizeof).cast(u64),
+                                                       gdb.Value(pc).cast(u64)))
+            for reg in TRAP_REGS:
+                info.add_saved_register(reg, tf[reg].cast(u64))
+            info.add_saved_register("rip", tf["rip"].cast(u64))
+            info.add_saved_register("rsp", tf["rsp"].cast(u64))
+            info.add_saved_register("eflags", tf["rflags"].cast(gdb.lookup_type("unsigned int")))
+            return info
+        except (gdb.error, Missing, ValueError):
+            return None  # not a frame this unwinder can read: gdb's own unwinders go on
+
+
+
+class TrapFrameFilter:
+    """Where a backtrace ends: after the first frame in the lower half (user code, reached
+    through a trap frame: nothing of the kernel's is below it), and before a frame at
+    address 0 (the bottom of a kernel thread's stack, past arch_thread_trampoline)."""
+
+    name = "knmm-user-boundary"
+    priority = 100
+    enabled = True
+    LOWER_HALF_END = 1 << 47
+
+    def filter(self, frames):
+        for decorator in frames:
+            pc = decorator.inferior_frame().pc()
+            if pc == 0:
+                return
+            if pc < self.LOWER_HALF_END:
+                yield _UserFrame(decorator)
+                return
+            yield decorator
+
+
+class _UserFrame(FrameDecorator):
+    """The interrupted user code: no symbols of the kernel's name it."""
+
+    def function(self):
+        return "[user code]"
 
 
 KnBoot()
@@ -490,3 +759,9 @@ KnTasks()
 KnRegions()
 KnPte()
 KnMdl()
+KnCurrent()
+KnPool()
+KnPfn()
+KnDmesg()
+gdb.unwinder.register_unwinder(None, TrapUnwinder(), replace=True)
+gdb.frame_filters[TrapFrameFilter.name] = TrapFrameFilter()
