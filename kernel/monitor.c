@@ -287,6 +287,18 @@ static void pte_vm_view(struct task *t, uint64_t va)
 	}
 }
 
+static void cmd_maps(const struct args *a)
+{
+	struct task *t = task_arg(a->v[0]);
+	if (!t)
+		return;
+	if (t->state == KN_TASK_STATE_EXITED)
+		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
+	else
+		vm_print_maps(&t->vs);
+	task_put(t);
+}
+
 static void cmd_pte(const struct args *a)
 {
 	const char *spec = a->v[0], *va_text = a->v[1];
@@ -522,6 +534,7 @@ static const struct command {
 	{ "tasks", 0, 0, cmd_tasks, "", "every task: id, state, threads, regions, committed and resident pages" },
 	{ "regions", 1, 1, cmd_regions, "TASK",
 	  "a task's regions: base, size, resident pages, protection, cache, runs" },
+	{ "maps", 1, 1, cmd_maps, "TASK", "TASK's regions as /proc/PID/maps shows them: start-end, sizes, labels" },
 	{ "pte", 2, 2, cmd_pte, "TASK VA", "the page-table entries that map VA in TASK, each level decoded" },
 	{ "pool", 0, 0, cmd_pool, "", "kernel pool usage by tag (like !poolused)" },
 	{ "mdl", 0, 0, cmd_mdl, "", "live MDLs with their runs and pinned pages" },

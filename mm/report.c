@@ -4,6 +4,7 @@
 #include <arch/pt.h>
 #include <knmm/log.h>
 #include <knmm/printf.h>
+#include <knmm/string.h>
 #include <mm/pool.h>
 #include <mm/mdl.h>
 #include <mm/mm.h>
@@ -111,6 +112,38 @@ void vm_print_regions(struct vm_space *vs)
 		console_printf("  %#018llx %#-12llx %-8llu %-4s %-5s %-20s %s\n", (unsigned long long)vmr_base(r),
 			       (unsigned long long)(npages * PAGE_SIZE), (unsigned long long)r->resident, max,
 			       cache_name(r->flags), flags, runs);
+	}
+	vm_unlock(vs);
+}
+
+/* bytes (a multiple of 4 KiB) as "4K", "12M", "1G": the largest unit that divides it. */
+static void human_size(uint64_t bytes, char out[24])
+{
+	if (bytes && bytes % (1ull << 30) == 0)
+		ksnprintf(out, 24, "%lluG", (unsigned long long)(bytes >> 30));
+	else if (bytes && bytes % (1ull << 20) == 0)
+		ksnprintf(out, 24, "%lluM", (unsigned long long)(bytes >> 20));
+	else
+		ksnprintf(out, 24, "%lluK", (unsigned long long)(bytes >> 10));
+}
+
+void vm_print_maps(struct vm_space *vs)
+{
+	vm_lock(vs);
+	console_printf("  %-37s %8s %8s %-4s %s\n", "START-END", "SIZE", "RSS", "MAX", "LABEL");
+	for (struct vm_region *r = vm_first_region_locked(vs); r; r = vm_next_region_locked(vs, r)) {
+		char max[4], size[24], rss[24];
+		uint64_t base = vmr_base(r), bytes = vmr_pages(r) * PAGE_SIZE;
+		prot_string(r->max_prot, max);
+		human_size(bytes, size);
+		human_size(r->resident * PAGE_SIZE, rss);
+		const char *label = (r->flags & VMM_FLAG_GROW_DOWN) ? "[stack]"
+				    : r->kind == VMR_IO             ? "[io]"
+				    : strcmp(r->name, "elf") == 0   ? "[elf]"
+				    : strcmp(r->name, "mdl") == 0   ? "[mdl]"
+								    : "[anon]";
+		console_printf("  %#018llx-%#018llx %8s %8s %-4s %s\n", (unsigned long long)base,
+			       (unsigned long long)(base + bytes), size, rss, max, label);
 	}
 	vm_unlock(vs);
 }

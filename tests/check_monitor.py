@@ -294,6 +294,16 @@ def check(build, accel, logdir):
         leaf = LEAF.search(out)
         return out, leaf.group(0) if leaf else ""
 
+    out = s.ask("maps sharer-a")
+    maps = [(int(a, 16), int(b, 16), lab) for a, b, lab in
+            re.findall(r"^\s+(0x[0-9a-f]+)-(0x[0-9a-f]+)\s+\d+[KMG]\s+\d+[KMG]\s+\S+\s+(\[\w+\])$", out, re.M)]
+
+    def label_at(va):
+        return next((lab for a, b, lab in maps if a <= va < b), None)
+
+    expect("maps: sharer-a's regions with end addresses and labels: its stack [stack], code [elf], MDL mapping [mdl]",
+           maps and label_at(facts["stack_va"]) == "[stack]" and label_at(code_va) == "[elf]"
+           and label_at(mdl_va) == "[mdl]" and all(a < b for a, b, _ in maps), out)
     out, leaf = pte(code_va)
     expect("pte: the code page is present, user, read-only and executable (no NX)",
            leaf and " US" in leaf and " RO" in leaf and " NX" not in leaf, out)

@@ -45,6 +45,12 @@ void mm_free_noncached(void *va, uint64_t size);
 
 /* The `vm` report (SPEC §8), to the console. */
 void vm_report(void);
+/* One line per region as Linux's /proc/PID/maps and pmap show them: start-end, size and
+ * resident size in human units, the most it may allow, and a label ([stack] for a grow-down
+ * region, [elf] for a program segment, [mdl] for an MDL mapping, [io], [anon]) (the
+ * monitor's `maps`). */
+struct vm_space;
+void vm_print_maps(struct vm_space *vs);
 /* Free blocks of each order in each zone, and the per-CPU cache (the monitor's `buddy`, like
  * Linux's /proc/buddyinfo). */
 void buddy_report(void);
