@@ -21,7 +21,6 @@
 #include <arch/pt.h>
 #include <arch/qemu.h>
 #include <arch/serial.h>
-#include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
@@ -252,41 +251,6 @@ static void cmd_regions(const struct args *a)
 	task_put(t);
 }
 
-/* What the VM says of the page, whatever the tables hold (a page that is not present may be
- * demand-zero, reserved, a guard page or free: WinDbg's !pte says the same of its PTEs). */
-static void pte_vm_view(struct task *t, uint64_t va)
-{
-	struct vm_info vi;
-	if (va >= USER_END || vm_query(&t->vs, va, &vi) != rcOk)
-		return;
-	static const char *const cache[] = { "WB", "WT", "WC", "UC" };
-	unsigned c = (vi.flags & VMM_FLAG_WRITE_THROUGH)   ? 1
-		     : (vi.flags & VMM_FLAG_WRITE_COMBINE) ? 2
-		     : (vi.flags & VMM_FLAG_CACHE_DISABLE) ? 3
-							   : 0;
-	char prot[4] = { (vi.flags & VMM_FLAG_READ) ? 'r' : '-', (vi.flags & VMM_FLAG_WRITE) ? 'w' : '-',
-			 (vi.flags & VMM_FLAG_EXECUTE) ? 'x' : '-', 0 };
-	switch (vi.state) {
-	case VMM_STATE_COMMITTED:
-		if (vi.resident)
-			console_printf("  vm: committed, resident, %s %s\n", prot, cache[c]);
-		else
-			console_printf(
-				"  vm: committed, not resident: demand-zero (a touch maps a zeroed frame), %s %s\n",
-				prot, cache[c]);
-		break;
-	case VMM_STATE_RESERVED:
-		console_printf("  vm: reserved (a commit would make it usable)\n");
-		break;
-	case VMM_STATE_GUARD:
-		console_printf("  vm: guard page (never accessible)\n");
-		break;
-	default:
-		console_printf("  vm: free (no region)\n");
-		break;
-	}
-}
-
 static void cmd_maps(const struct args *a)
 {
 	struct task *t = task_arg(a->v[0]);
@@ -325,7 +289,7 @@ static void cmd_pte(const struct args *a)
 	for (unsigned i = 0; i < tr.n; i++)
 		console_printf("  %-4s[%3u] %#018llx  %s\n", tr.step[i].level_name, tr.step[i].index,
 			       (unsigned long long)tr.step[i].entry, tr.step[i].text);
-	pte_vm_view(t, va);
+	vm_print_page(&t->vs, va);
 	task_put(t);
 }
 

@@ -2,6 +2,7 @@
 /* mm's reports to the console: `vm` (SPEC §8, like WinDbg's !vm), a space's regions, and the
  * live MDLs. */
 #include <arch/pt.h>
+#include <knmm/layout.h>
 #include <knmm/log.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
@@ -114,6 +115,35 @@ void vm_print_regions(struct vm_space *vs)
 			       cache_name(r->flags), flags, runs);
 	}
 	vm_unlock(vs);
+}
+
+void vm_print_page(struct vm_space *vs, uint64_t va)
+{
+	struct vm_info vi;
+	char prot[4];
+
+	if (va >= USER_END || vm_query(vs, va, &vi) != rcOk)
+		return;
+	prot_string(vi.flags, prot);
+	switch (vi.state) {
+	case VMM_STATE_COMMITTED:
+		if (vi.resident)
+			console_printf("  vm: committed, resident, %s %s\n", prot, cache_name(vi.flags));
+		else
+			console_printf(
+				"  vm: committed, not resident: demand-zero (a touch maps a zeroed frame), %s %s\n",
+				prot, cache_name(vi.flags));
+		break;
+	case VMM_STATE_RESERVED:
+		console_printf("  vm: reserved (a commit would make it usable)\n");
+		break;
+	case VMM_STATE_GUARD:
+		console_printf("  vm: guard page (never accessible)\n");
+		break;
+	default:
+		console_printf("  vm: free (no region)\n");
+		break;
+	}
 }
 
 /* bytes (a multiple of 4 KiB) as "4K", "12M", "1G": the largest unit that divides it. */

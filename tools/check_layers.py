@@ -35,16 +35,26 @@ def layer(obj):
     return 4, obj.split("/")[0]
 
 
-def symbols(path):
-    """(defined, undefined) global symbols of one object or executable."""
+def nm(path):
+    """`nm` of one object or executable: (name, type, value or None) per symbol."""
     out = subprocess.run(["nm", path], capture_output=True, text=True, check=True).stdout
-    defined, undefined = set(), set()
     for line in out.splitlines():
         f = line.split()
-        if len(f) == 3 and f[1] in "TDBRWVG":
-            defined.add(f[2])
-        elif len(f) == 2 and f[0] == "U":
-            undefined.add(f[1])
+        if len(f) == 3:
+            yield f[2], f[1], int(f[0], 16)
+        elif len(f) == 2:
+            yield f[1], f[0], None
+
+
+def symbols(path, entries=None):
+    """(defined, undefined) global symbols of one object or executable (from `entries`, its
+    nm, when the caller already has them)."""
+    defined, undefined = set(), set()
+    for name, kind, _ in (entries if entries is not None else nm(path)):
+        if kind in "TDBRWVG":
+            defined.add(name)
+        elif kind == "U":
+            undefined.add(name)
     return defined, undefined
 
 
@@ -145,12 +155,8 @@ def main():
         # Tests and fixtures are static, registered through the ktests and ktest_fixtures
         # sections: the kernel's section bounds must enclose nothing. Global symbols defined
         # under tests/ must not be there either.
-        bounds = {}
-        out = subprocess.run(["nm", a.kernel], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            f = line.split()
-            if len(f) == 3:
-                bounds[f[2]] = int(f[0], 16)
+        entries = list(nm(a.kernel))
+        bounds = {name: value for name, _, value in entries if value is not None}
         leaked = []
         for sec in ("ktests", "ktest_fixtures"):
             start, stop = bounds.get(f"__start_{sec}"), bounds.get(f"__stop_{sec}")
@@ -161,7 +167,7 @@ def main():
         test_defs = set()
         for o in glob.glob(os.path.join(a.build, "tests", "**", "*.o"), recursive=True):
             test_defs |= symbols(o)[0]
-        leaked += sorted(symbols(a.kernel)[0] & test_defs)
+        leaked += sorted(symbols(a.kernel, entries)[0] & test_defs)
         for s in leaked:
             print(f"TEST CODE in {a.kernel}: {s}")
         print(f"layers: {len(leaked)} test symbols or registrations in {os.path.basename(a.kernel)}")

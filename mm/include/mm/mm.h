@@ -51,6 +51,10 @@ void vm_report(void);
  * monitor's `maps`). */
 struct vm_space;
 void vm_print_maps(struct vm_space *vs);
+/* What the VM says of the page at va (user half), whatever the page tables hold: "vm:
+ * committed, resident, r-x WB", or for a page that is not present "committed, not resident:
+ * demand-zero", "reserved", "guard page", "free" (the monitor's `pte`, as WinDbg's !pte). */
+void vm_print_page(struct vm_space *vs, uint64_t va);
 /* Free blocks of each order in each zone, and the per-CPU cache (the monitor's `buddy`, like
  * Linux's /proc/buddyinfo). */
 void buddy_report(void);
