@@ -19,10 +19,12 @@ Commands:
                         locked and pinned pages, pages by state, every task's memory
     kn-tasks            every task: id, state, threads, regions, committed and resident pages
     kn-regions TASK     a task's regions (TASK: id or name), as the monitor's `regions` shows them
-    kn-pte VA [TASK]    the page-table walk of VA in TASK's tables (without TASK: the current
-                        task's, or the kernel's when no task is running), read through the direct map
+    kn-pte VA [TASK]    the page-table walk of VA in TASK's tables (without TASK: the current task's
+                        on the selected CPU, as kn-current finds it, or the kernel's when no task is
+                        running), read through the direct map
     kn-mdl [ADDR]       every live MDL, or the one at ADDR with all its runs
-    kn-current          the CPU's current thread and its task
+    kn-current          the current thread and its task on the CPU gdb's thread is on, from that
+                        CPU's per-CPU block found as this_cpu() finds it (GS base)
     kn-pool             the kernel pool: pages, tables, allocations by tag (the monitor's `pool`)
     kn-pfn PA           the page descriptor (struct page) of a physical address
     kn-dmesg            the kernel log, from its ring buffer (log_buf, knmm/log.h), oldest first
@@ -66,7 +68,7 @@ KERNEL_NAMES = {
     "pool_tables": "'pool.c'::tables_held",
     "pool_tags": "'pool.c'::tags",
     "ready": "boot_ready_tsc",
-    "cpu": "cpu0",
+    "cpu": "cpu0",  # the per-CPU blocks by CPU number (one CPU today); this_cpu() finds them by GS base
     "log_buf": "log_buf",
     "log_next": "log_buf_next",
     "trap_return": "trap_return",
@@ -242,10 +244,53 @@ def parse_address(text, what):
         raise ValueError(f"'{text}' is not {what} ({e})") from None
 
 
+def cpu_block(addr):
+    """The struct cpu at addr if it is one (its `self` points at itself, as percpu_init sets
+    it and this_cpu() relies on), else None."""
+    if not addr:
+        return None
+    try:
+        cpu = gdb.Value(addr).cast(symbol("cpu").type.pointer()).dereference()
+        return cpu if int(cpu["self"]) == addr else None
+    except gdb.error:
+        return None
+
+
+def this_cpu():
+    """(struct cpu, how it was found) for the CPU gdb's selected thread is on, as the kernel's
+    this_cpu() finds it: GS base (the `gs_base` register QEMU's stub gives; `k_gs_base`, the
+    swapped one, when stopped in ring 3 or between the two SWAPGS of an entry). Without a
+    usable GS base, by that CPU's number (QEMU gives gdb a thread per vCPU) among the per-CPU
+    blocks the kernel has (cpu0 only: knmm runs one CPU). Missing when it cannot tell."""
+    tried = []
+    for reg in ("gs_base", "k_gs_base"):
+        try:
+            base = int(gdb.parse_and_eval(f"${reg}")) & (2**64 - 1)
+        except gdb.error:
+            tried.append(f"no ${reg}")
+            continue
+        cpu = cpu_block(base)
+        if cpu is not None:
+            return cpu, f"${reg}"
+        tried.append(f"${reg} {base:#x} is no per-CPU block")
+    thread = gdb.selected_thread()
+    blocks = [symbol("cpu")]  # the per-CPU blocks the kernel has, by CPU number
+    if thread is not None and 1 <= thread.num <= len(blocks) and int(blocks[thread.num - 1]["self"]):
+        return blocks[thread.num - 1], f"vCPU {thread.num - 1} (gdb thread {thread.num}; {'; '.join(tried)})"
+    raise Missing(f"cannot tell which CPU's per-CPU block is current ({'; '.join(tried)}; gdb thread "
+                  f"{thread.num if thread else '?'} of {len(blocks)} per-CPU blocks)")
+
+
 def current_thread():
-    """The thread running on the CPU (cpu0.current, what this_cpu()->current reads through GS), or None."""
-    cur = symbol("cpu")["current"]
+    """The thread running on the selected CPU (this_cpu()->current), or None."""
+    cur = this_cpu()[0]["current"]
     return cur if int(cur) else None
+
+
+def current_task():
+    """The task of the thread running on the selected CPU (this_cpu()->current->task), or None."""
+    th = current_thread()
+    return th["task"] if th is not None and int(th["task"]) else None
 
 
 def c_string(value):
@@ -477,13 +522,12 @@ class KnPte(KnCommand):
         high = va >> (top - 1)
         if high not in (0, (1 << (64 - top + 1)) - 1):
             raise ValueError(f"{va:#x} is not canonical (bits 63..{top - 1} must all be equal): no table maps it")
-        cur = current_thread()
-        task = cur["task"] if cur else None
         if len(words) > 1:
             t = find_task(words[1])
             root = int(t["vs"]["pt"]["pml4_pa"])
             gdb.write(f"pte of {va:#x} in task {int(t['id'])} '{c_string(t['name'])}' (root {root:#x}):\n")
-        elif task is not None and int(task):
+        elif current_task() is not None:
+            task = current_task()
             root = int(task["vs"]["pt"]["pml4_pa"])
             gdb.write(f"pte of {va:#x} in the current task {int(task['id'])} '{c_string(task['name'])}' "
                       f"(root {root:#x}):\n")
@@ -563,7 +607,8 @@ class KnMdl(KnCommand):
 
 
 class KnCurrent(KnCommand):
-    """kn-current: the thread running on the CPU (this_cpu()->current) and its task."""
+    """kn-current: the thread running on the selected CPU (this_cpu()->current, the per-CPU block
+    found through GS base) and its task."""
 
     def __init__(self):
         super().__init__("kn-current")
@@ -571,12 +616,13 @@ class KnCurrent(KnCommand):
     def run(self, arg):
         if arg.strip():
             usage("kn-current")
-        cpu = symbol("cpu")
-        th = current_thread()
-        if th is None:
-            gdb.write(f"cpu {int(cpu['id'])}: no current thread\n")
+        cpu, how = this_cpu()
+        head = f"cpu {int(cpu['id'])} (per-CPU block {int(cpu.address):#x}, from {how})"
+        th = cpu["current"]
+        if not int(th):
+            gdb.write(f"{head}: no current thread\n")
             return
-        line = f"cpu {int(cpu['id'])}: thread {int(th['id'])} '{c_string(th['name'])}' at {int(th):#x}"
+        line = f"{head}: thread {int(th['id'])} '{c_string(th['name'])}' at {int(th):#x}"
         task = th["task"]
         if int(task):
             line += f", task {int(task['id'])} '{c_string(task['name'])}' at {int(task):#x}"
