@@ -249,10 +249,11 @@ def cmd_debug(opts):
 BENCH_LINE = re.compile(r"^(?:" + TASK_PREFIX + r")?bench (\S+) (\d+)\s*$", re.M)
 
 
-def bench_boot(iso, mem, accel="tcg", timeout=600):
-    """Boots the benchmark ISO under -icount and returns {name: value} from its bench lines."""
+def bench_boot(iso, mem, accel="tcg", timeout=600, log_path=None):
+    """Boots the benchmark ISO under -icount and returns {name: value} from its bench lines
+    (the serial log goes to log_path too)."""
     args = qemu_args(iso, mem, "max", accel, icount=True, com2="/dev/null")  # (the dump sink: a real UART)
-    boot = Boot(args, timeout).start()
+    boot = Boot(args, timeout, log_path).start()
     boot.wait()
     text = boot.text()
     if boot.status != EXIT_PASS:
@@ -263,8 +264,10 @@ def bench_boot(iso, mem, accel="tcg", timeout=600):
 
 def cmd_bench(opts):
     figures = []
-    small = bench_boot(opts.iso, "256M", opts.accel)
-    big = bench_boot(opts.iso, "256G", opts.accel)
+    # (each boot's serial log stays in BUILD/bench-MEM.log: tools/gen_docs.py quotes it)
+    build = os.path.dirname(opts.iso) or "."
+    small = bench_boot(opts.iso, "256M", opts.accel, log_path=os.path.join(build, "bench-256M.log"))
+    big = bench_boot(opts.iso, "256G", opts.accel, log_path=os.path.join(build, "bench-256G.log"))
     for name, value in small.items():
         if name == "boot_to_ready":
             figures.append(("boot_to_ready_256M", value))
