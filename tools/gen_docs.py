@@ -384,9 +384,10 @@ def block_pmm_bench_host(src):
     for name, (lo, hi) in ranges.items():
         target, ref = HOST_TARGETS.get(name, (None, "—"))
         rows.append(f"| `{name}` | {lo}–{hi} | {'≤ ' + str(target) if target else '—'} | {ref} |")
-    return "\n".join(rows) + (f"\n\n(Ranges over {len(src['runs'])} runs of `make bench-host` by `make docs`, on the "
-                              f"shared 2-core VM it last ran on;\nwall-clock figures there move with the neighbours, "
-                              f"fill_drain most since it streams 64 MiB\nof descriptors.)")
+    return "\n".join(rows) + "\n\n" + para(
+        f"(Ranges over {len(src['runs'])} runs of `make bench-host` by `make docs`, on the shared 2-core VM it last "
+        f"ran on; wall-clock figures there move with the neighbours, fill_drain most since it streams 64 MiB of "
+        f"descriptors.)")
 
 
 # The lines of make run's console the transcript keeps (the rest is elided as "..."): the
