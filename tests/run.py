@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """knmm's test runner (what `make test` runs).
 
-0. `readelf -lW` of kernel.elf: three PT_LOADs, W^X;
+0. `readelf -lW` of kernel.elf: three PT_LOADs, W^X; the layering check, clang-format, and the
+   generated blocks of the docs (tools/gen_docs.py --check, and its --self-test);
 1. the host unit tests (ASan/UBSan build of the pure mm code), KTAP on stdout;
 2. the test kernel booted headless in QEMU (TCG) under every configuration of CONFIGS,
    KTAP on COM1, leaving through isa-debug-exit; in each test's part of the log, the lines
@@ -486,6 +487,17 @@ def c_sources():
     return out
 
 
+def check_docs(res):
+    """tools/gen_docs.py --check: the generated blocks of README.md and docs/*.md are
+    well-formed, known, and list what they must; --self-test: broken markers are caught."""
+    script = os.path.join(ROOT, "tools", "gen_docs.py")
+    for flag, name in (("--check", "docs: every generated block in README.md and docs/ well-formed and known, "
+                                   "the benchmark table as tools/bench_targets.py has it (make docs)"),
+                       ("--self-test", "docs: gen_docs.py --check catches broken markers and tables")):
+        p = subprocess.run([sys.executable, script, flag], capture_output=True, text=True, timeout=120)
+        res.add(name, p.returncode == 0, p.stdout + p.stderr)
+
+
 def check_format(res):
     """`clang-format --dry-run -Werror` with the tree's .clang-format over every C file."""
     tool = shutil.which("clang-format")
@@ -524,7 +536,7 @@ def check_clang(build):
 
 
 # The steps --only (make test CONFIG=) picks by name, besides the configurations' names.
-STEPS = ["elf", "layers", "format", "host"] + [c[0] for c in CONFIGS] + [
+STEPS = ["elf", "layers", "format", "docs", "host"] + [c[0] for c in CONFIGS] + [
     "dumps", "refuse", "selfcheck", "monitor", "gdb", "clang", "init"]
 
 
@@ -575,6 +587,8 @@ def main():
         check_layers(res, build)
     if want("format"):
         check_format(res)
+    if want("docs"):
+        check_docs(res)
     expected, bad_expectations = collect_expectations()
     config_wanted = any(want(name) or want("dumps") for name, _, _, _ in CONFIGS)
     if config_wanted:
