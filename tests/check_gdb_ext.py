@@ -240,8 +240,9 @@ def check(build, root, accel, logdir):
                f"kn-tasks {t}; kn-vm {v}; kn-regions add up to {len(regions)}, {resident} resident, {committed} "
                f"committed, private {private}\n{section(f'regions {name}')}")
 
-    expect("kn-mdl ADDR: one MDL in full", re.search(r"ram\s+8192 bytes\s+2 pages .*\[0x[0-9a-f]+\+2\]",
-                                                    section("one-mdl")), section("one-mdl"))
+    expect("kn-mdl ADDR: one MDL in full, its cache mode named as the monitor names it (WB)",
+           re.search(r"ram\s+8192 bytes\s+2 pages .* cache WB: .*\[0x[0-9a-f]+\+2\]", section("one-mdl")),
+           section("one-mdl"))
     for page, want, absent, what in (
             ("code", (" US", " RO"), (" NX",), "sharer-a's code page is user, read-only, executable (no NX)"),
             ("data", (" RW", " NX", "PAT=0 (WB)"), (), "its MDL page is user, writable, NX, write-back"),

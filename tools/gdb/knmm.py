@@ -577,6 +577,7 @@ class KnMdl(KnCommand):
         super().__init__("kn-mdl")
 
     def describe(self, k, kinds, m, full):
+        cache = named(k, CACHE_LABELS).get(int(m["cache"]) & k.VMM_FLAG_CACHE_MASK, "WB")
         runs = []
         for i in range(int(m["nruns"])):
             r = m["runs"][i]
@@ -585,11 +586,11 @@ class KnMdl(KnCommand):
         if not full and len(runs) > 4:
             runs = runs[:4] + ["..."]
         gdb.write(f"  {int(m):#x} {kinds.get(int(m['kind']), '?'):<9} {int(m['bytes']):>10} bytes "
-                  f"{int(m['pages']):>6} pages max {prot_string(k, int(m['max_prot']))} cache {int(m['cache']):#x}: "
+                  f"{int(m['pages']):>6} pages max {prot_string(k, int(m['max_prot']))} cache {cache}: "
                   f"{' '.join(runs)}\n")
 
     def run(self, arg):
-        k = consts("MDL_FICTITIOUS", "PAGE_SIZE", *PROT_NEEDS)
+        k = consts("MDL_FICTITIOUS", "PAGE_SIZE", "VMM_FLAG_CACHE_MASK", *PROT_NEEDS, *CACHE_LABELS)
         kinds = labelled("mdl_kind", {}, "MDL_")
         if len(arg.split()) > 1:
             usage("kn-mdl [ADDR]")
