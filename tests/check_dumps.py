@@ -2,9 +2,9 @@
 
 The test task `dumpee` logs what its core must show: each region (base, size, resident
 pages), each marker string's address, a page that is not resident, and the registers it
-set before freezing itself. The dumpable task `stack-crash` is frozen by a guard violation
-whose line names the address and rip. Each check compares a core file, through readelf and
-gdb, with those lines.
+set before freezing itself, and the read-only stretch (KnVmProtect) of its "protected"
+region. The dumpable task `stack-crash` is frozen by a guard violation whose line names the
+address and rip. Each check compares a core file, through readelf and gdb, with those lines.
 """
 import os
 import re
@@ -16,6 +16,7 @@ REGION = re.compile(r"^\s*\d+\| dumpee: region (\S+) at (0x[0-9a-f]+) size (0x[0
 MARKER = re.compile(r"^\s*\d+\| dumpee: marker (KNMM-\S+-MARKER) at (0x[0-9a-f]+)$", re.M)
 ZERO = re.compile(r"^\s*\d+\| dumpee: zero page at (0x[0-9a-f]+)$", re.M)
 REGS = re.compile(r"^\s*\d+\| dumpee: r12=(0x[0-9a-f]+) r13=(0x[0-9a-f]+) r14=(0x[0-9a-f]+) r15=(0x[0-9a-f]+)$", re.M)
+READONLY = re.compile(r"^\s*\d+\| dumpee: readonly at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", re.M)
 CRASH = re.compile(r"W task stack-crash: guard violation at (0x[0-9a-f]+) rip (0x[0-9a-f]+) \(frozen for a dump\)")
 LOAD = re.compile(r"^\s+LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)", re.M)
 
@@ -120,6 +121,20 @@ def flag_checks(core, elf, log_text):
         inner = [fl for a, (ms, fl) in loads.items() if base + (4096 if low else 0) <= a < base + size - (4096 if high else 0)]
         checks.append((f"readelf: region {name}'s usable pages are RW", inner and all(fl == "RW" for fl in inner),
                        f"{inner}"))
+    m = READONLY.search(log_text)
+    if not m:
+        checks.append(("dumpee logged its read-only stretch", False, "no line"))
+    else:
+        ro, size = int(m.group(1), 16), int(m.group(2), 16)
+        spans = sorted((a, a + ms, fl) for a, (ms, fl) in loads.items())
+        own = [sp for sp in spans if sp[0] == ro]
+        straddle = [sp for sp in spans if sp[0] < ro < sp[1] or sp[0] < ro + size < sp[1]]
+        around = [sp[2] for sp in spans if sp[1] == ro or sp[0] == ro + size]
+        checks.append(("readelf: a read-only stretch (KnVmProtect) of a read-write region is its own PT_LOAD, "
+                       "PF_R only", own == [(ro, ro + size, "R")] and not straddle,
+                       f"at {ro:#x}: {own}, straddling {straddle}"))
+        checks.append(("readelf: ... and the PT_LOADs around it are read-write", around == ["RW", "RW"],
+                       f"{around}"))
     _, segs = elf_facts(elf)
     for vaddr, _, memsz, fl in segs:
         if "W" in fl:
@@ -135,6 +150,7 @@ def load_checks(build, program, core):
     [New LWP] per thread, the program's file mappings (NT_FILE) and its auxv (NT_AUXV).
     The sysroot is the test ISO's root, where the program's file (/boot/PROGRAM.elf) is."""
     elf = os.path.join(build, "user", program + ".elf")
+    name = os.path.basename(core)
     sysroot = os.path.join(build, "knmm-test.iso-root")
     rc, out = run(["gdb", "-batch", "-nx", "-iex", f"set sysroot {sysroot}", "-ex", "info proc mappings",
                    "-ex", "info auxv", elf, core])
@@ -146,12 +162,12 @@ def load_checks(build, program, core):
             re.findall(rf"^\s*(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+{re.escape(path)}$", out, re.M)}
     want = {(v & ~4095, (v + fs + 4095) & ~4095) for v, fs, _, _ in segs if fs}
     m = re.search(r"^9\s+AT_ENTRY\s+.*\s(0x[0-9a-f]+)$", out, re.M)
-    return [(f"gdb: {program}.core loads without a warning", "warning" not in out.lower(), out[:600]),
-            (f"gdb: {program}.core: one [New LWP] per thread ({threads})",
+    return [(f"gdb: {name} loads with {program}.elf without a warning", "warning" not in out.lower(), out[:600]),
+            (f"gdb: {name}: one [New LWP] per thread ({threads})",
              threads >= 1 and out.count("[New LWP") == threads, out[:300]),
-            (f"gdb: {program}.core: info proc mappings lists {path}'s segments", want and maps == want,
+            (f"gdb: {name}: info proc mappings lists {path}'s segments", want and maps == want,
              f"listed {sorted(maps)}, segments {sorted(want)}: {out[-600:]}"),
-            (f"gdb: {program}.core: info auxv has AT_ENTRY, the ELF's entry point",
+            (f"gdb: {name}: info auxv has AT_ENTRY, the ELF's entry point",
              m is not None and entry is not None and int(m.group(1), 16) == entry,
              f"entry {entry}: {out[-400:]}")]
 

@@ -28,7 +28,7 @@ int main(void)
 	printf("demo: the dump collector writes its core file to the dump sink (COM2)\n");
 	if (KnTaskCreate("dump:stack-crash", "collector", 0, &collector) != rcOk)
 		return 3;
-	KnHandleTransfer(collector, crash, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &remote);
+	KnHandleTransfer(collector, crash, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_VM_READ, &remote);
 	KnTaskResume(collector);
 	KnTaskWait(collector, KN_TASK_STATE_EXITED, ~0ull);
 	KnTaskGetExitCode(collector, &code);
