@@ -17,6 +17,8 @@
  * oneself what KnVmQuery says; every refusal with its code, writing nothing and faulting
  * nothing in (the target's resident pages and the free-page count stay); a handle passed on
  * with VM_READ only works for it and nothing else; an exited task's space is all free.
+ * A task whose program file name is longer than 15 bytes (handle_child.elf) is dumped too:
+ * the runner checks that gdb matches its core with the program by build-id.
  */
 #include <knlib.h>
 
@@ -575,6 +577,26 @@ static void task_vm_query(void)
 	ktap_counters_back(&s0, "vm query: every frame back");
 }
 
+/* A task whose program file name (handle_child.elf, 16 bytes) does not fit in a core's
+ * pr_fname: dumped as freeze-me.core, which the runner loads in gdb with handle_child.elf. */
+static void long_name(void)
+{
+	KnMemStats s0 = mem_stats();
+	Handle h;
+	int state = 0;
+
+	ktap_rc(KnTaskCreate("freeze-me", "handle_child", 0, &h), rcOk, "a program with a 16-byte file name");
+	KnTaskResume(h);
+	ktap_rc(KnTaskWait(h, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, SECONDS(60)), rcOk, "it freezes itself");
+	KnTaskGetState(h, &state);
+	ktap_check(state == KN_TASK_STATE_FROZEN, "it is frozen", "state %d", state);
+	int code = collect(h, "freeze-me");
+	ktap_check(code == 0, "the collector dumps it", "exit code %d", code);
+	KnTaskTerminate(h);
+	KnHandleClose(h);
+	ktap_counters_back(&s0, "freeze-me: every frame back");
+}
+
 static void crashes(void)
 {
 	KnMemStats s0 = mem_stats();
@@ -705,6 +727,7 @@ int main(void)
 	self_freeze();
 	refusals();
 	task_vm_query();
+	long_name();
 	crashes();
 	dumpable_crash("ud-crash", 6, 0, 0, (const uint8_t[]){ 0x0f, 0x0b }, 2);
 	/* A user-mode write to a present page: error code P | W | U. */
