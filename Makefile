@@ -228,7 +228,7 @@ $(USER_LIBTEST): $(USER_TEST_OBJS)
 
 $(BUILD)/user/%.elf: $(BUILD)/user/obj/user/programs/%.o $(USER_CRT0) $(USER_LIBKN) $(USER_LIBTEST) user/user.ld
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack -T user/user.ld -o $@ $(USER_CRT0) $< \
+	$(Q)$(LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack --build-id=sha1 -T user/user.ld -o $@ $(USER_CRT0) $< \
 		$(USER_LIBTEST) $(USER_LIBKN)
 
 $(BAD_ELFS) &: $(BUILD)/user/hello.elf tools/mkbadelf.py

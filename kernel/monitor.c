@@ -447,7 +447,8 @@ static void cmd_dump(const struct args *a)
 	ksnprintf(name, sizeof(name), "dump:%s", t->name);
 	Handle h;
 	rc = task_create(name, "collector", 0, NULL, &c);
-	if (rc == rcOk && (rc = handle_alloc(&c->handles, &t->obj, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &h)) != rcOk)
+	if (rc == rcOk &&
+	    (rc = handle_alloc(&c->handles, &t->obj, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_VM_READ, &h)) != rcOk)
 		task_terminate(c, KN_EXIT_TERMINATED, true);
 	if (rc == rcOk) {
 		task_resume(c);

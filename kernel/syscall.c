@@ -26,7 +26,9 @@
 #define SINK_CHUNK    1024
 /* A creator's rights on the task it made; KN_HANDLE_SELF has them all but QUOTA (a task
  * cannot lift its own limits). */
-#define ALL_TASK_RIGHTS  (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA)
+#define ALL_TASK_RIGHTS                                                                             \
+	(KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA | KN_RIGHT_VM_READ | \
+	 KN_RIGHT_VM_WRITE | KN_RIGHT_VM_OPERATION)
 #define SELF_TASK_RIGHTS (ALL_TASK_RIGHTS & ~(uint32_t)KN_RIGHT_QUOTA)
 
 static const syscall_fn table[] = {

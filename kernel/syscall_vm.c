@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The memory system calls (include/kn/vmm_api.h): thin shells around the address-space core
- * (mm/vm_*.c) on the caller's own space. The core checks every argument and changes nothing
- * on failure; these check the user pointers, first, so that a bad output pointer also
- * leaves everything as it was.
+ * (mm/vm_*.c) on the caller's own space (KnTaskVmQuery: on another task's). The core checks every argument and changes
+ * nothing on failure; these check the user pointers, first, so that a bad output pointer also leaves everything as it
+ * was.
  */
+#include <kn/handle_api.h>
 #include <kn/vmm_api.h>
 #include <mm/vm.h>
 #include <kernel/syscall.h>
@@ -48,6 +49,20 @@ int64_t sys_vm_protect(const struct syscall_args *a)
 
 int64_t sys_vm_unmap(const struct syscall_args *a) { return vm_unmap(own_space(), a->a[0], a->a[1]); }
 
+/* The page description in its ABI form, into `out` (probed by the caller). */
+static Retcode give_info(uint64_t out, const struct vm_info *vi)
+{
+	KnVmInfo info = {
+		.regionBase = (void *)(uintptr_t)vi->region_base,
+		.regionSize = vi->region_size,
+		.state = vi->state,
+		.resident = vi->resident,
+		.flags = (int)vi->flags,
+		.runSize = vi->run_size,
+	};
+	return copy_to_user(out, &info, sizeof(info));
+}
+
 int64_t sys_vm_query(const struct syscall_args *a)
 {
 	struct vm_info vi;
@@ -55,16 +70,23 @@ int64_t sys_vm_query(const struct syscall_args *a)
 
 	if (rc == rcOk)
 		rc = vm_query(own_space(), a->a[0], &vi);
+	return rc == rcOk ? give_info(a->a[1], &vi) : rc;
+}
 
+/* KnVmQuery on another task's space (KN_RIGHT_VM_READ). vm_query reads the space under its
+ * lock and changes nothing (no fault, no growth): the task may be running, or gone (its
+ * space then has no region, and every page is free). */
+int64_t sys_task_vm_query(const struct syscall_args *a)
+{
+	struct vm_info vi;
+	struct task *t;
+	Retcode rc = syscall_probe_output(a->a[2], sizeof(KnVmInfo));
+
+	if (rc == rcOk)
+		rc = syscall_get_task((Handle)a->a[0], KN_RIGHT_VM_READ, &t);
 	if (rc != rcOk)
 		return rc;
-	KnVmInfo info = {
-		.regionBase = (void *)(uintptr_t)vi.region_base,
-		.regionSize = vi.region_size,
-		.state = vi.state,
-		.resident = vi.resident,
-		.flags = (int)vi.flags,
-		.runSize = vi.run_size,
-	};
-	return copy_to_user(a->a[1], &info, sizeof(info));
+	rc = vm_query(&t->vs, a->a[1], &vi);
+	task_put(t);
+	return rc == rcOk ? give_info(a->a[2], &vi) : rc;
 }

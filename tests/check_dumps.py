@@ -2,12 +2,15 @@
 
 The test task `dumpee` logs what its core must show: each region (base, size, resident
 pages), each marker string's address, a page that is not resident, and the registers it
-set before freezing itself. The dumpable task `stack-crash` is frozen by a guard violation
-whose line names the address and rip. Each check compares a core file, through readelf and
-gdb, with those lines.
+set before freezing itself, and the read-only stretch (KnVmProtect) of its "protected"
+region. The dumpable task `stack-crash` is frozen by a guard violation whose line names the
+address and rip. Each check compares a core file, through readelf and gdb, with those lines.
+`freeze-me` is handle_child, whose file name (16 bytes) does not fit in NT_PRPSINFO's
+pr_fname: gdb must match its core with the program by build-id.
 """
 import os
 import re
+import struct
 import subprocess
 
 from extract_dumps import extract
@@ -16,6 +19,7 @@ REGION = re.compile(r"^\s*\d+\| dumpee: region (\S+) at (0x[0-9a-f]+) size (0x[0
 MARKER = re.compile(r"^\s*\d+\| dumpee: marker (KNMM-\S+-MARKER) at (0x[0-9a-f]+)$", re.M)
 ZERO = re.compile(r"^\s*\d+\| dumpee: zero page at (0x[0-9a-f]+)$", re.M)
 REGS = re.compile(r"^\s*\d+\| dumpee: r12=(0x[0-9a-f]+) r13=(0x[0-9a-f]+) r14=(0x[0-9a-f]+) r15=(0x[0-9a-f]+)$", re.M)
+READONLY = re.compile(r"^\s*\d+\| dumpee: readonly at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", re.M)
 CRASH = re.compile(r"W task stack-crash: guard violation at (0x[0-9a-f]+) rip (0x[0-9a-f]+) \(frozen for a dump\)")
 LOAD = re.compile(r"^\s+LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)", re.M)
 
@@ -120,6 +124,20 @@ def flag_checks(core, elf, log_text):
         inner = [fl for a, (ms, fl) in loads.items() if base + (4096 if low else 0) <= a < base + size - (4096 if high else 0)]
         checks.append((f"readelf: region {name}'s usable pages are RW", inner and all(fl == "RW" for fl in inner),
                        f"{inner}"))
+    m = READONLY.search(log_text)
+    if not m:
+        checks.append(("dumpee logged its read-only stretch", False, "no line"))
+    else:
+        ro, size = int(m.group(1), 16), int(m.group(2), 16)
+        spans = sorted((a, a + ms, fl) for a, (ms, fl) in loads.items())
+        own = [sp for sp in spans if sp[0] == ro]
+        straddle = [sp for sp in spans if sp[0] < ro < sp[1] or sp[0] < ro + size < sp[1]]
+        around = [sp[2] for sp in spans if sp[1] == ro or sp[0] == ro + size]
+        checks.append(("readelf: a read-only stretch (KnVmProtect) of a read-write region is its own PT_LOAD, "
+                       "PF_R only", own == [(ro, ro + size, "R")] and not straddle,
+                       f"at {ro:#x}: {own}, straddling {straddle}"))
+        checks.append(("readelf: ... and the PT_LOADs around it are read-write", around == ["RW", "RW"],
+                       f"{around}"))
     _, segs = elf_facts(elf)
     for vaddr, _, memsz, fl in segs:
         if "W" in fl:
@@ -130,11 +148,117 @@ def flag_checks(core, elf, log_text):
     return checks
 
 
+NT_GNU_BUILD_ID = 3
+
+
+def notes_build_id(f, base, ehdr_only=False):
+    """The GNU build-id of the ELF image whose ELF header is at file offset `base` of f, found
+    as bfd finds a core's (_bfd_elf_core_find_build_id): the header, its program headers at
+    base + e_phoff, each PT_NOTE's notes at base + p_offset. None if there is none."""
+    f.seek(base)
+    eh = f.read(64)
+    if len(eh) < 64 or eh[:4] != b"\x7fELF" or eh[4] != 2 or eh[5] != 1 or eh[6] != 1:
+        return None
+    phoff, = struct.unpack_from("<Q", eh, 32)
+    phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+    if phentsize != 56 or phnum == 0:
+        return None
+    for i in range(phnum):
+        f.seek(base + phoff + i * 56)
+        ph = f.read(56)
+        if len(ph) < 56:
+            return None
+        ptype, _, off, _, _, filesz, _, _ = struct.unpack("<IIQQQQQQ", ph)
+        if ptype != 4 or not filesz:
+            continue
+        f.seek(base + off)
+        data, at = f.read(filesz), 0
+        while at + 12 <= len(data):
+            namesz, descsz, ntype = struct.unpack_from("<III", data, at)
+            name = data[at + 12:at + 12 + namesz]
+            desc_at = at + 12 + ((namesz + 3) & ~3)
+            if ntype == NT_GNU_BUILD_ID and name.rstrip(b"\0") == b"GNU":
+                return data[desc_at:desc_at + descsz].hex()
+            at = desc_at + ((descsz + 3) & ~3)
+    return None
+
+
+def core_build_id(core):
+    """The build-id bfd finds in a core: the first PT_LOAD with file bytes that starts with an
+    ELF header leading to a build-id note. (vaddr, build-id) or (None, None)."""
+    with open(core, "rb") as f:
+        f.seek(32)
+        phoff, = struct.unpack("<Q", f.read(8))
+        f.seek(56)
+        phnum, = struct.unpack("<H", f.read(2))
+        for i in range(phnum):
+            f.seek(phoff + i * 56)
+            ptype, _, off, vaddr, _, filesz, _, _ = struct.unpack("<IIQQQQQQ", f.read(56))
+            if ptype == 1 and filesz >= 64:
+                bid = notes_build_id(f, off)
+                if bid:
+                    return vaddr, bid
+    return None, None
+
+
+def core_fname(core):
+    """NT_PRPSINFO's pr_fname (x86-64 elf_prpsinfo: at byte 40 of the note's descriptor)."""
+    with open(core, "rb") as f:
+        f.seek(32)
+        phoff, = struct.unpack("<Q", f.read(8))
+        f.seek(56)
+        phnum, = struct.unpack("<H", f.read(2))
+        for i in range(phnum):
+            f.seek(phoff + i * 56)
+            ptype, _, off, _, _, filesz, _, _ = struct.unpack("<IIQQQQQQ", f.read(56))
+            if ptype != 4:
+                continue
+            f.seek(off)
+            data, at = f.read(filesz), 0
+            while at + 12 <= len(data):
+                namesz, descsz, ntype = struct.unpack_from("<III", data, at)
+                desc_at = at + 12 + ((namesz + 3) & ~3)
+                if ntype == 3 and descsz >= 56:
+                    return data[desc_at + 40:desc_at + 56].split(b"\0")[0].decode(errors="replace")
+                at = desc_at + ((descsz + 3) & ~3)
+    return None
+
+
+def build_id_checks(build, program, core):
+    """(name, ok, detail): a program whose file name does not fit in pr_fname (15 bytes and a
+    NUL) is matched with its core by build-id: the core's first segment of the program holds
+    its ELF header, whose note is the program's build-id."""
+    elf = os.path.join(build, "user", program + ".elf")
+    with open(elf, "rb") as f:
+        want = notes_build_id(f, 0)
+    vaddr, got = core_build_id(core)
+    fname = core_fname(core)
+    # The control: the same program without its note is matched by name only, and gdb
+    # warns (so the no-warning check of load_checks is about the build-id).
+    bare_dir = os.path.join(os.path.dirname(core), "no-build-id")
+    os.makedirs(bare_dir, exist_ok=True)
+    bare = os.path.join(bare_dir, program + ".elf")
+    rc, out = run([os.environ.get("OBJCOPY", "objcopy"), "--remove-section", ".note.gnu.build-id", elf, bare])
+    if rc == 0:
+        rc, out = run(["gdb", "-batch", "-nx", "-iex", f"set sysroot {os.path.join(build, 'knmm-test.iso-root')}",
+                       bare, core])
+    control = rc == 0 and "core file may not match" in out
+    return [(f"{program}.elf has a build-id note", want is not None, f"{want}"),
+            (f"control: without its build-id note, gdb says {os.path.basename(core)} may not match {program}.elf",
+             control, out[:400]),
+            (f"{os.path.basename(core)}: its pr_fname is cut ({program}.elf is {len(program) + 4} bytes)",
+             len(program) + 4 >= 16 and fname == (program + ".elf")[:15], f"pr_fname {fname!r}"),
+            (f"{os.path.basename(core)}: bfd's rule finds the program's build-id in it (at {vaddr})",
+             got is not None and got == want and vaddr == 0x400000, f"core {got} at {vaddr}, program {want}")]
+
+
 def load_checks(build, program, core):
-    """(name, ok, detail) from gdb loading a core with its program's ELF: no warning, one
-    [New LWP] per thread, the program's file mappings (NT_FILE) and its auxv (NT_AUXV).
+    """(name, ok, detail) from gdb loading a core with its program's ELF: no warning (not
+    even "core file may not match" for a program whose file name is longer than pr_fname),
+    one [New LWP] per thread, the program's file mappings (NT_FILE) and its auxv (NT_AUXV).
     The sysroot is the test ISO's root, where the program's file (/boot/PROGRAM.elf) is."""
     elf = os.path.join(build, "user", program + ".elf")
+    name = os.path.basename(core)
     sysroot = os.path.join(build, "knmm-test.iso-root")
     rc, out = run(["gdb", "-batch", "-nx", "-iex", f"set sysroot {sysroot}", "-ex", "info proc mappings",
                    "-ex", "info auxv", elf, core])
@@ -146,12 +270,12 @@ def load_checks(build, program, core):
             re.findall(rf"^\s*(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+{re.escape(path)}$", out, re.M)}
     want = {(v & ~4095, (v + fs + 4095) & ~4095) for v, fs, _, _ in segs if fs}
     m = re.search(r"^9\s+AT_ENTRY\s+.*\s(0x[0-9a-f]+)$", out, re.M)
-    return [(f"gdb: {program}.core loads without a warning", "warning" not in out.lower(), out[:600]),
-            (f"gdb: {program}.core: one [New LWP] per thread ({threads})",
+    return [(f"gdb: {name} loads with {program}.elf without a warning", "warning" not in out.lower(), out[:600]),
+            (f"gdb: {name}: one [New LWP] per thread ({threads})",
              threads >= 1 and out.count("[New LWP") == threads, out[:300]),
-            (f"gdb: {program}.core: info proc mappings lists {path}'s segments", want and maps == want,
+            (f"gdb: {name}: info proc mappings lists {path}'s segments", want and maps == want,
              f"listed {sorted(maps)}, segments {sorted(want)}: {out[-600:]}"),
-            (f"gdb: {program}.core: info auxv has AT_ENTRY, the ELF's entry point",
+            (f"gdb: {name}: info auxv has AT_ENTRY, the ELF's entry point",
              m is not None and entry is not None and int(m.group(1), 16) == entry,
              f"entry {entry}: {out[-400:]}")]
 
@@ -187,8 +311,8 @@ def check(build, config, log_text, com2):
     done, problems = extract(com2, outdir)
     names = {name for name, _, _ in done}
     checks = [("the dump sink's frames are whole and their checksums right", not problems, "; ".join(problems)),
-              ("core files for dumpee, stack-crash and sparse", {"dumpee", "stack-crash", "sparse"} <= names,
-               f"found {sorted(names)}")]
+              ("core files for dumpee, stack-crash, sparse and freeze-me",
+               {"dumpee", "stack-crash", "sparse", "freeze-me"} <= names, f"found {sorted(names)}")]
     dumpee = os.path.join(outdir, "dumpee.core")
     if os.path.exists(dumpee):
         checks += readelf_checks(dumpee, log_text)
@@ -202,4 +326,8 @@ def check(build, config, log_text, com2):
     if os.path.exists(crash):
         checks += crash_checks(os.path.join(build, "user", "vmchild.elf"), crash, log_text)
         checks += load_checks(build, "vmchild", crash)
+    longname = os.path.join(outdir, "freeze-me.core")
+    if os.path.exists(longname):
+        checks += build_id_checks(build, "handle_child", longname)
+        checks += load_checks(build, "handle_child", longname)
     return checks

@@ -44,6 +44,7 @@
 	X(29, KnTaskGetThreadContext, sys_task_get_thread_context) \
 	X(30, KnTaskGetNextVmRegion, sys_task_get_next_vm_region)  \
 	X(31, KnTaskSetQuota, sys_task_set_quota)                  \
-	X(32, KnTaskGetQuota, sys_task_get_quota)
+	X(32, KnTaskGetQuota, sys_task_get_quota)                  \
+	X(33, KnTaskVmQuery, sys_task_vm_query)
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <kn/retcode.h>
 #include <kn/types.h>
+#include <kn/vmm_api.h>
 
 /* KnTaskCreate flags */
 #define KN_TASK_DUMPABLE   0x1 /* frozen, not terminated, on an unhandled exception */
@@ -152,6 +153,20 @@ Retcode KnTaskGetThreadContext(Handle task, rtl_size_t index, KnThreadContext *c
  *   rcFault            an output pointer
  */
 Retcode KnTaskGetNextVmRegion(Handle task, const void *cursor, void **base, rtl_size_t *size, int *flags, Handle *mdl);
+
+/*
+ * KnVmQuery (kn/vmm_api.h) on the address space of `task` (KN_RIGHT_VM_READ): what it says
+ * of the page holding addr, read under the task's space lock as it is at that moment. It
+ * changes nothing in the task (no page faulted in, no stack grown); the task may be in any
+ * state (an exited task's space is all free). A dump collector walks a region's runs with
+ * it (runSize) to give each stretch its own protection.
+ *   rcOk
+ *   rcFault            info is not a writable user address (checked first: nothing else
+ *                      is looked at)
+ *   rcBadHandle, rcAccessDenied (no KN_RIGHT_VM_READ)
+ *   rcInvalidArgument  addr is not in the user half
+ */
+Retcode KnTaskVmQuery(Handle task, const void *addr, KnVmInfo *info);
 
 /*
  * Quotas (SPEC §14): what a task and every task it created (directly or not) may make the

@@ -259,7 +259,7 @@ static void dump_sparse(const char *figure, uint64_t mib, uint64_t n)
 	KnTaskWait(target, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, ~0ull);
 	uint64_t t0 = rdtsc();
 	if (KnTaskCreate("dump:sparse", "collector", 0, &collector) == rcOk) {
-		KnHandleTransfer(collector, target, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &remote);
+		KnHandleTransfer(collector, target, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_VM_READ, &remote);
 		KnTaskResume(collector);
 		KnTaskWait(collector, KN_TASK_STATE_EXITED, ~0ull);
 		KnTaskGetExitCode(collector, &code);

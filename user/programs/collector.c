@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The dump collector (SPEC §7, docs/dump.md). Run as task "dump:NAME" with a handle (FREEZE
- * and DUMP rights) to the task to dump as its first handle: it waits until that task is
+ * The dump collector (SPEC §7, docs/dump.md). Run as task "dump:NAME" with a handle (FREEZE,
+ * DUMP and VM_READ rights) to the task to dump as its first handle: it waits until that task is
  * frozen, reads its threads (KnTaskGetThreadContext) and walks its regions
  * (KnTaskGetNextVmRegion). Each region's MDL is mapped read-only a window at a time, its
  * usage map says which pages are in use, and only those are read: the fictitious pages (never
@@ -13,7 +13,8 @@
  * tools/extract_dumps.py writes build/dumps/NAME.core from a capture of the sink.
  * The file: PT_NOTE (NT_PRSTATUS per thread, NT_SIGINFO for a thread stopped
  * by an exception, NT_PRPSINFO, NT_AUXV, NT_FILE), then one PT_LOAD per run of each region's
- * usage map (guard pages runs of their own): used runs with their
+ * usage map, cut where the protection changes (KnTaskVmQuery: guard pages and stretches
+ * protected apart are runs of their own, with their own p_flags): used runs with their
  * bytes, unused runs with none (p_filesz 0: they read as zeros).
  */
 #include <knlib.h>
@@ -34,7 +35,7 @@ struct region {
 struct run {
 	uint64_t start, pages; /* page offset in its region, page count */
 	bool used;
-	bool guard; /* a guard page of its region: no permissions */
+	uint8_t pf; /* its p_flags: the protection of its pages (a guard page: none) */
 };
 
 static struct region regions[MAX_REGIONS];
@@ -242,7 +243,7 @@ static Retcode collect_runs(struct region *r)
 				} else if (nruns_total == MAX_RUNS) {
 					rc = rcOutOfMemory;
 				} else {
-					runs[nruns_total++] = (struct run){ off / PAGE + page, counts[i], used, false };
+					runs[nruns_total++] = (struct run){ off / PAGE + page, counts[i], used, 0 };
 					r->nruns++;
 				}
 				page += counts[i];
@@ -255,33 +256,60 @@ static Retcode collect_runs(struct region *r)
 	return rcOk;
 }
 
-/* Splits the region's runs (the last ones collected) at its guard pages, which become runs of
- * their own: a guard page is never resident, and its PT_LOAD has no permissions. */
-static Retcode split_guards(struct region *r)
+static unsigned prot_to_pf(int flags)
 {
-	uint64_t pages = r->size / PAGE, cuts[2];
-	unsigned ncuts = 0;
-	if ((r->flags & VMM_FLAG_LOW_GUARD) && pages > 1)
-		cuts[ncuts++] = 1;
-	if ((r->flags & VMM_FLAG_HIGH_GUARD) && pages > 1)
-		cuts[ncuts++] = pages - 1;
-	for (unsigned c = 0; c < ncuts; c++)
-		for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++) {
-			struct run *u = &runs[k];
-			if (u->start < cuts[c] && cuts[c] < u->start + u->pages) {
-				if (nruns_total == MAX_RUNS)
-					return rcOutOfMemory;
-				memmove(u + 2, u + 1, (nruns_total - k - 1) * sizeof(*u));
-				u[1] = (struct run){ cuts[c], u->start + u->pages - cuts[c], u->used, false };
-				u->pages = cuts[c] - u->start;
-				nruns_total++;
-				r->nruns++;
-				break;
-			}
+	return ((flags & VMM_FLAG_READ) ? 4u : 0) | ((flags & VMM_FLAG_WRITE) ? 2u : 0) |
+	       ((flags & VMM_FLAG_EXECUTE) ? 1u : 0);
+}
+
+/* Cuts run k of the region in two at page `page` (an offset in the region, inside the run). */
+static Retcode cut_run(struct region *r, unsigned k, uint64_t page)
+{
+	struct run *u = &runs[k];
+	if (nruns_total == MAX_RUNS)
+		return rcOutOfMemory;
+	memmove(u + 2, u + 1, (nruns_total - k - 1) * sizeof(*u));
+	u[1] = (struct run){ page, u->start + u->pages - page, u->used, u->pf };
+	u->pages = page - u->start;
+	nruns_total++;
+	r->nruns++;
+	return rcOk;
+}
+
+/* Gives the region's runs (the last ones collected) their own protections: walks the
+ * region's stretches with KnTaskVmQuery (its runSize) and cuts the runs wherever the
+ * protection changes, so a read-only stretch of a read-write region (KnVmProtect) and a
+ * guard page (no permissions) are PT_LOADs of their own. One pass over the runs. */
+static Retcode split_protections(struct region *r)
+{
+	uint64_t end = r->base + r->size;
+	unsigned prev = ~0u, k = r->first_run;
+	for (uint64_t at = r->base; at < end;) {
+		KnVmInfo vi;
+		Retcode rc = KnTaskVmQuery(task, (const void *)(uintptr_t)at, &vi);
+		if (rc != rcOk)
+			return rc;
+		/* The task is frozen: the region is there, as KnTaskGetNextVmRegion gave it. */
+		if (vi.state == VMM_STATE_FREE || (uint64_t)(uintptr_t)vi.regionBase != r->base ||
+		    vi.regionSize != r->size || vi.runSize == 0 || (vi.runSize & (PAGE - 1)))
+			return rcWrongState;
+		uint64_t p0 = (at - r->base) / PAGE, p1 = p0 + MIN(vi.runSize, end - at) / PAGE;
+		unsigned pf = vi.state == VMM_STATE_GUARD ? 0 : prot_to_pf(vi.flags);
+		while (k < r->first_run + r->nruns && runs[k].start + runs[k].pages <= p0)
+			k++;
+		if (k == r->first_run + r->nruns)
+			return rcWrongState; /* (the usage map covers the whole region) */
+		if (pf != prev && runs[k].start < p0) {
+			if ((rc = cut_run(r, k, p0)) != rcOk)
+				return rc;
+			k++;
 		}
-	for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++)
-		runs[k].guard = ((r->flags & VMM_FLAG_LOW_GUARD) && runs[k].start == 0) ||
-				((r->flags & VMM_FLAG_HIGH_GUARD) && runs[k].start == pages - 1);
+		for (unsigned j = k; j < r->first_run + r->nruns && runs[j].start < p1; j++)
+			if (runs[j].start >= p0)
+				runs[j].pf = (uint8_t)pf;
+		prev = pf;
+		at += (p1 - p0) * PAGE;
+	}
 	return rcOk;
 }
 
@@ -322,12 +350,6 @@ static void emit_region(const struct region *r)
 			emit_used_run(mdl, &runs[k]);
 	if (mdl)
 		KnHandleClose(mdl);
-}
-
-static unsigned prot_to_pf(int flags)
-{
-	return ((flags & VMM_FLAG_READ) ? 4u : 0) | ((flags & VMM_FLAG_WRITE) ? 2u : 0) |
-	       ((flags & VMM_FLAG_EXECUTE) ? 1u : 0);
 }
 
 /* The program's file as the task sees it: the module is loaded from /boot/PROGRAM.elf. */
@@ -406,7 +428,7 @@ static void write_core(const char *name)
 		for (unsigned k = r->first_run; k < r->first_run + r->nruns; k++) {
 			uint64_t len = runs[k].pages * PAGE;
 			struct phdr ph = { .type = 1,
-					   .flags = runs[k].guard ? 0 : prot_to_pf(r->flags),
+					   .flags = runs[k].pf,
 					   .offset = at,
 					   .vaddr = r->base + runs[k].start * PAGE,
 					   .filesz = runs[k].used ? len : 0,
@@ -449,9 +471,9 @@ int main(int argc, char **argv)
 	const char *name = strncmp(me, "dump:", 5) == 0 ? me + 5 : "core";
 	int state = 0;
 
-	task = find_handle(KN_HANDLE_TYPE_TASK, KN_RIGHT_DUMP);
+	task = find_handle(KN_HANDLE_TYPE_TASK, KN_RIGHT_DUMP | KN_RIGHT_VM_READ);
 	if (!task) {
-		printf("collector: no task to dump (it needs a handle with KN_RIGHT_DUMP)\n");
+		printf("collector: no task to dump (it needs a handle with KN_RIGHT_DUMP and KN_RIGHT_VM_READ)\n");
 		return 1;
 	}
 	if (KnTaskWait(task, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, ~0ull) != rcOk ||
@@ -490,7 +512,7 @@ int main(int argc, char **argv)
 		r.size = size;
 		rc = collect_runs(&r);
 		if (rc == rcOk)
-			rc = split_guards(&r);
+			rc = split_protections(&r);
 		KnHandleClose(r.mdl);
 		r.mdl = 0;
 		regions[nregions++] = r;

@@ -28,12 +28,14 @@ int main(void)
 	printf("demo: the dump collector writes its core file to the dump sink (COM2)\n");
 	if (KnTaskCreate("dump:stack-crash", "collector", 0, &collector) != rcOk)
 		return 3;
-	KnHandleTransfer(collector, crash, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &remote);
+	KnHandleTransfer(collector, crash, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_VM_READ, &remote);
 	KnTaskResume(collector);
 	KnTaskWait(collector, KN_TASK_STATE_EXITED, ~0ull);
 	KnTaskGetExitCode(collector, &code);
 	KnHandleClose(collector);
-	printf("demo: %s; look at it with: gdb build/user/vmchild.elf build/dumps/stack-crash.core\n",
+	/* make run's ISO root is the sysroot: gdb finds /boot/vmchild.elf (the core's NT_FILE) there. */
+	printf("demo: %s; look at it with: gdb -iex 'set sysroot build/knmm.iso-root' build/user/vmchild.elf "
+	       "build/dumps/stack-crash.core\n",
 	       code == 0 ? "dumped" : "the dump failed");
 	/* Shared memory, for `regions`, `pte` and `mdl`; sharer-a keeps stack-crash frozen (for
 	 * `regions stack-crash`). */

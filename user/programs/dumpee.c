@@ -5,6 +5,12 @@
  * its resident pages, each marker's address, a page that is not resident, the registers it
  * sets), then loads known values into r12-r15 and freezes itself in freeze_here(). The
  * runner reads the core with readelf and gdb and compares it with these lines.
+ *
+ * Its last region, "protected", is read-write with a read-only stretch (KnVmProtect) in
+ * the middle: the core gives that stretch a PT_LOAD of its own with PF_R only. Before
+ * freezing, dumpee writes what its own KnVmQuery says of each of that region's pages into
+ * the region's first page (PROTECTED_ANSWERS), where test_dump reads it and compares it with
+ * what KnTaskVmQuery says from outside.
  */
 #include <knlib.h>
 
@@ -17,6 +23,13 @@
 #define R13 0x1313131313131313ull
 #define R14 0x1414141414141414ull
 #define R15 0x1515151515151515ull
+
+/* The protected region (test_dump.c knows these too): 8 read-write pages, pages 2 and 3
+ * read-only; pages 0, 2, 3 and 6 touched. Its own KnVmQuery of page i at
+ * PROTECTED_BASE + PROTECTED_ANSWERS + i * sizeof(KnVmInfo). */
+#define PROTECTED_BASE    0x200e00000ull
+#define PROTECTED_PAGES   8
+#define PROTECTED_ANSWERS 512
 
 /* Resident pages of a region, from its usage map. */
 static uint64_t resident(const void *base)
@@ -110,6 +123,19 @@ int main(void)
 	char *w = KnVmAllocate((void *)0x200c00000ull, 2 * PAGE, RES | COM | RW | VMM_FLAG_WRITE_COMBINE);
 	marker("WRITECOMBINE", w + 32);
 	region("writecombine", w, 2 * PAGE, false, false);
+
+	/* Read-write with a read-only stretch: its marker is written before the protection. */
+	char *p = KnVmAllocate((void *)PROTECTED_BASE, PROTECTED_PAGES * PAGE, RES | COM | RW);
+	p[0] = p[6 * PAGE] = 1;
+	marker("READONLY", p + 2 * PAGE + 40);
+	p[3 * PAGE] = 1;
+	if (KnVmProtect(p + 2 * PAGE, 2 * PAGE, VMM_FLAG_READ) != rcOk)
+		printf("dumpee: KnVmProtect failed\n");
+	printf("dumpee: readonly at %#llx size %#llx\n", (unsigned long long)(uintptr_t)(p + 2 * PAGE), 2 * PAGE);
+	region("protected", p, PROTECTED_PAGES * PAGE, false, false);
+	KnVmInfo *answers = (KnVmInfo *)(p + PROTECTED_ANSWERS);
+	for (unsigned i = 0; i < PROTECTED_PAGES; i++)
+		KnVmQuery(p + i * PAGE, &answers[i]);
 
 	printf("dumpee: r12=%#llx r13=%#llx r14=%#llx r15=%#llx\n", R12, R13, R14, R15);
 	freeze_here();

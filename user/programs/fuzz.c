@@ -47,22 +47,25 @@
 #include <kn/syscall_table.h>
 #include "fuzz_kinds.h"
 
-#define PAGE            4096ull
-#define USER_TOP        0x00007ffffffff000ull
-#define RW              (VMM_FLAG_READ | VMM_FLAG_WRITE)
-#define RES             VMM_FLAG_RESERVE
-#define COM             VMM_FLAG_COMMIT
-#define ROUND_CALLS     500
-#define SMALL_PAGES     64 /* the most frames a call may be asked to make (a hostile size is huge) */
-#define MAX_REGIONS     48
-#define MAX_HANDLES     96
-#define MAX_CHILDREN    10
-#define MAX_PRINTED     40
-#define CHILD_WAIT_S    20 /* a child must end or freeze within this (seconds of progress) */
-#define ALL_TASK_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA)
-#define ALL_MDL_RIGHTS  (KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE | KN_RIGHT_CLONE)
-#define SENTINEL        0xa5
-#define MAILBOX_MAGIC   0x58424c49414d5a46ull /* "FZMAILBX" */
+#define PAGE         4096ull
+#define USER_TOP     0x00007ffffffff000ull
+#define RW           (VMM_FLAG_READ | VMM_FLAG_WRITE)
+#define RES          VMM_FLAG_RESERVE
+#define COM          VMM_FLAG_COMMIT
+#define ROUND_CALLS  500
+#define SMALL_PAGES  64 /* the most frames a call may be asked to make (a hostile size is huge) */
+#define MAX_REGIONS  48
+#define MAX_HANDLES  96
+#define MAX_CHILDREN 10
+#define MAX_PRINTED  40
+#define CHILD_WAIT_S 20 /* a child must end or freeze within this (seconds of progress) */
+#define ALL_TASK_RIGHTS                                                                             \
+	(KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA | KN_RIGHT_VM_READ | \
+	 KN_RIGHT_VM_WRITE | KN_RIGHT_VM_OPERATION)
+#define SELF_TASK_RIGHTS (ALL_TASK_RIGHTS & ~(uint32_t)KN_RIGHT_QUOTA) /* (never QUOTA: task_api.h) */
+#define ALL_MDL_RIGHTS   (KN_RIGHT_MAP_READ | KN_RIGHT_MAP_WRITE | KN_RIGHT_CLONE)
+#define SENTINEL         0xa5
+#define MAILBOX_MAGIC    0x58424c49414d5a46ull /* "FZMAILBX" */
 
 /* Where the fuzzer puts what it makes at fixed addresses (aslr=off or not). */
 #define ARENA     ((uint64_t)0x500000000000ull) /* the arena: the buffers hostile pointers point into */
@@ -122,6 +125,7 @@ static const uint8_t arity[NCALLS + 1] = {
 	[NR_KnTaskGetNextVmRegion] = 6,
 	[NR_KnTaskSetQuota] = 2,
 	[NR_KnTaskGetQuota] = 3,
+	[NR_KnTaskVmQuery] = 3,
 	[NR_UNKNOWN] = 6,
 };
 
@@ -174,6 +178,7 @@ static const uint16_t documented[NCALLS + 1] = {
 		OK | B(rcEof) | B(rcBadHandle) | B(rcAccessDenied) | B(rcWrongState) | B(rcOutOfMemory) | B(rcFault),
 	[NR_KnTaskSetQuota] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcWrongState) | B(rcFault),
 	[NR_KnTaskGetQuota] = OK | B(rcBadHandle) | B(rcFault),
+	[NR_KnTaskVmQuery] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcInvalidArgument) | B(rcFault),
 	[NR_UNKNOWN] = B(rcNotSupported),
 };
 
@@ -1728,7 +1733,7 @@ static void gen_transfer(struct call *c)
 	switch (below(6)) {
 	case 0:
 		c->a[1] = KN_HANDLE_SELF;
-		have = KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE; /* (never QUOTA: task_api.h) */
+		have = SELF_TASK_RIGHTS;
 		break;
 	case 1:
 		c->a[1] = bad_handle_value();
@@ -1742,7 +1747,7 @@ static void gen_transfer(struct call *c)
 			have = src->rights;
 		} else {
 			c->a[1] = KN_HANDLE_SELF;
-			have = KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE;
+			have = SELF_TASK_RIGHTS;
 		}
 		break;
 	}
@@ -1995,22 +2000,27 @@ static void gen_unmap(struct call *c)
 	c->done = done_unmap;
 }
 
-static void done_query(struct call *c, int64_t rc)
+/* A KnVmInfo that KnVmQuery or KnTaskVmQuery gave for `addr`: a state, a run inside its region. */
+static void check_info(struct call *c, uint64_t addr, const KnVmInfo *i)
 {
-	if (rc != rcOk)
-		return;
-	const KnVmInfo *i = (const KnVmInfo *)(uintptr_t)c->a[1];
-	uint64_t page = c->a[0] & ~(PAGE - 1), base = (uint64_t)(uintptr_t)i->regionBase;
+	uint64_t page = addr & ~(PAGE - 1), base = (uint64_t)(uintptr_t)i->regionBase;
 	if (i->state < VMM_STATE_FREE || i->state > VMM_STATE_GUARD || !i->runSize || (i->runSize & (PAGE - 1)) ||
 	    page < base || page >= base + i->regionSize || page + i->runSize > base + i->regionSize)
-		finding(CK_RESULT, c->nr, rcOk, "KnVmQuery(%#llx): region %#llx size %#llx state %d run %#llx",
-			(unsigned long long)c->a[0], (unsigned long long)base, (unsigned long long)i->regionSize,
-			i->state, (unsigned long long)i->runSize);
+		finding(CK_RESULT, c->nr, rcOk, "%s(%#llx): region %#llx size %#llx state %d run %#llx",
+			call_name[c->nr], (unsigned long long)addr, (unsigned long long)base,
+			(unsigned long long)i->regionSize, i->state, (unsigned long long)i->runSize);
 }
 
-static void gen_query(struct call *c)
+static void done_query(struct call *c, int64_t rc)
 {
-	c->nr = NR_KnVmQuery;
+	if (rc == rcOk)
+		check_info(c, c->a[0], (const KnVmInfo *)(uintptr_t)c->a[1]);
+}
+
+/* An address to query: in or near one of our regions, a hostile one (must_fail: not in
+ * the user half), the lazy buffer, or anywhere in the user half. */
+static uint64_t query_addr(struct call *c)
+{
 	struct region *r = random_region();
 	uint64_t a;
 	switch (below(8)) {
@@ -2037,7 +2047,13 @@ static void gen_query(struct call *c)
 		a = PAGE + below(USER_TOP - PAGE);
 		break;
 	}
-	c->a[0] = a;
+	return a;
+}
+
+static void gen_query(struct call *c)
+{
+	c->nr = NR_KnVmQuery;
+	c->a[0] = query_addr(c);
 	out_arg(c, 1, sizeof(KnVmInfo), -1);
 	c->done = done_query;
 }
@@ -2492,6 +2508,21 @@ static void gen_get_quota(struct call *c)
 	c->done = done_nothing;
 }
 
+static void done_task_query(struct call *c, int64_t rc)
+{
+	if (rc == rcOk)
+		check_info(c, c->a[1], (const KnVmInfo *)(uintptr_t)c->a[2]);
+}
+
+/* KnTaskVmQuery: ourselves, a child (running, frozen or gone) or a bad handle, at the
+ * addresses KnVmQuery gets (ours say little of a child's space, which is fine). */
+static void gen_task_query(struct call *c)
+{
+	gen_task_right(c, NR_KnTaskVmQuery, KN_RIGHT_VM_READ, false, "no VM_READ right", done_task_query);
+	c->a[1] = query_addr(c);
+	out_arg(c, 2, sizeof(KnVmInfo), -1);
+}
+
 static void gen_unknown(struct call *c)
 {
 	static const uint64_t numbers[] = { NCALLS,        NCALLS + 1,    64,         255,  256, 999, 0x7fffffff,
@@ -2518,7 +2549,7 @@ static const struct {
 	{ gen_mdl_from_buf, 3 }, { gen_mdl_from_vm, 4 },   { gen_mdl_from_phys, 2 }, { gen_mdl_clone, 3 },
 	{ gen_mdl_map, 5 },      { gen_get_size, 3 },      { gen_usage_map, 4 },     { gen_freeze, 3 },
 	{ gen_context, 3 },      { gen_next_region, 3 },   { gen_set_quota, 2 },     { gen_get_quota, 2 },
-	{ gen_unknown, 1 },
+	{ gen_task_query, 3 },   { gen_unknown, 1 },
 };
 static unsigned total_weight;
 

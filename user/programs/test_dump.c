@@ -11,6 +11,14 @@
  * the region flags of what dumpee built; an MDL of a region keeps its frames (and what they
  * hold) after the task is terminated; dumpable tasks that fail with #UD or a write to a
  * read-only page are frozen with the exception, error code, address and rip of the fault.
+ *
+ * KnTaskVmQuery (KN_RIGHT_VM_READ): on the frozen dumpee it says what dumpee's own KnVmQuery
+ * said of each page of its region with a read-only stretch; on a running task and on
+ * oneself what KnVmQuery says; every refusal with its code, writing nothing and faulting
+ * nothing in (the target's resident pages and the free-page count stay); a handle passed on
+ * with VM_READ only works for it and nothing else; an exited task's space is all free.
+ * A task whose program file name is longer than 15 bytes (handle_child.elf) is dumped too:
+ * the runner checks that gdb matches its core with the program by build-id.
  */
 #include <knlib.h>
 
@@ -18,7 +26,7 @@
 #define ALL_RIGHTS (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE)
 #define SECONDS(n) ((n)*1000000000ull)
 
-/* Runs the collector on `target` (it gets a FREEZE|DUMP handle); returns its exit code. */
+/* Runs the collector on `target` (it gets a FREEZE|DUMP|VM_READ handle); returns its exit code. */
 static int collect(Handle target, const char *name)
 {
 	char task[KN_TASK_NAME_MAX + 1];
@@ -28,7 +36,7 @@ static int collect(Handle target, const char *name)
 	ksnprintf(task, sizeof(task), "dump:%s", name);
 	if (KnTaskCreate(task, "collector", 0, &c) != rcOk)
 		return -100;
-	KnHandleTransfer(c, target, KN_RIGHT_FREEZE | KN_RIGHT_DUMP, &remote);
+	KnHandleTransfer(c, target, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_VM_READ, &remote);
 	KnTaskResume(c);
 	KnTaskWait(c, KN_TASK_STATE_EXITED, ~0ull);
 	KnTaskGetExitCode(c, &code);
@@ -136,7 +144,13 @@ static const struct {
 	{ "growdown", 0x200800000ull, 17 * PAGE, RES_COM | RW | VMM_FLAG_GROW_DOWN | VMM_FLAG_LOW_GUARD },
 	{ "shared", 0x200a00000ull, 2 * PAGE, RES_COM | RW },
 	{ "writecombine", 0x200c00000ull, 2 * PAGE, RES_COM | RW | VMM_FLAG_WRITE_COMBINE },
+	{ "protected", 0x200e00000ull, 8 * PAGE, RES_COM | RW }, /* (pages 2-3 read-only: READ|WRITE in all) */
 };
+/* dumpee's protected region (user/programs/dumpee.c): pages 2 and 3 read-only, pages 0, 2,
+ * 3 and 6 touched; its own KnVmQuery of page i at base + ANSWERS + i * sizeof(KnVmInfo). */
+#define PROTECTED_BASE    0x200e00000ull
+#define PROTECTED_PAGES   8
+#define PROTECTED_ANSWERS 512
 #define NR_DUMPEE_REGIONS (sizeof(dumpee_regions) / sizeof(dumpee_regions[0]))
 
 /* A region as KnTaskGetNextVmRegion gave it, with what the call added to the commit charge. */
@@ -145,6 +159,75 @@ struct seen_region {
 	int flags;
 	Handle mdl;
 };
+
+static bool same_info(const KnVmInfo *a, const KnVmInfo *b)
+{
+	return a->regionBase == b->regionBase && a->regionSize == b->regionSize && a->state == b->state &&
+	       !!a->resident == !!b->resident && a->flags == b->flags && a->runSize == b->runSize;
+}
+
+/* The resident pages of task t, counted with KnTaskVmQuery over the whole user half (a run
+ * at a time); ~0 on failure. */
+static uint64_t resident_of(Handle t)
+{
+	uint64_t n = 0;
+	for (uint64_t at = PAGE; at < 0x00007ffffffff000ull;) {
+		KnVmInfo vi;
+		if (KnTaskVmQuery(t, (const void *)(uintptr_t)at, &vi) != rcOk || vi.runSize == 0)
+			return ~0ull;
+		if (vi.resident)
+			n += vi.runSize / PAGE;
+		at += vi.runSize;
+	}
+	return n;
+}
+
+/* KnTaskVmQuery on the frozen dumpee's protected region: page by page what dumpee's own
+ * KnVmQuery said (read from the answers it left in the region), and the read-only stretch
+ * as such; querying faults nothing in. */
+static void protected_queries(Handle h)
+{
+	KnMemStats before = mem_stats();
+	uint64_t resident = resident_of(h);
+	unsigned same = 0;
+	static KnVmInfo got[PROTECTED_PAGES]; /* (static: the test's stack must not grow, frames are counted) */
+	KnVmInfo own;
+	for (unsigned i = 0; i < PROTECTED_PAGES; i++) {
+		uint64_t va = PROTECTED_BASE + i * PAGE;
+		Retcode rc = KnTaskVmQuery(h, (const void *)(uintptr_t)(va + 123), &got[i]);
+		bool read = peek_task(h, PROTECTED_BASE + PROTECTED_ANSWERS + i * sizeof(KnVmInfo), &own, sizeof(own));
+		if (rc == rcOk && read && same_info(&got[i], &own))
+			same++;
+		else
+			printf("    # page %u: rc %d; KnTaskVmQuery state %d flags %#x resident %d run %#llx; its own "
+			       "state %d flags %#x resident %d run %#llx\n",
+			       i, rc, got[i].state, got[i].flags, got[i].resident, (unsigned long long)got[i].runSize,
+			       own.state, own.flags, own.resident, (unsigned long long)own.runSize);
+	}
+	ktap_check(same == PROTECTED_PAGES,
+		   "KnTaskVmQuery of a frozen child's pages says what the child's own KnVmQuery said", "%u of %u", same,
+		   PROTECTED_PAGES);
+	const KnVmInfo *ro = &got[2], *rw = &got[1];
+	ktap_check(ro->regionBase == (void *)PROTECTED_BASE && ro->regionSize == PROTECTED_PAGES * PAGE &&
+			   ro->state == VMM_STATE_COMMITTED && ro->resident &&
+			   (ro->flags & VMM_FLAG_RWX_MASK) == VMM_FLAG_READ &&
+			   (ro->flags & (VMM_FLAG_RESERVE | VMM_FLAG_COMMIT)) == (VMM_FLAG_RESERVE | VMM_FLAG_COMMIT) &&
+			   ro->runSize == 2 * PAGE,
+		   "the read-only stretch: its region, committed, resident, READ only, a run of 2 pages",
+		   "base %p size %#llx state %d resident %d flags %#x run %#llx", ro->regionBase,
+		   (unsigned long long)ro->regionSize, ro->state, ro->resident, ro->flags,
+		   (unsigned long long)ro->runSize);
+	ktap_check(rw->state == VMM_STATE_COMMITTED && (rw->flags & VMM_FLAG_RWX_MASK) == RW &&
+			   (got[4].flags & VMM_FLAG_RWX_MASK) == RW &&
+			   (got[3].flags & VMM_FLAG_RWX_MASK) == VMM_FLAG_READ,
+		   "the pages around it are read-write", "flags %#x %#x %#x", rw->flags, got[3].flags, got[4].flags);
+	KnMemStats after = mem_stats();
+	ktap_check(resident != ~0ull && resident_of(h) == resident && after.freePages == before.freePages,
+		   "querying faulted nothing in (the task's resident pages and the free pages the same)",
+		   "resident %llu -> %llu, free %llu -> %llu", (unsigned long long)resident,
+		   (unsigned long long)resident_of(h), (unsigned long long)before.freePages,
+		   (unsigned long long)after.freePages);
+}
 
 static void self_freeze(void)
 {
@@ -268,6 +351,7 @@ static void self_freeze(void)
 	for (unsigned i = 0; i < regions && i < MAX_REGIONS; i++)
 		KnHandleClose(seen[i].mdl);
 	ktap_counters_back(&frozen, "walking the regions (and closing their MDLs) changes nothing");
+	protected_queries(h);
 
 	/* The dump: counters the same before and after. */
 	KnMemStats before = mem_stats();
@@ -354,6 +438,163 @@ static void refusals(void)
 	KnHandleClose(spinner);
 	ktap_rc(KnTaskCreate("x", "nop", 0, &h), rcOk, "a task to hand out");
 	KnHandleClose(h);
+}
+
+/* KnTaskVmQuery's refusals, on a running task; each leaves the output alone and faults
+ * nothing in, in the target or in the caller. */
+static void task_vm_query(void)
+{
+	KnMemStats s0 = mem_stats();
+	Handle spin, weak, vmonly, h;
+	KnVmInfo vi, own;
+	Retcode rc;
+
+	ktap_rc(KnTaskCreate("vmq-spin", "spin", 0, &spin), rcOk, "vm query: a task to look at");
+	/* A created task has its space already: its program, its stack. */
+	rc = KnTaskVmQuery(spin, (const void *)0x400000, &vi);
+	ktap_check(rc == rcOk && vi.state == VMM_STATE_COMMITTED && vi.resident &&
+			   (vi.flags & VMM_FLAG_RWX_MASK) == (VMM_FLAG_READ | VMM_FLAG_EXECUTE) &&
+			   vi.regionBase == (void *)0x400000,
+		   "vm query: a created task's code: committed, resident, read-execute",
+		   "rc %d state %d resident %d flags %#x base %p", rc, vi.state, vi.resident, vi.flags, vi.regionBase);
+	KnTaskResume(spin);
+	KnTaskWait(spin, KN_TASK_STATE_EXITED, 20000000ull); /* (let it run) */
+	rc = KnTaskVmQuery(spin, (const void *)0x400000, &vi);
+	ktap_check(rc == rcOk && vi.state == VMM_STATE_COMMITTED &&
+			   (vi.flags & VMM_FLAG_RWX_MASK) == (VMM_FLAG_READ | VMM_FLAG_EXECUTE),
+		   "vm query: a running task's code", "rc %d state %d flags %#x", rc, vi.state, vi.flags);
+	rc = KnTaskVmQuery(spin, (const void *)0x100000000000ull, &vi);
+	ktap_check(rc == rcOk &&
+			   (vi.state == VMM_STATE_FREE || vi.state == VMM_STATE_RESERVED ||
+			    vi.state == VMM_STATE_COMMITTED || vi.state == VMM_STATE_GUARD) &&
+			   vi.runSize > 0,
+		   "vm query: anywhere in a running task's user half", "rc %d state %d run %#llx", rc, vi.state,
+		   (unsigned long long)vi.runSize);
+
+	/* Oneself: KN_HANDLE_SELF has VM_READ, and says what KnVmQuery says. */
+	static const uint64_t mine[] = { 0x400000, 0x1000, 0x00007fffffffe000ull };
+	unsigned same = 0;
+	for (unsigned i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
+		same += KnTaskVmQuery(KN_HANDLE_SELF, (const void *)(uintptr_t)mine[i], &vi) == rcOk &&
+			KnVmQuery((const void *)(uintptr_t)mine[i], &own) == rcOk && same_info(&vi, &own);
+	int local = 0;
+	same += KnTaskVmQuery(KN_HANDLE_SELF, &local, &vi) == rcOk && KnVmQuery(&local, &own) == rcOk &&
+		same_info(&vi, &own);
+	ktap_check(same == 4, "vm query: of oneself (KN_HANDLE_SELF), what KnVmQuery says", "%u of 4", same);
+
+	/* Refusals: nothing written, nothing faulted in. The output is a sentinel, or a
+	 * committed page of ours that was never touched (it must stay so). */
+	uint8_t *lazy = KnVmAllocate(RTL_NULL, 2 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_HIGH_GUARD | RW);
+	KnVmInfo *untouched = (KnVmInfo *)(lazy + PAGE);
+	KnTaskVmQuery(spin, (const void *)0x400000, (KnVmInfo *)lazy); /* (page 0: now resident) */
+	KnHandleTransfer(KN_HANDLE_SELF, spin, KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE, &weak);
+	KnMemStats before = mem_stats();
+	uint64_t target = resident_of(spin);
+	memset(&vi, 0x5a, sizeof(vi));
+	KnVmInfo sentinel = vi;
+	ktap_rc(KnTaskVmQuery(0x12345, (const void *)0x400000, &vi), rcBadHandle, "vm query: a made-up handle");
+	KnHandleTransfer(KN_HANDLE_SELF, spin, KN_RIGHT_VM_READ, &h);
+	KnHandleClose(h);
+	ktap_rc(KnTaskVmQuery(h, (const void *)0x400000, &vi), rcBadHandle, "vm query: a closed handle");
+	Handle mdl = 0;
+	KnPmmMdlCreate(PAGE, RW, &mdl);
+	ktap_rc(KnTaskVmQuery(mdl, (const void *)0x400000, &vi), rcBadHandle, "vm query: an MDL handle");
+	KnHandleClose(mdl);
+	ktap_rc(KnTaskVmQuery(weak, (const void *)0x400000, &vi), rcAccessDenied,
+		"vm query: a handle without KN_RIGHT_VM_READ");
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0, &vi), rcInvalidArgument, "vm query: address 0");
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0xfff, &vi), rcInvalidArgument, "vm query: address 0xfff");
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0x00007ffffffff000ull, &vi), rcInvalidArgument,
+		"vm query: the first address past the user half");
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0xffffffff80000000ull, &vi), rcInvalidArgument,
+		"vm query: a kernel address");
+	ktap_check(memcmp(&vi, &sentinel, sizeof(vi)) == 0, "vm query: no refused call wrote its output", NULL);
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0x400000, (KnVmInfo *)0xffffffff80000000ull), rcFault,
+		"vm query: output in the kernel half");
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0x400000, RTL_NULL), rcFault, "vm query: output NULL");
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0x400000, (KnVmInfo *)0x400000), rcFault,
+		"vm query: output in our read-only code");
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0x400000, (KnVmInfo *)(lazy + 2 * PAGE - 8)), rcFault,
+		"vm query: output running into a guard page");
+	ktap_rc(KnTaskVmQuery(0x12345, (const void *)0, untouched), rcBadHandle,
+		"vm query: a bad handle and a bad address, output in an untouched page");
+	ktap_rc(KnTaskVmQuery(weak, (const void *)0x400000, untouched), rcAccessDenied,
+		"vm query: no right, output in an untouched page");
+	ktap_rc(KnTaskVmQuery(spin, (const void *)0xffffffff80000000ull, untouched), rcInvalidArgument,
+		"vm query: a kernel address, output in an untouched page");
+	ktap_rc(KnTaskVmQuery(0x12345, (const void *)0x400000, (KnVmInfo *)0xffffffff80000000ull), rcFault,
+		"vm query: the output is checked first (bad handle and bad output: rcFault)");
+	rc = KnVmQuery(untouched, &vi);
+	ktap_check(rc == rcOk && !vi.resident, "vm query: refused calls left our untouched output page untouched",
+		   "rc %d resident %d", rc, vi.resident);
+	KnMemStats after = mem_stats();
+	uint64_t now = resident_of(spin);
+	ktap_check(target != ~0ull && now == target && after.freePages == before.freePages,
+		   "vm query: refused calls faulted nothing in (target's resident pages, free pages the same)",
+		   "target %llu -> %llu, free %llu -> %llu", (unsigned long long)target, (unsigned long long)now,
+		   (unsigned long long)before.freePages, (unsigned long long)after.freePages);
+
+	/* A handle passed on with VM_READ only: it queries, and does nothing else; no rights
+	 * can be added on the way. */
+	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, spin, KN_RIGHT_VM_READ, &vmonly), rcOk,
+		"vm query: pass the handle on with VM_READ only");
+	rc = KnTaskVmQuery(vmonly, (const void *)0x400000, &vi);
+	ktap_check(rc == rcOk && vi.regionBase == (void *)0x400000, "vm query: ... which queries", "rc %d", rc);
+	ktap_rc(KnTaskFreeze(vmonly), rcAccessDenied, "vm query: ... and cannot freeze");
+	ktap_rc(KnTaskTerminate(vmonly), rcAccessDenied, "vm query: ... nor terminate");
+	ktap_rc(KnHandleTransfer(KN_HANDLE_SELF, weak, KN_RIGHT_VM_READ, &h), rcAccessDenied,
+		"vm query: VM_READ cannot be added to a handle without it");
+	/* Given to another task with fewer rights: it has just those. */
+	Handle other, remote;
+	uint32_t rights = 0;
+	KnTaskCreate("vmq-holder", "nop", 0, &other);
+	ktap_rc(KnHandleTransfer(other, vmonly, KN_RIGHT_VM_READ | KN_RIGHT_FREEZE, &remote), rcAccessDenied,
+		"vm query: a VM_READ-only handle passes on no FREEZE");
+	KnTaskTerminate(other);
+	KnHandleClose(other);
+	for (rtl_size_t i = 0;; i++) {
+		Handle e;
+		int type;
+		rtl_uint32_t r;
+		if (KnHandleEnumerate(i, &e, &type, &r) != rcOk)
+			break;
+		if (e == spin)
+			rights = r;
+	}
+	ktap_check((rights & (KN_RIGHT_VM_READ | KN_RIGHT_VM_WRITE | KN_RIGHT_VM_OPERATION)) ==
+			   (KN_RIGHT_VM_READ | KN_RIGHT_VM_WRITE | KN_RIGHT_VM_OPERATION),
+		   "vm query: a creator holds VM_READ, VM_WRITE and VM_OPERATION on its child", "rights %#x", rights);
+
+	/* Gone: its space is empty. */
+	KnTaskTerminate(spin);
+	rc = KnTaskVmQuery(spin, (const void *)0x400000, &vi);
+	ktap_check(rc == rcOk && vi.state == VMM_STATE_FREE && !vi.resident,
+		   "vm query: an exited task's space is all free", "rc %d state %d", rc, vi.state);
+	KnHandleClose(vmonly);
+	KnHandleClose(weak);
+	KnHandleClose(spin);
+	KnVmUnmap(lazy, 2 * PAGE);
+	ktap_counters_back(&s0, "vm query: every frame back");
+}
+
+/* A task whose program file name (handle_child.elf, 16 bytes) does not fit in a core's
+ * pr_fname: dumped as freeze-me.core, which the runner loads in gdb with handle_child.elf. */
+static void long_name(void)
+{
+	KnMemStats s0 = mem_stats();
+	Handle h;
+	int state = 0;
+
+	ktap_rc(KnTaskCreate("freeze-me", "handle_child", 0, &h), rcOk, "a program with a 16-byte file name");
+	KnTaskResume(h);
+	ktap_rc(KnTaskWait(h, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, SECONDS(60)), rcOk, "it freezes itself");
+	KnTaskGetState(h, &state);
+	ktap_check(state == KN_TASK_STATE_FROZEN, "it is frozen", "state %d", state);
+	int code = collect(h, "freeze-me");
+	ktap_check(code == 0, "the collector dumps it", "exit code %d", code);
+	KnTaskTerminate(h);
+	KnHandleClose(h);
+	ktap_counters_back(&s0, "freeze-me: every frame back");
 }
 
 static void crashes(void)
@@ -469,12 +710,24 @@ static void big_sparse(void)
 	ktap_counters_back(&s0, "sparse: every frame back");
 }
 
+/* Grows the stack by as much as the deepest test needs, first: a stack page the tests fault
+ * in later would count as a frame they did not give back. */
+__attribute__((noinline)) static void grow_stack(void)
+{
+	volatile uint8_t deep[16384];
+	for (unsigned i = 0; i < sizeof(deep); i += PAGE)
+		deep[i] = 0;
+}
+
 int main(void)
 {
 	ktap_start();
+	grow_stack();
 	KnMemStats start = mem_stats();
 	self_freeze();
 	refusals();
+	task_vm_query();
+	long_name();
 	crashes();
 	dumpable_crash("ud-crash", 6, 0, 0, (const uint8_t[]){ 0x0f, 0x0b }, 2);
 	/* A user-mode write to a present page: error code P | W | U. */

@@ -53,7 +53,8 @@ int main(void)
 		"no rights from nowhere");
 	ktap_rc(KnHandleEnumerate(0, &h, &type, &rights), rcOk, "enumerate");
 	ktap_check(h == b && type == KN_HANDLE_TYPE_TASK &&
-			   rights == (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA),
+			   rights == (KN_RIGHT_FREEZE | KN_RIGHT_DUMP | KN_RIGHT_TERMINATE | KN_RIGHT_QUOTA |
+				      KN_RIGHT_VM_READ | KN_RIGHT_VM_WRITE | KN_RIGHT_VM_OPERATION),
 		   "the first handle is b with every task right", "h %#x type %d rights %#x", h, type, rights);
 	h = 0x5eed;
 	type = 77;
