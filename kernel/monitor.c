@@ -451,20 +451,40 @@ static void cmd_dump(const struct args *a)
 		task_terminate(c, KN_EXIT_TERMINATED, true);
 	if (rc == rcOk) {
 		task_resume(c);
-		if (task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + limit_ms * 1000000) == rcOk) {
-			console_printf("dump of task %llu '%s': %s (the core file is on COM2; make run saves it in "
-				       "build/dumps/)\n",
-				       (unsigned long long)t->id, t->name,
-				       c->exit_code == 0 ? "done" : "the collector failed");
-		} else {
-			/* Terminated, and waited for (boundedly too: its threads leave at their next
-			 * kernel entry or wake-up). */
+		/* What it did is read from what reached the sink (kernel/task.h, struct
+		 * sink_frames): a whole frame, checksum and all, is a done dump, whether or not
+		 * the collector exited before its time was up. */
+		bool in_time = task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + limit_ms * 1000000) == rcOk;
+		bool gone = in_time;
+		if (!in_time) {
+			/* Terminated, and waited for (boundedly too: its threads leave at their
+			 * next kernel entry or wake-up). */
 			task_terminate(c, KN_EXIT_TERMINATED, false);
-			bool gone = task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + DUMP_WAIT) == rcOk;
+			gone = task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + DUMP_WAIT) == rcOk;
+		}
+		uint64_t whole = READ_ONCE(c->sink.whole), started = READ_ONCE(c->sink.started);
+		if (whole && (!in_time || c->exit_code == 0)) {
+			console_printf("dump of task %llu '%s': done (the core file is on COM2; make run saves it in "
+				       "build/dumps/)\n",
+				       (unsigned long long)t->id, t->name);
+			if (!in_time)
+				console_printf(
+					"  (the collector had written it all, and was still running after %llu ms: "
+					"%s)\n",
+					(unsigned long long)limit_ms,
+					gone ? "terminated" : "told to terminate, still leaving");
+		} else if (in_time) {
+			console_printf("monitor: dump of task %llu '%s': the collector failed (exit code %d, %s)\n",
+				       (unsigned long long)t->id, t->name, c->exit_code,
+				       whole     ? "its core is on COM2"
+				       : started ? "its core on COM2 is cut short or broken"
+						 : "no core on COM2");
+		} else {
 			console_printf("monitor: dump of task %llu '%s': the collector did not finish in %llu ms: %s; "
-				       "the task stays frozen\n",
+				       "%s; the task stays frozen\n",
 				       (unsigned long long)t->id, t->name, (unsigned long long)limit_ms,
-				       gone ? "terminated" : "told to terminate, still leaving");
+				       gone ? "terminated" : "told to terminate, still leaving",
+				       started ? "the core on COM2 is cut short" : "no core reached COM2");
 		}
 	} else {
 		console_printf("monitor: cannot start the collector (Retcode %d)\n", rc);

@@ -9,6 +9,7 @@
 #include <kn/syscall_table.h>
 #include <kn/task_api.h>
 #include <knmm/log.h>
+#include <knmm/string.h>
 #include <mm/pool.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
@@ -89,6 +90,46 @@ int64_t sys_debug_nop(const struct syscall_args *a)
 	return rcOk;
 }
 
+/* Follows the frames a task writes to the dump sink (struct sink_frames, kernel/task.h): a
+ * frame counts as whole once its last checksum byte has gone out and matches the file. */
+static void sink_follow(struct sink_frames *s, const uint8_t *p, size_t n)
+{
+	static const char magic[8] = "KNCORE1\n";
+
+	for (size_t i = 0; i < n;) {
+		if (s->head_n < sizeof(s->head)) {
+			uint8_t c = p[i++];
+			if (s->head_n < sizeof(magic) && c != (uint8_t)magic[s->head_n]) {
+				s->head_n = c == (uint8_t)magic[0]; /* (a new start: no other overlap) */
+				continue;
+			}
+			s->head[s->head_n++] = c;
+			if (s->head_n == sizeof(magic))
+				s->started++;
+			if (s->head_n == sizeof(s->head)) {
+				memcpy(&s->body_left, s->head + 40, sizeof(s->body_left));
+				s->hash = 0xcbf29ce484222325ull;
+				s->sum_n = 0;
+			}
+		} else if (s->body_left) {
+			size_t k = (size_t)MIN((uint64_t)(n - i), s->body_left);
+			for (size_t j = 0; j < k; j++)
+				s->hash = (s->hash ^ p[i + j]) * 0x100000001b3ull;
+			i += k;
+			s->body_left -= k;
+		} else {
+			s->sum[s->sum_n++] = p[i++];
+			if (s->sum_n == sizeof(s->sum)) {
+				uint64_t want;
+				memcpy(&want, s->sum, sizeof(want));
+				if (want == s->hash)
+					s->whole++;
+				s->head_n = 0;
+			}
+		}
+	}
+}
+
 int64_t sys_debug_write(const struct syscall_args *a)
 {
 	int channel = (int)a->a[0];
@@ -110,8 +151,10 @@ int64_t sys_debug_write(const struct syscall_args *a)
 			return rcFault; /* another thread unmapped the rest meanwhile */
 		if (channel == 0)
 			console_write_task(self->id, chunk, n);
-		else
+		else {
 			serial_write(COM2_PORT, chunk, n);
+			sink_follow(&self->sink, (const uint8_t *)chunk, n); /* (after: out on the wire) */
+		}
 		done += n;
 		if (done < len)
 			sched_preempt_point();

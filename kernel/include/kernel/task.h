@@ -10,6 +10,24 @@
 
 struct boot_module;
 
+/*
+ * The frames a task wrote to the dump sink (KnDebugWrite channel 1, COM2), followed as they
+ * go out: "KNCORE1\n", a 32-byte name, an 8-byte length, the file, its FNV-1a 64 checksum
+ * (docs/dump.md). `whole` counts the frames written to their last byte with the checksum
+ * right (the monitor's `dump` says done by it), `started` those whose magic went out. Written
+ * by the task's own KnDebugWrite calls, a chunk at a time (the kernel is not preempted
+ * within one: sys_debug_write); read by others once the task has exited.
+ */
+struct sink_frames {
+	uint8_t head[48]; /* the frame's header so far */
+	unsigned head_n;
+	uint64_t body_left; /* bytes of the file still to come */
+	uint64_t hash;      /* FNV-1a 64 of the file so far */
+	uint8_t sum[8];     /* the checksum so far */
+	unsigned sum_n;
+	uint64_t started, whole;
+};
+
 struct task {
 	struct kobject obj; /* handles and the living task hold references */
 	uint64_t id;
@@ -30,6 +48,7 @@ struct task {
 	struct wait_queue state_wq;  /* woken on every state change */
 	struct wait_queue frozen_wq; /* parked threads sleep here until terminated */
 	struct list_head all_link;
+	struct sink_frames sink; /* what it wrote to the dump sink (KnDebugWrite channel 1) */
 };
 
 /* The task of the running thread (NULL in kernel threads). */
