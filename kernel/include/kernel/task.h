@@ -58,6 +58,11 @@ struct task *current_task(void);
  * account of the creating task, under which the new task's account is made and which
  * counts it against its task limit (NULL: a task of the kernel's, such as init). */
 Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent, struct task **out);
+/* The same, with arguments: argv[1..argc] of the program are args[0..argc-1] (argv[0] is
+ * the name). rcInvalidArgument for more than KN_TASK_ARGS_MAX of them or more than
+ * KN_TASK_ARGS_BYTES of strings (include/kn/task_api.h). */
+Retcode task_create_args(const char *name, const char *program, unsigned flags, struct account *parent, unsigned argc,
+			 const char *const *args, struct task **out);
 Retcode task_resume(struct task *t);
 /* Ends the task: its threads leave, and when the last is gone the reaper frees its memory,
  * closes its handles, and sets EXITED. Waits for that unless `wait` is false (the caller is
