@@ -69,34 +69,42 @@ static void history_add(const char *line)
 	kstrlcpy(history[history_len++], line, LINE_MAX);
 }
 
-/* Replaces the n characters shown of the line being edited with `text`. */
+/* Replaces the n characters shown of the line being edited with `text`; returns the new
+ * length. */
 static size_t replace_shown(char *buf, size_t n, const char *text, size_t size)
 {
+	char echo[4 * LINE_MAX];
+	size_t e = 0;
 	while (n) {
 		n--;
-		console_write("\b \b", 3);
+		memcpy(echo + e, "\b \b", 3);
+		e += 3;
 	}
 	n = kstrlcpy(buf, text, size);
 	if (n >= size)
 		n = size - 1;
-	console_write(buf, n);
+	memcpy(echo + e, buf, n);
+	console_prompt_edit(echo, e + n, buf, n);
 	return n;
 }
 
 /*
- * A line, echoed: backspace, Ctrl-U (the whole line), up and down arrows (history); other
- * escape sequences (cursor keys, function keys) are swallowed, not echoed. A line longer
- * than the buffer is refused whole with one line saying so (never cut silently).
+ * A line, echoed after the prompt: backspace, Ctrl-U (the whole line), up and down arrows
+ * (history); other escape sequences (cursor keys, function keys) are swallowed, not echoed.
+ * A line longer than the buffer is refused whole with one line saying so (never cut
+ * silently). The console holds the prompt and the line typed so far (console_prompt_*,
+ * knmm/log.h): output that comes meanwhile has both drawn again below it.
  */
-static void read_line(char *buf, size_t size)
+static void read_line(const char *prompt, char *buf, size_t size)
 {
 	size_t n = 0;
 	unsigned h = history_len; /* the history entry shown; history_len: the new line */
 	bool too_long = false;
+	console_prompt_show(prompt);
 	for (;;) {
 		int c = read_char();
 		if (c == '\r' || c == '\n') {
-			console_write("\n", 1);
+			console_prompt_end();
 			buf[n] = 0;
 			if (too_long) {
 				console_printf("monitor: line too long (at most %llu characters): ignored\n",
@@ -122,7 +130,7 @@ static void read_line(char *buf, size_t size)
 		if (c == 0x7f || c == 0x08) { /* backspace */
 			if (n) {
 				n--;
-				console_write("\b \b", 3);
+				console_prompt_edit("\b \b", 3, buf, n);
 			}
 		} else if (c == 0x15) { /* Ctrl-U: the whole line */
 			n = replace_shown(buf, n, "", size);
@@ -131,7 +139,7 @@ static void read_line(char *buf, size_t size)
 			if (n + 1 < size) {
 				buf[n++] = (char)c;
 				char ch = (char)c;
-				console_write(&ch, 1);
+				console_prompt_edit(&ch, 1, buf, n);
 			} else {
 				too_long = true;
 			}
@@ -598,11 +606,9 @@ __noreturn void monitor_run(void)
 {
 	char line[LINE_MAX];
 
-	cmd_vm(&(struct args){ 0 });
 	console_printf("knmm monitor: type 'help' for the commands\n");
 	for (;;) {
-		console_printf("knmm> ");
-		read_line(line, sizeof(line));
+		read_line("knmm> ", line, sizeof(line));
 		execute(line);
 	}
 }
