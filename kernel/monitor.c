@@ -196,7 +196,9 @@ static struct task *task_arg(const char *spec)
 
 /* ------------------------------------------------------------------ commands */
 
-#define MAX_ARGS 3 /* a line has at most the command and MAX_ARGS words: more is too many */
+/* A line has at most the command and MAX_ARGS words: more is too many. The most a command
+ * takes: run -n NAME PROGRAM and KN_TASK_ARGS_MAX arguments. */
+#define MAX_ARGS (3 + KN_TASK_ARGS_MAX)
 
 /* A command's arguments (the words after its name). */
 struct args {
@@ -376,19 +378,40 @@ static void list_programs(void)
 	console_printf("\n");
 }
 
+/* run [-n NAME] PROGRAM [ARGS...]: the task gets argv = { NAME, ARGS..., NULL }. */
 static void cmd_run(const struct args *a)
 {
 	if (a->n == 0) {
 		list_programs();
 		return;
 	}
-	const char *program = a->v[0], *name = a->n > 1 ? a->v[1] : program;
+	unsigned at = 0;
+	const char *name = NULL;
+	if (!strcmp(a->v[0], "-n")) {
+		if (a->n < 3) {
+			console_printf("monitor: run -n NAME PROGRAM [ARGS...]: a name and a program are needed\n");
+			return;
+		}
+		name = a->v[1];
+		at = 2;
+	} else if (a->v[0][0] == '-') {
+		console_printf("monitor: run: unknown option '%s' (-n NAME is the one)\n", a->v[0]);
+		return;
+	}
+	const char *program = a->v[at++];
+	if (!name)
+		name = program;
 	if (strlen(name) > KN_TASK_NAME_MAX) {
 		console_printf("monitor: task name '%s' is too long (at most %u characters)\n", name, KN_TASK_NAME_MAX);
 		return;
 	}
+	unsigned argc = a->n - at;
+	if (argc > KN_TASK_ARGS_MAX) {
+		console_printf("monitor: run: %u arguments, at most %u\n", argc, KN_TASK_ARGS_MAX);
+		return;
+	}
 	struct task *t;
-	Retcode rc = task_create(name, program, 0, NULL, &t);
+	Retcode rc = task_create_args(name, program, 0, NULL, argc, a->v + at, &t);
 	if (rc == rcNotFound) {
 		console_printf("monitor: no program '%s' among the boot modules\n", program);
 		return;
@@ -402,7 +425,10 @@ static void cmd_run(const struct args *a)
 	if (task_hold(t, &hold) != rcOk)
 		console_printf("monitor: no room for a handle to '%s': it runs unheld\n", program);
 	task_resume(t);
-	console_printf("started task %llu '%s'\n", (unsigned long long)t->id, t->name);
+	console_printf("started task %llu '%s'", (unsigned long long)t->id, t->name);
+	for (unsigned i = 0; i < argc; i++)
+		console_printf(" %s", a->v[at + i]);
+	console_printf("\n");
 	task_put(t); /* it runs on; `tasks` shows it */
 }
 
@@ -532,7 +558,9 @@ static const struct command {
 	{ "mdl", 0, 0, cmd_mdl, "", "live MDLs with their runs and pinned pages" },
 	{ "buddy", 0, 0, cmd_buddy, "", "free blocks per order and zone (like /proc/buddyinfo)" },
 	{ "pfn", 1, 1, cmd_pfn, "PA", "the page descriptor of a physical address (like !pfn)" },
-	{ "run", 0, 2, cmd_run, "[PROGRAM [NAME]]", "start a program (a boot module) as a task; alone: the programs" },
+	{ "run", 0, MAX_ARGS, cmd_run, "[-n NAME] [PROGRAM [ARGS...]]",
+	  "start a program (a boot module) as task NAME (default: the program's\n"
+	  "name) with ARGS (at most 16); alone: the programs" },
 	{ "resume", 1, 1, cmd_resume, "TASK", "start a task that was created and not started" },
 	{ "kill", 1, 1, cmd_kill, "TASK", "terminate a task (running, created or frozen)" },
 	{ "dump", 1, 2, cmd_dump, "TASK [MS]",
@@ -552,7 +580,7 @@ static void cmd_help(const struct args *a)
 		if (a->n && strcmp(c->name, a->v[0]) != 0)
 			continue;
 		shown++;
-		char usage[24];
+		char usage[40];
 		ksnprintf(usage, sizeof(usage), "%s%s%s", c->name, *c->args ? " " : "", c->args);
 		const char *second = strchr(c->help, '\n');
 		if (second)
@@ -572,8 +600,8 @@ static void cmd_help(const struct args *a)
 
 static void execute(char *line)
 {
-	char *words[1 + MAX_ARGS];
-	unsigned nwords = split(line, words, 1 + MAX_ARGS);
+	char *words[2 + MAX_ARGS]; /* (one more than any command takes: too many is seen) */
+	unsigned nwords = split(line, words, 2 + MAX_ARGS);
 
 	task_drop_exited_holds(); /* (the monitor's handles to tasks that have ended since) */
 	if (nwords == 0)
@@ -586,7 +614,6 @@ static void execute(char *line)
 		console_printf("monitor: unknown command '%s' (help lists them)\n", words[0]);
 		return;
 	}
-	/* (A line with more words than any command takes is cut at 1 + MAX_ARGS: still too many.) */
 	struct args a = { .n = nwords - 1 };
 	if (a.n < c->min_args || a.n > c->max_args) {
 		if (c->min_args == c->max_args)
