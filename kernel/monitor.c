@@ -234,15 +234,16 @@ static void vm_task_line(struct task *t, void *arg)
 {
 	(void)arg;
 	struct vm_space_stats c = space_stats(t);
-	pr_info("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked",
-		(unsigned long long)t->id, t->name, (unsigned long long)c.regions, (unsigned long long)c.private_commit,
-		(unsigned long long)c.resident, (unsigned long long)c.locked);
+	console_printf("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked\n",
+		       (unsigned long long)t->id, t->name, (unsigned long long)c.regions,
+		       (unsigned long long)c.private_commit, (unsigned long long)c.resident,
+		       (unsigned long long)c.locked);
 }
 
 static void cmd_vm(const struct args *a)
 {
 	(void)a;
-	vm_report();
+	vm_print_report();
 	task_for_each(vm_task_line, NULL);
 }
 

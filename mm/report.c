@@ -13,10 +13,27 @@
 #include <mm/vm.h>
 #include "vm_internal.h"
 
-#define LINE(label, pages) \
-	pr_info("vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages), (unsigned long long)(pages)*4)
+/* A line of the `vm` report: a log line, or plain (the monitor's command, as its others). */
+static void __printf(2, 3) say(bool plain, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (plain) {
+		char buf[256];
+		int n = kvsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+		size_t len = (size_t)n < sizeof(buf) - 1 ? (size_t)n : sizeof(buf) - 2;
+		buf[len++] = '\n';
+		console_write(buf, len);
+	} else {
+		vklog(LOG_INFO, fmt, ap);
+	}
+	va_end(ap);
+}
 
-void vm_report(void)
+#define LINE(label, pages) \
+	say(plain, "vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages), (unsigned long long)(pages)*4)
+
+static void report(bool plain)
 {
 	struct pmm_stats ps;
 	struct charge_stats cs;
@@ -26,7 +43,7 @@ void vm_report(void)
 	pmm_get_stats(&pmm_main, &ps);
 	mdl_get_stats(&ms);
 	charge_get(&cs);
-	pr_info("vm: *** Virtual Memory Usage ***");
+	say(plain, "vm: *** Virtual Memory Usage ***");
 	LINE("Physical memory:", ps.total);
 	LINE("Available pages:", ps.free);
 	LINE("Committed pages:", cs.total);
@@ -41,23 +58,27 @@ void vm_report(void)
 	LINE("Page-table roots:", vm_root_count());
 	LINE("Anonymous pages:", ps.state[PAGE_ANON]);
 	LINE("MDL pages:", ps.state[PAGE_MDL]);
-	pr_info("vm:   %-20s %10llu", "MDLs:", (unsigned long long)ms.mdls);
+	say(plain, "vm:   %-20s %10llu", "MDLs:", (unsigned long long)ms.mdls);
 	unsigned n = pool_tag_usage(tags, 32);
-	pr_info("vm:   Pool usage by tag:    Tag     Allocs      Frees   Bytes in use");
+	say(plain, "vm:   Pool usage by tag:    Tag     Allocs      Frees   Bytes in use");
 	for (unsigned i = 0; i < n; i++) {
 		char name[5];
 		pool_tag_name(tags[i].tag, name);
-		pr_info("vm:                         %-4s %10llu %10llu %14llu", name,
-			(unsigned long long)tags[i].allocs, (unsigned long long)tags[i].frees,
-			(unsigned long long)tags[i].bytes);
+		say(plain, "vm:                         %-4s %10llu %10llu %14llu", name,
+		    (unsigned long long)tags[i].allocs, (unsigned long long)tags[i].frees,
+		    (unsigned long long)tags[i].bytes);
 	}
 	for (struct lookaside *l = lookaside_lists(); l; l = l->next_list)
-		pr_info("vm:   Lookaside '%s': %zu-byte blocks, depth %u, %u cached; %llu allocs, %llu hits", l->name,
-			l->size, l->depth, l->count, (unsigned long long)l->allocs, (unsigned long long)l->hits);
-	pr_info("vm:   Space '%s': %llu regions, %llu committed, %llu resident, %llu locked pages", kernel_space.name,
-		(unsigned long long)kernel_space.tree.count, (unsigned long long)kernel_space.committed,
-		(unsigned long long)kernel_space.resident, (unsigned long long)kernel_space.locked);
+		say(plain, "vm:   Lookaside '%s': %zu-byte blocks, depth %u, %u cached; %llu allocs, %llu hits",
+		    l->name, l->size, l->depth, l->count, (unsigned long long)l->allocs, (unsigned long long)l->hits);
+	say(plain, "vm:   Space '%s': %llu regions, %llu committed, %llu resident, %llu locked pages",
+	    kernel_space.name, (unsigned long long)kernel_space.tree.count, (unsigned long long)kernel_space.committed,
+	    (unsigned long long)kernel_space.resident, (unsigned long long)kernel_space.locked);
 }
+
+void vm_report(void) { report(false); }
+
+void vm_print_report(void) { report(true); }
 
 static const char *cache_name(unsigned flags)
 {

@@ -43,8 +43,10 @@ void mm_free_contiguous(void *va, uint64_t size);
 void *mm_alloc_noncached(uint64_t size);
 void mm_free_noncached(void *va, uint64_t size);
 
-/* The `vm` report (SPEC §8), to the console. */
+/* The `vm` report (SPEC §8), to the console: as log lines (at boot), or plain (the
+ * monitor's `vm`, as its other commands print). */
 void vm_report(void);
+void vm_print_report(void);
 /* One line per region as Linux's /proc/PID/maps and pmap show them: start-end, size and
  * resident size in human units, the most it may allow, and a label ([stack] for a grow-down
  * region, [elf] for a program segment, [mdl] for an MDL mapping, [io], [anon]) (the
