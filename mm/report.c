@@ -102,13 +102,24 @@ static void prot_string(unsigned prot, char out[4])
 	out[3] = 0;
 }
 
+/* bytes (a multiple of 4 KiB) as "4K", "12M", "1G": the largest unit that divides it. */
+static void human_size(uint64_t bytes, char out[24])
+{
+	if (bytes && bytes % (1ull << 30) == 0)
+		ksnprintf(out, 24, "%lluG", (unsigned long long)(bytes >> 30));
+	else if (bytes && bytes % (1ull << 20) == 0)
+		ksnprintf(out, 24, "%lluM", (unsigned long long)(bytes >> 20));
+	else
+		ksnprintf(out, 24, "%lluK", (unsigned long long)(bytes >> 10));
+}
+
 void vm_print_regions(struct vm_space *vs)
 {
 	static const char states[] = { [VM_RESERVED] = 'R', [VM_COMMITTED] = 'C', [VM_GUARD] = 'G' };
 	static const char *const kinds[] = { [VMR_ANON] = "", [VMR_IO] = "io ", [VMR_FRAMES] = "frames " };
 
 	vm_lock(vs);
-	console_printf("  %-18s %-12s %-8s %-4s %-5s %-20s %s\n", "BASE", "SIZE", "RESIDENT", "MAX", "CACHE", "FLAGS",
+	console_printf("  %-18s %-20s %-8s %-4s %-5s %-20s %s\n", "BASE", "SIZE", "RESIDENT", "MAX", "CACHE", "FLAGS",
 		       "RUNS (state:pages/protection, L: locked)");
 	for (struct vm_region *r = vm_first_region_locked(vs); r; r = vm_next_region_locked(vs, r)) {
 		char max[4], runs[120];
@@ -131,9 +142,11 @@ void vm_print_regions(struct vm_space *vs)
 		ksnprintf(flags, sizeof(flags), "%s%s%s%s%s", kinds[r->kind],
 			  (r->flags & VMM_FLAG_LOW_GUARD) ? "lg " : "", (r->flags & VMM_FLAG_HIGH_GUARD) ? "hg " : "",
 			  (r->flags & VMM_FLAG_GROW_DOWN) ? "gd " : "", r->name);
-		console_printf("  %#018llx %#-12llx %-8llu %-4s %-5s %-20s %s\n", (unsigned long long)vmr_base(r),
-			       (unsigned long long)(npages * PAGE_SIZE), (unsigned long long)r->resident, max,
-			       cache_name(r->flags), flags, runs);
+		char human[24], size[40];
+		human_size(npages * PAGE_SIZE, human);
+		ksnprintf(size, sizeof(size), "%#llx (%s)", (unsigned long long)(npages * PAGE_SIZE), human);
+		console_printf("  %#018llx %-20s %-8llu %-4s %-5s %-20s %s\n", (unsigned long long)vmr_base(r), size,
+			       (unsigned long long)r->resident, max, cache_name(r->flags), flags, runs);
 	}
 	vm_unlock(vs);
 }
@@ -165,17 +178,6 @@ void vm_print_page(struct vm_space *vs, uint64_t va)
 		console_printf("  vm: free (no region)\n");
 		break;
 	}
-}
-
-/* bytes (a multiple of 4 KiB) as "4K", "12M", "1G": the largest unit that divides it. */
-static void human_size(uint64_t bytes, char out[24])
-{
-	if (bytes && bytes % (1ull << 30) == 0)
-		ksnprintf(out, 24, "%lluG", (unsigned long long)(bytes >> 30));
-	else if (bytes && bytes % (1ull << 20) == 0)
-		ksnprintf(out, 24, "%lluM", (unsigned long long)(bytes >> 20));
-	else
-		ksnprintf(out, 24, "%lluK", (unsigned long long)(bytes >> 10));
 }
 
 void vm_print_maps(struct vm_space *vs)
