@@ -3,7 +3,8 @@
  * The monitor (SPEC §8, the `monitor` command line): a prompt on the serial console, for
  * looking inside the memory subsystem the way !vm, !pte and !poolused do in WinDbg.
  *
- *   help, vm, tasks, regions TASK, pte TASK VA, pool, mdl, run PROGRAM, dump TASK [MS], halt
+ *   help, vm, tasks, regions TASK, maps TASK, pte TASK VA, usage TASK VA, pool, mdl, buddy, pfn PA,
+ *   run [-n NAME] PROGRAM [ARGS...], resume TASK, kill TASK, dump TASK [MS], halt
  *
  * TASK is a task id or name. One table (`commands`) names each command, the arguments it
  * takes, the function that runs it and its help line; a line's first word is looked up there.
@@ -304,6 +305,24 @@ static void cmd_pte(const struct args *a)
 	task_put(t);
 }
 
+static void cmd_usage(const struct args *a)
+{
+	uint64_t va;
+	if (!parse_address(a->v[1], &va) || !va_is_canonical(va)) {
+		console_printf("monitor: bad address '%s' (hexadecimal, canonical)\n", a->v[1]);
+		return;
+	}
+	struct task *t = task_arg(a->v[0]);
+	if (!t)
+		return;
+	if (t->state == KN_TASK_STATE_EXITED)
+		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
+	else if (!vm_print_usage(&t->vs, va))
+		console_printf("monitor: no region of task %llu '%s' holds %#llx (regions lists them)\n",
+			       (unsigned long long)t->id, t->name, (unsigned long long)va);
+	task_put(t);
+}
+
 static void cmd_pool(const struct args *a)
 {
 	(void)a;
@@ -555,6 +574,9 @@ static const struct command {
 	  "a task's regions: base, size, resident pages, protection, cache, runs" },
 	{ "maps", 1, 1, cmd_maps, "TASK", "TASK's regions as /proc/PID/maps shows them: start-end, sizes, labels" },
 	{ "pte", 2, 2, cmd_pte, "TASK VA", "the page-table entries that map VA in TASK, each level decoded" },
+	{ "usage", 2, 2, cmd_usage, "TASK VA",
+	  "the usage map of the region holding VA: a character a page (resident,\n"
+	  "locked, committed not resident, reserved, guard)" },
 	{ "pool", 0, 0, cmd_pool, "", "kernel pool usage by tag (like !poolused)" },
 	{ "mdl", 0, 0, cmd_mdl, "", "live MDLs with their runs and pinned pages" },
 	{ "buddy", 0, 0, cmd_buddy, "", "free blocks per order and zone (like /proc/buddyinfo)" },

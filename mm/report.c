@@ -201,6 +201,71 @@ void vm_print_maps(struct vm_space *vs)
 	vm_unlock(vs);
 }
 
+/* ------------------------------------------------------------------ a region's usage map */
+
+#define USAGE_PER_LINE  64
+#define USAGE_MAX_LINES 32 /* 2048 pages (8 MiB) shown at most */
+
+struct usage_line {
+	uint64_t base;
+	bool present[USAGE_PER_LINE];
+};
+
+static int mark_present(uint64_t start, uint64_t end, bool present, void *arg)
+{
+	struct usage_line *u = arg;
+	for (uint64_t va = start; present && va < end; va += PAGE_SIZE)
+		u->present[(va - u->base) / PAGE_SIZE] = true;
+	return 0;
+}
+
+bool vm_print_usage(struct vm_space *vs, uint64_t va)
+{
+	vm_lock(vs);
+	struct vm_region *r = va < USER_END ? vm_region_find_locked(vs, va) : NULL;
+	if (!r) {
+		vm_unlock(vs);
+		return false;
+	}
+	uint64_t base = vmr_base(r), npages = vmr_pages(r), shown = MIN(npages, USAGE_PER_LINE * USAGE_MAX_LINES);
+	uint64_t count[5] = { 0 }; /* resident, locked, not resident, reserved, guard (of those shown) */
+	static const char symbol[5] = { '#', 'L', '-', '.', 'G' };
+	char human[24];
+	human_size(npages * PAGE_SIZE, human);
+	console_printf("usage map of the region at %#llx-%#llx (%s, %llu pages, %llu resident), a character a page:\n",
+		       (unsigned long long)base, (unsigned long long)(base + npages * PAGE_SIZE), human,
+		       (unsigned long long)npages, (unsigned long long)r->resident);
+	console_printf(
+		"  # resident  L resident, locked  - committed, not resident (demand-zero)  . reserved  G guard\n");
+	for (uint64_t first = 0; first < shown; first += USAGE_PER_LINE) {
+		uint64_t k = MIN((uint64_t)USAGE_PER_LINE, shown - first);
+		struct usage_line u = { .base = base + first * PAGE_SIZE };
+		char text[USAGE_PER_LINE + 1];
+		pt_scan_residency(&vs->pt, u.base, k * PAGE_SIZE, mark_present, &u);
+		for (uint64_t i = 0; i < k; i++) {
+			const struct vm_run *run = &r->runs.v[vm_runs_find(&r->runs, first + i)];
+			unsigned what = run->state == VM_GUARD      ? 4
+					: run->state == VM_RESERVED ? 3
+					: !u.present[i]             ? 2
+					: run->locked               ? 1
+								    : 0;
+			count[what]++;
+			text[i] = symbol[what];
+		}
+		text[k] = 0;
+		console_printf("  %#018llx %s\n", (unsigned long long)u.base, text);
+	}
+	if (shown < npages)
+		console_printf("  ... %llu more pages not shown\n", (unsigned long long)(npages - shown));
+	console_printf(
+		"  %llu resident (%llu of them locked), %llu committed not resident, %llu reserved, %llu guard%s\n",
+		(unsigned long long)(count[0] + count[1]), (unsigned long long)count[1], (unsigned long long)count[2],
+		(unsigned long long)count[3], (unsigned long long)count[4],
+		shown < npages ? " (of the pages shown)" : "");
+	vm_unlock(vs);
+	return true;
+}
+
 static void mdl_line(const struct mdl *m, void *arg)
 {
 	static const char *const kinds[] = { [MDL_RAM] = "ram", [MDL_IO] = "io", [MDL_DESCRIBED] = "described" };

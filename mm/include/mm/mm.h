@@ -68,5 +68,9 @@ struct vm_space;
 /* One line per region of a space: base, size, resident pages, maximum protection, cache
  * mode, flags and name, runs (the monitor's `regions`). */
 void vm_print_regions(struct vm_space *vs);
+/* The usage map of the region holding va (the monitor's `usage`, like KnPmmMdlGetUsageMap,
+ * a character a page: resident, locked, committed and not resident, reserved, guard), read
+ * under the space's lock; false (nothing printed) if no region holds va. */
+bool vm_print_usage(struct vm_space *vs, uint64_t va);
 
 #endif
