@@ -95,20 +95,24 @@ int64_t sys_debug_nop(const struct syscall_args *a)
 static void sink_follow(struct sink_frames *s, const uint8_t *p, size_t n)
 {
 	static const char magic[8] = "KNCORE1\n";
+	enum { NAME_END = 40, HEAD = 48 }; /* magic, name (32 bytes), length (8 bytes, LE) */
 
 	for (size_t i = 0; i < n;) {
-		if (s->head_n < sizeof(s->head)) {
+		if (s->head_n < HEAD) {
 			uint8_t c = p[i++];
 			if (s->head_n < sizeof(magic) && c != (uint8_t)magic[s->head_n]) {
 				s->head_n = c == (uint8_t)magic[0]; /* (a new start: no other overlap) */
 				continue;
 			}
-			s->head[s->head_n++] = c;
-			if (s->head_n == sizeof(magic))
+			if (s->head_n == 0)
+				s->body_left = 0;
+			else if (s->head_n >= NAME_END)
+				s->body_left |= (uint64_t)c << (8 * (s->head_n - NAME_END));
+			if (++s->head_n == sizeof(magic))
 				s->started++;
-			if (s->head_n == sizeof(s->head)) {
-				memcpy(&s->body_left, s->head + 40, sizeof(s->body_left));
+			if (s->head_n == HEAD) {
 				s->hash = 0xcbf29ce484222325ull;
+				s->sum = 0;
 				s->sum_n = 0;
 			}
 		} else if (s->body_left) {
@@ -118,11 +122,9 @@ static void sink_follow(struct sink_frames *s, const uint8_t *p, size_t n)
 			i += k;
 			s->body_left -= k;
 		} else {
-			s->sum[s->sum_n++] = p[i++];
-			if (s->sum_n == sizeof(s->sum)) {
-				uint64_t want;
-				memcpy(&want, s->sum, sizeof(want));
-				if (want == s->hash)
+			s->sum |= (uint64_t)p[i++] << (8 * s->sum_n);
+			if (++s->sum_n == 8) {
+				if (s->sum == s->hash)
 					s->whole++;
 				s->head_n = 0;
 			}

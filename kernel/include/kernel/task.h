@@ -16,16 +16,16 @@ struct boot_module;
  * (docs/dump.md). `whole` counts the frames written to their last byte with the checksum
  * right (the monitor's `dump` says done by it), `started` those whose magic went out. Written
  * by the task's own KnDebugWrite calls, a chunk at a time (the kernel is not preempted
- * within one: sys_debug_write); read by others once the task has exited.
+ * within one: sys_debug_write); read by others once the task has exited. Small (40 bytes):
+ * the header is not kept, only its length, so that struct task stays in its pool class.
  */
 struct sink_frames {
-	uint8_t head[48]; /* the frame's header so far */
-	unsigned head_n;
-	uint64_t body_left; /* bytes of the file still to come */
+	uint64_t body_left; /* bytes of the file still to come (the header's length, read into it) */
 	uint64_t hash;      /* FNV-1a 64 of the file so far */
-	uint8_t sum[8];     /* the checksum so far */
-	unsigned sum_n;
-	uint64_t started, whole;
+	uint64_t sum;       /* the checksum read so far (little-endian) */
+	uint32_t started, whole;
+	uint8_t head_n; /* bytes of the header (48) read */
+	uint8_t sum_n;  /* bytes of the checksum (8) read */
 };
 
 struct task {
