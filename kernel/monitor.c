@@ -559,7 +559,7 @@ static void cmd_help(const struct args *a);
 
 /* Every command: its name, how many arguments it takes, what runs it, and its help (`args`
  * names the arguments; a second help line, after a newline, is indented under the first;
- * no more than two). */
+ * no more than two; a usage longer than its column has a line of its own). */
 static const struct command {
 	const char *name;
 	unsigned min_args, max_args;
@@ -606,11 +606,13 @@ static void cmd_help(const struct args *a)
 		char usage[40];
 		ksnprintf(usage, sizeof(usage), "%s%s%s", c->name, *c->args ? " " : "", c->args);
 		const char *second = strchr(c->help, '\n');
-		if (second)
-			console_printf("  %-17s %.*s\n%20s%s\n", usage, (int)(second - c->help), c->help, "",
-				       second + 1);
+		int first_len = second ? (int)(second - c->help) : (int)strlen(c->help);
+		if (strlen(usage) > 17) /* (a long usage on a line of its own, the help below it) */
+			console_printf("  %s\n%20s%.*s\n", usage, "", first_len, c->help);
 		else
-			console_printf("  %-17s %s\n", usage, c->help);
+			console_printf("  %-17s %.*s\n", usage, first_len, c->help);
+		if (second)
+			console_printf("%20s%s\n", "", second + 1);
 	}
 	if (a->n && !shown) {
 		console_printf("monitor: no command '%s' (help lists them)\n", a->v[0]);

@@ -293,6 +293,10 @@ def check(build, accel, logdir):
                                                                "run [-n NAME] [PROGRAM [ARGS...]]", "resume TASK",
                                                                "kill TASK", "usage TASK VA", "maps TASK",
                                                                "buddy", "pfn PA", "dump TASK", "halt")), out)
+    out = s.ask("help run")
+    expect("help run: its long usage on a line of its own, the help indented below it, no line past 100 columns",
+           re.search(r"^  run \[-n NAME\] \[PROGRAM \[ARGS\.\.\.\]\]\n {20}start a program", out, re.M)
+           and all(len(line) <= 100 for line in out.splitlines()[1:]), out)
     out = s.ask("help pte")
     expect("help CMD: that command's line alone", "pte TASK VA" in out and "regions" not in out, out)
     out = s.ask("\x1b[A")
