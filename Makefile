@@ -155,6 +155,8 @@ SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
 SELFCHECK_LOCKS_CMDLINE := test=selfcheck_locks.* aslr=off
 BENCH_CMDLINE := bench aslr=off
 MONITOR_CMDLINE := aslr=on init=demo monitor
+# The monitor with a first program that never ends (make run INIT=spin): the prompt must come at once.
+MONITOR_INIT_ISOS := $(BUILD)/knmm-monitor-spin.iso
 FUZZ_CMDLINE := test=user.fuzz fuzz.seed=$(SEED) fuzz.calls=$(CALLS) aslr=off
 
 QEMU_PY := $(PYTHON) tools/qemu.py --accel $(ACCEL)
@@ -273,6 +275,10 @@ $(SELFCHECK_LOCKS_ISO): $(KERNEL_SELFCHECK) iso/grub.cfg.in tools/mkiso.sh | che
 $(MONITOR_ISO): $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "$(MONITOR_CMDLINE)" $(RUN_MODULES)
+# The monitor with another first program (make run INIT=PROGRAM).
+$(BUILD)/knmm-monitor-%.iso: $(KERNEL) $(RUN_MODULES) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL) "aslr=on init=$* monitor" $(RUN_MODULES)
 # The fuzzer alone, with its seed and call count on the command line (make fuzz).
 $(FUZZ_ISO): $(KERNEL_TEST) $(TEST_MODULES) $(BUILD)/fuzz-cmdline iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
@@ -319,7 +325,7 @@ run: $(ISO) | check-deps
 debug: $(ISO) $(KERNEL) | check-deps
 	$(Q)$(QEMU_PY) debug --iso $(ISO) --kernel $(KERNEL) --mem $(MEM) --cpu $(CPU) --gdb-port $(GDBPORT)
 
-test: $(KERNEL) $(KERNEL_TEST) $(TEST_ISO) $(SELFCHECK_ISO) $(SELFCHECK_LOCKS_ISO) $(MONITOR_ISO) $(INIT_ISOS) \
+test: $(KERNEL) $(KERNEL_TEST) $(TEST_ISO) $(SELFCHECK_ISO) $(SELFCHECK_LOCKS_ISO) $(MONITOR_ISO) $(MONITOR_INIT_ISOS) $(INIT_ISOS) \
 		$(HOST_TESTS) $(if $(TEST),$(SELECT_ISO)) | check-deps
 	$(Q)$(PYTHON) tests/run.py --build $(BUILD) --accel $(ACCEL) --only '$(CONFIG)' \
 		$(if $(TEST),--test '$(TEST)') $(if $(filter 1,$(QUIET)),--quiet)

@@ -14,7 +14,10 @@
 #include <kernel/bench.h>
 #include <kernel/init.h>
 #include <kernel/monitor.h>
+#include <kernel/sched.h>
 #include <kernel/task.h>
+
+static void init_start_watched(const char *program);
 
 __noreturn void init_run(void)
 {
@@ -30,15 +33,59 @@ __noreturn void init_run(void)
 	bool monitor = cmdline_get_bool("monitor", false);
 	if (cmdline_get_str("init", init, sizeof(init))) {
 		pr_info("init: starting %s", init);
-		int code = run_program(init, init, KN_TASK_PRIVILEGED, 0);
-		pr_info("init: %s exited with %d", init, code);
-		if (!monitor)
+		if (monitor) {
+			init_start_watched(init); /* the prompt comes up at once, init runs meanwhile */
+		} else {
+			int code = run_program(init, init, KN_TASK_PRIVILEGED, 0);
+			pr_info("init: %s exited with %d", init, code);
 			qemu_exit(code == 0 ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
+		}
 	}
 	if (monitor)
-		monitor_run(); /* (it starts with the vm report) */
+		monitor_run();
 	pr_info("knmm: boot complete; nothing to run (init=PROGRAM starts one), leaving QEMU");
 	qemu_exit(QEMU_EXIT_PASS);
+}
+
+/* With the monitor, init runs as a task the kernel holds (as run_program does), watched by
+ * a kernel thread of its own that logs its end when it comes: "init: NAME exited with CODE",
+ * or that it froze (it then stays, held, for a dump; `kill` ends it). The kernel's handle to
+ * it is closed, once it has exited, at the monitor's next command (task_drop_exited_holds). */
+struct init_watch {
+	struct task *t;
+	Handle hold;
+	bool held;
+};
+static struct init_watch init_watch;
+
+static void init_watch_loop(void *arg)
+{
+	struct init_watch *w = arg;
+	task_wait(w->t, KN_TASK_STATE_EXITED | KN_TASK_STATE_FROZEN, 0);
+	if (w->t->state == KN_TASK_STATE_FROZEN && w->held) {
+		pr_warn("init: %s froze; the kernel keeps it for a dump (tasks, dump, kill in the monitor)",
+			w->t->name);
+		task_wait(w->t, KN_TASK_STATE_EXITED, 0); /* (until the monitor kills it) */
+	}
+	task_wait(w->t, KN_TASK_STATE_EXITED, 0); /* (frozen without a hold: ended as an orphan) */
+	pr_info("init: %s exited with %d", w->t->name, w->t->exit_code);
+	task_put(w->t); /* (the hold is closed by the monitor with the others of exited tasks) */
+	w->t = NULL;
+}
+
+static void init_start_watched(const char *program)
+{
+	struct task *t;
+	Retcode rc = task_create(program, program, KN_TASK_PRIVILEGED, NULL, &t);
+	if (rc != rcOk) {
+		pr_err("init: cannot create it from program %s (Retcode %d)", program, (int)rc);
+		return;
+	}
+	init_watch = (struct init_watch){ .t = t };
+	init_watch.held = task_hold(t, &init_watch.hold) == rcOk;
+	task_resume(t);
+	if (!thread_create_kernel("init-watch", init_watch_loop, &init_watch))
+		pr_warn("init: no memory for the thread that logs %s's exit: it runs unwatched", program);
 }
 
 void kernel_settle(void)

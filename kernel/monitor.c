@@ -3,7 +3,8 @@
  * The monitor (SPEC §8, the `monitor` command line): a prompt on the serial console, for
  * looking inside the memory subsystem the way !vm, !pte and !poolused do in WinDbg.
  *
- *   help, vm, tasks, regions TASK, pte TASK VA, pool, mdl, run PROGRAM, dump TASK [MS], halt
+ *   help, vm, tasks, regions TASK, maps TASK, pte TASK VA, usage TASK VA, pool, mdl, buddy, pfn PA,
+ *   run [-n NAME] PROGRAM [ARGS...], resume TASK, kill TASK, dump TASK [MS], halt
  *
  * TASK is a task id or name. One table (`commands`) names each command, the arguments it
  * takes, the function that runs it and its help line; a line's first word is looked up there.
@@ -69,34 +70,42 @@ static void history_add(const char *line)
 	kstrlcpy(history[history_len++], line, LINE_MAX);
 }
 
-/* Replaces the n characters shown of the line being edited with `text`. */
+/* Replaces the n characters shown of the line being edited with `text`; returns the new
+ * length. */
 static size_t replace_shown(char *buf, size_t n, const char *text, size_t size)
 {
+	char echo[4 * LINE_MAX];
+	size_t e = 0;
 	while (n) {
 		n--;
-		console_write("\b \b", 3);
+		memcpy(echo + e, "\b \b", 3);
+		e += 3;
 	}
 	n = kstrlcpy(buf, text, size);
 	if (n >= size)
 		n = size - 1;
-	console_write(buf, n);
+	memcpy(echo + e, buf, n);
+	console_prompt_edit(echo, e + n, buf, n);
 	return n;
 }
 
 /*
- * A line, echoed: backspace, Ctrl-U (the whole line), up and down arrows (history); other
- * escape sequences (cursor keys, function keys) are swallowed, not echoed. A line longer
- * than the buffer is refused whole with one line saying so (never cut silently).
+ * A line, echoed after the prompt: backspace, Ctrl-U (the whole line), up and down arrows
+ * (history); other escape sequences (cursor keys, function keys) are swallowed, not echoed.
+ * A line longer than the buffer is refused whole with one line saying so (never cut
+ * silently). The console holds the prompt and the line typed so far (console_prompt_*,
+ * knmm/log.h): output that comes meanwhile has both drawn again below it.
  */
-static void read_line(char *buf, size_t size)
+static void read_line(const char *prompt, char *buf, size_t size)
 {
 	size_t n = 0;
 	unsigned h = history_len; /* the history entry shown; history_len: the new line */
 	bool too_long = false;
+	console_prompt_show(prompt);
 	for (;;) {
 		int c = read_char();
 		if (c == '\r' || c == '\n') {
-			console_write("\n", 1);
+			console_prompt_end();
 			buf[n] = 0;
 			if (too_long) {
 				console_printf("monitor: line too long (at most %llu characters): ignored\n",
@@ -122,7 +131,7 @@ static void read_line(char *buf, size_t size)
 		if (c == 0x7f || c == 0x08) { /* backspace */
 			if (n) {
 				n--;
-				console_write("\b \b", 3);
+				console_prompt_edit("\b \b", 3, buf, n);
 			}
 		} else if (c == 0x15) { /* Ctrl-U: the whole line */
 			n = replace_shown(buf, n, "", size);
@@ -131,7 +140,7 @@ static void read_line(char *buf, size_t size)
 			if (n + 1 < size) {
 				buf[n++] = (char)c;
 				char ch = (char)c;
-				console_write(&ch, 1);
+				console_prompt_edit(&ch, 1, buf, n);
 			} else {
 				too_long = true;
 			}
@@ -188,7 +197,9 @@ static struct task *task_arg(const char *spec)
 
 /* ------------------------------------------------------------------ commands */
 
-#define MAX_ARGS 3 /* a line has at most the command and MAX_ARGS words: more is too many */
+/* A line has at most the command and MAX_ARGS words: more is too many. The most a command
+ * takes: run -n NAME PROGRAM and KN_TASK_ARGS_MAX arguments. */
+#define MAX_ARGS (3 + KN_TASK_ARGS_MAX)
 
 /* A command's arguments (the words after its name). */
 struct args {
@@ -224,15 +235,16 @@ static void vm_task_line(struct task *t, void *arg)
 {
 	(void)arg;
 	struct vm_space_stats c = space_stats(t);
-	pr_info("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked",
-		(unsigned long long)t->id, t->name, (unsigned long long)c.regions, (unsigned long long)c.private_commit,
-		(unsigned long long)c.resident, (unsigned long long)c.locked);
+	console_printf("vm:   Task %-4llu %-24s %llu regions, private commit %llu pages, %llu resident, %llu locked\n",
+		       (unsigned long long)t->id, t->name, (unsigned long long)c.regions,
+		       (unsigned long long)c.private_commit, (unsigned long long)c.resident,
+		       (unsigned long long)c.locked);
 }
 
 static void cmd_vm(const struct args *a)
 {
 	(void)a;
-	vm_report();
+	vm_print_report();
 	task_for_each(vm_task_line, NULL);
 }
 
@@ -290,6 +302,24 @@ static void cmd_pte(const struct args *a)
 		console_printf("  %-4s[%3u] %#018llx  %s\n", tr.step[i].level_name, tr.step[i].index,
 			       (unsigned long long)tr.step[i].entry, tr.step[i].text);
 	vm_print_page(&t->vs, va);
+	task_put(t);
+}
+
+static void cmd_usage(const struct args *a)
+{
+	uint64_t va;
+	if (!parse_address(a->v[1], &va) || !va_is_canonical(va)) {
+		console_printf("monitor: bad address '%s' (hexadecimal, canonical)\n", a->v[1]);
+		return;
+	}
+	struct task *t = task_arg(a->v[0]);
+	if (!t)
+		return;
+	if (t->state == KN_TASK_STATE_EXITED)
+		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
+	else if (!vm_print_usage(&t->vs, va))
+		console_printf("monitor: no region of task %llu '%s' holds %#llx (regions lists them)\n",
+			       (unsigned long long)t->id, t->name, (unsigned long long)va);
 	task_put(t);
 }
 
@@ -368,19 +398,40 @@ static void list_programs(void)
 	console_printf("\n");
 }
 
+/* run [-n NAME] PROGRAM [ARGS...]: the task gets argv = { NAME, ARGS..., NULL }. */
 static void cmd_run(const struct args *a)
 {
 	if (a->n == 0) {
 		list_programs();
 		return;
 	}
-	const char *program = a->v[0], *name = a->n > 1 ? a->v[1] : program;
+	unsigned at = 0;
+	const char *name = NULL;
+	if (!strcmp(a->v[0], "-n")) {
+		if (a->n < 3) {
+			console_printf("monitor: run -n NAME PROGRAM [ARGS...]: a name and a program are needed\n");
+			return;
+		}
+		name = a->v[1];
+		at = 2;
+	} else if (a->v[0][0] == '-') {
+		console_printf("monitor: run: unknown option '%s' (-n NAME is the one)\n", a->v[0]);
+		return;
+	}
+	const char *program = a->v[at++];
+	if (!name)
+		name = program;
 	if (strlen(name) > KN_TASK_NAME_MAX) {
 		console_printf("monitor: task name '%s' is too long (at most %u characters)\n", name, KN_TASK_NAME_MAX);
 		return;
 	}
+	unsigned argc = a->n - at;
+	if (argc > KN_TASK_ARGS_MAX) {
+		console_printf("monitor: run: %u arguments, at most %u\n", argc, KN_TASK_ARGS_MAX);
+		return;
+	}
 	struct task *t;
-	Retcode rc = task_create(name, program, 0, NULL, &t);
+	Retcode rc = task_create_args(name, program, 0, NULL, argc, a->v + at, &t);
 	if (rc == rcNotFound) {
 		console_printf("monitor: no program '%s' among the boot modules\n", program);
 		return;
@@ -394,7 +445,10 @@ static void cmd_run(const struct args *a)
 	if (task_hold(t, &hold) != rcOk)
 		console_printf("monitor: no room for a handle to '%s': it runs unheld\n", program);
 	task_resume(t);
-	console_printf("started task %llu '%s'\n", (unsigned long long)t->id, t->name);
+	console_printf("started task %llu '%s'", (unsigned long long)t->id, t->name);
+	for (unsigned i = 0; i < argc; i++)
+		console_printf(" %s", a->v[at + i]);
+	console_printf("\n");
 	task_put(t); /* it runs on; `tasks` shows it */
 }
 
@@ -452,20 +506,40 @@ static void cmd_dump(const struct args *a)
 		task_terminate(c, KN_EXIT_TERMINATED, true);
 	if (rc == rcOk) {
 		task_resume(c);
-		if (task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + limit_ms * 1000000) == rcOk) {
-			console_printf("dump of task %llu '%s': %s (the core file is on COM2; make run saves it in "
-				       "build/dumps/)\n",
-				       (unsigned long long)t->id, t->name,
-				       c->exit_code == 0 ? "done" : "the collector failed");
-		} else {
-			/* Terminated, and waited for (boundedly too: its threads leave at their next
-			 * kernel entry or wake-up). */
+		/* What it did is read from what reached the sink (kernel/task.h, struct
+		 * sink_frames): a whole frame, checksum and all, is a done dump, whether or not
+		 * the collector exited before its time was up. */
+		bool in_time = task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + limit_ms * 1000000) == rcOk;
+		bool gone = in_time;
+		if (!in_time) {
+			/* Terminated, and waited for (boundedly too: its threads leave at their
+			 * next kernel entry or wake-up). */
 			task_terminate(c, KN_EXIT_TERMINATED, false);
-			bool gone = task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + DUMP_WAIT) == rcOk;
+			gone = task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + DUMP_WAIT) == rcOk;
+		}
+		uint64_t whole = READ_ONCE(c->sink.whole), started = READ_ONCE(c->sink.started);
+		if (whole && (!in_time || c->exit_code == 0)) {
+			console_printf("dump of task %llu '%s': done (the core file is on COM2; make run saves it in "
+				       "build/dumps/)\n",
+				       (unsigned long long)t->id, t->name);
+			if (!in_time)
+				console_printf(
+					"  (the collector had written it all, and was still running after %llu ms: "
+					"%s)\n",
+					(unsigned long long)limit_ms,
+					gone ? "terminated" : "told to terminate, still leaving");
+		} else if (in_time) {
+			console_printf("monitor: dump of task %llu '%s': the collector failed (exit code %d, %s)\n",
+				       (unsigned long long)t->id, t->name, c->exit_code,
+				       whole     ? "its core is on COM2"
+				       : started ? "its core on COM2 is cut short or broken"
+						 : "no core on COM2");
+		} else {
 			console_printf("monitor: dump of task %llu '%s': the collector did not finish in %llu ms: %s; "
-				       "the task stays frozen\n",
+				       "%s; the task stays frozen\n",
 				       (unsigned long long)t->id, t->name, (unsigned long long)limit_ms,
-				       gone ? "terminated" : "told to terminate, still leaving");
+				       gone ? "terminated" : "told to terminate, still leaving",
+				       started ? "the core on COM2 is cut short" : "no core reached COM2");
 		}
 	} else {
 		console_printf("monitor: cannot start the collector (Retcode %d)\n", rc);
@@ -486,7 +560,7 @@ static void cmd_help(const struct args *a);
 
 /* Every command: its name, how many arguments it takes, what runs it, and its help (`args`
  * names the arguments; a second help line, after a newline, is indented under the first;
- * no more than two). */
+ * no more than two; a usage longer than its column has a line of its own). */
 static const struct command {
 	const char *name;
 	unsigned min_args, max_args;
@@ -501,11 +575,16 @@ static const struct command {
 	  "a task's regions: base, size, resident pages, protection, cache, runs" },
 	{ "maps", 1, 1, cmd_maps, "TASK", "TASK's regions as /proc/PID/maps shows them: start-end, sizes, labels" },
 	{ "pte", 2, 2, cmd_pte, "TASK VA", "the page-table entries that map VA in TASK, each level decoded" },
+	{ "usage", 2, 2, cmd_usage, "TASK VA",
+	  "the usage map of the region holding VA: a character a page (resident,\n"
+	  "locked, committed not resident, reserved, guard)" },
 	{ "pool", 0, 0, cmd_pool, "", "kernel pool usage by tag (like !poolused)" },
 	{ "mdl", 0, 0, cmd_mdl, "", "live MDLs with their runs and pinned pages" },
 	{ "buddy", 0, 0, cmd_buddy, "", "free blocks per order and zone (like /proc/buddyinfo)" },
 	{ "pfn", 1, 1, cmd_pfn, "PA", "the page descriptor of a physical address (like !pfn)" },
-	{ "run", 0, 2, cmd_run, "[PROGRAM [NAME]]", "start a program (a boot module) as a task; alone: the programs" },
+	{ "run", 0, MAX_ARGS, cmd_run, "[-n NAME] [PROGRAM [ARGS...]]",
+	  "start a program (a boot module) as task NAME (default: the program's\n"
+	  "name) with ARGS (at most 16); alone: the programs" },
 	{ "resume", 1, 1, cmd_resume, "TASK", "start a task that was created and not started" },
 	{ "kill", 1, 1, cmd_kill, "TASK", "terminate a task (running, created or frozen)" },
 	{ "dump", 1, 2, cmd_dump, "TASK [MS]",
@@ -525,14 +604,16 @@ static void cmd_help(const struct args *a)
 		if (a->n && strcmp(c->name, a->v[0]) != 0)
 			continue;
 		shown++;
-		char usage[24];
+		char usage[40];
 		ksnprintf(usage, sizeof(usage), "%s%s%s", c->name, *c->args ? " " : "", c->args);
 		const char *second = strchr(c->help, '\n');
-		if (second)
-			console_printf("  %-17s %.*s\n%20s%s\n", usage, (int)(second - c->help), c->help, "",
-				       second + 1);
+		int first_len = second ? (int)(second - c->help) : (int)strlen(c->help);
+		if (strlen(usage) > 17) /* (a long usage on a line of its own, the help below it) */
+			console_printf("  %s\n%20s%.*s\n", usage, "", first_len, c->help);
 		else
-			console_printf("  %-17s %s\n", usage, c->help);
+			console_printf("  %-17s %.*s\n", usage, first_len, c->help);
+		if (second)
+			console_printf("%20s%s\n", "", second + 1);
 	}
 	if (a->n && !shown) {
 		console_printf("monitor: no command '%s' (help lists them)\n", a->v[0]);
@@ -545,8 +626,8 @@ static void cmd_help(const struct args *a)
 
 static void execute(char *line)
 {
-	char *words[1 + MAX_ARGS];
-	unsigned nwords = split(line, words, 1 + MAX_ARGS);
+	char *words[2 + MAX_ARGS]; /* (one more than any command takes: too many is seen) */
+	unsigned nwords = split(line, words, 2 + MAX_ARGS);
 
 	task_drop_exited_holds(); /* (the monitor's handles to tasks that have ended since) */
 	if (nwords == 0)
@@ -559,7 +640,6 @@ static void execute(char *line)
 		console_printf("monitor: unknown command '%s' (help lists them)\n", words[0]);
 		return;
 	}
-	/* (A line with more words than any command takes is cut at 1 + MAX_ARGS: still too many.) */
 	struct args a = { .n = nwords - 1 };
 	if (a.n < c->min_args || a.n > c->max_args) {
 		if (c->min_args == c->max_args)
@@ -579,11 +659,9 @@ __noreturn void monitor_run(void)
 {
 	char line[LINE_MAX];
 
-	cmd_vm(&(struct args){ 0 });
 	console_printf("knmm monitor: type 'help' for the commands\n");
 	for (;;) {
-		console_printf("knmm> ");
-		read_line(line, sizeof(line));
+		read_line("knmm> ", line, sizeof(line));
 		execute(line);
 	}
 }

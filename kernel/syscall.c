@@ -9,6 +9,7 @@
 #include <kn/syscall_table.h>
 #include <kn/task_api.h>
 #include <knmm/log.h>
+#include <knmm/string.h>
 #include <mm/pool.h>
 #include <mm/mm.h>
 #include <mm/pmm.h>
@@ -91,6 +92,48 @@ int64_t sys_debug_nop(const struct syscall_args *a)
 	return rcOk;
 }
 
+/* Follows the frames a task writes to the dump sink (struct sink_frames, kernel/task.h): a
+ * frame counts as whole once its last checksum byte has gone out and matches the file. */
+static void sink_follow(struct sink_frames *s, const uint8_t *p, size_t n)
+{
+	static const char magic[8] = "KNCORE1\n";
+	enum { NAME_END = 40, HEAD = 48 }; /* magic, name (32 bytes), length (8 bytes, LE) */
+
+	for (size_t i = 0; i < n;) {
+		if (s->head_n < HEAD) {
+			uint8_t c = p[i++];
+			if (s->head_n < sizeof(magic) && c != (uint8_t)magic[s->head_n]) {
+				s->head_n = c == (uint8_t)magic[0]; /* (a new start: no other overlap) */
+				continue;
+			}
+			if (s->head_n == 0)
+				s->body_left = 0;
+			else if (s->head_n >= NAME_END)
+				s->body_left |= (uint64_t)c << (8 * (s->head_n - NAME_END));
+			if (++s->head_n == sizeof(magic))
+				s->started++;
+			if (s->head_n == HEAD) {
+				s->hash = 0xcbf29ce484222325ull;
+				s->sum = 0;
+				s->sum_n = 0;
+			}
+		} else if (s->body_left) {
+			size_t k = (size_t)MIN((uint64_t)(n - i), s->body_left);
+			for (size_t j = 0; j < k; j++)
+				s->hash = (s->hash ^ p[i + j]) * 0x100000001b3ull;
+			i += k;
+			s->body_left -= k;
+		} else {
+			s->sum |= (uint64_t)p[i++] << (8 * s->sum_n);
+			if (++s->sum_n == 8) {
+				if (s->sum == s->hash)
+					s->whole++;
+				s->head_n = 0;
+			}
+		}
+	}
+}
+
 int64_t sys_debug_write(const struct syscall_args *a)
 {
 	int channel = (int)a->a[0];
@@ -112,8 +155,10 @@ int64_t sys_debug_write(const struct syscall_args *a)
 			return rcFault; /* another thread unmapped the rest meanwhile */
 		if (channel == 0)
 			console_write_task(self->id, chunk, n);
-		else
+		else {
 			serial_write(COM2_PORT, chunk, n);
+			sink_follow(&self->sink, (const uint8_t *)chunk, n); /* (after: out on the wire) */
+		}
 		done += n;
 		if (done < len)
 			sched_preempt_point();

@@ -147,17 +147,33 @@ static void set_state(struct task *t, int state)
 	wq_wake_all(&t->state_wq);
 }
 
-/* argc = 1, argv = { name, NULL }, at the top of the stack (its top page is resident). */
-static Retcode push_args(struct task *t, uint64_t top, uint64_t *rsp, uint64_t *argv)
+/* argv = { name, args..., NULL } at the top of the stack (its top page is resident): the
+ * strings (checked by task_create_args: at most KN_TASK_ARGS_BYTES), then the vector below
+ * them, 16-byte aligned, where the stack pointer starts. */
+static Retcode push_args(struct task *t, uint64_t top, unsigned argc, const char *const *args, uint64_t *rsp,
+			 uint64_t *argv)
 {
-	uint64_t name_at = top - 64, argv_at = top - 80;
-	uint64_t vec[2] = { name_at, 0 };
+	char strings[KN_TASK_ARGS_BYTES];
+	uint64_t vec[KN_TASK_ARGS_MAX + 2];
+	size_t at = 0;
 
-	if (vm_write(&t->vs, name_at, t->name, strlen(t->name) + 1) != rcOk ||
-	    vm_write(&t->vs, argv_at, vec, sizeof(vec)) != rcOk)
+	for (unsigned i = 0; i <= argc; i++) {
+		const char *s = i ? args[i - 1] : t->name;
+		size_t n = strlen(s) + 1;
+		memcpy(strings + at, s, n);
+		vec[i] = at; /* (an offset until the block's address is known) */
+		at += n;
+	}
+	uint64_t strings_at = align_down(top - 16 - at, 16);
+	uint64_t argv_at = align_down(strings_at - (argc + 2) * sizeof(uint64_t), 16);
+	for (unsigned i = 0; i <= argc; i++)
+		vec[i] += strings_at;
+	vec[argc + 1] = 0;
+	if (vm_write(&t->vs, strings_at, strings, at) != rcOk ||
+	    vm_write(&t->vs, argv_at, vec, (argc + 2) * sizeof(uint64_t)) != rcOk)
 		return rcOutOfMemory;
 	*argv = argv_at;
-	*rsp = align_down(argv_at, 16);
+	*rsp = argv_at;
 	return rcOk;
 }
 
@@ -174,8 +190,21 @@ static void task_unmake(struct task *t, struct account *parent, bool space)
 
 Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent, struct task **out)
 {
+	return task_create_args(name, program, flags, parent, 0, NULL, out);
+}
+
+Retcode task_create_args(const char *name, const char *program, unsigned flags, struct account *parent, unsigned argc,
+			 const char *const *args, struct task **out)
+{
 	size_t len = strlen(name);
 	if (len == 0 || len > KN_TASK_NAME_MAX || (flags & ~(unsigned)(KN_TASK_DUMPABLE | KN_TASK_PRIVILEGED)))
+		return rcInvalidArgument;
+	if (argc > KN_TASK_ARGS_MAX)
+		return rcInvalidArgument;
+	size_t arg_bytes = len + 1;
+	for (unsigned i = 0; i < argc; i++)
+		arg_bytes += strlen(args[i]) + 1;
+	if (arg_bytes > KN_TASK_ARGS_BYTES)
 		return rcInvalidArgument;
 	const struct boot_module *mod = module_find(program);
 	if (!mod)
@@ -232,12 +261,12 @@ Retcode task_create(const char *name, const char *program, unsigned flags, struc
 					 VMM_FLAG_LOW_GUARD,
 				 &stack);
 	if (rc == rcOk)
-		rc = push_args(t, stack + STACK_SIZE, &rsp, &argv);
+		rc = push_args(t, stack + STACK_SIZE, argc, args, &rsp, &argv);
 	struct thread *main = NULL;
 	if (rc == rcOk)
 		rc = thread_charge(acct);
 	if (rc == rcOk) {
-		main = thread_create_user(t, t->name, entry, rsp, 1, argv);
+		main = thread_create_user(t, t->name, entry, rsp, 1 + argc, argv);
 		if (!main) {
 			thread_uncharge(acct);
 			rc = rcOutOfMemory;

@@ -13,10 +13,27 @@
 #include <mm/vm.h>
 #include "vm_internal.h"
 
-#define LINE(label, pages) \
-	pr_info("vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages), (unsigned long long)(pages)*4)
+/* A line of the `vm` report: a log line, or plain (the monitor's command, as its others). */
+static void __printf(2, 3) say(bool plain, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (plain) {
+		char buf[256];
+		int n = kvsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+		size_t len = (size_t)n < sizeof(buf) - 1 ? (size_t)n : sizeof(buf) - 2;
+		buf[len++] = '\n';
+		console_write(buf, len);
+	} else {
+		vklog(LOG_INFO, fmt, ap);
+	}
+	va_end(ap);
+}
 
-void vm_report(void)
+#define LINE(label, pages) \
+	say(plain, "vm:   %-20s %10llu (%12llu KiB)", label, (unsigned long long)(pages), (unsigned long long)(pages)*4)
+
+static void report(bool plain)
 {
 	struct pmm_stats ps;
 	struct charge_stats cs;
@@ -26,7 +43,7 @@ void vm_report(void)
 	pmm_get_stats(&pmm_main, &ps);
 	mdl_get_stats(&ms);
 	charge_get(&cs);
-	pr_info("vm: *** Virtual Memory Usage ***");
+	say(plain, "vm: *** Virtual Memory Usage ***");
 	LINE("Physical memory:", ps.total);
 	LINE("Available pages:", ps.free);
 	LINE("Committed pages:", cs.total);
@@ -41,23 +58,27 @@ void vm_report(void)
 	LINE("Page-table roots:", vm_root_count());
 	LINE("Anonymous pages:", ps.state[PAGE_ANON]);
 	LINE("MDL pages:", ps.state[PAGE_MDL]);
-	pr_info("vm:   %-20s %10llu", "MDLs:", (unsigned long long)ms.mdls);
+	say(plain, "vm:   %-20s %10llu", "MDLs:", (unsigned long long)ms.mdls);
 	unsigned n = pool_tag_usage(tags, 32);
-	pr_info("vm:   Pool usage by tag:    Tag     Allocs      Frees   Bytes in use");
+	say(plain, "vm:   Pool usage by tag:    Tag     Allocs      Frees   Bytes in use");
 	for (unsigned i = 0; i < n; i++) {
 		char name[5];
 		pool_tag_name(tags[i].tag, name);
-		pr_info("vm:                         %-4s %10llu %10llu %14llu", name,
-			(unsigned long long)tags[i].allocs, (unsigned long long)tags[i].frees,
-			(unsigned long long)tags[i].bytes);
+		say(plain, "vm:                         %-4s %10llu %10llu %14llu", name,
+		    (unsigned long long)tags[i].allocs, (unsigned long long)tags[i].frees,
+		    (unsigned long long)tags[i].bytes);
 	}
 	for (struct lookaside *l = lookaside_lists(); l; l = l->next_list)
-		pr_info("vm:   Lookaside '%s': %zu-byte blocks, depth %u, %u cached; %llu allocs, %llu hits", l->name,
-			l->size, l->depth, l->count, (unsigned long long)l->allocs, (unsigned long long)l->hits);
-	pr_info("vm:   Space '%s': %llu regions, %llu committed, %llu resident, %llu locked pages", kernel_space.name,
-		(unsigned long long)kernel_space.tree.count, (unsigned long long)kernel_space.committed,
-		(unsigned long long)kernel_space.resident, (unsigned long long)kernel_space.locked);
+		say(plain, "vm:   Lookaside '%s': %zu-byte blocks, depth %u, %u cached; %llu allocs, %llu hits",
+		    l->name, l->size, l->depth, l->count, (unsigned long long)l->allocs, (unsigned long long)l->hits);
+	say(plain, "vm:   Space '%s': %llu regions, %llu committed, %llu resident, %llu locked pages",
+	    kernel_space.name, (unsigned long long)kernel_space.tree.count, (unsigned long long)kernel_space.committed,
+	    (unsigned long long)kernel_space.resident, (unsigned long long)kernel_space.locked);
 }
+
+void vm_report(void) { report(false); }
+
+void vm_print_report(void) { report(true); }
 
 static const char *cache_name(unsigned flags)
 {
@@ -81,13 +102,24 @@ static void prot_string(unsigned prot, char out[4])
 	out[3] = 0;
 }
 
+/* bytes (a multiple of 4 KiB) as "4K", "12M", "1G": the largest unit that divides it. */
+static void human_size(uint64_t bytes, char out[24])
+{
+	if (bytes && bytes % (1ull << 30) == 0)
+		ksnprintf(out, 24, "%lluG", (unsigned long long)(bytes >> 30));
+	else if (bytes && bytes % (1ull << 20) == 0)
+		ksnprintf(out, 24, "%lluM", (unsigned long long)(bytes >> 20));
+	else
+		ksnprintf(out, 24, "%lluK", (unsigned long long)(bytes >> 10));
+}
+
 void vm_print_regions(struct vm_space *vs)
 {
 	static const char states[] = { [VM_RESERVED] = 'R', [VM_COMMITTED] = 'C', [VM_GUARD] = 'G' };
 	static const char *const kinds[] = { [VMR_ANON] = "", [VMR_IO] = "io ", [VMR_FRAMES] = "frames " };
 
 	vm_lock(vs);
-	console_printf("  %-18s %-12s %-8s %-4s %-5s %-20s %s\n", "BASE", "SIZE", "RESIDENT", "MAX", "CACHE", "FLAGS",
+	console_printf("  %-18s %-20s %-8s %-4s %-5s %-20s %s\n", "BASE", "SIZE", "RESIDENT", "MAX", "CACHE", "FLAGS",
 		       "RUNS (state:pages/protection, L: locked)");
 	for (struct vm_region *r = vm_first_region_locked(vs); r; r = vm_next_region_locked(vs, r)) {
 		char max[4], runs[120];
@@ -110,9 +142,11 @@ void vm_print_regions(struct vm_space *vs)
 		ksnprintf(flags, sizeof(flags), "%s%s%s%s%s", kinds[r->kind],
 			  (r->flags & VMM_FLAG_LOW_GUARD) ? "lg " : "", (r->flags & VMM_FLAG_HIGH_GUARD) ? "hg " : "",
 			  (r->flags & VMM_FLAG_GROW_DOWN) ? "gd " : "", r->name);
-		console_printf("  %#018llx %#-12llx %-8llu %-4s %-5s %-20s %s\n", (unsigned long long)vmr_base(r),
-			       (unsigned long long)(npages * PAGE_SIZE), (unsigned long long)r->resident, max,
-			       cache_name(r->flags), flags, runs);
+		char human[24], size[40];
+		human_size(npages * PAGE_SIZE, human);
+		ksnprintf(size, sizeof(size), "%#llx (%s)", (unsigned long long)(npages * PAGE_SIZE), human);
+		console_printf("  %#018llx %-20s %-8llu %-4s %-5s %-20s %s\n", (unsigned long long)vmr_base(r), size,
+			       (unsigned long long)r->resident, max, cache_name(r->flags), flags, runs);
 	}
 	vm_unlock(vs);
 }
@@ -146,17 +180,6 @@ void vm_print_page(struct vm_space *vs, uint64_t va)
 	}
 }
 
-/* bytes (a multiple of 4 KiB) as "4K", "12M", "1G": the largest unit that divides it. */
-static void human_size(uint64_t bytes, char out[24])
-{
-	if (bytes && bytes % (1ull << 30) == 0)
-		ksnprintf(out, 24, "%lluG", (unsigned long long)(bytes >> 30));
-	else if (bytes && bytes % (1ull << 20) == 0)
-		ksnprintf(out, 24, "%lluM", (unsigned long long)(bytes >> 20));
-	else
-		ksnprintf(out, 24, "%lluK", (unsigned long long)(bytes >> 10));
-}
-
 void vm_print_maps(struct vm_space *vs)
 {
 	vm_lock(vs);
@@ -176,6 +199,71 @@ void vm_print_maps(struct vm_space *vs)
 			       (unsigned long long)(base + bytes), size, rss, max, label);
 	}
 	vm_unlock(vs);
+}
+
+/* ------------------------------------------------------------------ a region's usage map */
+
+#define USAGE_PER_LINE  64
+#define USAGE_MAX_LINES 32 /* 2048 pages (8 MiB) shown at most */
+
+struct usage_line {
+	uint64_t base;
+	bool present[USAGE_PER_LINE];
+};
+
+static int mark_present(uint64_t start, uint64_t end, bool present, void *arg)
+{
+	struct usage_line *u = arg;
+	for (uint64_t va = start; present && va < end; va += PAGE_SIZE)
+		u->present[(va - u->base) / PAGE_SIZE] = true;
+	return 0;
+}
+
+bool vm_print_usage(struct vm_space *vs, uint64_t va)
+{
+	vm_lock(vs);
+	struct vm_region *r = va < USER_END ? vm_region_find_locked(vs, va) : NULL;
+	if (!r) {
+		vm_unlock(vs);
+		return false;
+	}
+	uint64_t base = vmr_base(r), npages = vmr_pages(r), shown = MIN(npages, USAGE_PER_LINE * USAGE_MAX_LINES);
+	uint64_t count[5] = { 0 }; /* resident, locked, not resident, reserved, guard (of those shown) */
+	static const char symbol[5] = { '#', 'L', '-', '.', 'G' };
+	char human[24];
+	human_size(npages * PAGE_SIZE, human);
+	console_printf("usage map of the region at %#llx-%#llx (%s, %llu pages, %llu resident), a character a page:\n",
+		       (unsigned long long)base, (unsigned long long)(base + npages * PAGE_SIZE), human,
+		       (unsigned long long)npages, (unsigned long long)r->resident);
+	console_printf(
+		"  # resident  L resident, locked  - committed, not resident (demand-zero)  . reserved  G guard\n");
+	for (uint64_t first = 0; first < shown; first += USAGE_PER_LINE) {
+		uint64_t k = MIN((uint64_t)USAGE_PER_LINE, shown - first);
+		struct usage_line u = { .base = base + first * PAGE_SIZE };
+		char text[USAGE_PER_LINE + 1];
+		pt_scan_residency(&vs->pt, u.base, k * PAGE_SIZE, mark_present, &u);
+		for (uint64_t i = 0; i < k; i++) {
+			const struct vm_run *run = &r->runs.v[vm_runs_find(&r->runs, first + i)];
+			unsigned what = run->state == VM_GUARD      ? 4
+					: run->state == VM_RESERVED ? 3
+					: !u.present[i]             ? 2
+					: run->locked               ? 1
+								    : 0;
+			count[what]++;
+			text[i] = symbol[what];
+		}
+		text[k] = 0;
+		console_printf("  %#018llx %s\n", (unsigned long long)u.base, text);
+	}
+	if (shown < npages)
+		console_printf("  ... %llu more pages not shown\n", (unsigned long long)(npages - shown));
+	console_printf(
+		"  %llu resident (%llu of them locked), %llu committed not resident, %llu reserved, %llu guard%s\n",
+		(unsigned long long)(count[0] + count[1]), (unsigned long long)count[1], (unsigned long long)count[2],
+		(unsigned long long)count[3], (unsigned long long)count[4],
+		shown < npages ? " (of the pages shown)" : "");
+	vm_unlock(vs);
+	return true;
 }
 
 static void mdl_line(const struct mdl *m, void *arg)

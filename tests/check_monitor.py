@@ -18,7 +18,7 @@ import struct
 import time
 
 import qemu
-from extract_dumps import extract
+from extract_dumps import extract, fnv1a64, frames as sink_frames
 from knmm import charge, constants
 
 PROMPT = "knmm> "
@@ -42,7 +42,8 @@ GONE = ("freed",)  # made and unmapped again: no region may be left there
 SHARER_A = re.compile(r"sharer-a: MDL mapped at (0x[0-9a-f]+) \(2 pages, read-write\); code at (0x[0-9a-f]+), "
                       r"stack near (0x[0-9a-f]+)")
 REGION_LOGGED = re.compile(r"^\s*\d+\| sharer-a: region (\w+) at (0x[0-9a-f]+) size (0x[0-9a-f]+)$", re.M)
-REGION_LINE = re.compile(r"^  (0x[0-9a-f]{16}) (0x[0-9a-f]+)\s+(\d+)\s+([r-][w-][x-])\s+(WB|WT|WC|UC)\s*(.*)$", re.M)
+REGION_LINE = re.compile(r"^  (0x[0-9a-f]{16}) (0x[0-9a-f]+) \((\d+[KMG])\)\s+(\d+)\s+([r-][w-][x-])\s+(WB|WT|WC|UC)\s*(.*)$",
+                         re.M)
 RUN = re.compile(r"^([RCG]):(\d+)(?:/([r-][w-][x-]))?(L?)$")
 VM_LINE = re.compile(r"vm:   ([A-Za-z -]+):\s+(\d+)")
 VM_TASK = re.compile(r"vm:   Task (\d+)\s+(\S+)\s+(\d+) regions, private commit (\d+) pages, (\d+) resident, "
@@ -83,17 +84,28 @@ def elf_segments(path):
     return out
 
 
+def human_size(nbytes):
+    """bytes as `regions` and `maps` show them in K/M/G: the largest unit that divides them."""
+    for shift, unit in ((30, "G"), (20, "M")):
+        if nbytes and nbytes % (1 << shift) == 0:
+            return f"{nbytes >> shift}{unit}"
+    return f"{nbytes >> 10}K"
+
+
 def parse_regions(text):
     """The lines of a `regions` / kn-regions listing: [dict(base, size, resident, max, cache,
-    flags, runs)], and the count its header gives (None if none)."""
+    flags, runs)], and the count its header gives (None if none). A line whose size in K/M/G
+    is not its hexadecimal size is not taken (so the region is missing from the listing)."""
     out = []
     for m in REGION_LINE.finditer(text):
-        words = m.group(6).split()
+        if human_size(int(m.group(2), 16)) != m.group(3):
+            continue
+        words = m.group(7).split()
         i = len(words)
         while i > 0 and RUN.match(words[i - 1]):
             i -= 1
-        out.append({"base": int(m.group(1), 16), "size": int(m.group(2), 16), "resident": int(m.group(3)),
-                    "max": m.group(4), "cache": m.group(5), "flags": words[:i], "runs": words[i:]})
+        out.append({"base": int(m.group(1), 16), "size": int(m.group(2), 16), "resident": int(m.group(4)),
+                    "max": m.group(5), "cache": m.group(6), "flags": words[:i], "runs": words[i:]})
     head = re.search(r"^regions of task \d+ '[^']*' \((\d+)\):", text, re.M)
     return out, int(head.group(1)) if head else None
 
@@ -191,13 +203,24 @@ def check_sharer_regions(text, facts, segments, where):
 
 # ---------------------------------------------------------------- the session
 
+# A prompt that output cut off (the console draws it again below, with what was typed): its
+# line, followed by the task and log lines that interrupted it, up to the prompt drawn again.
+CUT_PROMPT = re.compile(r"knmm> [^\n]*\n((?:(?:\s*\d+\| |\[\s*\d+\.\d+\] [EWID] )[^\n]*\n)+)(?=knmm> )")
+
+
+def uncut(text):
+    """The console text with each prompt that output interrupted taken out (the lines that
+    interrupted it stay, before the prompt drawn again): one prompt per line typed."""
+    return CUT_PROMPT.sub(lambda m: m.group(1), text)
+
+
 class Session:
     def __init__(self, boot):
         self.boot = boot
         self.asked = 0
 
     def prompts(self):
-        return self.boot.text().count(PROMPT)
+        return uncut(self.boot.text()).count(PROMPT)
 
     def wait_prompts(self, n, timeout):
         end = time.monotonic() + timeout
@@ -211,7 +234,7 @@ class Session:
         self.boot.send(line + "\r")
         if not self.wait_prompts(self.asked + 1, timeout):
             return ""
-        parts = self.boot.text().split(PROMPT)
+        parts = uncut(self.boot.text()).split(PROMPT)
         return parts[self.asked]
 
 
@@ -237,13 +260,21 @@ def check(build, accel, logdir):
         results.append((f"monitor: {name}", bool(ok), detail))
 
     s = Session(boot)
-    if not s.wait_prompts(1, 180) or not boot.wait_for(r"sharer-b: MDL mapped at", 30):
+    # The prompt comes at once, init (the demo) runs meanwhile: what the test needs of it is
+    # waited for in the log, its end included (so that the tasks stay as they are).
+    if (not s.wait_prompts(1, 180) or not boot.wait_for(r"sharer-b: MDL mapped at", 60)
+            or not boot.wait_for(r"I init: demo exited with \d+", 30)):
         boot.kill()
-        return [("monitor: boots to the prompt, sharer-a and sharer-b set up", False, boot.text()[-1500:])]
+        return [("monitor: boots to the prompt, sharer-a and sharer-b set up, the demo ends", False,
+                 boot.text()[-1500:])]
     start = boot.text()
-    expect("boots with make run's command line (aslr=on) to the prompt after the demo and the vm report",
-           re.search(r'command line "aslr=on init=demo monitor"', start) and "vm: *** Virtual Memory Usage ***" in start,
-           start[:1500])
+    expect("boots with make run's command line (aslr=on) to the prompt, the boot's vm report in the log",
+           re.search(r'command line "aslr=on init=demo monitor"', start)
+           and re.search(r"^\[\s*\d+\.\d+\] I vm: \*\*\* Virtual Memory Usage \*\*\*$", start, re.M), start[:1500])
+    exited = re.search(r"I init: demo exited with (\d+)", start)
+    expect("the prompt comes up while init runs (before the demo has ended), and init's exit is logged when it "
+           "comes, with its code (0)", start.find(PROMPT) < start.find("sharer-a: MDL mapped at")
+           and exited.group(1) == "0", start[-1500:])
     facts = sharer_facts(start)
     usable = re.search(r"memory: usable \d+ bytes \(\d+ MiB, (\d+) pages\)", start)
     frames = re.search(r"pmm: (\d+) frames \(.*?, (\d+) reserved;", start)
@@ -259,8 +290,13 @@ def check(build, accel, logdir):
 
     out = s.ask("help")
     expect("help lists every command", all(c in out for c in ("vm", "tasks", "regions TASK", "pte TASK VA", "pool", "mdl",
-                                                               "run [PROGRAM [NAME]]", "resume TASK", "kill TASK",
+                                                               "run [-n NAME] [PROGRAM [ARGS...]]", "resume TASK",
+                                                               "kill TASK", "usage TASK VA", "maps TASK",
                                                                "buddy", "pfn PA", "dump TASK", "halt")), out)
+    out = s.ask("help run")
+    expect("help run: its long usage on a line of its own, the help indented below it, no line past 100 columns",
+           re.search(r"^  run \[-n NAME\] \[PROGRAM \[ARGS\.\.\.\]\]\n {20}start a program", out, re.M)
+           and all(len(line) <= 100 for line in out.splitlines()[1:]), out)
     out = s.ask("help pte")
     expect("help CMD: that command's line alone", "pte TASK VA" in out and "regions" not in out, out)
     out = s.ask("\x1b[A")
@@ -340,6 +376,34 @@ def check(build, accel, logdir):
         expect(f"pte: {what} is not present, and the VM says what it is ('{view}')",
                "not present" in out and not LEAF.search(out) and view in out, out)
 
+    # usage: the map of a region, a character a page, against what sharer-a did to it
+    for kind, at, want, what in (
+            ("lazy", 0, "#-#--#--", "8 committed pages, 0, 2 and 5 touched"),
+            ("lazy", 6 * PAGE + 0x123, "#-#--#--", "the same region from an address inside it"),
+            ("guarded", -PAGE, "G....#-#-........G",
+             "guard, 4 reserved, 4 committed (4 written, 6 read), 8 reserved, guard"),
+            ("locked", 0, "LLL", "3 pages resident and locked"),
+            ("uc", 0, "-#", "2 uncached pages, the second read")):
+        if kind not in made:
+            expect(f"usage {kind}: {what}", False, f"sharer-a did not log its '{kind}' region")
+            continue
+        va = made[kind][0] + at
+        out = s.ask(f"usage sharer-a {va:x}")
+        lines = re.findall(r"^  (0x[0-9a-f]{16}) ([#L.G-]+)$", out, re.M)
+        base = made[kind][0] - (PAGE if kind == "guarded" else 0)
+        resident = want.count("#") + want.count("L")
+        expect(f"usage {kind}: {what}: '{want}', with its legend and counts",
+               lines == [(f"{base:#018x}", want)] and "# resident" in out and "G guard" in out
+               and re.search(rf"^usage map of the region at {base:#x}-{base + len(want) * PAGE:#x} .*"
+                             rf"{len(want)} pages, {resident} resident\)", out, re.M)
+               and re.search(rf"^  {resident} resident \({want.count('L')} of them locked\), {want.count('-')} "
+                             rf"committed not resident, {want.count('.')} reserved, {want.count('G')} guard$", out, re.M),
+               out)
+    if "freed" in made:
+        out = s.ask(f"usage sharer-a {made['freed'][0]:x}")
+        expect("usage of an address no region holds (the unmapped one): one line",
+               "no region of task" in out and "usage map" not in out and out.count("\n") <= 2, out)
+
     # vm: totals against the boot log, against each other, and against tasks/regions/mdl
     mdl_out = s.ask("mdl")
     vm_out = s.ask("vm")
@@ -352,6 +416,8 @@ def check(build, accel, logdir):
              "Anonymous pages", "MDL pages", "MDLs")
     expect("vm: every total, the kernel's space and a line per task",
            all(n in vm for n in names) and kernel and set(vm_tasks) == set(tasks), vm_out[-1500:])
+    expect("vm: printed plain, as the other commands (no log line's time stamp and level)",
+           vm_out.count("\nvm:   ") >= len(names) and not re.search(r"^\[\s*\d+\.\d+\] ", vm_out, re.M), vm_out[:900])
     if all(n in vm for n in names) and kernel:
         boot_vm = vm_totals(start)
         expect("vm: physical memory is the boot log's usable pages (and the frames the pmm counted)",
@@ -417,15 +483,41 @@ def check(build, accel, logdir):
                        ("kill nosuch", "no task 'nosuch'"), ("help nosuch", "no command 'nosuch'"),
                        ("pfn zz", "bad address 'zz'"), ("pfn fee00000", "not RAM"),
                        ("resume sharer-a", "only a created task can be resumed"),
-                       ("resume nosuch", "no task 'nosuch'"), ("run a b c", "run takes 0 to 2 arguments"),
-                       ("run hello aname-that-is-longer-than-31-characters", "too long")):
+                       ("resume nosuch", "no task 'nosuch'"), ("run -n greeter", "a name and a program are needed"),
+                       ("run -x hello", "unknown option '-x'"), ("run -n a b " + "w " * 18, "run takes 0 to 19 arguments"),
+                       ("run echo " + "w " * 17, "17 arguments, at most 16"),
+                       ("run -n aname-that-is-longer-than-31-characters hello", "too long"),
+                       ("usage sharer-a", "usage takes 2 arguments"), ("usage sharer-a zz", "bad address 'zz'"),
+                       ("usage sharer-a 8000000000000000", "bad address"), ("usage nosuch 1000", "no task 'nosuch'"),
+                       ("usage sharer-a 0", "no region of task")):
         out = s.ask(line)
         expect(f"'{line}' is answered with one line: {want}", want in out and out.count("\n") <= 2, out)
     out = s.ask("run")
     expect("run alone: lists the programs", out.startswith("programs:") or ("programs: " in out and " hello" in out
                                                                            and " sharer" in out), out)
-    out = s.ask("run hello greeter")
-    expect("run PROGRAM NAME: starts the program under that name", re.search(r"started task \d+ 'greeter'", out), out)
+    out = s.ask("run -n greeter hello")
+    expect("run -n NAME PROGRAM: starts the program under that name", re.search(r"started task \d+ 'greeter'", out),
+           out)
+    out = s.ask("run -n argy echo one 'two' x=3")
+    started = re.search(r"started task (\d+) 'argy' one 'two' x=3$", out, re.M)
+    line = started and boot.wait_for(rf"^\s*{started.group(1)}\| argy: \[one\] \['two'\] \[x=3\] \(argc 4\)\r?$", 30)
+    expect("run -n NAME PROGRAM ARGS: the program gets argv = NAME, ARGS (echo prints them)", started and line,
+           out + boot.text()[-600:])
+    # Output that comes while the prompt is shown: the prompt and the line typed so far are
+    # drawn again below it (echo -w waits before it prints).
+    out = s.ask("run echo -w 1500 late")
+    late = re.search(r"started task (\d+) 'echo'", out)
+    boot.send("tas")
+    seen = late and boot.wait_for(rf"^\s*{late.group(1)}\| echo: \[late\] \(argc 4\)\r?\n", 30)
+    time.sleep(0.3)
+    text = boot.text()
+    expect("a task's line that comes while the prompt is shown starts on a line of its own, and the prompt and the "
+           "line typed so far ('tas') are drawn again below it",
+           seen and re.search(rf"knmm> tas\n\s*{late.group(1)}\| echo: \[late\] \(argc 4\)\nknmm> tas$", text),
+           text[-400:])
+    out = s.ask("ks")
+    expect("the line typed around the interruption is whole: 'tas' + 'ks' runs tasks",
+           "STATE" in out and "unknown command" not in out, out)
     out = s.ask("buddy")
     zones = re.findall(r"^zone .*?(\d+) pages:((?: \d+)+)$", out, re.M)
     head = re.search(r"(\d+) free pages, (\d+) in the per-CPU cache", out)
@@ -436,6 +528,29 @@ def check(build, accel, logdir):
     expect("run: starts a program", re.search(r"started task \d+ 'hello'", out), out)
     out = s.ask("dump sharer-b", timeout=120)
     expect("dump: freezes a running task and dumps it", re.search(r"dump of task \d+ 'sharer-b': done", out), out)
+    out = s.ask("dump sharer-b", timeout=120)
+    expect("dump: a frozen task is dumped again (its own file: build/dumps/.../sharer-b.1.core)",
+           re.search(r"dump of task \d+ 'sharer-b': done", out), out)
+    # A small task with 1 ms, then more until a dump is done: what the monitor says must be
+    # what reached COM2 (checked against the capture at the end): done only for a whole
+    # frame (also when the collector, past its limit, was terminated after writing it all),
+    # cut short only for a cut one, nothing when nothing was written.
+    out = s.ask("run spin")
+    spin_said = []
+    for ms in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10000):  # (until one is done)
+        if spin_said and spin_said[-1][0] == "done":
+            break
+        out = s.ask(f"dump spin {ms}", timeout=60)
+        said = ("done" if re.search(r"^dump of task \d+ 'spin': done", out, re.M)
+                else "cut" if re.search(rf"^monitor: dump of task \d+ 'spin': the collector did not finish in {ms} ms: "
+                                        r"terminated; the core on COM2 is cut short; the task stays frozen$", out, re.M)
+                else "none" if re.search(rf"^monitor: dump of task \d+ 'spin': the collector did not finish in {ms} ms: "
+                                         r"terminated; no core reached COM2; the task stays frozen$", out, re.M)
+                else "?")
+        spin_said.append((said, out))
+    expect("dump spin 1, 2, 5 ... ms: each answer is one of done, cut short, nothing written; the last done",
+           all(said != "?" for said, _ in spin_said) and spin_said[-1][0] == "done",
+           "\n".join(out for _, out in spin_said))
     out = s.ask("tasks")
     expect("after the dump sharer-b is frozen, hello has run",
            re.search(r"frozen .*sharer-b", out) and "hello from hello" in boot.text(), out)
@@ -446,9 +561,10 @@ def check(build, accel, logdir):
     # A collector that does not finish in time (1 ms for 259 resident pages) is terminated.
     t0 = time.monotonic()
     out = s.ask("dump stack-crash 1", timeout=60)
+    crash_cut = re.search(r"^monitor: dump of task \d+ 'stack-crash': the collector did not finish in 1 ms: terminated; "
+                          r"(the core on COM2 is cut short|no core reached COM2); the task stays frozen$", out, re.M)
     expect("dump with a time limit the collector cannot meet: one line, collector terminated, task stays frozen",
-           re.search(r"^monitor: dump of task \d+ 'stack-crash': the collector did not finish in 1 ms: terminated; "
-                     r"the task stays frozen$", out, re.M) and out.count("\n") <= 2, out)
+           crash_cut and out.count("\n") <= 2, out)
     expect("the monitor answers at once after that (no wait for the collector)", time.monotonic() - t0 < 30,
            f"{time.monotonic() - t0:.1f} s")
     out = s.ask("tasks")
@@ -469,8 +585,83 @@ def check(build, accel, logdir):
     status = boot.wait()
     expect("halt leaves QEMU (status 33)", status == qemu.EXIT_PASS, f"status {status}")
     expect("no panic", "KERNEL PANIC" not in boot.text(), boot.text()[-1000:])
-    done, problems = extract(com2, os.path.join(build, "dumps", "monitor"))
+    outdir = os.path.join(build, "dumps", "monitor")
+    done, problems = extract(com2, outdir)
     expect("the dump's core file is on COM2; the cut-off one is reported cut short, not taken",
            any(name == "sharer-b" for name, _, _ in done) and all("cut short" in p for p in problems)
            and [n for n, _, _ in done].count("stack-crash") == 1, f"{done} {problems}")
+    paths = [os.path.basename(path) for name, path, _ in done if name == "sharer-b"]
+    cores_ok = all(open(os.path.join(outdir, p), "rb").read(4) == b"\x7fELF" for p in paths)
+    expect("two dumps of sharer-b: two files, sharer-b.core then sharer-b.1.core, each a core file",
+           paths == ["sharer-b.core", "sharer-b.1.core"] and cores_ok, f"{paths}")
+    with open(com2, "rb") as f:
+        capture = f.read()
+    on_com2 = ["done" if core is not None else "cut" for name, core, _ in sink_frames(capture) if name == "spin"]
+    said = [said for said, _ in spin_said if said != "none"]
+    expect("dump spin MS: done exactly for the frames that reached COM2 whole, cut short for those cut (in order)",
+           said == on_com2, f"the monitor said {[s for s, _ in spin_said]}; COM2 holds {on_com2}")
+    expect("the stack-crash dump cut at 1 ms: 'cut short' only if a cut frame is on COM2",
+           crash_cut and (crash_cut.group(1) == "no core reached COM2")
+           == (not [p for p in problems if p.startswith("stack-crash")]), f"{problems}")
+    results += [(f"monitor: {n}", ok, d) for n, ok, d in check_extract_numbering(os.path.join(logdir, "extract"))]
+    results += check_init_spin(build, accel, logdir)
+    return results
+
+
+def frame(name, core):
+    """A dump sink frame as the collector writes it (tools/extract_dumps.py)."""
+    return (b"KNCORE1\n" + name.encode().ljust(32, b"\0") + struct.pack("<Q", len(core)) + core
+            + struct.pack("<Q", fnv1a64(core)))
+
+
+def check_extract_numbering(outdir):
+    """tools/extract_dumps.py on a capture with two frames of one name, a cut one and another
+    name: each good frame its own file, NAME.core then NAME.1.core, in the capture's order;
+    files of a longer earlier capture are removed."""
+    os.makedirs(outdir, exist_ok=True)
+    stale = os.path.join(outdir, "twin.2.core")
+    with open(stale, "wb") as f:
+        f.write(b"from an earlier capture")
+    capture = os.path.join(outdir, "capture.bin")
+    with open(capture, "wb") as f:
+        f.write(b"noise" + frame("twin", b"first") + frame("other", b"o") + frame("twin", b"second")
+                + frame("twin", b"cut")[:30])
+    done, problems = extract(capture, outdir)
+    got = [(name, os.path.basename(path), open(path, "rb").read()) for name, path, _ in done]
+    want = [("twin", "twin.core", b"first"), ("other", "other.core", b"o"), ("twin", "twin.1.core", b"second")]
+    return [("extract_dumps: two dumps of one name get two files (NAME.core, NAME.1.core), in order; the cut one is "
+             "reported", got == want and len(problems) == 1 and "cut short" in problems[0], f"{got} {problems}"),
+            ("extract_dumps: a numbered file of an earlier capture past this one's is removed",
+             not os.path.exists(stale), stale)]
+
+
+def check_init_spin(build, accel, logdir):
+    """make run INIT=spin (knmm-monitor-spin.iso: `aslr=on init=spin monitor`): init never ends,
+    the prompt must come at once; `tasks` shows spin running, `kill spin` ends it and its exit
+    is logged."""
+    results = []
+
+    def expect(name, ok, detail=""):
+        results.append((f"monitor (init=spin): {name}", bool(ok), detail))
+
+    iso = os.path.join(build, "knmm-monitor-spin.iso")
+    boot = qemu.Boot(qemu.qemu_args(iso, "256M", "max", accel), 180, os.path.join(logdir, "monitor-spin.log")).start()
+    s = Session(boot)
+    if not s.wait_prompts(1, 120):
+        boot.kill()
+        return [("monitor (init=spin): a prompt while init (spin) runs", False, boot.text()[-1500:])]
+    expect("a prompt while init runs", "init: starting spin" in boot.text() and "init: spin exited" not in boot.text(),
+           boot.text()[-800:])
+    out = s.ask("tasks")
+    expect("tasks: spin running", re.search(r"^\s+\d+  running\s+1\s+\d+\s+\d+\s+\d+  spin$", out, re.M), out)
+    out = s.ask("kill spin")
+    expect("kill spin: killed", re.search(r"killed task \d+ 'spin'", out), out)
+    logged = boot.wait_for(r"I init: spin exited with (-?\d+)", 30)
+    expect("init's exit is logged when it comes, with its code (terminated)", logged, boot.text()[-800:])
+    out = s.ask("tasks")
+    expect("tasks: spin is gone", "spin" not in out and "STATE" in out, out)
+    boot.send("halt\r")
+    status = boot.wait()
+    expect("halt leaves QEMU (status 33), no panic", status == qemu.EXIT_PASS and "KERNEL PANIC" not in boot.text(),
+           f"status {status}")
     return results

@@ -6,8 +6,13 @@
 CAPTURE is the raw COM2 output of a boot. Each dump in it is framed as
     b"KNCORE1\\n", name (32 bytes, NUL-padded), length (8 bytes, little-endian),
     the ELF core file, its FNV-1a 64 checksum (8 bytes, little-endian)
-and becomes OUTDIR/NAME.core (a later dump of the same name replaces an earlier one).
-Prints one line per dump; exits non-zero if a frame is cut short or its checksum is wrong.
+and becomes a file of its own in OUTDIR, numbered in the order the good frames of that name
+come in the capture: the first NAME.core, the next NAME.1.core, then NAME.2.core, ... (as
+cp --backup=numbered would not: the first keeps the plain name, so build/dumps/NAME.core is
+always the first dump of NAME of that boot; numbered files of NAME left by an earlier capture
+past this one's last are removed).
+Prints one line per dump, with its file; exits non-zero if a frame is cut short or its
+checksum is wrong.
 """
 import os
 import struct
@@ -50,21 +55,32 @@ def frames(capture):
         at = capture.find(MAGIC, body + length + 8)
 
 
+def core_file_name(safe, nth):
+    """The file of the nth (0, 1, ...) good frame named `safe`: NAME.core, NAME.1.core, ..."""
+    return f"{safe}.core" if nth == 0 else f"{safe}.{nth}.core"
+
+
 def extract(capture_path, outdir):
-    """Writes OUTDIR/NAME.core for each good frame; returns ([(name, path, size)], [problems])."""
+    """Writes a file for each good frame (core_file_name: NAME.core, NAME.1.core, ... in the
+    capture's order); returns ([(name, path, size)], [problems])."""
     with open(capture_path, "rb") as f:
         capture = f.read()
     os.makedirs(outdir, exist_ok=True)
-    done, problems = [], []
+    done, problems, seen = [], [], {}
     for name, core, problem in frames(capture):
         if problem:
             problems.append(problem)
             continue
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "core"
-        path = os.path.join(outdir, safe + ".core")
+        path = os.path.join(outdir, core_file_name(safe, seen.get(safe, 0)))
+        seen[safe] = seen.get(safe, 0) + 1
         with open(path, "wb") as f:
             f.write(core)
         done.append((name, path, len(core)))
+    for safe, n in seen.items():  # numbered files of an earlier capture past this one's are stale
+        while os.path.exists(os.path.join(outdir, core_file_name(safe, n))):
+            os.remove(os.path.join(outdir, core_file_name(safe, n)))
+            n += 1
     return done, problems
 
 

@@ -2,8 +2,11 @@
 /*
  * Tasks (SPEC §6). A task is an address space, a handle table and threads, made from a
  * program (a static ELF64 executable loaded by GRUB as a module: the kernel's ROM file
- * system). Its main thread starts at the ELF entry with rdi = argc (1) and rsi = argv, where
- * argv[0] is the task's name; its stack is a GROW_DOWN | LOW_GUARD region.
+ * system). Its main thread starts at the ELF entry with rdi = argc and rsi = argv, where
+ * argv[0] is the task's name and argv[argc] is NULL; its stack is a GROW_DOWN | LOW_GUARD
+ * region. A task made by KnTaskCreate has argc 1; the kernel can give a task it makes (the
+ * monitor's `run`) up to KN_TASK_ARGS_MAX more arguments, of KN_TASK_ARGS_BYTES at most with
+ * their NULs (the name's included): the strings, then the vector, at the top of its stack.
  */
 #ifndef KN_TASK_API_H
 #define KN_TASK_API_H
@@ -29,7 +32,9 @@
 /* The handle every task has to itself (a pseudo-handle, never closed). */
 #define KN_HANDLE_SELF ((Handle)0xffffffffu)
 
-#define KN_TASK_NAME_MAX 31
+#define KN_TASK_NAME_MAX   31
+#define KN_TASK_ARGS_MAX   16   /* arguments after argv[0] */
+#define KN_TASK_ARGS_BYTES 1024 /* the strings of argv[0..argc-1], NULs included */
 
 /*
  * Creates a task named `name` (at most KN_TASK_NAME_MAX bytes) from the program module

@@ -40,6 +40,21 @@ void console_printf(const char *fmt, ...) __printf(1, 2);
  * never with a task prefix).
  */
 void console_write_task(uint64_t id, const char *s, size_t n);
+/*
+ * A prompt (the monitor's), which the console owns while it is shown: output that comes
+ * meanwhile (a task's line, a log line) starts on a line of its own, and the prompt and the
+ * line typed after it are drawn again below it, as readline does. console_prompt_show draws
+ * `prompt` (at most CONSOLE_PROMPT_MAX characters); console_prompt_edit writes `echo` (the
+ * bytes that turn what is shown into the new line: characters, "\b \b") and records `line`
+ * (at most CONSOLE_PROMPT_LINE_MAX characters kept) as the line now typed, or, after an
+ * interruption, draws the prompt and `line` again instead of the echo; console_prompt_end
+ * ends the line (Enter): the prompt is no longer shown.
+ */
+#define CONSOLE_PROMPT_MAX      15
+#define CONSOLE_PROMPT_LINE_MAX 127
+void console_prompt_show(const char *prompt);
+void console_prompt_edit(const char *echo, size_t n, const char *line, size_t len);
+void console_prompt_end(void);
 /* Used by panic: the console lock is taken without waiting (the holder may be the panicking
  * context itself). */
 void console_break_lock(void);

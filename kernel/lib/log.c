@@ -3,13 +3,15 @@
  * Console and log. The console is whatever arch registered (COM1); '\n' goes out as "\r\n"
  * for terminals. Log lines get "[seconds.micros] L " in front (L = E, W, I, D); task output
  * gets "ID| " (see knmm/log.h), and the console keeps track of who owns the line being
- * written.
+ * written. A prompt the console is told of (console_prompt_show) is drawn again, with the
+ * line typed after it, below output that interrupts it.
  * Every log line, prefix and all, is also kept in log_buf (knmm/log.h), for a debugger.
  */
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/printf.h>
 #include <knmm/spinlock.h>
+#include <knmm/string.h>
 
 int log_level = LOG_INFO;
 volatile bool panic_in_progress;
@@ -47,6 +49,38 @@ static void console_put_locked(const char *s, size_t n)
 		line_empty = s[n - 1] == '\n';
 }
 
+/* The prompt shown (knmm/log.h), owned here so that the console can draw it again: its
+ * text, the line typed after it so far, and whether other output cut it off (it is then
+ * drawn again once that output has ended its line). Lock held. */
+static bool prompt_shown, prompt_cut;
+static char prompt_text[CONSOLE_PROMPT_MAX + 1], prompt_line[CONSOLE_PROMPT_LINE_MAX + 1];
+static size_t prompt_text_len, prompt_line_len;
+
+static void prompt_draw_locked(void)
+{
+	console_put_locked(prompt_text, prompt_text_len);
+	console_put_locked(prompt_line, prompt_line_len);
+	prompt_cut = false;
+}
+
+/* Other output comes: the prompt's line is closed first (once). */
+static void prompt_interrupt_locked(void)
+{
+	if (prompt_shown && !prompt_cut) {
+		console_put_locked("\n", 1);
+		prompt_cut = true;
+	}
+}
+
+/* Other output went out: the prompt comes back below it once its line is ended. */
+static void prompt_restore_locked(void)
+{
+	if (prompt_shown && prompt_cut && line_empty) {
+		line_owner = 0;
+		prompt_draw_locked();
+	}
+}
+
 /* Output of `owner` comes next: a line another author left open is closed first. */
 static void console_claim_locked(uint64_t owner)
 {
@@ -81,8 +115,49 @@ static void log_buf_append_locked(const char *s, size_t n)
 void console_write(const char *s, size_t n)
 {
 	bool irq = console_lock_take();
+	prompt_interrupt_locked();
 	console_claim_locked(0);
 	console_put_locked(s, n);
+	prompt_restore_locked();
+	console_lock_drop(irq);
+}
+
+void console_prompt_show(const char *prompt)
+{
+	bool irq = console_lock_take();
+	console_claim_locked(0);
+	prompt_text_len = kstrlcpy(prompt_text, prompt, sizeof(prompt_text));
+	if (prompt_text_len >= sizeof(prompt_text))
+		prompt_text_len = sizeof(prompt_text) - 1;
+	prompt_line_len = 0;
+	prompt_shown = true;
+	prompt_draw_locked();
+	console_lock_drop(irq);
+}
+
+void console_prompt_edit(const char *echo, size_t n, const char *line, size_t len)
+{
+	bool irq = console_lock_take();
+	console_claim_locked(0);
+	if (len > CONSOLE_PROMPT_LINE_MAX)
+		len = CONSOLE_PROMPT_LINE_MAX;
+	memcpy(prompt_line, line, len);
+	prompt_line_len = len;
+	if (prompt_shown && prompt_cut)
+		prompt_draw_locked(); /* (the whole line as it is now: no echo needed) */
+	else
+		console_put_locked(echo, n);
+	console_lock_drop(irq);
+}
+
+void console_prompt_end(void)
+{
+	bool irq = console_lock_take();
+	console_claim_locked(0);
+	if (prompt_shown && prompt_cut)
+		prompt_draw_locked();
+	console_put_locked("\n", 1);
+	prompt_shown = false;
 	console_lock_drop(irq);
 }
 
@@ -96,6 +171,7 @@ void console_write_task(uint64_t id, const char *s, size_t n)
 	if (panic_in_progress)
 		return;
 	spin_lock(&console_lock);
+	prompt_interrupt_locked();
 	console_claim_locked(id);
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -105,6 +181,7 @@ void console_write_task(uint64_t id, const char *s, size_t n)
 			c = '?'; /* no escape sequences, carriage returns or C1 controls */
 		console_put_locked(&c, 1);
 	}
+	prompt_restore_locked();
 	spin_unlock(&console_lock);
 }
 
@@ -136,6 +213,7 @@ void vklog(int level, const char *fmt, va_list ap)
 			     (unsigned long long)(ns / 1000u % 1000000u), letters[level < 1 || level > 4 ? 0 : level]);
 
 	bool irq = console_lock_take();
+	prompt_interrupt_locked();
 	console_claim_locked(0);
 	size_t start = 0;
 	for (size_t i = 0; i <= len; i++) {
@@ -149,6 +227,7 @@ void vklog(int level, const char *fmt, va_list ap)
 			start = i + 1;
 		}
 	}
+	prompt_restore_locked();
 	console_lock_drop(irq);
 }
 

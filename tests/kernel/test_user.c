@@ -226,3 +226,42 @@ KTEST(user, smep_and_smap)
 	KT_EXPECT(!read_with_ac); /* inside user_access_begin/end it works */
 	vm_space_destroy(&vs);
 }
+
+/* The kernel gives a task it makes arguments (the monitor's `run PROGRAM ARGS...`): `echo`
+ * exits with 1000 * argc + the bytes of argv[1..], and checks argv[argc] is NULL; up to
+ * KN_TASK_ARGS_MAX of them and KN_TASK_ARGS_BYTES of strings, more is refused. */
+static int run_echo(struct ktest_ctx *t, unsigned argc, const char *const *args)
+{
+	struct task *task;
+	Retcode rc = task_create_args("echo-args", "echo", 0, NULL, argc, args, &task);
+	if (rc != rcOk)
+		return -(int)rc;
+	task_resume(task);
+	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + PROGRAM_TIMEOUT_NS), rcOk);
+	int code = task->exit_code;
+	task_put(task);
+	return code;
+}
+
+KTEST(user, task_arguments)
+{
+	static const char *const three[] = { "one", "two words", "" };
+	const char *many[KN_TASK_ARGS_MAX + 1];
+	static char big[KN_TASK_ARGS_BYTES];
+
+	KT_EXPECT_EQ(run_echo(t, 0, NULL), 1000);
+	KT_EXPECT_EQ(run_echo(t, 3, three), 4000 + 3 + 9 + 0);
+	for (unsigned i = 0; i <= KN_TASK_ARGS_MAX; i++)
+		many[i] = "abc";
+	KT_EXPECT_EQ(run_echo(t, KN_TASK_ARGS_MAX, many), 1000 * (1 + KN_TASK_ARGS_MAX) + 3 * KN_TASK_ARGS_MAX);
+	KT_EXPECT_EQ(run_echo(t, KN_TASK_ARGS_MAX + 1, many), -(int)rcInvalidArgument);
+	/* The strings with their NULs, "echo-args" included: exactly the most, then one more. */
+	size_t room = KN_TASK_ARGS_BYTES - sizeof("echo-args") - 1;
+	memset(big, 'x', room);
+	big[room] = 0;
+	const char *one[] = { big };
+	KT_EXPECT_EQ(run_echo(t, 1, one), 2000 + (int)room);
+	big[room] = 'x';
+	big[room + 1] = 0;
+	KT_EXPECT_EQ(run_echo(t, 1, one), -(int)rcInvalidArgument);
+}

@@ -454,9 +454,18 @@ class KnTasks(KnCommand):
                       f"{c_string(t['name'])}\n")
 
 
+def human_size(nbytes):
+    """bytes (a multiple of 4 KiB) as "4K", "12M", "1G": the largest unit that divides it (the
+    monitor's human_size, mm/report.c)."""
+    for shift, unit in ((30, "G"), (20, "M")):
+        if nbytes and nbytes % (1 << shift) == 0:
+            return f"{nbytes >> shift}{unit}"
+    return f"{nbytes >> 10}K"
+
+
 class KnRegions(KnCommand):
-    """kn-regions TASK: the task's regions: base, size, resident pages, maximum protection, cache
-    mode, flags, runs (the columns of the monitor's `regions`)."""
+    """kn-regions TASK: the task's regions: base, size (hexadecimal and K/M/G), resident pages,
+    maximum protection, cache mode, flags, runs (the columns of the monitor's `regions`)."""
 
     def __init__(self):
         super().__init__("kn-regions")
@@ -473,7 +482,7 @@ class KnRegions(KnCommand):
             usage("kn-regions TASK (an id or a name: kn-tasks lists them)")
         t = find_task(arg.strip())
         gdb.write(f"regions of task {int(t['id'])} '{c_string(t['name'])}' ({int(t['vs']['nregions'])}):\n")
-        gdb.write(f"  {'BASE':<18} {'SIZE':<12} {'RESIDENT':<8} {'MAX':<4} {'CACHE':<5} {'FLAGS':<20} "
+        gdb.write(f"  {'BASE':<18} {'SIZE':<20} {'RESIDENT':<8} {'MAX':<4} {'CACHE':<5} {'FLAGS':<20} "
                   "RUNS (state:pages/protection, L: locked)\n")
         for r in regions(t["vs"]):
             base, end = int(r["node"]["base"]), int(r["node"]["end"])
@@ -489,7 +498,8 @@ class KnRegions(KnCommand):
             flags = int(r["flags"])
             names = kinds.get(int(r["kind"]), "? ") + "".join(word for bit, word in region_flags if flags & bit)
             names += c_string(r["name"])
-            gdb.write(f"  {base:#018x} {hex(end - base):<12} {int(r['resident']):<8} "
+            size = f"{end - base:#x} ({human_size(end - base)})"
+            gdb.write(f"  {base:#018x} {size:<20} {int(r['resident']):<8} "
                       f"{prot_string(k, int(r['max_prot'])):<4} "
                       f"{cache_names.get(flags & k.VMM_FLAG_CACHE_MASK, 'WB'):<5} {names:<20} {' '.join(runs)}\n")
 

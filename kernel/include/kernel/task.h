@@ -10,6 +10,24 @@
 
 struct boot_module;
 
+/*
+ * The frames a task wrote to the dump sink (KnDebugWrite channel 1, COM2), followed as they
+ * go out: "KNCORE1\n", a 32-byte name, an 8-byte length, the file, its FNV-1a 64 checksum
+ * (docs/dump.md). `whole` counts the frames written to their last byte with the checksum
+ * right (the monitor's `dump` says done by it), `started` those whose magic went out. Written
+ * by the task's own KnDebugWrite calls, a chunk at a time (the kernel is not preempted
+ * within one: sys_debug_write); read by others once the task has exited. Small (40 bytes):
+ * the header is not kept, only its length, so that struct task stays in its pool class.
+ */
+struct sink_frames {
+	uint64_t body_left; /* bytes of the file still to come (the header's length, read into it) */
+	uint64_t hash;      /* FNV-1a 64 of the file so far */
+	uint64_t sum;       /* the checksum read so far (little-endian) */
+	uint32_t started, whole;
+	uint8_t head_n; /* bytes of the header (48) read */
+	uint8_t sum_n;  /* bytes of the checksum (8) read */
+};
+
 struct task {
 	struct kobject obj; /* handles and the living task hold references */
 	uint64_t id;
@@ -30,6 +48,7 @@ struct task {
 	struct wait_queue state_wq;  /* woken on every state change */
 	struct wait_queue frozen_wq; /* parked threads sleep here until terminated */
 	struct list_head all_link;
+	struct sink_frames sink; /* what it wrote to the dump sink (KnDebugWrite channel 1) */
 };
 
 /* The task of the running thread (NULL in kernel threads). */
@@ -39,6 +58,11 @@ struct task *current_task(void);
  * account of the creating task, under which the new task's account is made and which
  * counts it against its task limit (NULL: a task of the kernel's, such as init). */
 Retcode task_create(const char *name, const char *program, unsigned flags, struct account *parent, struct task **out);
+/* The same, with arguments: argv[1..argc] of the program are args[0..argc-1] (argv[0] is
+ * the name). rcInvalidArgument for more than KN_TASK_ARGS_MAX of them or more than
+ * KN_TASK_ARGS_BYTES of strings (include/kn/task_api.h). */
+Retcode task_create_args(const char *name, const char *program, unsigned flags, struct account *parent, unsigned argc,
+			 const char *const *args, struct task **out);
 Retcode task_resume(struct task *t);
 /* Ends the task: its threads leave, and when the last is gone the reaper frees its memory,
  * closes its handles, and sets EXITED. Waits for that unless `wait` is false (the caller is

@@ -43,8 +43,10 @@ void mm_free_contiguous(void *va, uint64_t size);
 void *mm_alloc_noncached(uint64_t size);
 void mm_free_noncached(void *va, uint64_t size);
 
-/* The `vm` report (SPEC §8), to the console. */
+/* The `vm` report (SPEC §8), to the console: as log lines (at boot), or plain (the
+ * monitor's `vm`, as its other commands print). */
 void vm_report(void);
+void vm_print_report(void);
 /* One line per region as Linux's /proc/PID/maps and pmap show them: start-end, size and
  * resident size in human units, the most it may allow, and a label ([stack] for a grow-down
  * region, [elf] for a program segment, [mdl] for an MDL mapping, [io], [anon]) (the
@@ -66,5 +68,9 @@ struct vm_space;
 /* One line per region of a space: base, size, resident pages, maximum protection, cache
  * mode, flags and name, runs (the monitor's `regions`). */
 void vm_print_regions(struct vm_space *vs);
+/* The usage map of the region holding va (the monitor's `usage`, like KnPmmMdlGetUsageMap,
+ * a character a page: resident, locked, committed and not resident, reserved, guard), read
+ * under the space's lock; false (nothing printed) if no region holds va. */
+bool vm_print_usage(struct vm_space *vs, uint64_t va);
 
 #endif
