@@ -507,7 +507,7 @@ static void cmd_dump(const struct args *a)
 	if (rc == rcOk) {
 		task_resume(c);
 		/* What it did is read from what reached the sink (kernel/task.h, struct
-		 * sink_frames): a whole frame, checksum and all, is a done dump, whether or not
+		 * sink_frames): a frame written to its last byte is a done dump, whether or not
 		 * the collector exited before its time was up. */
 		bool in_time = task_wait(c, KN_TASK_STATE_EXITED, clock_ns() + limit_ms * 1000000) == rcOk;
 		bool gone = in_time;

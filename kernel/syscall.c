@@ -92,12 +92,17 @@ int64_t sys_debug_nop(const struct syscall_args *a)
 	return rcOk;
 }
 
-/* Follows the frames a task writes to the dump sink (struct sink_frames, kernel/task.h): a
- * frame counts as whole once its last checksum byte has gone out and matches the file. */
+/*
+ * Follows the frames a task writes to the dump sink (struct sink_frames, kernel/task.h): a
+ * frame counts as whole once its last byte (the checksum's last) has gone out. The kernel
+ * reads only the header's length; it does not hash the file again (that would double the
+ * collector's cost per byte): the checksum is checked where the core is read,
+ * tools/extract_dumps.py.
+ */
 static void sink_follow(struct sink_frames *s, const uint8_t *p, size_t n)
 {
 	static const char magic[8] = "KNCORE1\n";
-	enum { NAME_END = 40, HEAD = 48 }; /* magic, name (32 bytes), length (8 bytes, LE) */
+	enum { NAME_END = 40, HEAD = 48, SUM = 8 }; /* magic, name (32), length (8, LE); checksum */
 
 	for (size_t i = 0; i < n;) {
 		if (s->head_n < HEAD) {
@@ -107,27 +112,19 @@ static void sink_follow(struct sink_frames *s, const uint8_t *p, size_t n)
 				continue;
 			}
 			if (s->head_n == 0)
-				s->body_left = 0;
+				s->left = 0;
 			else if (s->head_n >= NAME_END)
-				s->body_left |= (uint64_t)c << (8 * (s->head_n - NAME_END));
+				s->left |= (uint64_t)c << (8 * (s->head_n - NAME_END));
 			if (++s->head_n == sizeof(magic))
 				s->started++;
-			if (s->head_n == HEAD) {
-				s->hash = 0xcbf29ce484222325ull;
-				s->sum = 0;
-				s->sum_n = 0;
-			}
-		} else if (s->body_left) {
-			size_t k = (size_t)MIN((uint64_t)(n - i), s->body_left);
-			for (size_t j = 0; j < k; j++)
-				s->hash = (s->hash ^ p[i + j]) * 0x100000001b3ull;
-			i += k;
-			s->body_left -= k;
+			if (s->head_n == HEAD) /* (a length near 2^64 never ends: never whole) */
+				s->left = s->left > UINT64_MAX - SUM ? UINT64_MAX : s->left + SUM;
 		} else {
-			s->sum |= (uint64_t)p[i++] << (8 * s->sum_n);
-			if (++s->sum_n == 8) {
-				if (s->sum == s->hash)
-					s->whole++;
+			uint64_t k = MIN((uint64_t)(n - i), s->left);
+			i += k;
+			s->left -= k;
+			if (s->left == 0) {
+				s->whole++;
 				s->head_n = 0;
 			}
 		}

@@ -21,9 +21,10 @@ from check_monitor import (EXPECTED, LEAF, PAGE, check_sharer_regions, elf_segme
 from knmm import charge, constants
 
 # Runs inside gdb, stopped at kmain (before kernel_ready) first, then at sharer-b's KnDebugNop;
-# LOG is replaced by the serial log's path.
+# LOG is replaced by the serial log's path, TOOLS by tools/ (for qemu.read_log).
 SCRIPT = r'''
 import re
+import sys
 # At kmain the kernel's structures are not set up: the commands say so in one line.
 for command in EARLY:
     gdb.write("==early %s==\n" % command)
@@ -32,7 +33,9 @@ gdb.write("==early-end==\n")
 gdb.execute("delete")
 gdb.execute("hbreak sys_debug_nop")
 gdb.execute("continue")
-log = open(LOG, errors="replace").read()
+sys.path.insert(0, TOOLS)
+import qemu
+log = qemu.read_log(LOG)  # (as a terminal shows it: the prompt's erased lines gone)
 for command in BAD:
     gdb.write("==bad %s==\n" % command)
     gdb.execute(command)
@@ -107,7 +110,7 @@ def check(build, root, accel, logdir):
         return [("gdb extension: the constants generated from the kernel's headers", False, str(e))]
     missing = os.path.join(logdir, "no-such-dir", "knmm_constants.py")
     with open(script, "w") as f:
-        f.write(f"LOG = {log!r}\nMISSING = {missing!r}\nEARLY = {EARLY!r}\nBAD = {BAD!r}\n" + SCRIPT)
+        f.write(f"LOG = {log!r}\nTOOLS = {os.path.dirname(os.path.abspath(qemu.__file__))!r}\nMISSING = {missing!r}\nEARLY = {EARLY!r}\nBAD = {BAD!r}\n" + SCRIPT)
     port = qemu.free_port()
     args = qemu.qemu_args(os.path.join(build, "knmm-monitor.iso"), "1G", "max", accel, gdb_port=port, halted=True,
                           serial=f"file:{log}", com2="/dev/null")
@@ -128,7 +131,7 @@ def check(build, root, accel, logdir):
         proc.wait()
     with open(os.path.join(logdir, "gdb-ext.out"), "w") as f:
         f.write(out)
-    serial = open(log, errors="replace").read() if os.path.exists(log) else ""
+    serial = qemu.read_log(log)
     results = []
 
     def expect(name, ok, detail=""):

@@ -203,8 +203,10 @@ def check_sharer_regions(text, facts, segments, where):
 
 # ---------------------------------------------------------------- the session
 
-# A prompt that output cut off (the console draws it again below, with what was typed): its
-# line, followed by the task and log lines that interrupted it, up to the prompt drawn again.
+# A prompt that output cut off and the console could not erase (a prompt and line of 80
+# columns or more: it ends its line instead, and draws it again below, with what was typed;
+# a shorter one is erased, and the boot's text() no longer has it): its line, followed by the
+# task and log lines that interrupted it, up to the prompt drawn again.
 CUT_PROMPT = re.compile(r"knmm> [^\n]*\n((?:(?:\s*\d+\| |\[\s*\d+\.\d+\] [EWID] )[^\n]*\n)+)(?=knmm> )")
 
 
@@ -273,7 +275,7 @@ def check(build, accel, logdir):
            and re.search(r"^\[\s*\d+\.\d+\] I vm: \*\*\* Virtual Memory Usage \*\*\*$", start, re.M), start[:1500])
     exited = re.search(r"I init: demo exited with (\d+)", start)
     expect("the prompt comes up while init runs (before the demo has ended), and init's exit is logged when it "
-           "comes, with its code (0)", start.find(PROMPT) < start.find("sharer-a: MDL mapped at")
+           "comes, with its code (0)", 0 <= boot.raw().find(PROMPT) < boot.raw().find("sharer-a: MDL mapped at")
            and exited.group(1) == "0", start[-1500:])
     facts = sharer_facts(start)
     usable = re.search(r"memory: usable \d+ bytes \(\d+ MiB, (\d+) pages\)", start)
@@ -510,11 +512,13 @@ def check(build, accel, logdir):
     boot.send("tas")
     seen = late and boot.wait_for(rf"^\s*{late.group(1)}\| echo: \[late\] \(argc 4\)\r?\n", 30)
     time.sleep(0.3)
-    text = boot.text()
-    expect("a task's line that comes while the prompt is shown starts on a line of its own, and the prompt and the "
-           "line typed so far ('tas') are drawn again below it",
-           seen and re.search(rf"knmm> tas\n\s*{late.group(1)}\| echo: \[late\] \(argc 4\)\nknmm> tas$", text),
-           text[-400:])
+    text, raw = boot.text(), boot.raw()
+    expect("a task's line that comes while the prompt is shown takes the prompt's place (the console erases the "
+           "prompt's line: CR, ESC [ K), and the prompt and the line typed so far ('tas') are drawn again below it",
+           seen and re.search(rf"knmm> tas\r\x1b\[K\s*{late.group(1)}\| echo: \[late\] \(argc 4\)\r\nknmm> tas$", raw)
+           and re.search(rf"\n\s*{late.group(1)}\| echo: \[late\] \(argc 4\)\nknmm> tas$", text)
+           and not re.search(r"knmm> tas\n\s*\d+\| echo: \[late\]", text),
+           repr(raw[-400:]))
     out = s.ask("ks")
     expect("the line typed around the interruption is whole: 'tas' + 'ks' runs tasks",
            "STATE" in out and "unknown command" not in out, out)

@@ -411,7 +411,7 @@ def check_gdb(build, accel, logdir):
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
         proc.wait()
-    serial = open(log, errors="replace").read() if os.path.exists(log) else ""
+    serial = qemu.read_log(log)
     m = re.search(r"memory: usable (\d+) bytes", serial)
     g = re.search(r"^\$1 = (\d+)$", out, re.M)
     if "kernel_ready" not in out:

@@ -131,7 +131,7 @@ def run_monitor(opts):
     make run extracts them; gdb and readelf on the cores."""
     from check_monitor import Session
     build = opts.build
-    make(rel(os.path.join(build, "knmm-monitor.iso")), rel(os.path.join(build, "knmm.iso")), build=build)
+    make(os.path.join(build, "knmm-monitor.iso"), os.path.join(build, "knmm.iso"), build=build)
     logdir = os.path.join(build, "docs")
     com2 = os.path.join(logdir, "monitor.com2")
     if os.path.exists(com2):
@@ -204,8 +204,8 @@ open(OUT, "w").write("\n".join(transcript) + "\n")
 
 def run_gdb(opts):
     build = opts.build
-    make(rel(os.path.join(build, "knmm-monitor.iso")), rel(os.path.join(build, "kernel.elf")),
-         rel(os.path.join(build, "gdb", "knmm_constants.py")), build=build)
+    make(os.path.join(build, "knmm-monitor.iso"), os.path.join(build, "kernel.elf"),
+         os.path.join(build, "gdb", "knmm_constants.py"), build=build)
     logdir = os.path.join(build, "docs")
     log, out, script = (os.path.join(logdir, n) for n in ("gdb-com1.log", "gdb.out", "gdb-session.py"))
     for path in (log, out):
@@ -253,8 +253,12 @@ def bench_figures(src):
     return [(m.group(1), int(m.group(2))) for m in re.finditer(r"^bench (\S+) (\d+)$", src["out"], re.M)]
 
 
+# make's own lines (what it builds first), not the benchmark's output
+BUILD_LINE = re.compile(r"^\s+(CC|AS|LD|ISO|GEN|HOSTCC|HOSTLD)\s")
+
+
 def block_bench(src):
-    out = src["out"].rstrip("\n").splitlines()
+    out = [line for line in src["out"].rstrip("\n").splitlines() if not BUILD_LINE.match(line)]
     return code(["$ make bench"] + out)
 
 
@@ -391,19 +395,19 @@ def block_pmm_bench_host(src):
 
 
 # The lines of make run's console the transcript keeps (the rest is elided as "..."): the
-# boot's first lines, the totals, the demo, and once the demo is done the vm report's tasks.
+# boot's first lines, the totals, the vm report's first line, the prompt, the demo's output.
 CONSOLE_KEEP = [r"I boot: loader", r"I cpu: (AuthenticAMD|GenuineIntel|features|enabled)", r"I memory map",
-                r"I   0x0+-", r"I memory: usable", r"I pmm: \d+ frames", r"I init: ", r"^\s*\d+\| ", r"W task "]
-CONSOLE_KEEP_AFTER_DEMO = [r"I vm: \*\*\* ", r"I vm:   Task ", r"^knmm monitor: ", r"^knmm> $"]
+                r"I   0x0+-", r"I memory: usable", r"I pmm: \d+ frames", r"I init: ", r"^\s*\d+\| ", r"W task ",
+                r"I vm: \*\*\* ", r"^knmm monitor: ", r"^knmm> "]
 
 
 def block_run_console(src):
+    """The boot's console as a terminal shows it (the prompt, drawn again below each line
+    that interrupted it, shows once, at the end), the lines CONSOLE_KEEP names."""
     keep = [re.compile(p) for p in CONSOLE_KEEP]
-    after = [re.compile(p) for p in CONSOLE_KEEP_AFTER_DEMO]
-    lines, skipped, demo_done = [], False, False
+    lines, skipped = [], False
     for line in src["start"].splitlines():
-        demo_done = demo_done or re.search(r"I init: \S+ exited with", line) is not None
-        if any(k.search(line) for k in keep) or (demo_done and any(k.search(line) for k in after)):
+        if any(k.search(line) for k in keep):
             if skipped and lines:
                 lines.append("...")
             lines.append(line.rstrip())

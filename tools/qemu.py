@@ -122,25 +122,27 @@ class Boot:
             if log:
                 log.close()
 
-    def text(self):
+    def raw(self):
+        """The console output as it came (line ends and escape sequences as sent)."""
         with self._lock:
             data = b"".join(self.output)
-        return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+        return data.decode("utf-8", "replace")
+
+    def text(self):
+        return render(self.raw())
 
     def wait_for(self, pattern, timeout=None):
         """Waits until `pattern` (regex) appears in the output after what was already matched."""
         regex = re.compile(pattern, re.M)
         end = time.monotonic() + (timeout if timeout is not None else self.timeout)
         with self._cond:
-            while True:
-                text = b"".join(self.output).decode("utf-8", "replace")
-                m = regex.search(text)
+            while True:  # (the lock held: text() would take it again)
+                m = regex.search(render(b"".join(self.output).decode("utf-8", "replace")))
                 if m:
                     return m
                 left = end - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None:
-                    text = b"".join(self.output).decode("utf-8", "replace")
-                    return regex.search(text)
+                    return regex.search(render(b"".join(self.output).decode("utf-8", "replace")))
                 self._cond.wait(min(left, 0.2))
 
     def send(self, text):
@@ -165,6 +167,24 @@ class Boot:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+
+
+# What a line erased by the console looks like: its text, a carriage return and ESC [ K (the
+# monitor's prompt, when output interrupts it: kernel/lib/log.c).
+ERASED = re.compile(r"[^\r\n]*\r\x1b\[K")
+
+
+def render(text):
+    """Console output as a terminal shows it: erased lines gone, line ends as "\n"."""
+    return ERASED.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_log(path):
+    """A serial log file as a terminal shows it (render), '' if there is none."""
+    if not os.path.exists(path):
+        return ""
+    with open(path, errors="replace", newline="") as f:
+        return render(f.read())
 
 
 def strip_log_prefix(line):

@@ -3,8 +3,8 @@
  * Console and log. The console is whatever arch registered (COM1); '\n' goes out as "\r\n"
  * for terminals. Log lines get "[seconds.micros] L " in front (L = E, W, I, D); task output
  * gets "ID| " (see knmm/log.h), and the console keeps track of who owns the line being
- * written. A prompt the console is told of (console_prompt_show) is drawn again, with the
- * line typed after it, below output that interrupts it.
+ * written. A prompt the console is told of (console_prompt_show) is erased from its line
+ * by output that interrupts it, and drawn again below, with the line typed after it.
  * Every log line, prefix and all, is also kept in log_buf (knmm/log.h), for a debugger.
  */
 #include <knmm/log.h>
@@ -63,13 +63,25 @@ static void prompt_draw_locked(void)
 	prompt_cut = false;
 }
 
-/* Other output comes: the prompt's line is closed first (once). */
+/*
+ * Other output comes: the prompt's line is taken away first (once), as readline does: a
+ * carriage return and "erase to the end of the line" (ESC [ K), so the output takes its
+ * place and the prompt is drawn again below it. A prompt and line that may have wrapped on
+ * an 80-column terminal (where erasing the last row would leave the rest) are ended with a
+ * newline instead, and stay above the output.
+ */
+#define PROMPT_ERASE_COLUMNS 80
 static void prompt_interrupt_locked(void)
 {
-	if (prompt_shown && !prompt_cut) {
+	if (!prompt_shown || prompt_cut)
+		return;
+	if (prompt_text_len + prompt_line_len < PROMPT_ERASE_COLUMNS) {
+		console_put_locked("\r\x1b[K", 4);
+		line_empty = true;
+	} else {
 		console_put_locked("\n", 1);
-		prompt_cut = true;
 	}
+	prompt_cut = true;
 }
 
 /* Other output went out: the prompt comes back below it once its line is ended. */

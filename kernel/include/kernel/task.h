@@ -13,19 +13,17 @@ struct boot_module;
 /*
  * The frames a task wrote to the dump sink (KnDebugWrite channel 1, COM2), followed as they
  * go out: "KNCORE1\n", a 32-byte name, an 8-byte length, the file, its FNV-1a 64 checksum
- * (docs/dump.md). `whole` counts the frames written to their last byte with the checksum
- * right (the monitor's `dump` says done by it), `started` those whose magic went out. Written
- * by the task's own KnDebugWrite calls, a chunk at a time (the kernel is not preempted
- * within one: sys_debug_write); read by others once the task has exited. Small (40 bytes):
- * the header is not kept, only its length, so that struct task stays in its pool class.
+ * (docs/dump.md). `whole` counts the frames written to their last byte (the monitor's `dump`
+ * says done by it; the checksum is checked by tools/extract_dumps.py, not hashed again
+ * here), `started` those whose magic went out. Written by the task's own KnDebugWrite calls,
+ * a chunk at a time (the kernel is not preempted within one: sys_debug_write); read by
+ * others once the task has exited. Small (16 bytes): the header is not kept, only its
+ * length, so that struct task stays in its pool class.
  */
 struct sink_frames {
-	uint64_t body_left; /* bytes of the file still to come (the header's length, read into it) */
-	uint64_t hash;      /* FNV-1a 64 of the file so far */
-	uint64_t sum;       /* the checksum read so far (little-endian) */
+	uint64_t left; /* bytes of the file and its checksum still to come (the header's length + 8) */
 	uint32_t started, whole;
 	uint8_t head_n; /* bytes of the header (48) read */
-	uint8_t sum_n;  /* bytes of the checksum (8) read */
 };
 
 struct task {
