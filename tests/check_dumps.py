@@ -151,77 +151,65 @@ def flag_checks(core, elf, log_text):
 NT_GNU_BUILD_ID = 3
 
 
-def notes_build_id(f, base, ehdr_only=False):
-    """The GNU build-id of the ELF image whose ELF header is at file offset `base` of f, found
-    as bfd finds a core's (_bfd_elf_core_find_build_id): the header, its program headers at
-    base + e_phoff, each PT_NOTE's notes at base + p_offset. None if there is none."""
+def program_headers(f, base=0):
+    """(p_type, p_offset, p_vaddr, p_filesz) of each program header of the ELF64 image whose
+    ELF header is at file offset `base` of f; nothing if there is no such header there."""
     f.seek(base)
     eh = f.read(64)
     if len(eh) < 64 or eh[:4] != b"\x7fELF" or eh[4] != 2 or eh[5] != 1 or eh[6] != 1:
-        return None
+        return
     phoff, = struct.unpack_from("<Q", eh, 32)
     phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-    if phentsize != 56 or phnum == 0:
-        return None
+    if phentsize != 56:
+        return
     for i in range(phnum):
         f.seek(base + phoff + i * 56)
         ph = f.read(56)
         if len(ph) < 56:
-            return None
-        ptype, _, off, _, _, filesz, _, _ = struct.unpack("<IIQQQQQQ", ph)
+            return
+        ptype, _, off, vaddr, _, filesz, _, _ = struct.unpack("<IIQQQQQQ", ph)
+        yield ptype, off, vaddr, filesz
+
+
+def notes(f, base=0):
+    """(name, type, descriptor) of each note in the PT_NOTE segments of the image at `base`
+    (offsets relative to it, as bfd reads them)."""
+    for ptype, off, _, filesz in list(program_headers(f, base)):
         if ptype != 4 or not filesz:
             continue
         f.seek(base + off)
         data, at = f.read(filesz), 0
         while at + 12 <= len(data):
             namesz, descsz, ntype = struct.unpack_from("<III", data, at)
-            name = data[at + 12:at + 12 + namesz]
             desc_at = at + 12 + ((namesz + 3) & ~3)
-            if ntype == NT_GNU_BUILD_ID and name.rstrip(b"\0") == b"GNU":
-                return data[desc_at:desc_at + descsz].hex()
+            yield data[at + 12:at + 12 + namesz].rstrip(b"\0"), ntype, data[desc_at:desc_at + descsz]
             at = desc_at + ((descsz + 3) & ~3)
-    return None
+
+
+def notes_build_id(f, base):
+    """The GNU build-id of the ELF image whose ELF header is at file offset `base` of f, found
+    as bfd finds a core's (_bfd_elf_core_find_build_id): the header, its program headers at
+    base + e_phoff, each PT_NOTE's notes at base + p_offset. None if there is none."""
+    return next((desc.hex() for name, ntype, desc in notes(f, base)
+                 if ntype == NT_GNU_BUILD_ID and name == b"GNU"), None)
 
 
 def core_build_id(core):
     """The build-id bfd finds in a core: the first PT_LOAD with file bytes that starts with an
     ELF header leading to a build-id note. (vaddr, build-id) or (None, None)."""
     with open(core, "rb") as f:
-        f.seek(32)
-        phoff, = struct.unpack("<Q", f.read(8))
-        f.seek(56)
-        phnum, = struct.unpack("<H", f.read(2))
-        for i in range(phnum):
-            f.seek(phoff + i * 56)
-            ptype, _, off, vaddr, _, filesz, _, _ = struct.unpack("<IIQQQQQQ", f.read(56))
-            if ptype == 1 and filesz >= 64:
-                bid = notes_build_id(f, off)
-                if bid:
-                    return vaddr, bid
+        for ptype, off, vaddr, filesz in list(program_headers(f)):
+            bid = notes_build_id(f, off) if ptype == 1 and filesz >= 64 else None
+            if bid:
+                return vaddr, bid
     return None, None
 
 
 def core_fname(core):
     """NT_PRPSINFO's pr_fname (x86-64 elf_prpsinfo: at byte 40 of the note's descriptor)."""
     with open(core, "rb") as f:
-        f.seek(32)
-        phoff, = struct.unpack("<Q", f.read(8))
-        f.seek(56)
-        phnum, = struct.unpack("<H", f.read(2))
-        for i in range(phnum):
-            f.seek(phoff + i * 56)
-            ptype, _, off, _, _, filesz, _, _ = struct.unpack("<IIQQQQQQ", f.read(56))
-            if ptype != 4:
-                continue
-            f.seek(off)
-            data, at = f.read(filesz), 0
-            while at + 12 <= len(data):
-                namesz, descsz, ntype = struct.unpack_from("<III", data, at)
-                desc_at = at + 12 + ((namesz + 3) & ~3)
-                if ntype == 3 and descsz >= 56:
-                    return data[desc_at + 40:desc_at + 56].split(b"\0")[0].decode(errors="replace")
-                at = desc_at + ((descsz + 3) & ~3)
-    return None
+        return next((desc[40:56].split(b"\0")[0].decode(errors="replace") for _, ntype, desc in notes(f)
+                     if ntype == 3 and len(desc) >= 56), None)
 
 
 def build_id_checks(build, program, core):

@@ -577,24 +577,35 @@ static void task_vm_query(void)
 	ktap_counters_back(&s0, "vm query: every frame back");
 }
 
-/* A task whose program file name (handle_child.elf, 16 bytes) does not fit in a core's
- * pr_fname: dumped as freeze-me.core, which the runner loads in gdb with handle_child.elf. */
-static void long_name(void)
+/*
+ * Starts PROGRAM as task NAME, which freezes itself, and dumps it as DUMP.core with the
+ * collector; then ends it and checks every frame came back. `what` names the task's case.
+ */
+static void dump_self_frozen(const char *name, const char *program, const char *dump, const char *what)
 {
 	KnMemStats s0 = mem_stats();
 	Handle h;
 	int state = 0;
 
-	ktap_rc(KnTaskCreate("freeze-me", "handle_child", 0, &h), rcOk, "a program with a 16-byte file name");
+	char back[64];
+	ksnprintf(back, sizeof(back), "%s: every frame back", dump);
+	ktap_rc(KnTaskCreate(name, program, 0, &h), rcOk, what);
 	KnTaskResume(h);
 	ktap_rc(KnTaskWait(h, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, SECONDS(60)), rcOk, "it freezes itself");
 	KnTaskGetState(h, &state);
 	ktap_check(state == KN_TASK_STATE_FROZEN, "it is frozen", "state %d", state);
-	int code = collect(h, "freeze-me");
+	int code = collect(h, dump);
 	ktap_check(code == 0, "the collector dumps it", "exit code %d", code);
 	KnTaskTerminate(h);
 	KnHandleClose(h);
-	ktap_counters_back(&s0, "freeze-me: every frame back");
+	ktap_counters_back(&s0, back);
+}
+
+/* A task whose program file name (handle_child.elf, 16 bytes) does not fit in a core's
+ * pr_fname: dumped as freeze-me.core, which the runner loads in gdb with handle_child.elf. */
+static void long_name(void)
+{
+	dump_self_frozen("freeze-me", "handle_child", "freeze-me", "a program with a 16-byte file name");
 }
 
 static void crashes(void)
@@ -694,20 +705,7 @@ static void dumpable_crash(const char *role, uint64_t vector, uint64_t error, ui
  * window instead of failing, and the runner checks every page's bytes in sparse.core. */
 static void big_sparse(void)
 {
-	KnMemStats s0 = mem_stats();
-	Handle h;
-	int state = 0;
-
-	ktap_rc(KnTaskCreate("sparse:1024:16", "actor", 0, &h), rcOk, "a task with a 1 GiB sparse region");
-	KnTaskResume(h);
-	ktap_rc(KnTaskWait(h, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, SECONDS(60)), rcOk, "it freezes itself");
-	KnTaskGetState(h, &state);
-	ktap_check(state == KN_TASK_STATE_FROZEN, "it is frozen", "state %d", state);
-	int code = collect(h, "sparse");
-	ktap_check(code == 0, "the collector dumps 1 GiB whatever the commit limit", "exit code %d", code);
-	KnTaskTerminate(h);
-	KnHandleClose(h);
-	ktap_counters_back(&s0, "sparse: every frame back");
+	dump_self_frozen("sparse:1024:16", "actor", "sparse", "a task with a 1 GiB sparse region");
 }
 
 /* Grows the stack by as much as the deepest test needs, first: a stack page the tests fault
