@@ -73,8 +73,8 @@ static void prompt_draw_locked(void)
 #define PROMPT_ERASE_COLUMNS 80
 static void prompt_interrupt_locked(void)
 {
-	if (!prompt_shown || prompt_cut)
-		return;
+	if (!prompt_shown || prompt_cut || panic_in_progress)
+		return; /* (a panic's lines go out as they are, and no prompt after them) */
 	if (prompt_text_len + prompt_line_len < PROMPT_ERASE_COLUMNS) {
 		console_put_locked("\r\x1b[K", 4);
 		line_empty = true;
@@ -87,7 +87,7 @@ static void prompt_interrupt_locked(void)
 /* Other output went out: the prompt comes back below it once its line is ended. */
 static void prompt_restore_locked(void)
 {
-	if (prompt_shown && prompt_cut && line_empty) {
+	if (prompt_shown && prompt_cut && line_empty && !panic_in_progress) {
 		line_owner = 0;
 		prompt_draw_locked();
 	}
