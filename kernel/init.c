@@ -84,8 +84,11 @@ static void init_start_watched(const char *program)
 	init_watch = (struct init_watch){ .t = t };
 	init_watch.held = task_hold(t, &init_watch.hold) == rcOk;
 	task_resume(t);
-	if (!thread_create_kernel("init-watch", init_watch_loop, &init_watch))
+	if (!thread_create_kernel("init-watch", init_watch_loop, &init_watch)) {
 		pr_warn("init: no memory for the thread that logs %s's exit: it runs unwatched", program);
+		task_put(t); /* (the hold keeps it, and goes with the monitor's others once it exits) */
+		init_watch.t = NULL;
+	}
 }
 
 void kernel_settle(void)
