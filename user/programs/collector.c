@@ -44,8 +44,10 @@ static KnThreadContext threads[MAX_THREADS];
 static unsigned nregions, nruns_total, nthreads;
 static uint64_t checksum = 0xcbf29ce484222325ull, written;
 static Handle task;
-/* Set when bytes promised by the header could not be read: the frame is then closed with a
- * wrong checksum, so the extractor refuses the file instead of keeping zeros for memory. */
+/* Set when bytes promised by the header could not be read: the frame is then left without
+ * its checksum, cut short, so the extractor refuses the file instead of keeping zeros for
+ * memory, and the kernel, which counts a frame whole by its length (the monitor's `dump`
+ * says done by it), never counts it whole. */
 static bool broken;
 /* The mapping window: halved (down to a page) while mapping it would pass the commit limit. */
 static uint64_t window = WINDOW;
@@ -460,8 +462,8 @@ static void write_core(const char *name)
 	emit_zeros(data_at - notes_at - notes);
 	for (unsigned ri = 0; ri < nregions; ri++)
 		emit_region(&regions[ri]);
-	uint64_t sum = broken ? ~checksum : checksum;
-	emit_raw(&sum, sizeof(sum));
+	if (!broken)
+		emit_raw(&checksum, sizeof(checksum));
 	flush();
 }
 
@@ -527,7 +529,8 @@ int main(int argc, char **argv)
 	}
 	write_core(name);
 	if (broken) {
-		printf("collector: %s.core: memory could not be read; the frame's checksum is wrong on purpose\n",
+		printf("collector: %s.core: memory could not be read; the frame is left without its checksum (cut "
+		       "short) on purpose\n",
 		       name);
 		return 4;
 	}

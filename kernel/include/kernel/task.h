@@ -17,8 +17,9 @@ struct boot_module;
  * says done by it; the checksum is checked by tools/extract_dumps.py, not hashed again
  * here), `started` those whose magic went out. Written by the task's own KnDebugWrite calls,
  * a chunk at a time (the kernel is not preempted within one: sys_debug_write); read by
- * others once the task has exited. Small (16 bytes): the header is not kept, only its
- * length, so that struct task stays in its pool class.
+ * the monitor once the task has exited or been told to (then it may still write its last
+ * chunk). Small (24 bytes): the header is not kept, only its length, so that struct task
+ * stays in the pool's 512-byte class (472 bytes today; at 552 it took a 1 KiB block).
  */
 struct sink_frames {
 	uint64_t left; /* bytes of the file and its checksum still to come (the header's length + 8) */
