@@ -219,28 +219,26 @@ static int mark_present(uint64_t start, uint64_t end, bool present, void *arg)
 	return 0;
 }
 
+/* The usage map is read into a snapshot under the space's lock (a character a page, at most
+ * USAGE_PER_LINE * USAGE_MAX_LINES of them, on the stack) and printed after it is dropped:
+ * the UART's pace must not keep the space locked with interrupts off. */
 bool vm_print_usage(struct vm_space *vs, uint64_t va)
 {
+	static const char symbol[5] = { '#', 'L', '-', '.', 'G' };
+	char map[USAGE_PER_LINE * USAGE_MAX_LINES];
+	uint64_t count[5] = { 0 }; /* resident, locked, not resident, reserved, guard (of those shown) */
+
 	vm_lock(vs);
 	struct vm_region *r = va < USER_END ? vm_region_find_locked(vs, va) : NULL;
 	if (!r) {
 		vm_unlock(vs);
 		return false;
 	}
-	uint64_t base = vmr_base(r), npages = vmr_pages(r), shown = MIN(npages, USAGE_PER_LINE * USAGE_MAX_LINES);
-	uint64_t count[5] = { 0 }; /* resident, locked, not resident, reserved, guard (of those shown) */
-	static const char symbol[5] = { '#', 'L', '-', '.', 'G' };
-	char human[24];
-	human_size(npages * PAGE_SIZE, human);
-	console_printf("usage map of the region at %#llx-%#llx (%s, %llu pages, %llu resident), a character a page:\n",
-		       (unsigned long long)base, (unsigned long long)(base + npages * PAGE_SIZE), human,
-		       (unsigned long long)npages, (unsigned long long)r->resident);
-	console_printf(
-		"  # resident  L resident, locked  - committed, not resident (demand-zero)  . reserved  G guard\n");
+	uint64_t base = vmr_base(r), npages = vmr_pages(r), resident = r->resident;
+	uint64_t shown = MIN(npages, (uint64_t)sizeof(map));
 	for (uint64_t first = 0; first < shown; first += USAGE_PER_LINE) {
 		uint64_t k = MIN((uint64_t)USAGE_PER_LINE, shown - first);
 		struct usage_line u = { .base = base + first * PAGE_SIZE };
-		char text[USAGE_PER_LINE + 1];
 		pt_scan_residency(&vs->pt, u.base, k * PAGE_SIZE, mark_present, &u);
 		for (uint64_t i = 0; i < k; i++) {
 			const struct vm_run *run = &r->runs.v[vm_runs_find(&r->runs, first + i)];
@@ -250,11 +248,21 @@ bool vm_print_usage(struct vm_space *vs, uint64_t va)
 					: run->locked               ? 1
 								    : 0;
 			count[what]++;
-			text[i] = symbol[what];
+			map[first + i] = symbol[what];
 		}
-		text[k] = 0;
-		console_printf("  %#018llx %s\n", (unsigned long long)u.base, text);
 	}
+	vm_unlock(vs);
+
+	char human[24];
+	human_size(npages * PAGE_SIZE, human);
+	console_printf("usage map of the region at %#llx-%#llx (%s, %llu pages, %llu resident), a character a page:\n",
+		       (unsigned long long)base, (unsigned long long)(base + npages * PAGE_SIZE), human,
+		       (unsigned long long)npages, (unsigned long long)resident);
+	console_printf(
+		"  # resident  L resident, locked  - committed, not resident (demand-zero)  . reserved  G guard\n");
+	for (uint64_t first = 0; first < shown; first += USAGE_PER_LINE)
+		console_printf("  %#018llx %.*s\n", (unsigned long long)(base + first * PAGE_SIZE),
+			       (int)MIN((uint64_t)USAGE_PER_LINE, shown - first), map + first);
 	if (shown < npages)
 		console_printf("  ... %llu more pages not shown\n", (unsigned long long)(npages - shown));
 	console_printf(
@@ -262,7 +270,6 @@ bool vm_print_usage(struct vm_space *vs, uint64_t va)
 		(unsigned long long)(count[0] + count[1]), (unsigned long long)count[1], (unsigned long long)count[2],
 		(unsigned long long)count[3], (unsigned long long)count[4],
 		shown < npages ? " (of the pages shown)" : "");
-	vm_unlock(vs);
 	return true;
 }
 
