@@ -21,6 +21,8 @@ import qemu
 from extract_dumps import extract, fnv1a64, frames as sink_frames
 from knmm import charge, constants
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 PROMPT = "knmm> "
 PAGE = 0x1000
 
@@ -661,7 +663,10 @@ def check_init_spin(build, accel, logdir):
     out = s.ask("kill spin")
     expect("kill spin: killed", re.search(r"killed task \d+ 'spin'", out), out)
     logged = boot.wait_for(r"I init: spin exited with (-?\d+)", 30)
-    expect("init's exit is logged when it comes, with its code (terminated)", logged, boot.text()[-800:])
+    with open(os.path.join(ROOT, "include", "kn", "task_api.h")) as f:
+        terminated = re.search(r"^#define KN_EXIT_TERMINATED \((-?\d+)\)", f.read(), re.M)
+    expect("init's exit is logged when it comes, with its code (KN_EXIT_TERMINATED, from include/kn/task_api.h)",
+           logged and terminated and logged.group(1) == terminated.group(1), boot.text()[-800:])
     out = s.ask("tasks")
     expect("tasks: spin is gone", "spin" not in out and "STATE" in out, out)
     boot.send("halt\r")

@@ -10,7 +10,7 @@ and becomes a file of its own in OUTDIR, numbered in the order the good frames o
 come in the capture: the first NAME.core, the next NAME.1.core, then NAME.2.core, ... (as
 cp --backup=numbered would not: the first keeps the plain name, so build/dumps/NAME.core is
 always the first dump of NAME of that boot; numbered files of NAME left by an earlier capture
-past this one's last are removed).
+past this one's last are removed; a name with no good frame in this capture keeps its files).
 Prints one line per dump, with its file; exits non-zero if a frame is cut short or its
 checksum is wrong.
 """
