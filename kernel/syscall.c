@@ -159,6 +159,9 @@ int64_t sys_debug_write(const struct syscall_args *a)
 		done += n;
 		if (done < len)
 			sched_preempt_point();
+		if (READ_ONCE(current_thread()->killed))
+			break; /* (terminated: it leaves on its way back to ring 3; the monitor's dump
+				  verdict on a collector it terminated stands) */
 	}
 	return rcOk;
 }
