@@ -621,8 +621,8 @@ def frame(name, core):
 
 
 def check_extract_numbering(outdir):
-    """tools/extract_dumps.py on a capture with two frames of one name, a cut one and another
-    name: each good frame its own file, NAME.core then NAME.1.core, in the capture's order;
+    """tools/extract_dumps.py on a capture with two frames of one name, one cut by the next
+    frame, one cut by the capture's end and another name: each good frame its own file, NAME.core then NAME.1.core, in the capture's order;
     files of a longer earlier capture are removed."""
     os.makedirs(outdir, exist_ok=True)
     stale = os.path.join(outdir, "twin.2.core")
@@ -630,13 +630,15 @@ def check_extract_numbering(outdir):
         f.write(b"from an earlier capture")
     capture = os.path.join(outdir, "capture.bin")
     with open(capture, "wb") as f:
-        f.write(b"noise" + frame("twin", b"first") + frame("other", b"o") + frame("twin", b"second")
-                + frame("twin", b"cut")[:30])
+        f.write(b"noise" + frame("twin", b"first") + frame("stopped", b"its writer stopped here" * 8)[:100]
+                + frame("other", b"o") + frame("twin", b"second") + frame("twin", b"cut")[:30])
     done, problems = extract(capture, outdir)
     got = [(name, os.path.basename(path), open(path, "rb").read()) for name, path, _ in done]
     want = [("twin", "twin.core", b"first"), ("other", "other.core", b"o"), ("twin", "twin.1.core", b"second")]
-    return [("extract_dumps: two dumps of one name get two files (NAME.core, NAME.1.core), in order; the cut one is "
-             "reported", got == want and len(problems) == 1 and "cut short" in problems[0], f"{got} {problems}"),
+    return [("extract_dumps: two dumps of one name get two files (NAME.core, NAME.1.core), in order; a frame cut "
+             "by the next one and one cut by the capture's end are reported cut short, the frames after the first "
+             "taken", got == want and len(problems) == 2 and all("cut short" in p for p in problems)
+             and "before the next frame" in problems[0], f"{got} {problems}"),
             ("extract_dumps: a numbered file of an earlier capture past this one's is removed",
              not os.path.exists(stale), stale)]
 

@@ -48,7 +48,15 @@ def frames(capture):
         core = capture[body:body + length]
         (want,) = struct.unpack_from("<Q", capture, body + length)
         if fnv1a64(core) != want:
-            yield name, None, f"{name}: checksum mismatch"
+            # A frame whose writer stopped (a collector terminated, or one that could not read
+            # memory and left its checksum out) is followed by the next frame: its claimed
+            # bytes run into that frame's magic. (A whole frame may hold the magic in its
+            # memory too: only a bad checksum makes it a cut.)
+            inner = capture.find(MAGIC, body, body + length + 8)
+            if inner >= 0:
+                yield name, None, f"{name}: cut short ({inner - body} of {length + 8} bytes before the next frame)"
+            else:
+                yield name, None, f"{name}: checksum mismatch"
             at = capture.find(MAGIC, at + 1)
             continue
         yield name, core, None
