@@ -462,8 +462,10 @@ static void write_core(const char *name)
 	emit_zeros(data_at - notes_at - notes);
 	for (unsigned ri = 0; ri < nregions; ri++)
 		emit_region(&regions[ri]);
+	uint64_t sum = checksum; /* (a copy: were checksum's address taken, the compiler would have
+				    to reload it for every byte it hashes, as what it hashes might be it) */
 	if (!broken)
-		emit_raw(&checksum, sizeof(checksum));
+		emit_raw(&sum, sizeof(sum));
 	flush();
 }
 
