@@ -49,6 +49,7 @@ static void program_of(const struct task *t, KnThreadContext *c)
 
 	kstrlcpy(c->program, mod->name, sizeof(c->program));
 	c->entry = eh->e_entry;
+	c->phoff = eh->e_phoff;
 	c->phentsize = eh->e_phentsize;
 	c->phnum = eh->e_phnum;
 	for (unsigned i = 0; i < eh->e_phnum && c->nloads < KN_PROGRAM_LOADS_MAX; i++) {

@@ -258,6 +258,14 @@ def load_checks(build, program, core):
             re.findall(rf"^\s*(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+{re.escape(path)}$", out, re.M)}
     want = {(v & ~4095, (v + fs + 4095) & ~4095) for v, fs, _, _ in segs if fs}
     m = re.search(r"^9\s+AT_ENTRY\s+.*\s(0x[0-9a-f]+)$", out, re.M)
+    phdr = re.search(r"^3\s+AT_PHDR\s+.*\s(0x[0-9a-f]+)$", out, re.M)
+    with open(elf, "rb") as f:
+        f.seek(32)
+        phoff, = struct.unpack("<Q", f.read(8))
+        f.seek(54)
+        phentsize, phnum = struct.unpack("<HH", f.read(4))
+        mapped = [vaddr + phoff - off for ptype, off, vaddr, filesz in program_headers(f)
+                  if ptype == 1 and off <= phoff and phoff + phentsize * phnum <= off + filesz]
     return [(f"gdb: {name} loads with {program}.elf without a warning", "warning" not in out.lower(), out[:600]),
             (f"gdb: {name}: one [New LWP] per thread ({threads})",
              threads >= 1 and out.count("[New LWP") == threads, out[:300]),
@@ -265,7 +273,10 @@ def load_checks(build, program, core):
              f"listed {sorted(maps)}, segments {sorted(want)}: {out[-600:]}"),
             (f"gdb: {name}: info auxv has AT_ENTRY, the ELF's entry point",
              m is not None and entry is not None and int(m.group(1), 16) == entry,
-             f"entry {entry}: {out[-400:]}")]
+             f"entry {entry}: {out[-400:]}"),
+            (f"gdb: {name}: info auxv has AT_PHDR, where the PT_LOAD holding the program headers maps them",
+             phdr is not None and mapped and int(phdr.group(1), 16) == mapped[0],
+             f"mapped at {[hex(a) for a in mapped]}: {out[-400:]}")]
 
 
 def sparse_checks(core):

@@ -122,8 +122,9 @@ typedef struct {
 	char program[32];              /* the boot module it was made from (KnTaskCreate's
 					  `program`), NUL-terminated; its file is /boot/PROGRAM.elf */
 	rtl_uint64_t entry;            /* the ELF header's e_entry */
-	rtl_uint32_t phentsize, phnum; /* its e_phentsize and e_phnum (the program headers are in
-					  the file only: no segment maps them) */
+	rtl_uint64_t phoff;            /* its e_phoff: where the program headers are in the file
+					  (and in memory, if a PT_LOAD's file bytes cover them) */
+	rtl_uint32_t phentsize, phnum; /* its e_phentsize and e_phnum */
 	rtl_uint32_t nloads;           /* PT_LOAD segments in `loads` (the first KN_PROGRAM_LOADS_MAX) */
 	rtl_uint32_t pad0;
 	struct {

@@ -152,6 +152,7 @@ _Static_assert(sizeof(struct siginfo) == 128, "siginfo_t");
 #define NT_AUXV     6
 #define NT_FILE     0x46494c45
 #define AT_NULL     0
+#define AT_PHDR     3
 #define AT_PHENT    4
 #define AT_PHNUM    5
 #define AT_PAGESZ   6
@@ -360,7 +361,8 @@ static char program_path[48];
  * pages; .bss beyond them is anonymous), as Linux lists its file mappings. */
 static uint64_t nt_file[2 + 3 * KN_PROGRAM_LOADS_MAX + (KN_PROGRAM_LOADS_MAX * sizeof(program_path)) / 8];
 static uint32_t nt_file_size;
-static uint64_t auxv[2 * 5];
+static uint64_t auxv[2 * 6];
+static uint32_t auxv_size;
 
 static void program_notes(const KnThreadContext *c)
 {
@@ -382,11 +384,25 @@ static void program_notes(const KnThreadContext *c)
 	for (uint64_t i = 0; i < n; i++)
 		memcpy(names + i * len, program_path, len);
 	nt_file_size = (uint32_t)((2 + 3 * n) * 8 + n * len);
-	/* What the collector knows of the program from its file; no AT_PHDR: the program headers
-	 * are in the file only, at no address of the task. */
-	const uint64_t a[] = { AT_PHENT, c->phentsize, AT_PHNUM, c->phnum, AT_PAGESZ,
-			       PAGE,     AT_ENTRY,     c->entry, AT_NULL,  0 };
-	memcpy(auxv, a, sizeof(a));
+	/* What the collector knows of the program from its file, as a Linux loader would give it:
+	 * AT_PHDR is the address of the program headers, where the PT_LOAD whose file bytes
+	 * hold them maps them (knmm programs map them at the start of their text: user.ld); a
+	 * program that maps them nowhere gets no AT_PHDR. */
+	uint64_t *at = auxv;
+	for (unsigned i = 0; i < c->nloads && i < KN_PROGRAM_LOADS_MAX; i++) {
+		uint64_t table = (uint64_t)c->phnum * c->phentsize;
+		if (c->loads[i].offset <= c->phoff && c->phoff + table <= c->loads[i].offset + c->loads[i].filesz) {
+			*at++ = AT_PHDR;
+			*at++ = c->loads[i].vaddr + (c->phoff - c->loads[i].offset);
+			break;
+		}
+	}
+	const uint64_t a[] = { AT_PHENT, c->phentsize, AT_PHNUM, c->phnum, AT_PAGESZ, PAGE, AT_ENTRY, c->entry };
+	memcpy(at, a, sizeof(a));
+	at += sizeof(a) / sizeof(a[0]);
+	at[0] = AT_NULL;
+	at[1] = 0;
+	auxv_size = (uint32_t)((at + 2 - auxv) * sizeof(auxv[0]));
 }
 
 static void write_core(const char *name)
@@ -398,7 +414,7 @@ static void write_core(const char *name)
 			 (threads[t].exception != KN_NO_EXCEPTION ? note_size(sizeof(struct siginfo)) : 0);
 	notes += note_size(sizeof(struct prpsinfo));
 	program_notes(&threads[0]);
-	notes += note_size(sizeof(auxv)) + note_size(nt_file_size);
+	notes += note_size(auxv_size) + note_size(nt_file_size);
 	uint64_t notes_at = sizeof(struct ehdr) + phnum * sizeof(struct phdr);
 	uint64_t data_at = (notes_at + notes + PAGE - 1) & ~(PAGE - 1), data = 0;
 	for (unsigned i = 0; i < nruns_total; i++)
@@ -457,7 +473,7 @@ static void write_core(const char *name)
 	ksnprintf(pi.fname, sizeof(pi.fname), "%s.elf", threads[0].program);
 	ksnprintf(pi.psargs, sizeof(pi.psargs), "%s.elf %s", threads[0].program, name);
 	emit_note(NT_PRPSINFO, &pi, sizeof(pi));
-	emit_note(NT_AUXV, auxv, sizeof(auxv));
+	emit_note(NT_AUXV, auxv, auxv_size);
 	emit_note(NT_FILE, nt_file, nt_file_size);
 	emit_zeros(data_at - notes_at - notes);
 	for (unsigned ri = 0; ri < nregions; ri++)
