@@ -127,3 +127,77 @@ out:
 		frame_free(spare);
 	return res;
 }
+
+/* ------------------------------------------------------------------ access from another task */
+
+enum page_get { GOT, NEEDS_FRAME, REFUSED };
+
+/* What vm_page_get may do with page va (lock held): GOT with the frame taken when it is
+ * resident (or, given a spare, made so), NEEDS_FRAME when it is a committed page to fault in
+ * and there is no spare, REFUSED otherwise. */
+static enum page_get page_get_locked(struct vm_space *vs, uint64_t va, enum vm_access access, struct page **frame,
+				     struct page **spare)
+{
+	vm_assert_held(vs);
+	struct vm_region *r = vm_region_find_locked(vs, va);
+	if (!r || r->kind != VMR_ANON || vm_cache_mode(r->flags) != 0)
+		return REFUSED; /* free, device memory, or not write-back */
+	uint64_t p = (va - vmr_base(r)) / PAGE;
+	uint32_t i = vm_runs_find(&r->runs, p);
+	const struct vm_run *run = &r->runs.v[i];
+	if (run->state != VM_COMMITTED) /* reserved (no growth) or guard (not consumed) */
+		return REFUSED;
+	if (access == VM_ACCESS_READ && !allows(run->prot, VMM_FLAG_READ))
+		return REFUSED;
+	struct pt_mapping m;
+	if (!pt_translate(&vs->pt, va, &m)) {
+		if (!spare)
+			return NEEDS_FRAME;
+		/* As the space's own read fault (every valid protection has READ). */
+		fault_in_locked(vs, r, p, run->prot, spare);
+		fault_around_locked(vs, r, i, p);
+		if (!pt_translate(&vs->pt, va, &m))
+			panic("vm: a page faulted in for another task is not mapped");
+	}
+	struct page *f = pa_to_page(align_down(m.pa, PAGE));
+	/* Under the lock, one reference means the mapping is its only holder, and nothing can
+	 * take another but through this space (under this lock). */
+	if (access == VM_ACCESS_WRITE && !allows(r->max_prot, VMM_FLAG_WRITE) && page_refs(f) != 1)
+		return REFUSED; /* someone shared it without write: no private copy yet (no COW) */
+	page_ref(f);
+	*frame = f;
+	return GOT;
+}
+
+Retcode vm_page_get(struct vm_space *vs, uint64_t va, enum vm_access access, struct page **frame, void **kva)
+{
+	va = align_down(va, PAGE);
+	if (va < vs->lo || va >= vs->hi)
+		return rcFault;
+	/* First without a spare frame: most pages asked for are resident. */
+	vm_lock(vs);
+	enum page_get got = page_get_locked(vs, va, access, frame, NULL);
+	vm_unlock(vs);
+	if (got == NEEDS_FRAME) {
+		/* A committed page to fault in: as vm_fault, its frame zeroed before the lock,
+		 * with interrupts off from the allocation on (one spare per CPU). */
+		bool irq = local_irq_save();
+		struct page *spare = pmm_alloc(0, PMM_ZERO, PAGE_ANON);
+		vm_lock(vs);
+		got = page_get_locked(vs, va, access, frame, &spare);
+		vm_unlock(vs);
+		local_irq_restore(irq);
+		if (spare)
+			frame_free(spare);
+	}
+	if (got != GOT)
+		return rcFault;
+	*kva = page_to_va(*frame);
+	return rcOk;
+}
+
+void vm_page_put(struct page *frame)
+{
+	if (page_unref(frame)) /* the page was unmapped meanwhile: its last holder frees it */
+		frame_free(frame);
+}

@@ -12,7 +12,9 @@
  *                dead list, releasing pages, removing a region
  *   vm_map.c     regions made and removed: allocate, unmap (whole or split), destroy, I/O
  *   vm_commit.c  commit, decommit, protect
- *   vm_fault.c   faults (and fault-around), access checks, reading and writing a space
+ *   vm_fault.c   faults (and fault-around), a page held for another task's copy
+ *                (vm_page_get)
+ *   vm_access.c  access checks, reading and writing a space from the kernel
  *   vm_query.c   query, usage maps, what a region holds (for dumps)
  *   vm_frames.c  the frames of a range, resident and held, for callers that keep them (MDLs:
  *                mm/mdl_vm.c); it knows no MDL

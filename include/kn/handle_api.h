@@ -21,9 +21,9 @@
 #define KN_RIGHT_DUMP      0x0002
 #define KN_RIGHT_TERMINATE 0x0004
 #define KN_RIGHT_QUOTA     0x0008 /* KnTaskSetQuota; never on KN_HANDLE_SELF */
-#define KN_RIGHT_VM_READ   0x0010 /* KnTaskVmQuery: read the task's address space */
+#define KN_RIGHT_VM_READ   0x0010 /* KnTaskVmQuery, KnTaskReadMemory: read the task's address space */
 /* SPEC §14's other address-space rights: a creator gets them (and KN_HANDLE_SELF has them)
- * and they pass with KnHandleTransfer, but no call asks for them yet (docs/dump.md). */
+ * and they pass with KnHandleTransfer (docs/dump.md). VM_WRITE: KnTaskWriteMemory. */
 #define KN_RIGHT_VM_WRITE     0x0020
 #define KN_RIGHT_VM_OPERATION 0x0040
 /* Rights on MDL handles */

@@ -45,6 +45,8 @@
 	X(30, KnTaskGetNextVmRegion, sys_task_get_next_vm_region)  \
 	X(31, KnTaskSetQuota, sys_task_set_quota)                  \
 	X(32, KnTaskGetQuota, sys_task_get_quota)                  \
-	X(33, KnTaskVmQuery, sys_task_vm_query)
+	X(33, KnTaskVmQuery, sys_task_vm_query)                    \
+	X(39, KnTaskReadMemory, sys_task_read_memory)              \
+	X(40, KnTaskWriteMemory, sys_task_write_memory)
 
 #endif

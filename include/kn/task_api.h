@@ -175,6 +175,36 @@ Retcode KnTaskGetNextVmRegion(Handle task, const void *cursor, void **base, rtl_
 Retcode KnTaskVmQuery(Handle task, const void *addr, KnVmInfo *info);
 
 /*
+ * Copy between the caller's space and a task's (SPEC §14): KnTaskReadMemory copies `size`
+ * bytes at the task's `addr` into the caller's `buf` (KN_RIGHT_VM_READ), KnTaskWriteMemory
+ * copies the caller's `buf` to the task's `addr` (KN_RIGHT_VM_WRITE). A page of the task at a
+ * time, in order, faulting pages in as the task would (a committed page that was never
+ * touched gets its zeroed frame, already charged to the task), and stopping at the first
+ * page that cannot be read or written; *done says how many bytes were copied. Stops are:
+ * free, reserved or guard pages (another task's access grows no stack and consumes no
+ * guard), device memory and pages that are not write-back, for a read a page without READ.
+ * A write may go to a read-only or executable page of the task (a debugger's breakpoint) —
+ * but not to a page of a mapping that can never be writable (an MDL mapped without WRITE)
+ * whose frame someone else still holds: the task gets no private copy (yet), so that write
+ * would reach memory it was only given to read; it stops there. On x86 nothing more is
+ * needed for code written this way (the caches are coherent; no TLB entry changes).
+ * The task may be in any state; one that has exited has nothing left to copy (rcFault).
+ * The caller's buffer is in the caller's space (with KN_HANDLE_SELF both are); buffers that
+ * overlap are copied forward, 512 bytes at a time, not as memmove would. Another thread of
+ * the caller unmapping its buffer meanwhile also stops the copy (at a 512-byte boundary).
+ *   rcOk               *done == size, or 0 < *done < size: stopped at the first page that
+ *                      could not be copied
+ *   rcFault            done is not a writable user address, or buf is not (for a read:
+ *                      writable, for a write: readable) memory of the caller for all of
+ *                      size (checked first: nothing else is looked at); or nothing could
+ *                      be copied. Nothing is written then, *done neither.
+ *   rcBadHandle, rcAccessDenied (no KN_RIGHT_VM_READ / KN_RIGHT_VM_WRITE)
+ * size 0 is rcOk with *done 0. Long copies give the CPU away every 256 pages.
+ */
+Retcode KnTaskReadMemory(Handle task, const void *addr, void *buf, rtl_size_t size, rtl_size_t *done);
+Retcode KnTaskWriteMemory(Handle task, void *addr, const void *buf, rtl_size_t size, rtl_size_t *done);
+
+/*
  * Quotas (SPEC §14): what a task and every task it created (directly or not) may make the
  * kernel spend, counted together: a task's usage includes its descendants', and a charge
  * must fit under the limit of the task and of every ancestor. Going over is rcOutOfMemory

@@ -79,9 +79,15 @@ enum {
 	KN_SYSCALLS(NR)
 #undef NR
 };
-#define COUNT_ONE(n, name, handler) +1
-#define NCALLS                      (0 KN_SYSCALLS(COUNT_ONE))
-#define NR_UNKNOWN                  NCALLS /* (statistics of unknown call numbers) */
+/* One past the highest call number (numbers may have gaps: a gap is an unknown number). */
+union call_numbers {
+#define SLOT(n, name, handler) char name[(n) + 1];
+	KN_SYSCALLS(SLOT)
+#undef SLOT
+};
+#define NCALLS      ((unsigned)sizeof(union call_numbers))
+#define NR_UNKNOWN  NCALLS /* (statistics of unknown call numbers) */
+#define IS_CALL(nr) ((nr) == NR_UNKNOWN || call_name[nr] != RTL_NULL)
 
 static const char *const call_name[NCALLS + 1] = {
 #define NAME(n, name, handler) [n] = #name,
@@ -126,6 +132,8 @@ static const uint8_t arity[NCALLS + 1] = {
 	[NR_KnTaskSetQuota] = 2,
 	[NR_KnTaskGetQuota] = 3,
 	[NR_KnTaskVmQuery] = 3,
+	[NR_KnTaskReadMemory] = 5,
+	[NR_KnTaskWriteMemory] = 5,
 	[NR_UNKNOWN] = 6,
 };
 
@@ -179,6 +187,8 @@ static const uint16_t documented[NCALLS + 1] = {
 	[NR_KnTaskSetQuota] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcWrongState) | B(rcFault),
 	[NR_KnTaskGetQuota] = OK | B(rcBadHandle) | B(rcFault),
 	[NR_KnTaskVmQuery] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcInvalidArgument) | B(rcFault),
+	[NR_KnTaskReadMemory] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcFault),
+	[NR_KnTaskWriteMemory] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcFault),
 	[NR_UNKNOWN] = B(rcNotSupported),
 };
 
@@ -2523,6 +2533,72 @@ static void gen_task_query(struct call *c)
 	out_arg(c, 2, sizeof(KnVmInfo), -1);
 }
 
+/* Their sizes: up to a page mostly, where every kind of buffer fits; up to two pages less one
+ * (a good buffer: several pages of the target) now and then. Never 0 (an output that does
+ * not exist is not refused). */
+static uint64_t task_memory_size(void) { return one_in(4) ? PAGE + below(PAGE) : 1 + below(PAGE); }
+
+/* KnTaskReadMemory and KnTaskWriteMemory: *done, after a success, is in (0, size]. */
+static void done_task_memory(struct call *c, int64_t rc)
+{
+	if (rc != rcOk)
+		return;
+	uint64_t done = *(const volatile uint64_t *)(uintptr_t)c->a[4];
+	if (c->a[3] ? done == 0 || done > c->a[3] : done != 0) {
+		char what[200];
+		describe(what, sizeof(what), c);
+		finding(CK_RESULT, c->nr, 0, "%s copied %llu bytes", what, (unsigned long long)done);
+	}
+}
+
+/* KnTaskReadMemory: ourselves, a child or a bad handle, at the addresses KnVmQuery gets (in
+ * a child mostly free space), into an output buffer (it may fault a page in: only the
+ * target's residency changes). */
+static void gen_task_read(struct call *c)
+{
+	gen_task_right(c, NR_KnTaskReadMemory, KN_RIGHT_VM_READ, false, "no VM_READ right", done_task_memory);
+	/* (outside the user half: must fail; 0x400000: every program's image, a child's too) */
+	c->a[1] = one_in(4) ? 0x400000ull + below(4 * PAGE) : query_addr(c);
+	uint64_t size = task_memory_size();
+	c->a[3] = size;
+	out_arg(c, 2, size, size > PAGE ? P_GOOD : -1);
+	out_arg(c, 4, sizeof(rtl_size_t), -1);
+}
+
+/*
+ * KnTaskWriteMemory: never on the fuzzer itself (harmless handles only), and never changing a
+ * child: in a child that does not run (created, frozen, exited) it writes back the bytes it
+ * just read there; in one that runs, or through a handle that cannot read, only at an
+ * address no task has (the kernel half, page 0), which must fail.
+ */
+static void gen_task_write(struct call *c)
+{
+	static uint8_t content[2 * PAGE];
+	struct hrec *r =
+		gen_task_right(c, NR_KnTaskWriteMemory, KN_RIGHT_VM_WRITE, true, "no VM_WRITE right", done_task_memory);
+	const struct child *ch = r && r->child >= 0 ? &children[r->child] : RTL_NULL;
+	bool still = ch && ch->live && (ch->phase == CP_CREATED || ch->phase == CP_FROZEN || ch->phase == CP_EXITED);
+	uint64_t size = task_memory_size(), done = 0;
+	uint64_t addr = still && one_in(2) ? 0x400000ull + below(4 * PAGE) /* (its image) */ : query_addr(c);
+	memset(content, 0, sizeof(content));
+	if (still && (r->rights & KN_RIGHT_VM_READ) && addr >= PAGE && addr < USER_TOP) {
+		harness_calls++;
+		if (KnTaskReadMemory(r->h, (const void *)(uintptr_t)addr, content, size, &done) != rcOk)
+			done = 0;
+	}
+	if (r && (r->rights & KN_RIGHT_VM_WRITE) && !done) {
+		/* (nothing known to write back: where nothing can be written) */
+		static const uint64_t nowhere[] = { 0, 0x10, 0xffffffff80000000ull, 0x0000800000000000ull };
+		addr = PICK(nowhere);
+		c->must_fail = true;
+		c->why = "not in the user half";
+	}
+	c->a[1] = addr;
+	c->a[3] = size;
+	in_arg(c, 2, size, content, size > PAGE ? P_GOOD : -1);
+	out_arg(c, 4, sizeof(rtl_size_t), -1);
+}
+
 static void gen_unknown(struct call *c)
 {
 	static const uint64_t numbers[] = { NCALLS,        NCALLS + 1,    64,         255,  256, 999, 0x7fffffff,
@@ -2549,7 +2625,7 @@ static const struct {
 	{ gen_mdl_from_buf, 3 }, { gen_mdl_from_vm, 4 },   { gen_mdl_from_phys, 2 }, { gen_mdl_clone, 3 },
 	{ gen_mdl_map, 5 },      { gen_get_size, 3 },      { gen_usage_map, 4 },     { gen_freeze, 3 },
 	{ gen_context, 3 },      { gen_next_region, 3 },   { gen_set_quota, 2 },     { gen_get_quota, 2 },
-	{ gen_task_query, 3 },   { gen_unknown, 1 },
+	{ gen_task_query, 3 },   { gen_task_read, 3 },     { gen_task_write, 3 },    { gen_unknown, 1 },
 };
 static unsigned total_weight;
 
@@ -3761,6 +3837,8 @@ int main(int argc, char **argv)
 	       (unsigned long long)slot, (unsigned long long)all, (unsigned long long)harness_calls, rounds, total,
 	       repeats);
 	for (unsigned nr = 0; nr <= NCALLS; nr++) {
+		if (!IS_CALL(nr))
+			continue;
 		char line[400];
 		size_t n = (size_t)ksnprintf(line, sizeof(line), "    # %s: %llu", call_name[nr],
 					     (unsigned long long)calls_made[nr]);
@@ -3791,7 +3869,7 @@ int main(int argc, char **argv)
 	if (ncalls >= 5000) {
 		unsigned missing = 0;
 		for (unsigned nr = 0; nr < NCALLS; nr++)
-			missing += nr != NR_KnTaskExit && !calls_made[nr];
+			missing += IS_CALL(nr) && nr != NR_KnTaskExit && !calls_made[nr];
 		ktap_check(missing == 0 && kinds == ARRAY_SIZE(fc_kinds),
 			   "every system call made, every kind of child run",
 			   "%u calls never made, %u of %u kinds of child", missing, kinds,

@@ -88,6 +88,9 @@ static inline bool page_unpin(struct page *p)
 	return left == 0;
 }
 
+/* The references held now (a frame mapped once and held by nobody else has one). */
+static inline uint32_t page_refs(const struct page *p) { return __atomic_load_n(&p->refcount, __ATOMIC_ACQUIRE); }
+
 static inline bool page_pinned(const struct page *p) { return __atomic_load_n(&p->pincount, __ATOMIC_ACQUIRE) != 0; }
 
 #endif

@@ -188,6 +188,28 @@ Retcode vm_read(struct vm_space *vs, uint64_t addr, void *buf, uint64_t size);
  */
 Retcode vm_write(struct vm_space *vs, uint64_t addr, const void *buf, uint64_t size);
 
+/*
+ * Another task's access to page `va` of the space (KnTaskReadMemory / KnTaskWriteMemory,
+ * docs/vm.md "Access from another task"): the page's frame, resident, with a reference of
+ * the caller's (vm_page_put gives it back) and its kernel address in *kva, so that the caller
+ * copies through the direct map with no lock held while a concurrent decommit or unmap of
+ * the page cannot free the frame (the reference is not a pin: such a decommit succeeds, and
+ * the frame goes when the caller puts it). A committed page that is not resident is faulted
+ * in as the space's own read fault would (a zeroed frame, fault-around; the commit charge
+ * already covers it). rcFault, changing nothing, when the page cannot be accessed:
+ *   - free, reserved or guard (a grow-down region does not grow, a guard page is not
+ *     consumed), or not anonymous memory (device memory), or not write-back;
+ *   - VM_ACCESS_READ: its protection lacks READ;
+ *   - VM_ACCESS_WRITE: its protection need not allow writing (a debugger's breakpoint in
+ *     code), but a page its region can never make writable (an MDL mapped without WRITE) is
+ *     written only if its frame is the space's alone; a frame someone else still holds (a
+ *     shared MDL) is refused rather than written.
+ * Not with the lock.
+ */
+struct page;
+Retcode vm_page_get(struct vm_space *vs, uint64_t va, enum vm_access access, struct page **frame, void **kva);
+void vm_page_put(struct page *frame);
+
 /* Whether the space's page tables, as they are, let `access` at addr through (from ring 3 in
  * a user space): a check that a resolved fault will not fault again. */
 bool vm_tables_allow(struct vm_space *vs, uint64_t addr, enum vm_access access);
