@@ -45,6 +45,11 @@
 	X(30, KnTaskGetNextVmRegion, sys_task_get_next_vm_region)  \
 	X(31, KnTaskSetQuota, sys_task_set_quota)                  \
 	X(32, KnTaskGetQuota, sys_task_get_quota)                  \
-	X(33, KnTaskVmQuery, sys_task_vm_query)
+	X(33, KnTaskVmQuery, sys_task_vm_query)                    \
+	X(34, KnTaskVmAllocate, sys_task_vm_allocate)              \
+	X(35, KnTaskVmCommit, sys_task_vm_commit)                  \
+	X(36, KnTaskVmDecommit, sys_task_vm_decommit)              \
+	X(37, KnTaskVmProtect, sys_task_vm_protect)                \
+	X(38, KnTaskVmUnmap, sys_task_vm_unmap)
 
 #endif

@@ -35,6 +35,7 @@ KTEST(user, vm_bad_input) { run(t, "test_vm_bad"); }
 KTEST(user, vm_model) { run(t, "test_vm_model"); }
 
 KTEST(user, dump) { run(t, "test_dump"); }
+KTEST(user, task_vm) { run(t, "test_task_vm"); }
 
 /* Privileged, for KnPmmMdlCreateFromPhys (its child checks the refusal without). */
 KTEST(user, mdl)
