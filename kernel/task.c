@@ -435,6 +435,12 @@ void task_thread_gone(struct task *t, struct thread *th)
 	spin_unlock_irqrestore(&t->lock, irq);
 	thread_uncharge(t->acct);
 	if (last) {
+		/* t is dying (its threads only leave once it is): no new space hold; the calls
+		 * that hold it finish first, so nothing they add outlives the teardown. */
+		irq = irq_save();
+		while (READ_ONCE(t->space_calls))
+			wq_wait_locked(&t->state_wq, 0);
+		irq_restore(irq);
 		/* The reaper runs on the kernel's tables: this space is not active anywhere. */
 		vm_space_destroy(&t->vs);
 		handle_table_destroy(&t->handles);
@@ -444,6 +450,28 @@ void task_thread_gone(struct task *t, struct thread *th)
 		wq_wake_all(&settle_wq);
 	}
 	task_put(t); /* the thread's reference */
+}
+
+Retcode task_space_hold(struct task *t)
+{
+	bool irq = spin_lock_irqsave(&t->lock);
+	Retcode rc = rcOk;
+
+	if (t->dying || t->state == KN_TASK_STATE_EXITED || t->nthreads == 0)
+		rc = rcWrongState;
+	else
+		t->space_calls++;
+	spin_unlock_irqrestore(&t->lock, irq);
+	return rc;
+}
+
+void task_space_release(struct task *t)
+{
+	bool irq = spin_lock_irqsave(&t->lock);
+	KASSERT(t->space_calls > 0);
+	if (--t->space_calls == 0)
+		wq_wake_all(&t->state_wq); /* (the teardown; task_wait's waiters look again) */
+	spin_unlock_irqrestore(&t->lock, irq);
 }
 
 void task_wait_teardowns(void)

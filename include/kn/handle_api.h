@@ -23,9 +23,9 @@
 #define KN_RIGHT_QUOTA     0x0008 /* KnTaskSetQuota; never on KN_HANDLE_SELF */
 #define KN_RIGHT_VM_READ   0x0010 /* KnTaskVmQuery, KnTaskReadMemory: read the task's address space */
 /* SPEC §14's other address-space rights: a creator gets them (and KN_HANDLE_SELF has them)
- * and they pass with KnHandleTransfer (docs/dump.md). VM_WRITE: KnTaskWriteMemory. */
-#define KN_RIGHT_VM_WRITE     0x0020
-#define KN_RIGHT_VM_OPERATION 0x0040
+ * and they pass with KnHandleTransfer (docs/dump.md). */
+#define KN_RIGHT_VM_WRITE     0x0020 /* KnTaskWriteMemory */
+#define KN_RIGHT_VM_OPERATION 0x0040 /* KnTaskVmAllocate, ...Commit, ...Decommit, ...Protect, ...Unmap */
 /* Rights on MDL handles */
 #define KN_RIGHT_MAP_READ  0x0100
 #define KN_RIGHT_MAP_WRITE 0x0200

@@ -46,6 +46,11 @@
 	X(31, KnTaskSetQuota, sys_task_set_quota)                  \
 	X(32, KnTaskGetQuota, sys_task_get_quota)                  \
 	X(33, KnTaskVmQuery, sys_task_vm_query)                    \
+	X(34, KnTaskVmAllocate, sys_task_vm_allocate)              \
+	X(35, KnTaskVmCommit, sys_task_vm_commit)                  \
+	X(36, KnTaskVmDecommit, sys_task_vm_decommit)              \
+	X(37, KnTaskVmProtect, sys_task_vm_protect)                \
+	X(38, KnTaskVmUnmap, sys_task_vm_unmap)                    \
 	X(39, KnTaskReadMemory, sys_task_read_memory)              \
 	X(40, KnTaskWriteMemory, sys_task_write_memory)
 

@@ -175,6 +175,35 @@ Retcode KnTaskGetNextVmRegion(Handle task, const void *cursor, void **base, rtl_
 Retcode KnTaskVmQuery(Handle task, const void *addr, KnVmInfo *info);
 
 /*
+ * The KnVm* calls (kn/vmm_api.h) on the address space of `task` (KN_RIGHT_VM_OPERATION):
+ * the same arguments, semantics and codes as KnVmAllocateEx, KnVmCommit, KnVmDecommit,
+ * KnVmProtect and KnVmUnmap on the caller's own space (LOCKED commits, grow-down regions,
+ * guard pages, MDL mappings, program segments, busy regions alike), plus:
+ *   rcBadHandle        not a task handle of the caller (KN_HANDLE_SELF is one)
+ *   rcAccessDenied     the handle lacks KN_RIGHT_VM_OPERATION
+ *   rcWrongState       the task is being terminated or has exited: its space is torn down
+ *                      (or about to be), and nothing is added to it
+ * They are checked in that order (KnTaskVmAllocate's `out` before them all: rcFault), and
+ * before the range and flags. The task may be created (not started: a parent preparing a
+ * child's memory), running (its threads' faults and calls and these are serialized by the
+ * space's lock; a change is seen by its threads when the call returns) or frozen. A task
+ * being terminated waits for the calls already under way before it tears its space down.
+ *
+ * Charges: what a call commits is charged to `task`'s account, so it counts against the
+ * quotas of the task and of every ancestor (the caller's too when the caller created it):
+ * past one, rcOutOfMemory. Locked pages likewise. Frames and charge come back when the range
+ * is decommitted or unmapped, or when the task ends.
+ *
+ * KnTaskVmAllocate's `out` is in the caller's space; it gets the base of the region made in
+ * the task's space (checked first: a bad `out` is rcFault and nothing is made).
+ */
+Retcode KnTaskVmAllocate(Handle task, void *addr, rtl_size_t size, int flags, void **out);
+Retcode KnTaskVmCommit(Handle task, void *addr, rtl_size_t size, int flags);
+Retcode KnTaskVmDecommit(Handle task, void *addr, rtl_size_t size);
+Retcode KnTaskVmProtect(Handle task, void *addr, rtl_size_t size, int newFlags);
+Retcode KnTaskVmUnmap(Handle task, void *addr, rtl_size_t size);
+
+/*
  * Copy between the caller's space and a task's (SPEC §14): KnTaskReadMemory copies `size`
  * bytes at the task's `addr` into the caller's `buf` (KN_RIGHT_VM_READ), KnTaskWriteMemory
  * copies the caller's `buf` to the task's `addr` (KN_RIGHT_VM_WRITE). A page of the task at a

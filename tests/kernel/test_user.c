@@ -36,6 +36,7 @@ KTEST(user, vm_model) { run(t, "test_vm_model"); }
 
 KTEST(user, dump) { run(t, "test_dump"); }
 KTEST(user, task_memory) { run(t, "test_taskmem"); }
+KTEST(user, task_vm) { run(t, "test_task_vm"); }
 
 /* Privileged, for KnPmmMdlCreateFromPhys (its child checks the refusal without). */
 KTEST(user, mdl)
@@ -107,6 +108,33 @@ KTEST(user, terminate_while_settling)
 	KT_EXPECT_EQ(task->exit_code, KN_EXIT_TERMINATED);
 	task_put(task);
 	task_test_hold_teardown(false);
+}
+
+/* A KnTaskVm* call under way when its target is terminated (task_space_hold): the teardown
+ * waits for it, so what it makes in the dying space is torn down with it (the harness
+ * checks every frame and page of charge came back); a new call is rcWrongState. */
+KTEST(user, task_space_hold_delays_teardown)
+{
+	struct task *task;
+	uint64_t va = 0;
+
+	KT_ASSERT_EQ(task_create("space-hold", "spin", 0, NULL, &task), rcOk);
+	KT_ASSERT_EQ(task_space_hold(task), rcOk);
+	task_terminate(task, KN_EXIT_TERMINATED, false);
+	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 50000000ull), rcBusy);
+	KT_EXPECT_EQ(task_space_hold(task), rcWrongState); /* (dying: no new hold) */
+	KT_EXPECT_EQ(vm_allocate(&task->vs, 0x60000000ull, 4 * PAGE_SIZE,
+				 VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | VMM_FLAG_READ | VMM_FLAG_WRITE,
+				 &va),
+		     rcOk); /* the call under way still works on the space */
+	KT_EXPECT_EQ(task->state, KN_TASK_STATE_CREATED);
+	task_space_release(task);
+	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 10000000000ull), rcOk);
+	KT_EXPECT_EQ(task_space_hold(task), rcWrongState);
+	struct vm_info info;
+	KT_EXPECT_EQ(vm_query(&task->vs, 0x60000000ull, &info), rcOk);
+	KT_EXPECT_EQ(info.state, VMM_STATE_FREE);
+	task_put(task);
 }
 
 /* A program frozen by another task (one it gave a handle to itself) leaves the kernel that

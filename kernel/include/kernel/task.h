@@ -44,6 +44,8 @@ struct task {
 	bool dying;                  /* terminate has begun: no new threads, no new handles */
 	bool freezing;               /* freeze has begun: threads park at their next safe point */
 	unsigned parked;             /* threads parked (FROZEN when all are) */
+	unsigned space_calls;        /* KnTaskVm* calls acting on vs (task_space_hold; the
+					teardown waits on state_wq for them to end) */
 	struct wait_queue state_wq;  /* woken on every state change */
 	struct wait_queue frozen_wq; /* parked threads sleep here until terminated */
 	struct list_head all_link;
@@ -87,6 +89,15 @@ void task_wait_teardowns(void);
 void task_test_hold_teardown(bool hold);
 /* Called by the reaper for each thread of t it frees. */
 void task_thread_gone(struct task *t, struct thread *th);
+/*
+ * Keeps t's address space from being torn down while a call of another task (or of one of
+ * its own threads) changes it (KnTaskVm*): rcOk, or rcWrongState once t is being
+ * terminated or has exited (its space is, or is about to be, torn down: nothing may be
+ * added to it). The teardown after t's last thread waits for every hold to be released,
+ * which each call does before it returns (a bounded wait: the calls never block).
+ */
+Retcode task_space_hold(struct task *t);
+void task_space_release(struct task *t);
 
 /* Boot: the kernel's own handle table. */
 void task_init(void);
