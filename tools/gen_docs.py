@@ -89,8 +89,14 @@ def code(lines):
 
 
 def make(*targets, build):
-    """Builds targets (paths under BUILD or make goals) quietly; stops on failure."""
-    p = subprocess.run(["make", "-s", "-C", ROOT, f"BUILD={build}", *targets], capture_output=True, text=True)
+    """Builds targets (paths under BUILD or make goals) quietly; stops on failure. BUILD and
+    the paths are given to make relative to the tree, as `make` alone names them: the
+    compiler writes each object's dependency file with the object's path as make gave it,
+    and an absolute one would not match the next plain `make`'s, which would then miss a
+    changed header."""
+    targets = [rel(t) if os.path.isabs(t) else t for t in targets]
+    p = subprocess.run(["make", "-s", "-C", ROOT, f"BUILD={rel(build)}", *targets], capture_output=True,
+                       text=True)
     if p.returncode != 0:
         raise SystemExit(f"gen_docs: make {' '.join(targets)} failed:\n{p.stdout}{p.stderr}")
     return p.stdout
@@ -104,7 +110,7 @@ def rel(path):
 
 def run_bench(opts):
     build = opts.build
-    p = subprocess.run(["make", "-s", "-C", ROOT, f"BUILD={build}", f"ACCEL={opts.accel}", "bench"],
+    p = subprocess.run(["make", "-s", "-C", ROOT, f"BUILD={rel(build)}", f"ACCEL={opts.accel}", "bench"],
                        capture_output=True, text=True, timeout=1800)
     out = p.stdout
     if p.returncode != 0:
@@ -234,7 +240,7 @@ def run_gdb(opts):
 
 
 def run_fuzz(opts):
-    cmd = ["make", "-s", "-C", ROOT, f"BUILD={opts.build}", f"ACCEL={opts.accel}", "test", "CONFIG=2G-max",
+    cmd = ["make", "-s", "-C", ROOT, f"BUILD={rel(opts.build)}", f"ACCEL={opts.accel}", "test", "CONFIG=2G-max",
            "TEST=user.fuzz"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if p.returncode != 0:
