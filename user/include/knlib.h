@@ -41,6 +41,9 @@ Handle find_handle(int type, rtl_uint32_t rights);
 KnMemStats mem_stats(void);
 /* A check that the free-page count and the commit charge are where they were in `before`. */
 bool ktap_counters_back(const KnMemStats *before, const char *name);
+/* Grows the caller's stack by `bytes` now (touching each page), so that a test's deepest
+ * calls later fault no stack page in between two snapshots of the counters. */
+void stack_pregrow(rtl_size_t bytes);
 
 /* The time stamp counter. */
 static inline uint64_t rdtsc(void)

@@ -97,6 +97,13 @@ KnMemStats mem_stats(void)
 	return s;
 }
 
+__attribute__((noinline)) void stack_pregrow(rtl_size_t bytes)
+{
+	volatile uint8_t *pad = __builtin_alloca(bytes);
+	for (rtl_size_t i = 0; i < bytes; i += 4096)
+		pad[i] = 0;
+}
+
 bool ktap_counters_back(const KnMemStats *before, const char *name)
 {
 	KnMemStats now = mem_stats();

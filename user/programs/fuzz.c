@@ -2717,55 +2717,43 @@ static void gen_task_allocate(struct call *c)
 	c->done = done_task_allocate;
 }
 
-static void gen_task_commit(struct call *c)
+/* A KnTaskVm* call's target (a[0]) and range (a[1], a[2]) in one of our children. */
+static void task_vm_range(struct call *c, int nr)
 {
 	uint64_t a, s;
-	task_vm_target(c, NR_KnTaskVmCommit);
+	task_vm_target(c, nr);
 	child_range(c, &a, &s);
+	c->a[1] = a;
+	c->a[2] = s;
+}
+
+static void gen_task_commit(struct call *c)
+{
+	task_vm_range(c, NR_KnTaskVmCommit);
 	int flags = PICK(((const int[]){ 0, VMM_FLAG_COMMIT, VMM_FLAG_LOCKED, VMM_FLAG_COMMIT | VMM_FLAG_LOCKED }));
 	if (one_in(10)) {
 		flags |= one_in(2) ? VMM_FLAG_READ : unknown_bits();
 		c->must_fail = true;
 		c->why = c->why ? c->why : "other flag bits";
 	}
-	c->a[1] = a;
-	c->a[2] = s;
 	c->a[3] = arg32(c, (uint32_t)flags);
 }
 
-static void gen_task_decommit(struct call *c)
-{
-	uint64_t a, s;
-	task_vm_target(c, NR_KnTaskVmDecommit);
-	child_range(c, &a, &s);
-	c->a[1] = a;
-	c->a[2] = s;
-}
+static void gen_task_decommit(struct call *c) { task_vm_range(c, NR_KnTaskVmDecommit); }
 
 static void gen_task_protect(struct call *c)
 {
-	uint64_t a, s;
-	task_vm_target(c, NR_KnTaskVmProtect);
-	child_range(c, &a, &s);
+	task_vm_range(c, NR_KnTaskVmProtect);
 	int prot = any_protection();
 	if (one_in(8)) {
 		prot = one_in(2) ? bad_protection() : prot | unknown_bits();
 		c->must_fail = true;
 		c->why = c->why ? c->why : "not a protection";
 	}
-	c->a[1] = a;
-	c->a[2] = s;
 	c->a[3] = arg32(c, (uint32_t)prot);
 }
 
-static void gen_task_unmap(struct call *c)
-{
-	uint64_t a, s;
-	task_vm_target(c, NR_KnTaskVmUnmap);
-	child_range(c, &a, &s);
-	c->a[1] = a;
-	c->a[2] = s;
-}
+static void gen_task_unmap(struct call *c) { task_vm_range(c, NR_KnTaskVmUnmap); }
 
 /* Their sizes: up to a page mostly, where every kind of buffer fits; up to two pages less one
  * (a good buffer: several pages of the target) now and then. Never 0 (an output that does
@@ -3974,14 +3962,6 @@ static void take_baseline(void)
 	}
 }
 
-/* Deep stack once, so that later calls do not grow it between snapshots. */
-static __attribute__((noinline)) void grow_stack(void)
-{
-	volatile uint8_t pad[64 * 1024];
-	for (unsigned i = 0; i < sizeof(pad); i += PAGE)
-		pad[i] = 0;
-}
-
 /* The handle table at its largest once: its growth is not what a round should see. */
 static void grow_handle_table(void)
 {
@@ -4034,7 +4014,7 @@ int main(int argc, char **argv)
 		ktap_start();
 	else
 		touch_image();
-	grow_stack();
+	stack_pregrow(64 * 1024); /* (the deepest calls' stack, before the first snapshot) */
 	machine_names();
 	/* Privileged: the kernel test starts the fuzzer with KN_TASK_PRIVILEGED. */
 	Handle probe;

@@ -708,19 +708,10 @@ static void big_sparse(void)
 	dump_self_frozen("sparse:1024:16", "actor", "sparse", "a task with a 1 GiB sparse region");
 }
 
-/* Grows the stack by as much as the deepest test needs, first: a stack page the tests fault
- * in later would count as a frame they did not give back. */
-__attribute__((noinline)) static void grow_stack(void)
-{
-	volatile uint8_t deep[16384];
-	for (unsigned i = 0; i < sizeof(deep); i += PAGE)
-		deep[i] = 0;
-}
-
 int main(void)
 {
 	ktap_start();
-	grow_stack();
+	stack_pregrow(16 * 1024); /* (the deepest calls' stack, before the first snapshot) */
 	KnMemStats start = mem_stats();
 	self_freeze();
 	refusals();

@@ -266,19 +266,10 @@ static void exited(Handle h)
 	ktap_rc(KnTaskWriteMemory(h, (void *)(COMMITTED + 100), buf, 4, &done), rcFault, "write: an exited task");
 }
 
-/* Grows the stack by as much as the test needs, first: a stack page faulted in later would
- * count as a frame it did not give back. */
-__attribute__((noinline)) static void grow_stack(void)
-{
-	volatile uint8_t deep[16384];
-	for (unsigned i = 0; i < sizeof(deep); i += PAGE)
-		deep[i] = 0;
-}
-
 int main(void)
 {
 	ktap_start();
-	grow_stack();
+	stack_pregrow(16 * 1024); /* (the deepest calls' stack, before the first snapshot) */
 	KnMemStats start = mem_stats();
 	Handle h = 0;
 

@@ -76,14 +76,6 @@ static void expect(Retcode got, Retcode want, const char *what)
 	before = now; /* one failure does not fail every case after it */
 }
 
-/* Deep stack once, so that later calls do not grow it between snapshots. */
-static __attribute__((noinline)) void grow_stack(void)
-{
-	volatile uint8_t pad[48 * 1024];
-	for (unsigned i = 0; i < sizeof(pad); i += PAGE)
-		pad[i] = 0;
-}
-
 static void bad_allocate(void)
 {
 	void *out = (void *)0x1234, *ro_out = RO;
@@ -251,7 +243,7 @@ static void bad_query(void)
 int main(void)
 {
 	ktap_start();
-	grow_stack();
+	stack_pregrow(48 * 1024); /* (the deepest calls' stack, before the first snapshot) */
 	ktap_check(KnVmAllocate(A, 16 * PAGE, RES | COM | RW) == A && KnVmAllocate(B, 16 * PAGE, RES | RW) == B &&
 			   KnVmAllocate(RO, PAGE, RES | COM | VMM_FLAG_READ) == RO,
 		   "two adjacent regions and a read-only page", NULL);

@@ -180,21 +180,13 @@ static bool step(unsigned n, char *why, size_t size)
 	return true;
 }
 
-/* Deep stack once, so that growing it later does not move the task's commit. */
-static __attribute__((noinline)) void grow_stack(void)
-{
-	volatile uint8_t pad[32 * 1024];
-	for (unsigned i = 0; i < sizeof(pad); i += PAGE)
-		pad[i] = 0;
-}
-
 int main(void)
 {
 	char why[256] = "";
 	KnMemStats st;
 
 	ktap_start();
-	grow_stack();
+	stack_pregrow(32 * 1024); /* (the deepest calls' stack, before the first snapshot) */
 	KnDebugGetStats(&st);
 	vmm_init(&M, LO, W, pages, regions, sizeof(regions) / sizeof(regions[0]));
 	M.bounded = false; /* the window lies inside the task's space ... */
