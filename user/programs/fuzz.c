@@ -3372,8 +3372,10 @@ static void one_call_of(void (*const *set)(struct call *c), unsigned n);
 /* Scenario: a child of ours to change with the KnTaskVm* calls, created (an fc-exit: it
  * ends by itself if a random call starts it), then a burst of them, mostly on it: the
  * random sequence seldom holds a child long enough for them to do much. It stays for the
- * rest of the round. (Not a started sleeper: with one, rounds of the 64M configurations
- * ended with a sleeper and its grandchild nobody held; not understood yet.) */
+ * rest of the round. (Were it a started fc-sleep, its record would have to say never_ends:
+ * without it, may_close let the last TERMINATE handle of a running sleeper go, and a running
+ * task nothing holds runs on (only created and frozen ones are ended as orphans): the round
+ * ended with the sleeper and its unstarted grandchild, as the kernel documents.) */
 static void scenario_task_vm(void)
 {
 	static void (*const calls[])(struct call * c) = { gen_task_allocate, gen_task_allocate, gen_task_commit,
