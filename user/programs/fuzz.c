@@ -3369,13 +3369,12 @@ static void scenario_orphan(void)
 
 static void one_call_of(void (*const *set)(struct call *c), unsigned n);
 
-/* Scenario: a child of ours to change with the KnTaskVm* calls, created (an fc-exit: it
- * ends by itself if a random call starts it), then a burst of them, mostly on it: the
- * random sequence seldom holds a child long enough for them to do much. It stays for the
- * rest of the round. (Were it a started fc-sleep, its record would have to say never_ends:
- * without it, may_close let the last TERMINATE handle of a running sleeper go, and a running
- * task nothing holds runs on (only created and frozen ones are ended as orphans): the round
- * ended with the sleeper and its unstarted grandchild, as the kernel documents.) */
+/* Scenario: a running child of ours to change with the KnTaskVm* calls (an fc-sleep,
+ * blocked in the kernel while they act on its space), then a burst of them, mostly on it:
+ * the random sequence seldom holds a child long enough for them to do much. It stays for
+ * the rest of the round. Its record says never_ends: may_close must keep its last TERMINATE
+ * handle, or a running task that nothing holds would run on (only created and frozen tasks
+ * are ended as orphans) and the round end with it and its unstarted grandchild. */
 static void scenario_task_vm(void)
 {
 	static void (*const calls[])(struct call * c) = { gen_task_allocate, gen_task_allocate, gen_task_commit,
@@ -3385,9 +3384,10 @@ static void scenario_task_vm(void)
 	Handle h;
 	if (idx < 0)
 		return;
-	harness_calls++;
-	if (KnTaskCreate("fc-exit", "fuzzchild", 0, &h) != rcOk)
+	harness_calls += 2; /* (create, resume) */
+	if (KnTaskCreate("fc-sleep", "fuzzchild", 0, &h) != rcOk)
 		return;
+	KnTaskResume(h);
 	struct hrec *r = new_hrec(h, KN_HANDLE_TYPE_TASK, ALL_TASK_RIGHTS, NR_KnTaskCreate);
 	if (!r) {
 		harness_calls++;
@@ -3395,7 +3395,7 @@ static void scenario_task_vm(void)
 		return;
 	}
 	r->child = idx;
-	children[idx] = (struct child){ .live = true, .phase = CP_CREATED, .kind = -1 };
+	children[idx] = (struct child){ .live = true, .phase = CP_RUNNING, .kind = -1, .never_ends = true };
 	for (unsigned i = 0; i < 24; i++)
 		one_call_of(calls, ARRAY_SIZE(calls));
 }
