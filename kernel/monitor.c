@@ -195,6 +195,19 @@ static struct task *task_arg(const char *spec)
 	return t;
 }
 
+/* TASK for a command that reads its regions: NULL, said why, when there is no such task or it
+ * has exited (its space is torn down); else a reference (task_put). */
+static struct task *task_with_regions(const char *spec)
+{
+	struct task *t = task_arg(spec);
+	if (t && t->state == KN_TASK_STATE_EXITED) {
+		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
+		task_put(t);
+		t = NULL;
+	}
+	return t;
+}
+
 /* ------------------------------------------------------------------ commands */
 
 /* A line has at most the command and MAX_ARGS words: more is too many. The most a command
@@ -250,28 +263,21 @@ static void cmd_vm(const struct args *a)
 
 static void cmd_regions(const struct args *a)
 {
-	struct task *t = task_arg(a->v[0]);
+	struct task *t = task_with_regions(a->v[0]);
 	if (!t)
 		return;
-	if (t->state == KN_TASK_STATE_EXITED) {
-		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
-	} else {
-		console_printf("regions of task %llu '%s' (%llu):\n", (unsigned long long)t->id, t->name,
-			       (unsigned long long)space_stats(t).regions);
-		vm_print_regions(&t->vs);
-	}
+	console_printf("regions of task %llu '%s' (%llu):\n", (unsigned long long)t->id, t->name,
+		       (unsigned long long)space_stats(t).regions);
+	vm_print_regions(&t->vs);
 	task_put(t);
 }
 
 static void cmd_maps(const struct args *a)
 {
-	struct task *t = task_arg(a->v[0]);
+	struct task *t = task_with_regions(a->v[0]);
 	if (!t)
 		return;
-	if (t->state == KN_TASK_STATE_EXITED)
-		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
-	else
-		vm_print_maps(&t->vs);
+	vm_print_maps(&t->vs);
 	task_put(t);
 }
 
@@ -312,12 +318,10 @@ static void cmd_usage(const struct args *a)
 		console_printf("monitor: bad address '%s' (hexadecimal, canonical)\n", a->v[1]);
 		return;
 	}
-	struct task *t = task_arg(a->v[0]);
+	struct task *t = task_with_regions(a->v[0]);
 	if (!t)
 		return;
-	if (t->state == KN_TASK_STATE_EXITED)
-		console_printf("monitor: task %llu '%s' has exited: no regions\n", (unsigned long long)t->id, t->name);
-	else if (!vm_print_usage(&t->vs, va))
+	if (!vm_print_usage(&t->vs, va))
 		console_printf("monitor: no region of task %llu '%s' holds %#llx (regions lists them)\n",
 			       (unsigned long long)t->id, t->name, (unsigned long long)va);
 	task_put(t);
