@@ -151,17 +151,23 @@ def flag_checks(core, elf, log_text):
 NT_GNU_BUILD_ID = 3
 
 
-def program_headers(f, base=0):
-    """(p_type, p_offset, p_vaddr, p_filesz) of each program header of the ELF64 image whose
-    ELF header is at file offset `base` of f; nothing if there is no such header there."""
+def elf_header(f, base=0):
+    """(e_phoff, e_phentsize, e_phnum) of the ELF64 little-endian image whose ELF header is at
+    file offset `base` of f, or None if there is no such header there."""
     f.seek(base)
     eh = f.read(64)
     if len(eh) < 64 or eh[:4] != b"\x7fELF" or eh[4] != 2 or eh[5] != 1 or eh[6] != 1:
+        return None
+    return struct.unpack_from("<Q", eh, 32) + struct.unpack_from("<HH", eh, 54)
+
+
+def program_headers(f, base=0):
+    """(p_type, p_offset, p_vaddr, p_filesz) of each program header of the ELF64 image whose
+    ELF header is at file offset `base` of f; nothing if there is no such header there."""
+    header = elf_header(f, base)
+    if header is None or header[1] != 56:
         return
-    phoff, = struct.unpack_from("<Q", eh, 32)
-    phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-    if phentsize != 56:
-        return
+    phoff, _, phnum = header
     for i in range(phnum):
         f.seek(base + phoff + i * 56)
         ph = f.read(56)
@@ -260,11 +266,8 @@ def load_checks(build, program, core):
     m = re.search(r"^9\s+AT_ENTRY\s+.*\s(0x[0-9a-f]+)$", out, re.M)
     phdr = re.search(r"^3\s+AT_PHDR\s+.*\s(0x[0-9a-f]+)$", out, re.M)
     with open(elf, "rb") as f:
-        f.seek(32)
-        phoff, = struct.unpack("<Q", f.read(8))
-        f.seek(54)
-        phentsize, phnum = struct.unpack("<HH", f.read(4))
-        mapped = [vaddr + phoff - off for ptype, off, vaddr, filesz in program_headers(f)
+        phoff, phentsize, phnum = elf_header(f)
+        mapped = [vaddr + phoff - off for ptype, off, vaddr, filesz in list(program_headers(f))
                   if ptype == 1 and off <= phoff and phoff + phentsize * phnum <= off + filesz]
     return [(f"gdb: {name} loads with {program}.elf without a warning", "warning" not in out.lower(), out[:600]),
             (f"gdb: {name}: one [New LWP] per thread ({threads})",
