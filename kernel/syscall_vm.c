@@ -27,7 +27,8 @@ static struct vm_space *own_space(void) { return &current_task()->vs; }
 enum vm_op { VM_OP_ALLOCATE, VM_OP_COMMIT, VM_OP_DECOMMIT, VM_OP_PROTECT, VM_OP_UNMAP };
 
 /* KnVm* call `op` with its arguments `arg` (those of vmm_api.h, in order) on space vs.
- * KnVmAllocateEx's output is in the caller's space, whichever vs is: probed first. */
+ * KnVmAllocateEx's output is in the caller's space, whichever vs is: the caller probed it
+ * first (before its other checks, so that a bad one changes nothing). */
 static Retcode vm_op(struct vm_space *vs, enum vm_op op, const uint64_t *arg)
 {
 	uint64_t va;
@@ -36,8 +37,7 @@ static Retcode vm_op(struct vm_space *vs, enum vm_op op, const uint64_t *arg)
 
 	switch (op) {
 	case VM_OP_ALLOCATE:
-		if ((rc = syscall_probe_output(arg[3], sizeof(uint64_t))) != rcOk ||
-		    (rc = vm_allocate(vs, arg[0], arg[1], flags, &va)) != rcOk)
+		if ((rc = vm_allocate(vs, arg[0], arg[1], flags, &va)) != rcOk)
 			return rc;
 		rc = copy_to_user(arg[3], &va, sizeof(va));
 		if (rc != rcOk) /* another thread unmapped the output meanwhile: undo */
@@ -60,7 +60,11 @@ static Retcode vm_op(struct vm_space *vs, enum vm_op op, const uint64_t *arg)
 
 /* ------------------------------------------------------------------ the caller's own space */
 
-int64_t sys_vm_allocate(const struct syscall_args *a) { return vm_op(own_space(), VM_OP_ALLOCATE, a->a); }
+int64_t sys_vm_allocate(const struct syscall_args *a)
+{
+	Retcode rc = syscall_probe_output(a->a[3], sizeof(uint64_t));
+	return rc != rcOk ? rc : vm_op(own_space(), VM_OP_ALLOCATE, a->a);
+}
 int64_t sys_vm_commit(const struct syscall_args *a) { return vm_op(own_space(), VM_OP_COMMIT, a->a); }
 int64_t sys_vm_decommit(const struct syscall_args *a) { return vm_op(own_space(), VM_OP_DECOMMIT, a->a); }
 int64_t sys_vm_protect(const struct syscall_args *a) { return vm_op(own_space(), VM_OP_PROTECT, a->a); }
