@@ -58,6 +58,7 @@ static size_t prompt_text_len, prompt_line_len;
 
 static void prompt_draw_locked(void)
 {
+	console_assert_held();
 	console_put_locked(prompt_text, prompt_text_len);
 	console_put_locked(prompt_line, prompt_line_len);
 	prompt_cut = false;
@@ -73,6 +74,7 @@ static void prompt_draw_locked(void)
 #define PROMPT_ERASE_COLUMNS 80
 static void prompt_interrupt_locked(void)
 {
+	console_assert_held();
 	if (!prompt_shown || prompt_cut || panic_in_progress)
 		return; /* (a panic's lines go out as they are, and no prompt after them) */
 	if (prompt_text_len + prompt_line_len < PROMPT_ERASE_COLUMNS) {
@@ -87,6 +89,7 @@ static void prompt_interrupt_locked(void)
 /* Other output went out: the prompt comes back below it once its line is ended. */
 static void prompt_restore_locked(void)
 {
+	console_assert_held();
 	if (prompt_shown && prompt_cut && line_empty && !panic_in_progress) {
 		line_owner = 0;
 		prompt_draw_locked();
