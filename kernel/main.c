@@ -122,6 +122,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	serial_init(COM2_PORT); /* the dump sink */
 	kernel_apply_options();
 	sched_init();
+	tlb_cpu_join();
 	task_init();
 	timer_init();
 	irq_enable();

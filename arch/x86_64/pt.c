@@ -12,6 +12,7 @@
 #include <arch/cpu.h>
 #include <knmm/panic.h>
 #include <knmm/string.h>
+#include <arch/tlb.h>
 #include "pt_internal.h"
 
 struct pt_root kernel_pt_root;
@@ -110,16 +111,9 @@ bool pt_table_is_empty(uint64_t table_pa)
  * pt_internal.h.) */
 void pt_op_finish(struct pt_op *op)
 {
-	/* User-half entries of an inactive root are not in this CPU's TLB (no PCIDs yet). */
-	bool visible = op->shared || pt_is_active(op->root);
-
-	if (visible && (op->n || op->overflow)) {
-		if (op->overflow)
-			op->global ? tlb_flush_all() : tlb_flush_all_nonglobal();
-		else
-			for (unsigned i = 0; i < op->n; i++)
-				tlb_flush_page(op->va[i]);
-	}
+	/* Every CPU that may cache the old entries drops them before the tables go. */
+	if (op->n || op->overflow)
+		tlb_invalidate(op->root, op->shared, op->global, op->overflow, op->va, op->n);
 	while (op->freed) {
 		uint64_t pa = op->freed;
 		op->freed = *table_of(pa);
