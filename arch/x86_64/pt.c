@@ -24,7 +24,7 @@ static bool kernel_top_sealed;
 
 void pt_set_frame_source(const struct pt_frame_source *src) { pt_frame_src = src; }
 const struct pt_frame_source *pt_get_frame_source(void) { return pt_frame_src; }
-uint64_t pt_table_pages(void) { return table_pages; }
+uint64_t pt_table_pages(void) { return __atomic_load_n(&table_pages, __ATOMIC_RELAXED); }
 
 /* ------------------------------------------------------------------ occupancy summaries */
 
@@ -78,7 +78,7 @@ uint64_t pt_table_alloc(void)
 	uint64_t pa = pt_frame_src->alloc();
 	if (pa) {
 		KASSERT(is_aligned(pa, PAGE_SIZE));
-		table_pages++;
+		__atomic_add_fetch(&table_pages, 1, __ATOMIC_RELAXED); /* (under several locks: atomic) */
 		if (pt_frame_src->word)
 			*pt_frame_src->word(pa) = SUM_TRACKED; /* zeroed: every chunk empty */
 	}
@@ -87,7 +87,7 @@ uint64_t pt_table_alloc(void)
 
 void pt_table_free(uint64_t pa)
 {
-	table_pages--;
+	__atomic_sub_fetch(&table_pages, 1, __ATOMIC_RELAXED);
 	if (pt_frame_src->word)
 		*pt_frame_src->word(pa) = 0;
 	pt_frame_src->free(pa);

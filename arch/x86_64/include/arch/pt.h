@@ -174,10 +174,13 @@ void tlb_flush_all(void); /* including global entries */
 void tlb_cpu_join(void);
 /* Answers the shootdown requests waiting for this CPU (the IPI's handler, lock waits). */
 void tlb_poll(void);
-/* Per CPU: shootdown rounds it sent, IPIs in them, requests it answered. */
+/* Per CPU: shootdown rounds it sent, IPIs in them, requests it answered, and CR3 loads that
+ * flushed a PCID (a new root in a slot, or one marked stale). */
 struct tlb_stats {
-	uint64_t rounds, ipis, received;
+	uint64_t rounds, ipis, received, pcid_flushes;
 };
+/* Whether roots get PCIDs (the CPU has them): a switch then keeps their entries. */
+bool tlb_pcid_enabled(void);
 extern struct tlb_stats tlb_stats[];
 
 #endif
