@@ -35,6 +35,9 @@ static uint64_t next_tid = 1, nthreads;
 
 struct thread *current_thread(void) { return this_cpu()->current; }
 uint64_t sched_thread_count(void) { return READ_ONCE(nthreads); }
+unsigned sched_cpu_count(void) { return 1; }
+
+void sched_set_affinity(struct thread *t, uint64_t mask) { WRITE_ONCE(t->affinity, mask); }
 
 static uint64_t kstack_top(const struct thread *t) { return t->kstack_base + t->kstack_size; }
 
@@ -220,6 +223,7 @@ static struct thread *thread_alloc(const char *name)
 	kstrlcpy(t->name, name, sizeof(t->name));
 	t->kstack_size = KSTACK_SIZE;
 	t->exc_vector = UINT64_MAX; /* (no exception stopped it) */
+	t->affinity = UINT64_MAX;   /* (any CPU) */
 	if (kstack_alloc(name, KSTACK_SIZE, &t->kstack_base) != rcOk) {
 		pool_free(t);
 		return NULL;
@@ -358,6 +362,7 @@ void sched_init(void)
 	m->kstack_size = (uint64_t)(boot_stack_top - boot_stack_bottom);
 	m->state = THREAD_RUNNING;
 	m->id = next_tid++;
+	m->affinity = UINT64_MAX;
 	nthreads++;
 	list_add_tail(&m->all_link, &all_threads);
 	this_cpu()->current = m;

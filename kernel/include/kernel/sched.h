@@ -46,7 +46,8 @@ struct thread {
 	struct wait_queue *waiting_on;
 	uint64_t deadline_ns; /* 0: none */
 	bool timed_out;
-	bool killed; /* its task is going away: leave at the next chance */
+	bool killed;       /* its task is going away: leave at the next chance */
+	uint64_t affinity; /* the CPUs it may run on: bit i is CPU i (all ones: any; sched_set_affinity) */
 	/* ring 3 */
 	uint8_t *fpu; /* FXSAVE area of user threads */
 	/* the exception that stopped it (frozen for a dump), or exc_vector == UINT64_MAX */
@@ -103,5 +104,10 @@ void thread_wake(struct thread *t);
 
 /* Threads alive (created and not yet reaped). */
 uint64_t sched_thread_count(void);
+/* CPUs online (bit i of an affinity mask is CPU i; CPU numbers are this_cpu()->id). */
+unsigned sched_cpu_count(void);
+/* Sets the CPUs t may run on (bit i: CPU i). The caller checked that the mask holds an online
+ * CPU, and holds t's task lock (t cannot be reaped meanwhile). Today only stored: one CPU. */
+void sched_set_affinity(struct thread *t, uint64_t mask);
 
 #endif
