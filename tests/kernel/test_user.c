@@ -37,6 +37,7 @@ KTEST(user, vm_model) { run(t, "test_vm_model"); }
 KTEST(user, dump) { run(t, "test_dump"); }
 KTEST(user, task_memory) { run(t, "test_taskmem"); }
 KTEST(user, task_vm) { run(t, "test_task_vm"); }
+KTEST(user, threads) { run(t, "test_threads"); }
 
 /* Privileged, for KnPmmMdlCreateFromPhys (its child checks the refusal without). */
 KTEST(user, mdl)
