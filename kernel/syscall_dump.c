@@ -81,10 +81,13 @@ int64_t sys_task_get_thread_context(const struct syscall_args *a)
 	struct list_head *pos;
 	uint64_t i = 0;
 	list_for_each(pos, &t->threads) {
-		if (i++ != index)
+		/* Its live threads in creation order (one that exited is not on the list); one
+		 * told to leave (the task is being terminated) is skipped: its kernel stack, and
+		 * the frame on it, may go at any moment. */
+		const struct thread *th = list_entry(pos, struct thread, task_link);
+		if (th->killed || i++ != index)
 			continue;
 		/* Parked: its ring-3 state is the frame at the top of its kernel stack. */
-		const struct thread *th = list_entry(pos, struct thread, task_link);
 		const struct trap_frame *f = thread_user_frame(th);
 		c = (KnThreadContext){
 			.rax = f->rax,

@@ -282,7 +282,7 @@ Retcode task_create_args(const char *name, const char *program, unsigned flags, 
 	t->obj.unreachable = task_unreachable;
 	task_get(t); /* the main thread's */
 	list_add_tail(&main->task_link, &t->threads);
-	t->nthreads = 1;
+	t->nthreads = t->live = 1;
 	t->state = KN_TASK_STATE_CREATED;
 	irq = spin_lock_irqsave(&tasks_lock);
 	list_add_tail(&t->all_link, &all_tasks);
@@ -401,6 +401,28 @@ Retcode task_freeze(struct task *t)
 	return rc;
 }
 
+/* Every live thread of t is parked: t becomes FROZEN (t->lock held). True when it just did. */
+static bool freeze_complete_locked(struct task *t)
+{
+	spin_assert_held(&t->lock);
+	if (!t->freezing || t->parked != t->live || t->state != KN_TASK_STATE_RUNNING)
+		return false;
+	set_state(t, KN_TASK_STATE_FROZEN);
+	return true;
+}
+
+/* t has just become FROZEN (t->lock not held): it never acts again, so its handles keep
+ * nothing from now on, and if nothing that can act holds it, nobody will ever dump or end
+ * it: it ends now. */
+static void task_frozen(struct task *t)
+{
+	handle_table_stop_counting(&t->handles);
+	task_get(t);
+	if (READ_ONCE(t->obj.live) == 0)
+		task_unreachable(&t->obj);
+	task_put(t);
+}
+
 void task_park_current(void)
 {
 	struct thread *th = current_thread();
@@ -408,18 +430,11 @@ void task_park_current(void)
 
 	KASSERT(!irq_enabled());
 	spin_lock_irqsave(&t->lock);
-	bool last = ++t->parked == t->nthreads && t->state == KN_TASK_STATE_RUNNING;
+	t->parked++;
+	bool frozen = freeze_complete_locked(t);
 	spin_unlock_irqrestore(&t->lock, false);
-	if (last) {
-		set_state(t, KN_TASK_STATE_FROZEN);
-		/* It never acts again: its handles keep nothing from now on, and if nothing that
-		 * can act holds it, nobody will ever dump or end it: it ends now. */
-		handle_table_stop_counting(&t->handles);
-		task_get(t);
-		if (READ_ONCE(t->obj.live) == 0)
-			task_unreachable(&t->obj);
-		task_put(t);
-	}
+	if (frozen)
+		task_frozen(t);
 	sched_lock();
 	while (!READ_ONCE(th->killed))
 		wq_wait_locked(&t->frozen_wq, 0);
@@ -427,6 +442,82 @@ void task_park_current(void)
 	spin_lock_irqsave(&t->lock);
 	t->parked--;
 	spin_unlock_irqrestore(&t->lock, false);
+}
+
+Retcode task_thread_create(struct task *t, uint64_t entry, uint64_t arg, uint64_t stack_top, uint64_t *tid)
+{
+	bool irq = spin_lock_irqsave(&t->lock);
+	bool going = t->dying || t->freezing;
+	spin_unlock_irqrestore(&t->lock, irq);
+	if (going)
+		return rcWrongState;
+	if (thread_charge(t->acct) != rcOk)
+		return rcOutOfMemory;
+	struct thread *th = thread_create_user(t, t->name, entry, stack_top, arg, 0);
+	if (!th) {
+		thread_uncharge(t->acct);
+		return rcOutOfMemory;
+	}
+	task_get(t); /* the thread's */
+	irq = spin_lock_irqsave(&t->lock);
+	/* Terminated or frozen while it was made (it may have blocked for memory): it is not
+	 * one of the task's, and leaves before it reaches ring 3; the reaper frees it, and
+	 * gives the charge back, as any other. */
+	going = t->dying || t->freezing;
+	if (going) {
+		th->killed = true;
+		list_init(&th->task_link); /* (off the list: task_thread_gone's list_del is harmless) */
+	} else {
+		list_add_tail(&th->task_link, &t->threads);
+		t->live++;
+	}
+	t->nthreads++;
+	*tid = th->id;
+	thread_start(th);
+	spin_unlock_irqrestore(&t->lock, irq);
+	return going ? rcWrongState : rcOk;
+}
+
+__noreturn void task_thread_exit_current(void)
+{
+	struct thread *th = current_thread();
+	struct task *t = th->task;
+
+	KASSERT(t != NULL);
+	bool irq = spin_lock_irqsave(&t->lock);
+	if (t->dying || t->live == 1) {
+		/* The last one (or the task is ending anyway): the task ends as by KnTaskExit(0). */
+		spin_unlock_irqrestore(&t->lock, irq);
+		task_exit_current(0);
+	}
+	/* Off the list of live threads now (a freeze no longer waits for it, thread contexts
+	 * no longer list it); linked to itself until the reaper's list_del. */
+	list_del(&th->task_link);
+	list_init(&th->task_link);
+	t->live--;
+	bool frozen = freeze_complete_locked(t);
+	spin_unlock_irqrestore(&t->lock, irq);
+	if (frozen)
+		task_frozen(t);
+	thread_exit();
+}
+
+Retcode task_thread_set_affinity(struct task *t, uint64_t tid, uint64_t mask)
+{
+	Retcode rc = rcNotFound;
+	bool irq = spin_lock_irqsave(&t->lock);
+	struct list_head *pos;
+
+	list_for_each(pos, &t->threads) {
+		struct thread *th = list_entry(pos, struct thread, task_link);
+		if (tid == 0 ? th == current_thread() : th->id == tid) {
+			sched_set_affinity(th, mask);
+			rc = rcOk;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&t->lock, irq);
+	return rc;
 }
 
 /* The reaper freed thread th of t (its kernel stack is gone): after the last, the task. */

@@ -52,6 +52,11 @@
 	X(37, KnTaskVmProtect, sys_task_vm_protect)                \
 	X(38, KnTaskVmUnmap, sys_task_vm_unmap)                    \
 	X(39, KnTaskReadMemory, sys_task_read_memory)              \
-	X(40, KnTaskWriteMemory, sys_task_write_memory)
+	X(40, KnTaskWriteMemory, sys_task_write_memory)            \
+	X(41, KnThreadCreate, sys_thread_create)                   \
+	X(42, KnThreadExit, sys_thread_exit)                       \
+	X(43, KnThreadSetAffinity, sys_thread_set_affinity)        \
+	X(44, KnThreadGetCpu, sys_thread_get_cpu)                  \
+	X(45, KnThreadYield, sys_thread_yield)
 
 #endif

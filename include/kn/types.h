@@ -9,6 +9,7 @@
 typedef uint64_t rtl_size_t;
 typedef uint64_t rtl_uint64_t;
 typedef uint32_t rtl_uint32_t;
+typedef uintptr_t rtl_uintptr_t;
 typedef int rtl_bool;
 typedef uint32_t Handle;
 

@@ -37,6 +37,7 @@ KTEST(user, vm_model) { run(t, "test_vm_model"); }
 KTEST(user, dump) { run(t, "test_dump"); }
 KTEST(user, task_memory) { run(t, "test_taskmem"); }
 KTEST(user, task_vm) { run(t, "test_task_vm"); }
+KTEST(user, threads) { run(t, "test_threads"); }
 
 /* Privileged, for KnPmmMdlCreateFromPhys (its child checks the refusal without). */
 KTEST(user, mdl)
@@ -134,6 +135,26 @@ KTEST(user, task_space_hold_delays_teardown)
 	struct vm_info info;
 	KT_EXPECT_EQ(vm_query(&task->vs, 0x60000000ull, &info), rcOk);
 	KT_EXPECT_EQ(info.state, VMM_STATE_FREE);
+	task_put(task);
+}
+
+/* A task being terminated gets no new thread (KnThreadCreate's rcWrongState): nothing is
+ * made, nothing charged. */
+KTEST(user, no_thread_for_a_dying_task)
+{
+	struct task *task;
+	uint64_t tid = 0, limit[ACCT_NR], before[ACCT_NR], after[ACCT_NR];
+
+	KT_ASSERT_EQ(task_create("thr-dying", "nop", 0, NULL, &task), rcOk);
+	uint64_t threads = sched_thread_count();
+	account_read(task->acct, limit, before);
+	task_terminate(task, KN_EXIT_TERMINATED, false); /* (nothing runs until we block) */
+	KT_EXPECT_EQ(task_thread_create(task, 0x400000, 0, 0x40000000, &tid), rcWrongState);
+	account_read(task->acct, limit, after);
+	KT_EXPECT_EQ(sched_thread_count(), threads);
+	KT_EXPECT_EQ(after[ACCT_CHARGE], before[ACCT_CHARGE]);
+	KT_EXPECT_EQ(tid, 0);
+	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 10000000000ull), rcOk);
 	task_put(task);
 }
 

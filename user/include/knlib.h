@@ -11,6 +11,7 @@
 #include <kn/pmm_api.h>
 #include <kn/retcode.h>
 #include <kn/task_api.h>
+#include <kn/thread_api.h>
 #include <kn/vmm_api.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
@@ -52,6 +53,11 @@ static inline uint64_t rdtsc(void)
 	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
 	return ((uint64_t)hi << 32) | lo;
 }
+
+/* A thread of the caller's task running fn(arg) on the stack below stackTop (16-byte
+ * aligned; two words of it hold fn and arg for the start); when fn returns, the thread ends
+ * (KnThreadExit). KnThreadCreate's codes. */
+Retcode thread_create(void (*fn)(void *), void *arg, void *stackTop, rtl_uint32_t *tid);
 
 /* Creates, resumes and waits for a program; returns its exit code (or -1000 - rc). */
 int run_task(const char *name, const char *program, int flags);

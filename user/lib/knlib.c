@@ -84,6 +84,19 @@ int run_task(const char *name, const char *program, int flags)
 	return rc == rcOk ? code : -1000 - rc;
 }
 
+void kn_thread_start(void); /* (thread_start.S) */
+
+Retcode thread_create(void (*fn)(void *), void *arg, void *stackTop, rtl_uint32_t *tid)
+{
+	uintptr_t top = (uintptr_t)stackTop;
+	if (top % 16 != 0)
+		return rcInvalidArgument; /* (as the kernel would say: nothing is written below it) */
+	uintptr_t *start = (uintptr_t *)(top - 16);
+	start[0] = (uintptr_t)fn;
+	start[1] = (uintptr_t)arg;
+	return KnThreadCreate((rtl_uintptr_t)kn_thread_start, 0, top - 16, tid);
+}
+
 void *KnVmAllocate(void *addr, rtl_size_t size, int flags)
 {
 	void *out;

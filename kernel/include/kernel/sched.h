@@ -91,7 +91,8 @@ struct trap_frame *thread_user_frame(const struct thread *t);
 /* The CPU at the end of its start-up (kernel/smp.c): its boot stack becomes its idle thread,
  * which then runs whatever the run queue has for it. Interrupts off. */
 __noreturn void sched_cpu_start(uint64_t stack_base, uint64_t stack_size);
-/* CPUs that run threads. */
+/* CPUs that run threads (bit i of an affinity mask is CPU i; CPU numbers are
+ * this_cpu()->id). */
 unsigned sched_cpu_count(void);
 
 /* The scheduler's lock, with interrupts off; returns the previous interrupt state. A wait
@@ -122,8 +123,9 @@ void thread_wake(struct thread *t);
 /* Gets t to its next safe point now: wakes it if it sleeps, sends its CPU a reschedule IPI
  * if it runs on another one (a freeze or a termination must not wait for its next tick). */
 void thread_wake_or_kick(struct thread *t);
-/* The CPUs t may run on (mask checked by the caller against sched_cpu_count()). A thread
- * running where it may no longer run leaves that CPU at its next return to ring 3. */
+/* Sets the CPUs t may run on (bit i: CPU i). The caller checked that the mask holds an online
+ * CPU, and holds t's task lock (t cannot be reaped meanwhile). A thread running where it may
+ * no longer run leaves that CPU at its next return to ring 3. */
 void sched_set_affinity(struct thread *t, uint64_t mask);
 
 /* Threads alive (created and not yet reaped). */

@@ -14,7 +14,8 @@ typedef int64_t (*syscall_fn)(const struct syscall_args *args);
 
 /* The handlers, one per line of include/kn/syscall_table.h: kernel/syscall.c (debug,
  * tasks, handles), kernel/syscall_vm.c (memory), kernel/syscall_taskmem.c (another
- * task's memory), kernel/syscall_mdl.c and kernel/syscall_dump.c. */
+ * task's memory), kernel/syscall_mdl.c, kernel/syscall_dump.c and kernel/syscall_thread.c
+ * (threads of the caller's task). */
 #define SYSCALL_DECLARE(n, name, handler) int64_t handler(const struct syscall_args *a);
 KN_SYSCALLS(SYSCALL_DECLARE)
 #undef SYSCALL_DECLARE

@@ -39,11 +39,13 @@ struct task {
 	struct vm_space vs;
 	struct handle_table handles;
 	spinlock_t lock;
-	struct list_head threads;
-	unsigned nthreads;
+	struct list_head threads;    /* its threads that have not exited, in creation order (one
+					that exits leaves it: task_thread_exit_current) */
+	unsigned nthreads;           /* threads not yet reaped (the teardown follows the last) */
+	unsigned live;               /* threads on `threads`: created, not exited */
 	bool dying;                  /* terminate has begun: no new threads, no new handles */
 	bool freezing;               /* freeze has begun: threads park at their next safe point */
-	unsigned parked;             /* threads parked (FROZEN when all are) */
+	unsigned parked;             /* threads parked (FROZEN when all live ones are) */
 	unsigned space_calls;        /* KnTaskVm* calls acting on vs (task_space_hold; the
 					teardown waits on state_wq for them to end) */
 	struct wait_queue state_wq;  /* woken on every state change */
@@ -87,6 +89,20 @@ Retcode task_wait(struct task *t, int states, uint64_t deadline_ns);
 void task_wait_teardowns(void);
 /* Tests: pretend a task teardown is pending (task_wait_teardowns waits for it) or stop. */
 void task_test_hold_teardown(bool hold);
+/*
+ * A new thread of t, the caller's task (KnThreadCreate): it enters ring 3 at `entry` with
+ * rsp = stack_top and rdi = arg, runnable at once; its id in *tid. Charged to t's account as
+ * the main thread is. rcOutOfMemory (a quota or memory: nothing kept), rcWrongState (t is
+ * being terminated or frozen: nothing made, or a thread made meanwhile leaves before it
+ * reaches ring 3). The caller checked the addresses.
+ */
+Retcode task_thread_create(struct task *t, uint64_t entry, uint64_t arg, uint64_t stack_top, uint64_t *tid);
+/* The current thread ends (KnThreadExit); when it is the last live thread of its task, the
+ * task ends with code 0 (task_exit_current(0)). Never returns. */
+__noreturn void task_thread_exit_current(void);
+/* Sets the affinity of thread `tid` of t (0: the current thread, which must be t's) to mask
+ * (sched_set_affinity). rcNotFound: no live thread of t has that id. */
+Retcode task_thread_set_affinity(struct task *t, uint64_t tid, uint64_t mask);
 /* Called by the reaper for each thread of t it frees. */
 void task_thread_gone(struct task *t, struct thread *th);
 /*
