@@ -127,7 +127,7 @@ void smp_boot(void)
 		}
 	}
 	if (want > 1)
-		n = smp_start_cpus(stacks, smp_ap_idle_placeholder);
+		n = smp_start_cpus(stacks, want, smp_ap_idle_placeholder);
 	else
 		pr_info("smp: 1 CPU online");
 	for (unsigned i = n; i < want; i++)

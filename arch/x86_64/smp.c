@@ -153,19 +153,16 @@ static bool start_one(unsigned index, uint32_t apic_id)
 	return wait_alive(t0, ANSWER_WAIT_US);
 }
 
-unsigned smp_start_cpus(const struct smp_cpu_stacks *stacks, void (*ap_main)(void))
+unsigned smp_start_cpus(const struct smp_cpu_stacks *stacks, unsigned max_cpus, void (*ap_main)(void))
 {
 	unsigned n = 1;
 
-	KASSERT(cpu_count() == 1 && irq_enabled() == false);
-	if (listed.n <= 1) {
-		pr_info("smp: 1 CPU online");
-		return 1;
-	}
+	KASSERT(cpu_count() == 1 && !irq_enabled() && max_cpus <= SPIN_MAX_CPUS);
 	ap_stacks = stacks;
 	ap_main_fn = ap_main;
-	trampoline_install();
-	for (unsigned i = 1; i < listed.n; i++) {
+	if (listed.n > 1 && max_cpus > 1)
+		trampoline_install();
+	for (unsigned i = 1; i < listed.n && n < max_cpus; i++) {
 		uint32_t id = listed.apic_id[i];
 		if (!start_one(n, id)) {
 			pr_warn("smp: the CPU with APIC id %u did not answer within %u ms; going on without it", id,
@@ -175,7 +172,7 @@ unsigned smp_start_cpus(const struct smp_cpu_stacks *stacks, void (*ap_main)(voi
 		percpu_note_started(++n);
 		pr_info("smp: CPU %u up (APIC id %u)", n - 1, id);
 	}
-	pr_info("smp: %u CPUs online", n);
+	pr_info("smp: %u CPU%s online", n, n == 1 ? "" : "s");
 	return n;
 }
 

@@ -41,16 +41,18 @@ struct smp_cpu_stacks {
 };
 
 /*
- * Starts every listed CPU but this one, one after the other. The i-th CPU to answer becomes
- * CPU i (cpu_at(i)) and runs on stacks[i] (stacks[0] is not used; the array has
- * smp_cpus_listed() entries). Each one sets itself up as the boot CPU did (GDT and TSS,
- * IDT, GS base, SYSCALL, cpu_init, FPU, local APIC and its timer at the boot CPU's tick)
- * and calls ap_main() with interrupts off; ap_main never returns. A CPU that does not
- * answer within 100 ms is logged and left out. Returns cpu_count(). Call once, from the
- * boot CPU, after the local APIC is set up (timer_init) and with mm up (the temporary
- * tables copy the kernel's upper half, which must not gain top-level entries afterwards).
+ * Starts the listed CPUs but this one, one after the other, until `max_cpus` run or the
+ * list ends. The i-th CPU to answer becomes CPU i (cpu_at(i)) and runs on stacks[i]
+ * (stacks[0] is not used; the array has max_cpus entries). Each one sets itself up as the
+ * boot CPU did (GDT and TSS, IDT, GS base, SYSCALL, cpu_init, FPU, local APIC and its timer
+ * at the boot CPU's tick) and calls ap_main() with interrupts off; ap_main never returns.
+ * A CPU that does not answer within 100 ms is logged and left out. Logs a line per CPU
+ * and "smp: N CPUs online"; returns cpu_count(). Call once, from the boot CPU with
+ * interrupts off, after the local APIC is set up (timer_init) and with mm up (the
+ * temporary tables copy the kernel's upper half, which must not gain top-level entries
+ * while CPUs start).
  */
-unsigned smp_start_cpus(const struct smp_cpu_stacks *stacks, void (*ap_main)(void));
+unsigned smp_start_cpus(const struct smp_cpu_stacks *stacks, unsigned max_cpus, void (*ap_main)(void));
 
 #endif /* __ASSEMBLER__ */
 #endif
