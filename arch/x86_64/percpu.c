@@ -9,7 +9,7 @@
 #include <knmm/string.h>
 #include "asm.h"
 
-static struct cpu cpus[SPIN_MAX_CPUS] __aligned(64);
+static struct cpu cpus[SPIN_MAX_CPUS];
 static unsigned nr_started = 1; /* (arch/x86_64/smp.c raises it: percpu_note_started) */
 
 static uint8_t fpu_clean[FPU_STATE_SIZE] __aligned(16);

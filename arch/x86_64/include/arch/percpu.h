@@ -27,7 +27,7 @@ struct cpu {
 	uint32_t id;        /* this CPU's number (the locks' owner, knmm/spinlock.h) */
 	uint32_t irq_depth; /* interrupt handlers running on it (trap_dispatch) */
 	uint32_t apic_id;   /* its local APIC's id (the destination of IPIs to it) */
-};
+} __aligned(64);            /* a cache line each: no CPU writes into another's */
 
 _Static_assert(__builtin_offsetof(struct cpu, kernel_rsp) == PERCPU_KERNEL_RSP, "percpu layout");
 _Static_assert(__builtin_offsetof(struct cpu, user_rsp) == PERCPU_USER_RSP, "percpu layout");
