@@ -97,8 +97,12 @@ static const struct madt *find_madt(const struct rsdp *r, unsigned len)
 		uint64_t pa = 0;
 		memcpy(&pa, e + i * esize, esize); /* (unaligned in the RSDT: 36-byte header) */
 		const struct sdt_header *h = table_at(pa, NULL);
-		if (h && memcmp(h->signature, "APIC", 4) == 0)
+		if (h && memcmp(h->signature, "APIC", 4) == 0) {
+			pr_debug("smp: ACPI %s at %#llx, MADT at %#llx (%u bytes)", xsdt ? "XSDT" : "RSDT",
+				 (unsigned long long)(xsdt ? r->xsdt_pa : r->rsdt_pa), (unsigned long long)pa,
+				 h->length);
 			return h->length >= sizeof(struct madt) ? (const struct madt *)h : NULL;
+		}
 	}
 	return NULL;
 }
