@@ -8,6 +8,7 @@
 #include <knmm/spinlock.h>
 #include <knmm/string.h>
 #include "asm.h"
+#include "smp_internal.h"
 
 static struct cpu cpus[SPIN_MAX_CPUS];
 static unsigned nr_started = 1; /* (arch/x86_64/smp.c raises it: percpu_note_started) */
@@ -17,7 +18,7 @@ static uint8_t fpu_clean[FPU_STATE_SIZE] __aligned(16);
 static unsigned cpu_id(void) { return this_cpu()->id; }
 static bool cpu_in_interrupt(void) { return this_cpu()->irq_depth != 0; }
 
-/* What the locks ask arch (knmm/spinlock.h): usable from here on, GS points at cpu0. */
+/* What the locks ask arch (knmm/spinlock.h): usable once GS points at a CPU's struct cpu. */
 static const struct spin_cpu_ops lock_cpu_ops = { .cpu_id = cpu_id, .in_interrupt = cpu_in_interrupt };
 
 unsigned cpu_count(void) { return READ_ONCE(nr_started); }
