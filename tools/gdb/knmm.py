@@ -68,7 +68,8 @@ KERNEL_NAMES = {
     "pool_tables": "'pool.c'::tables_held",
     "pool_tags": "'pool.c'::tags",
     "ready": "boot_ready_tsc",
-    "cpu": "cpu0",  # the per-CPU blocks by CPU number (one CPU today); this_cpu() finds them by GS base
+    "cpus": "'percpu.c'::cpus",  # the per-CPU blocks by CPU number; this_cpu() finds them by GS base
+    "nr_cpus": "'percpu.c'::nr_started",  # how many of them are in use
     "log_buf": "log_buf",
     "log_next": "log_buf_next",
     "trap_return": "trap_return",
@@ -250,7 +251,7 @@ def cpu_block(addr):
     if not addr:
         return None
     try:
-        cpu = gdb.Value(addr).cast(symbol("cpu").type.pointer()).dereference()
+        cpu = gdb.Value(addr).cast(symbol("cpus")[0].type.pointer()).dereference()
         return cpu if int(cpu["self"]) == addr else None
     except gdb.error:
         return None
@@ -261,7 +262,7 @@ def this_cpu():
     this_cpu() finds it: GS base (the `gs_base` register QEMU's stub gives; `k_gs_base`, the
     swapped one, when stopped in ring 3 or between the two SWAPGS of an entry). Without a
     usable GS base, by that CPU's number (QEMU gives gdb a thread per vCPU) among the per-CPU
-    blocks the kernel has (cpu0 only: knmm runs one CPU). Missing when it cannot tell."""
+    blocks the kernel has (percpu.c's cpus[], nr_started of them). Missing when it cannot tell."""
     tried = []
     for reg in ("gs_base", "k_gs_base"):
         try:
@@ -274,7 +275,8 @@ def this_cpu():
             return cpu, f"${reg}"
         tried.append(f"${reg} {base:#x} is no per-CPU block")
     thread = gdb.selected_thread()
-    blocks = [symbol("cpu")]  # the per-CPU blocks the kernel has, by CPU number
+    cpus = symbol("cpus")  # the per-CPU blocks the kernel has, by CPU number
+    blocks = [cpus[i] for i in range(int(symbol("nr_cpus")))]
     if thread is not None and 1 <= thread.num <= len(blocks) and int(blocks[thread.num - 1]["self"]):
         return blocks[thread.num - 1], f"vCPU {thread.num - 1} (gdb thread {thread.num}; {'; '.join(tried)})"
     raise Missing(f"cannot tell which CPU's per-CPU block is current ({'; '.join(tried)}; gdb thread "
