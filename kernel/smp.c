@@ -6,6 +6,7 @@
 #include <arch/cpu.h>
 #include <arch/gdt.h>
 #include <arch/percpu.h>
+#include <arch/pt.h>
 #include <arch/smp.h>
 #include <arch/time.h>
 #include <knmm/align.h>
@@ -31,16 +32,15 @@ bool smp_cpu_online(unsigned i)
 	return i < SPIN_MAX_CPUS && (__atomic_load_n(&online_mask, __ATOMIC_ACQUIRE) >> i & 1);
 }
 
-/*
- * What every other CPU runs for now: it marks itself online and stops, interrupts off.
- * A placeholder: the scheduler's per-CPU entry (an idle thread per CPU, SPEC §11) takes its
- * place once the timer handler and the run queues are safe on several CPUs.
- */
-static __noreturn void smp_ap_idle_placeholder(void)
+/* What every other CPU runs once arch set it up (interrupts off, on stacks[i]): it marks
+ * itself online, takes TLB shootdown requests from then on, and becomes a scheduler CPU whose
+ * boot stack is its idle thread's. */
+static __noreturn void smp_ap_main(void)
 {
-	__atomic_fetch_or(&online_mask, 1ull << this_cpu()->id, __ATOMIC_RELEASE);
-	for (;;)
-		__asm__ __volatile__("cli\n\tpause\n\thlt" ::: "memory");
+	unsigned i = this_cpu()->id;
+	__atomic_fetch_or(&online_mask, 1ull << i, __ATOMIC_RELEASE);
+	tlb_cpu_join();
+	sched_cpu_start(stacks[i].stack_top - KSTACK_SIZE, KSTACK_SIZE);
 }
 
 /* The trampoline's pages are RAM (in an available range), inside the first MiB that bootmem
@@ -126,12 +126,16 @@ void smp_boot(void)
 			break;
 		}
 	}
+	/* (With one CPU online a contended lock can only be held by its own CPU, and waiting
+	 * panics; the CPUs about to start take locks at once.) */
+	spin_set_cpus_online(want);
 	if (want > 1)
-		n = smp_start_cpus(stacks, want, smp_ap_idle_placeholder);
+		n = smp_start_cpus(stacks, want, smp_ap_main);
 	else
 		pr_info("smp: 1 CPU online");
 	for (unsigned i = n; i < want; i++)
 		stacks_free(i); /* CPUs that did not answer */
+	spin_set_cpus_online(n);
 
 	/* Each started CPU marks itself online right after arch saw it alive. */
 	uint64_t all = n == 64 ? ~0ull : (1ull << n) - 1, t0 = rdtsc();
@@ -141,5 +145,4 @@ void smp_boot(void)
 			      (unsigned long long)(all & ~online_mask));
 		cpu_relax();
 	}
-	spin_set_cpus_online(n);
 }
