@@ -88,8 +88,8 @@ static bool model_check(struct model *m, char *why, size_t size)
 
 	if (!pmm_check(pm, why, size))
 		return false;
-	if (pm->free_pages != m->free) {
-		snprintf(why, size, "allocator says %llu free, model %llu", (unsigned long long)pm->free_pages,
+	if (pmm_free_pages_in(pm) != m->free) {
+		snprintf(why, size, "allocator says %llu free, model %llu", (unsigned long long)pmm_free_pages_in(pm),
 			 (unsigned long long)m->free);
 		return false;
 	}
@@ -108,11 +108,14 @@ static bool model_check(struct model *m, char *why, size_t size)
 				}
 			}
 		}
-	for (struct page *p = pm->pcp.head; p; p = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL)
-		if (m->mark[pmm_pfn(pm, p)]++) {
-			snprintf(why, size, "cached frame %llu also listed", (unsigned long long)pmm_pfn(pm, p));
-			return false;
-		}
+	for (unsigned c = 0; c < SPIN_MAX_CPUS; c++)
+		for (struct page *p = pm->pcp[c].head; p;
+		     p = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL)
+			if (m->mark[pmm_pfn(pm, p)]++) {
+				snprintf(why, size, "cached frame %llu also listed or cached twice",
+					 (unsigned long long)pmm_pfn(pm, p));
+				return false;
+			}
 	for (uint64_t p = m->base; p < m->sim.max_pfn; p++)
 		if ((m->state[p] == M_FREE) != (m->mark[p] == 1)) {
 			snprintf(why, size, "frame %llu: model %s, allocator %s", (unsigned long long)p,
@@ -223,7 +226,7 @@ static bool model_step(struct model *m, char *why, size_t size)
 			all_ram = m->state[pfn + i] != M_HOLE;
 			all_free = all_free && m->state[pfn + i] == M_FREE;
 		}
-		uint64_t before = pm->free_pages;
+		uint64_t before = pmm_free_pages_in(pm);
 		Retcode rc = pmm_claim_in(pm, pfn << PAGE_SHIFT, n, PAGE_KERNEL);
 		Retcode want = !all_ram ? rcNotFound : all_free ? rcOk : rcBusy;
 		if (rc != want) {
@@ -232,7 +235,7 @@ static bool model_step(struct model *m, char *why, size_t size)
 			return false;
 		}
 		if (rc != rcOk)
-			return before == pm->free_pages;
+			return before == pmm_free_pages_in(pm);
 		return model_take(m, pfn, n, 0, 2, why, size);
 	}
 	if (op < 99) {
@@ -245,8 +248,9 @@ static bool model_step(struct model *m, char *why, size_t size)
 	while (m->nr_live < m->cap && (p = pmm_alloc_in(pm, 0, 0, PAGE_ANON)) != NULL)
 		if (!model_take(m, pmm_pfn(pm, p), 1, 0, 0, why, size))
 			return false;
-	if (m->nr_live < m->cap && (m->free != 0 || pm->free_pages != 0)) {
-		snprintf(why, size, "exhausted allocator still counts %llu free", (unsigned long long)pm->free_pages);
+	if (m->nr_live < m->cap && (m->free != 0 || pmm_free_pages_in(pm) != 0)) {
+		snprintf(why, size, "exhausted allocator still counts %llu free",
+			 (unsigned long long)pmm_free_pages_in(pm));
 		return false;
 	}
 	if (m->nr_live < m->cap && pmm_alloc_in(pm, 0, PMM_LOW, PAGE_ANON)) {
