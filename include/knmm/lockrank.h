@@ -25,6 +25,7 @@ enum lock_rank {
 	LOCK_RANK_LOOKASIDE,       /* one lookaside list's free blocks (struct lookaside) */
 	LOCK_RANK_POOL,            /* the kernel pool (mm/pool.c) */
 	LOCK_RANK_DIRECT_MAP,      /* the direct map's memory types (mm/frame.c) */
+	LOCK_RANK_PMM_PCP,         /* one CPU's frame cache (struct pmm_pcp) */
 	LOCK_RANK_PMM,             /* the buddy allocator (struct pmm) */
 	LOCK_RANK_CHARGE,          /* the commit charge and the accounts (mm/charge.c) */
 	LOCK_RANK_SCHED,           /* the run queue, wait queues and thread states (kernel/sched.c) */

@@ -412,8 +412,13 @@ class KnVm(KnCommand):
         charge_ = symbol("charge")
         ks = symbol("kernel_space")
         io_charge = sum(int(r["io_charge"]) for r in regions(ks))
+        # The allocator's counters leave out its per-CPU caches: add every cache's frames
+        # and per-state deltas (as pmm_get_stats does).
+        low, high = pmm['pcp'].type.range()
+        caches = [pmm['pcp'][i] for i in range(low, high + 1)]
+        cached = sum(int(c['count']) for c in caches)
         gdb.write(f"Physical memory:   {int(pmm['total_pages']):>10} pages\n")
-        gdb.write(f"Available pages:   {int(pmm['free_pages']):>10}\n")
+        gdb.write(f"Available pages:   {int(pmm['listed_pages']) + cached:>10}\n")
         gdb.write(f"Committed pages:   {int(charge_['total']):>10}\n")
         gdb.write(f"Commit limit:      {int(charge_['limit']):>10}\n")
         gdb.write(f"Commit peak:       {int(charge_['peak']):>10}\n")
@@ -430,7 +435,11 @@ class KnVm(KnCommand):
                   f"{io_charge} for I/O tables; {int(ks['resident'])} resident, {int(ks['locked'])} locked\n")
         gdb.write("Pages by state:\n")
         for state, name in sorted(page_states.items()):
-            gdb.write(f"  {name + ' pages:':<18}{int(pmm['state_pages'][state]):>10}\n")
+            if state == int(enumerators("page_state")["PAGE_FREE"]):
+                pages = int(pmm['listed_pages']) + cached
+            else:
+                pages = int(pmm['state_pages'][state]) + sum(int(c['state_delta'][state]) for c in caches)
+            gdb.write(f"  {name + ' pages:':<18}{pages:>10}\n")
         for t in tasks():
             vs = t["vs"]
             committed, windows = int(vs["committed"]), int(vs["table_windows"])
