@@ -38,6 +38,7 @@ static struct list_head all_threads = LIST_HEAD_INIT(all_threads);
 static struct list_head zombies = LIST_HEAD_INIT(zombies);
 static struct list_head sleepers = LIST_HEAD_INIT(sleepers); /* blocked with a deadline */
 static struct wait_queue reaper_wq = WAIT_QUEUE_INIT(reaper_wq);
+static unsigned reaping; /* threads the reaper took off the zombie list and is freeing */
 static struct thread main_thread;
 static uint64_t next_tid = 1, nthreads;
 static uint64_t idle_cpus; /* CPUs halted in their idle loop, not yet sent a wake-up */
@@ -457,6 +458,7 @@ static void reaper_loop(void *arg)
 		struct thread *t = list_first_entry(&zombies, struct thread, all_link);
 		list_del(&t->all_link);
 		nthreads--;
+		reaping++;
 		sched_unlock(irq);
 
 		kstack_free(t->kstack_base, t->kstack_size);
@@ -465,9 +467,20 @@ static void reaper_loop(void *arg)
 		if (t->task)
 			task_thread_gone(t->task, t);
 		pool_free(t);
+
+		irq = sched_lock();
+		reaping--;
+		sched_unlock(irq);
 	}
 }
 
+bool sched_reaper_busy_locked(void)
+{
+	spin_assert_held(&sched_lock_);
+	/* (A thread that exited is a zombie by the time the lock is free again: its CPU moves
+	 * it there in the switch away from it.) */
+	return !list_empty(&zombies) || reaping;
+}
 /* The context running on a CPU's boot stack becomes a thread: "main" on the boot CPU,
  * that CPU's idle thread on the others. */
 static void adopt_boot_context(struct thread *t, const char *name, uint64_t stack_base, uint64_t stack_size)

@@ -572,7 +572,7 @@ void task_wait_teardowns(void)
 {
 	bool irq = sched_lock();
 	/* A caller being terminated stops waiting (it may itself be what is dying). */
-	while (READ_ONCE(dying) && !must_leave_wait())
+	while ((READ_ONCE(dying) || sched_reaper_busy_locked()) && !must_leave_wait())
 		wq_wait_locked(&settle_wq, clock_ns() + 10000000ull);
 	sched_unlock(irq);
 }

@@ -45,8 +45,9 @@ import check_gdb_ext  # noqa: E402
 import check_monitor  # noqa: E402
 import qemu  # noqa: E402
 
-# name, memory, CPU model, timeout in seconds
-CONFIGS = [
+# name, memory, CPU model, timeout in seconds, CPUs. Every configuration runs on one CPU and
+# on four (-smp 4 with -accel tcg,thread=multi: the vCPUs run in parallel on the host's cores).
+BASE_CONFIGS = [
     ("64M-qemu64", "64M", "qemu64", 180),
     ("64M-max", "64M", "max", 180),
     ("2G-qemu64", "2G", "qemu64", 180),
@@ -54,6 +55,8 @@ CONFIGS = [
     ("256G-qemu64", "256G", "qemu64", 300),
     ("256G-max", "256G", "max", 300),
 ]
+CONFIGS = [(name, mem, cpu, timeout, 1) for name, mem, cpu, timeout in BASE_CONFIGS] + \
+    [(f"{name}-smp4", mem, cpu, timeout * 2, 4) for name, mem, cpu, timeout in BASE_CONFIGS]
 
 PANIC = re.compile(r"KERNEL PANIC")
 KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+) (\S+)(?:\s+#\s*(.*))?$")
@@ -299,14 +302,14 @@ def boot(iso, mem, cpu, accel, timeout, log_path, **kw):
     return b.text(), b.status, b.timed_out
 
 
-def run_config(build, accel, name, mem, cpu, timeout, logdir, iso_name="knmm-test.iso"):
+def run_config(build, accel, name, mem, cpu, timeout, smp, logdir, iso_name="knmm-test.iso"):
     iso = os.path.join(build, iso_name)
     log = os.path.join(logdir, f"{name}.log")
     com2 = os.path.join(logdir, f"{name}.com2")  # the dump sink
     if os.path.exists(com2):
         os.remove(com2)
     start = time.monotonic()
-    text, status, timed_out = boot(iso, mem, cpu, accel, timeout, log, com2=com2)
+    text, status, timed_out = boot(iso, mem, cpu, accel, timeout, log, com2=com2, smp=smp)
     return name, text, status, timed_out, log, time.monotonic() - start
 
 
@@ -590,7 +593,7 @@ def main():
     if want("docs"):
         check_docs(res)
     expected, bad_expectations = collect_expectations()
-    config_wanted = any(want(name) or want("dumps") for name, _, _, _ in CONFIGS)
+    config_wanted = any(want(name) or want("dumps") for name, _, _, _, _ in CONFIGS)
     if config_wanted:
         res.add("expectations: every EXPECT-LOG comment in user/ and tests/kernel/ names tests and a regex",
                 not bad_expectations, "; ".join(bad_expectations))
@@ -602,9 +605,10 @@ def main():
 
         jobs = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-            for name, mem, cpu, timeout in CONFIGS:
+            for name, mem, cpu, timeout, smp in CONFIGS:
                 if want(name) or want("dumps"):
-                    jobs.append(pool.submit(run_config, build, opts.accel, name, mem, cpu, timeout, logdir, iso_name))
+                    jobs.append(pool.submit(run_config, build, opts.accel, name, mem, cpu, timeout, smp, logdir,
+                                            iso_name))
             refusals = []
             if want("refuse"):
                 refusals.append(pool.submit(check_refusal, build, opts.accel, "qemu64,-nx",

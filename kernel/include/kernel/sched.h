@@ -128,6 +128,9 @@ void thread_wake_or_kick(struct thread *t);
  * no longer run leaves that CPU at its next return to ring 3. */
 void sched_set_affinity(struct thread *t, uint64_t mask);
 
+/* Whether some thread that exited is not yet freed (its stack, its task's teardown if it
+ * was the last): on several CPUs the reaper runs beside whoever waited for the exit. */
+bool sched_reaper_busy_locked(void);
 /* Threads alive (created and not yet reaped). */
 uint64_t sched_thread_count(void);
 

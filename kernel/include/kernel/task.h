@@ -85,7 +85,8 @@ void task_park_current(void);
 /* Waits until t->state is in `states` or clock_ns() passes deadline (0: forever).
  * rcOk, rcBusy (timeout, or the caller is being terminated or frozen). */
 Retcode task_wait(struct task *t, int states, uint64_t deadline_ns);
-/* Waits until no task is being torn down (a caller being terminated stops waiting). */
+/* Waits until no task is being torn down and the reaper has freed every thread that exited
+ * (a caller being terminated or frozen stops waiting). */
 void task_wait_teardowns(void);
 /* Tests: pretend a task teardown is pending (task_wait_teardowns waits for it) or stop. */
 void task_test_hold_teardown(bool hold);
