@@ -43,6 +43,7 @@ static struct thread main_thread;
 static uint64_t next_tid = 1, nthreads;
 static uint64_t idle_cpus; /* CPUs halted in their idle loop, not yet sent a wake-up */
 static unsigned ncpus = 1;
+static unsigned nqueued; /* threads on the run queue */
 
 /* What each CPU's scheduler keeps for itself (only that CPU touches its entry). */
 static struct sched_cpu {
@@ -66,10 +67,18 @@ struct trap_frame *thread_user_frame(const struct thread *t) { return arch_user_
 
 /* ------------------------------------------------------------------ run queue */
 
-/* A CPU halted in its idle loop that may run t, other than this one; it leaves the idle set
- * (one wake-up each). */
+/*
+ * t was just queued: wake a CPU halted in its idle loop that may run it, unless this CPU will
+ * take it soon enough itself. It does when t may run here and t is the only thread waiting:
+ * most wake-ups come from a thread about to wait in turn (a parent that started a child and
+ * waits for it, a thread that wakes another and blocks), and this CPU then switches to t at
+ * once, where a halted CPU would first have to wake up (or, at worst, at this CPU's next
+ * tick). The woken CPU leaves the idle set (one wake-up each).
+ */
 static void kick_idle_cpu_locked(const struct thread *t)
 {
+	if ((t->affinity & cpu_bit(cpu_index())) && nqueued <= 1)
+		return;
 	uint64_t can = READ_ONCE(idle_cpus) & t->affinity & ~cpu_bit(cpu_index());
 	if (!can)
 		return;
@@ -85,6 +94,7 @@ static void enqueue_locked(struct thread *t)
 	if (t->is_idle)
 		return;
 	list_add_tail(&t->run_link, &runqueue);
+	nqueued++;
 	kick_idle_cpu_locked(t);
 }
 
@@ -96,6 +106,7 @@ static struct thread *pick_locked(unsigned cpu)
 		struct thread *t = list_entry(pos, struct thread, run_link);
 		if (t->affinity & cpu_bit(cpu)) {
 			list_del(&t->run_link);
+			nqueued--;
 			return t;
 		}
 	}
@@ -149,8 +160,10 @@ static void schedule_locked(void)
 	this_cpu()->need_resched = false;
 	if (prev->state == THREAD_RUNNING) {
 		prev->state = THREAD_RUNNABLE;
-		if (!prev->is_idle)
+		if (!prev->is_idle) {
 			list_add_tail(&prev->run_link, &runqueue); /* (no wake-up: this CPU looks next) */
+			nqueued++;
+		}
 	}
 	next = pick_locked(cpu);
 	if (!next)

@@ -59,6 +59,10 @@ static void report(bool plain)
 	LINE("Anonymous pages:", ps.state[PAGE_ANON]);
 	LINE("MDL pages:", ps.state[PAGE_MDL]);
 	say(plain, "vm:   %-20s %10llu", "MDLs:", (unsigned long long)ms.mdls);
+	struct tlb_stats ts = tlb_stats_total();
+	say(plain, "vm:   %-20s %10llu rounds (%llu of the kernel half), %llu IPIs",
+	    "TLB shootdowns:", (unsigned long long)ts.rounds, (unsigned long long)ts.kernel_rounds,
+	    (unsigned long long)ts.ipis);
 	unsigned n = pool_tag_usage(tags, 32);
 	say(plain, "vm:   Pool usage by tag:    Tag     Allocs      Frees   Bytes in use");
 	for (unsigned i = 0; i < n; i++) {

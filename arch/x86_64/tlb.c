@@ -186,6 +186,8 @@ void tlb_invalidate(const struct pt_root *root, bool shared, bool global, bool f
 			tlb_stats[self].ipis++;
 		}
 		tlb_stats[self].rounds++;
+		if (shared)
+			tlb_stats[self].kernel_rounds++;
 	}
 	/* Our own entries meanwhile. The root need not be active here for a shared change. */
 	flush_local(pa, global, full, va, n);
@@ -217,6 +219,19 @@ void tlb_cpu_join(void)
 }
 
 bool tlb_pcid_enabled(void) { return pcid_on; }
+
+struct tlb_stats tlb_stats_total(void)
+{
+	struct tlb_stats sum = { 0 };
+	for (unsigned c = 0; c < SPIN_MAX_CPUS; c++) {
+		sum.rounds += READ_ONCE(tlb_stats[c].rounds);
+		sum.kernel_rounds += READ_ONCE(tlb_stats[c].kernel_rounds);
+		sum.ipis += READ_ONCE(tlb_stats[c].ipis);
+		sum.received += READ_ONCE(tlb_stats[c].received);
+		sum.pcid_flushes += READ_ONCE(tlb_stats[c].pcid_flushes);
+	}
+	return sum;
+}
 
 void pt_activate(const struct pt_root *root)
 {

@@ -174,11 +174,14 @@ void tlb_flush_all(void); /* including global entries */
 void tlb_cpu_join(void);
 /* Answers the shootdown requests waiting for this CPU (the IPI's handler, lock waits). */
 void tlb_poll(void);
-/* Per CPU: shootdown rounds it sent, IPIs in them, requests it answered, and CR3 loads that
- * flushed a PCID (a new root in a slot, or one marked stale). */
+/* Per CPU: shootdown rounds it sent (kernel_rounds: of the kernel half, sent to every CPU),
+ * IPIs in them, requests it answered, and CR3 loads that flushed a PCID (a new root in a
+ * slot, or one marked stale). */
 struct tlb_stats {
-	uint64_t rounds, ipis, received, pcid_flushes;
+	uint64_t rounds, kernel_rounds, ipis, received, pcid_flushes;
 };
+/* Every CPU's figures added up (a snapshot). */
+struct tlb_stats tlb_stats_total(void);
 /* Whether roots get PCIDs (the CPU has them): a switch then keeps their entries. */
 bool tlb_pcid_enabled(void);
 extern struct tlb_stats tlb_stats[];
