@@ -49,6 +49,7 @@ static unsigned nqueued; /* threads on the run queue */
 static struct sched_cpu {
 	struct thread *idle;
 	struct thread *last_prev; /* the thread it switched away from (for the zombie check) */
+	bool kick_deferred;       /* it queued a thread and sent no wake-up: it meant to run it */
 } sched_cpus[SPIN_MAX_CPUS];
 
 static inline unsigned cpu_index(void) { return this_cpu()->id; }
@@ -67,24 +68,35 @@ struct trap_frame *thread_user_frame(const struct thread *t) { return arch_user_
 
 /* ------------------------------------------------------------------ run queue */
 
-/*
- * t was just queued: wake a CPU halted in its idle loop that may run it, unless this CPU will
- * take it soon enough itself. It does when t may run here and t is the only thread waiting:
- * most wake-ups come from a thread about to wait in turn (a parent that started a child and
- * waits for it, a thread that wakes another and blocks), and this CPU then switches to t at
- * once, where a halted CPU would first have to wake up (or, at worst, at this CPU's next
- * tick). The woken CPU leaves the idle set (one wake-up each).
- */
-static void kick_idle_cpu_locked(const struct thread *t)
+/* Sends a reschedule IPI to a halted CPU (not this one) that may run t, if there is one. */
+static void wake_idle_cpu_for_locked(const struct thread *t)
 {
-	if ((t->affinity & cpu_bit(cpu_index())) && nqueued <= 1)
-		return;
-	uint64_t can = READ_ONCE(idle_cpus) & t->affinity & ~cpu_bit(cpu_index());
+	uint64_t can = idle_cpus & t->affinity & ~cpu_bit(cpu_index());
 	if (!can)
 		return;
 	unsigned cpu = (unsigned)__builtin_ctzll(can);
 	idle_cpus &= ~cpu_bit(cpu);
 	apic_send_ipi(cpu, VEC_IPI_RESCHED);
+}
+
+/*
+ * t was just queued: wake a CPU halted in its idle loop that may run it, unless this CPU may
+ * take it itself. It may when t may run here and t is the only thread waiting: most
+ * wake-ups come from a thread about to wait in turn (a parent that started a child and waits
+ * for it, a thread that wakes another and blocks), and this CPU then switches to t at once,
+ * where a halted CPU would first have to wake up and t would move for nothing. If the waker
+ * goes on instead, the wake-up is only put off: the CPU sends it on its way back to ring 3
+ * or at its next preemption point (sched_kick_deferred). The woken CPU leaves the idle set
+ * (one wake-up each).
+ */
+static void kick_idle_cpu_locked(const struct thread *t)
+{
+	struct sched_cpu *sc = &sched_cpus[cpu_index()];
+	if ((t->affinity & cpu_bit(cpu_index())) && nqueued <= 1 && sc->idle) {
+		sc->kick_deferred = true;
+		return;
+	}
+	wake_idle_cpu_for_locked(t);
 }
 
 static void enqueue_locked(struct thread *t)
@@ -158,6 +170,7 @@ static void schedule_locked(void)
 	struct thread *prev = current_thread(), *next;
 
 	this_cpu()->need_resched = false;
+	sched_cpus[cpu].kick_deferred = false; /* (it looks at the queue now) */
 	if (prev->state == THREAD_RUNNING) {
 		prev->state = THREAD_RUNNABLE;
 		if (!prev->is_idle) {
@@ -185,11 +198,27 @@ void schedule(void)
 
 void sched_yield(void) { schedule(); }
 
+/* This CPU queued a thread without waking another CPU, meaning to run it itself, and goes
+ * on with the thread it has instead: wake a halted CPU for the first thread waiting now. */
+static void sched_kick_deferred(void)
+{
+	bool irq = sched_lock();
+	struct sched_cpu *sc = &sched_cpus[cpu_index()];
+	if (sc->kick_deferred && !list_empty(&runqueue))
+		wake_idle_cpu_for_locked(list_first_entry(&runqueue, struct thread, run_link));
+	sc->kick_deferred = false;
+	sched_unlock(irq);
+}
+
 void sched_preempt_point(void)
 {
 	/* Interrupts on means no spinlock is held here (every one disables them). */
-	if (irq_enabled() && READ_ONCE(this_cpu()->need_resched))
+	if (!irq_enabled())
+		return;
+	if (READ_ONCE(this_cpu()->need_resched))
 		schedule();
+	else if (READ_ONCE(sched_cpus[cpu_index()].kick_deferred))
+		sched_kick_deferred();
 }
 
 void sched_set_affinity(struct thread *t, uint64_t mask)
@@ -321,8 +350,11 @@ void sched_return_to_user(struct trap_frame *tf)
 			irq_enable();
 			thread_exit();
 		}
-		if (!this_cpu()->need_resched)
+		if (!this_cpu()->need_resched) {
+			if (READ_ONCE(sched_cpus[cpu_index()].kick_deferred))
+				sched_kick_deferred();
 			return;
+		}
 		schedule();
 	}
 }

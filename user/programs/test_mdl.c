@@ -48,7 +48,9 @@ static void shared_memory(void)
 	while (mailbox[0] != READY && ++spins < 2000000000ull)
 		;
 	ktap_check(mailbox[0] == READY, "shared: the reader saw our pattern and said so through the mailbox", NULL);
-	for (uint64_t i = 0; i < 4 * PAGE / 8; i++)
+	/* Word 0 last: the reader, on another CPU perhaps, looks at the rest once word 0 changed
+	 * (x86 makes stores visible in order). */
+	for (uint64_t i = 4 * PAGE / 8; i-- > 0;)
 		words[i] = PATTERN2;
 	KnTaskWait(child, KN_TASK_STATE_EXITED, ~0ull);
 	KnTaskGetExitCode(child, &code);
