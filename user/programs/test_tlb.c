@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+/*
+ * TLB coherence across CPUs (issue 16, SPEC §11: after KnVmUnmap or KnVmProtect returns, no
+ * thread on any CPU can still reach the old mapping).
+ *
+ * A child task (this program, argv[0] "tlb-read" or "tlb-write", created KN_TASK_DUMPABLE)
+ * runs two threads:
+ *   A  pinned on CPU 1: reads (tlb-read) or writes (tlb-write) one page in a tight loop,
+ *      counting each access that completed in a_count (a_count++ after the access);
+ *   B  pinned on CPU 2 (CPU 0 with 2 CPUs): waits until A's count rises (A is looping, the
+ *      page in CPU 1's TLB), then KnVmUnmap's the page (tlb-read) or KnVmProtect's it
+ *      read-only (tlb-write), and reads a_count into b_count right after the call returns.
+ * A's next access after B's return must fault; the fault freezes the child, and this
+ * program reads both counts from the frozen child (KnTaskReadMemory: the child is this same
+ * program, so its variables are at the addresses of ours) and the faulting thread's context
+ * (a page fault at the page).
+ *
+ * The bound: every access A starts after B's call returned faults, so after that moment
+ * a_count can still move by at most one: the increment of the one access that was under
+ * way when the call returned and completed before it (its a_count++ may land after the
+ * return). B reads a_count after the return, so b_count is at least a_count at the return,
+ * and A's final count must be <= b_count + 1 (ALLOWANCE). A final count above that means A
+ * made an access that started after B's call returned: a stale TLB entry.
+ *
+ * Each case runs RUNS times. With fewer than 2 CPUs online there is nothing to test: the
+ * cases are KTAP skips.
+ */
+#include <knlib.h>
+
+#define PAGE       4096ull
+#define RW         (VMM_FLAG_READ | VMM_FLAG_WRITE)
+#define RES_COM    (VMM_FLAG_RESERVE | VMM_FLAG_COMMIT)
+#define RUNS       20
+#define ALLOWANCE  1    /* see above */
+#define RISE       1000 /* A's count must rise this much before B acts */
+#define SECONDS(n) ((n)*1000000000ull)
+
+/* The child's: read by the parent from the frozen child at the same addresses. */
+static volatile uint64_t a_count, b_count, a_ready;
+static volatile int64_t b_rc = -1;
+static uint8_t *volatile page;
+
+static inline void cpu_relax(void) { __asm__ __volatile__("pause" ::: "memory"); }
+
+static rtl_uint32_t current_cpu(void)
+{
+	rtl_uint32_t cpu = ~0u, n = 0;
+	KnThreadGetCpu(&cpu, &n);
+	return cpu;
+}
+
+/* Pins the caller on `cpu` and waits until it runs there. */
+static void pin(rtl_uint32_t cpu)
+{
+	KnThreadSetAffinity(0, 1ull << cpu);
+	while (current_cpu() != cpu)
+		KnThreadYield();
+}
+
+static rtl_uint32_t a_cpu(void) { return 1; }
+static rtl_uint32_t b_cpu(rtl_uint32_t ncpus) { return ncpus >= 3 ? 2 : 0; }
+
+static void reader(void *arg)
+{
+	(void)arg;
+	pin(a_cpu());
+	a_ready = 1;
+	for (;;) {
+		(void)*(volatile uint64_t *)page;
+		a_count++;
+	}
+}
+
+static void writer(void *arg)
+{
+	(void)arg;
+	pin(a_cpu());
+	a_ready = 1;
+	for (uint64_t n = 1;; n++) {
+		*(volatile uint64_t *)page = n;
+		a_count++;
+	}
+}
+
+/* The child: B is its main thread. Its exit codes say what went wrong before the test. */
+static int child(bool write)
+{
+	rtl_uint32_t cpu, ncpus = 0, tid;
+	if (KnThreadGetCpu(&cpu, &ncpus) != rcOk || ncpus < 2)
+		return 90;
+	pin(b_cpu(ncpus));
+	uint8_t *stack = KnVmAllocate(RTL_NULL, 4 * PAGE, RES_COM | RW);
+	page = KnVmAllocate(RTL_NULL, PAGE, RES_COM | RW);
+	if (!stack || !page)
+		return 91;
+	page[0] = 1;
+	if (thread_create(write ? writer : reader, RTL_NULL, stack + 4 * PAGE, &tid) != rcOk)
+		return 92;
+	while (!a_ready)
+		cpu_relax();
+	uint64_t c0 = a_count;
+	while (a_count < c0 + RISE)
+		cpu_relax();
+	Retcode rc = write ? KnVmProtect(page, PAGE, VMM_FLAG_READ) : KnVmUnmap(page, PAGE);
+	b_count = a_count;
+	b_rc = rc;
+	for (;;) /* until A's fault freezes the task */
+		cpu_relax();
+}
+
+/* ------------------------------------------------------------------ the parent */
+
+static uint64_t peek(Handle h, const volatile void *addr)
+{
+	uint64_t v = ~0ull;
+	rtl_size_t done = 0;
+	if (KnTaskReadMemory(h, (const void *)addr, &v, sizeof(v), &done) != rcOk || done != sizeof(v))
+		return ~0ull;
+	return v;
+}
+
+static void run_case(bool write)
+{
+	const char *role = write ? "tlb-write" : "tlb-read";
+	unsigned good = 0, frozen = 0, faulted = 0, rc_ok = 0;
+	uint64_t worst = 0, total = 0;
+	char why[128] = "";
+
+	for (unsigned r = 0; r < RUNS; r++) {
+		Handle h;
+		int state = 0;
+		Retcode rc = KnTaskCreate(role, "test_tlb", KN_TASK_DUMPABLE, &h);
+		if (rc != rcOk) {
+			ksnprintf(why, sizeof(why), "KnTaskCreate: rc %d", (int)rc);
+			continue;
+		}
+		KnTaskResume(h);
+		KnTaskWait(h, KN_TASK_STATE_FROZEN | KN_TASK_STATE_EXITED, SECONDS(60));
+		KnTaskGetState(h, &state);
+		if (state == KN_TASK_STATE_FROZEN) {
+			frozen++;
+			uint64_t a = peek(h, &a_count), b = peek(h, &b_count), at = peek(h, &page);
+			int64_t brc = (int64_t)peek(h, &b_rc);
+			KnThreadContext ctx;
+			bool pf = false;
+			for (rtl_size_t i = 0; KnTaskGetThreadContext(h, i, &ctx) == rcOk; i++)
+				pf |= ctx.exception == 14 && ctx.cr2 >= at && ctx.cr2 < at + PAGE;
+			faulted += pf;
+			rc_ok += brc == rcOk;
+			if (pf && brc == rcOk && a <= b + ALLOWANCE) {
+				good++;
+				total += a;
+			} else if (!why[0]) {
+				ksnprintf(why, sizeof(why), "run %u: A %llu, B %llu, rc %lld, page fault %d", r,
+					  (unsigned long long)a, (unsigned long long)b, (long long)brc, pf);
+			}
+			if (a > b && a - b > worst)
+				worst = a - b;
+		} else if (!why[0]) {
+			int code = 0;
+			KnTaskGetExitCode(h, &code);
+			ksnprintf(why, sizeof(why), "run %u: state %d, exit code %d", r, state, code);
+		}
+		KnTaskTerminate(h);
+		KnHandleClose(h);
+	}
+	char name[96];
+	ksnprintf(name, sizeof(name), "%s: the child froze on A's page fault, %u runs", write ? "protect" : "unmap",
+		  RUNS);
+	ktap_check(frozen == RUNS && faulted == RUNS, name, "%u frozen, %u on the page: %s", frozen, faulted, why);
+	ksnprintf(name, sizeof(name), "%s: B's call was rcOk", write ? "KnVmProtect read-only" : "KnVmUnmap");
+	ktap_check(rc_ok == frozen, name, "%u of %u", rc_ok, frozen);
+	ksnprintf(name, sizeof(name), "%s: A's count at its fault <= B's count + %d, every run",
+		  write ? "write after protect" : "read after unmap", ALLOWANCE);
+	ktap_check(good == RUNS, name, "%u of %u: %s", good, RUNS, why);
+	printf("    # %s: A's count above B's by at most %llu; A made %llu accesses a run on average\n", role,
+	       (unsigned long long)worst, (unsigned long long)(good ? total / good : 0));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 0 && !strcmp(argv[0], "tlb-read"))
+		return child(false);
+	if (argc > 0 && !strcmp(argv[0], "tlb-write"))
+		return child(true);
+	ktap_start();
+	rtl_uint32_t cpu = 0, ncpus = 0;
+	KnThreadGetCpu(&cpu, &ncpus);
+	if (ncpus < 2) {
+		ktap_skip("tlb_coherence: unmap while another CPU reads", "fewer than 2 CPUs");
+		ktap_skip("tlb_coherence: protect while another CPU writes", "fewer than 2 CPUs");
+		ktap_done();
+	}
+	printf("    # A on CPU %u, B on CPU %u of %u\n", a_cpu(), b_cpu(ncpus), ncpus);
+	stack_pregrow(16 * 1024);
+	KnMemStats start = mem_stats();
+	run_case(false);
+	run_case(true);
+	ktap_counters_back(&start, "every frame and page of charge back");
+	ktap_done();
+}
