@@ -77,6 +77,20 @@ static void parse_elf_sections(struct boot_info *bi, const struct mb2_tag_elf_se
 	}
 }
 
+/* Keeps the loader's copy of the RSDP: the 2.0+ one (tag 15) wins over the 1.0 one (tag 14),
+ * whatever order they come in. The tables it points to stay where the firmware put them. */
+static void record_rsdp(struct boot_info *bi, const struct mb2_tag_acpi *t)
+{
+	uint32_t len = t->size - (uint32_t)sizeof(*t);
+
+	if (t->type == MB2_TAG_ACPI_OLD && bi->acpi_rsdp_len > 20)
+		return;
+	if (len > BOOT_ACPI_RSDP_MAX)
+		len = BOOT_ACPI_RSDP_MAX;
+	memcpy(bi->acpi_rsdp, t->rsdp, len);
+	bi->acpi_rsdp_len = len;
+}
+
 bool boot_info_from_multiboot2(uint32_t magic, uint64_t info_pa, struct boot_info *bi)
 {
 	memset(bi, 0, sizeof(*bi));
@@ -125,6 +139,10 @@ bool boot_info_from_multiboot2(uint32_t magic, uint64_t info_pa, struct boot_inf
 		}
 		case MB2_TAG_ELF_SECTIONS:
 			parse_elf_sections(bi, (const void *)tag);
+			break;
+		case MB2_TAG_ACPI_OLD:
+		case MB2_TAG_ACPI_NEW:
+			record_rsdp(bi, (const void *)tag);
 			break;
 		default:
 			break;

@@ -23,6 +23,8 @@
 #define MB2_TAG_MODULE       3
 #define MB2_TAG_MMAP         6
 #define MB2_TAG_ELF_SECTIONS 9
+#define MB2_TAG_ACPI_OLD     14 /* a copy of the ACPI 1.0 RSDP */
+#define MB2_TAG_ACPI_NEW     15 /* a copy of the ACPI 2.0+ RSDP (XSDT address) */
 
 /* Memory map entry types. */
 #define MB2_MEM_AVAILABLE    1
@@ -66,6 +68,11 @@ struct mb2_tag_mmap {
 	uint32_t type, size;
 	uint32_t entry_size, entry_version;
 	/* entries follow, entry_size bytes each */
+};
+
+struct mb2_tag_acpi { /* ACPI_OLD, ACPI_NEW */
+	uint32_t type, size;
+	uint8_t rsdp[]; /* size - 8 bytes */
 };
 
 struct mb2_tag_elf_sections {

@@ -10,6 +10,7 @@
 #include <arch/ground.h>
 #include <arch/percpu.h>
 #include <arch/serial.h>
+#include <arch/smp.h>
 #include <arch/time.h>
 #include <arch/trap.h>
 #include <knmm/bootinfo.h>
@@ -32,6 +33,7 @@
 #include <kernel/modules.h>
 #include <kernel/options.h>
 #include <kernel/sched.h>
+#include <kernel/smp.h>
 #include <kernel/task.h>
 #include <kernel/syscall.h>
 #include <kernel/trap_user.h>
@@ -101,6 +103,7 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	ksyms_init(&boot_info);
 	cpu_init();
 	cpu_log_features();
+	smp_discover(&boot_info); /* (the ACPI tables are read through the early tables) */
 	zero_pages_calibrate();
 	log_memory_map(&boot_info);
 	modules_init(&boot_info);
@@ -122,8 +125,12 @@ __noreturn void kmain(uint32_t magic, uint64_t info_pa)
 	serial_init(COM2_PORT); /* the dump sink */
 	kernel_apply_options();
 	sched_init();
+	tlb_cpu_join();
 	task_init();
 	timer_init();
+	/* The other CPUs start once the local APIC and its tick are known (they reuse both) and
+	 * before interrupts are on here, so no tick runs the scheduler during their start. */
+	smp_boot();
 	irq_enable();
 
 	vm_report();

@@ -48,9 +48,9 @@ static int read_char(void)
 		int c = serial_getc(COM1_PORT);
 		if (c >= 0)
 			return c;
-		bool irq = irq_save();
+		bool irq = sched_lock();
 		wq_wait_locked(&idle_wq, clock_ns() + POLL_NS);
-		irq_restore(irq);
+		sched_unlock(irq);
 	}
 }
 

@@ -13,6 +13,7 @@
 #include <arch/thread.h>
 #include <knmm/log.h>
 #include <knmm/panic.h>
+#include <knmm/printf.h>
 #include <knmm/string.h>
 #include <knmm/image.h>
 #include <mm/mm.h>
@@ -24,20 +25,39 @@
 #define THREAD_TAG POOL_TAG('T', 'h', 'r', 'd')
 #define FPU_TAG    POOL_TAG('F', 'p', 'u', 'S')
 
+/*
+ * The scheduler's lock guards everything below that is not per-CPU: the run queue, every
+ * wait queue, the thread lists (all, sleepers, zombies), each thread's state, run_link and
+ * cpu, and the idle set. The timer takes it, so it is always taken with interrupts off.
+ * schedule_locked() holds it across the switch: the thread switched to releases it (after
+ * finish_switch_locked), so no other CPU can pick a thread whose registers are not saved yet.
+ */
+static spinlock_t sched_lock_ = SPINLOCK_INIT("sched", LOCK_RANK_SCHED);
 static struct list_head runqueue = LIST_HEAD_INIT(runqueue);
 static struct list_head all_threads = LIST_HEAD_INIT(all_threads);
 static struct list_head zombies = LIST_HEAD_INIT(zombies);
 static struct list_head sleepers = LIST_HEAD_INIT(sleepers); /* blocked with a deadline */
 static struct wait_queue reaper_wq = WAIT_QUEUE_INIT(reaper_wq);
-static struct thread main_thread, *idle_thread;
-static struct thread *last_prev; /* the thread we switched away from (for the zombie check) */
+static struct thread main_thread;
 static uint64_t next_tid = 1, nthreads;
+static uint64_t idle_cpus; /* CPUs halted in their idle loop, not yet sent a wake-up */
+static unsigned ncpus = 1;
+
+/* What each CPU's scheduler keeps for itself (only that CPU touches its entry). */
+static struct sched_cpu {
+	struct thread *idle;
+	struct thread *last_prev; /* the thread it switched away from (for the zombie check) */
+} sched_cpus[SPIN_MAX_CPUS];
+
+static inline unsigned cpu_index(void) { return this_cpu()->id; }
+static inline uint64_t cpu_bit(unsigned cpu) { return 1ull << cpu; }
 
 struct thread *current_thread(void) { return this_cpu()->current; }
 uint64_t sched_thread_count(void) { return READ_ONCE(nthreads); }
-unsigned sched_cpu_count(void) { return 1; }
+unsigned sched_cpu_count(void) { return READ_ONCE(ncpus); }
 
-void sched_set_affinity(struct thread *t, uint64_t mask) { WRITE_ONCE(t->affinity, mask); }
+bool sched_lock(void) { return spin_lock_irqsave(&sched_lock_); }
+void sched_unlock(bool irq) { spin_unlock_irqrestore(&sched_lock_, irq); }
 
 static uint64_t kstack_top(const struct thread *t) { return t->kstack_base + t->kstack_size; }
 
@@ -45,12 +65,40 @@ struct trap_frame *thread_user_frame(const struct thread *t) { return arch_user_
 
 /* ------------------------------------------------------------------ run queue */
 
+/* A CPU halted in its idle loop that may run t, other than this one; it leaves the idle set
+ * (one wake-up each). */
+static void kick_idle_cpu_locked(const struct thread *t)
+{
+	uint64_t can = READ_ONCE(idle_cpus) & t->affinity & ~cpu_bit(cpu_index());
+	if (!can)
+		return;
+	unsigned cpu = (unsigned)__builtin_ctzll(can);
+	idle_cpus &= ~cpu_bit(cpu);
+	apic_send_ipi(cpu, VEC_IPI_RESCHED);
+}
+
 static void enqueue_locked(struct thread *t)
 {
-	KASSERT(!irq_enabled()); /* (the scheduler's lock: interrupts off) */
+	spin_assert_held(&sched_lock_);
 	t->state = THREAD_RUNNABLE;
-	if (t != idle_thread)
-		list_add_tail(&t->run_link, &runqueue);
+	if (t->is_idle)
+		return;
+	list_add_tail(&t->run_link, &runqueue);
+	kick_idle_cpu_locked(t);
+}
+
+/* The first runnable thread allowed on this CPU, off the queue; NULL if none. */
+static struct thread *pick_locked(unsigned cpu)
+{
+	struct list_head *pos;
+	list_for_each(pos, &runqueue) {
+		struct thread *t = list_entry(pos, struct thread, run_link);
+		if (t->affinity & cpu_bit(cpu)) {
+			list_del(&t->run_link);
+			return t;
+		}
+	}
+	return NULL;
 }
 
 static void switch_to(struct thread *prev, struct thread *next)
@@ -62,7 +110,7 @@ static void switch_to(struct thread *prev, struct thread *next)
 	if (next->fpu)
 		fpu_restore(next->fpu);
 	this_cpu()->current = next;
-	last_prev = prev;
+	sched_cpus[cpu_index()].last_prev = prev;
 	arch_switch(&prev->saved_rsp, next->saved_rsp);
 }
 
@@ -74,41 +122,51 @@ static inline void assert_smap_closed(const char *where)
 	KASSERT_MSG(!arch_user_access_open(), "RFLAGS.AC set in the kernel (%s): SMAP is off", where);
 }
 
-/* Back on a CPU after arch_switch: the thread we left may be dead now that it is off it. */
+/* Back on a CPU after arch_switch, the scheduler's lock still held: the thread we left may be
+ * dead now that it is off its stack. */
 static void finish_switch_locked(void)
 {
-	KASSERT(!irq_enabled());
+	spin_assert_held(&sched_lock_);
 	assert_smap_closed("after a switch");
-	struct thread *prev = last_prev;
-	last_prev = NULL;
+	struct sched_cpu *sc = &sched_cpus[cpu_index()];
+	struct thread *prev = sc->last_prev;
+	sc->last_prev = NULL;
 	if (prev && prev->state == THREAD_DEAD) {
 		list_del(&prev->all_link);
 		list_add_tail(&prev->all_link, &zombies);
-		wq_wake_all(&reaper_wq);
+		wq_wake_all_locked(&reaper_wq);
+	}
+}
+
+static void schedule_locked(void)
+{
+	spin_assert_held(&sched_lock_);
+	spin_assert_only_held(&sched_lock_, "schedule()"); /* (debug builds: no other lock across a switch) */
+	unsigned cpu = cpu_index();
+	struct thread *prev = current_thread(), *next;
+
+	this_cpu()->need_resched = false;
+	if (prev->state == THREAD_RUNNING) {
+		prev->state = THREAD_RUNNABLE;
+		if (!prev->is_idle)
+			list_add_tail(&prev->run_link, &runqueue); /* (no wake-up: this CPU looks next) */
+	}
+	next = pick_locked(cpu);
+	if (!next)
+		next = sched_cpus[cpu].idle;
+	next->state = THREAD_RUNNING;
+	next->cpu = cpu;
+	if (next != prev) {
+		switch_to(prev, next);
+		finish_switch_locked();
 	}
 }
 
 void schedule(void)
 {
-	bool irq = irq_save();
-	struct thread *prev = current_thread(), *next;
-	spin_assert_none_held("schedule()"); /* (debug builds: no spinlock is held across a switch) */
-
-	this_cpu()->need_resched = false;
-	if (prev->state == THREAD_RUNNING)
-		enqueue_locked(prev);
-	if (list_empty(&runqueue)) {
-		next = idle_thread;
-	} else {
-		next = list_first_entry(&runqueue, struct thread, run_link);
-		list_del(&next->run_link);
-	}
-	next->state = THREAD_RUNNING;
-	if (next != prev) {
-		switch_to(prev, next);
-		finish_switch_locked();
-	}
-	irq_restore(irq);
+	bool irq = sched_lock();
+	schedule_locked();
+	sched_unlock(irq);
 }
 
 void sched_yield(void) { schedule(); }
@@ -120,13 +178,27 @@ void sched_preempt_point(void)
 		schedule();
 }
 
+void sched_set_affinity(struct thread *t, uint64_t mask)
+{
+	bool irq = sched_lock();
+	t->affinity = mask;
+	/* A thread running where it may no longer be leaves at its next return to ring 3. */
+	if (t->state == THREAD_RUNNING && !(mask & cpu_bit(t->cpu))) {
+		if (t->cpu == cpu_index())
+			this_cpu()->need_resched = true;
+		else
+			apic_send_ipi(t->cpu, VEC_IPI_RESCHED);
+	}
+	sched_unlock(irq);
+}
+
 /* ------------------------------------------------------------------ waiting */
 
 bool wq_wait_locked(struct wait_queue *wq, uint64_t deadline_ns)
 {
 	struct thread *t = current_thread();
 
-	KASSERT(!irq_enabled());
+	spin_assert_held(&sched_lock_);
 	if (t->killed)
 		return true;
 	t->state = THREAD_BLOCKED;
@@ -138,13 +210,13 @@ bool wq_wait_locked(struct wait_queue *wq, uint64_t deadline_ns)
 		list_del(&t->all_link);
 		list_add_tail(&t->all_link, &sleepers);
 	}
-	schedule();
+	schedule_locked();
 	return !t->timed_out;
 }
 
 static void wake_locked(struct thread *t, bool timed_out)
 {
-	KASSERT(!irq_enabled());
+	spin_assert_held(&sched_lock_);
 	if (t->state != THREAD_BLOCKED)
 		return;
 	list_del(&t->run_link);
@@ -158,19 +230,35 @@ static void wake_locked(struct thread *t, bool timed_out)
 	enqueue_locked(t);
 }
 
-void wq_wake_all(struct wait_queue *wq)
+void wq_wake_all_locked(struct wait_queue *wq)
 {
-	bool irq = irq_save();
+	spin_assert_held(&sched_lock_);
 	while (!list_empty(&wq->waiters))
 		wake_locked(list_first_entry(&wq->waiters, struct thread, run_link), false);
-	irq_restore(irq);
+}
+
+void wq_wake_all(struct wait_queue *wq)
+{
+	bool irq = sched_lock();
+	wq_wake_all_locked(wq);
+	sched_unlock(irq);
 }
 
 void thread_wake(struct thread *t)
 {
-	bool irq = irq_save();
+	bool irq = sched_lock();
 	wake_locked(t, false);
-	irq_restore(irq);
+	sched_unlock(irq);
+}
+
+void thread_wake_or_kick(struct thread *t)
+{
+	bool irq = sched_lock();
+	if (t->state == THREAD_BLOCKED)
+		wake_locked(t, false);
+	else if (t->state == THREAD_RUNNING && t->cpu != cpu_index())
+		apic_send_ipi(t->cpu, VEC_IPI_RESCHED);
+	sched_unlock(irq);
 }
 
 /* ------------------------------------------------------------------ the timer */
@@ -181,7 +269,11 @@ static void timer_irq(struct trap_frame *tf)
 	assert_smap_closed("timer interrupt");
 	apic_eoi();
 	this_cpu()->ticks++;
+	this_cpu()->need_resched = true;
+	if (cpu_index() != 0) /* (the boot CPU ends sleeps: one tick serves them all) */
+		return;
 	uint64_t now = clock_ns();
+	bool irq = sched_lock(); /* (interrupts are off already) */
 	struct list_head *pos = sleepers.next;
 	while (pos != &sleepers) {
 		struct thread *t = list_entry(pos, struct thread, all_link);
@@ -189,6 +281,15 @@ static void timer_irq(struct trap_frame *tf)
 		if (t->deadline_ns && now >= t->deadline_ns)
 			wake_locked(t, true);
 	}
+	sched_unlock(irq);
+}
+
+/* Another CPU made a thread runnable for this one, or wants its thread back in the kernel
+ * (a freeze, an affinity change): look at the run queue on the way out. */
+static void resched_ipi(struct trap_frame *tf)
+{
+	(void)tf;
+	apic_eoi();
 	this_cpu()->need_resched = true;
 }
 
@@ -214,6 +315,15 @@ void sched_return_to_user(struct trap_frame *tf)
 
 /* ------------------------------------------------------------------ threads */
 
+static void thread_register(struct thread *t)
+{
+	bool irq = sched_lock();
+	t->id = next_tid++;
+	nthreads++;
+	list_add_tail(&t->all_link, &all_threads);
+	sched_unlock(irq);
+}
+
 static struct thread *thread_alloc(const char *name)
 {
 	struct thread *t = pool_alloc(sizeof(*t), THREAD_TAG);
@@ -223,26 +333,23 @@ static struct thread *thread_alloc(const char *name)
 	kstrlcpy(t->name, name, sizeof(t->name));
 	t->kstack_size = KSTACK_SIZE;
 	t->exc_vector = UINT64_MAX; /* (no exception stopped it) */
-	t->affinity = UINT64_MAX;   /* (any CPU) */
+	t->affinity = SCHED_ANY_CPU;
 	if (kstack_alloc(name, KSTACK_SIZE, &t->kstack_base) != rcOk) {
 		pool_free(t);
 		return NULL;
 	}
-	bool irq = irq_save();
-	t->id = next_tid++;
-	nthreads++;
-	list_add_tail(&t->all_link, &all_threads);
-	irq_restore(irq);
+	thread_register(t);
 	return t;
 }
 
-/* Every new thread starts here (on its own stack, interrupts off). */
+/* Every new thread starts here (on its own stack, interrupts off, the scheduler's lock held
+ * by the switch that brought it here). */
 static __noreturn void thread_bootstrap(void *arg)
 {
 	struct thread *t = arg;
 
 	finish_switch_locked();
-	irq_enable();
+	sched_unlock(true);
 	t->entry(t->arg);
 	thread_exit();
 }
@@ -283,10 +390,10 @@ struct thread *thread_create_user(struct task *task, const char *name, uint64_t 
 	t->fpu = pool_alloc(FPU_STATE_SIZE, FPU_TAG);
 	if (!t->fpu) {
 		kstack_free(t->kstack_base, t->kstack_size);
-		bool irq = irq_save();
+		bool irq = sched_lock();
 		list_del(&t->all_link);
 		nthreads--;
-		irq_restore(irq);
+		sched_unlock(irq);
 		pool_free(t);
 		return NULL;
 	}
@@ -302,33 +409,41 @@ struct thread *thread_create_user(struct task *task, const char *name, uint64_t 
 
 void thread_start(struct thread *t)
 {
-	bool irq = irq_save();
+	bool irq = sched_lock();
 	KASSERT(t->state == THREAD_NEW);
 	enqueue_locked(t);
-	irq_restore(irq);
+	sched_unlock(irq);
 }
 
 __noreturn void thread_exit(void)
 {
-	irq_disable();
 	struct thread *t = current_thread();
+	sched_lock();
 	t->state = THREAD_DEAD;
-	schedule();
+	schedule_locked();
 	panic("thread %s ran after it exited", t->name);
 }
 
 /* ------------------------------------------------------------------ idle and reaper */
 
+/* Each CPU's idle thread: runs what the queue has for it, else halts until an interrupt (its
+ * timer, or another CPU's wake-up IPI after it queued a thread this CPU may run). */
 static void idle_loop(void *arg)
 {
 	(void)arg;
+	unsigned cpu = cpu_index();
 	for (;;) {
-		irq_disable();
-		if (!list_empty(&runqueue) || this_cpu()->need_resched) {
-			schedule();
+		bool irq = sched_lock();
+		(void)irq;
+		idle_cpus &= ~cpu_bit(cpu);
+		if (this_cpu()->need_resched || !list_empty(&runqueue)) {
+			schedule_locked();
+			sched_unlock(false);
 			continue;
 		}
-		arch_idle(); /* (the interrupt that ends it cannot slip in before the halt) */
+		idle_cpus |= cpu_bit(cpu);
+		sched_unlock(false);
+		arch_idle(); /* (sti; hlt: the interrupt that ends it cannot slip in before the halt) */
 	}
 }
 
@@ -336,13 +451,13 @@ static void reaper_loop(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		irq_disable();
+		bool irq = sched_lock();
 		while (list_empty(&zombies))
 			wq_wait_locked(&reaper_wq, 0);
 		struct thread *t = list_first_entry(&zombies, struct thread, all_link);
 		list_del(&t->all_link);
 		nthreads--;
-		irq_enable();
+		sched_unlock(irq);
 
 		kstack_free(t->kstack_base, t->kstack_size);
 		if (t->fpu)
@@ -353,30 +468,61 @@ static void reaper_loop(void *arg)
 	}
 }
 
+/* The context running on a CPU's boot stack becomes a thread: "main" on the boot CPU,
+ * that CPU's idle thread on the others. */
+static void adopt_boot_context(struct thread *t, const char *name, uint64_t stack_base, uint64_t stack_size)
+{
+	kstrlcpy(t->name, name, sizeof(t->name));
+	t->kstack_base = stack_base;
+	t->kstack_size = stack_size;
+	t->state = THREAD_RUNNING;
+	t->affinity = SCHED_ANY_CPU;
+	t->exc_vector = UINT64_MAX;
+	t->cpu = cpu_index();
+	thread_register(t);
+	this_cpu()->current = t;
+	arch_set_kernel_stack(kstack_top(t));
+}
+
 void sched_init(void)
 {
-	struct thread *m = &main_thread;
+	adopt_boot_context(&main_thread, "main", (uint64_t)(uintptr_t)boot_stack_bottom,
+			   (uint64_t)(boot_stack_top - boot_stack_bottom));
 
-	kstrlcpy(m->name, "main", sizeof(m->name));
-	m->kstack_base = (uint64_t)(uintptr_t)boot_stack_bottom;
-	m->kstack_size = (uint64_t)(boot_stack_top - boot_stack_bottom);
-	m->state = THREAD_RUNNING;
-	m->id = next_tid++;
-	m->affinity = UINT64_MAX;
-	nthreads++;
-	list_add_tail(&m->all_link, &all_threads);
-	this_cpu()->current = m;
-	arch_set_kernel_stack(kstack_top(m));
-
-	idle_thread = thread_alloc("idle");
-	if (!idle_thread)
+	struct thread *idle = thread_alloc("idle0");
+	if (!idle)
 		panic("sched: cannot create the idle thread");
-	idle_thread->entry = idle_loop;
-	stack_init(idle_thread, kstack_top(idle_thread));
-	idle_thread->state = THREAD_RUNNABLE;
+	idle->entry = idle_loop;
+	idle->is_idle = true;
+	idle->affinity = cpu_bit(0);
+	stack_init(idle, kstack_top(idle));
+	idle->state = THREAD_RUNNABLE;
+	sched_cpus[0].idle = idle;
 	if (!thread_create_kernel("reaper", reaper_loop, NULL))
 		panic("sched: cannot create the reaper thread");
 	vm_preempt_hook = sched_preempt_point; /* mm's long operations give the CPU away here */
 	trap_set_irq_handler(VEC_TIMER, timer_irq);
 	trap_set_irq_handler(VEC_SPURIOUS, spurious_irq);
+	trap_set_irq_handler(VEC_IPI_RESCHED, resched_ipi);
+}
+
+__noreturn void sched_cpu_start(uint64_t stack_base, uint64_t stack_size)
+{
+	unsigned cpu = cpu_index();
+	struct thread *idle = pool_alloc(sizeof(*idle), THREAD_TAG);
+	if (!idle)
+		panic("sched: cannot create CPU %u's idle thread", cpu);
+	memset(idle, 0, sizeof(*idle));
+	char name[24];
+	ksnprintf(name, sizeof(name), "idle%u", cpu);
+	adopt_boot_context(idle, name, stack_base, stack_size);
+	idle->is_idle = true;
+	idle->affinity = cpu_bit(cpu);
+	sched_cpus[cpu].idle = idle;
+	bool irq = sched_lock();
+	if (cpu + 1 > ncpus)
+		WRITE_ONCE(ncpus, cpu + 1);
+	sched_unlock(irq);
+	idle_loop(NULL);
+	panic("sched: CPU %u's idle loop returned", cpu);
 }

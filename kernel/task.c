@@ -317,16 +317,16 @@ static bool must_leave_wait(void)
 Retcode task_wait(struct task *t, int states, uint64_t deadline_ns)
 {
 	Retcode rc = rcOk;
-	bool irq = irq_save();
+	bool irq = sched_lock();
 
-	while (!(t->state & states)) {
+	while (!(READ_ONCE(t->state) & states)) {
 		bool expired = deadline_ns && clock_ns() >= deadline_ns; /* (0 ns: just look) */
 		if (must_leave_wait() || expired || !wq_wait_locked(&t->state_wq, deadline_ns)) {
 			rc = (t->state & states) ? rcOk : rcBusy;
 			break;
 		}
 	}
-	irq_restore(irq);
+	sched_unlock(irq);
 	return rc;
 }
 
@@ -343,8 +343,8 @@ void task_terminate(struct task *t, int code, bool wait)
 			th->killed = true;
 			if (th->state == THREAD_NEW)
 				thread_start(th); /* it leaves before it ever reaches ring 3 */
-			else if (th->state == THREAD_BLOCKED)
-				thread_wake(th);
+			else
+				thread_wake_or_kick(th);
 		}
 	}
 	spin_unlock_irqrestore(&t->lock, irq);
@@ -394,11 +394,8 @@ Retcode task_freeze(struct task *t)
 		/* Blocked threads go to their safe point now (their call returns rcBusy, which
 		 * nobody will see: a frozen task never runs again). */
 		struct list_head *pos;
-		list_for_each(pos, &t->threads) {
-			struct thread *th = list_entry(pos, struct thread, task_link);
-			if (th->state == THREAD_BLOCKED)
-				thread_wake(th);
-		}
+		list_for_each(pos, &t->threads)
+			thread_wake_or_kick(list_entry(pos, struct thread, task_link));
 	}
 	spin_unlock_irqrestore(&t->lock, irq);
 	return rc;
@@ -432,17 +429,19 @@ void task_park_current(void)
 	struct task *t = th->task;
 
 	KASSERT(!irq_enabled());
-	spin_lock(&t->lock);
+	spin_lock_irqsave(&t->lock);
 	t->parked++;
 	bool frozen = freeze_complete_locked(t);
-	spin_unlock(&t->lock);
+	spin_unlock_irqrestore(&t->lock, false);
 	if (frozen)
 		task_frozen(t);
-	while (!th->killed)
+	sched_lock();
+	while (!READ_ONCE(th->killed))
 		wq_wait_locked(&t->frozen_wq, 0);
-	spin_lock(&t->lock);
+	sched_unlock(false);
+	spin_lock_irqsave(&t->lock);
 	t->parked--;
-	spin_unlock(&t->lock);
+	spin_unlock_irqrestore(&t->lock, false);
 }
 
 Retcode task_thread_create(struct task *t, uint64_t entry, uint64_t arg, uint64_t stack_top, uint64_t *tid)
@@ -532,10 +531,10 @@ void task_thread_gone(struct task *t, struct thread *th)
 	if (last) {
 		/* t is dying (its threads only leave once it is): no new space hold; the calls
 		 * that hold it finish first, so nothing they add outlives the teardown. */
-		irq = irq_save();
+		irq = sched_lock();
 		while (READ_ONCE(t->space_calls))
 			wq_wait_locked(&t->state_wq, 0);
-		irq_restore(irq);
+		sched_unlock(irq);
 		/* The reaper runs on the kernel's tables: this space is not active anywhere. */
 		vm_space_destroy(&t->vs);
 		handle_table_destroy(&t->handles);
@@ -571,11 +570,11 @@ void task_space_release(struct task *t)
 
 void task_wait_teardowns(void)
 {
-	bool irq = irq_save();
+	bool irq = sched_lock();
 	/* A caller being terminated stops waiting (it may itself be what is dying). */
 	while (READ_ONCE(dying) && !must_leave_wait())
 		wq_wait_locked(&settle_wq, clock_ns() + 10000000ull);
-	irq_restore(irq);
+	sched_unlock(irq);
 }
 
 struct task *task_find(const char *spec)
@@ -633,7 +632,5 @@ void task_test_hold_teardown(bool hold)
 		return;
 	}
 	__atomic_sub_fetch(&dying, 1, __ATOMIC_ACQ_REL);
-	bool irq = irq_save();
 	wq_wake_all(&settle_wq);
-	irq_restore(irq);
 }

@@ -53,6 +53,8 @@ void pmm_setup(struct pmm *pm, struct page *db, bool poison)
 	pm->poison = poison;
 	pm->pcp_high = PCP_HIGH;
 	pm->pcp_batch = 1u << PCP_BATCH_ORDER;
+	for (unsigned c = 0; c < SPIN_MAX_CPUS; c++)
+		pm->pcp[c].lock = (spinlock_t)SPINLOCK_INIT("pmm cache", LOCK_RANK_PMM_PCP);
 	for (unsigned z = 0; z < PMM_NR_ZONES; z++)
 		for (unsigned o = 0; o < PMM_NR_ORDERS; o++)
 			list_init(&pm->zone[z].free[o]);
@@ -122,16 +124,19 @@ static inline void init_allocated(struct page *p, unsigned order, unsigned max_o
 	p->lru.next = p->lru.prev = NULL;
 }
 
-static void count_alloc(struct pmm *pm, uint64_t n, enum page_state state)
+/* Frames leaving or joining the buddy lists as allocations (lock held). */
+static void count_alloc_locked(struct pmm *pm, uint64_t n, enum page_state state)
 {
-	pm->free_pages -= n;
+	spin_assert_held(&pm->lock);
+	pm->listed_pages -= n;
 	pm->state_pages[PAGE_FREE] -= n;
 	pm->state_pages[state] += n;
 }
 
-static void count_free(struct pmm *pm, uint64_t n, enum page_state state)
+static void count_free_locked(struct pmm *pm, uint64_t n, enum page_state state)
 {
-	pm->free_pages += n;
+	spin_assert_held(&pm->lock);
+	pm->listed_pages += n;
 	pm->state_pages[PAGE_FREE] += n;
 	pm->state_pages[state] -= n;
 }
@@ -266,7 +271,7 @@ void pmm_add_free(struct pmm *pm, uint64_t start_pfn, uint64_t end_pfn)
 	}
 	uint64_t n = end_pfn - start_pfn;
 	z->free_pages += n;
-	pm->free_pages += n;
+	pm->listed_pages += n;
 	pm->total_pages += n;
 	pm->state_pages[PAGE_FREE] += n;
 	spin_unlock_irqrestore(&pm->lock, irq);
@@ -293,58 +298,82 @@ void pmm_add_opaque(struct pmm *pm, uint64_t start_pfn, uint64_t end_pfn, enum p
 	spin_unlock_irqrestore(&pm->lock, irq);
 }
 
-/* ------------------------------------------------------------------ per-CPU cache */
+/* ------------------------------------------------------------------ per-CPU caches */
 
-static void pcp_push(struct pmm *pm, struct page *p, unsigned max_order, uint8_t poisoned)
+/*
+ * Every CPU has its own cache of order-0 frames, pm->pcp[spin_this_cpu()], under its own
+ * lock. Its CPU takes that lock on every fast path (uncontended, the line stays in its own
+ * cache); another CPU takes it only to empty the cache: one about to fail an allocation, a
+ * contiguous allocation or a claim, pmm_drain_pcp. Frames move between a cache and the buddy
+ * lists only in batches, with the cache's lock and then the pmm lock held (LOCK_RANK_PMM_PCP
+ * is below LOCK_RANK_PMM); no CPU ever holds two caches' locks.
+ */
+static inline struct pmm_pcp *this_pcp(struct pmm *pm) { return &pm->pcp[spin_this_cpu()]; }
+
+static inline void pcp_push_locked(struct pmm_pcp *c, struct page *p, unsigned max_order, uint8_t poisoned)
 {
+	spin_assert_held(&c->lock);
 	init_free_head(p, 0, max_order, (uint8_t)(PG_PCP | poisoned));
-	p->lru.next = pm->pcp.head ? &pm->pcp.head->lru : NULL;
-	pm->pcp.head = p;
-	pm->pcp.count++;
+	p->lru.next = c->head ? &c->head->lru : NULL;
+	c->head = p;
+	c->count++;
 }
 
-static struct page *pcp_pop(struct pmm *pm)
+static inline struct page *pcp_pop_locked(struct pmm_pcp *c)
 {
-	struct page *p = pm->pcp.head;
+	spin_assert_held(&c->lock);
+	struct page *p = c->head;
 
 	if (p) {
-		pm->pcp.head = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL;
-		pm->pcp.count--;
+		c->head = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL;
+		c->count--;
 	}
 	return p;
 }
 
-/* Moves a batch from the buddy lists into the cache (interrupts off). */
-static void pcp_refill(struct pmm *pm)
+/* Moves a batch from the buddy lists into cache c (its lock held, so interrupts are off);
+ * false when the lists had no frame left. */
+static bool pcp_refill_locked(struct pmm *pm, struct pmm_pcp *c)
 {
-	spin_lock_irqsave(&pm->lock);
+	spin_assert_held(&c->lock);
+	unsigned moved = 0;
+
+	spin_lock(&pm->lock);
 	struct page *blk = rmqueue_zones_locked(pm, PCP_BATCH_ORDER, 0);
 	if (blk) {
 		uint8_t poisoned = blk->flags & PG_POISONED;
 		unsigned max_order = blk->max_order;
 		for (unsigned i = pm->pcp_batch; i-- > 0;)
-			pcp_push(pm, blk + i, max_order, poisoned);
+			pcp_push_locked(c, blk + i, max_order, poisoned);
+		moved = pm->pcp_batch;
 	} else {
 		/* No block that large left: gather single frames. */
-		for (unsigned i = 0; i < pm->pcp_batch; i++) {
+		for (; moved < pm->pcp_batch; moved++) {
 			struct page *p = rmqueue_zones_locked(pm, 0, 0);
 			if (!p)
 				break;
-			pcp_push(pm, p, p->max_order, p->flags & PG_POISONED);
+			pcp_push_locked(c, p, p->max_order, p->flags & PG_POISONED);
 		}
 	}
-	spin_unlock_irqrestore(&pm->lock, false);
+	pm->listed_pages -= moved;
+	pm->state_pages[PAGE_FREE] -= moved;
+	pm->pcp_moves++;
+	spin_unlock(&pm->lock);
+	return moved != 0;
 }
 
-/* Returns up to n cached frames to the buddy lists. The batch is sorted by frame number and
- * every aligned run of consecutive frames (of one root) goes back as a single block: frames
- * freed in order then cost one list operation per run, not per frame. */
+/* Returns up to n frames of cache c to the buddy lists (both locks held). The batch is sorted
+ * by frame number and every aligned run of consecutive frames (of one root) goes back as a
+ * single block: frames freed in order then cost one list operation per run, not per frame. */
 #define DRAIN_MAX 64
 
-static void pcp_drain_locked(struct pmm *pm, unsigned n)
+static void pcp_drain_locked(struct pmm *pm, struct pmm_pcp *c, unsigned n)
 {
+	spin_assert_held(&c->lock);
 	spin_assert_held(&pm->lock);
-	while (n && pm->pcp.head) {
+	unsigned before = c->count;
+
+	while (n && c->head) {
 		uint64_t pfn[DRAIN_MAX];
 		uint8_t poisoned[DRAIN_MAX];
 		unsigned cnt = 0;
@@ -352,9 +381,9 @@ static void pcp_drain_locked(struct pmm *pm, unsigned n)
 		/* LIFO pops give descending frames when they were freed ascending: fill from
 		 * the back so that the common case arrives sorted. */
 		unsigned want = MIN(n, DRAIN_MAX);
-		while (cnt < want && pm->pcp.head) {
+		while (cnt < want && c->head) {
 			cnt++;
-			pfn[DRAIN_MAX - cnt] = pmm_pfn(pm, pcp_pop(pm));
+			pfn[DRAIN_MAX - cnt] = pmm_pfn(pm, pcp_pop_locked(c));
 		}
 		n -= cnt;
 		uint64_t *v = pfn + DRAIN_MAX - cnt;
@@ -387,44 +416,78 @@ static void pcp_drain_locked(struct pmm *pm, unsigned n)
 			i += 1u << k;
 		}
 	}
+	pm->listed_pages += before - c->count;
+	pm->state_pages[PAGE_FREE] += before - c->count;
+	pm->pcp_moves++;
 }
 
-void pmm_drain_pcp(struct pmm *pm)
+/* Empties cache c, this CPU's or another's, into the buddy lists; the frames it gave back.
+ * The unlocked look at its count only skips caches that look empty (an allocation about to
+ * fail cannot wait for frames still on their way into a cache anyway). */
+static unsigned pcp_drain_cache(struct pmm *pm, struct pmm_pcp *c)
 {
-	bool irq = spin_lock_irqsave(&pm->lock);
-	pcp_drain_locked(pm, UINT32_MAX);
-	spin_unlock_irqrestore(&pm->lock, irq);
+	if (!READ_ONCE(c->count))
+		return 0;
+	bool irq = spin_lock_irqsave(&c->lock);
+	spin_lock(&pm->lock);
+	unsigned n = c->count;
+	pcp_drain_locked(pm, c, UINT32_MAX);
+	spin_unlock(&pm->lock);
+	spin_unlock_irqrestore(&c->lock, irq);
+	return n;
 }
+
+/* Empties every CPU's cache, one at a time; how many frames came back. */
+static uint64_t pcp_drain_all(struct pmm *pm)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < SPIN_MAX_CPUS; i++)
+		n += pcp_drain_cache(pm, &pm->pcp[i]);
+	return n;
+}
+
+void pmm_drain_pcp(struct pmm *pm) { pcp_drain_all(pm); }
 
 /* ------------------------------------------------------------------ allocation */
 
+/* A block straight from the buddy lists, or NULL. */
+static struct page *alloc_listed(struct pmm *pm, unsigned order, unsigned flags, enum page_state state, bool *poisoned)
+{
+	bool irq = spin_lock_irqsave(&pm->lock);
+	struct page *p = rmqueue_zones_locked(pm, order, flags);
+	if (p) {
+		*poisoned = p->flags & PG_POISONED;
+		init_allocated(p, order, p->max_order, state);
+		count_alloc_locked(pm, 1ull << order, state);
+	}
+	spin_unlock_irqrestore(&pm->lock, irq);
+	return p;
+}
+
 static __noinline struct page *alloc_slow(struct pmm *pm, unsigned order, unsigned flags, enum page_state state)
 {
-	struct page *p;
+	struct page *p = NULL;
 	bool poisoned = false;
 
 	KASSERT(order <= PMM_MAX_ORDER && state != PAGE_FREE && state < PAGE_STATE_COUNT);
 	if (order == 0 && !(flags & PMM_LOW)) {
-		bool irq = local_irq_save();
-		if (!pm->pcp.head)
-			pcp_refill(pm);
-		p = pcp_pop(pm);
-		if (p) {
+		struct pmm_pcp *c = this_pcp(pm);
+		bool irq = spin_lock_irqsave(&c->lock);
+		if (c->head || pcp_refill_locked(pm, c)) {
+			p = pcp_pop_locked(c);
 			poisoned = p->flags & PG_POISONED;
 			init_allocated(p, 0, p->max_order, state);
-			count_alloc(pm, 1, state);
+			c->state_delta[state]++;
 		}
-		local_irq_restore(irq);
+		spin_unlock_irqrestore(&c->lock, irq);
 	} else {
-		bool irq = spin_lock_irqsave(&pm->lock);
-		p = rmqueue_zones_locked(pm, order, flags);
-		if (p) {
-			poisoned = p->flags & PG_POISONED;
-			init_allocated(p, order, p->max_order, state);
-			count_alloc(pm, 1ull << order, state);
-		}
-		spin_unlock_irqrestore(&pm->lock, irq);
+		p = alloc_listed(pm, order, flags, state, &poisoned);
 	}
+	/* Nothing left on the lists: the caches (other CPUs', and for a block or a low frame
+	 * this one's too) may hold free frames. Take them back and try the lists once more. */
+	if (!p && pcp_drain_all(pm))
+		p = alloc_listed(pm, order, flags, state, &poisoned);
 	if (!p)
 		return NULL;
 	if (poisoned)
@@ -438,17 +501,18 @@ struct page *pmm_alloc_in(struct pmm *pm, unsigned order, unsigned flags, enum p
 {
 	/* Fast path: one clean frame from this CPU's cache. */
 	if (likely(order == 0 && flags == 0 && state != PAGE_FREE && state < PAGE_STATE_COUNT)) {
-		bool irq = local_irq_save();
-		struct page *p = pm->pcp.head;
+		struct pmm_pcp *c = this_pcp(pm);
+		bool irq = spin_lock_irqsave(&c->lock);
+		struct page *p = c->head;
 		if (likely(p && !(p->flags & PG_POISONED))) {
-			pm->pcp.head = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL;
-			pm->pcp.count--;
+			c->head = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL;
+			c->count--;
 			init_allocated(p, 0, p->max_order, state);
-			count_alloc(pm, 1, state);
-			local_irq_restore(irq);
+			c->state_delta[state]++;
+			spin_unlock_irqrestore(&c->lock, irq);
 			return p;
 		}
-		local_irq_restore(irq);
+		spin_unlock_irqrestore(&c->lock, irq);
 	}
 	return alloc_slow(pm, order, flags, state);
 }
@@ -487,19 +551,20 @@ static __noinline void free_slow(struct pmm *pm, struct page *p, unsigned order)
 	if (poisoned)
 		poison_frames(pm, pmm_pfn(pm, p), n);
 	if (order == 0) {
-		bool irq = local_irq_save();
-		count_free(pm, 1, p->state);
-		pcp_push(pm, p, p->max_order, poisoned ? PG_POISONED : 0);
-		if (pm->pcp.count > pm->pcp_high) {
-			spin_lock_irqsave(&pm->lock);
-			pcp_drain_locked(pm, pm->pcp_batch);
-			spin_unlock_irqrestore(&pm->lock, false);
+		struct pmm_pcp *c = this_pcp(pm);
+		bool irq = spin_lock_irqsave(&c->lock);
+		c->state_delta[p->state]--;
+		pcp_push_locked(c, p, p->max_order, poisoned ? PG_POISONED : 0);
+		if (c->count > pm->pcp_high) {
+			spin_lock(&pm->lock);
+			pcp_drain_locked(pm, c, pm->pcp_batch);
+			spin_unlock(&pm->lock);
 		}
-		local_irq_restore(irq);
+		spin_unlock_irqrestore(&c->lock, irq);
 		return;
 	}
 	bool irq = spin_lock_irqsave(&pm->lock);
-	count_free(pm, n, p->state);
+	count_free_locked(pm, n, p->state);
 	free_one_locked(pm, p, order, poisoned);
 	spin_unlock_irqrestore(&pm->lock, irq);
 }
@@ -509,14 +574,15 @@ void pmm_free_in(struct pmm *pm, struct page *p, unsigned order)
 	/* Fast path: a sound order-0 frame into this CPU's cache while it has room. */
 	if (likely(order == 0 && !pm->poison && p->state != PAGE_FREE && p->state != PAGE_RESERVED &&
 		   p->state < PAGE_STATE_COUNT && p->order == 0 && !p->pincount)) {
-		bool irq = local_irq_save();
-		if (likely(pm->pcp.count < pm->pcp_high)) {
-			count_free(pm, 1, p->state);
-			pcp_push(pm, p, p->max_order, 0);
-			local_irq_restore(irq);
+		struct pmm_pcp *c = this_pcp(pm);
+		bool irq = spin_lock_irqsave(&c->lock);
+		if (likely(c->count < pm->pcp_high)) {
+			c->state_delta[p->state]--;
+			pcp_push_locked(c, p, p->max_order, 0);
+			spin_unlock_irqrestore(&c->lock, irq);
 			return;
 		}
-		local_irq_restore(irq);
+		spin_unlock_irqrestore(&c->lock, irq);
 	}
 	free_slow(pm, p, order);
 }
@@ -586,8 +652,8 @@ struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align
 	if (order > PMM_MAX_ORDER)
 		return NULL;
 
+	pcp_drain_all(pm); /* cached frames may complete a block */
 	bool irq = spin_lock_irqsave(&pm->lock);
-	pcp_drain_locked(pm, UINT32_MAX); /* cached frames may complete a block */
 	struct page *found = NULL;
 	unsigned found_order = 0, zone = 0;
 	for (int zi = PMM_ZONE_HIGH; zi >= PMM_ZONE_LOW && !found; zi--) {
@@ -622,7 +688,7 @@ struct page *pmm_alloc_contig_in(struct pmm *pm, uint64_t npages, uint64_t align
 	for (uint64_t i = 0; i < npages; i++)
 		init_allocated(found + i, 0, max_order, state);
 	free_outside_locked(pm, pfn, order, pfn, pfn + npages, max_order, poisoned);
-	count_alloc(pm, npages, state);
+	count_alloc_locked(pm, npages, state);
 	spin_unlock_irqrestore(&pm->lock, irq);
 
 	if (poisoned)
@@ -642,7 +708,7 @@ void pmm_free_contig_in(struct pmm *pm, struct page *first, uint64_t npages)
 		poison_frames(pm, pfn, npages);
 	bool irq = spin_lock_irqsave(&pm->lock);
 	for (uint64_t i = 0; i < npages; i++) {
-		count_free(pm, 1, first[i].state);
+		count_free_locked(pm, 1, first[i].state);
 		free_one_locked(pm, first + i, 0, pm->poison);
 	}
 	spin_unlock_irqrestore(&pm->lock, irq);
@@ -650,14 +716,17 @@ void pmm_free_contig_in(struct pmm *pm, struct page *first, uint64_t npages)
 
 /* ------------------------------------------------------------------ claiming a given range */
 
+enum block_lookup { BLOCK_FREE, BLOCK_IN_USE, BLOCK_CACHED };
+
 /*
- * The free block (on a list) containing pfn: its head and order. Lock held, cache drained.
+ * The free block (on a list) containing pfn: its head and order. Lock held, caches drained
+ * (BLOCK_CACHED: the frame is in a cache again, refilled meanwhile by some CPU).
  * Tries heads align_down(pfn, 2^k) from the largest k down: above the order m of the block
  * holding pfn, each is the current head of a smaller block (order < k); at k = m it is that
  * block's head. Below m it would be a tail with a stale descriptor, so the first head whose
  * order equals k decides, free or not.
  */
-static bool find_free_block_locked(struct pmm *pm, uint64_t pfn, uint64_t *head, unsigned *order)
+static enum block_lookup find_free_block_locked(struct pmm *pm, uint64_t pfn, uint64_t *head, unsigned *order)
 {
 	spin_assert_held(&pm->lock);
 	for (int k = PMM_MAX_ORDER; k >= 0; k--) {
@@ -667,13 +736,15 @@ static bool find_free_block_locked(struct pmm *pm, uint64_t pfn, uint64_t *head,
 		const struct page *p = pm->db + h;
 		if (p->order != (unsigned)k)
 			continue;
-		if (p->state != PAGE_FREE || (p->flags & PG_PCP))
-			return false;
+		if (p->state != PAGE_FREE)
+			return BLOCK_IN_USE;
+		if (p->flags & PG_PCP)
+			return BLOCK_CACHED;
 		*head = h;
 		*order = (unsigned)k;
-		return true;
+		return BLOCK_FREE;
 	}
-	return false;
+	return BLOCK_IN_USE;
 }
 
 Retcode pmm_claim_in(struct pmm *pm, uint64_t pa, uint64_t npages, enum page_state state)
@@ -687,19 +758,26 @@ Retcode pmm_claim_in(struct pmm *pm, uint64_t pa, uint64_t npages, enum page_sta
 		if (!pmm_pfn_described(pm, pfn))
 			return rcNotFound;
 
-	bool irq = spin_lock_irqsave(&pm->lock);
-	pcp_drain_locked(pm, UINT32_MAX);
 	uint64_t head;
 	unsigned order;
-	for (uint64_t pfn = start; pfn < end; pfn = head + (1ull << order)) {
-		if (!find_free_block_locked(pm, pfn, &head, &order)) {
-			spin_unlock_irqrestore(&pm->lock, irq);
+	bool irq;
+	/* Cached frames are free: drain the caches first. Another CPU may refill its cache
+	 * from the range before the lock is taken; then drain again (a few times at most). */
+	for (unsigned attempt = 0;; attempt++) {
+		enum block_lookup r = BLOCK_FREE;
+		pcp_drain_all(pm);
+		irq = spin_lock_irqsave(&pm->lock);
+		for (uint64_t pfn = start; pfn < end && r == BLOCK_FREE; pfn = head + (1ull << order))
+			r = find_free_block_locked(pm, pfn, &head, &order);
+		if (r == BLOCK_FREE)
+			break;
+		spin_unlock_irqrestore(&pm->lock, irq);
+		if (r == BLOCK_IN_USE || attempt == 3)
 			return rcBusy;
-		}
 	}
 	for (uint64_t pfn = start; pfn < end;) {
-		bool ok = find_free_block_locked(pm, pfn, &head, &order);
-		KASSERT(ok);
+		enum block_lookup r = find_free_block_locked(pm, pfn, &head, &order);
+		KASSERT(r == BLOCK_FREE);
 		struct page *p = pm->db + head;
 		struct pmm_zone *z = &pm->zone[zone_of(head)];
 		unsigned max_order = p->max_order;
@@ -711,28 +789,66 @@ Retcode pmm_claim_in(struct pmm *pm, uint64_t pa, uint64_t npages, enum page_sta
 		free_outside_locked(pm, head, order, start, end, max_order, poisoned);
 		pfn = head + (1ull << order);
 	}
-	count_alloc(pm, npages, state);
+	count_alloc_locked(pm, npages, state);
 	spin_unlock_irqrestore(&pm->lock, irq);
 	return rcOk;
 }
 
 /* ------------------------------------------------------------------ statistics and checks */
 
-void pmm_get_stats(struct pmm *pm, struct pmm_stats *st)
+static uint64_t pcp_moves(struct pmm *pm)
 {
 	bool irq = spin_lock_irqsave(&pm->lock);
-	memset(st, 0, sizeof(*st));
-	st->total = pm->total_pages;
-	st->free = pm->free_pages;
-	st->pcp = pm->pcp.count;
-	for (unsigned s = 0; s < PAGE_STATE_COUNT; s++)
-		st->state[s] = pm->state_pages[s];
-	for (unsigned z = 0; z < PMM_NR_ZONES; z++) {
-		st->zone_free[z] = pm->zone[z].free_pages;
-		for (unsigned o = 0; o < PMM_NR_ORDERS; o++)
-			st->free_blocks[z][o] = pm->zone[z].nr_free[o];
-	}
+	uint64_t moves = pm->pcp_moves;
 	spin_unlock_irqrestore(&pm->lock, irq);
+	return moves;
+}
+
+void pmm_get_stats(struct pmm *pm, struct pmm_stats *st)
+{
+	/* Each cache under its own lock, then the lists under the pmm lock; again if a batch
+	 * moved between a cache and the lists meanwhile (it would be counted twice or not at
+	 * all). Allocations and frees from the caches move no frame between them: each cache's
+	 * count plus its deltas changes only with a batch, so the states always add up. */
+	for (unsigned attempt = 0;; attempt++) {
+		uint64_t moves = pcp_moves(pm), cached = 0;
+		int64_t delta[PAGE_STATE_COUNT] = { 0 };
+		for (unsigned i = 0; i < SPIN_MAX_CPUS; i++) {
+			struct pmm_pcp *c = &pm->pcp[i];
+			bool irq = spin_lock_irqsave(&c->lock);
+			cached += c->count;
+			for (unsigned s = 0; s < PAGE_STATE_COUNT; s++)
+				delta[s] += c->state_delta[s];
+			spin_unlock_irqrestore(&c->lock, irq);
+		}
+		bool irq = spin_lock_irqsave(&pm->lock);
+		if (pm->pcp_moves != moves && attempt < 16) {
+			spin_unlock_irqrestore(&pm->lock, irq);
+			continue;
+		}
+		memset(st, 0, sizeof(*st));
+		st->total = pm->total_pages;
+		st->free = pm->listed_pages + cached;
+		st->pcp = cached;
+		for (unsigned s = 0; s < PAGE_STATE_COUNT; s++)
+			st->state[s] = pm->state_pages[s] + (uint64_t)delta[s];
+		st->state[PAGE_FREE] = st->free;
+		for (unsigned z = 0; z < PMM_NR_ZONES; z++) {
+			st->zone_free[z] = pm->zone[z].free_pages;
+			for (unsigned o = 0; o < PMM_NR_ORDERS; o++)
+				st->free_blocks[z][o] = pm->zone[z].nr_free[o];
+		}
+		spin_unlock_irqrestore(&pm->lock, irq);
+		return;
+	}
+}
+
+uint64_t pmm_free_pages_in(struct pmm *pm)
+{
+	struct pmm_stats st;
+
+	pmm_get_stats(pm, &st);
+	return st.free;
 }
 
 #define CHECK(cond, ...)                                   \
@@ -743,10 +859,48 @@ void pmm_get_stats(struct pmm *pm, struct pmm_stats *st)
 		}                                          \
 	} while (0)
 
+/* One CPU's cache: free order-0 frames marked cached, as many as it counts. */
+static bool check_cache(struct pmm *pm, unsigned cpu, char *why, size_t size)
+{
+	struct pmm_pcp *c = &pm->pcp[cpu];
+	unsigned cached = 0;
+	bool irq = spin_lock_irqsave(&c->lock);
+	spin_lock(&pm->lock);
+
+	for (const struct page *p = c->head; p; p = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL) {
+		CHECK(p->state == PAGE_FREE && (p->flags & PG_PCP) && p->order == 0,
+		      "bad page in the per-CPU cache of CPU %u: pfn %llu", cpu, (unsigned long long)pmm_pfn(pm, p));
+		CHECK(++cached <= c->count, "CPU %u's cache longer than its count %u", cpu, c->count);
+	}
+	CHECK(cached == c->count, "CPU %u's cache count %u, found %u", cpu, c->count, cached);
+	spin_unlock(&pm->lock);
+	spin_unlock_irqrestore(&c->lock, irq);
+	return true;
+fail:
+	spin_unlock(&pm->lock);
+	spin_unlock_irqrestore(&c->lock, irq);
+	return false;
+}
+
 bool pmm_check(struct pmm *pm, char *why, size_t size)
 {
+	for (unsigned cpu = 0; cpu < SPIN_MAX_CPUS; cpu++)
+		if (!check_cache(pm, cpu, why, size))
+			return false;
+
+	struct pmm_stats st;
+	pmm_get_stats(pm, &st);
+	uint64_t states = 0;
+	for (unsigned s = 0; s < PAGE_STATE_COUNT; s++)
+		states += st.state[s];
+	if (states != st.total) {
+		ksnprintf(why, size, "states add up to %llu, total is %llu", (unsigned long long)states,
+			  (unsigned long long)st.total);
+		return false;
+	}
+
 	bool irq = spin_lock_irqsave(&pm->lock);
-	uint64_t listed = 0, states = 0;
+	uint64_t listed = 0;
 
 	for (unsigned zi = 0; zi < PMM_NR_ZONES; zi++) {
 		const struct pmm_zone *z = &pm->zone[zi];
@@ -780,20 +934,9 @@ bool pmm_check(struct pmm *pm, char *why, size_t size)
 		      (unsigned long long)zone_pages, (unsigned long long)z->free_pages);
 		listed += zone_pages;
 	}
-	unsigned cached = 0;
-	for (const struct page *p = pm->pcp.head; p;
-	     p = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL) {
-		CHECK(p->state == PAGE_FREE && (p->flags & PG_PCP) && p->order == 0, "bad page in the per-CPU cache");
-		CHECK(++cached <= pm->pcp.count, "per-CPU cache longer than its count");
-	}
-	CHECK(cached == pm->pcp.count, "per-CPU cache count %u, found %u", pm->pcp.count, cached);
-	CHECK(listed + cached == pm->free_pages, "free pages %llu, lists and cache hold %llu",
-	      (unsigned long long)pm->free_pages, (unsigned long long)(listed + cached));
-	CHECK(pm->state_pages[PAGE_FREE] == pm->free_pages, "free-state count differs from free pages");
-	for (unsigned s = 0; s < PAGE_STATE_COUNT; s++)
-		states += pm->state_pages[s];
-	CHECK(states == pm->total_pages, "states add up to %llu, total is %llu", (unsigned long long)states,
-	      (unsigned long long)pm->total_pages);
+	CHECK(listed == pm->listed_pages, "%llu pages on the lists, counter says %llu", (unsigned long long)listed,
+	      (unsigned long long)pm->listed_pages);
+	CHECK(pm->state_pages[PAGE_FREE] == pm->listed_pages, "free-state count differs from listed pages");
 	spin_unlock_irqrestore(&pm->lock, irq);
 	return true;
 fail:

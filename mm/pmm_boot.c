@@ -90,7 +90,7 @@ static uint32_t *pmm_pt_word(uint64_t pa) { return &pa_to_page(pa)->private; }
 
 static const struct pt_frame_source pmm_pt_source = { .alloc = pmm_pt_alloc, .free = pmm_pt_free, .word = pmm_pt_word };
 
-uint64_t pmm_free_pages(void) { return READ_ONCE(pmm_main.free_pages); }
+uint64_t pmm_free_pages(void) { return pmm_free_pages_in(&pmm_main); }
 
 void pmm_init(const struct boot_info *bi)
 {

@@ -6,7 +6,8 @@ set before freezing itself, and the read-only stretch (KnVmProtect) of its "prot
 region. The dumpable task `stack-crash` is frozen by a guard violation whose line names the
 address and rip. Each check compares a core file, through readelf and gdb, with those lines.
 `freeze-me` is handle_child, whose file name (16 bytes) does not fit in NT_PRPSINFO's
-pr_fname: gdb must match its core with the program by build-id.
+pr_fname: gdb must match its core with the program by build-id. `threads` is test_threads'
+thr-frozen, frozen with 3 threads: its core has a thread's notes each.
 """
 import os
 import re
@@ -282,6 +283,19 @@ def load_checks(build, program, core):
              f"mapped at {[hex(a) for a in mapped]}: {out[-400:]}")]
 
 
+def thread_checks(build, core, want=3):
+    """(name, ok, detail): a core of a task frozen with `want` threads has an NT_PRSTATUS
+    each, with distinct LWP ids, and gdb lists them all (info threads)."""
+    _, notes = run(["readelf", "-n", core])
+    elf = os.path.join(build, "user", "test_threads.elf")
+    _, out = run(["gdb", "-batch", "-nx", "-ex", "info threads", elf, core])
+    lwps = re.findall(r"^\*?\s*\d+\s+LWP (\d+)", out, re.M)
+    return [(f"threads.core: an NT_PRSTATUS per thread ({want})", notes.count("NT_PRSTATUS") == want,
+             f"{notes.count('NT_PRSTATUS')} notes"),
+            (f"gdb: threads.core: info threads lists {want} distinct LWPs", len(set(lwps)) == want,
+             f"{lwps}: {out[-400:]}")]
+
+
 def sparse_checks(core):
     """actor's sparse:1024:16 (user/programs/actor.c) commits 16 pages of a 1 GiB region at
     64 GiB and writes i into the first byte of page i: the core must hold exactly those
@@ -313,8 +327,8 @@ def check(build, config, log_text, com2):
     done, problems = extract(com2, outdir)
     names = {name for name, _, _ in done}
     checks = [("the dump sink's frames are whole and their checksums right", not problems, "; ".join(problems)),
-              ("core files for dumpee, stack-crash, sparse and freeze-me",
-               {"dumpee", "stack-crash", "sparse", "freeze-me"} <= names, f"found {sorted(names)}")]
+              ("core files for dumpee, stack-crash, sparse, freeze-me and threads",
+               {"dumpee", "stack-crash", "sparse", "freeze-me", "threads"} <= names, f"found {sorted(names)}")]
     dumpee = os.path.join(outdir, "dumpee.core")
     if os.path.exists(dumpee):
         checks += readelf_checks(dumpee, log_text)
@@ -332,4 +346,8 @@ def check(build, config, log_text, com2):
     if os.path.exists(longname):
         checks += build_id_checks(build, "handle_child", longname)
         checks += load_checks(build, "handle_child", longname)
+    threads = os.path.join(outdir, "threads.core")
+    if os.path.exists(threads):
+        checks += thread_checks(build, threads)
+        checks += load_checks(build, "test_threads", threads)
     return checks

@@ -39,7 +39,7 @@ log = qemu.read_log(LOG)  # (as a terminal shows it: the prompt's erased lines g
 for command in BAD:
     gdb.write("==bad %s==\n" % command)
     gdb.execute(command)
-for title, command in (("bt", "bt"), ("current", "kn-current"), ("cpu0", "print/x &cpu0"), ("pool", "kn-pool"), ("pte-current", "kn-pte 0x400000"),
+for title, command in (("bt", "bt"), ("current", "kn-current"), ("cpu0", "print/x &'percpu.c'::cpus[0]"), ("pool", "kn-pool"), ("pte-current", "kn-pte 0x400000"),
                        ("pfn-0", "kn-pfn 0"), ("dmesg", "kn-dmesg")):
     gdb.write("==%s==\n" % title)
     gdb.execute(command)
@@ -265,8 +265,8 @@ def check(build, root, accel, logdir):
     expect("kn-current: the CPU runs sharer-b's thread, its task as kn-tasks lists it",
            cur and cur.group(6) == "sharer-b" and int(cur.group(5)) == tasks.get("sharer-b", {}).get("id"), current)
     cpu0 = re.search(r"^\$\d+ = (0x[0-9a-f]+)$", section("cpu0"), re.M)
-    expect("kn-current: finds the per-CPU block through GS base ($gs_base, in the kernel), and it is cpu0 "
-           "(print &cpu0)", cur and cpu0 and cur.group(2) == "$gs_base" and int(cur.group(1), 16) == int(cpu0.group(1), 16),
+    expect("kn-current: finds the per-CPU block through GS base ($gs_base, in the kernel), and it is CPU 0's "
+           "(print &cpus[0])", cur and cpu0 and cur.group(2) == "$gs_base" and int(cur.group(1), 16) == int(cpu0.group(1), 16),
            current + section("cpu0"))
     text = section("pte-current")
     expect("kn-pte VA without TASK walks the current task's tables (sharer-b) and says so",

@@ -57,6 +57,11 @@ def qemu_args(iso, mem="1G", cpu="max", accel="tcg", icount=False, gdb_port=None
             "-no-reboot", "-boot", "d", "-cdrom", iso]
     if accel == "kvm":
         args += ["-accel", "kvm"]
+    elif smp > 1 and not icount:
+        # One host thread per vCPU: the CPUs really run at once (QEMU's default for TCG
+        # is one thread taking turns, which hides races). -icount needs the one thread
+        # (QEMU refuses MTTCG with it): there the vCPUs take turns, deterministically.
+        args += ["-accel", "tcg,thread=multi"]
     else:
         args += ["-accel", "tcg"]
     if size >= BACKEND_THRESHOLD:

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Registers what the ground floor stands on: the console, the log's clock, the panic ops. */
+#include <arch/apic.h>
 #include <arch/ground.h>
 #include <arch/qemu.h>
 #include <arch/serial.h>
@@ -18,6 +19,7 @@ static const struct panic_ops x86_panic_ops = {
 	.capture = trap_capture_frame,
 	.dump = trap_dump_frame,
 	.halt = panic_exit,
+	.stop_others = apic_send_nmi_others,
 };
 
 void arch_ground_init(void)

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* The IDT: an interrupt gate for every vector, each pointing at its isr.S stub (asm.h); #DF,
- * NMI and #MC switch to their IST stacks (gdt.c). */
+ * NMI and #MC switch to their IST stacks (gdt.c, each CPU's own). One table for all CPUs. */
 #include <arch/gdt.h>
 #include <arch/trap.h>
 #include "asm.h"
+#include "smp_internal.h"
 
 struct idt_entry {
 	uint16_t offset_lo;
@@ -42,6 +43,11 @@ void idt_init(void)
 		unsigned ist = v == VEC_DF ? IST_DF : v == VEC_NMI ? IST_NMI : v == VEC_MC ? IST_MC : 0;
 		set_gate(v, (uint64_t)(uintptr_t)(isr_stubs + v * ISR_STUB_SIZE), ist);
 	}
+	idt_load();
+}
+
+void idt_load(void)
+{
 	struct idt_ptr p = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
 	__asm__ __volatile__("lidt %0" ::"m"(p));
 }

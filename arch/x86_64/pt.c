@@ -12,6 +12,7 @@
 #include <arch/cpu.h>
 #include <knmm/panic.h>
 #include <knmm/string.h>
+#include <arch/tlb.h>
 #include "pt_internal.h"
 
 struct pt_root kernel_pt_root;
@@ -23,7 +24,7 @@ static bool kernel_top_sealed;
 
 void pt_set_frame_source(const struct pt_frame_source *src) { pt_frame_src = src; }
 const struct pt_frame_source *pt_get_frame_source(void) { return pt_frame_src; }
-uint64_t pt_table_pages(void) { return table_pages; }
+uint64_t pt_table_pages(void) { return __atomic_load_n(&table_pages, __ATOMIC_RELAXED); }
 
 /* ------------------------------------------------------------------ occupancy summaries */
 
@@ -77,7 +78,7 @@ uint64_t pt_table_alloc(void)
 	uint64_t pa = pt_frame_src->alloc();
 	if (pa) {
 		KASSERT(is_aligned(pa, PAGE_SIZE));
-		table_pages++;
+		__atomic_add_fetch(&table_pages, 1, __ATOMIC_RELAXED); /* (under several locks: atomic) */
 		if (pt_frame_src->word)
 			*pt_frame_src->word(pa) = SUM_TRACKED; /* zeroed: every chunk empty */
 	}
@@ -86,7 +87,7 @@ uint64_t pt_table_alloc(void)
 
 void pt_table_free(uint64_t pa)
 {
-	table_pages--;
+	__atomic_sub_fetch(&table_pages, 1, __ATOMIC_RELAXED);
 	if (pt_frame_src->word)
 		*pt_frame_src->word(pa) = 0;
 	pt_frame_src->free(pa);
@@ -110,16 +111,9 @@ bool pt_table_is_empty(uint64_t table_pa)
  * pt_internal.h.) */
 void pt_op_finish(struct pt_op *op)
 {
-	/* User-half entries of an inactive root are not in this CPU's TLB (no PCIDs yet). */
-	bool visible = op->shared || pt_is_active(op->root);
-
-	if (visible && (op->n || op->overflow)) {
-		if (op->overflow)
-			op->global ? tlb_flush_all() : tlb_flush_all_nonglobal();
-		else
-			for (unsigned i = 0; i < op->n; i++)
-				tlb_flush_page(op->va[i]);
-	}
+	/* Every CPU that may cache the old entries drops them before the tables go. */
+	if (op->n || op->overflow)
+		tlb_invalidate(op->root, op->shared, op->global, op->overflow, op->va, op->n);
 	while (op->freed) {
 		uint64_t pa = op->freed;
 		op->freed = *table_of(pa);

@@ -11,6 +11,7 @@
 #include <knmm/panic.h>
 #include <knmm/printf.h>
 #include <knmm/string.h>
+#include <arch/tlb.h>
 #include "pt_internal.h"
 
 /* End of the entry at `level` that holds va, clipped to `end` (the topmost entry wraps). */
@@ -457,6 +458,9 @@ void pt_root_destroy(struct pt_root *root)
 	 * (no flush: the root is not active and its user half is nobody else's). */
 	walk_level(&w, root->pml4_pa, PT_LEVEL_PML4, 0, pt_level_size(PT_LEVEL_PML4) * (PT_ENTRIES / 2));
 	pt_op_finish(&op);
+	/* A CPU that ran it may still cache its entries under a PCID: the next root to get
+	 * this frame must not find them there. */
+	tlb_invalidate(root, false, false, true, NULL, 0);
 	memset(table_of(root->pml4_pa) + PT_ENTRIES / 2, 0, PT_ENTRIES / 2 * sizeof(pte_t));
 	pt_table_free(root->pml4_pa);
 	root->pml4_pa = 0;

@@ -15,6 +15,7 @@
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include "asm.h"
+#include "smp_internal.h"
 
 static irq_handler_t irq_handlers[NR_VECTORS];
 static const struct trap_user_hooks *user_hooks;
@@ -97,6 +98,10 @@ void trap_dispatch(struct trap_frame *tf)
 			user_hooks->return_to_user(tf);
 		return;
 	}
+
+	/* Another CPU panicked and stops this one (apic_send_nmi_others): stop, quietly. */
+	if (tf->vector == VEC_NMI && READ_ONCE(smp_stopping))
+		cpu_halt_forever();
 
 	uint64_t cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
 

@@ -82,7 +82,7 @@ Retcode KnTaskWait(Handle task, int states, rtl_uint64_t timeoutNs);
  * an exited task is rcOk. rcBadHandle, rcAccessDenied. Returns after it has exited. */
 Retcode KnTaskTerminate(Handle task);
 
-/* Ends the calling task with `code`. */
+/* Ends the calling task with `code`: every thread of it (kn/thread_api.h). */
 void KnTaskExit(int code) __attribute__((noreturn));
 
 /* The caller's own task: KN_HANDLE_SELF. */
@@ -135,7 +135,9 @@ typedef struct {
 #define KN_NO_EXCEPTION (~(rtl_uint64_t)0)
 
 /*
- * The registers of thread `index` (0, 1, ...) of a frozen task, as it stopped. A system
+ * The registers of thread `index` (0, 1, ...) of a frozen task, as it stopped: its threads
+ * that had not exited (KnThreadExit), in the order they were made, the main thread first
+ * unless it exited; the list stays as it is while the task is frozen. A system
  * call made by a thread clobbers its rcx and r11 (which hold rip and rflags). Every thread's
  * context also names the task's program and gives its ELF header's entry and program-header
  * counts and its PT_LOAD segments, read from the module (what a core file's NT_PRPSINFO,

@@ -33,6 +33,7 @@ struct boot_module {
 #define BOOT_MAX_MEM_RANGES 128
 #define BOOT_MAX_MODULES    128
 #define BOOT_CMDLINE_MAX    512
+#define BOOT_ACPI_RSDP_MAX  36 /* the ACPI 2.0 RSDP; 1.0's is the first 20 bytes */
 
 struct boot_info {
 	char cmdline[BOOT_CMDLINE_MAX];
@@ -51,6 +52,11 @@ struct boot_info {
 	/* The kernel's ELF symbol table, if the loader provided it (physical, 0 if absent). */
 	uint64_t symtab_pa, symtab_size;
 	uint64_t strtab_pa, strtab_size;
+
+	/* A copy of the ACPI RSDP the loader found (the 2.0+ one when it gave both):
+	 * acpi_rsdp_len bytes, 0 if there is none. */
+	unsigned acpi_rsdp_len;
+	uint8_t acpi_rsdp[BOOT_ACPI_RSDP_MAX];
 };
 
 const char *boot_mem_type_name(enum boot_mem_type t);

@@ -25,8 +25,10 @@ enum lock_rank {
 	LOCK_RANK_LOOKASIDE,       /* one lookaside list's free blocks (struct lookaside) */
 	LOCK_RANK_POOL,            /* the kernel pool (mm/pool.c) */
 	LOCK_RANK_DIRECT_MAP,      /* the direct map's memory types (mm/frame.c) */
+	LOCK_RANK_PMM_PCP,         /* one CPU's frame cache (struct pmm_pcp) */
 	LOCK_RANK_PMM,             /* the buddy allocator (struct pmm) */
 	LOCK_RANK_CHARGE,          /* the commit charge and the accounts (mm/charge.c) */
+	LOCK_RANK_SCHED,           /* the run queue, wait queues and thread states (kernel/sched.c) */
 	LOCK_RANK_CONSOLE,         /* the console (kernel/lib/log.c) */
 	LOCK_RANK_COUNT
 };
@@ -34,11 +36,11 @@ enum lock_rank {
 /*
  * The ranks whose locks interrupt handlers take (a bit per rank): such a lock is taken with
  * interrupts off everywhere (spin_lock_irqsave), or an interrupt on its holder's CPU could
- * wait for it for ever. None today: the timer's handler takes no lock. Debug builds check
- * both halves: spin_lock() with interrupts on of such a lock, and any lock of another rank
- * taken inside an interrupt handler, panic.
+ * wait for it for ever. The timer's handler takes the scheduler's (it ends sleeps). Debug
+ * builds check both halves: spin_lock() with interrupts on of such a lock, and any lock of
+ * another rank taken inside an interrupt handler, panic.
  */
-#define LOCK_RANKS_TAKEN_IN_INTERRUPTS 0u
+#define LOCK_RANKS_TAKEN_IN_INTERRUPTS (1u << LOCK_RANK_SCHED)
 
 static inline bool lock_rank_taken_in_interrupts(unsigned rank)
 {

@@ -42,12 +42,15 @@ __noreturn void panic_with_frame(const struct trap_frame *tf, const char *fmt, .
  *            panic() gives it PANIC_FRAME_BYTES of storage
  *   dump     prints a frame's registers and backtrace on the console
  *   halt     stops the machine (under QEMU: exits with the panic status)
+ *   stop_others  stops every other CPU (an NMI each), before the message is printed; may be
+ *            NULL (one CPU)
  */
 #define PANIC_FRAME_BYTES 256
 struct panic_ops {
 	void (*capture)(struct trap_frame *frame);
 	void (*dump)(const struct trap_frame *frame);
 	__noreturn void (*halt)(void);
+	void (*stop_others)(void);
 };
 void panic_set_ops(const struct panic_ops *ops);
 

@@ -131,11 +131,18 @@ void spin_assert_held_fail(const spinlock_t *l, const char *file, int line);
 #define spin_assert_held(l) ((void)sizeof(l))
 #endif
 
-/* Debug builds: panics unless this CPU holds no lock (before it blocks or switches). */
+/* Debug builds: panics unless this CPU holds no lock (before it blocks or switches), or no
+ * lock but l (the scheduler's, across a switch). */
 #ifdef KNMM_DEBUG
 void spin_assert_none_held(const char *where);
+void spin_assert_only_held(const spinlock_t *l, const char *where);
 #else
 static inline void spin_assert_none_held(const char *where) { (void)where; }
+static inline void spin_assert_only_held(const spinlock_t *l, const char *where)
+{
+	(void)l;
+	(void)where;
+}
 #endif
 
 /*
@@ -151,6 +158,10 @@ void spin_set_cpu_ops(const struct spin_cpu_ops *ops);
 /* How many CPUs take locks (1 until arch starts others): with one, a lock found held on the
  * way in is held by this very CPU, and builds without the owner panic on it too. */
 void spin_set_cpus_online(unsigned n);
+/* Called on every turn of a contended lock's wait loop: arch answers the TLB shootdown
+ * requests addressed to this CPU there, so that a CPU spinning with interrupts off never
+ * holds up another that waits, holding the lock, for its acknowledgement. */
+void spin_set_wait_hook(void (*hook)(void));
 
 /*
  * Debug builds: the lock this CPU holds that forbids taking l now (one of l's rank or

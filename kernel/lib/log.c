@@ -181,11 +181,11 @@ void console_write_task(uint64_t id, const char *s, size_t n)
 	char prefix[24];
 	int plen = ksnprintf(prefix, sizeof(prefix), "%3llu| ", (unsigned long long)id);
 
-	/* Interrupts stay on while a task's bytes go out at the UART's pace: no interrupt
-	 * handler writes to the console (a panic ignores the lock). */
+	/* Interrupts off, as for every console write: the timer's handler takes the
+	 * scheduler's lock, which ranks below the console's (a panic ignores the lock). */
 	if (panic_in_progress)
 		return;
-	spin_lock(&console_lock);
+	bool irq = spin_lock_irqsave(&console_lock);
 	prompt_interrupt_locked();
 	console_claim_locked(id);
 	for (size_t i = 0; i < n; i++) {
@@ -197,7 +197,7 @@ void console_write_task(uint64_t id, const char *s, size_t n)
 		console_put_locked(&c, 1);
 	}
 	prompt_restore_locked();
-	spin_unlock(&console_lock);
+	spin_unlock_irqrestore(&console_lock, irq);
 }
 
 void console_printf(const char *fmt, ...)

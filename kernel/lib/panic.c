@@ -7,8 +7,10 @@
 #include <knmm/log.h>
 #include <knmm/panic.h>
 #include <knmm/printf.h>
+#include <knmm/spinlock.h>
 
-static volatile int panic_depth;
+static int panic_depth;
+static volatile unsigned panic_cpu = ~0u; /* the CPU that panicked first */
 static const struct panic_ops *ops;
 
 void panic_set_ops(const struct panic_ops *o) { ops = o; }
@@ -26,11 +28,18 @@ static __noreturn void panic_finish(const struct trap_frame *tf, const char *fmt
 	char msg[256];
 
 	irq_disable();
-	if (++panic_depth > 1) {
+	if (__atomic_fetch_add(&panic_depth, 1, __ATOMIC_ACQ_REL) > 0) {
+		/* Another CPU is panicking: it stops this one (stop_others); wait for it here. */
+		if (panic_cpu != spin_this_cpu())
+			for (;;)
+				cpu_halt();
 		/* A panic while panicking: say so with the least machinery and stop. */
 		console_write("\nKERNEL PANIC (nested): giving up\n", 34);
 		panic_halt();
 	}
+	panic_cpu = spin_this_cpu();
+	if (ops && ops->stop_others)
+		ops->stop_others();
 	panic_in_progress = true;
 	console_break_lock();
 	kvsnprintf(msg, sizeof(msg), fmt, ap);

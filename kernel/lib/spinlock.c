@@ -90,6 +90,14 @@ void spin_assert_none_held(const char *where)
 	if (unlikely(h->n))
 		panic("%s with lock '%s' (rank %u) held", where, h->lock[h->n - 1]->name, h->lock[h->n - 1]->rank);
 }
+
+void spin_assert_only_held(const spinlock_t *l, const char *where)
+{
+	const struct held_locks *h = held_here(spin_this_cpu());
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->lock[i] != l)
+			panic("%s with lock '%s' (rank %u) held", where, h->lock[i]->name, h->lock[i]->rank);
+}
 #else
 const spinlock_t *spin_order_conflict(const spinlock_t *l)
 {
@@ -100,8 +108,10 @@ unsigned spin_held_count(void) { return 0; }
 #endif
 
 static unsigned cpus_online = 1;
+static void (*wait_hook)(void);
 
 void spin_set_cpus_online(unsigned n) { WRITE_ONCE(cpus_online, n); }
+void spin_set_wait_hook(void (*hook)(void)) { wait_hook = hook; }
 
 void spin_wait_(spinlock_t *l, uint16_t ticket)
 {
@@ -109,8 +119,12 @@ void spin_wait_(spinlock_t *l, uint16_t ticket)
 	 * can only be this CPU itself: waiting would never end. */
 	if (READ_ONCE(cpus_online) <= 1)
 		panic("spinlock '%s' taken recursively", l->name);
-	while (__atomic_load_n(&l->serving, __ATOMIC_ACQUIRE) != ticket)
+	void (*hook)(void) = READ_ONCE(wait_hook);
+	while (__atomic_load_n(&l->serving, __ATOMIC_ACQUIRE) != ticket) {
 		local_cpu_relax();
+		if (hook)
+			hook(); /* (a TLB shootdown waiting for this CPU: it may hold the lock) */
+	}
 }
 
 void spin_unlock_unheld_(const spinlock_t *l) { panic("unlocking '%s', which is not held", l->name); }

@@ -4,6 +4,9 @@
  * odd sizes, a map above 4 GiB only, one straddling 4 GiB), under ASan and UBSan.
  * After every step of a seeded random sequence of alloc / free / contiguous / claim /
  * exhaustion, the free lists must partition exactly the frames the model says are free.
+ * Several CPUs (the lock layer's CPU-number hook pointed at a variable, or threads acting as
+ * CPUs): frames freed on another CPU, remote caches drained before an allocation fails,
+ * counts exact.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +29,11 @@ static uint64_t rnd(void)
 	return rng_state = x;
 }
 static uint64_t rnd_below(uint64_t n) { return n ? rnd() % n : 0; }
+
+/* The CPU the allocator and the locks see in the tests of several CPUs (below), and how many
+ * CPUs the model's steps switch among. */
+static __thread unsigned sim_cpu;
+static unsigned model_cpus = 1;
 
 /* ------------------------------------------------------------------ the model */
 
@@ -88,8 +96,8 @@ static bool model_check(struct model *m, char *why, size_t size)
 
 	if (!pmm_check(pm, why, size))
 		return false;
-	if (pm->free_pages != m->free) {
-		snprintf(why, size, "allocator says %llu free, model %llu", (unsigned long long)pm->free_pages,
+	if (pmm_free_pages_in(pm) != m->free) {
+		snprintf(why, size, "allocator says %llu free, model %llu", (unsigned long long)pmm_free_pages_in(pm),
 			 (unsigned long long)m->free);
 		return false;
 	}
@@ -108,11 +116,14 @@ static bool model_check(struct model *m, char *why, size_t size)
 				}
 			}
 		}
-	for (struct page *p = pm->pcp.head; p; p = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL)
-		if (m->mark[pmm_pfn(pm, p)]++) {
-			snprintf(why, size, "cached frame %llu also listed", (unsigned long long)pmm_pfn(pm, p));
-			return false;
-		}
+	for (unsigned c = 0; c < SPIN_MAX_CPUS; c++)
+		for (struct page *p = pm->pcp[c].head; p;
+		     p = p->lru.next ? list_entry(p->lru.next, struct page, lru) : NULL)
+			if (m->mark[pmm_pfn(pm, p)]++) {
+				snprintf(why, size, "cached frame %llu also listed or cached twice",
+					 (unsigned long long)pmm_pfn(pm, p));
+				return false;
+			}
 	for (uint64_t p = m->base; p < m->sim.max_pfn; p++)
 		if ((m->state[p] == M_FREE) != (m->mark[p] == 1)) {
 			snprintf(why, size, "frame %llu: model %s, allocator %s", (unsigned long long)p,
@@ -161,6 +172,8 @@ static void model_release_all(struct model *m)
 static bool model_step(struct model *m, char *why, size_t size)
 {
 	struct pmm *pm = m->sim.pm;
+	if (model_cpus > 1 && rnd_below(8) == 0)
+		sim_cpu = (unsigned)rnd_below(model_cpus);
 	unsigned op = (unsigned)rnd_below(100);
 
 	if (op < 40 && m->nr_live < m->cap) {
@@ -223,7 +236,7 @@ static bool model_step(struct model *m, char *why, size_t size)
 			all_ram = m->state[pfn + i] != M_HOLE;
 			all_free = all_free && m->state[pfn + i] == M_FREE;
 		}
-		uint64_t before = pm->free_pages;
+		uint64_t before = pmm_free_pages_in(pm);
 		Retcode rc = pmm_claim_in(pm, pfn << PAGE_SHIFT, n, PAGE_KERNEL);
 		Retcode want = !all_ram ? rcNotFound : all_free ? rcOk : rcBusy;
 		if (rc != want) {
@@ -232,7 +245,7 @@ static bool model_step(struct model *m, char *why, size_t size)
 			return false;
 		}
 		if (rc != rcOk)
-			return before == pm->free_pages;
+			return before == pmm_free_pages_in(pm);
 		return model_take(m, pfn, n, 0, 2, why, size);
 	}
 	if (op < 99) {
@@ -245,8 +258,9 @@ static bool model_step(struct model *m, char *why, size_t size)
 	while (m->nr_live < m->cap && (p = pmm_alloc_in(pm, 0, 0, PAGE_ANON)) != NULL)
 		if (!model_take(m, pmm_pfn(pm, p), 1, 0, 0, why, size))
 			return false;
-	if (m->nr_live < m->cap && (m->free != 0 || pm->free_pages != 0)) {
-		snprintf(why, size, "exhausted allocator still counts %llu free", (unsigned long long)pm->free_pages);
+	if (m->nr_live < m->cap && (m->free != 0 || pmm_free_pages_in(pm) != 0)) {
+		snprintf(why, size, "exhausted allocator still counts %llu free",
+			 (unsigned long long)pmm_free_pages_in(pm));
 		return false;
 	}
 	if (m->nr_live < m->cap && pmm_alloc_in(pm, 0, PMM_LOW, PAGE_ANON)) {
@@ -485,3 +499,319 @@ KTEST(pmm, kernel_bugs_panic_with_frame_and_state)
 }
 
 KTEST(pmm, descriptor_is_32_bytes) { KT_EXPECT_EQ(sizeof(struct page), 32); }
+
+/* ------------------------------------------------------------------ several CPUs */
+
+/*
+ * The CPU the locks and the allocator see: the shim asks spin_cpu_id_hook, which these tests
+ * point at a variable they switch (thread-local, so that threads can act as CPUs too).
+ */
+static unsigned sim_cpu_id(void) { return sim_cpu; }
+static const struct spin_cpu_ops sim_cpu_ops = { .cpu_id = sim_cpu_id };
+static const struct spin_cpu_ops no_cpu_ops = { 0 };
+
+static void cpus_begin(unsigned online)
+{
+	sim_cpu = 0;
+	spin_set_cpu_ops(&sim_cpu_ops);
+	spin_set_cpus_online(online);
+}
+
+static void cpus_end(void)
+{
+	sim_cpu = 0;
+	spin_set_cpus_online(1);
+	spin_set_cpu_ops(&no_cpu_ops);
+}
+
+static uint64_t cached_on(const struct pmm *pm, unsigned cpu) { return pm->pcp[cpu].count; }
+
+/* Frames allocated on one CPU and freed on another go to the freeing CPU's cache; every
+ * count stays exact, the caches included. */
+KTEST(pmm, two_cpus_free_on_the_other_counts_exact)
+{
+	static const struct pmm_range ram[] = { { 4096, 4096 + 2048 } };
+	struct pmm_sim s;
+	struct page *p[300];
+	struct pmm_stats st;
+	char why[160];
+
+	KT_ASSERT(sim_create(&s, ram, 1, NULL, 0, false, false));
+	cpus_begin(2);
+	for (unsigned i = 0; i < ARRAY_SIZE(p); i++)
+		KT_ASSERT((p[i] = pmm_alloc_in(s.pm, 0, 0, PAGE_ANON)) != NULL);
+	KT_EXPECT_EQ(pmm_free_pages_in(s.pm), 2048 - 300);
+	uint64_t on0 = cached_on(s.pm, 0);
+	KT_EXPECT_EQ(on0 % 64, 64 - 300 % 64); /* whole batches came, 300 went */
+	KT_EXPECT_EQ(cached_on(s.pm, 1), 0);
+
+	sim_cpu = 1;
+	for (unsigned i = 0; i < ARRAY_SIZE(p); i++)
+		pmm_free_in(s.pm, p[i], 0);
+	KT_EXPECT_EQ(cached_on(s.pm, 1), 300);
+	KT_EXPECT_EQ(cached_on(s.pm, 0), on0);
+	pmm_get_stats(s.pm, &st);
+	KT_EXPECT_EQ(st.free, 2048);
+	KT_EXPECT_EQ(st.pcp, on0 + 300);
+	KT_EXPECT_EQ(st.state[PAGE_ANON], 0);
+	KT_EXPECT_EQ(st.state[PAGE_FREE], 2048);
+	KT_EXPECT(pmm_check(s.pm, why, sizeof(why)));
+	/* (CPU 1's cache alone holds +300 frames and -300 anonymous ones: the sums cancel.) */
+	KT_EXPECT_EQ(s.pm->pcp[1].state_delta[PAGE_ANON], -300);
+	KT_EXPECT_EQ(s.pm->pcp[0].state_delta[PAGE_ANON], 300);
+
+	/* CPU 1 allocates from its own cache now, LIFO. */
+	struct page *q = pmm_alloc_in(s.pm, 0, 0, PAGE_KERNEL);
+	KT_EXPECT(q == p[299]);
+	KT_EXPECT_EQ(cached_on(s.pm, 1), 299);
+	pmm_get_stats(s.pm, &st);
+	KT_EXPECT_EQ(st.state[PAGE_KERNEL], 1);
+	KT_EXPECT_EQ(st.free, 2047);
+	sim_cpu = 0;
+	pmm_free_in(s.pm, q, 0);
+	KT_EXPECT_EQ(pmm_free_pages_in(s.pm), 2048);
+
+	/* Draining empties every CPU's cache and the blocks merge back. */
+	pmm_drain_pcp(s.pm);
+	pmm_get_stats(s.pm, &st);
+	KT_EXPECT_EQ(st.pcp, 0);
+	KT_EXPECT_EQ(st.free_blocks[PMM_ZONE_LOW][11], 1);
+	KT_EXPECT(pmm_check(s.pm, why, sizeof(why)));
+	cpus_end();
+	sim_destroy(&s);
+}
+
+/* Past the high-water mark a cache gives a batch back, whoever's frames they were. */
+KTEST(pmm, cache_drains_above_its_high_water_mark)
+{
+	static const struct pmm_range ram[] = { { 8192, 8192 + 4096 } };
+	static struct page *p[2000];
+	struct pmm_sim s;
+	char why[160];
+
+	KT_ASSERT(sim_create(&s, ram, 1, NULL, 0, false, false));
+	cpus_begin(2);
+	for (unsigned i = 0; i < ARRAY_SIZE(p); i++)
+		KT_ASSERT((p[i] = pmm_alloc_in(s.pm, 0, 0, PAGE_ANON)) != NULL);
+	sim_cpu = 1;
+	for (unsigned i = 0; i < ARRAY_SIZE(p); i++) {
+		pmm_free_in(s.pm, p[i], 0);
+		KT_ASSERT(cached_on(s.pm, 1) <= s.pm->pcp_high);
+	}
+	KT_EXPECT_GE(cached_on(s.pm, 1), s.pm->pcp_high - s.pm->pcp_batch);
+	KT_EXPECT_EQ(pmm_free_pages_in(s.pm), 4096);
+	KT_EXPECT(pmm_check(s.pm, why, sizeof(why)));
+	cpus_end();
+	sim_destroy(&s);
+}
+
+/* Every frame sits in CPU 1's cache: CPU 0's allocations take them back before failing,
+ * for one frame, a block, a low frame, a contiguous range and a claim alike. */
+KTEST(pmm, remote_caches_are_drained_before_failing)
+{
+	static const struct pmm_range ram[] = { { 256, 512 } }; /* 256 frames: below the high-water mark */
+	struct pmm_sim s;
+	struct page *p[256];
+	char why[160];
+
+	KT_ASSERT(sim_create(&s, ram, 1, NULL, 0, false, false));
+	cpus_begin(2);
+	/* Everything on CPU 0, then everything freed on CPU 1. */
+	unsigned n = 0;
+	while (n < ARRAY_SIZE(p) && (p[n] = pmm_alloc_in(s.pm, 0, 0, PAGE_ANON)) != NULL)
+		n++;
+	KT_ASSERT_EQ(n, 256);
+	KT_EXPECT(pmm_alloc_in(s.pm, 0, 0, PAGE_ANON) == NULL);
+	KT_EXPECT_EQ(pmm_free_pages_in(s.pm), 0);
+	sim_cpu = 1;
+	for (unsigned i = 0; i < n; i++)
+		pmm_free_in(s.pm, p[i], 0);
+	KT_EXPECT_EQ(cached_on(s.pm, 1), 256);
+	KT_EXPECT_EQ(pmm_free_pages_in(s.pm), 256);
+
+	/* CPU 0: every frame again, one by one (the first failure on the lists drains CPU 1). */
+	sim_cpu = 0;
+	n = 0;
+	while (n < ARRAY_SIZE(p) && (p[n] = pmm_alloc_in(s.pm, 0, 0, PAGE_ANON)) != NULL)
+		n++;
+	KT_EXPECT_EQ(n, 256);
+	KT_EXPECT_EQ(cached_on(s.pm, 1), 0);
+	KT_EXPECT_EQ(pmm_free_pages_in(s.pm), 0);
+	KT_EXPECT(pmm_check(s.pm, why, sizeof(why)));
+
+	/* A block, a low frame, a contiguous range, a claim: each finds its frames in CPU 1's cache. */
+	struct {
+		const char *what;
+		int kind;
+	} cases[] = { { "order 3", 0 }, { "PMM_LOW", 1 }, { "contiguous", 2 }, { "claim", 3 } };
+	for (unsigned c = 0; c < ARRAY_SIZE(cases); c++) {
+		sim_cpu = 1;
+		for (unsigned i = 0; i < n; i++)
+			pmm_free_in(s.pm, p[i], 0);
+		KT_EXPECT_EQ(cached_on(s.pm, 1), 256);
+		sim_cpu = 0;
+		struct page *b = NULL;
+		Retcode rc = rcOk;
+		switch (cases[c].kind) {
+		case 0:
+			b = pmm_alloc_in(s.pm, 3, 0, PAGE_ANON);
+			break;
+		case 1:
+			b = pmm_alloc_in(s.pm, 0, PMM_LOW, PAGE_ANON);
+			break;
+		case 2:
+			b = pmm_alloc_contig_in(s.pm, 100, 4, 512ull << PAGE_SHIFT, 0, PAGE_KERNEL);
+			break;
+		case 3:
+			rc = pmm_claim_in(s.pm, 300ull << PAGE_SHIFT, 50, PAGE_KERNEL);
+			b = pmm_page(s.pm, 300);
+			break;
+		}
+		if (!b || rc != rcOk)
+			ktest_fail(t, __FILE__, __LINE__, "%s failed with every frame in another CPU's cache",
+				   cases[c].what);
+		KT_EXPECT_EQ(cached_on(s.pm, 1), 0);
+		uint64_t taken = cases[c].kind == 0 ? 8 : cases[c].kind == 1 ? 1 : cases[c].kind == 2 ? 100 : 50;
+		KT_EXPECT_EQ(pmm_free_pages_in(s.pm), 256 - taken);
+		KT_EXPECT(pmm_check(s.pm, why, sizeof(why)));
+		/* Give it back and take every frame again for the next case. */
+		if (cases[c].kind == 0)
+			pmm_free_in(s.pm, b, 3);
+		else if (cases[c].kind == 1)
+			pmm_free_in(s.pm, b, 0);
+		else if (cases[c].kind == 2)
+			pmm_free_contig_in(s.pm, b, 100);
+		else
+			pmm_free_contig_in(s.pm, b, 50);
+		n = 0;
+		while (n < ARRAY_SIZE(p) && (p[n] = pmm_alloc_in(s.pm, 0, 0, PAGE_ANON)) != NULL)
+			n++;
+		KT_EXPECT_EQ(n, 256);
+	}
+	for (unsigned i = 0; i < n; i++)
+		pmm_free_in(s.pm, p[i], 0);
+	pmm_drain_pcp(s.pm);
+	KT_EXPECT_EQ(pmm_free_pages_in(s.pm), 256);
+	KT_EXPECT(pmm_check(s.pm, why, sizeof(why)));
+	cpus_end();
+	sim_destroy(&s);
+}
+
+/* The model's random sequences, the CPU switching among three every few steps. */
+KTEST(pmm, model_three_cpus)
+{
+	static const struct pmm_range ram[] = { { 1, 2000 }, { 2085, 9000 } };
+	static const struct pmm_range res[] = { { 100, 150 } };
+	cpus_begin(3);
+	model_cpus = 3;
+	run_model(t, ram, 2, res, 1, 21, 3000);
+	static const struct pmm_range ram2[] = { { LOW_END - 5000, LOW_END + 7000 } };
+	run_model(t, ram2, 1, NULL, 0, 22, 3000);
+	model_cpus = 1;
+	cpus_end();
+}
+
+/*
+ * Real concurrency: threads act as CPUs (each its own CPU number). Each allocates frames
+ * (order 0, now and then order 2) until the arena runs dry, hands half of them to the next
+ * thread, which frees them on its CPU; a shared byte per frame catches a frame handed out
+ * twice. At the end every frame is free again and the counts are exact.
+ */
+#include <pthread.h>
+
+enum { STRESS_THREADS = 3, STRESS_FRAMES = 3000, STRESS_ROUNDS = 100 };
+static struct pmm_sim stress_sim;
+static uint8_t stress_owned[4096 + STRESS_FRAMES];
+static struct page *_Atomic stress_handoff[STRESS_THREADS][STRESS_FRAMES];
+static _Atomic unsigned stress_errors;
+static pthread_barrier_t stress_barrier;
+
+static void stress_take(struct page *p, unsigned order)
+{
+	uint64_t pfn = pmm_pfn(stress_sim.pm, p);
+	for (uint64_t i = 0; i < (1ull << order); i++)
+		if (__atomic_exchange_n(&stress_owned[pfn + i], 1, __ATOMIC_ACQ_REL))
+			stress_errors++;
+}
+
+static void stress_give(struct page *p, unsigned order)
+{
+	uint64_t pfn = pmm_pfn(stress_sim.pm, p);
+	for (uint64_t i = 0; i < (1ull << order); i++)
+		if (!__atomic_exchange_n(&stress_owned[pfn + i], 0, __ATOMIC_ACQ_REL))
+			stress_errors++;
+	pmm_free_in(stress_sim.pm, p, order);
+}
+
+static void *stress_cpu(void *arg)
+{
+	unsigned me = (unsigned)(uintptr_t)arg, next = (me + 1) % STRESS_THREADS;
+	static __thread struct page *mine[STRESS_FRAMES];
+	uint64_t rng = 0x1234567 + me;
+
+	sim_cpu = me + 1; /* (CPU 0 is the test's own thread) */
+	for (unsigned round = 0; round < STRESS_ROUNDS; round++) {
+		unsigned n = 0;
+		while (n < STRESS_FRAMES) {
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			unsigned order = rng % 8 == 0 && n + 4 <= STRESS_FRAMES ? 2 : 0;
+			struct page *p = pmm_alloc_in(stress_sim.pm, order, 0, PAGE_ANON);
+			if (!p)
+				break;
+			stress_take(p, order);
+			if (order)
+				pmm_split_allocation(stress_sim.pm, p, order);
+			for (unsigned i = 0; i < (1u << order); i++)
+				mine[n++] = p + i;
+			if (rng % 16 == 1) /* now and then one back at once */
+				stress_give(mine[--n], 0);
+		}
+		/* Half to the next CPU, half freed here. */
+		for (unsigned i = 0; i < STRESS_FRAMES; i++)
+			stress_handoff[next][i] = NULL;
+		pthread_barrier_wait(&stress_barrier);
+		for (unsigned i = 0; i < n; i++) {
+			if (i % 2)
+				stress_handoff[next][i] = mine[i];
+			else
+				stress_give(mine[i], 0);
+		}
+		pthread_barrier_wait(&stress_barrier);
+		for (unsigned i = 0; i < STRESS_FRAMES; i++)
+			if (stress_handoff[me][i])
+				stress_give(stress_handoff[me][i], 0);
+		pthread_barrier_wait(&stress_barrier);
+	}
+	return NULL;
+}
+
+KTEST(pmm, threads_as_cpus_share_frames)
+{
+	static const struct pmm_range ram[] = { { 4096, 4096 + STRESS_FRAMES } }; /* less than they want */
+	pthread_t th[STRESS_THREADS];
+	char why[160];
+
+	KT_ASSERT(sim_create(&stress_sim, ram, 1, NULL, 0, false, false));
+	cpus_begin(STRESS_THREADS + 1);
+	memset(stress_owned, 0, sizeof(stress_owned));
+	stress_errors = 0;
+	pthread_barrier_init(&stress_barrier, NULL, STRESS_THREADS);
+	for (unsigned i = 0; i < STRESS_THREADS; i++)
+		KT_ASSERT(pthread_create(&th[i], NULL, stress_cpu, (void *)(uintptr_t)i) == 0);
+	for (unsigned i = 0; i < STRESS_THREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&stress_barrier);
+	KT_EXPECT_EQ(stress_errors, 0);
+	struct pmm_stats st;
+	pmm_get_stats(stress_sim.pm, &st);
+	KT_EXPECT_EQ(st.free, STRESS_FRAMES);
+	KT_EXPECT_EQ(st.state[PAGE_ANON], 0);
+	KT_EXPECT(pmm_check(stress_sim.pm, why, sizeof(why)));
+	pmm_drain_pcp(stress_sim.pm);
+	pmm_get_stats(stress_sim.pm, &st);
+	KT_EXPECT_EQ(st.pcp, 0);
+	KT_EXPECT_EQ(st.zone_free[PMM_ZONE_LOW], STRESS_FRAMES);
+	KT_EXPECT(pmm_check(stress_sim.pm, why, sizeof(why)));
+	cpus_end();
+	sim_destroy(&stress_sim);
+}

@@ -273,7 +273,7 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 	M.window_shift = VM_TABLE_WINDOW_SHIFT;
 	M.faultaround = faultaround;
 	M.rng = seed;
-	uint64_t free_before = pmm_main.free_pages;
+	uint64_t free_before = pmm_free_pages_in(&pmm_main);
 
 	unsigned i;
 	for (i = 0; i < steps; i++)
@@ -286,7 +286,7 @@ static void run(struct ktest_ctx *t, uint64_t seed, unsigned faultaround, unsign
 	/* Tearing the space down returns every frame, table and page of commit. */
 	vm_space_destroy(&vs);
 	KT_EXPECT_EQ(charge_total(), 0);
-	KT_EXPECT_EQ(pmm_main.free_pages, free_before + 1); /* + the root, made after the count */
+	KT_EXPECT_EQ(pmm_free_pages_in(&pmm_main), free_before + 1); /* + the root, made after the count */
 	sim_destroy(&sim);
 }
 
@@ -316,10 +316,10 @@ KTEST(vm, huge_reservation_costs_nothing)
 	charge_init(512);
 	const struct vm_space_params sp = { .name = "huge", .user = true, .lo = 0x1000, .hi = 0x00007ffffffff000ull };
 	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);
-	uint64_t tables = pt_table_pages(), free_pages = pmm_main.free_pages;
+	uint64_t tables = pt_table_pages(), free_pages = pmm_free_pages_in(&pmm_main);
 	KT_ASSERT_EQ(vm_allocate(&vs, 0, 64ull << 40, VMM_FLAG_RESERVE | VMM_FLAG_READ | VMM_FLAG_WRITE, &base), rcOk);
 	KT_EXPECT_EQ(pt_table_pages(), tables);
-	KT_EXPECT_EQ(pmm_main.free_pages, free_pages);
+	KT_EXPECT_EQ(pmm_free_pages_in(&pmm_main), free_pages);
 	struct vm_info info;
 	KT_EXPECT_EQ(vm_query(&vs, base + (32ull << 40), &info), rcOk);
 	KT_EXPECT_EQ(info.state, VMM_STATE_RESERVED);
@@ -401,7 +401,7 @@ KTEST(vm, sparse_commits_charge_their_page_tables)
 	uint64_t base, n = 0;
 
 	KT_ASSERT(sim_create_main(&sim, 4096));
-	uint64_t free_pages = pmm_main.free_pages;
+	uint64_t free_pages = pmm_free_pages_in(&pmm_main);
 	charge_init(free_pages - free_pages / 64);
 	const struct vm_space_params sp = { .name = "sparse", .user = true, .lo = 0x1000, .hi = 0x00007ffffffff000ull };
 	KT_ASSERT_EQ(vm_space_init(&vs, &sp), rcOk);

@@ -190,7 +190,9 @@ static unsigned snapshot_free(struct range *r, unsigned cap, unsigned *nranges)
 				n++;
 			}
 		}
-	unsigned cached = pmm_main.pcp.count;
+	unsigned cached = 0;
+	for (unsigned c = 0; c < SPIN_MAX_CPUS; c++)
+		cached += READ_ONCE(pmm_main.pcp[c].count);
 	spin_unlock_irqrestore(&pmm_main.lock, irq);
 	if (n > cap || cached)
 		return cap + 1;

@@ -140,6 +140,26 @@ KTEST(user, task_space_hold_delays_teardown)
 	task_put(task);
 }
 
+/* A task being terminated gets no new thread (KnThreadCreate's rcWrongState): nothing is
+ * made, nothing charged. */
+KTEST(user, no_thread_for_a_dying_task)
+{
+	struct task *task;
+	uint64_t tid = 0, limit[ACCT_NR], before[ACCT_NR], after[ACCT_NR];
+
+	KT_ASSERT_EQ(task_create("thr-dying", "nop", 0, NULL, &task), rcOk);
+	uint64_t threads = sched_thread_count();
+	account_read(task->acct, limit, before);
+	task_terminate(task, KN_EXIT_TERMINATED, false); /* (nothing runs until we block) */
+	KT_EXPECT_EQ(task_thread_create(task, 0x400000, 0, 0x40000000, &tid), rcWrongState);
+	account_read(task->acct, limit, after);
+	KT_EXPECT_EQ(sched_thread_count(), threads);
+	KT_EXPECT_EQ(after[ACCT_CHARGE], before[ACCT_CHARGE]);
+	KT_EXPECT_EQ(tid, 0);
+	KT_EXPECT_EQ(task_wait(task, KN_TASK_STATE_EXITED, clock_ns() + 10000000000ull), rcOk);
+	task_put(task);
+}
+
 /* A program frozen by another task (one it gave a handle to itself) leaves the kernel that
  * runs it waiting no more: run_program reports it frozen (not after its time limit) and
  * holds it for a dump (SPEC §6: no ring-3 action wedges a kernel thread; init is run the

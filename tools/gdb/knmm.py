@@ -68,7 +68,8 @@ KERNEL_NAMES = {
     "pool_tables": "'pool.c'::tables_held",
     "pool_tags": "'pool.c'::tags",
     "ready": "boot_ready_tsc",
-    "cpu": "cpu0",  # the per-CPU blocks by CPU number (one CPU today); this_cpu() finds them by GS base
+    "cpus": "'percpu.c'::cpus",  # the per-CPU blocks by CPU number; this_cpu() finds them by GS base
+    "nr_cpus": "'percpu.c'::nr_started",  # how many of them are in use
     "log_buf": "log_buf",
     "log_next": "log_buf_next",
     "trap_return": "trap_return",
@@ -250,7 +251,7 @@ def cpu_block(addr):
     if not addr:
         return None
     try:
-        cpu = gdb.Value(addr).cast(symbol("cpu").type.pointer()).dereference()
+        cpu = gdb.Value(addr).cast(symbol("cpus")[0].type.pointer()).dereference()
         return cpu if int(cpu["self"]) == addr else None
     except gdb.error:
         return None
@@ -261,7 +262,7 @@ def this_cpu():
     this_cpu() finds it: GS base (the `gs_base` register QEMU's stub gives; `k_gs_base`, the
     swapped one, when stopped in ring 3 or between the two SWAPGS of an entry). Without a
     usable GS base, by that CPU's number (QEMU gives gdb a thread per vCPU) among the per-CPU
-    blocks the kernel has (cpu0 only: knmm runs one CPU). Missing when it cannot tell."""
+    blocks the kernel has (percpu.c's cpus[], nr_started of them). Missing when it cannot tell."""
     tried = []
     for reg in ("gs_base", "k_gs_base"):
         try:
@@ -274,7 +275,8 @@ def this_cpu():
             return cpu, f"${reg}"
         tried.append(f"${reg} {base:#x} is no per-CPU block")
     thread = gdb.selected_thread()
-    blocks = [symbol("cpu")]  # the per-CPU blocks the kernel has, by CPU number
+    cpus = symbol("cpus")  # the per-CPU blocks the kernel has, by CPU number
+    blocks = [cpus[i] for i in range(int(symbol("nr_cpus")))]
     if thread is not None and 1 <= thread.num <= len(blocks) and int(blocks[thread.num - 1]["self"]):
         return blocks[thread.num - 1], f"vCPU {thread.num - 1} (gdb thread {thread.num}; {'; '.join(tried)})"
     raise Missing(f"cannot tell which CPU's per-CPU block is current ({'; '.join(tried)}; gdb thread "
@@ -410,8 +412,13 @@ class KnVm(KnCommand):
         charge_ = symbol("charge")
         ks = symbol("kernel_space")
         io_charge = sum(int(r["io_charge"]) for r in regions(ks))
+        # The allocator's counters leave out its per-CPU caches: add every cache's frames
+        # and per-state deltas (as pmm_get_stats does).
+        low, high = pmm['pcp'].type.range()
+        caches = [pmm['pcp'][i] for i in range(low, high + 1)]
+        cached = sum(int(c['count']) for c in caches)
         gdb.write(f"Physical memory:   {int(pmm['total_pages']):>10} pages\n")
-        gdb.write(f"Available pages:   {int(pmm['free_pages']):>10}\n")
+        gdb.write(f"Available pages:   {int(pmm['listed_pages']) + cached:>10}\n")
         gdb.write(f"Committed pages:   {int(charge_['total']):>10}\n")
         gdb.write(f"Commit limit:      {int(charge_['limit']):>10}\n")
         gdb.write(f"Commit peak:       {int(charge_['peak']):>10}\n")
@@ -428,7 +435,11 @@ class KnVm(KnCommand):
                   f"{io_charge} for I/O tables; {int(ks['resident'])} resident, {int(ks['locked'])} locked\n")
         gdb.write("Pages by state:\n")
         for state, name in sorted(page_states.items()):
-            gdb.write(f"  {name + ' pages:':<18}{int(pmm['state_pages'][state]):>10}\n")
+            if state == int(enumerators("page_state")["PAGE_FREE"]):
+                pages = int(pmm['listed_pages']) + cached
+            else:
+                pages = int(pmm['state_pages'][state]) + sum(int(c['state_delta'][state]) for c in caches)
+            gdb.write(f"  {name + ' pages:':<18}{pages:>10}\n")
         for t in tasks():
             vs = t["vs"]
             committed, windows = int(vs["committed"]), int(vs["table_windows"])

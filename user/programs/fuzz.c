@@ -142,6 +142,11 @@ static const uint8_t arity[NCALLS + 1] = {
 	[NR_KnTaskVmUnmap] = 3,
 	[NR_KnTaskReadMemory] = 5,
 	[NR_KnTaskWriteMemory] = 5,
+	[NR_KnThreadCreate] = 4,
+	[NR_KnThreadExit] = 0,
+	[NR_KnThreadSetAffinity] = 2,
+	[NR_KnThreadGetCpu] = 2,
+	[NR_KnThreadYield] = 0,
 	[NR_UNKNOWN] = 6,
 };
 
@@ -150,7 +155,8 @@ static const uint8_t arity[NCALLS + 1] = {
  * Two rules the headers state once for every call are folded in: a call that takes a
  * handle may say rcBadHandle (handle_api.h: a stale, closed, foreign or wrong-type handle),
  * one that takes a pointer rcFault (retcode.h, pmm_api.h: every pointer that is not
- * readable or writable user memory). KnTaskExit does not return; KnTaskSelf returns a
+ * readable or writable user memory). KnTaskExit and KnThreadExit do not return (neither is
+ * made: the fuzzer is its task's only thread); KnTaskSelf returns a
  * handle, not a code. Unknown call numbers are rcNotSupported (docs/tasks.md).
  */
 #define B(rc) (1u << (rc))
@@ -207,6 +213,10 @@ static const uint16_t documented[NCALLS + 1] = {
 #undef TASK_VM
 	[NR_KnTaskReadMemory] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcFault),
 	[NR_KnTaskWriteMemory] = OK | B(rcBadHandle) | B(rcAccessDenied) | B(rcFault),
+	[NR_KnThreadCreate] = OK | B(rcInvalidArgument) | B(rcOutOfMemory) | B(rcWrongState) | B(rcFault),
+	[NR_KnThreadSetAffinity] = OK | B(rcInvalidArgument) | B(rcNotFound),
+	[NR_KnThreadGetCpu] = OK | B(rcFault),
+	[NR_KnThreadYield] = OK,
 	[NR_UNKNOWN] = B(rcNotSupported),
 };
 
@@ -2821,6 +2831,97 @@ static void gen_task_write(struct call *c)
 	out_arg(c, 4, sizeof(rtl_size_t), -1);
 }
 
+/*
+ * KnThreadCreate: only calls the contract refuses (a bad output, entry or stack), so that the
+ * fuzzer stays one thread and a round's thread count comes back. Were one made anyway, it
+ * would only end itself: its entry calls KnThreadExit, on a stack in the arena.
+ */
+__attribute__((noreturn)) static void thread_never(void) { KnThreadExit(); }
+
+static void gen_thread_create(struct call *c)
+{
+	static const uint64_t bad_entry[] = { 0, 0xffffffff80100000ull, 0x0000800000000000ull, USER_TOP + PAGE, ~0ull };
+	uint64_t entry = (uint64_t)(uintptr_t)thread_never;
+	uint64_t top = (uint64_t)(uintptr_t)out_slice(c) + 2 * PAGE;
+	c->nr = NR_KnThreadCreate;
+	out_arg(c, 3, sizeof(rtl_uint32_t), -1);
+	if (!c->must_fail || one_in(2)) {
+		switch (below(3)) {
+		case 0:
+			entry = PICK(bad_entry);
+			c->why = c->why ? c->why : "entry not a user address";
+			break;
+		case 1: {
+			static const uint64_t bad_top[] = { 0, PAGE / 2, 0xffffffff80100000ull, USER_TOP + PAGE + 16,
+							    0x0000800000000000ull };
+			top = PICK(bad_top);
+			c->why = c->why ? c->why : "stack not in the user half";
+			break;
+		}
+		default:
+			top -= 8; /* (not 16-byte aligned) */
+			c->why = c->why ? c->why : "stack not 16-byte aligned";
+			break;
+		}
+		c->must_fail = true;
+	}
+	c->a[0] = entry;
+	c->a[1] = rnd();
+	c->a[2] = top;
+	c->done = done_nothing;
+}
+
+static rtl_uint32_t ncpus = 1; /* (KnThreadGetCpu at the start) */
+
+static void gen_thread_affinity(struct call *c)
+{
+	uint64_t online = ncpus >= 64 ? ~0ull : (1ull << ncpus) - 1;
+	c->nr = NR_KnThreadSetAffinity;
+	c->garbage_ok = true;
+	/* Ourselves (0) mostly; else an id that is not a thread of ours (ours are never known). */
+	c->a[0] = arg32(c, below(4) ? 0 : (uint32_t)rnd() | 0x80000000u);
+	switch (below(4)) {
+	case 0:
+		c->a[1] = 0;
+		break;
+	case 1:
+		c->a[1] = online == ~0ull ? 0 : ~online & rnd();
+		break;
+	default:
+		c->a[1] = one_in(2) ? online : 1; /* (harmless: the fuzzer may run anywhere) */
+		break;
+	}
+	if (!(c->a[1] & online)) {
+		c->must_fail = true;
+		c->why = "a mask with no online CPU";
+	}
+	c->done = done_nothing;
+}
+
+static void done_get_cpu(struct call *c, int64_t rc)
+{
+	if (rc != rcOk)
+		return;
+	rtl_uint32_t cpu = *(volatile rtl_uint32_t *)(uintptr_t)c->a[0];
+	rtl_uint32_t n = *(volatile rtl_uint32_t *)(uintptr_t)c->a[1];
+	if (cpu >= n || n != ncpus)
+		finding(CK_RESULT, c->nr, rcOk, "KnThreadGetCpu: CPU %u of %u (%u at the start)", cpu, n, ncpus);
+}
+
+static void gen_thread_get_cpu(struct call *c)
+{
+	c->nr = NR_KnThreadGetCpu;
+	out_arg(c, 0, sizeof(rtl_uint32_t), -1);
+	out_arg(c, 1, sizeof(rtl_uint32_t), -1);
+	c->done = done_get_cpu;
+}
+
+static void gen_thread_yield(struct call *c)
+{
+	c->nr = NR_KnThreadYield;
+	c->done = done_nothing;
+}
+
 static void gen_unknown(struct call *c)
 {
 	static const uint64_t numbers[] = { NCALLS,        NCALLS + 1,    64,         255,  256, 999, 0x7fffffff,
@@ -2839,16 +2940,17 @@ static const struct {
 	void (*gen)(struct call *c);
 	uint8_t weight;
 } gens[] = {
-	{ gen_nop, 1 },          { gen_debug_write, 2 },   { gen_get_stats, 2 },     { gen_task_create, 3 },
-	{ gen_resume, 3 },       { gen_get_state, 3 },     { gen_wait, 3 },          { gen_terminate, 2 },
-	{ gen_self, 1 },         { gen_get_exit_code, 2 }, { gen_close, 6 },         { gen_transfer, 5 },
-	{ gen_enumerate, 3 },    { gen_allocate, 10 },     { gen_commit, 6 },        { gen_decommit, 5 },
-	{ gen_protect, 6 },      { gen_unmap, 6 },         { gen_query, 4 },         { gen_mdl_create, 4 },
-	{ gen_mdl_from_buf, 3 }, { gen_mdl_from_vm, 4 },   { gen_mdl_from_phys, 2 }, { gen_mdl_clone, 3 },
-	{ gen_mdl_map, 5 },      { gen_get_size, 3 },      { gen_usage_map, 4 },     { gen_freeze, 3 },
-	{ gen_context, 3 },      { gen_next_region, 3 },   { gen_set_quota, 2 },     { gen_get_quota, 2 },
-	{ gen_task_query, 3 },   { gen_task_allocate, 3 }, { gen_task_commit, 3 },   { gen_task_decommit, 2 },
-	{ gen_task_protect, 2 }, { gen_task_unmap, 2 },    { gen_task_read, 3 },     { gen_task_write, 3 },
+	{ gen_nop, 1 },           { gen_debug_write, 2 },     { gen_get_stats, 2 },      { gen_task_create, 3 },
+	{ gen_resume, 3 },        { gen_get_state, 3 },       { gen_wait, 3 },           { gen_terminate, 2 },
+	{ gen_self, 1 },          { gen_get_exit_code, 2 },   { gen_close, 6 },          { gen_transfer, 5 },
+	{ gen_enumerate, 3 },     { gen_allocate, 10 },       { gen_commit, 6 },         { gen_decommit, 5 },
+	{ gen_protect, 6 },       { gen_unmap, 6 },           { gen_query, 4 },          { gen_mdl_create, 4 },
+	{ gen_mdl_from_buf, 3 },  { gen_mdl_from_vm, 4 },     { gen_mdl_from_phys, 2 },  { gen_mdl_clone, 3 },
+	{ gen_mdl_map, 5 },       { gen_get_size, 3 },        { gen_usage_map, 4 },      { gen_freeze, 3 },
+	{ gen_context, 3 },       { gen_next_region, 3 },     { gen_set_quota, 2 },      { gen_get_quota, 2 },
+	{ gen_task_query, 3 },    { gen_task_allocate, 3 },   { gen_task_commit, 3 },    { gen_task_decommit, 2 },
+	{ gen_task_protect, 2 },  { gen_task_unmap, 2 },      { gen_task_read, 3 },      { gen_task_write, 3 },
+	{ gen_thread_create, 2 }, { gen_thread_affinity, 2 }, { gen_thread_get_cpu, 2 }, { gen_thread_yield, 1 },
 	{ gen_unknown, 1 },
 };
 static unsigned total_weight;
@@ -4018,6 +4120,9 @@ int main(int argc, char **argv)
 		touch_image();
 	stack_pregrow(64 * 1024); /* (the deepest calls' stack, before the first snapshot) */
 	machine_names();
+	rtl_uint32_t cpu; /* (what KnThreadGetCpu's answers are checked against) */
+	KnThreadGetCpu(&cpu, &ncpus);
+	harness_calls++;
 	/* Privileged: the kernel test starts the fuzzer with KN_TASK_PRIVILEGED. */
 	Handle probe;
 	harness_calls++;
@@ -4118,7 +4223,7 @@ int main(int argc, char **argv)
 	if (ncalls >= 5000) {
 		unsigned missing = 0;
 		for (unsigned nr = 0; nr < NCALLS; nr++)
-			missing += IS_CALL(nr) && nr != NR_KnTaskExit && !calls_made[nr];
+			missing += IS_CALL(nr) && nr != NR_KnTaskExit && nr != NR_KnThreadExit && !calls_made[nr];
 		ktap_check(missing == 0 && kinds == ARRAY_SIZE(fc_kinds),
 			   "every system call made, every kind of child run",
 			   "%u calls never made, %u of %u kinds of child", missing, kinds,

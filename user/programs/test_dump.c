@@ -18,7 +18,8 @@
  * nothing in (the target's resident pages and the free-page count stay); a handle passed on
  * with VM_READ only works for it and nothing else; an exited task's space is all free.
  * A task whose program file name is longer than 15 bytes (handle_child.elf) is dumped too:
- * the runner checks that gdb matches its core with the program by build-id.
+ * the runner checks that gdb matches its core with the program by build-id; so is a task
+ * frozen with 3 threads (threads.core: a thread's notes each).
  */
 #include <knlib.h>
 
@@ -608,6 +609,10 @@ static void long_name(void)
 	dump_self_frozen("freeze-me", "handle_child", "freeze-me", "a program with a 16-byte file name");
 }
 
+/* A task frozen with 3 threads (test_threads' thr-frozen): dumped as threads.core, in which
+ * the runner wants one NT_PRSTATUS, and one [New LWP] in gdb, per thread. */
+static void threaded(void) { dump_self_frozen("thr-frozen", "test_threads", "threads", "a task with 3 threads"); }
+
 static void crashes(void)
 {
 	KnMemStats s0 = mem_stats();
@@ -717,6 +722,7 @@ int main(void)
 	refusals();
 	task_vm_query();
 	long_name();
+	threaded();
 	crashes();
 	dumpable_crash("ud-crash", 6, 0, 0, (const uint8_t[]){ 0x0f, 0x0b }, 2);
 	/* A user-mode write to a present page: error code P | W | U. */

@@ -5,10 +5,10 @@
  * An instance (struct pmm) owns some RAM: the kernel has one, pmm_main, and the tests build
  * private ones over simulated memory maps. Blocks are 2^order frames, order 0..PMM_MAX_ORDER
  * (4 KiB .. 1 GiB), aligned to their size, in two zones: below 4 GiB and above. Order-0
- * frames go through a per-CPU cache. Statistics feed the `vm` report.
+ * frames go through per-CPU caches. Statistics feed the `vm` report.
  *
- * Locking: every function takes the instance lock itself (interrupts off while held); none
- * may be called with it held. None sleeps.
+ * Locking: every function takes the instance lock and the per-CPU cache locks itself
+ * (interrupts off while held); none may be called with one held. None sleeps.
  */
 #ifndef MM_PMM_H
 #define MM_PMM_H
@@ -40,10 +40,19 @@ struct pmm_zone {
 	uint64_t free_pages;             /* in the lists (not the per-CPU cache) */
 };
 
+/*
+ * One CPU's cache of free order-0 frames. Its lock is taken by its CPU on the fast paths
+ * (uncontended: the line stays in that CPU's cache) and by any CPU that drains it: a CPU
+ * that would otherwise fail an allocation, a contiguous allocation or claim, pmm_drain_pcp.
+ * The frames it holds are free; `state_delta` counts, per state, the frames this cache
+ * handed out (+1) or took back (-1), so that the fast paths write no shared counter.
+ */
 struct pmm_pcp {
+	spinlock_t lock;   /* rank LOCK_RANK_PMM_PCP, taken before the pmm lock */
 	struct page *head; /* LIFO through lru.next */
 	unsigned count;
-};
+	int64_t state_delta[PAGE_STATE_COUNT];
+} __aligned(64);
 
 struct pmm_range {
 	uint64_t start, end; /* pfns, [start, end) */
@@ -53,15 +62,18 @@ struct pmm {
 	spinlock_t lock;
 	struct page *db; /* the descriptor of pfn 0 (db + pfn is the descriptor of pfn) */
 	struct pmm_zone zone[PMM_NR_ZONES];
-	struct pmm_pcp pcp; /* one CPU today; per-CPU when there are more */
 	unsigned pcp_high, pcp_batch;
 	bool poison;
 	uint64_t total_pages; /* every RAM frame this instance accounts for */
-	uint64_t free_pages;  /* lists + per-CPU cache */
+	/* Under the lock, the caches left out: the true figures are these plus every cache's
+	 * count and state_delta (pmm_get_stats, pmm_free_pages_in add them up). */
+	uint64_t listed_pages; /* on the buddy lists (state_pages[PAGE_FREE] too) */
 	uint64_t state_pages[PAGE_STATE_COUNT];
+	uint64_t pcp_moves; /* batches moved between lists and caches (consistent sums) */
 	/* RAM whose descriptors exist, and parts of it that have none (the database's own frames). */
 	unsigned nr_ram, nr_opaque;
 	struct pmm_range ram[PMM_MAX_RANGES], opaque[PMM_MAX_RANGES];
+	struct pmm_pcp pcp[SPIN_MAX_CPUS]; /* indexed by spin_this_cpu() */
 };
 
 struct pmm_stats {
@@ -118,10 +130,16 @@ Retcode pmm_claim_in(struct pmm *pm, uint64_t pa, uint64_t npages, enum page_sta
 /* Turns an order-k allocation into 2^k order-0 allocations (initialises the tails). */
 void pmm_split_allocation(struct pmm *pm, struct page *head, unsigned order);
 
-/* Returns the per-CPU cache to the buddy lists (so that blocks can merge again). */
+/* Returns every CPU's cache to the buddy lists (so that blocks can merge again). */
 void pmm_drain_pcp(struct pmm *pm);
 
+/* The figures, caches included: each cache is read under its own lock, and the sum is
+ * retried while batches move between lists and caches, so it is exact whenever no frame is
+ * allocated or freed meanwhile (a frame allocated on one CPU and freed on another during
+ * the sum may be counted in both caches' figures). */
 void pmm_get_stats(struct pmm *pm, struct pmm_stats *st);
+/* Free frames, cached ones included (as pmm_get_stats's `free`). */
+uint64_t pmm_free_pages_in(struct pmm *pm);
 
 /* Checks every invariant of the free lists and counters; false (reason in why) if broken. */
 bool pmm_check(struct pmm *pm, char *why, size_t size);

@@ -5,6 +5,7 @@
  * nothing to flush.
  */
 #include <arch/pt.h>
+#include <arch/tlb.h>
 
 void tlb_flush_all_nonglobal(void) {}
 void tlb_flush_all(void) {}
@@ -15,3 +16,12 @@ bool pt_is_active(const struct pt_root *root)
 	return false;
 }
 struct pt_root pt_active_root(void) { return kernel_pt_root; }
+void tlb_invalidate(const struct pt_root *root, bool shared, bool global, bool full, const uint64_t *va, unsigned n)
+{
+	(void)root;
+	(void)shared;
+	(void)global;
+	(void)full;
+	(void)va;
+	(void)n;
+}

@@ -113,7 +113,10 @@ static inline void user_access_end(void)
 
 /* FPU/SSE state of ring-3 threads (the kernel itself never uses it). 512 bytes, 16-aligned. */
 #define FPU_STATE_SIZE 512
+/* Boot CPU: turns the FPU/SSE on and keeps the clean state fpu_init_state copies. */
 void fpu_init(void);
+/* Any CPU: turns the FPU/SSE on (CR0, CR4, FNINIT, MXCSR) without saving anything. */
+void fpu_init_cpu(void);
 void fpu_init_state(void *area); /* a clean state, for a new thread */
 static inline void fpu_save(void *area) { __asm__ __volatile__("fxsave64 (%0)" ::"r"(area) : "memory"); }
 static inline void fpu_restore(const void *area) { __asm__ __volatile__("fxrstor64 (%0)" ::"r"(area) : "memory"); }

@@ -12,9 +12,14 @@
 #define GDT_TSS       0x30
 #define SEL_RPL3      3
 
+/* Each CPU has IST_COUNT interrupt stacks (IST_DF, IST_NMI, IST_MC: arch/trap.h) of
+ * IST_STACK_SIZE bytes. */
+#define IST_COUNT      3
+#define IST_STACK_SIZE 16384
+
 #ifndef __ASSEMBLER__
 #include <knmm/compiler.h>
-/* "double-fault IST stack" etc. when addr is in an IST stack, else NULL. */
+/* "double-fault IST stack" etc. when addr is in an IST stack of any CPU, else NULL. */
 const char *ist_stack_name(uint64_t addr);
 #endif
 

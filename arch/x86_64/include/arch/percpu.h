@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Per-CPU data, reached through GS (kernel GS base; SWAPGS on every entry from ring 3).
- * One CPU today; the layout is what the SYSCALL entry uses (offsets are fixed below).
+ * One struct cpu per CPU, numbered 0 (the boot CPU) to cpu_count() - 1 in the order they
+ * started (docs/smp.md); the layout is what the SYSCALL entry uses (offsets are fixed below).
  */
 #ifndef ARCH_PERCPU_H
 #define ARCH_PERCPU_H
@@ -25,16 +26,23 @@ struct cpu {
 	uint64_t ticks;
 	uint32_t id;        /* this CPU's number (the locks' owner, knmm/spinlock.h) */
 	uint32_t irq_depth; /* interrupt handlers running on it (trap_dispatch) */
-};
+	uint32_t apic_id;   /* its local APIC's id (the destination of IPIs to it) */
+} __aligned(64);            /* a cache line each: no CPU writes into another's */
 
 _Static_assert(__builtin_offsetof(struct cpu, kernel_rsp) == PERCPU_KERNEL_RSP, "percpu layout");
 _Static_assert(__builtin_offsetof(struct cpu, user_rsp) == PERCPU_USER_RSP, "percpu layout");
 _Static_assert(__builtin_offsetof(struct cpu, current) == PERCPU_CURRENT, "percpu layout");
 
-extern struct cpu cpu0;
-
-/* Points GS at this CPU's data (kernel GS base) and clears the user one. */
+/* Boot CPU: points GS at CPU 0's data (kernel GS base), clears the user one, registers the
+ * locks' CPU hooks and sets the SYSCALL MSRs. */
 void percpu_init(void);
+/* The same on a CPU arch has just started (arch/x86_64/smp.c), as CPU `index`. */
+void percpu_init_ap(unsigned index, uint32_t apic_id);
+
+/* How many CPUs have started (1 until smp_start_cpus, arch/smp.h, starts others). */
+unsigned cpu_count(void);
+/* CPU i's data, i < cpu_count() (or i < SPIN_MAX_CPUS while a CPU is being started). */
+struct cpu *cpu_at(unsigned i);
 
 static inline struct cpu *this_cpu(void)
 {

@@ -169,5 +169,18 @@ uint64_t pt_table_pages(void);
 static inline void tlb_flush_page(uint64_t va) { __asm__ __volatile__("invlpg (%0)" ::"r"(va) : "memory"); }
 void tlb_flush_all_nonglobal(void);
 void tlb_flush_all(void); /* including global entries */
+/* This CPU takes TLB shootdown requests from now on (each CPU once, as it starts; the boot
+ * CPU first, which also installs the IPI's handler). */
+void tlb_cpu_join(void);
+/* Answers the shootdown requests waiting for this CPU (the IPI's handler, lock waits). */
+void tlb_poll(void);
+/* Per CPU: shootdown rounds it sent, IPIs in them, requests it answered, and CR3 loads that
+ * flushed a PCID (a new root in a slot, or one marked stale). */
+struct tlb_stats {
+	uint64_t rounds, ipis, received, pcid_flushes;
+};
+/* Whether roots get PCIDs (the CPU has them): a switch then keeps their entries. */
+bool tlb_pcid_enabled(void);
+extern struct tlb_stats tlb_stats[];
 
 #endif
