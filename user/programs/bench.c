@@ -384,6 +384,9 @@ static void smp_unmap(void)
 		__asm__ __volatile__("pause");
 	for (unsigned i = 0; i < 64; i++) /* (they return to KnThreadExit) */
 		KnThreadYield();
+	printf("bench: %u unmaps with %u spinning threads (%u of them timed); the kernel counts the shootdown "
+	       "rounds of the whole program\n",
+	       UNMAP_WARM + UNMAP_RUNS, made, UNMAP_RUNS);
 	if (ok)
 		report_samples("tlb_shootdown_unmap_4cpu", t, UNMAP_RUNS);
 	else
