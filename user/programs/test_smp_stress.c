@@ -35,7 +35,7 @@
 #define COM         VMM_FLAG_COMMIT
 #define SEED        0x5eed0001ull
 #define MAX_THREADS 8
-#define ITERATIONS  1500 /* operations per thread */
+#define ITERATIONS  500 /* operations per thread */
 #define SLOTS       3    /* private regions a thread may hold at once */
 #define SLOT_PAGES  8    /* at most, each */
 #define SLICE       8    /* pages of S each thread owns */
