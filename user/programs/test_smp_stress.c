@@ -36,10 +36,10 @@
 #define SEED        0x5eed0001ull
 #define MAX_THREADS 8
 #define ITERATIONS  500 /* operations per thread */
-#define SLOTS       3    /* private regions a thread may hold at once */
-#define SLOT_PAGES  8    /* at most, each */
-#define SLICE       8    /* pages of S each thread owns */
-#define CPAGES      16   /* pages of C */
+#define SLOTS       3   /* private regions a thread may hold at once */
+#define SLOT_PAGES  8   /* at most, each */
+#define SLICE       8   /* pages of S each thread owns */
+#define CPAGES      16  /* pages of C */
 #define STACK       (16 * PAGE)
 
 /* Fixed places, 2 MiB-aligned and far from what the kernel picks (aslr=off: low addresses). */
