@@ -133,6 +133,8 @@ TEST_ISO := $(BUILD)/knmm-test.iso
 SELFCHECK_ISO := $(BUILD)/knmm-selfcheck.iso
 SELFCHECK_LOCKS_ISO := $(BUILD)/knmm-selfcheck-locks.iso
 BENCH_ISO := $(BUILD)/knmm-bench.iso
+# The SMP benchmarks (unmap with and without TLB shootdown), booted with -smp 4 by make bench.
+BENCH_SMP_ISO := $(BUILD)/knmm-bench-smp.iso
 MONITOR_ISO := $(BUILD)/knmm-monitor.iso
 FUZZ_ISO := $(BUILD)/knmm-fuzz.iso
 HOST_TESTS := $(BUILD)/host/knmm-host-tests
@@ -154,6 +156,7 @@ INIT_ISOS := $(BUILD)/knmm-init-hello.iso $(BUILD)/knmm-init-evil.iso
 SELFCHECK_CMDLINE := test=selfcheck.* aslr=off
 SELFCHECK_LOCKS_CMDLINE := test=selfcheck_locks.* aslr=off
 BENCH_CMDLINE := bench aslr=off
+BENCH_SMP_CMDLINE := bench=smp aslr=off
 MONITOR_CMDLINE := aslr=on init=demo monitor
 # The monitor with a first program that never ends (make run INIT=spin): the prompt must come at once.
 MONITOR_INIT_ISOS := $(BUILD)/knmm-monitor-spin.iso
@@ -286,6 +289,9 @@ $(FUZZ_ISO): $(KERNEL_TEST) $(TEST_MODULES) $(BUILD)/fuzz-cmdline iso/grub.cfg.i
 $(BENCH_ISO): $(KERNEL_RELEASE) $(USER_ELFS) iso/grub.cfg.in tools/mkiso.sh | check-deps
 	@echo "  ISO     $@"
 	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_CMDLINE)" $(USER_ELFS)
+$(BENCH_SMP_ISO): $(KERNEL_RELEASE) $(USER_ELFS) iso/grub.cfg.in tools/mkiso.sh | check-deps
+	@echo "  ISO     $@"
+	$(Q)OBJCOPY=$(OBJCOPY) tools/mkiso.sh $@ $(KERNEL_RELEASE) "$(BENCH_SMP_CMDLINE)" $(USER_ELFS)
 
 # ---------------------------------------------------------------- host build
 
@@ -338,8 +344,8 @@ format: | check-deps
 check-layers: $(KERNEL)
 	$(Q)$(PYTHON) tools/check_layers.py $(BUILD)/kernel --objects $(BUILD)/kernel.objs --kernel $(KERNEL)
 
-bench: $(BENCH_ISO) | check-deps
-	$(Q)$(QEMU_PY) bench --iso $(BENCH_ISO)
+bench: $(BENCH_ISO) $(BENCH_SMP_ISO) | check-deps
+	$(Q)$(QEMU_PY) bench --iso $(BENCH_ISO) --smp-iso $(BENCH_SMP_ISO)
 
 fuzz: $(FUZZ_ISO) | check-deps
 	$(Q)$(QEMU_PY) fuzz --iso $(FUZZ_ISO) --mem $(MEM) --cpu $(CPU) --seed $(SEED) --calls $(CALLS)

@@ -26,7 +26,8 @@ __noreturn void init_run(void)
 		unsigned failed = ktest_run(globs);
 		qemu_exit(failed ? QEMU_EXIT_FAIL : QEMU_EXIT_PASS);
 	}
-	if (cmdline_get_bool("bench", false)) {
+	char bench[16];
+	if (cmdline_get_str("bench", bench, sizeof(bench))) { /* bare `bench`, or bench=smp (kernel/bench.c) */
 		qemu_exit(bench_run() ? QEMU_EXIT_PASS : QEMU_EXIT_FAIL);
 	}
 	char init[64];

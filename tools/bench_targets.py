@@ -24,6 +24,14 @@ TARGETS = {
     "dump_4GiB_sparse": ("ticks", None, "collector on 4 GiB with 16 resident pages"),
     "dump_1GiB_256_resident": ("ticks", None, "collector on 1 GiB with 256 resident pages"),
     "boot_to_ready_256G": ("ticks", None, "kernel entry to ready, 256 GiB"),
+    # -smp 4 (make bench's second boot, bench=smp): 200 runs each, mean, then min and median.
+    "unmap_1page_1cpu": ("ticks per call", 6000, "KnVmUnmap of a touched 1-page region, no other thread"),
+    "unmap_1page_1cpu_min": ("ticks per call", None, "the same, the fastest run"),
+    "unmap_1page_1cpu_median": ("ticks per call", None, "the same, the median run"),
+    "tlb_shootdown_unmap_4cpu": ("ticks per call", 6500,
+                                 "the same while 3 threads of the task read pages on the other 3 CPUs"),
+    "tlb_shootdown_unmap_4cpu_min": ("ticks per call", None, "the same, the fastest run"),
+    "tlb_shootdown_unmap_4cpu_median": ("ticks per call", None, "the same, the median run"),
 }
 
 

@@ -38,6 +38,8 @@ KTEST(user, dump) { run(t, "test_dump"); }
 KTEST(user, task_memory) { run(t, "test_taskmem"); }
 KTEST(user, task_vm) { run(t, "test_task_vm"); }
 KTEST(user, threads) { run(t, "test_threads"); }
+KTEST(user, smp_stress) { run(t, "test_smp_stress"); }
+KTEST(user, tlb_coherence) { run(t, "test_tlb"); }
 
 /* Privileged, for KnPmmMdlCreateFromPhys (its child checks the refusal without). */
 KTEST(user, mdl)

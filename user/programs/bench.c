@@ -2,7 +2,9 @@
 /*
  * The ring-3 benchmarks of make bench (SPEC §10). The benchmark kernel runs this program
  * after its own figures; each figure is one line "bench NAME VALUE", VALUE in TSC ticks per
- * unit (under QEMU -icount a deterministic count, the same on every run).
+ * unit (under QEMU -icount a deterministic count, the same on every run). Run as "bench-smp"
+ * (the kernel's bench=smp, booted with -smp 4) it measures the SMP figures only: unmap
+ * without and with TLB shootdown.
  */
 #include <knlib.h>
 
@@ -274,8 +276,130 @@ static void dump_sparse(const char *figure, uint64_t mib, uint64_t n)
 	KnHandleClose(target);
 }
 
-int main(void)
+/* ------------------------------------------------------------------ SMP (bench-smp) */
+
+#define UNMAP_RUNS 200
+#define UNMAP_WARM 16
+#define UNMAP_AT   ((uint8_t *)(uintptr_t)0x200000000ull) /* a 2 MiB window of its own */
+#define SPINNERS   3
+
+/* Mean, min and median of n samples: `bench NAME MEAN`, `bench NAME_min MIN`, `bench
+ * NAME_median MEDIAN` (the median of an even count: the lower middle one). */
+static void report_samples(const char *name, uint64_t *t, unsigned n)
 {
+	uint64_t sum = 0;
+	for (unsigned i = 1; i < n; i++) /* (insertion sort: 200 samples) */
+		for (unsigned j = i; j > 0 && t[j - 1] > t[j]; j--) {
+			uint64_t x = t[j];
+			t[j] = t[j - 1];
+			t[j - 1] = x;
+		}
+	for (unsigned i = 0; i < n; i++)
+		sum += t[i];
+	char line[80];
+	report(name, sum, n);
+	ksnprintf(line, sizeof(line), "%s_min", name);
+	report(line, t[0], 1);
+	ksnprintf(line, sizeof(line), "%s_median", name);
+	report(line, t[(n - 1) / 2], 1);
+}
+
+/* KnVmUnmap of a touched 1-page region, `runs` times after UNMAP_WARM unmeasured ones; a
+ * resident anchor page in the same page table stays mapped throughout, so each unmap takes
+ * the page and its region, not the tables (as munmap of one page among others would). */
+static bool unmap_samples(uint64_t *t, unsigned runs)
+{
+	uint8_t *anchor = KnVmAllocate(UNMAP_AT + 64 * PAGE, PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW);
+	if (!anchor)
+		return false;
+	anchor[0] = 1;
+	bool ok = true;
+	for (unsigned r = 0; r < UNMAP_WARM + runs && ok; r++) {
+		volatile uint8_t *p = KnVmAllocate(UNMAP_AT, PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW);
+		if (!p)
+			return false;
+		p[0] = 1;
+		uint64_t t0 = rdtsc();
+		ok = KnVmUnmap((void *)p, PAGE) == rcOk;
+		uint64_t t1 = rdtsc();
+		if (r >= UNMAP_WARM)
+			t[r - UNMAP_WARM] = t1 - t0;
+	}
+	KnVmUnmap(anchor, PAGE);
+	return ok;
+}
+
+static volatile uint32_t spin_stop, spin_started, spin_done;
+
+/* A thread pinned on CPU `arg` reading its own page in a loop with `pause` in it (under
+ * -icount a vCPU that spins without pause keeps the budget until its next timer). */
+static void spinner(void *arg)
+{
+	rtl_uint32_t cpu = (rtl_uint32_t)(uintptr_t)arg, now = ~0u, n;
+	volatile uint64_t *mine = KnVmAllocate(RTL_NULL, PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW);
+	KnThreadSetAffinity(0, 1ull << cpu);
+	while (KnThreadGetCpu(&now, &n) == rcOk && now != cpu)
+		KnThreadYield();
+	if (mine)
+		*mine = 1;
+	__atomic_fetch_add(&spin_started, 1, __ATOMIC_SEQ_CST);
+	while (!spin_stop) {
+		if (mine)
+			(void)*mine;
+		__asm__ __volatile__("pause");
+	}
+	if (mine)
+		KnVmUnmap((void *)mine, PAGE);
+	__atomic_fetch_add(&spin_done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void smp_unmap(void)
+{
+	static uint64_t t[UNMAP_RUNS];
+	rtl_uint32_t cpu, ncpus = 0, tid;
+
+	KnThreadGetCpu(&cpu, &ncpus);
+	KnThreadSetAffinity(0, 1); /* the measuring thread on CPU 0 */
+	while (KnThreadGetCpu(&cpu, &ncpus) == rcOk && cpu != 0)
+		KnThreadYield();
+	if (unmap_samples(t, UNMAP_RUNS))
+		report_samples("unmap_1page_1cpu", t, UNMAP_RUNS);
+	else
+		cannot("unmap_1page_1cpu");
+
+	if (ncpus < 1 + SPINNERS) {
+		printf("bench: %u CPU(s) online, tlb_shootdown_unmap_4cpu needs %u\n", ncpus, 1 + SPINNERS);
+		cannot("tlb_shootdown_unmap_4cpu");
+		return;
+	}
+	uint8_t *stacks = KnVmAllocate(RTL_NULL, SPINNERS * 4 * PAGE, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | RW);
+	unsigned made = 0;
+	for (unsigned i = 0; stacks && i < SPINNERS; i++)
+		made += thread_create(spinner, (void *)(uintptr_t)(i + 1), stacks + (i + 1) * 4 * PAGE, &tid) == rcOk;
+	while (spin_started < made)
+		__asm__ __volatile__("pause");
+	bool ok = made == SPINNERS && unmap_samples(t, UNMAP_RUNS);
+	spin_stop = 1;
+	while (spin_done < made)
+		__asm__ __volatile__("pause");
+	for (unsigned i = 0; i < 64; i++) /* (they return to KnThreadExit) */
+		KnThreadYield();
+	printf("bench: %u unmaps with %u spinning threads (%u of them timed); the kernel counts the shootdown "
+	       "rounds of the whole program\n",
+	       UNMAP_WARM + UNMAP_RUNS, made, UNMAP_RUNS);
+	if (ok)
+		report_samples("tlb_shootdown_unmap_4cpu", t, UNMAP_RUNS);
+	else
+		cannot("tlb_shootdown_unmap_4cpu");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 0 && !strcmp(argv[0], "bench-smp")) {
+		smp_unmap();
+		return missing ? 1 : 0;
+	}
+
 	/* Warm the paths once on a small region, so the figures measure the steady state. */
 	void *w = KnVmAllocate(AT, 1 << 20, VMM_FLAG_RESERVE | VMM_FLAG_COMMIT | VMM_FLAG_LOCKED | RW);
 	KnVmProtect(w, 1 << 20, VMM_FLAG_READ);
