@@ -110,6 +110,16 @@ static void enqueue_locked(struct thread *t)
 	kick_idle_cpu_locked(t);
 }
 
+/* Whether a queued thread may run on cpu. */
+static bool queued_for_locked(unsigned cpu)
+{
+	struct list_head *pos;
+	list_for_each(pos, &runqueue)
+		if (list_entry(pos, struct thread, run_link)->affinity & cpu_bit(cpu))
+			return true;
+	return false;
+}
+
 /* The first runnable thread allowed on this CPU, off the queue; NULL if none. */
 static struct thread *pick_locked(unsigned cpu)
 {
@@ -482,14 +492,16 @@ static void idle_loop(void *arg)
 		bool irq = sched_lock();
 		(void)irq;
 		idle_cpus &= ~cpu_bit(cpu);
-		if (this_cpu()->need_resched || !list_empty(&runqueue)) {
+		if (this_cpu()->need_resched || queued_for_locked(cpu)) {
 			schedule_locked();
 			sched_unlock(false);
 			continue;
 		}
 		idle_cpus |= cpu_bit(cpu);
 		sched_unlock(false);
-		arch_idle(); /* (sti; hlt: the interrupt that ends it cannot slip in before the halt) */
+		tlb_idle_enter();
+		arch_idle();     /* (sti; hlt: the interrupt that ends it cannot slip in before the halt) */
+		tlb_idle_exit(); /* (done already by the interrupt that woke it) */
 	}
 }
 

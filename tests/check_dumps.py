@@ -290,10 +290,24 @@ def thread_checks(build, core, want=3):
     elf = os.path.join(build, "user", "test_threads.elf")
     _, out = run(["gdb", "-batch", "-nx", "-ex", "info threads", elf, core])
     lwps = re.findall(r"^\*?\s*\d+\s+LWP (\d+)", out, re.M)
+    # The two spinners (pinned on CPUs of their own when there are CPUs enough) were
+    # frozen in their ring-3 loop: each thread's own r12 and rip are in the core.
+    cmds = []
+    for n in range(1, want + 1):
+        cmds += ["-ex", f"thread {n}", "-ex", "printf \"regs %#lx %#lx\\n\", $r12, $pc",
+                 "-ex", "info symbol $pc"]
+    _, regs = run(["gdb", "-batch", "-nx"] + cmds + [elf, core])
+    r12 = sorted(int(v, 16) for v, _ in re.findall(r"^regs (0x[0-9a-f]+) (0x[0-9a-f]+)$", regs, re.M))
+    spinning = len(re.findall(r"^pinned_spinner \+ \d+ in section \.text", regs, re.M))
+    mark = 0x5350494E00
     return [(f"threads.core: an NT_PRSTATUS per thread ({want})", notes.count("NT_PRSTATUS") == want,
              f"{notes.count('NT_PRSTATUS')} notes"),
             (f"gdb: threads.core: info threads lists {want} distinct LWPs", len(set(lwps)) == want,
-             f"{lwps}: {out[-400:]}")]
+             f"{lwps}: {out[-400:]}"),
+            ("gdb: threads.core: each spinner's own r12 (the mark + its number)",
+             mark in r12 and mark + 1 in r12, f"r12 values {[hex(v) for v in r12]}: {regs[-600:]}"),
+            ("gdb: threads.core: both spinners stopped in their ring-3 loop (in pinned_spinner)",
+             spinning == 2, regs[-600:])]
 
 
 def sparse_checks(core):

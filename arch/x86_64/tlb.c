@@ -57,6 +57,8 @@ struct tlb_cpu {
 	uint64_t stale;
 	unsigned victim; /* the slot a new root takes next (round robin) */
 	uint64_t senders __aligned(64);
+	bool halted; /* in its idle loop's halt: kernel-half requests are left for its wake-up */
+	bool missed; /* a kernel-half request it was not asked: flush everything on wake-up */
 } __aligned(64);
 
 static struct tlb_request requests[SPIN_MAX_CPUS];
@@ -152,6 +154,40 @@ static bool must_ask(unsigned c, uint64_t pa)
 	return __atomic_load_n(&t->active, __ATOMIC_SEQ_CST) == pa;
 }
 
+/*
+ * Kernel-half requests skip a CPU halted in its idle loop: waking it (a halted vCPU, on an
+ * emulator, waits for its host thread) would cost more than the flush. It marks itself halted
+ * just before `sti; hlt`, and on the interrupt that wakes it (tlb_idle_exit, first thing in
+ * trap_dispatch) clears the mark and then, if a sender marked it missed, flushes every entry,
+ * global ones too, before any handler runs. The same full barriers as must_ask's: either
+ * the sender sees it awake and asks, or it sees the missed mark. Between its mark and its
+ * halt, and from the wake-up to the flush, it touches only memory that is never unmapped
+ * (the image, its idle stack, the local APIC), so no stale entry is used; user roots are
+ * not involved (an idle CPU runs on the kernel's root).
+ */
+static bool skip_halted(unsigned c)
+{
+	struct tlb_cpu *t = &tcpu[c];
+	if (!__atomic_load_n(&t->halted, __ATOMIC_SEQ_CST))
+		return false;
+	__atomic_store_n(&t->missed, true, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&t->halted, __ATOMIC_SEQ_CST);
+}
+
+void tlb_idle_enter(void) { __atomic_store_n(&tcpu[me()].halted, true, __ATOMIC_SEQ_CST); }
+
+void tlb_idle_exit(void)
+{
+	struct tlb_cpu *t = &tcpu[me()];
+	if (!READ_ONCE(t->halted))
+		return;
+	__atomic_store_n(&t->halted, false, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&t->missed, false, __ATOMIC_SEQ_CST)) {
+		tlb_flush_all();
+		tlb_stats[me()].missed_flushes++;
+	}
+}
+
 void tlb_invalidate(const struct pt_root *root, bool shared, bool global, bool full, const uint64_t *va, unsigned n)
 {
 	unsigned self = me();
@@ -161,7 +197,11 @@ void tlb_invalidate(const struct pt_root *root, bool shared, bool global, bool f
 
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the tables' changes before the look at the CPUs */
 	if (shared) {
-		targets = others;
+		for (uint64_t m = others; m; m &= m - 1) {
+			unsigned c = (unsigned)__builtin_ctzll(m);
+			if (!skip_halted(c))
+				targets |= 1ull << c;
+		}
 	} else {
 		for (uint64_t m = others; m; m &= m - 1) {
 			unsigned c = (unsigned)__builtin_ctzll(m);
@@ -229,6 +269,7 @@ struct tlb_stats tlb_stats_total(void)
 		sum.ipis += READ_ONCE(tlb_stats[c].ipis);
 		sum.received += READ_ONCE(tlb_stats[c].received);
 		sum.pcid_flushes += READ_ONCE(tlb_stats[c].pcid_flushes);
+		sum.missed_flushes += READ_ONCE(tlb_stats[c].missed_flushes);
 	}
 	return sum;
 }

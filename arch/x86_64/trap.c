@@ -8,6 +8,7 @@
 #include <arch/cpu.h>
 #include <arch/gdt.h>
 #include <arch/percpu.h>
+#include <arch/pt.h>
 #include <arch/trap.h>
 #include <knmm/align.h>
 #include <knmm/image.h>
@@ -88,6 +89,7 @@ void trap_dispatch(struct trap_frame *tf)
 	user_access_end();
 	if (tf->vector >= NR_EXCEPTIONS) {
 		irq_handler_t fn = irq_handlers[tf->vector];
+		tlb_idle_exit();         /* (a halted CPU wakes here: kernel entries it missed go first) */
 		this_cpu()->irq_depth++; /* (for the locks' debug checks: docs/locking.md) */
 		if (fn)
 			fn(tf);

@@ -17,8 +17,11 @@
  *   thr-task-exit   a second thread calls KnTaskExit(7) while the main thread spins
  *   thr-crash       a second thread executes ud2 while two others spin
  *   thr-spin        three threads and the main one spin (KnThreadYield) until terminated
- *   thr-frozen      two threads spin while the main one freezes the task (test_dump dumps
- *                   it too: one NT_PRSTATUS per thread)
+ *   thr-frozen      two threads, each pinned on a CPU of its own where there are CPUs
+ *                   enough, spin in ring 3 with r12 = FROZEN_MARK + their number, and the
+ *                   main one freezes the task once both run (test_dump dumps it too: one
+ *                   NT_PRSTATUS per thread, and tests/check_dumps.py finds both spinners'
+ *                   r12 and rip in the core)
  *   thr-quota       under a commit quota its parent set: threads until rcOutOfMemory,
  *                   which must leave its usage and the thread count as they were
  *
@@ -71,6 +74,28 @@ static void spinner(void *arg)
 	(void)arg;
 	for (;;)
 		KnThreadYield();
+}
+
+/* thr-frozen's spinners: pinned on CPU i + 1 (mod the CPUs), they say they run there, then
+ * loop in ring 3 for good with r12 = FROZEN_MARK + i: the freeze must take them off their
+ * CPUs, and the dump must hold each one's own registers. */
+#define FROZEN_MARK 0x5350494e00ull /* "SPIN" */
+static volatile uint32_t frozen_cpu[2];
+static void pinned_spinner(void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	rtl_uint32_t cpu = ~0u, ncpus = 1;
+	KnThreadGetCpu(&cpu, &ncpus);
+	KnThreadSetAffinity(0, 1ull << ((i + 1) % ncpus));
+	KnThreadYield(); /* (leaves for the CPU it is pinned on) */
+	KnThreadGetCpu(&cpu, &ncpus);
+	frozen_cpu[i] = cpu;
+	ready[i] = 1;
+	__asm__ __volatile__("movq %0, %%r12\n"
+			     "1:\n\t"
+			     "pause\n\t"
+			     "jmp 1b" ::"r"(FROZEN_MARK + i)
+			     : "r12");
 }
 
 static void crasher(void *arg)
@@ -154,13 +179,25 @@ static int child(const char *role)
 		for (;;)
 			KnThreadYield();
 	}
-	if (!strcmp(role, "thr-spin") || !strcmp(role, "thr-frozen")) {
-		unsigned n = role[4] == 's' ? 3 : 2;
-		for (unsigned i = 0; i < n; i++)
+	if (!strcmp(role, "thr-spin")) {
+		for (unsigned i = 0; i < 3; i++)
 			if (thread_create(spinner, RTL_NULL, top_of(s, i), &tid) != rcOk)
 				return 95;
-		if (role[4] == 'f')
-			KnTaskFreeze(KN_HANDLE_SELF); /* (does not come back) */
+		for (;;)
+			KnThreadYield();
+	}
+	if (!strcmp(role, "thr-frozen")) {
+		for (unsigned i = 0; i < 2; i++)
+			if (thread_create(pinned_spinner, (void *)(uintptr_t)i, top_of(s, i), &tid) != rcOk)
+				return 95;
+		if (!wait_for(&ready[0], 1) || !wait_for(&ready[1], 1))
+			return 96;
+		rtl_uint32_t cpu = 0, ncpus = 1;
+		KnThreadGetCpu(&cpu, &ncpus);
+		for (unsigned i = 0; i < 2; i++)
+			if (frozen_cpu[i] != (i + 1) % ncpus)
+				return 97;    /* (not where it was pinned) */
+		KnTaskFreeze(KN_HANDLE_SELF); /* (does not come back) */
 		for (;;)
 			KnThreadYield();
 	}
@@ -290,6 +327,9 @@ static void frozen(void)
 		ok &= ctx[i].cs == 0x2b && ctx[i].rip >= 0x400000 && ctx[i].rip < 0x500000 &&
 		      ctx[i].exception == KN_NO_EXCEPTION && (i == 0 || ctx[i].threadId > ctx[i - 1].threadId);
 	ktap_check(ok, "each in ring 3, in its code, in creation order", NULL);
+	ktap_check(n == 3 && ctx[1].r12 == FROZEN_MARK && ctx[2].r12 == FROZEN_MARK + 1,
+		   "the spinners were stopped in their loop on their CPUs: each its own r12", "%#llx %#llx",
+		   n == 3 ? (unsigned long long)ctx[1].r12 : 0ull, n == 3 ? (unsigned long long)ctx[2].r12 : 0ull);
 	KnThreadContext again;
 	ktap_check(n == 3 && KnTaskGetThreadContext(h, 1, &again) == rcOk && again.threadId == ctx[1].threadId &&
 			   again.rip == ctx[1].rip && again.rsp == ctx[1].rsp,

@@ -26,3 +26,5 @@ void tlb_invalidate(const struct pt_root *root, bool shared, bool global, bool f
 	(void)n;
 }
 struct tlb_stats tlb_stats_total(void) { return (struct tlb_stats){ 0 }; }
+void tlb_idle_enter(void) {}
+void tlb_idle_exit(void) {}

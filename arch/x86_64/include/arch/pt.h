@@ -174,12 +174,18 @@ void tlb_flush_all(void); /* including global entries */
 void tlb_cpu_join(void);
 /* Answers the shootdown requests waiting for this CPU (the IPI's handler, lock waits). */
 void tlb_poll(void);
-/* Per CPU: shootdown rounds it sent (kernel_rounds: of the kernel half, sent to every CPU),
- * IPIs in them, requests it answered, and CR3 loads that flushed a PCID (a new root in a
- * slot, or one marked stale). */
+/* Per CPU: shootdown rounds it sent (kernel_rounds: of the kernel half, sent to every CPU
+ * awake), IPIs in them, requests it answered, CR3 loads that flushed a PCID (a new root in a
+ * slot, or one marked stale), and full flushes on waking for kernel-half requests it was
+ * not asked while halted. */
 struct tlb_stats {
-	uint64_t rounds, kernel_rounds, ipis, received, pcid_flushes;
+	uint64_t rounds, kernel_rounds, ipis, received, pcid_flushes, missed_flushes;
 };
+/* The idle loop, around its halt: kernel-half shootdowns leave a halted CPU alone, and it
+ * flushes everything when it wakes if one passed it by (tlb.c). tlb_idle_exit also runs at
+ * the start of every interrupt (trap_dispatch). */
+void tlb_idle_enter(void);
+void tlb_idle_exit(void);
 /* Every CPU's figures added up (a snapshot). */
 struct tlb_stats tlb_stats_total(void);
 /* Whether roots get PCIDs (the CPU has them): a switch then keeps their entries. */
