@@ -43,7 +43,7 @@ static struct thread main_thread;
 static uint64_t next_tid = 1, nthreads;
 static uint64_t idle_cpus; /* CPUs halted in their idle loop, not yet sent a wake-up */
 static unsigned ncpus = 1;
-static unsigned nqueued; /* threads on the run queue */
+static unsigned nqueued; /* threads on the run queue (read without the lock by idle CPUs) */
 
 /* What each CPU's scheduler keeps for itself (only that CPU touches its entry). */
 static struct sched_cpu {
@@ -489,16 +489,24 @@ static void idle_loop(void *arg)
 	(void)arg;
 	unsigned cpu = cpu_index();
 	for (;;) {
-		bool irq = sched_lock();
-		(void)irq;
-		idle_cpus &= ~cpu_bit(cpu);
-		if (this_cpu()->need_resched || queued_for_locked(cpu)) {
-			schedule_locked();
+		irq_disable();
+		/* Woken by its tick with nothing queued anywhere: halt again, still in the idle set,
+		 * without the lock (a CPU that queues a thread now sees this one idle and sends it a
+		 * wake-up, which the halt below takes at once: interrupts are off until it). */
+		if ((READ_ONCE(idle_cpus) & cpu_bit(cpu)) && !READ_ONCE(nqueued)) {
+			this_cpu()->need_resched = false;
+		} else {
+			bool irq = sched_lock();
+			(void)irq;
+			idle_cpus &= ~cpu_bit(cpu);
+			if (this_cpu()->need_resched || queued_for_locked(cpu)) {
+				schedule_locked();
+				sched_unlock(false);
+				continue;
+			}
+			idle_cpus |= cpu_bit(cpu);
 			sched_unlock(false);
-			continue;
 		}
-		idle_cpus |= cpu_bit(cpu);
-		sched_unlock(false);
 		tlb_idle_enter();
 		arch_idle();     /* (sti; hlt: the interrupt that ends it cannot slip in before the halt) */
 		tlb_idle_exit(); /* (done already by the interrupt that woke it) */
