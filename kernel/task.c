@@ -299,10 +299,12 @@ Retcode task_resume(struct task *t)
 		spin_unlock_irqrestore(&t->lock, irq);
 		return rcWrongState;
 	}
+	/* Still under the lock: two resumes, or a resume and a terminate (which starts a NEW
+	 * thread to make it leave), on two CPUs must not both start the main thread. */
 	struct thread *main = list_first_entry(&t->threads, struct thread, task_link);
-	spin_unlock_irqrestore(&t->lock, irq);
 	set_state(t, KN_TASK_STATE_RUNNING);
 	thread_start(main);
+	spin_unlock_irqrestore(&t->lock, irq);
 	return rcOk;
 }
 

@@ -106,7 +106,12 @@ static void flush_local(uint64_t pml4_pa, bool global, bool full, const uint64_t
 			__atomic_fetch_or(&t->stale, 1ull << i, __ATOMIC_SEQ_CST);
 		return;
 	}
-	if (full)
+	/* With PCIDs, invlpg and a CR3 reload clean the paging-structure caches of the current
+	 * PCID only, and another PCID may still cache an upper-level kernel entry to a table
+	 * this operation freed: a kernel-half change flushes every PCID (the CR4.PGE toggle). */
+	if (pcid_on && !pml4_pa)
+		tlb_flush_all();
+	else if (full)
 		global ? tlb_flush_all() : tlb_flush_all_nonglobal();
 	else
 		for (unsigned i = 0; i < n; i++)
