@@ -57,7 +57,7 @@ def judge(figures):
             _, other, factor = target
             limit = factor * values[other]
             ratio = value / values[other] if values[other] else float("inf")
-            text, over = f"target <= {factor}x {other} = {limit} (now {ratio:.2f}x)", value > limit
+            text, over = f"target <= {factor}x {other} = {limit:.0f} (now {ratio:.2f}x)", value > limit
         elif name == "boot_to_ready_256G" and values.get("boot_to_ready_256M"):
             text = f"no target ({value / values['boot_to_ready_256M']:.2f}x the 256 MiB boot)"
         out.append((name, value, unit, text, over))
