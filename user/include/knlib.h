@@ -58,6 +58,9 @@ static inline uint64_t rdtsc(void)
  * aligned; two words of it hold fn and arg for the start); when fn returns, the thread ends
  * (KnThreadExit). KnThreadCreate's codes. */
 Retcode thread_create(void (*fn)(void *), void *arg, void *stackTop, rtl_uint32_t *tid);
+/* The kernel's thread count (KnDebugGetStats) once it is `want` (the reaper frees exited
+ * threads a moment after they leave), or what it is after 10000 yields. */
+uint64_t threads_settled(uint64_t want);
 
 /* Creates, resumes and waits for a program; returns its exit code (or -1000 - rc). */
 int run_task(const char *name, const char *program, int flags);

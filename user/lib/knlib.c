@@ -97,6 +97,17 @@ Retcode thread_create(void (*fn)(void *), void *arg, void *stackTop, rtl_uint32_
 	return KnThreadCreate((rtl_uintptr_t)kn_thread_start, 0, top - 16, tid);
 }
 
+uint64_t threads_settled(uint64_t want)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < 10000; i++) {
+		if ((n = mem_stats().threads) == want)
+			break;
+		KnThreadYield();
+	}
+	return n;
+}
+
 void *KnVmAllocate(void *addr, rtl_size_t size, int flags)
 {
 	void *out;

@@ -456,19 +456,6 @@ static void work(void *arg)
 	__atomic_fetch_add(&finished, 1, __ATOMIC_SEQ_CST);
 }
 
-/* The kernel's thread count once it is `want` (the reaper frees exited threads a moment
- * after they leave), or what it is after a while. */
-static uint64_t threads_settled(uint64_t want)
-{
-	uint64_t n = 0;
-	for (unsigned i = 0; i < 10000; i++) {
-		if ((n = mem_stats().threads) == want)
-			break;
-		KnThreadYield();
-	}
-	return n;
-}
-
 int main(void)
 {
 	ktap_start();

@@ -118,19 +118,6 @@ static void waiter(void *arg)
 	gone++;
 }
 
-/* The kernel's thread count once it is `want` (exited threads are freed by the reaper a
- * moment after they leave), or what it is after a while. */
-static uint64_t threads_settled(uint64_t want)
-{
-	uint64_t n = 0;
-	for (unsigned i = 0; i < 10000; i++) {
-		if ((n = mem_stats().threads) == want)
-			break;
-		KnThreadYield();
-	}
-	return n;
-}
-
 static uint64_t usage_commit(void)
 {
 	KnQuota limit, usage;
